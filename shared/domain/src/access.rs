@@ -1,0 +1,109 @@
+//! Who may do what in a team. A person's power comes from their role; a machine client's
+//! from the scopes on its API key. Every team route names the one permission it needs.
+
+use serde::Serialize;
+
+use crate::api_key::Scope;
+use crate::team::Role;
+
+/// What a route needs. Reads are open to every member; changing people, keys and settings
+/// needs ADMIN; deleting the team needs OWNER.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Permission {
+    TeamRead,
+    TeamManage,
+    MembersRead,
+    MembersManage,
+    KeysManage,
+    SettingsRead,
+    SettingsManage,
+    SecretsRead,
+}
+
+impl Permission {
+    /// The least role that holds this permission.
+    pub fn min_role(self) -> Role {
+        match self {
+            Permission::TeamRead | Permission::MembersRead | Permission::SettingsRead => {
+                Role::Member
+            }
+            Permission::TeamManage
+            | Permission::MembersManage
+            | Permission::KeysManage
+            | Permission::SettingsManage
+            | Permission::SecretsRead => Role::Admin,
+        }
+    }
+
+    /// The API-key scope that holds this permission (besides `*`).
+    pub fn scope(self) -> Scope {
+        match self {
+            Permission::TeamRead | Permission::MembersRead => Scope::parse_known("team:read"),
+            Permission::TeamManage | Permission::MembersManage => Scope::parse_known("team:manage"),
+            Permission::KeysManage => Scope::parse_known("keys:manage"),
+            Permission::SettingsRead => Scope::parse_known("settings:read"),
+            Permission::SettingsManage | Permission::SecretsRead => {
+                Scope::parse_known("settings:manage")
+            }
+        }
+    }
+}
+
+/// The authority of whoever is calling a team route.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Authority {
+    Member(Role),
+    Key(Vec<Scope>),
+}
+
+impl Authority {
+    pub fn allows(&self, permission: Permission) -> bool {
+        match self {
+            Authority::Member(role) => *role >= permission.min_role(),
+            Authority::Key(scopes) => {
+                let needed = permission.scope();
+                scopes
+                    .iter()
+                    .any(|s| s.is_wildcard() || *s == needed || s.implies(&needed))
+            }
+        }
+    }
+
+    /// The role used for rules that compare roles (e.g. only an OWNER touches owners).
+    /// A key never counts as an owner.
+    pub fn effective_role(&self) -> Role {
+        match self {
+            Authority::Member(role) => *role,
+            Authority::Key(_) => Role::Admin,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn members_read_but_do_not_manage() {
+        let m = Authority::Member(Role::Member);
+        assert!(m.allows(Permission::TeamRead));
+        assert!(m.allows(Permission::SettingsRead));
+        assert!(!m.allows(Permission::MembersManage));
+        assert!(!m.allows(Permission::SecretsRead));
+        assert!(Authority::Member(Role::Admin).allows(Permission::KeysManage));
+    }
+
+    #[test]
+    fn keys_need_the_matching_scope() {
+        let read = Authority::Key(vec![Scope::parse_known("settings:read")]);
+        assert!(read.allows(Permission::SettingsRead));
+        assert!(!read.allows(Permission::SettingsManage));
+        let manage = Authority::Key(vec![Scope::parse_known("settings:manage")]);
+        assert!(
+            manage.allows(Permission::SettingsRead),
+            "manage implies read"
+        );
+        assert!(Authority::Key(vec![Scope::parse_known("*")]).allows(Permission::KeysManage));
+        assert!(!Authority::Key(vec![]).allows(Permission::TeamRead));
+    }
+}

@@ -1,0 +1,13 @@
+//! Pure business rules and validated value types. No I/O lives here: every type is parsed
+//! once at the edge (HTTP, queue, webhook) and trusted afterwards.
+
+pub mod access;
+pub mod api_key;
+pub mod email;
+pub mod ids;
+pub mod page;
+pub mod settings;
+pub mod team;
+pub mod validation;
+
+pub use validation::FieldError;

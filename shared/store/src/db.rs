@@ -1,0 +1,55 @@
+use std::str::FromStr;
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
+use tokio_postgres::NoTls;
+
+use crate::error::Result;
+
+/// The connection pool. Built once per Lambda cold start (or once by the local runtime);
+/// small by design: a Lambda instance serves one request at a time.
+#[derive(Clone)]
+pub struct Db {
+    pool: Pool,
+}
+
+impl Db {
+    pub fn connect(url: &str, max_size: usize) -> anyhow::Result<Self> {
+        let mut config = tokio_postgres::Config::from_str(url)?;
+        if config.get_application_name().is_none() {
+            config.application_name("nextier");
+        }
+        config.connect_timeout(Duration::from_secs(5));
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            // Fast recycling: a ping only when a connection has been idle (the pool checks
+            // `is_closed` always), so a warm Lambda does not pay a round trip per request.
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(max_size)
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(Duration::from_secs(10)))
+            .create_timeout(Some(Duration::from_secs(5)))
+            .build()?;
+        Ok(Self { pool })
+    }
+
+    /// From `DATABASE_URL` (the RDS Proxy endpoint when deployed) and `DB_POOL_SIZE`.
+    pub fn from_env() -> anyhow::Result<Self> {
+        let url = std::env::var("DATABASE_URL")
+            .map_err(|_| anyhow::anyhow!("DATABASE_URL is not set"))?;
+        let size = std::env::var("DB_POOL_SIZE")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(2);
+        Self::connect(&url, size)
+    }
+
+    pub async fn conn(&self) -> Result<Object> {
+        Ok(self.pool.get().await?)
+    }
+}

@@ -1,0 +1,26 @@
+//! Postgres: the pool, the migration runner, tenant-scoped transactions and one repository
+//! module per aggregate. Every tenant-owned query runs inside a transaction opened by
+//! [`scope::begin`], which sets the team (and user) for row-level security.
+
+#[macro_use]
+mod sql;
+
+pub mod api_keys;
+pub mod db;
+pub mod error;
+pub mod invitations;
+pub mod members;
+pub mod migrate;
+pub mod outbox;
+pub mod scope;
+pub mod settings;
+pub mod teams;
+pub mod users;
+
+pub use db::Db;
+pub use error::StoreError;
+pub use scope::Scope;
+pub use tokio_postgres;
+
+/// The transaction type repositories take.
+pub type Tx<'a> = tokio_postgres::Transaction<'a>;

@@ -1,0 +1,32 @@
+//! Real parts for tests: a private PostgreSQL cluster started from the system's binaries
+//! (one per checkout, shared by every test process through a file lock, a fresh database
+//! per test cloned from a migrated template) and the moto AWS emulator on 127.0.0.1.
+
+pub mod moto;
+pub mod pg;
+
+pub use pg::{ClusterHandle, TestDb};
+
+/// The workspace root (tests run with the package directory as their working directory).
+pub fn workspace_root() -> std::path::PathBuf {
+    let here = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    here.ancestors()
+        .nth(2)
+        .expect("testkit lives in shared/testkit")
+        .to_path_buf()
+}
+
+/// Where shared test services keep their state: `target/testkit/<name>`.
+pub fn state_dir(name: &str) -> std::path::PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"));
+    target.join("testkit").join(name)
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}

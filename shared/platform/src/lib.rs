@@ -1,1 +1,13 @@
+//! Ports to the outside world, each with an AWS adapter and a local adapter that pass the
+//! same conformance suite (`tests/`): [`Queue`] (SQS / Postgres), [`EventBus`]
+//! (EventBridge / Postgres) and [`BlobStore`] (S3 / a folder with signed URLs). The
+//! transactional outbox publishes through them.
 
+pub mod aws;
+pub mod local;
+pub mod outbox;
+pub mod ports;
+
+pub use ports::{
+    BlobStore, DomainEvent, EventBus, OutgoingMessage, PlatformError, Queue, ReceivedMessage,
+};

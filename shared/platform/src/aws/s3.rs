@@ -1,0 +1,114 @@
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_s3::presigning::PresigningConfig;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::Client;
+use bytes::Bytes;
+
+use crate::ports::{check_key, BlobStore, Result};
+use crate::PlatformError;
+
+pub struct S3BlobStore {
+    client: Client,
+    bucket: String,
+}
+
+impl S3BlobStore {
+    /// `path_style` is for emulators; real S3 uses virtual-hosted style.
+    pub fn new(config: &aws_config::SdkConfig, bucket: &str, path_style: bool) -> Self {
+        let s3 = aws_sdk_s3::config::Builder::from(config)
+            .force_path_style(path_style)
+            .build();
+        Self {
+            client: Client::from_conf(s3),
+            bucket: bucket.to_owned(),
+        }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+}
+
+fn unavailable(e: impl std::fmt::Debug) -> PlatformError {
+    PlatformError::Unavailable(format!("{e:?}"))
+}
+
+fn presigning(ttl: Duration) -> Result<PresigningConfig> {
+    PresigningConfig::expires_in(ttl).map_err(|e| PlatformError::Invalid(e.to_string()))
+}
+
+#[async_trait]
+impl BlobStore for S3BlobStore {
+    async fn put(&self, key: &str, body: Bytes, content_type: &str) -> Result<()> {
+        check_key(key)?;
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .body(ByteStream::from(body))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Bytes>> {
+        check_key(key)?;
+        match self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(Some(
+                out.body.collect().await.map_err(unavailable)?.into_bytes(),
+            )),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => Ok(None),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn delete(&self, key: &str) -> Result<()> {
+        check_key(key)?;
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn presign_put(&self, key: &str, ttl: Duration, content_type: &str) -> Result<String> {
+        check_key(key)?;
+        let req = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .presigned(presigning(ttl)?)
+            .await
+            .map_err(unavailable)?;
+        Ok(req.uri().to_owned())
+    }
+
+    async fn presign_get(&self, key: &str, ttl: Duration) -> Result<String> {
+        check_key(key)?;
+        let req = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .presigned(presigning(ttl)?)
+            .await
+            .map_err(unavailable)?;
+        Ok(req.uri().to_owned())
+    }
+}

@@ -1,0 +1,10 @@
+//! Local adapters with the same semantics as the AWS services, for the local runtime and
+//! tests: queues and the event bus in Postgres, blobs in a folder with HMAC-signed URLs.
+
+mod blobs;
+mod events;
+mod queue;
+
+pub use blobs::{blob_router, FolderBlobStore};
+pub use events::PgEventBus;
+pub use queue::{PgQueue, QueueSpec};

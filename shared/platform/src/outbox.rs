@@ -1,0 +1,132 @@
+//! Publishes outbox rows: right after the transaction that staged them commits
+//! ([`OutboxPublisher::publish`]), and by the sweeper for anything left behind
+//! ([`OutboxPublisher::sweep`]). At-least-once: a row is marked published only after the
+//! queue or bus accepted it; consumers dedupe on the `outbox_id` attribute.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use nextier_domain::ids::OutboxId;
+use nextier_store::outbox::{self, Destination, Pending};
+use nextier_store::Db;
+use serde_json::json;
+
+use crate::ports::{DomainEvent, EventBus, OutgoingMessage, Queue};
+use crate::PlatformError;
+
+/// The `source` of every domain event we publish.
+pub const EVENT_SOURCE: &str = "nextier";
+/// How long a claimed row is reserved for its publisher before another may take it.
+const LEASE_SECS: i32 = 60;
+
+#[derive(Clone)]
+pub struct OutboxPublisher {
+    db: Db,
+    queue: Arc<dyn Queue>,
+    bus: Arc<dyn EventBus>,
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct PublishReport {
+    pub published: usize,
+    pub failed: usize,
+}
+
+impl OutboxPublisher {
+    pub fn new(db: Db, queue: Arc<dyn Queue>, bus: Arc<dyn EventBus>) -> Self {
+        Self { db, queue, bus }
+    }
+
+    /// Publishes the given rows now. Failures are recorded on the rows for the sweeper and
+    /// never surface to the caller, whose transaction has already committed.
+    pub async fn publish(&self, ids: &[OutboxId]) -> PublishReport {
+        if ids.is_empty() {
+            return PublishReport::default();
+        }
+        match self.run(Some(ids), ids.len() as i64).await {
+            Ok(report) => report,
+            Err(e) => {
+                tracing::warn!(error = %e, "outbox publish deferred to the sweeper");
+                PublishReport {
+                    published: 0,
+                    failed: ids.len(),
+                }
+            }
+        }
+    }
+
+    /// Publishes up to `limit` due rows of any team.
+    pub async fn sweep(&self, limit: i64) -> Result<PublishReport, PlatformError> {
+        self.run(None, limit).await
+    }
+
+    async fn run(
+        &self,
+        ids: Option<&[OutboxId]>,
+        limit: i64,
+    ) -> Result<PublishReport, PlatformError> {
+        let conn = self.db.conn().await?;
+        let rows = outbox::claim(&conn, ids, limit, LEASE_SECS).await?;
+        let mut report = PublishReport::default();
+        let mut done = Vec::with_capacity(rows.len());
+        for row in rows {
+            match self.deliver(&row).await {
+                Ok(()) => {
+                    done.push(row.id.clone());
+                    report.published += 1;
+                }
+                Err(e) => {
+                    report.failed += 1;
+                    let retry_in = backoff_secs(row.attempts);
+                    tracing::warn!(outbox_id = %row.id, attempts = row.attempts, retry_in, error = %e, "outbox delivery failed");
+                    outbox::mark_failed(&conn, &row.id, &e.to_string(), retry_in).await?;
+                }
+            }
+        }
+        outbox::mark_published(&conn, &done).await?;
+        Ok(report)
+    }
+
+    async fn deliver(&self, row: &Pending) -> Result<(), PlatformError> {
+        match &row.destination {
+            Destination::Queue(queue) => {
+                let msg = OutgoingMessage {
+                    body: row.payload.to_string(),
+                    correlation_id: row.correlation_id.clone(),
+                    team_id: row.team.as_ref().map(|t| t.to_string()),
+                    attributes: HashMap::from([("outbox_id".to_owned(), row.id.to_string())]),
+                    ..Default::default()
+                };
+                self.queue.send(queue, msg).await.map(|_| ())
+            }
+            Destination::Event(detail_type) => {
+                let event = DomainEvent {
+                    source: EVENT_SOURCE.to_owned(),
+                    detail_type: detail_type.clone(),
+                    detail: json!({
+                        "outboxId": row.id,
+                        "teamId": row.team,
+                        "correlationId": row.correlation_id,
+                        "data": row.payload,
+                    }),
+                };
+                self.bus.publish(&[event]).await
+            }
+        }
+    }
+}
+
+/// 2, 4, 8 … seconds, at most five minutes.
+fn backoff_secs(attempts: i32) -> i32 {
+    2i32.saturating_pow(attempts.clamp(1, 9) as u32).min(300)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        assert_eq!(super::backoff_secs(1), 2);
+        assert_eq!(super::backoff_secs(3), 8);
+        assert_eq!(super::backoff_secs(50), 300);
+    }
+}

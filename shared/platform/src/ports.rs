@@ -1,0 +1,125 @@
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PlatformError {
+    /// Worth retrying: throttling, a network fault, a 5xx.
+    #[error("service unavailable: {0}")]
+    Unavailable(String),
+    /// The request itself is wrong (bad key, unknown queue); retrying will not help.
+    #[error("invalid request: {0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Store(#[from] nextier_store::StoreError),
+}
+
+pub type Result<T, E = PlatformError> = std::result::Result<T, E>;
+
+/// A message to put on a queue. The correlation and team ids travel as message attributes.
+#[derive(Debug, Clone, Default)]
+pub struct OutgoingMessage {
+    pub body: String,
+    pub correlation_id: String,
+    pub team_id: Option<String>,
+    /// Extra string attributes (e.g. `outbox_id`, the consumer's idempotency key).
+    pub attributes: HashMap<String, String>,
+    pub delay: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct ReceivedMessage {
+    pub id: String,
+    pub receipt_handle: String,
+    pub body: String,
+    /// `correlation_id`, `team_id` and any extra attributes.
+    pub attributes: HashMap<String, String>,
+    pub receive_count: u32,
+}
+
+/// A queue service with SQS semantics: at-least-once delivery, a visibility timeout after
+/// each receive, a receive count, and a dead-letter queue after too many receives.
+#[async_trait]
+pub trait Queue: Send + Sync {
+    /// Sends a message; returns its id.
+    async fn send(&self, queue: &str, msg: OutgoingMessage) -> Result<String>;
+    /// Receives up to `max` (1-10) visible messages, hiding them for the queue's visibility
+    /// timeout. Used by the local runtime's pollers and by tests; Lambda's event source
+    /// mapping does this deployed.
+    async fn receive(&self, queue: &str, max: u32) -> Result<Vec<ReceivedMessage>>;
+    async fn delete(&self, queue: &str, receipt_handle: &str) -> Result<()>;
+    /// Makes a received message visible again after `after` (zero: now).
+    async fn change_visibility(
+        &self,
+        queue: &str,
+        receipt_handle: &str,
+        after: Duration,
+    ) -> Result<()>;
+}
+
+/// A domain event for the event bus. `detail` is a JSON object.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DomainEvent {
+    pub source: String,
+    pub detail_type: String,
+    pub detail: serde_json::Value,
+}
+
+#[async_trait]
+pub trait EventBus: Send + Sync {
+    async fn publish(&self, events: &[DomainEvent]) -> Result<()>;
+}
+
+/// Object storage with time-limited URLs that let a browser upload or download directly.
+#[async_trait]
+pub trait BlobStore: Send + Sync {
+    async fn put(&self, key: &str, body: Bytes, content_type: &str) -> Result<()>;
+    /// `None` when there is no such object.
+    async fn get(&self, key: &str) -> Result<Option<Bytes>>;
+    async fn delete(&self, key: &str) -> Result<()>;
+    async fn presign_put(&self, key: &str, ttl: Duration, content_type: &str) -> Result<String>;
+    async fn presign_get(&self, key: &str, ttl: Duration) -> Result<String>;
+}
+
+/// Object keys: 1-512 characters of letters, digits and `/._-`, no empty or dot segments.
+pub fn check_key(key: &str) -> Result<()> {
+    let ok = !key.is_empty()
+        && key.len() <= 512
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'.' | b'_' | b'-'))
+        && key
+            .split('/')
+            .all(|seg| !seg.is_empty() && seg != "." && seg != "..");
+    if ok {
+        Ok(())
+    } else {
+        Err(PlatformError::Invalid(format!(
+            "invalid object key {key:?}"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_cannot_escape_their_folder() {
+        assert!(check_key("imports/team_1/file.csv").is_ok());
+        for bad in [
+            "",
+            "../etc/passwd",
+            "a/../b",
+            "/abs",
+            "a//b",
+            "a/./b",
+            "sp ace",
+            "a\\b",
+        ] {
+            assert!(check_key(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,163 @@
+//! Turns a per-message handler into an SQS batch handler that reports partial failures
+//! (`batchItemFailures`), so one bad message is retried alone and never takes its batch
+//! with it. Each message runs in its own span carrying its correlation id.
+
+use std::future::Future;
+use std::time::Instant;
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use tracing::Instrument;
+
+use crate::correlation::{self, CorrelationId};
+use crate::metrics::{self, Unit};
+
+/// What a handler sees of one SQS message.
+#[derive(Debug, Clone)]
+pub struct Message {
+    pub id: String,
+    pub body: String,
+    pub correlation_id: CorrelationId,
+    pub team_id: Option<String>,
+    /// How many times SQS has handed this message out, this time included.
+    pub receive_count: u32,
+}
+
+impl Message {
+    fn from_sqs(m: &SqsMessage) -> Self {
+        let attr = |name: &str| {
+            m.message_attributes
+                .get(name)
+                .and_then(|a| a.string_value.clone())
+        };
+        Message {
+            id: m.message_id.clone().unwrap_or_default(),
+            body: m.body.clone().unwrap_or_default(),
+            correlation_id: attr(correlation::ATTRIBUTE)
+                .and_then(|c| CorrelationId::accept(&c))
+                .unwrap_or_default(),
+            team_id: attr("team_id"),
+            receive_count: m
+                .attributes
+                .get("ApproximateReceiveCount")
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(1),
+        }
+    }
+}
+
+/// How a message ended: done, or failed and worth another delivery. A message that can
+/// never succeed (malformed) should be logged and reported `Done`; retrying it only delays
+/// its arrival in the DLQ.
+#[derive(Debug)]
+pub enum Outcome {
+    Done,
+    Retry(anyhow::Error),
+}
+
+impl<E: Into<anyhow::Error>> From<Result<(), E>> for Outcome {
+    fn from(r: Result<(), E>) -> Self {
+        match r {
+            Ok(()) => Outcome::Done,
+            Err(e) => Outcome::Retry(e.into()),
+        }
+    }
+}
+
+/// Runs `handle` for each message in order and returns the failures.
+pub async fn process_batch<F, Fut>(queue: &str, event: SqsEvent, handle: F) -> SqsBatchResponse
+where
+    F: Fn(Message) -> Fut,
+    Fut: Future<Output = Outcome>,
+{
+    let mut failures = Vec::new();
+    for record in &event.records {
+        let msg = Message::from_sqs(record);
+        let id = msg.id.clone();
+        let span = tracing::info_span!(
+            "message",
+            function = crate::telemetry::function(),
+            queue,
+            message_id = %msg.id,
+            correlation_id = %msg.correlation_id,
+            team_id = msg.team_id.as_deref().unwrap_or(""),
+            receive_count = msg.receive_count,
+        );
+        let cid = msg.correlation_id.clone();
+        let started = Instant::now();
+        let outcome = correlation::CURRENT
+            .scope(cid, handle(msg).instrument(span.clone()))
+            .await;
+        let ms = started.elapsed().as_secs_f64() * 1000.0;
+        let failed = match outcome {
+            Outcome::Done => 0.0,
+            Outcome::Retry(err) => {
+                span.in_scope(|| tracing::warn!(error = %format!("{err:#}"), "message failed; SQS will redeliver"));
+                let mut f = BatchItemFailure::default();
+                f.item_identifier = id;
+                failures.push(f);
+                1.0
+            }
+        };
+        metrics::emit(
+            &[("Function", crate::telemetry::function()), ("Queue", queue)],
+            &[
+                ("Messages", 1.0, Unit::Count),
+                ("MessageFailures", failed, Unit::Count),
+                ("MessageLatency", ms, Unit::Milliseconds),
+            ],
+        );
+    }
+    let mut resp = SqsBatchResponse::default();
+    resp.batch_item_failures = failures;
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event() -> SqsEvent {
+        serde_json::from_str(include_str!("../../../events/sqs-example.json"))
+            .expect("sample SQS event")
+    }
+
+    #[tokio::test]
+    async fn only_the_failed_message_is_reported_for_redelivery() {
+        let ev = event();
+        assert!(ev.records.len() >= 2, "the sample has two messages");
+        let bad = ev.records[1].message_id.clone().unwrap();
+        let bad2 = bad.clone();
+        let resp = process_batch("test", ev, move |m| {
+            let bad = bad2.clone();
+            async move {
+                if m.id == bad {
+                    Outcome::Retry(anyhow::anyhow!("boom"))
+                } else {
+                    Outcome::Done
+                }
+            }
+        })
+        .await;
+        let ids: Vec<_> = resp
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.clone())
+            .collect();
+        assert_eq!(ids, vec![bad]);
+    }
+
+    #[tokio::test]
+    async fn the_correlation_id_attribute_reaches_the_handler() {
+        let resp = process_batch("test", event(), |m| async move {
+            assert_eq!(m.correlation_id.as_str(), "corr-sample-1");
+            assert_eq!(correlation::current().unwrap().as_str(), "corr-sample-1");
+            assert_eq!(
+                m.team_id.as_deref(),
+                Some("team_01JD8Z6Q3M4N5P6R7S8T9V0W1X")
+            );
+            Outcome::Done
+        })
+        .await;
+        assert!(resp.batch_item_failures.is_empty());
+    }
+}

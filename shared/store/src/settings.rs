@@ -1,5 +1,6 @@
 use chrono::{DateTime, Utc};
 use nextier_domain::ids::TeamId;
+use nextier_domain::page::PageRequest;
 use nextier_domain::settings::mask;
 use serde::Serialize;
 use tokio_postgres::Row;
@@ -35,12 +36,25 @@ fn setting(row: &Row, reveal: bool) -> Setting {
     }
 }
 
-pub async fn list(tx: &Tx<'_>, team: &TeamId, scope: Option<&str>) -> Result<Vec<Setting>> {
+/// Settings in (scope, name) order; the page cursor is `scope:name` (neither part can hold
+/// a colon).
+pub async fn list(
+    tx: &Tx<'_>,
+    team: &TeamId,
+    scope: Option<&str>,
+    page: &PageRequest,
+) -> Result<Vec<Setting>> {
+    let (after_scope, after_name) = page
+        .after
+        .as_deref()
+        .and_then(|a| a.split_once(':'))
+        .unwrap_or(("", ""));
     let rows = tx
         .query_typed(
             "SELECT scope, name, value, is_secret, updated_at FROM team_settings
-              WHERE team_id = $1 AND ($2::text IS NULL OR scope = $2) ORDER BY scope, name LIMIT 1000",
-            params![team.as_str() => TEXT, scope => TEXT],
+              WHERE team_id = $1 AND ($2::text IS NULL OR scope = $2) AND (scope, name) > ($3, $4)
+              ORDER BY scope, name LIMIT $5",
+            params![team.as_str() => TEXT, scope => TEXT, after_scope => TEXT, after_name => TEXT, page.fetch_limit() => INT8],
         )
         .await?;
     Ok(rows.iter().map(|r| setting(r, false)).collect())

@@ -1,0 +1,39 @@
+use std::sync::Arc;
+
+use chrono::Duration;
+use nextier_platform::outbox::OutboxPublisher;
+use nextier_store::Db;
+
+/// What handlers share: built once per cold start.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub outbox: OutboxPublisher,
+    pub config: Arc<AppConfig>,
+}
+
+#[derive(Debug, Clone)]
+pub struct AppConfig {
+    /// How long an invitation token stays valid.
+    pub invitation_ttl: Duration,
+}
+
+impl Default for AppConfig {
+    fn default() -> Self {
+        Self {
+            invitation_ttl: Duration::hours(72),
+        }
+    }
+}
+
+impl AppConfig {
+    pub fn from_env() -> Self {
+        let hours = std::env::var("INVITATION_TTL_HOURS")
+            .ok()
+            .and_then(|h| h.parse().ok())
+            .unwrap_or(72);
+        Self {
+            invitation_ttl: Duration::hours(hours),
+        }
+    }
+}

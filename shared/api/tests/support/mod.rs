@@ -1,0 +1,200 @@
+//! A test harness: the admin app on a fresh database with the local adapters, and requests
+//! shaped as API Gateway delivers them (JWT claims in the request context).
+
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, Request, StatusCode};
+use axum::Router;
+use http_body_util::BodyExt;
+use nextier_api::{AppConfig, AppState};
+use nextier_platform::local::{PgEventBus, PgQueue};
+use nextier_platform::outbox::OutboxPublisher;
+use nextier_testkit::TestDb;
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+pub struct Harness {
+    pub t: TestDb,
+    pub app: Router,
+    pub bus: PgEventBus,
+}
+
+pub async fn harness() -> Harness {
+    let t = TestDb::new().await;
+    let bus = PgEventBus::new(t.db.clone(), "default");
+    let outbox = OutboxPublisher::new(
+        t.db.clone(),
+        Arc::new(PgQueue::new(t.db.clone())),
+        Arc::new(bus.clone()),
+    );
+    let state = AppState {
+        db: t.db.clone(),
+        outbox,
+        config: Arc::new(AppConfig::default()),
+    };
+    Harness {
+        app: nextier_api::full_app(state),
+        t,
+        bus,
+    }
+}
+
+/// Who is calling.
+#[derive(Clone)]
+pub enum As {
+    User(&'static str),
+    Key(String),
+    Nobody,
+}
+
+pub fn email_of(subject: &str) -> String {
+    format!("{subject}@example.com")
+}
+
+pub struct Resp {
+    pub status: StatusCode,
+    pub body: Value,
+    pub headers: HeaderMap,
+}
+
+impl Resp {
+    pub fn field(&self) -> Option<&str> {
+        self.body["errors"][0]["field"].as_str()
+    }
+}
+
+impl Harness {
+    pub fn request(&self, who: &As, method: &str, uri: &str, body: Option<Value>) -> Request<Body> {
+        let mut b = Request::builder().method(method).uri(uri);
+        if body.is_some() {
+            b = b.header("content-type", "application/json");
+        }
+        if let As::Key(k) = who {
+            b = b.header("x-api-key", k);
+        }
+        let mut req = b
+            .body(body.map(|v| Body::from(v.to_string())).unwrap_or_default())
+            .unwrap();
+        if let As::User(sub) = who {
+            let claims = [
+                ("sub".to_string(), sub.to_string()),
+                ("email".to_string(), email_of(sub)),
+            ]
+            .into_iter()
+            .collect();
+            req.extensions_mut()
+                .insert(nextier_http::jwt::request_context(claims, method, uri));
+        }
+        req
+    }
+
+    pub async fn send(&self, req: Request<Body>) -> Resp {
+        let resp = self.app.clone().oneshot(req).await.unwrap();
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into()))
+        };
+        Resp {
+            status,
+            body,
+            headers,
+        }
+    }
+
+    pub async fn call(&self, who: &As, method: &str, uri: &str, body: Option<Value>) -> Resp {
+        self.send(self.request(who, method, uri, body)).await
+    }
+
+    /// Creates a team owned by `owner` and returns its id.
+    pub async fn team(&self, owner: &'static str, name: &str) -> String {
+        let r = self
+            .call(
+                &As::User(owner),
+                "POST",
+                "/teams",
+                Some(json!({"name": name})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        r.body["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Invites `who` with `role` and has them accept; returns their user id.
+    pub async fn join(
+        &self,
+        team: &str,
+        owner: &'static str,
+        who: &'static str,
+        role: &str,
+    ) -> String {
+        let r = self
+            .call(
+                &As::User(owner),
+                "POST",
+                &format!("/teams/{team}/invitations"),
+                Some(json!({"email": email_of(who), "role": role})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        let token = r.body["token"].as_str().unwrap().to_owned();
+        let r = self
+            .call(
+                &As::User(who),
+                "POST",
+                "/invitations/accept",
+                Some(json!({"token": token})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        self.user_id(team, owner, who).await
+    }
+
+    pub async fn user_id(&self, team: &str, asker: &'static str, who: &str) -> String {
+        let r = self
+            .call(
+                &As::User(asker),
+                "GET",
+                &format!("/teams/{team}/members?limit=200"),
+                None,
+            )
+            .await;
+        r.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["email"] == email_of(who))
+            .map(|m| m["userId"].as_str().unwrap().to_owned())
+            .expect("member present")
+    }
+
+    pub async fn key(&self, team: &str, owner: &'static str, scopes: &[&str]) -> String {
+        let r = self
+            .call(
+                &As::User(owner),
+                "POST",
+                &format!("/teams/{team}/api-keys"),
+                Some(json!({"name": "ci", "scopes": scopes})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        r.body["secret"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn count(&self, table: &str) -> i64 {
+        self.t
+            .superuser()
+            .await
+            .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+            .await
+            .unwrap()
+            .get(0)
+    }
+}

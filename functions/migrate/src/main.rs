@@ -1,1 +1,17 @@
-fn main() {}
+//! Applies the database migrations. Invoked once after each `sam deploy` (see README);
+//! connects directly to the database as the master user, not through RDS Proxy.
+
+use lambda_runtime::{service_fn, LambdaEvent};
+use serde_json::{json, Value};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    nextier_runtime::telemetry::init("migrate");
+    lambda_runtime::run(service_fn(|_: LambdaEvent<Value>| async {
+        let url = nextier_runtime::config::var("MIGRATION_DATABASE_URL")?;
+        let app_password = std::env::var("APP_DB_PASSWORD").ok();
+        let applied = nextier_store::migrate::run_url(&url, app_password.as_deref()).await?;
+        Ok::<_, lambda_runtime::Error>(json!({"applied": applied}))
+    }))
+    .await
+}

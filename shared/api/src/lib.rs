@@ -33,8 +33,18 @@ pub fn admin_app(state: AppState) -> Router {
     nextier_http::finish(router.with_state(state))
 }
 
-/// Every group in one router, as the local runtime serves them.
-pub fn full_app(state: AppState) -> Router {
+/// Every group in one router, as the local runtime serves them. `local_auth` stands in for
+/// API Gateway's JWT authorizer (the local runtime passes one; tests that place claims in
+/// the request context themselves, as API Gateway does, pass `None`).
+pub fn full_app(state: AppState, local_auth: Option<nextier_http::jwt::JwtVerifier>) -> Router {
     let (router, _) = groups().split_for_parts();
-    nextier_http::finish(router.with_state(state))
+    let router = router.with_state(state);
+    let router = match local_auth {
+        Some(verifier) => router.layer(axum::middleware::from_fn_with_state(
+            verifier,
+            nextier_http::jwt::authorize,
+        )),
+        None => router,
+    };
+    nextier_http::finish(router)
 }

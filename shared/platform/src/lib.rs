@@ -7,6 +7,7 @@ pub mod aws;
 pub mod local;
 pub mod outbox;
 pub mod ports;
+pub mod wiring;
 
 pub use ports::{
     BlobStore, DomainEvent, EventBus, OutgoingMessage, PlatformError, Queue, ReceivedMessage,

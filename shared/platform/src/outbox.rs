@@ -116,6 +116,51 @@ impl OutboxPublisher {
     }
 }
 
+/// What one sweeper run did.
+#[derive(Debug, Default, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SweepSummary {
+    pub published: usize,
+    pub failed: usize,
+    pub pruned: u64,
+    pub backlog: i64,
+    pub oldest_seconds: f64,
+}
+
+/// The sweeper's whole job (the `cron-outbox-sweeper` Lambda and the local schedule):
+/// publish due rows in batches until none are left or the time budget is spent, prune rows
+/// published over a week ago, and report the backlog as metrics.
+pub async fn sweep_job(
+    publisher: &OutboxPublisher,
+    budget: std::time::Duration,
+) -> Result<SweepSummary, PlatformError> {
+    let started = std::time::Instant::now();
+    let mut summary = SweepSummary::default();
+    loop {
+        let report = publisher.sweep(100).await?;
+        summary.published += report.published;
+        summary.failed += report.failed;
+        if report.published + report.failed < 100 || started.elapsed() > budget {
+            break;
+        }
+    }
+    let conn = publisher.db.conn().await?;
+    summary.pruned = outbox::prune(&conn, 7).await?;
+    (summary.backlog, summary.oldest_seconds) = outbox::backlog(&conn).await?;
+    use nextier_runtime::metrics::{emit, Unit};
+    emit(
+        &[("Function", nextier_runtime::telemetry::function())],
+        &[
+            ("OutboxPublished", summary.published as f64, Unit::Count),
+            ("OutboxFailed", summary.failed as f64, Unit::Count),
+            ("OutboxBacklog", summary.backlog as f64, Unit::Count),
+            ("OutboxOldestAge", summary.oldest_seconds, Unit::Seconds),
+        ],
+    );
+    tracing::info!(?summary, "outbox sweep");
+    Ok(summary)
+}
+
 /// 2, 4, 8 … seconds, at most five minutes.
 fn backoff_secs(attempts: i32) -> i32 {
     2i32.saturating_pow(attempts.clamp(1, 9) as u32).min(300)

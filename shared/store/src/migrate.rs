@@ -170,6 +170,18 @@ async fn apply_all(client: &mut Client, target: Target) -> anyhow::Result<Vec<St
     Ok(done)
 }
 
+/// Connects to `url` (an admin user able to create roles), ensures the roles (setting the
+/// application role's password when given) and applies the deployed migrations.
+pub async fn run_url(url: &str, app_password: Option<&str>) -> anyhow::Result<Vec<String>> {
+    let (mut client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+    let driver = tokio::spawn(conn);
+    ensure_roles(&client, app_password).await?;
+    let applied = run(&mut client, Target::Deployed).await;
+    drop(client);
+    let _ = driver.await;
+    applied
+}
+
 fn db_message(e: &tokio_postgres::Error) -> String {
     e.as_db_error()
         .map(|d| d.message().to_owned())

@@ -36,7 +36,7 @@ pub async fn harness() -> Harness {
         config: Arc::new(AppConfig::default()),
     };
     Harness {
-        app: nextier_api::full_app(state),
+        app: nextier_api::full_app(state, None),
         t,
         bus,
     }

@@ -1,0 +1,142 @@
+//! The local runtime's database: the caller's `DATABASE_URL`, or a private cluster in
+//! `.local/pg` (durable, on a free port, stopped on exit).
+
+use std::path::Path;
+
+use nextier_store::migrate::{self, Target, APP_ROLE, OWNER_ROLE};
+use nextier_testkit::pg::{connect, Cluster};
+
+pub struct LocalDatabase {
+    /// An admin URL (migrations, seed).
+    pub admin_url: String,
+    /// The application's URL (role nextier_app).
+    pub app_url: String,
+    /// Set when we started the cluster and must stop it.
+    pub cluster_dir: Option<std::path::PathBuf>,
+}
+
+const DB_NAME: &str = "nextier";
+
+impl LocalDatabase {
+    /// Uses `admin_url` if given (and `app_url`, or the same server as `nextier_app`), else
+    /// starts the private cluster under `home`.
+    pub async fn open(
+        home: &Path,
+        admin_url: Option<String>,
+        app_url: Option<String>,
+    ) -> anyhow::Result<Self> {
+        if let Some(admin_url) = admin_url {
+            let app_url = app_url.unwrap_or_else(|| with_user(&admin_url, APP_ROLE));
+            return Ok(Self {
+                admin_url,
+                app_url,
+                cluster_dir: None,
+            });
+        }
+        let dir = home.join("pg");
+        let port_file = dir.join("port");
+        let port = nextier_testkit::free_port();
+        let _ = Cluster::stop(&dir);
+        let cluster = Cluster::start(&dir, port, true)?;
+        std::fs::write(&port_file, port.to_string())?;
+        let admin = connect(&cluster.superuser_url("postgres")).await?;
+        migrate::ensure_roles(&admin, None).await?;
+        if admin
+            .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&DB_NAME])
+            .await?
+            .is_none()
+        {
+            admin
+                .batch_execute(&format!("CREATE DATABASE {DB_NAME} OWNER {OWNER_ROLE}"))
+                .await?;
+        }
+        Ok(Self {
+            admin_url: cluster.superuser_url(DB_NAME),
+            app_url: format!("postgres://{APP_ROLE}@127.0.0.1:{port}/{DB_NAME}"),
+            cluster_dir: Some(dir),
+        })
+    }
+
+    pub async fn migrate(&self) -> anyhow::Result<Vec<String>> {
+        let mut client = connect(&self.admin_url).await?;
+        migrate::run(&mut client, Target::Local).await
+    }
+
+    pub fn stop(&self) {
+        if let Some(dir) = &self.cluster_dir {
+            if let Err(e) = Cluster::stop(dir) {
+                tracing::warn!(error = %e, "stopping the local PostgreSQL cluster");
+            }
+        }
+    }
+}
+
+fn with_user(url: &str, user: &str) -> String {
+    match url
+        .split_once("://")
+        .and_then(|(scheme, rest)| rest.split_once('@').map(|(_, host)| (scheme, host)))
+    {
+        Some((scheme, host)) => format!("{scheme}://{user}@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+/// The demo team and user, created once: the dev token signs in as this user.
+pub const DEMO_SUBJECT: &str = "demo-user";
+pub const DEMO_EMAIL: &str = "demo@nextier.local";
+
+pub async fn seed_demo(admin_url: &str) -> anyhow::Result<String> {
+    let client = connect(admin_url).await?;
+    if let Some(row) = client
+        .query_opt("SELECT id FROM teams WHERE slug = 'demo'", &[])
+        .await?
+    {
+        return Ok(row.get(0));
+    }
+    let user = nextier_domain::ids::UserId::new();
+    let team = nextier_domain::ids::TeamId::new();
+    client
+        .execute(
+            "INSERT INTO users (id, subject, email, name) VALUES ($1, $2, $3, 'Demo User') ON CONFLICT (subject) DO NOTHING",
+            &[&user.as_str(), &DEMO_SUBJECT, &DEMO_EMAIL],
+        )
+        .await?;
+    let user_id: String = client
+        .query_one("SELECT id FROM users WHERE subject = $1", &[&DEMO_SUBJECT])
+        .await?
+        .get(0);
+    client
+        .execute(
+            "INSERT INTO teams (id, name, slug, created_by) VALUES ($1, 'Demo Team', 'demo', $2)",
+            &[&team.as_str(), &user_id],
+        )
+        .await?;
+    client
+        .execute(
+            "INSERT INTO team_members (team_id, user_id, role, status) VALUES ($1, $2, 'OWNER', 'APPROVED')",
+            &[&team.as_str(), &user_id],
+        )
+        .await?;
+    client
+        .execute(
+            "INSERT INTO team_settings (team_id, scope, name, value) VALUES ($1, 'compliance', 'help_text', $2)",
+            &[&team.as_str(), &"Demo Team: reply STOP to opt out, HELP for help."],
+        )
+        .await?;
+    Ok(team.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_app_url_swaps_only_the_user() {
+        assert_eq!(
+            super::with_user("postgres://postgres@127.0.0.1:5432/db", "nextier_app"),
+            "postgres://nextier_app@127.0.0.1:5432/db"
+        );
+        assert_eq!(
+            super::with_user("postgres://a:b@h/db", "x"),
+            "postgres://x@h/db"
+        );
+    }
+}

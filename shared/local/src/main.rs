@@ -1,0 +1,41 @@
+//! `cargo run -p nextier-local`: the whole backend on this machine with embedded defaults.
+
+use std::io::Write;
+
+use nextier_local::{start, LocalConfig};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    nextier_runtime::telemetry::init("nextier-local");
+    let running = start(LocalConfig::from_env()?).await?;
+    let team = &running.demo_team;
+    let banner = format!(
+        "\nNextier local runtime is up.\n\
+         \n  API            {api}\n  OpenAPI        {api}/openapi.json\n  Demo team      {team}\n\
+         \n  Dev token (30 days, user demo@nextier.local):\n  export TOKEN={token}\n\
+         \n  Try:   curl -s -H \"Authorization: Bearer $TOKEN\" {api}/teams/{team}\n\
+         \n  Database (app role, RLS applies):  psql {app}\n  Database (admin):                  psql {admin}\n\
+         \nCtrl-C stops everything (and the private PostgreSQL cluster).\n",
+        api = running.api_url,
+        token = running.dev_token,
+        app = running.app_database_url,
+        admin = running.admin_database_url,
+    );
+    let _ = std::io::stderr().write_all(banner.as_bytes());
+    shutdown_signal().await;
+    tracing::info!("stopping");
+    running.stop().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
+        tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

@@ -1,0 +1,257 @@
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_lambda_events::event::sqs::SqsEvent;
+use nextier_api::{AppConfig, AppState};
+use nextier_http::jwt::{mint_hs256, JwtVerifier};
+use nextier_platform::local::{blob_router, FolderBlobStore, PgEventBus, PgQueue};
+use nextier_platform::outbox::OutboxPublisher;
+use nextier_platform::{Queue, ReceivedMessage};
+use nextier_store::Db;
+use serde_json::json;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::database::{seed_demo, LocalDatabase, DEMO_EMAIL, DEMO_SUBJECT};
+use crate::registry::{Consumer, Registry, Schedule};
+
+pub const ISSUER: &str = "nextier-local";
+pub const AUDIENCE: &str = "nextier-api";
+
+#[derive(Clone)]
+pub struct LocalConfig {
+    /// Where the cluster and blobs live (`.local` in the checkout).
+    pub home: PathBuf,
+    /// 0 picks a free port.
+    pub port: u16,
+    pub admin_url: Option<String>,
+    pub app_url: Option<String>,
+    pub jwt_secret: String,
+    /// Consumers and schedules beyond the standard ones (tests register theirs here).
+    pub extra: Registry,
+    /// Overrides every schedule's period (tests).
+    pub schedule_every: Option<Duration>,
+}
+
+impl LocalConfig {
+    /// Embedded defaults, overridable from the environment.
+    pub fn from_env() -> anyhow::Result<Self> {
+        let home = match std::env::var_os("NEXTIER_HOME") {
+            Some(h) => PathBuf::from(h),
+            None => std::env::current_dir()?.join(".local"),
+        };
+        Ok(Self {
+            home,
+            port: std::env::var("NEXTIER_PORT")
+                .ok()
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(3000),
+            admin_url: std::env::var("DATABASE_URL").ok(),
+            app_url: std::env::var("APP_DATABASE_URL").ok(),
+            jwt_secret: std::env::var("LOCAL_JWT_SECRET")
+                .unwrap_or_else(|_| "nextier-local-dev-secret-not-for-production".into()),
+            extra: Registry::default(),
+            schedule_every: None,
+        })
+    }
+}
+
+pub struct Running {
+    pub addr: SocketAddr,
+    pub api_url: String,
+    pub app_database_url: String,
+    pub admin_database_url: String,
+    pub dev_token: String,
+    pub demo_team: String,
+    pub db: Db,
+    pub queue: PgQueue,
+    pub bus: PgEventBus,
+    database: LocalDatabase,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Running {
+    /// Stops serving, lets in-flight work finish, and stops the private cluster if ours.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        for t in self.tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
+        }
+        self.database.stop();
+    }
+}
+
+pub async fn start(config: LocalConfig) -> anyhow::Result<Running> {
+    std::fs::create_dir_all(&config.home)?;
+    let database = LocalDatabase::open(
+        &config.home,
+        config.admin_url.clone(),
+        config.app_url.clone(),
+    )
+    .await?;
+    let applied = database.migrate().await?;
+    tracing::info!(?applied, "migrations");
+    let demo_team = seed_demo(&database.admin_url).await?;
+
+    let db = Db::connect(&database.app_url, 16)?;
+    let queue = PgQueue::new(db.clone());
+    let bus = PgEventBus::new(db.clone(), "default");
+    let publisher =
+        OutboxPublisher::new(db.clone(), Arc::new(queue.clone()), Arc::new(bus.clone()));
+
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", config.port)).await?;
+    let addr = listener.local_addr()?;
+    let api_url = format!("http://{addr}");
+    let blobs = Arc::new(FolderBlobStore::new(
+        config.home.join("blobs"),
+        &api_url,
+        config.jwt_secret.as_bytes(),
+    ));
+
+    let verifier = JwtVerifier::hs256(config.jwt_secret.as_bytes(), ISSUER, AUDIENCE);
+    let state = AppState {
+        db: db.clone(),
+        outbox: publisher.clone(),
+        config: Arc::new(AppConfig::from_env()),
+    };
+    let app = nextier_api::full_app(state, Some(verifier)).merge(blob_router(blobs));
+
+    let (shutdown, stop_rx) = watch::channel(false);
+    let mut tasks = Vec::new();
+    let mut http_stop = stop_rx.clone();
+    tasks.push(tokio::spawn(async move {
+        let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+            let _ = http_stop.wait_for(|s| *s).await;
+        });
+        if let Err(e) = serve.await {
+            tracing::error!(error = %e, "local HTTP server stopped");
+        }
+    }));
+
+    let mut registry = Registry::standard(publisher);
+    registry.consumers.extend(config.extra.consumers.clone());
+    registry.schedules.extend(config.extra.schedules.clone());
+    for consumer in registry.consumers {
+        queue.declare(&consumer.specs).await?;
+        tasks.push(tokio::spawn(poll(queue.clone(), consumer, stop_rx.clone())));
+    }
+    for mut schedule in registry.schedules {
+        if let Some(every) = config.schedule_every {
+            schedule.every = every;
+        }
+        tasks.push(tokio::spawn(tick(schedule, stop_rx.clone())));
+    }
+
+    let dev_token = mint_hs256(
+        config.jwt_secret.as_bytes(),
+        ISSUER,
+        AUDIENCE,
+        DEMO_SUBJECT,
+        DEMO_EMAIL,
+        30 * 24 * 3600,
+    );
+    Ok(Running {
+        addr,
+        api_url,
+        app_database_url: database.app_url.clone(),
+        admin_database_url: database.admin_url.clone(),
+        dev_token,
+        demo_team,
+        db,
+        queue,
+        bus,
+        database,
+        shutdown,
+        tasks,
+    })
+}
+
+/// The local stand-in for SQS's event source mapping: receive a batch, hand it to the
+/// consumer as an `SqsEvent`, delete what succeeded, leave failures to reappear after the
+/// visibility timeout (and reach the DLQ after max receives).
+async fn poll(queue: PgQueue, consumer: Consumer, mut stop: watch::Receiver<bool>) {
+    let idle = Duration::from_millis(200);
+    while !*stop.borrow() {
+        let batch = match queue.receive(&consumer.queue, consumer.batch_size).await {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(queue = %consumer.queue, error = %e, "local queue receive failed");
+                wait(&mut stop, Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        if batch.is_empty() {
+            wait(&mut stop, idle).await;
+            continue;
+        }
+        let event = sqs_event(&consumer.queue, &batch);
+        let handler = consumer.handler.clone();
+        // A panicking handler fails its whole batch, as a crashed Lambda would.
+        let failed: HashSet<String> = match tokio::spawn(async move { handler(event).await }).await
+        {
+            Ok(resp) => resp
+                .batch_item_failures
+                .into_iter()
+                .map(|f| f.item_identifier)
+                .collect(),
+            Err(e) => {
+                tracing::error!(queue = %consumer.queue, error = %e, "consumer panicked; batch will be redelivered");
+                batch.iter().map(|m| m.id.clone()).collect()
+            }
+        };
+        for m in batch.iter().filter(|m| !failed.contains(&m.id)) {
+            if let Err(e) = queue.delete(&consumer.queue, &m.receipt_handle).await {
+                tracing::warn!(queue = %consumer.queue, error = %e, "delete failed; message will be redelivered");
+            }
+        }
+    }
+}
+
+async fn wait(stop: &mut watch::Receiver<bool>, d: Duration) {
+    let _ = tokio::time::timeout(d, stop.wait_for(|s| *s)).await;
+}
+
+/// Builds the event SQS would deliver for these messages.
+pub fn sqs_event(queue: &str, batch: &[ReceivedMessage]) -> SqsEvent {
+    let records: Vec<_> = batch
+        .iter()
+        .map(|m| {
+            let attrs: serde_json::Map<String, serde_json::Value> = m
+                .attributes
+                .iter()
+                .map(|(k, v)| {
+                    (k.clone(), json!({"stringValue": v, "dataType": "String", "stringListValues": [], "binaryListValues": []}))
+                })
+                .collect();
+            json!({
+                "messageId": m.id, "receiptHandle": m.receipt_handle, "body": m.body,
+                "attributes": {"ApproximateReceiveCount": m.receive_count.to_string()},
+                "messageAttributes": attrs,
+                "eventSource": "aws:sqs", "eventSourceARN": format!("arn:aws:sqs:local:000000000000:{queue}"), "awsRegion": "local"
+            })
+        })
+        .collect();
+    serde_json::from_value(json!({"Records": records})).expect("SQS event shape")
+}
+
+/// The local stand-in for EventBridge Scheduler.
+async fn tick(schedule: Schedule, mut stop: watch::Receiver<bool>) {
+    loop {
+        if tokio::time::timeout(schedule.every, stop.wait_for(|s| *s))
+            .await
+            .is_ok()
+        {
+            return;
+        }
+        match (schedule.handler)().await {
+            Ok(out) => tracing::debug!(schedule = %schedule.name, result = %out, "schedule ran"),
+            Err(e) => {
+                tracing::warn!(schedule = %schedule.name, error = %format!("{e:#}"), "schedule failed")
+            }
+        }
+    }
+}

@@ -1,0 +1,285 @@
+//! The local runtime as a developer uses it: a real server on loopback, real queues and
+//! schedules in-process.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aws_lambda_events::event::sqs::SqsEvent;
+use nextier_local::registry::{Consumer, Registry, Schedule};
+use nextier_local::{start, LocalConfig, Running};
+use nextier_platform::local::QueueSpec;
+use nextier_platform::{OutgoingMessage, Queue};
+use nextier_runtime::sqs::{process_batch, Outcome};
+use nextier_testkit::TestDb;
+use serde_json::{json, Value};
+
+async fn run(t: &TestDb, extra: Registry, every: Option<Duration>) -> Running {
+    let home = nextier_testkit::state_dir("local").join(&t.name);
+    start(LocalConfig {
+        home,
+        port: 0,
+        admin_url: Some(t.superuser_url()),
+        app_url: Some(t.app_url()),
+        jwt_secret: "test-secret-test-secret-test-secret".into(),
+        extra,
+        schedule_every: every,
+    })
+    .await
+    .expect("local runtime starts")
+}
+
+async fn eventually<F: Fn() -> bool>(what: &str, f: F) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_api_answers_on_loopback_with_the_dev_token_and_an_api_key() {
+    let t = TestDb::new().await;
+    let rt = run(&t, Registry::default(), None).await;
+    let http = reqwest::Client::new();
+    let health: Value = http
+        .get(format!("{}/health", rt.api_url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["status"], "ok");
+
+    let teams: Value = http
+        .get(format!("{}/teams", rt.api_url))
+        .bearer_auth(&rt.dev_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(teams["items"][0]["id"], rt.demo_team.as_str());
+    assert_eq!(teams["items"][0]["role"], "OWNER");
+
+    let bad = http
+        .get(format!("{}/teams", rt.api_url))
+        .bearer_auth("x.y.z")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 401);
+    let forged = rt.dev_token.replace('.', ".x");
+    assert_eq!(
+        http.get(format!("{}/teams", rt.api_url))
+            .bearer_auth(forged)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+
+    let created: Value = http
+        .post(format!("{}/teams/{}/api-keys", rt.api_url, rt.demo_team))
+        .bearer_auth(&rt.dev_token)
+        .json(&json!({"name": "script", "scopes": ["team:read"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let secret = created["secret"].as_str().unwrap();
+    let team = http
+        .get(format!("{}/teams/{}", rt.api_url, rt.demo_team))
+        .header("x-api-key", secret)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(team.status(), 200);
+    let doc: Value = http
+        .get(format!("{}/openapi.json", rt.api_url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    rt.stop().await;
+}
+
+#[tokio::test]
+async fn queued_messages_reach_their_consumer_and_failures_end_in_the_dlq() {
+    let t = TestDb::new().await;
+    let seen: Arc<Mutex<Vec<(String, u32)>>> = Arc::default();
+    let log = seen.clone();
+    let consumer = Consumer {
+        queue: "echo".into(),
+        specs: QueueSpec::with_dlq("echo", Duration::from_secs(1), 2),
+        batch_size: 10,
+        handler: Arc::new(move |event: SqsEvent| {
+            let log = log.clone();
+            Box::pin(async move {
+                // The same helper the deployed consumers use.
+                process_batch("echo", event, |m| {
+                    let log = log.clone();
+                    async move {
+                        log.lock().unwrap().push((m.body.clone(), m.receive_count));
+                        if m.body == "poison" {
+                            Outcome::Retry(anyhow::anyhow!("cannot handle"))
+                        } else {
+                            Outcome::Done
+                        }
+                    }
+                })
+                .await
+            })
+        }),
+    };
+    let rt = run(
+        &t,
+        Registry {
+            consumers: vec![consumer],
+            schedules: vec![],
+        },
+        None,
+    )
+    .await;
+    for body in ["hello", "poison"] {
+        let msg = OutgoingMessage {
+            body: body.into(),
+            correlation_id: "c".into(),
+            ..Default::default()
+        };
+        rt.queue.send("echo", msg).await.unwrap();
+    }
+    eventually("two deliveries of the poison message", || {
+        seen.lock()
+            .unwrap()
+            .iter()
+            .filter(|(b, _)| b == "poison")
+            .count()
+            >= 2
+    })
+    .await;
+    // After max receives the poison message is moved to the DLQ; the good one is gone.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if rt.queue.depth("echo-dlq").await.unwrap() == 1
+            && rt.queue.depth("echo").await.unwrap() == 0
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "poison message never reached the DLQ"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(
+        seen.iter().filter(|(b, _)| b == "hello").count(),
+        1,
+        "a handled message is delivered once"
+    );
+    assert!(
+        seen.contains(&("poison".into(), 2)),
+        "redelivered with its receive count: {seen:?}"
+    );
+    rt.stop().await;
+}
+
+#[tokio::test]
+async fn schedules_fire_and_the_sweeper_publishes_stranded_outbox_rows() {
+    let t = TestDb::new().await;
+    let ticks: Arc<Mutex<u32>> = Arc::default();
+    let counter = ticks.clone();
+    let schedule = Schedule {
+        name: "count".into(),
+        every: Duration::from_secs(3600),
+        handler: Arc::new(move || {
+            let c = counter.clone();
+            Box::pin(async move {
+                *c.lock().unwrap() += 1;
+                Ok(json!({}))
+            })
+        }),
+    };
+    // A row that was committed but never published (the process died after commit).
+    t.superuser()
+        .await
+        .execute(
+            "INSERT INTO outbox (id, team_id, kind, destination, payload, correlation_id)
+             VALUES ('obx_01JD8Z6Q3M4N5P6R7S8T9V0W1X', NULL, 'event', 'Stranded', '{\"x\":1}', 'c-1')",
+            &[],
+        )
+        .await
+        .unwrap();
+    let rt = run(
+        &t,
+        Registry {
+            consumers: vec![],
+            schedules: vec![schedule],
+        },
+        Some(Duration::from_millis(200)),
+    )
+    .await;
+    eventually("two ticks", || *ticks.lock().unwrap() >= 2).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while rt.bus.recent("Stranded", 10).await.unwrap().is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the sweeper never published the stranded row"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        rt.bus.recent("Stranded", 10).await.unwrap()[0].detail["correlationId"],
+        "c-1"
+    );
+    rt.stop().await;
+}
+
+#[tokio::test]
+async fn the_runtime_serves_signed_blob_urls() {
+    let t = TestDb::new().await;
+    let rt = run(&t, Registry::default(), None).await;
+    let store = nextier_platform::local::FolderBlobStore::new(
+        nextier_testkit::state_dir("local")
+            .join(&t.name)
+            .join("blobs"),
+        &rt.api_url,
+        b"test-secret-test-secret-test-secret",
+    );
+    use nextier_platform::BlobStore;
+    let put = store
+        .presign_put(
+            "imports/demo/leads.csv",
+            Duration::from_secs(60),
+            "text/csv",
+        )
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    assert_eq!(
+        http.put(&put)
+            .body("phone\n")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let get = store
+        .presign_get("imports/demo/leads.csv", Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(
+        http.get(&get).send().await.unwrap().text().await.unwrap(),
+        "phone\n"
+    );
+    rt.stop().await;
+}

@@ -17,5 +17,6 @@ async fn main() -> Result<(), lambda_http::Error> {
         db,
         config: Arc::new(AppConfig::from_env()),
     };
-    nextier_http::run_lambda(nextier_api::admin_app(state)).await
+    let local_auth = nextier_http::jwt::local_verifier_from_env();
+    nextier_http::run_lambda(nextier_api::admin_app(state, local_auth)).await
 }

@@ -10,6 +10,7 @@ mod state;
 pub use state::{AppConfig, AppState};
 
 use axum::Router;
+use nextier_http::jwt::JwtVerifier;
 use utoipa_axum::router::OpenApiRouter;
 
 /// Every API group with its documentation, before state is attached.
@@ -25,19 +26,26 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
 }
 
 /// The admin Lambda's router: its group plus `/health` and `/openapi.json`.
-pub fn admin_app(state: AppState) -> Router {
-    let (router, _) = OpenApiRouter::with_openapi(openapi::base())
+pub fn admin_app(state: AppState, local_auth: Option<JwtVerifier>) -> Router {
+    let group = OpenApiRouter::with_openapi(openapi::base())
         .merge(openapi::meta())
-        .merge(admin::router())
-        .split_for_parts();
-    nextier_http::finish(router.with_state(state))
+        .merge(admin::router());
+    serve(group, state, local_auth)
 }
 
-/// Every group in one router, as the local runtime serves them. `local_auth` stands in for
-/// API Gateway's JWT authorizer (the local runtime passes one; tests that place claims in
-/// the request context themselves, as API Gateway does, pass `None`).
-pub fn full_app(state: AppState, local_auth: Option<nextier_http::jwt::JwtVerifier>) -> Router {
-    let (router, _) = groups().split_for_parts();
+/// Every group in one router, as the local runtime serves them.
+pub fn full_app(state: AppState, local_auth: Option<JwtVerifier>) -> Router {
+    serve(groups(), state, local_auth)
+}
+
+/// `local_auth` stands in for API Gateway's JWT authorizer on the local platform; deployed
+/// (and in tests that place claims in the request context, as API Gateway does) it is `None`.
+fn serve(
+    group: OpenApiRouter<AppState>,
+    state: AppState,
+    local_auth: Option<JwtVerifier>,
+) -> Router {
+    let (router, _) = group.split_for_parts();
     let router = router.with_state(state);
     let router = match local_auth {
         Some(verifier) => router.layer(axum::middleware::from_fn_with_state(

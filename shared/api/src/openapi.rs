@@ -14,7 +14,7 @@ use crate::AppState;
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Nextier API", description = "Multi-tenant sales outreach: teams, contacts, campaigns, messages, inbox.", version = "0.1.0"),
+    info(title = "Nextier API", description = "Multi-tenant sales outreach: teams, contacts, campaigns, messages, inbox.", version = "0.1.0", license(name = "Proprietary")),
     components(schemas(Problem, ProblemField)),
     tags((name = "admin", description = "Teams, members, invitations, API keys, settings"),
          (name = "meta", description = "Health and this document"))

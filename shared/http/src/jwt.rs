@@ -19,6 +19,27 @@ use serde_json::{json, Value};
 use crate::auth::single_header;
 use crate::ApiError;
 
+/// The local runtime's token issuer and audience.
+pub const LOCAL_ISSUER: &str = "nextier-local";
+pub const LOCAL_AUDIENCE: &str = "nextier-api";
+/// The embedded development secret (override with `LOCAL_JWT_SECRET`).
+pub const LOCAL_DEV_SECRET: &str = "nextier-local-dev-secret-not-for-production";
+
+/// The verifier a function uses in place of API Gateway's authorizer, only when it runs on
+/// the local platform (`PLATFORM=local`: the local runtime, `cargo lambda watch`). Deployed
+/// functions never set PLATFORM and trust only the authorizer's context.
+pub fn local_verifier_from_env() -> Option<JwtVerifier> {
+    if std::env::var("PLATFORM").ok().as_deref() != Some("local") {
+        return None;
+    }
+    let secret = std::env::var("LOCAL_JWT_SECRET").unwrap_or_else(|_| LOCAL_DEV_SECRET.to_owned());
+    Some(JwtVerifier::hs256(
+        secret.as_bytes(),
+        LOCAL_ISSUER,
+        LOCAL_AUDIENCE,
+    ))
+}
+
 #[derive(Clone)]
 pub struct JwtVerifier {
     issuer: String,

@@ -18,8 +18,7 @@ use tokio::task::JoinHandle;
 use crate::database::{seed_demo, LocalDatabase, DEMO_EMAIL, DEMO_SUBJECT};
 use crate::registry::{Consumer, Registry, Schedule};
 
-pub const ISSUER: &str = "nextier-local";
-pub const AUDIENCE: &str = "nextier-api";
+use nextier_http::jwt::{LOCAL_AUDIENCE as AUDIENCE, LOCAL_DEV_SECRET, LOCAL_ISSUER as ISSUER};
 
 #[derive(Clone)]
 pub struct LocalConfig {
@@ -52,7 +51,7 @@ impl LocalConfig {
             admin_url: std::env::var("DATABASE_URL").ok(),
             app_url: std::env::var("APP_DATABASE_URL").ok(),
             jwt_secret: std::env::var("LOCAL_JWT_SECRET")
-                .unwrap_or_else(|_| "nextier-local-dev-secret-not-for-production".into()),
+                .unwrap_or_else(|_| LOCAL_DEV_SECRET.into()),
             extra: Registry::default(),
             schedule_every: None,
         })

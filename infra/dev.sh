@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Developer entry point. Everything a fresh machine needs is installed by `setup`, which
+# `run` and `test` call first (and which is quick once done).
+#
+#   infra/dev.sh run     the whole backend locally (private PostgreSQL, every route, queues, schedules)
+#   infra/dev.sh test    the whole test suite, then cfn-lint on the templates
+#   infra/dev.sh bench   the benchmarks whose figures are in the README
+#   infra/dev.sh setup   only the installs
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+VENV="$ROOT/.venv"
+PY_TOOLS=("moto[server]>=5.1,<6" "cfn-lint>=1.20,<2")
+
+log() { printf '\033[1m== %s\033[0m\n' "$*" >&2; }
+
+have_pg() {
+  [ -n "${PG_BIN:-}" ] && [ -x "$PG_BIN/initdb" ] && return 0
+  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && return 0
+  command -v initdb >/dev/null 2>&1
+}
+
+setup_postgres() {
+  have_pg && return 0
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    log "installing PostgreSQL server binaries (apt-get install postgresql)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+    # Debian starts a system cluster; ours are private, so stop it to free memory and 5432.
+    (service postgresql stop || true) >/dev/null 2>&1
+  else
+    echo "PostgreSQL server binaries are missing: install the 'postgresql' package (or set PG_BIN)." >&2
+    exit 1
+  fi
+}
+
+setup_python() {
+  if [ ! -x "$VENV/bin/python" ]; then
+    log "creating $VENV"
+    python3 -m venv "$VENV"
+  fi
+  if ! "$VENV/bin/python" -c "import moto, cfnlint" >/dev/null 2>&1; then
+    log "installing ${PY_TOOLS[*]} into .venv"
+    "$VENV/bin/pip" install -q --disable-pip-version-check "${PY_TOOLS[@]}"
+  fi
+}
+
+setup_rust() {
+  if ! cargo nextest --version >/dev/null 2>&1; then
+    log "installing cargo-nextest"
+    cargo install cargo-nextest --locked -q
+  fi
+}
+
+setup() {
+  setup_postgres
+  setup_python
+  setup_rust
+}
+
+stop_test_services() {
+  local pgdir="$ROOT/target/testkit/pg"
+  if [ -f "$pgdir/data/postmaster.pid" ]; then
+    local bin
+    bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort | tail -n 1)
+    bin=${PG_BIN:-$bin}
+    if [ "$(id -u)" = 0 ]; then
+      runuser -u postgres -- "$bin/pg_ctl" -D "$pgdir/data" -m immediate -w stop >/dev/null 2>&1 || true
+    else
+      "$bin/pg_ctl" -D "$pgdir/data" -m immediate -w stop >/dev/null 2>&1 || true
+    fi
+  fi
+  rm -rf "$pgdir"
+  local motopid="$ROOT/target/testkit/moto/pid"
+  if [ -f "$motopid" ]; then
+    kill "$(cat "$motopid")" >/dev/null 2>&1 || true
+    rm -rf "$ROOT/target/testkit/moto"
+  fi
+}
+
+cmd=${1:-help}
+case "$cmd" in
+  setup)
+    setup
+    ;;
+  run)
+    setup_postgres
+    log "starting the local runtime (first build takes a couple of minutes)"
+    exec cargo run -q -p nextier-local
+    ;;
+  test)
+    setup
+    export MOTO_SERVER="$VENV/bin/moto_server"
+    stop_test_services
+    trap stop_test_services EXIT
+    log "cargo nextest run --workspace"
+    cargo nextest run --workspace --no-fail-fast
+    log "cfn-lint template.yaml infra/*.yaml"
+    "$VENV/bin/cfn-lint" template.yaml infra/*.yaml
+    log "all tests passed"
+    ;;
+  bench)
+    setup_postgres
+    cargo build --release -p api-admin -p nextier-bench
+    exec "$ROOT/target/release/nextier-bench" "${@:2}"
+    ;;
+  *)
+    sed -n '2,10p' "$0"
+    exit 2
+    ;;
+esac

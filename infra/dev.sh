@@ -61,6 +61,7 @@ setup() {
 
 stop_test_services() {
   local pgdir="$ROOT/target/testkit/pg"
+  [ -f "$ROOT/target/testkit/pg-dir" ] && pgdir=$(cat "$ROOT/target/testkit/pg-dir")
   if [ -f "$pgdir/data/postmaster.pid" ]; then
     local bin
     bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort | tail -n 1)
@@ -71,7 +72,7 @@ stop_test_services() {
       "$bin/pg_ctl" -D "$pgdir/data" -m immediate -w stop >/dev/null 2>&1 || true
     fi
   fi
-  rm -rf "$pgdir"
+  rm -rf "$pgdir" "$ROOT/target/testkit/pg-dir"
   local motopid="$ROOT/target/testkit/moto/pid"
   if [ -f "$motopid" ]; then
     kill "$(cat "$motopid")" >/dev/null 2>&1 || true

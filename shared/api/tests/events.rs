@@ -9,12 +9,16 @@ use http_body_util::BodyExt;
 use tower::ServiceExt;
 
 async fn invoke(h: &support::Harness, file: &str) -> (StatusCode, serde_json::Value) {
+    invoke_on(h.app.clone(), file).await
+}
+
+async fn invoke_on(app: axum::Router, file: &str) -> (StatusCode, serde_json::Value) {
     let raw = std::fs::read_to_string(nextier_testkit::workspace_root().join("events").join(file))
         .unwrap();
     let req = lambda_http::request::from_str(&raw).expect("a valid API Gateway event");
     let (parts, body) = req.into_parts();
     let req = axum::http::Request::from_parts(parts, Body::new(body));
-    let resp = h.app.clone().oneshot(req).await.unwrap();
+    let resp = app.oneshot(req).await.unwrap();
     let status = resp.status();
     let bytes = resp.into_body().collect().await.unwrap().to_bytes();
     (status, serde_json::from_slice(&bytes).unwrap_or_default())
@@ -41,6 +45,27 @@ async fn the_sample_api_gateway_events_are_answered_as_documented() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(problem["errors"][0]["field"], "name");
     assert_eq!(problem["correlationId"], "sample-post-teams");
+}
+
+#[tokio::test]
+async fn on_the_local_platform_sample_claims_are_kept_and_bad_tokens_refused() {
+    // `cargo lambda invoke --data-file events/…` runs the admin function with PLATFORM=local.
+    let h = support::harness().await;
+    let verifier = nextier_http::jwt::JwtVerifier::hs256(
+        b"a-local-secret-a-local-secret!!",
+        "nextier-local",
+        "nextier-api",
+    );
+    let app = nextier_api::admin_app(h.state.clone(), Some(verifier));
+    let (status, _) = invoke_on(app.clone(), "api-admin-create-team.json").await;
+    assert_eq!(status, StatusCode::CREATED);
+    let mut req = h.request(&support::As::Nobody, "GET", "/teams", None);
+    req.headers_mut()
+        .insert("authorization", "Bearer not.a.token".parse().unwrap());
+    assert_eq!(
+        app.oneshot(req).await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 #[test]

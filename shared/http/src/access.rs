@@ -156,11 +156,3 @@ pub async fn open_user<'c>(
     scope::apply(&tx, &Scope::user(user.clone())).await?;
     Ok((tx, user))
 }
-
-/// For API-key callers of user routes: the key's team, once verified.
-pub async fn key_team(conn: &mut Object, raw: &str) -> Result<(TeamId, Authority), ApiError> {
-    let tx = scope::begin(conn, &Scope::default()).await?;
-    let key = resolve_key(&tx, raw).await?;
-    tx.commit().await.map_err(nextier_store::StoreError::from)?;
-    Ok((key.team, Authority::Key(key.scopes)))
-}

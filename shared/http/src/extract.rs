@@ -58,12 +58,13 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
 /// structs would also accept an array of field values (`["x"]`); a request body must be an
 /// object, so anything else is refused up front.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
-        Some(b'{') => {}
-        Some(b'[' | b'"' | b'-' | b'0'..=b'9' | b't' | b'f' | b'n') => {
-            return Err(ApiError::field("body", "must be a JSON object"));
-        }
-        _ => return Err(ApiError::BadRequest("body is not valid JSON".into())),
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(match serde_json::from_slice::<serde_json::Value>(bytes) {
+            Ok(_) => ApiError::field("body", "must be a JSON object"),
+            Err(e) => {
+                ApiError::BadRequest(format!("body is not valid JSON: {}", clean(&e.to_string())))
+            }
+        });
     }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|e| {

@@ -148,16 +148,16 @@ pub fn request_context(
     RequestContext::ApiGatewayV2(serde_json::from_value(ctx).expect("request context shape"))
 }
 
-/// The local runtime's stand-in for the JWT authorizer. A bearer token must verify (401
-/// otherwise, as API Gateway answers); other requests pass through to the handler, which
-/// accepts an API key or refuses.
+/// The local stand-in for the JWT authorizer. A bearer token must verify (401 otherwise, as
+/// API Gateway answers) and its claims replace whatever context the request had. Without a
+/// token the request passes unchanged: over the local runtime's socket no client can attach a
+/// context, and an event invoked directly (`cargo lambda invoke --data-file`) keeps the claims
+/// it carries, as a directly invoked Lambda would.
 pub async fn authorize(
     State(verifier): State<JwtVerifier>,
     mut req: Request,
     next: Next,
 ) -> Response {
-    // Nothing a client sends may pose as verified claims.
-    req.extensions_mut().remove::<RequestContext>();
     let auth = match single_header(req.headers(), header::AUTHORIZATION.as_str()) {
         Ok(a) => a.map(str::to_owned),
         Err(e) => return e.into_response(),

@@ -33,7 +33,7 @@ impl LocalDatabase {
                 cluster_dir: None,
             });
         }
-        let dir = home.join("pg");
+        let dir = nextier_testkit::pg::cluster_dir(&home.join("pg"));
         let port_file = dir.join("port");
         let port = nextier_testkit::free_port();
         let _ = Cluster::stop(&dir);

@@ -28,9 +28,14 @@ async fn run(t: &TestDb, extra: Registry, every: Option<Duration>) -> Running {
     .expect("local runtime starts")
 }
 
-async fn eventually<F: Fn() -> bool>(what: &str, f: F) {
+/// Waits (at most 10 s) until `check` holds.
+async fn eventually<F, Fut>(what: &str, check: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !f() {
+    while !check().await {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -156,7 +161,7 @@ async fn queued_messages_reach_their_consumer_and_failures_end_in_the_dlq() {
         };
         rt.queue.send("echo", msg).await.unwrap();
     }
-    eventually("two deliveries of the poison message", || {
+    eventually("two deliveries of the poison message", || async {
         seen.lock()
             .unwrap()
             .iter()
@@ -166,19 +171,10 @@ async fn queued_messages_reach_their_consumer_and_failures_end_in_the_dlq() {
     })
     .await;
     // After max receives the poison message is moved to the DLQ; the good one is gone.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if rt.queue.depth("echo-dlq").await.unwrap() == 1
-            && rt.queue.depth("echo").await.unwrap() == 0
-        {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "poison message never reached the DLQ"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually("the poison message in the DLQ", || async {
+        rt.queue.depth("echo-dlq").await.unwrap() == 1 && rt.queue.depth("echo").await.unwrap() == 0
+    })
+    .await;
     let seen = seen.lock().unwrap().clone();
     assert_eq!(
         seen.iter().filter(|(b, _)| b == "hello").count(),
@@ -227,15 +223,11 @@ async fn schedules_fire_and_the_sweeper_publishes_stranded_outbox_rows() {
         Some(Duration::from_millis(200)),
     )
     .await;
-    eventually("two ticks", || *ticks.lock().unwrap() >= 2).await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while rt.bus.recent("Stranded", 10).await.unwrap().is_empty() {
-        assert!(
-            Instant::now() < deadline,
-            "the sweeper never published the stranded row"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually("two ticks", || async { *ticks.lock().unwrap() >= 2 }).await;
+    eventually("the sweeper to publish the stranded row", || async {
+        !rt.bus.recent("Stranded", 10).await.unwrap().is_empty()
+    })
+    .await;
     assert_eq!(
         rt.bus.recent("Stranded", 10).await.unwrap()[0].detail["correlationId"],
         "c-1"

@@ -114,6 +114,19 @@ async fn postgres_queue_refuses_an_unknown_queue() {
     assert!(err.to_string().contains("does not exist"), "{err}");
 }
 
+async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> String {
+    let attrs = sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap();
+    attrs[&QueueAttributeName::QueueArn].clone()
+}
+
 #[tokio::test]
 async fn sqs_queue_meets_the_queue_contract() {
     let endpoint = moto::endpoint().await.unwrap();
@@ -127,16 +140,7 @@ async fn sqs_queue_meets_the_queue_contract() {
         .send()
         .await
         .unwrap();
-    let dlq_arn = sqs
-        .get_queue_attributes()
-        .queue_url(dlq.queue_url.unwrap())
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap()
-        .attributes
-        .unwrap()[&QueueAttributeName::QueueArn]
-        .clone();
+    let dlq_arn = queue_arn(sqs, &dlq.queue_url.unwrap()).await;
     sqs.create_queue()
         .queue_name(&name)
         .attributes(
@@ -204,17 +208,7 @@ async fn eventbridge_bus_delivers_what_was_published() {
         .unwrap()
         .queue_url
         .unwrap();
-    let tap_arn = sqs
-        .client()
-        .get_queue_attributes()
-        .queue_url(&tap_url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap()
-        .attributes
-        .unwrap()[&QueueAttributeName::QueueArn]
-        .clone();
+    let tap_arn = queue_arn(sqs.client(), &tap_url).await;
     eb.put_rule()
         .name("all")
         .event_bus_name(&bus_name)

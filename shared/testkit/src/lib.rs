@@ -24,6 +24,18 @@ pub fn state_dir(name: &str) -> std::path::PathBuf {
     target.join("testkit").join(name)
 }
 
+/// Takes the exclusive lock file of a shared service's folder (blocking other test
+/// processes until dropped).
+pub async fn lock_dir(dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
+    std::fs::create_dir_all(dir)?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join("lock"))?;
+    Ok(tokio::task::spawn_blocking(move || file.lock().map(|_| file)).await??)
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())

@@ -1,7 +1,7 @@
 //! The moto AWS emulator (`moto_server`), shared by the test processes of a checkout the same
 //! way as the PostgreSQL cluster. Tests create uniquely named resources, so sharing is safe.
 
-use std::fs::{self, OpenOptions};
+use std::fs;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -37,13 +37,7 @@ fn moto_binary() -> anyhow::Result<PathBuf> {
 
 async fn init() -> anyhow::Result<String> {
     let dir = crate::state_dir("moto");
-    fs::create_dir_all(&dir)?;
-    let lock = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(dir.join("lock"))?;
-    let lock = tokio::task::spawn_blocking(move || lock.lock().map(|_| lock)).await??;
+    let lock = crate::lock_dir(&dir).await?;
     let port_file = dir.join("port");
     if let Some(port) = fs::read_to_string(&port_file)
         .ok()

@@ -1,7 +1,7 @@
 //! The private PostgreSQL cluster. The local runtime uses [`Cluster`] too (durably, in
 //! `.local/pg`); tests use [`TestDb::new`], which starts the shared test cluster on first use.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -77,6 +77,31 @@ fn run_pg(bin: &Path, args: &[&str]) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Where a cluster can live. As root, the server runs as the `postgres` user, which may not
+/// be able to enter `preferred` (a checkout under /root, or in a mode-700 temporary folder);
+/// then a folder under /tmp named after `preferred` is used instead.
+pub fn cluster_dir(preferred: &Path) -> PathBuf {
+    if !is_root() {
+        return preferred.to_path_buf();
+    }
+    let _ = fs::create_dir_all(preferred);
+    let reachable = Command::new("runuser")
+        .args(["-u", "postgres", "--", "test", "-x"])
+        .arg(preferred.parent().unwrap_or(preferred))
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if reachable {
+        return preferred.to_path_buf();
+    }
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    preferred.hash(&mut h);
+    let fallback = std::env::temp_dir().join(format!("nextier-pg-{:016x}", h.finish()));
+    tracing::info!(preferred = %preferred.display(), fallback = %fallback.display(), "postgres cannot enter the preferred folder; using a temporary one");
+    fallback
 }
 
 /// A PostgreSQL cluster in a folder of ours, listening on 127.0.0.1 only.
@@ -189,16 +214,12 @@ pub async fn shared_cluster() -> anyhow::Result<ClusterHandle> {
 }
 
 async fn init_shared() -> anyhow::Result<ClusterHandle> {
-    let dir = crate::state_dir("pg");
-    fs::create_dir_all(&dir)?;
-    let lock = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(dir.join("lock"))?;
-    let lock = tokio::task::spawn_blocking(move || lock.lock().map(|_| lock)).await??;
+    let dir = cluster_dir(&crate::state_dir("pg"));
+    let lock = crate::lock_dir(&dir).await?;
+    // infra/dev.sh reads this to stop the cluster after the tests.
+    let _ = fs::write(crate::state_dir("pg-dir"), dir.to_string_lossy().as_bytes());
     let result = ensure_running(&dir).await;
-    drop::<File>(lock);
+    drop(lock);
     result
 }
 

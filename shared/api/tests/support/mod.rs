@@ -20,6 +20,7 @@ pub struct Harness {
     pub t: TestDb,
     pub app: Router,
     pub bus: PgEventBus,
+    pub state: AppState,
 }
 
 pub async fn harness() -> Harness {
@@ -36,9 +37,10 @@ pub async fn harness() -> Harness {
         config: Arc::new(AppConfig::default()),
     };
     Harness {
-        app: nextier_api::full_app(state, None),
+        app: nextier_api::full_app(state.clone(), None),
         t,
         bus,
+        state,
     }
 }
 

@@ -12,11 +12,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     nextier_runtime::telemetry::init("api-admin");
     let db = Db::from_env()?;
     let platform = Platform::from_env(&db).await;
-    let state = AppState {
-        outbox: platform.outbox(&db),
-        db,
-        config: Arc::new(AppConfig::from_env()),
-    };
+    let state = AppState { outbox: platform.outbox(&db), db, config: Arc::new(AppConfig::from_env()) };
     let local_auth = nextier_http::jwt::local_verifier_from_env();
     nextier_http::run_lambda(nextier_api::admin_app(state, local_auth)).await
 }

@@ -17,14 +17,10 @@ pub async fn stage(
         team: Some(team.clone()),
         destination: Destination::Event(detail_type.to_owned()),
         payload: data,
-        correlation_id: nextier_runtime::correlation::current()
-            .unwrap_or_default()
-            .to_string(),
+        correlation_id: nextier_runtime::correlation::current().unwrap_or_default().to_string(),
         dedupe_key: None,
     };
-    outbox::stage(tx, &msg).await?.ok_or_else(|| {
-        ApiError::Internal(anyhow::anyhow!(
-            "outbox row without dedupe key was not staged"
-        ))
-    })
+    outbox::stage(tx, &msg)
+        .await?
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("outbox row without dedupe key was not staged")))
 }

@@ -15,9 +15,7 @@ use utoipa_axum::router::OpenApiRouter;
 
 /// Every API group with its documentation, before state is attached.
 fn groups() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(openapi::base())
-        .merge(openapi::meta())
-        .merge(admin::router())
+    OpenApiRouter::with_openapi(openapi::base()).merge(openapi::meta()).merge(admin::router())
 }
 
 /// The complete OpenAPI 3.1 document for all groups.
@@ -27,9 +25,7 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
 
 /// The admin Lambda's router: its group plus `/health` and `/openapi.json`.
 pub fn admin_app(state: AppState, local_auth: Option<JwtVerifier>) -> Router {
-    let group = OpenApiRouter::with_openapi(openapi::base())
-        .merge(openapi::meta())
-        .merge(admin::router());
+    let group = OpenApiRouter::with_openapi(openapi::base()).merge(openapi::meta()).merge(admin::router());
     serve(group, state, local_auth)
 }
 
@@ -40,18 +36,11 @@ pub fn full_app(state: AppState, local_auth: Option<JwtVerifier>) -> Router {
 
 /// `local_auth` stands in for API Gateway's JWT authorizer on the local platform; deployed
 /// (and in tests that place claims in the request context, as API Gateway does) it is `None`.
-fn serve(
-    group: OpenApiRouter<AppState>,
-    state: AppState,
-    local_auth: Option<JwtVerifier>,
-) -> Router {
+fn serve(group: OpenApiRouter<AppState>, state: AppState, local_auth: Option<JwtVerifier>) -> Router {
     let (router, _) = group.split_for_parts();
     let router = router.with_state(state);
     let router = match local_auth {
-        Some(verifier) => router.layer(axum::middleware::from_fn_with_state(
-            verifier,
-            nextier_http::jwt::authorize,
-        )),
+        Some(verifier) => router.layer(axum::middleware::from_fn_with_state(verifier, nextier_http::jwt::authorize)),
         None => router,
     };
     nextier_http::finish(router)

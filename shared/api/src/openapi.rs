@@ -31,33 +31,15 @@ pub fn finish(mut doc: Doc) -> Doc {
     let components = doc.components.get_or_insert_with(Default::default);
     components.add_security_scheme(
         "bearer",
-        SecurityScheme::Http(
-            HttpBuilder::new()
-                .scheme(HttpAuthScheme::Bearer)
-                .bearer_format("JWT")
-                .build(),
-        ),
+        SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
     );
-    components.add_security_scheme(
-        "apiKey",
-        SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-API-Key"))),
-    );
+    components.add_security_scheme("apiKey", SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-API-Key"))));
     for item in doc.paths.paths.values_mut() {
-        for op in [
-            &mut item.get,
-            &mut item.post,
-            &mut item.put,
-            &mut item.patch,
-            &mut item.delete,
-        ]
-        .into_iter()
-        .flatten()
+        for op in
+            [&mut item.get, &mut item.post, &mut item.put, &mut item.patch, &mut item.delete].into_iter().flatten()
         {
             let secured = op.security.as_ref().is_some_and(|s| !s.is_empty());
-            let mut common = vec![
-                ("400", "Invalid input; `errors` names each field"),
-                ("500", "Internal error"),
-            ];
+            let mut common = vec![("400", "Invalid input; `errors` names each field"), ("500", "Internal error")];
             if secured {
                 common.extend([
                     ("401", "Missing or invalid credentials"),
@@ -66,28 +48,20 @@ pub fn finish(mut doc: Doc) -> Doc {
                 ]);
             }
             if op.request_body.is_some() {
-                common.extend([
-                    ("413", "Body over 64 KiB"),
-                    ("415", "Body is not application/json"),
-                ]);
+                common.extend([("413", "Body over 64 KiB"), ("415", "Body is not application/json")]);
             }
             for (code, desc) in common {
-                op.responses
-                    .responses
-                    .entry(code.into())
-                    .or_insert_with(|| {
-                        RefOr::T(
-                            ResponseBuilder::new()
-                                .description(desc)
-                                .content(
-                                    "application/problem+json",
-                                    Content::new(Some(RefOr::Ref(
-                                        utoipa::openapi::Ref::from_schema_name("Problem"),
-                                    ))),
-                                )
-                                .build(),
-                        )
-                    });
+                op.responses.responses.entry(code.into()).or_insert_with(|| {
+                    RefOr::T(
+                        ResponseBuilder::new()
+                            .description(desc)
+                            .content(
+                                "application/problem+json",
+                                Content::new(Some(RefOr::Ref(utoipa::openapi::Ref::from_schema_name("Problem")))),
+                            )
+                            .build(),
+                    )
+                });
             }
         }
     }
@@ -96,9 +70,7 @@ pub fn finish(mut doc: Doc) -> Doc {
 
 /// `/health` and `/openapi.json`, served by the admin function.
 pub fn meta() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(health))
-        .routes(routes!(openapi_json))
+    OpenApiRouter::new().routes(routes!(health)).routes(routes!(openapi_json))
 }
 
 #[utoipa::path(get, path = "/health", tag = "meta", responses((status = 200, description = "Up, database reachable"), (status = 503, description = "Database unreachable")))]
@@ -107,23 +79,13 @@ pub async fn health(State(app): State<AppState>) -> impl IntoResponse {
         Ok(conn) => conn.query_typed("SELECT 1", &[]).await.is_ok(),
         Err(_) => false,
     };
-    let status = if db {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    (
-        status,
-        Json(json!({"status": if db { "ok" } else { "degraded" }, "database": db})),
-    )
+    let status = if db { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, Json(json!({"status": if db { "ok" } else { "degraded" }, "database": db})))
 }
 
 #[utoipa::path(get, path = "/openapi.json", tag = "meta", responses((status = 200, description = "This OpenAPI 3.1 document", content_type = "application/json")))]
 pub async fn openapi_json() -> impl IntoResponse {
     static DOC: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     let body = DOC.get_or_init(|| crate::openapi_document().to_json().unwrap_or_default());
-    (
-        [(axum::http::header::CONTENT_TYPE, "application/json")],
-        body.clone(),
-    )
+    ([(axum::http::header::CONTENT_TYPE, "application/json")], body.clone())
 }

@@ -20,20 +20,13 @@ pub struct AppConfig {
 
 impl Default for AppConfig {
     fn default() -> Self {
-        Self {
-            invitation_ttl: Duration::hours(72),
-        }
+        Self { invitation_ttl: Duration::hours(72) }
     }
 }
 
 impl AppConfig {
     pub fn from_env() -> Self {
-        let hours = std::env::var("INVITATION_TTL_HOURS")
-            .ok()
-            .and_then(|h| h.parse().ok())
-            .unwrap_or(72);
-        Self {
-            invitation_ttl: Duration::hours(hours),
-        }
+        let hours = std::env::var("INVITATION_TTL_HOURS").ok().and_then(|h| h.parse().ok()).unwrap_or(72);
+        Self { invitation_ttl: Duration::hours(hours) }
     }
 }

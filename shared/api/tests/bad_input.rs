@@ -14,56 +14,16 @@ const ALICE: As = As::User("alice");
 async fn bad_bodies_get_a_problem_naming_the_field_and_write_nothing() {
     let h = harness().await;
     let team = h.team("alice", "Acme").await;
-    let before = (
-        h.count("teams").await,
-        h.count("team_invitations").await,
-        h.count("api_keys").await,
-        h.count("outbox").await,
-    );
+    let before =
+        (h.count("teams").await, h.count("team_invitations").await, h.count("api_keys").await, h.count("outbox").await);
 
     let cases: Vec<(&str, String, serde_json::Value, StatusCode, Option<&str>)> = vec![
-        (
-            "POST",
-            "/teams".into(),
-            json!({"name": 42}),
-            StatusCode::BAD_REQUEST,
-            Some("name"),
-        ),
-        (
-            "POST",
-            "/teams".into(),
-            json!({}),
-            StatusCode::BAD_REQUEST,
-            Some("name"),
-        ),
-        (
-            "POST",
-            "/teams".into(),
-            json!({"name": "   "}),
-            StatusCode::BAD_REQUEST,
-            Some("name"),
-        ),
-        (
-            "POST",
-            "/teams".into(),
-            json!({"name": "x".repeat(101)}),
-            StatusCode::BAD_REQUEST,
-            Some("name"),
-        ),
-        (
-            "POST",
-            "/teams".into(),
-            json!({"name": "ok", "owner": "me"}),
-            StatusCode::BAD_REQUEST,
-            Some("owner"),
-        ),
-        (
-            "POST",
-            "/teams".into(),
-            json!(["name"]),
-            StatusCode::BAD_REQUEST,
-            Some("body"),
-        ),
+        ("POST", "/teams".into(), json!({"name": 42}), StatusCode::BAD_REQUEST, Some("name")),
+        ("POST", "/teams".into(), json!({}), StatusCode::BAD_REQUEST, Some("name")),
+        ("POST", "/teams".into(), json!({"name": "   "}), StatusCode::BAD_REQUEST, Some("name")),
+        ("POST", "/teams".into(), json!({"name": "x".repeat(101)}), StatusCode::BAD_REQUEST, Some("name")),
+        ("POST", "/teams".into(), json!({"name": "ok", "owner": "me"}), StatusCode::BAD_REQUEST, Some("owner")),
+        ("POST", "/teams".into(), json!(["name"]), StatusCode::BAD_REQUEST, Some("body")),
         (
             "POST",
             format!("/teams/{team}/invitations"),
@@ -127,20 +87,8 @@ async fn bad_bodies_get_a_problem_naming_the_field_and_write_nothing() {
             StatusCode::BAD_REQUEST,
             Some("value"),
         ),
-        (
-            "GET",
-            "/teams/not-a-team".into(),
-            json!(null),
-            StatusCode::BAD_REQUEST,
-            Some("teamId"),
-        ),
-        (
-            "GET",
-            "/teams/team_01jd8z6q3m4n5p6r7s8t9v0w1x".into(),
-            json!(null),
-            StatusCode::BAD_REQUEST,
-            Some("teamId"),
-        ),
+        ("GET", "/teams/not-a-team".into(), json!(null), StatusCode::BAD_REQUEST, Some("teamId")),
+        ("GET", "/teams/team_01jd8z6q3m4n5p6r7s8t9v0w1x".into(), json!(null), StatusCode::BAD_REQUEST, Some("teamId")),
         (
             "PATCH",
             format!("/teams/{team}/members/usr_nope"),
@@ -148,20 +96,8 @@ async fn bad_bodies_get_a_problem_naming_the_field_and_write_nothing() {
             StatusCode::BAD_REQUEST,
             Some("userId"),
         ),
-        (
-            "GET",
-            format!("/teams/{team}/api-keys?limit=0"),
-            json!(null),
-            StatusCode::BAD_REQUEST,
-            Some("limit"),
-        ),
-        (
-            "GET",
-            format!("/teams/{team}/api-keys?cursor=%25%25"),
-            json!(null),
-            StatusCode::BAD_REQUEST,
-            Some("cursor"),
-        ),
+        ("GET", format!("/teams/{team}/api-keys?limit=0"), json!(null), StatusCode::BAD_REQUEST, Some("limit")),
+        ("GET", format!("/teams/{team}/api-keys?cursor=%25%25"), json!(null), StatusCode::BAD_REQUEST, Some("cursor")),
         (
             "GET",
             format!("/teams/{team}/settings/general/x?reveal=maybe"),
@@ -169,31 +105,18 @@ async fn bad_bodies_get_a_problem_naming_the_field_and_write_nothing() {
             StatusCode::BAD_REQUEST,
             Some("reveal"),
         ),
-        (
-            "POST",
-            "/invitations/accept".into(),
-            json!({"token": "nxi_short"}),
-            StatusCode::BAD_REQUEST,
-            Some("token"),
-        ),
+        ("POST", "/invitations/accept".into(), json!({"token": "nxi_short"}), StatusCode::BAD_REQUEST, Some("token")),
     ];
     for (method, uri, body, status, field) in cases {
         let body = (!body.is_null()).then_some(body);
         let r = h.call(&ALICE, method, &uri, body.clone()).await;
         assert_eq!(r.status, status, "{method} {uri} {body:?}: {}", r.body);
-        assert_eq!(
-            r.headers["content-type"], "application/problem+json",
-            "{method} {uri}"
-        );
+        assert_eq!(r.headers["content-type"], "application/problem+json", "{method} {uri}");
         assert_eq!(r.field(), field, "{method} {uri} {body:?}: {}", r.body);
         assert!(r.body["correlationId"].is_string());
     }
-    let after = (
-        h.count("teams").await,
-        h.count("team_invitations").await,
-        h.count("api_keys").await,
-        h.count("outbox").await,
-    );
+    let after =
+        (h.count("teams").await, h.count("team_invitations").await, h.count("api_keys").await, h.count("outbox").await);
     assert_eq!(before, after, "nothing was written");
 }
 
@@ -206,36 +129,19 @@ async fn malformed_oversized_and_mistyped_bodies_are_refused() {
             b = b.header("content-type", ct);
         }
         let mut req = b.body(Body::from(body)).unwrap();
-        let claims = [("sub".to_string(), "alice".to_string())]
-            .into_iter()
-            .collect();
-        req.extensions_mut()
-            .insert(nextier_http::jwt::request_context(claims, "POST", "/teams"));
+        let claims = [("sub".to_string(), "alice".to_string())].into_iter().collect();
+        req.extensions_mut().insert(nextier_http::jwt::request_context(claims, "POST", "/teams"));
         req
     };
-    let r = h
-        .send(raw(b"{\"name\": ".to_vec(), Some("application/json")))
-        .await;
+    let r = h.send(raw(b"{\"name\": ".to_vec(), Some("application/json"))).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
-    assert!(r.body["detail"]
-        .as_str()
-        .unwrap()
-        .contains("not valid JSON"));
-    let r = h
-        .send(raw(vec![0xff, 0xfe, 0x00], Some("application/json")))
-        .await;
+    assert!(r.body["detail"].as_str().unwrap().contains("not valid JSON"));
+    let r = h.send(raw(vec![0xff, 0xfe, 0x00], Some("application/json"))).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     let big = format!("{{\"name\": \"{}\"}}", "x".repeat(70 * 1024));
-    let r = h
-        .send(raw(big.into_bytes(), Some("application/json")))
-        .await;
+    let r = h.send(raw(big.into_bytes(), Some("application/json"))).await;
     assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
-    let r = h
-        .send(raw(
-            b"name=x".to_vec(),
-            Some("application/x-www-form-urlencoded"),
-        ))
-        .await;
+    let r = h.send(raw(b"name=x".to_vec(), Some("application/x-www-form-urlencoded"))).await;
     assert_eq!(r.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     let r = h.send(raw(b"{\"name\": \"x\"}".to_vec(), None)).await;
     assert_eq!(r.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
@@ -248,22 +154,15 @@ async fn duplicated_headers_unknown_routes_and_methods_get_problems() {
     let team = h.team("alice", "Acme").await;
     let key = h.key(&team, "alice", &["*"]).await;
 
-    let mut req = h.request(
-        &As::Key(key.clone()),
-        "GET",
-        &format!("/teams/{team}"),
-        None,
-    );
+    let mut req = h.request(&As::Key(key.clone()), "GET", &format!("/teams/{team}"), None);
     req.headers_mut().append("x-api-key", key.parse().unwrap());
     let r = h.send(req).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert!(r.body["detail"].as_str().unwrap().contains("x-api-key"));
 
     let mut req = h.request(&ALICE, "GET", "/teams", None);
-    req.headers_mut()
-        .append("x-correlation-id", "one".parse().unwrap());
-    req.headers_mut()
-        .append("x-correlation-id", "two".parse().unwrap());
+    req.headers_mut().append("x-correlation-id", "one".parse().unwrap());
+    req.headers_mut().append("x-correlation-id", "two".parse().unwrap());
     assert_eq!(h.send(req).await.status, StatusCode::BAD_REQUEST);
 
     let r = h.call(&ALICE, "GET", "/nope", None).await;
@@ -279,19 +178,14 @@ async fn duplicated_headers_unknown_routes_and_methods_get_problems() {
 async fn the_correlation_id_is_echoed_and_quoted_in_problems() {
     let h = harness().await;
     let mut req = h.request(&As::Nobody, "GET", "/teams", None);
-    req.headers_mut()
-        .insert("x-correlation-id", "trace-abc-123".parse().unwrap());
+    req.headers_mut().insert("x-correlation-id", "trace-abc-123".parse().unwrap());
     let r = h.send(req).await;
     assert_eq!(r.headers["x-correlation-id"], "trace-abc-123");
     assert_eq!(r.body["correlationId"], "trace-abc-123");
     // An unsafe id is replaced, not echoed.
     let mut req = h.request(&As::Nobody, "GET", "/teams", None);
-    req.headers_mut()
-        .insert("x-correlation-id", "<script>".parse().unwrap());
+    req.headers_mut().insert("x-correlation-id", "<script>".parse().unwrap());
     let r = h.send(req).await;
     assert_ne!(r.headers["x-correlation-id"], "<script>");
-    assert_eq!(
-        r.body["correlationId"],
-        r.headers["x-correlation-id"].to_str().unwrap()
-    );
+    assert_eq!(r.body["correlationId"], r.headers["x-correlation-id"].to_str().unwrap());
 }

@@ -13,8 +13,7 @@ async fn invoke(h: &support::Harness, file: &str) -> (StatusCode, serde_json::Va
 }
 
 async fn invoke_on(app: axum::Router, file: &str) -> (StatusCode, serde_json::Value) {
-    let raw = std::fs::read_to_string(nextier_testkit::workspace_root().join("events").join(file))
-        .unwrap();
+    let raw = std::fs::read_to_string(nextier_testkit::workspace_root().join("events").join(file)).unwrap();
     let req = lambda_http::request::from_str(&raw).expect("a valid API Gateway event");
     let (parts, body) = req.into_parts();
     let req = axum::http::Request::from_parts(parts, Body::new(body));
@@ -28,10 +27,7 @@ async fn invoke_on(app: axum::Router, file: &str) -> (StatusCode, serde_json::Va
 async fn the_sample_api_gateway_events_are_answered_as_documented() {
     let h = support::harness().await;
     let (status, body) = invoke(&h, "api-admin-health.json").await;
-    assert_eq!(
-        (status, body["status"].as_str()),
-        (StatusCode::OK, Some("ok"))
-    );
+    assert_eq!((status, body["status"].as_str()), (StatusCode::OK, Some("ok")));
 
     let (status, team) = invoke(&h, "api-admin-create-team.json").await;
     assert_eq!(status, StatusCode::CREATED, "{team}");
@@ -51,21 +47,14 @@ async fn the_sample_api_gateway_events_are_answered_as_documented() {
 async fn on_the_local_platform_sample_claims_are_kept_and_bad_tokens_refused() {
     // `cargo lambda invoke --data-file events/…` runs the admin function with PLATFORM=local.
     let h = support::harness().await;
-    let verifier = nextier_http::jwt::JwtVerifier::hs256(
-        b"a-local-secret-a-local-secret!!",
-        "nextier-local",
-        "nextier-api",
-    );
+    let verifier =
+        nextier_http::jwt::JwtVerifier::hs256(b"a-local-secret-a-local-secret!!", "nextier-local", "nextier-api");
     let app = nextier_api::admin_app(h.state.clone(), Some(verifier));
     let (status, _) = invoke_on(app.clone(), "api-admin-create-team.json").await;
     assert_eq!(status, StatusCode::CREATED);
     let mut req = h.request(&support::As::Nobody, "GET", "/teams", None);
-    req.headers_mut()
-        .insert("authorization", "Bearer not.a.token".parse().unwrap());
-    assert_eq!(
-        app.oneshot(req).await.unwrap().status(),
-        StatusCode::UNAUTHORIZED
-    );
+    req.headers_mut().insert("authorization", "Bearer not.a.token".parse().unwrap());
+    assert_eq!(app.oneshot(req).await.unwrap().status(), StatusCode::UNAUTHORIZED);
 }
 
 #[test]

@@ -16,10 +16,7 @@ fn the_document_is_openapi_3_1_and_secures_every_team_route() {
             let public = path == "/health" || path == "/openapi.json";
             let secured = op["security"].as_array().is_some_and(|s| !s.is_empty());
             assert_eq!(secured, !public, "{method} {path} security");
-            assert!(
-                op["responses"]["500"].is_object(),
-                "{method} {path} documents problems"
-            );
+            assert!(op["responses"]["500"].is_object(), "{method} {path} documents problems");
             if secured {
                 assert!(op["responses"]["401"]["content"]["application/problem+json"].is_object());
             }
@@ -44,17 +41,10 @@ async fn every_documented_operation_is_routed() {
             .replace("{scope}", "general")
             .replace("{name}", "greeting");
         for method in item.as_object().unwrap().keys() {
-            let r = h
-                .call(&As::User("alice"), &method.to_uppercase(), &concrete, None)
-                .await;
+            let r = h.call(&As::User("alice"), &method.to_uppercase(), &concrete, None).await;
             let routed = !(r.status == StatusCode::METHOD_NOT_ALLOWED
-                || (r.status == StatusCode::NOT_FOUND
-                    && r.body["detail"] == "no route matches this path"));
-            assert!(
-                routed,
-                "{method} {path} is documented but not routed ({})",
-                r.status
-            );
+                || (r.status == StatusCode::NOT_FOUND && r.body["detail"] == "no route matches this path"));
+            assert!(routed, "{method} {path} is documented but not routed ({})", r.status);
         }
     }
 }

@@ -37,34 +37,17 @@ async fn next(State(f): State<Fake>) -> (HeaderMap, String) {
     }
     *served = true;
     let mut h = HeaderMap::new();
-    h.insert(
-        "lambda-runtime-aws-request-id",
-        "bench-request-1".parse().expect("header"),
-    );
-    h.insert(
-        "lambda-runtime-deadline-ms",
-        (now_ms() + 30_000).to_string().parse().expect("header"),
-    );
+    h.insert("lambda-runtime-aws-request-id", "bench-request-1".parse().expect("header"));
+    h.insert("lambda-runtime-deadline-ms", (now_ms() + 30_000).to_string().parse().expect("header"));
     h.insert(
         "lambda-runtime-invoked-function-arn",
-        "arn:aws:lambda:us-east-1:000000000000:function:api-admin"
-            .parse()
-            .expect("header"),
+        "arn:aws:lambda:us-east-1:000000000000:function:api-admin".parse().expect("header"),
     );
-    h.insert(
-        "lambda-runtime-trace-id",
-        "Root=1-00000000-000000000000000000000000"
-            .parse()
-            .expect("header"),
-    );
+    h.insert("lambda-runtime-trace-id", "Root=1-00000000-000000000000000000000000".parse().expect("header"));
     (h, f.event.as_ref().clone())
 }
 
-async fn respond(
-    State(f): State<Fake>,
-    UrlPath(_id): UrlPath<String>,
-    body: String,
-) -> &'static str {
+async fn respond(State(f): State<Fake>, UrlPath(_id): UrlPath<String>, body: String) -> &'static str {
     let _ = f.answered.send(body);
     "{}"
 }
@@ -75,50 +58,30 @@ async fn init_error(State(f): State<Fake>, body: String) -> &'static str {
 }
 
 fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
 fn rss_hwm_mib(pid: u32) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .map(|l| l.to_owned())
-        })
-        .and_then(|l| {
-            l.split_whitespace()
-                .nth(1)
-                .and_then(|kb| kb.parse::<f64>().ok())
-        })
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(|l| l.to_owned()))
+        .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<f64>().ok()))
         .map(|kb| kb / 1024.0)
         .unwrap_or(0.0)
 }
 
 pub async fn measure(binary: &Path, database_url: &str, runs: usize) -> anyhow::Result<Cold> {
     // A GET /teams as API Gateway would deliver it, for the seeded demo user.
-    let event = std::fs::read_to_string(
-        nextier_testkit::workspace_root().join("events/api-admin-list-teams.json"),
-    )?
-    .replace("sample-user-1", "demo-user");
+    let event = std::fs::read_to_string(nextier_testkit::workspace_root().join("events/api-admin-list-teams.json"))?
+        .replace("sample-user-1", "demo-user");
     let mut times = Vec::new();
     let mut peak = 0.0f64;
     for _ in 0..runs {
         let (tx, mut rx) = mpsc::unbounded_channel();
-        let fake = Fake {
-            event: Arc::new(event.clone()),
-            served: Arc::new(Mutex::new(false)),
-            answered: tx,
-        };
+        let fake = Fake { event: Arc::new(event.clone()), served: Arc::new(Mutex::new(false)), answered: tx };
         let app = Router::new()
             .route("/2018-06-01/runtime/invocation/next", get(next))
-            .route(
-                "/2018-06-01/runtime/invocation/{id}/response",
-                post(respond),
-            )
+            .route("/2018-06-01/runtime/invocation/{id}/response", post(respond))
             .route("/2018-06-01/runtime/init/error", post(init_error))
             .with_state(fake);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -142,14 +105,9 @@ pub async fn measure(binary: &Path, database_url: &str, runs: usize) -> anyhow::
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()?;
-        let answer = tokio::time::timeout(Duration::from_secs(30), rx.recv())
-            .await?
-            .unwrap_or_default();
+        let answer = tokio::time::timeout(Duration::from_secs(30), rx.recv()).await?.unwrap_or_default();
         let elapsed = started.elapsed();
-        anyhow::ensure!(
-            answer.contains("\"statusCode\":200"),
-            "unexpected first answer: {answer}"
-        );
+        anyhow::ensure!(answer.contains("\"statusCode\":200"), "unexpected first answer: {answer}");
         if let Some(pid) = child.id() {
             peak = peak.max(rss_hwm_mib(pid));
         }

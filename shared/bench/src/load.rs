@@ -14,12 +14,7 @@ pub struct Load {
 
 /// Closed-loop load: `concurrency` keep-alive connections, each sending the next request as
 /// soon as the last answered, for `duration` (bounded; loopback only).
-pub async fn run(
-    url: &str,
-    token: Option<&str>,
-    concurrency: usize,
-    duration: Duration,
-) -> anyhow::Result<Load> {
+pub async fn run(url: &str, token: Option<&str>, concurrency: usize, duration: Duration) -> anyhow::Result<Load> {
     let client: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
     let deadline = Instant::now() + duration;
     let mut workers = Vec::new();
@@ -36,10 +31,7 @@ pub async fn run(
                     req = req.header("authorization", a);
                 }
                 let started = Instant::now();
-                match client
-                    .request(req.body(Empty::new()).expect("request"))
-                    .await
-                {
+                match client.request(req.body(Empty::new()).expect("request")).await {
                     Ok(resp) => {
                         let ok = resp.status().is_success();
                         let _ = resp.into_body().collect().await;
@@ -68,10 +60,5 @@ pub async fn run(
             .map(|d| d.as_secs_f64() * 1000.0)
             .unwrap_or(0.0)
     };
-    Ok(Load {
-        rps: all.len() as f64 / duration.as_secs_f64(),
-        p50_ms: pct(0.50),
-        p99_ms: pct(0.99),
-        errors,
-    })
+    Ok(Load { rps: all.len() as f64 / duration.as_secs_f64(), p50_ms: pct(0.50), p99_ms: pct(0.99), errors })
 }

@@ -15,16 +15,10 @@ use nextier_local::{start, LocalConfig};
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> anyhow::Result<()> {
-    let seconds: u64 = std::env::args()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(10);
+    let seconds: u64 = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(10);
     let root = nextier_testkit::workspace_root();
     let binary = root.join("target/release/api-admin");
-    anyhow::ensure!(
-        binary.exists(),
-        "build it first: cargo build --release -p api-admin"
-    );
+    anyhow::ensure!(binary.exists(), "build it first: cargo build --release -p api-admin");
 
     let home: PathBuf = root.join("target/bench/local");
     let _ = std::fs::remove_dir_all(&home);
@@ -36,20 +30,14 @@ async fn main() -> anyhow::Result<()> {
     let rt = start(config).await?;
 
     let size = std::fs::metadata(&binary)?.len();
-    println!(
-        "api-admin release binary: {:.2} MiB ({size} bytes)",
-        size as f64 / 1_048_576.0
-    );
+    println!("api-admin release binary: {:.2} MiB ({size} bytes)", size as f64 / 1_048_576.0);
 
     let cold = cold::measure(&binary, &rt.app_database_url, 15).await?;
     println!(
         "api-admin cold init (spawn -> first response, GET /teams with a real DB query): median {:.1} ms, p90 {:.1} ms, min {:.1} ms; peak RSS {:.1} MiB",
         cold.median_ms, cold.p90_ms, cold.min_ms, cold.peak_rss_mib
     );
-    println!(
-        "  baseline, spawn -> exit of /bin/true: median {:.2} ms",
-        cold.spawn_baseline_ms
-    );
+    println!("  baseline, spawn -> exit of /bin/true: median {:.2} ms", cold.spawn_baseline_ms);
 
     let authed = format!("{}/teams/{}", rt.api_url, rt.demo_team);
     let baseline = format!("{}/openapi.json", rt.api_url);

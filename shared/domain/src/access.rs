@@ -18,20 +18,26 @@ pub enum Permission {
     SettingsRead,
     SettingsManage,
     SecretsRead,
+    ContactsRead,
+    ContactsWrite,
+    ContactsManage,
 }
 
 impl Permission {
     /// The least role that holds this permission.
     pub fn min_role(self) -> Role {
         match self {
-            Permission::TeamRead | Permission::MembersRead | Permission::SettingsRead => {
-                Role::Member
-            }
+            Permission::TeamRead
+            | Permission::MembersRead
+            | Permission::SettingsRead
+            | Permission::ContactsRead
+            | Permission::ContactsWrite => Role::Member,
             Permission::TeamManage
             | Permission::MembersManage
             | Permission::KeysManage
             | Permission::SettingsManage
-            | Permission::SecretsRead => Role::Admin,
+            | Permission::SecretsRead
+            | Permission::ContactsManage => Role::Admin,
         }
     }
 
@@ -42,9 +48,10 @@ impl Permission {
             Permission::TeamManage | Permission::MembersManage => Scope::parse_known("team:manage"),
             Permission::KeysManage => Scope::parse_known("keys:manage"),
             Permission::SettingsRead => Scope::parse_known("settings:read"),
-            Permission::SettingsManage | Permission::SecretsRead => {
-                Scope::parse_known("settings:manage")
-            }
+            Permission::SettingsManage | Permission::SecretsRead => Scope::parse_known("settings:manage"),
+            Permission::ContactsRead => Scope::parse_known("contacts:read"),
+            Permission::ContactsWrite => Scope::parse_known("contacts:write"),
+            Permission::ContactsManage => Scope::parse_known("contacts:manage"),
         }
     }
 }
@@ -62,9 +69,7 @@ impl Authority {
             Authority::Member(role) => *role >= permission.min_role(),
             Authority::Key(scopes) => {
                 let needed = permission.scope();
-                scopes
-                    .iter()
-                    .any(|s| s.is_wildcard() || *s == needed || s.implies(&needed))
+                scopes.iter().any(|s| s.is_wildcard() || *s == needed || s.implies(&needed))
             }
         }
     }
@@ -99,10 +104,7 @@ mod tests {
         assert!(read.allows(Permission::SettingsRead));
         assert!(!read.allows(Permission::SettingsManage));
         let manage = Authority::Key(vec![Scope::parse_known("settings:manage")]);
-        assert!(
-            manage.allows(Permission::SettingsRead),
-            "manage implies read"
-        );
+        assert!(manage.allows(Permission::SettingsRead), "manage implies read");
         assert!(Authority::Key(vec![Scope::parse_known("*")]).allows(Permission::KeysManage));
         assert!(!Authority::Key(vec![]).allows(Permission::TeamRead));
     }

@@ -23,11 +23,7 @@ pub fn mint() -> NewKey {
     let mut bytes = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut bytes);
     let secret = format!("{KEY_PREFIX}{}", hex::encode(bytes));
-    NewKey {
-        display_prefix: secret[..DISPLAY_PREFIX_LEN].to_owned(),
-        hash: hash(&secret),
-        secret,
-    }
+    NewKey { display_prefix: secret[..DISPLAY_PREFIX_LEN].to_owned(), hash: hash(&secret), secret }
 }
 
 /// The stored form of a key (or of any bearer secret such as an invitation token).
@@ -39,9 +35,7 @@ pub fn hash(secret: &str) -> String {
 pub fn looks_like_key(raw: &str) -> bool {
     raw.len() == KEY_PREFIX.len() + 64
         && raw.starts_with(KEY_PREFIX)
-        && raw[KEY_PREFIX.len()..]
-            .bytes()
-            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        && raw[KEY_PREFIX.len()..].bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
 }
 
 /// A permission grant on a key: `resource:action` or `*`.
@@ -64,25 +58,18 @@ const RESOURCES: &[&str] = &[
     "enrichment",
     "billing",
 ];
-const ACTIONS: &[&str] = &[
-    "read", "write", "manage", "create", "execute", "send", "initiate", "export",
-];
+const ACTIONS: &[&str] = &["read", "write", "manage", "create", "execute", "send", "initiate", "export"];
 
 impl Scope {
     pub fn parse(field: &str, raw: &str) -> Result<Self, FieldError> {
         if raw == "*" {
             return Ok(Self(raw.to_owned()));
         }
-        let ok = raw
-            .split_once(':')
-            .is_some_and(|(r, a)| RESOURCES.contains(&r) && ACTIONS.contains(&a));
+        let ok = raw.split_once(':').is_some_and(|(r, a)| RESOURCES.contains(&r) && ACTIONS.contains(&a));
         if ok {
             Ok(Self(raw.to_owned()))
         } else {
-            Err(FieldError::new(
-                field,
-                format!("unknown scope {raw:?}; scopes are resource:action or *"),
-            ))
+            Err(FieldError::new(field, format!("unknown scope {raw:?}; scopes are resource:action or *")))
         }
     }
 
@@ -145,12 +132,7 @@ mod tests {
     fn scopes_are_validated() {
         assert!(Scope::parse("scopes[0]", "settings:read").is_ok());
         assert!(Scope::parse("scopes[0]", "*").is_ok());
-        assert_eq!(
-            Scope::parse("scopes[1]", "settings:delete_all")
-                .unwrap_err()
-                .field,
-            "scopes[1]"
-        );
+        assert_eq!(Scope::parse("scopes[1]", "settings:delete_all").unwrap_err().field, "scopes[1]");
         assert!(Scope::parse("s", "root").is_err());
     }
 }

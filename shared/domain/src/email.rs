@@ -64,29 +64,15 @@ mod tests {
 
     #[test]
     fn accepts_ordinary_addresses_and_lowercases_the_domain() {
-        assert_eq!(
-            Email::parse("email", " Ana.Ruiz+x@Example.COM ")
-                .unwrap()
-                .as_str(),
-            "Ana.Ruiz+x@example.com"
-        );
+        assert_eq!(Email::parse("email", " Ana.Ruiz+x@Example.COM ").unwrap().as_str(), "Ana.Ruiz+x@example.com");
         assert!(Email::parse("email", "o'brien@mail.example.ie").is_ok());
     }
 
     #[test]
     fn rejects_what_is_not_an_address() {
-        for bad in [
-            "",
-            "plain",
-            "@example.com",
-            "a@",
-            "a@b",
-            "a@@b.com",
-            "a b@c.com",
-            "a@-x.com",
-            "a@x..com",
-            "a@b\n.com",
-        ] {
+        for bad in
+            ["", "plain", "@example.com", "a@", "a@b", "a@@b.com", "a b@c.com", "a@-x.com", "a@x..com", "a@b\n.com"]
+        {
             let err = Email::parse("email", bad).unwrap_err();
             assert_eq!(err.field, "email", "{bad}");
         }

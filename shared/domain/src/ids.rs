@@ -112,6 +112,14 @@ prefixed_id!(/// A machine client's key.
     ApiKeyId, "key");
 prefixed_id!(/// A row of the transactional outbox.
     OutboxId, "obx");
+prefixed_id!(/// A person a team works (one per person per team).
+    ContactId, "con");
+prefixed_id!(/// Any child row of a contact (phone, email, address, event, merge).
+    RowId, "row");
+prefixed_id!(/// A CSV import job.
+    ImportId, "imp");
+prefixed_id!(/// A business (B2B lists).
+    BusinessId, "biz");
 
 #[cfg(test)]
 mod tests {

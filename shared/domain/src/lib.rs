@@ -3,9 +3,12 @@
 
 pub mod access;
 pub mod api_key;
+pub mod csv_cell;
 pub mod email;
 pub mod ids;
+pub mod lead_state;
 pub mod page;
+pub mod phone;
 pub mod settings;
 pub mod team;
 pub mod validation;

@@ -23,12 +23,7 @@ impl PageRequest {
                 .parse::<i64>()
                 .ok()
                 .filter(|n| (1..=MAX_LIMIT).contains(n))
-                .ok_or_else(|| {
-                    FieldError::new(
-                        "limit",
-                        format!("must be a whole number from 1 to {MAX_LIMIT}"),
-                    )
-                })?,
+                .ok_or_else(|| FieldError::new("limit", format!("must be a whole number from 1 to {MAX_LIMIT}")))?,
         };
         let after = cursor.filter(|c| !c.is_empty()).map(decode).transpose()?;
         Ok(Self { after, limit })
@@ -40,11 +35,7 @@ impl PageRequest {
     }
 
     /// Trims the extra row and returns the next cursor, if any.
-    pub fn finish<T>(
-        &self,
-        mut rows: Vec<T>,
-        key: impl Fn(&T) -> String,
-    ) -> (Vec<T>, Option<String>) {
+    pub fn finish<T>(&self, mut rows: Vec<T>, key: impl Fn(&T) -> String) -> (Vec<T>, Option<String>) {
         if rows.len() as i64 > self.limit {
             rows.truncate(self.limit as usize);
             let next = rows.last().map(|r| encode(&key(r)));
@@ -79,13 +70,7 @@ mod tests {
         let (rows, next) = req.finish(vec!["a", "b", "c"], |s| s.to_string());
         assert_eq!(rows, vec!["a", "b"]);
         let next = next.unwrap();
-        assert_eq!(
-            PageRequest::parse(Some(&next), Some("2"))
-                .unwrap()
-                .after
-                .as_deref(),
-            Some("b")
-        );
+        assert_eq!(PageRequest::parse(Some(&next), Some("2")).unwrap().after.as_deref(), Some("b"));
         let (rows, next) = req.finish(vec!["a", "b"], |s| s.to_string());
         assert_eq!((rows.len(), next), (2, None));
     }
@@ -93,14 +78,8 @@ mod tests {
     #[test]
     fn bad_limits_and_cursors_name_their_field() {
         for bad in ["0", "-1", "201", "ten", "1.5"] {
-            assert_eq!(
-                PageRequest::parse(None, Some(bad)).unwrap_err().field,
-                "limit"
-            );
+            assert_eq!(PageRequest::parse(None, Some(bad)).unwrap_err().field, "limit");
         }
-        assert_eq!(
-            PageRequest::parse(Some("%%%"), None).unwrap_err().field,
-            "cursor"
-        );
+        assert_eq!(PageRequest::parse(Some("%%%"), None).unwrap_err().field, "cursor");
     }
 }

@@ -6,16 +6,11 @@ use crate::FieldError;
 pub fn key_part(field: &str, raw: &str) -> Result<String, FieldError> {
     let ok = !raw.is_empty()
         && raw.len() <= 64
-        && raw.bytes().all(|b| {
-            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'.' | b'-')
-        });
+        && raw.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'.' | b'-'));
     if ok {
         Ok(raw.to_owned())
     } else {
-        Err(FieldError::new(
-            field,
-            "must be 1-64 characters of a-z, 0-9, '_', '.', '-'",
-        ))
+        Err(FieldError::new(field, "must be 1-64 characters of a-z, 0-9, '_', '.', '-'"))
     }
 }
 
@@ -23,10 +18,7 @@ pub const MAX_VALUE_CHARS: usize = 4096;
 
 pub fn value(field: &str, raw: &str) -> Result<String, FieldError> {
     if raw.chars().count() > MAX_VALUE_CHARS {
-        return Err(FieldError::new(
-            field,
-            format!("must be at most {MAX_VALUE_CHARS} characters"),
-        ));
+        return Err(FieldError::new(field, format!("must be at most {MAX_VALUE_CHARS} characters")));
     }
     Ok(raw.to_owned())
 }

@@ -42,9 +42,7 @@ impl TeamName {
 }
 
 /// A member's role in a team. Ordered: an OWNER can do all an ADMIN can, and so on.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Role {
     Member,
@@ -62,8 +60,7 @@ impl Role {
     }
 
     pub fn parse(field: &str, raw: &str) -> Result<Self, FieldError> {
-        raw.parse()
-            .map_err(|_| FieldError::new(field, "must be one of OWNER, ADMIN, MEMBER"))
+        raw.parse().map_err(|_| FieldError::new(field, "must be one of OWNER, ADMIN, MEMBER"))
     }
 }
 
@@ -120,12 +117,7 @@ pub enum MembershipRule {
 
 /// Checks a role change against the team's invariants. `owners` is the current number of
 /// approved owners, `actor` the role of whoever asks.
-pub fn check_role_change(
-    actor: Role,
-    from: Role,
-    to: Role,
-    owners: i64,
-) -> Result<(), MembershipRule> {
+pub fn check_role_change(actor: Role, from: Role, to: Role, owners: i64) -> Result<(), MembershipRule> {
     if (from == Role::Owner || to == Role::Owner) && actor != Role::Owner {
         return Err(MembershipRule::OwnerOnly);
     }
@@ -167,37 +159,16 @@ mod tests {
 
     #[test]
     fn the_last_owner_cannot_be_demoted_or_removed() {
-        assert_eq!(
-            check_role_change(Role::Owner, Role::Owner, Role::Admin, 1),
-            Err(MembershipRule::LastOwner)
-        );
-        assert_eq!(
-            check_role_change(Role::Owner, Role::Owner, Role::Admin, 2),
-            Ok(())
-        );
-        assert_eq!(
-            check_removal(Role::Owner, Role::Owner, 1),
-            Err(MembershipRule::LastOwner)
-        );
+        assert_eq!(check_role_change(Role::Owner, Role::Owner, Role::Admin, 1), Err(MembershipRule::LastOwner));
+        assert_eq!(check_role_change(Role::Owner, Role::Owner, Role::Admin, 2), Ok(()));
+        assert_eq!(check_removal(Role::Owner, Role::Owner, 1), Err(MembershipRule::LastOwner));
     }
 
     #[test]
     fn only_owners_touch_the_owner_role() {
-        assert_eq!(
-            check_role_change(Role::Admin, Role::Member, Role::Owner, 1),
-            Err(MembershipRule::OwnerOnly)
-        );
-        assert_eq!(
-            check_role_change(Role::Admin, Role::Owner, Role::Member, 2),
-            Err(MembershipRule::OwnerOnly)
-        );
-        assert_eq!(
-            check_role_change(Role::Admin, Role::Member, Role::Admin, 1),
-            Ok(())
-        );
-        assert_eq!(
-            check_removal(Role::Admin, Role::Owner, 3),
-            Err(MembershipRule::OwnerOnly)
-        );
+        assert_eq!(check_role_change(Role::Admin, Role::Member, Role::Owner, 1), Err(MembershipRule::OwnerOnly));
+        assert_eq!(check_role_change(Role::Admin, Role::Owner, Role::Member, 2), Err(MembershipRule::OwnerOnly));
+        assert_eq!(check_role_change(Role::Admin, Role::Member, Role::Admin, 1), Ok(()));
+        assert_eq!(check_removal(Role::Admin, Role::Owner, 3), Err(MembershipRule::OwnerOnly));
     }
 }

@@ -9,10 +9,7 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            message: message.into(),
-        }
+        Self { field: field.into(), message: message.into() }
     }
 
     /// Re-homes an error produced by a value parser under the caller's field name.
@@ -43,16 +40,10 @@ pub fn text(field: &str, raw: &str, min: usize, max: usize) -> Result<String, Fi
         });
     }
     if len > max {
-        return Err(FieldError::new(
-            field,
-            format!("must be at most {max} characters"),
-        ));
+        return Err(FieldError::new(field, format!("must be at most {max} characters")));
     }
     if value.chars().any(char::is_control) {
-        return Err(FieldError::new(
-            field,
-            "must not contain control characters",
-        ));
+        return Err(FieldError::new(field, "must not contain control characters"));
     }
     Ok(value.to_owned())
 }
@@ -70,18 +61,12 @@ mod tests {
     #[test]
     fn text_counts_characters_not_bytes() {
         assert!(text("name", &"é".repeat(100), 1, 100).is_ok());
-        assert_eq!(
-            text("name", &"é".repeat(101), 1, 100).unwrap_err().field,
-            "name"
-        );
+        assert_eq!(text("name", &"é".repeat(101), 1, 100).unwrap_err().field, "name");
     }
 
     #[test]
     fn text_rejects_blank_and_control_characters() {
-        assert_eq!(
-            text("name", "   ", 1, 10).unwrap_err().message,
-            "must not be empty"
-        );
+        assert_eq!(text("name", "   ", 1, 10).unwrap_err().message, "must not be empty");
         assert!(text("name", "a\u{0}b", 1, 10).is_err());
         assert!(text("name", "a\nb", 1, 10).is_err());
     }

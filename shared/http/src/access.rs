@@ -50,15 +50,9 @@ impl TeamAccess {
         } else {
             Err(ApiError::Forbidden(match &self.authority {
                 Authority::Member(role) => {
-                    format!(
-                        "your role ({role}) does not allow this; it needs {}",
-                        permission.min_role()
-                    )
+                    format!("your role ({role}) does not allow this; it needs {}", permission.min_role())
                 }
-                Authority::Key(_) => format!(
-                    "this API key lacks the scope {}",
-                    permission.scope().as_str()
-                ),
+                Authority::Key(_) => format!("this API key lacks the scope {}", permission.scope().as_str()),
             }))
         }
     }
@@ -79,9 +73,7 @@ async fn resolve_key(tx: &Transaction<'_>, raw: &str) -> Result<api_keys::Resolv
     if !api_key::looks_like_key(raw) {
         return Err(invalid());
     }
-    api_keys::resolve(tx, &api_key::hash(raw))
-        .await?
-        .ok_or_else(invalid)
+    api_keys::resolve(tx, &api_key::hash(raw)).await?.ok_or_else(invalid)
 }
 
 /// Opens a transaction scoped to `team` for a caller who holds `permission` there.
@@ -95,26 +87,10 @@ pub async fn open_team<'c>(
     let tx = scope::begin(conn, &Scope::default()).await?;
     let access = match credential {
         Credential::User(claims) => {
-            let user = users::resolve(
-                &tx,
-                &claims.subject,
-                claims.email.as_deref(),
-                claims.name.as_deref(),
-            )
-            .await?;
-            scope::apply(
-                &tx,
-                &Scope::team(team.clone()).with_user(Some(user.clone())),
-            )
-            .await?;
-            let role = members::approved_role(&tx, team, &user)
-                .await?
-                .ok_or_else(no_team)?;
-            TeamAccess {
-                team: team.clone(),
-                actor: Actor::User(user),
-                authority: Authority::Member(role),
-            }
+            let user = users::resolve(&tx, &claims.subject, claims.email.as_deref(), claims.name.as_deref()).await?;
+            scope::apply(&tx, &Scope::team(team.clone()).with_user(Some(user.clone()))).await?;
+            let role = members::approved_role(&tx, team, &user).await?.ok_or_else(no_team)?;
+            TeamAccess { team: team.clone(), actor: Actor::User(user), authority: Authority::Member(role) }
         }
         Credential::ApiKey(raw) => {
             let key = resolve_key(&tx, raw).await?;
@@ -122,11 +98,7 @@ pub async fn open_team<'c>(
                 return Err(no_team());
             }
             scope::apply(&tx, &Scope::team(team.clone())).await?;
-            TeamAccess {
-                team: team.clone(),
-                actor: Actor::Key(key.id),
-                authority: Authority::Key(key.scopes),
-            }
+            TeamAccess { team: team.clone(), actor: Actor::Key(key.id), authority: Authority::Key(key.scopes) }
         }
     };
     tracing::Span::current().record("team_id", team.as_str());
@@ -141,18 +113,10 @@ pub async fn open_user<'c>(
     credential: &Credential,
 ) -> Result<(Transaction<'c>, UserId), ApiError> {
     let Credential::User(claims) = credential else {
-        return Err(ApiError::Forbidden(
-            "this route needs a signed-in user, not an API key".into(),
-        ));
+        return Err(ApiError::Forbidden("this route needs a signed-in user, not an API key".into()));
     };
     let tx = scope::begin(conn, &Scope::default()).await?;
-    let user = users::resolve(
-        &tx,
-        &claims.subject,
-        claims.email.as_deref(),
-        claims.name.as_deref(),
-    )
-    .await?;
+    let user = users::resolve(&tx, &claims.subject, claims.email.as_deref(), claims.name.as_deref()).await?;
     scope::apply(&tx, &Scope::user(user.clone())).await?;
     Ok((tx, user))
 }

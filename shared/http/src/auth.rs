@@ -43,16 +43,9 @@ pub fn single_header<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'
     let mut values = headers.get_all(name).iter();
     let first = values.next();
     if values.next().is_some() {
-        return Err(ApiError::BadRequest(format!(
-            "header {name} was sent more than once"
-        )));
+        return Err(ApiError::BadRequest(format!("header {name} was sent more than once")));
     }
-    first
-        .map(|v| {
-            v.to_str()
-                .map_err(|_| ApiError::BadRequest(format!("header {name} is not valid text")))
-        })
-        .transpose()
+    first.map(|v| v.to_str().map_err(|_| ApiError::BadRequest(format!("header {name} is not valid text")))).transpose()
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Credential {
@@ -78,8 +71,6 @@ impl<S: Send + Sync> FromRequestParts<S> for Credential {
         if let Some(key) = authorization.and_then(|a| a.strip_prefix("ApiKey ")) {
             return Ok(Credential::ApiKey(key.trim().to_owned()));
         }
-        Err(ApiError::Unauthorized(
-            "send a bearer token (Authorization: Bearer …) or an API key (X-API-Key)".into(),
-        ))
+        Err(ApiError::Unauthorized("send a bearer token (Authorization: Bearer …) or an API key (X-API-Key)".into()))
     }
 }

@@ -23,29 +23,17 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let ct = req
-            .headers()
-            .get_all(header::CONTENT_TYPE)
-            .iter()
-            .collect::<Vec<_>>();
+        let ct = req.headers().get_all(header::CONTENT_TYPE).iter().collect::<Vec<_>>();
         let json = ct.len() == 1
             && ct[0].to_str().is_ok_and(|v| {
-                let mime = v
-                    .split(';')
-                    .next()
-                    .unwrap_or("")
-                    .trim()
-                    .to_ascii_lowercase();
-                mime == "application/json"
-                    || (mime.starts_with("application/") && mime.ends_with("+json"))
+                let mime = v.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+                mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
             });
         if !json {
             return Err(ApiError::UnsupportedMediaType);
         }
         let bytes = Bytes::from_request(req, state).await.map_err(|e| match e {
-            BytesRejection::FailedToBufferBody(ref inner)
-                if inner.status() == StatusCode::PAYLOAD_TOO_LARGE =>
-            {
+            BytesRejection::FailedToBufferBody(ref inner) if inner.status() == StatusCode::PAYLOAD_TOO_LARGE => {
                 ApiError::PayloadTooLarge
             }
             other => ApiError::BadRequest(other.body_text()),
@@ -61,9 +49,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return Err(match serde_json::from_slice::<serde_json::Value>(bytes) {
             Ok(_) => ApiError::field("body", "must be a JSON object"),
-            Err(e) => {
-                ApiError::BadRequest(format!("body is not valid JSON: {}", clean(&e.to_string())))
-            }
+            Err(e) => ApiError::BadRequest(format!("body is not valid JSON: {}", clean(&e.to_string()))),
         });
     }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
@@ -73,11 +59,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         if inner.is_syntax() || inner.is_eof() {
             return ApiError::BadRequest(format!("body is not valid JSON: {inner}"));
         }
-        let field = if path == "." {
-            missing_field(&inner.to_string()).unwrap_or("body".into())
-        } else {
-            path
-        };
+        let field = if path == "." { missing_field(&inner.to_string()).unwrap_or("body".into()) } else { path };
         ApiError::Validation(vec![FieldError::new(field, clean(&inner.to_string()))])
     })
 }
@@ -130,10 +112,7 @@ impl<S: Send + Sync> FromRequestParts<S> for PageQuery {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        let mut q = PageQuery {
-            cursor: None,
-            limit: None,
-        };
+        let mut q = PageQuery { cursor: None, limit: None };
         for (k, v) in url_pairs(parts.uri.query().unwrap_or("")) {
             match k.as_str() {
                 "cursor" if q.cursor.is_none() => q.cursor = Some(v),
@@ -148,10 +127,7 @@ impl<S: Send + Sync> FromRequestParts<S> for PageQuery {
 
 impl PageQuery {
     pub fn page(&self) -> Result<PageRequest, ApiError> {
-        Ok(PageRequest::parse(
-            self.cursor.as_deref(),
-            self.limit.as_deref(),
-        )?)
+        Ok(PageRequest::parse(self.cursor.as_deref(), self.limit.as_deref())?)
     }
 }
 
@@ -168,9 +144,7 @@ pub fn url_pairs(query: &str) -> Vec<(String, String)> {
 }
 
 fn decode(s: &str) -> String {
-    percent_encoding::percent_decode_str(&s.replace('+', " "))
-        .decode_utf8_lossy()
-        .into_owned()
+    percent_encoding::percent_decode_str(&s.replace('+', " ")).decode_utf8_lossy().into_owned()
 }
 
 /// One page of a list and the cursor of the next, if any.
@@ -211,31 +185,16 @@ mod tests {
     #[test]
     fn errors_name_the_field_by_path() {
         assert_eq!(field_of(r#"{"name": 5, "scopes": []}"#), "name");
-        assert_eq!(
-            field_of(r#"{"name": "x", "scopes": [1, "two"]}"#),
-            "scopes[1]"
-        );
+        assert_eq!(field_of(r#"{"name": "x", "scopes": [1, "two"]}"#), "scopes[1]");
         assert_eq!(field_of(r#"{"scopes": []}"#), "name");
-        assert_eq!(
-            field_of(r#"{"name": "x", "scopes": [], "admin": true}"#),
-            "admin"
-        );
+        assert_eq!(field_of(r#"{"name": "x", "scopes": [], "admin": true}"#), "admin");
     }
 
     #[test]
     fn malformed_json_is_a_bad_request_not_a_field_error() {
-        assert!(matches!(
-            parse_json::<Body>(b"{\"name\": "),
-            Err(ApiError::BadRequest(_))
-        ));
-        assert!(matches!(
-            parse_json::<Body>(b"not json"),
-            Err(ApiError::BadRequest(_))
-        ));
-        assert!(matches!(
-            parse_json::<Body>(b""),
-            Err(ApiError::BadRequest(_))
-        ));
+        assert!(matches!(parse_json::<Body>(b"{\"name\": "), Err(ApiError::BadRequest(_))));
+        assert!(matches!(parse_json::<Body>(b"not json"), Err(ApiError::BadRequest(_))));
+        assert!(matches!(parse_json::<Body>(b""), Err(ApiError::BadRequest(_))));
     }
 
     #[test]

@@ -10,9 +10,7 @@ use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use jsonwebtoken::jwk::JwkSet;
-use jsonwebtoken::{
-    decode, decode_header, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation,
-};
+use jsonwebtoken::{decode, decode_header, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use lambda_http::request::RequestContext;
 use serde_json::{json, Value};
 
@@ -33,11 +31,7 @@ pub fn local_verifier_from_env() -> Option<JwtVerifier> {
         return None;
     }
     let secret = std::env::var("LOCAL_JWT_SECRET").unwrap_or_else(|_| LOCAL_DEV_SECRET.to_owned());
-    Some(JwtVerifier::hs256(
-        secret.as_bytes(),
-        LOCAL_ISSUER,
-        LOCAL_AUDIENCE,
-    ))
+    Some(JwtVerifier::hs256(secret.as_bytes(), LOCAL_ISSUER, LOCAL_AUDIENCE))
 }
 
 #[derive(Clone)]
@@ -66,11 +60,7 @@ impl JwtVerifier {
     /// A verifier for an identity provider's JWKS document (e.g. Cognito's).
     pub fn jwks(jwks_json: &str, issuer: &str, audience: &str) -> anyhow::Result<Self> {
         let set: JwkSet = serde_json::from_str(jwks_json)?;
-        Ok(Self {
-            issuer: issuer.into(),
-            audience: audience.into(),
-            keys: Keys::Jwks(Arc::new(set)),
-        })
+        Ok(Self { issuer: issuer.into(), audience: audience.into(), keys: Keys::Jwks(Arc::new(set)) })
     }
 
     /// Verifies a token and returns its claims flattened to strings, as API Gateway does.
@@ -81,14 +71,11 @@ impl JwtVerifier {
             Keys::Jwks(set) => {
                 let kid = header.kid.as_deref().ok_or("token has no kid")?;
                 let jwk = set.find(kid).ok_or("unknown signing key")?;
-                let key =
-                    DecodingKey::from_jwk(jwk).map_err(|e| format!("unusable signing key: {e}"))?;
+                let key = DecodingKey::from_jwk(jwk).map_err(|e| format!("unusable signing key: {e}"))?;
                 (key, header.alg)
             }
         };
-        if header.alg != alg
-            || matches!(alg, Algorithm::HS384 | Algorithm::HS512)
-                && matches!(self.keys, Keys::Jwks(_))
+        if header.alg != alg || matches!(alg, Algorithm::HS384 | Algorithm::HS512) && matches!(self.keys, Keys::Jwks(_))
         {
             return Err("unexpected signing algorithm".into());
         }
@@ -97,8 +84,7 @@ impl JwtVerifier {
         v.set_audience(&[&self.audience]);
         v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         v.leeway = 5;
-        let data = decode::<HashMap<String, Value>>(token, &key, &v)
-            .map_err(|e| format!("invalid token: {e}"))?;
+        let data = decode::<HashMap<String, Value>>(token, &key, &v).map_err(|e| format!("invalid token: {e}"))?;
         Ok(data
             .claims
             .into_iter()
@@ -114,30 +100,16 @@ impl JwtVerifier {
 }
 
 /// Mints an HS256 token, for the local runtime's dev token and for tests.
-pub fn mint_hs256(
-    secret: &[u8],
-    issuer: &str,
-    audience: &str,
-    subject: &str,
-    email: &str,
-    ttl_secs: i64,
-) -> String {
+pub fn mint_hs256(secret: &[u8], issuer: &str, audience: &str, subject: &str, email: &str, ttl_secs: i64) -> String {
     let now = chrono::Utc::now().timestamp();
-    let claims = json!({"iss": issuer, "aud": audience, "sub": subject, "email": email, "iat": now, "exp": now + ttl_secs});
-    encode(
-        &Header::new(Algorithm::HS256),
-        &claims,
-        &EncodingKey::from_secret(secret),
-    )
-    .expect("HS256 encoding cannot fail")
+    let claims =
+        json!({"iss": issuer, "aud": audience, "sub": subject, "email": email, "iat": now, "exp": now + ttl_secs});
+    encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret))
+        .expect("HS256 encoding cannot fail")
 }
 
 /// A request context like API Gateway's, carrying verified claims.
-pub fn request_context(
-    claims: HashMap<String, String>,
-    method: &str,
-    path: &str,
-) -> RequestContext {
+pub fn request_context(claims: HashMap<String, String>, method: &str, path: &str) -> RequestContext {
     let ctx = json!({
         "routeKey": "$default", "accountId": "local", "stage": "$default",
         "requestId": ulid::Ulid::new().to_string(), "apiId": "local", "domainName": "localhost",
@@ -153,11 +125,7 @@ pub fn request_context(
 /// token the request passes unchanged: over the local runtime's socket no client can attach a
 /// context, and an event invoked directly (`cargo lambda invoke --data-file`) keeps the claims
 /// it carries, as a directly invoked Lambda would.
-pub async fn authorize(
-    State(verifier): State<JwtVerifier>,
-    mut req: Request,
-    next: Next,
-) -> Response {
+pub async fn authorize(State(verifier): State<JwtVerifier>, mut req: Request, next: Next) -> Response {
     let auth = match single_header(req.headers(), header::AUTHORIZATION.as_str()) {
         Ok(a) => a.map(str::to_owned),
         Err(e) => return e.into_response(),
@@ -183,14 +151,7 @@ mod tests {
     #[test]
     fn a_minted_token_verifies_and_yields_string_claims() {
         let v = JwtVerifier::hs256(SECRET, "nextier-local", "nextier-api");
-        let t = mint_hs256(
-            SECRET,
-            "nextier-local",
-            "nextier-api",
-            "user-1",
-            "a@example.com",
-            60,
-        );
+        let t = mint_hs256(SECRET, "nextier-local", "nextier-api", "user-1", "a@example.com", 60);
         let claims = v.verify(&t).unwrap();
         assert_eq!(claims["sub"], "user-1");
         assert_eq!(claims["email"], "a@example.com");
@@ -200,45 +161,11 @@ mod tests {
     #[test]
     fn expired_wrong_audience_wrong_issuer_and_wrong_key_are_refused() {
         let v = JwtVerifier::hs256(SECRET, "nextier-local", "nextier-api");
+        assert!(v.verify(&mint_hs256(SECRET, "nextier-local", "nextier-api", "u", "e@x.io", -120)).is_err());
+        assert!(v.verify(&mint_hs256(SECRET, "nextier-local", "other-api", "u", "e@x.io", 60)).is_err());
+        assert!(v.verify(&mint_hs256(SECRET, "evil", "nextier-api", "u", "e@x.io", 60)).is_err());
         assert!(v
-            .verify(&mint_hs256(
-                SECRET,
-                "nextier-local",
-                "nextier-api",
-                "u",
-                "e@x.io",
-                -120
-            ))
-            .is_err());
-        assert!(v
-            .verify(&mint_hs256(
-                SECRET,
-                "nextier-local",
-                "other-api",
-                "u",
-                "e@x.io",
-                60
-            ))
-            .is_err());
-        assert!(v
-            .verify(&mint_hs256(
-                SECRET,
-                "evil",
-                "nextier-api",
-                "u",
-                "e@x.io",
-                60
-            ))
-            .is_err());
-        assert!(v
-            .verify(&mint_hs256(
-                b"another-secret-another-secret!!",
-                "nextier-local",
-                "nextier-api",
-                "u",
-                "e@x.io",
-                60
-            ))
+            .verify(&mint_hs256(b"another-secret-another-secret!!", "nextier-local", "nextier-api", "u", "e@x.io", 60))
             .is_err());
     }
 
@@ -249,13 +176,8 @@ mod tests {
         use base64::Engine;
         let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
         let now = chrono::Utc::now().timestamp();
-        let payload =
-            json!({"iss": "nextier-local", "aud": "nextier-api", "sub": "u", "exp": now + 60});
-        let token = format!(
-            "{}.{}.",
-            b64.encode(r#"{"alg":"none","typ":"JWT"}"#),
-            b64.encode(payload.to_string())
-        );
+        let payload = json!({"iss": "nextier-local", "aud": "nextier-api", "sub": "u", "exp": now + 60});
+        let token = format!("{}.{}.", b64.encode(r#"{"alg":"none","typ":"JWT"}"#), b64.encode(payload.to_string()));
         assert!(v.verify(&token).is_err());
         assert!(v.verify("garbage").is_err());
     }

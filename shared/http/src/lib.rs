@@ -24,9 +24,7 @@ pub fn finish(router: axum::Router) -> axum::Router {
         .method_not_allowed_fallback(problem::method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn(middleware::observe))
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
-            problem::panic_response,
-        ))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(problem::panic_response))
 }
 
 /// Serves a router as a Lambda behind API Gateway (HTTP API, payload v2) or a function URL.

@@ -17,11 +17,8 @@ use crate::auth::single_header;
 pub async fn observe(req: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = req.method().clone();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_else(|| "unmatched".to_owned());
+    let route =
+        req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "unmatched".to_owned());
     let supplied = single_header(req.headers(), correlation::HEADER).map(|v| v.map(str::to_owned));
     let cid = match &supplied {
         Ok(Some(v)) => CorrelationId::accept(v),
@@ -44,32 +41,19 @@ pub async fn observe(req: Request, next: Next) -> Response {
             Ok(_) => next.run(req).await,
         }
     };
-    let mut resp = correlation::CURRENT
-        .scope(cid.clone(), work.instrument(span.clone()))
-        .await;
+    let mut resp = correlation::CURRENT.scope(cid.clone(), work.instrument(span.clone())).await;
 
     let status = resp.status().as_u16();
     let ms = started.elapsed().as_secs_f64() * 1000.0;
     span.in_scope(|| tracing::info!(status, latency_ms = ms, "request"));
     let route_dim = format!("{method} {route}");
     metrics::emit(
-        &[
-            ("Function", nextier_runtime::telemetry::function()),
-            ("Route", &route_dim),
-        ],
+        &[("Function", nextier_runtime::telemetry::function()), ("Route", &route_dim)],
         &[
             ("Requests", 1.0, Unit::Count),
             ("Latency", ms, Unit::Milliseconds),
-            (
-                "ClientErrors",
-                f64::from(u8::from((400..500).contains(&status))),
-                Unit::Count,
-            ),
-            (
-                "ServerErrors",
-                f64::from(u8::from(status >= 500)),
-                Unit::Count,
-            ),
+            ("ClientErrors", f64::from(u8::from((400..500).contains(&status))), Unit::Count),
+            ("ServerErrors", f64::from(u8::from(status >= 500)), Unit::Count),
         ],
     );
     if let Ok(v) = HeaderValue::from_str(cid.as_str()) {

@@ -69,31 +69,13 @@ impl ApiError {
                 StatusCode::BAD_REQUEST,
                 "validation",
                 "Your request has invalid fields",
-                errs.iter()
-                    .map(|e| e.to_string())
-                    .collect::<Vec<_>>()
-                    .join("; "),
+                errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "),
             ),
-            BadRequest(d) => (
-                StatusCode::BAD_REQUEST,
-                "bad-request",
-                "Malformed request",
-                d.clone(),
-            ),
-            Unauthorized(d) => (
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
-                "Authentication required",
-                d.clone(),
-            ),
+            BadRequest(d) => (StatusCode::BAD_REQUEST, "bad-request", "Malformed request", d.clone()),
+            Unauthorized(d) => (StatusCode::UNAUTHORIZED, "unauthorized", "Authentication required", d.clone()),
             Forbidden(d) => (StatusCode::FORBIDDEN, "forbidden", "Not allowed", d.clone()),
             NotFound(d) => (StatusCode::NOT_FOUND, "not-found", "Not found", d.clone()),
-            Conflict(d) => (
-                StatusCode::CONFLICT,
-                "conflict",
-                "Conflict with the current state",
-                d.clone(),
-            ),
+            Conflict(d) => (StatusCode::CONFLICT, "conflict", "Conflict with the current state", d.clone()),
             Gone(d) => (StatusCode::GONE, "gone", "No longer available", d.clone()),
             MethodNotAllowed => (
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -105,10 +87,7 @@ impl ApiError {
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload-too-large",
                 "Request body too large",
-                format!(
-                    "request bodies are limited to {} bytes",
-                    crate::MAX_BODY_BYTES
-                ),
+                format!("request bodies are limited to {} bytes", crate::MAX_BODY_BYTES),
             ),
             UnsupportedMediaType => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -116,18 +95,12 @@ impl ApiError {
                 "Unsupported media type",
                 "send the body as application/json".into(),
             ),
-            Unavailable(d) => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "Temporarily unavailable",
-                d.clone(),
-            ),
+            Unavailable(d) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Temporarily unavailable", d.clone()),
             Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal",
                 "Internal error",
-                "something went wrong on our side; quote the correlation id when reporting it"
-                    .into(),
+                "something went wrong on our side; quote the correlation id when reporting it".into(),
             ),
         }
     }
@@ -153,13 +126,9 @@ impl IntoResponse for ApiError {
             }
         }
         let errors = match self {
-            ApiError::Validation(errs) => errs
-                .into_iter()
-                .map(|e| ProblemField {
-                    field: e.field,
-                    message: e.message,
-                })
-                .collect(),
+            ApiError::Validation(errs) => {
+                errs.into_iter().map(|e| ProblemField { field: e.field, message: e.message }).collect()
+            }
             _ => vec![],
         };
         let body = Problem {
@@ -171,13 +140,9 @@ impl IntoResponse for ApiError {
             errors,
         };
         let mut resp = (status, axum::Json(body)).into_response();
-        resp.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/problem+json"),
-        );
+        resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
         if status == StatusCode::UNAUTHORIZED {
-            resp.headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         resp
     }

@@ -20,18 +20,10 @@ const DB_NAME: &str = "nextier";
 impl LocalDatabase {
     /// Uses `admin_url` if given (and `app_url`, or the same server as `nextier_app`), else
     /// starts the private cluster under `home`.
-    pub async fn open(
-        home: &Path,
-        admin_url: Option<String>,
-        app_url: Option<String>,
-    ) -> anyhow::Result<Self> {
+    pub async fn open(home: &Path, admin_url: Option<String>, app_url: Option<String>) -> anyhow::Result<Self> {
         if let Some(admin_url) = admin_url {
             let app_url = app_url.unwrap_or_else(|| with_user(&admin_url, APP_ROLE));
-            return Ok(Self {
-                admin_url,
-                app_url,
-                cluster_dir: None,
-            });
+            return Ok(Self { admin_url, app_url, cluster_dir: None });
         }
         let dir = nextier_testkit::pg::cluster_dir(&home.join("pg"));
         let port_file = dir.join("port");
@@ -41,14 +33,8 @@ impl LocalDatabase {
         std::fs::write(&port_file, port.to_string())?;
         let admin = connect(&cluster.superuser_url("postgres")).await?;
         migrate::ensure_roles(&admin, None).await?;
-        if admin
-            .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&DB_NAME])
-            .await?
-            .is_none()
-        {
-            admin
-                .batch_execute(&format!("CREATE DATABASE {DB_NAME} OWNER {OWNER_ROLE}"))
-                .await?;
+        if admin.query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&DB_NAME]).await?.is_none() {
+            admin.batch_execute(&format!("CREATE DATABASE {DB_NAME} OWNER {OWNER_ROLE}")).await?;
         }
         Ok(Self {
             admin_url: cluster.superuser_url(DB_NAME),
@@ -72,10 +58,7 @@ impl LocalDatabase {
 }
 
 fn with_user(url: &str, user: &str) -> String {
-    match url
-        .split_once("://")
-        .and_then(|(scheme, rest)| rest.split_once('@').map(|(_, host)| (scheme, host)))
-    {
+    match url.split_once("://").and_then(|(scheme, rest)| rest.split_once('@').map(|(_, host)| (scheme, host))) {
         Some((scheme, host)) => format!("{scheme}://{user}@{host}"),
         None => url.to_owned(),
     }
@@ -87,10 +70,7 @@ pub const DEMO_EMAIL: &str = "demo@nextier.local";
 
 pub async fn seed_demo(admin_url: &str) -> anyhow::Result<String> {
     let client = connect(admin_url).await?;
-    if let Some(row) = client
-        .query_opt("SELECT id FROM teams WHERE slug = 'demo'", &[])
-        .await?
-    {
+    if let Some(row) = client.query_opt("SELECT id FROM teams WHERE slug = 'demo'", &[]).await? {
         return Ok(row.get(0));
     }
     let user = nextier_domain::ids::UserId::new();
@@ -101,10 +81,7 @@ pub async fn seed_demo(admin_url: &str) -> anyhow::Result<String> {
             &[&user.as_str(), &DEMO_SUBJECT, &DEMO_EMAIL],
         )
         .await?;
-    let user_id: String = client
-        .query_one("SELECT id FROM users WHERE subject = $1", &[&DEMO_SUBJECT])
-        .await?
-        .get(0);
+    let user_id: String = client.query_one("SELECT id FROM users WHERE subject = $1", &[&DEMO_SUBJECT]).await?.get(0);
     client
         .execute(
             "INSERT INTO teams (id, name, slug, created_by) VALUES ($1, 'Demo Team', 'demo', $2)",
@@ -134,9 +111,6 @@ mod tests {
             super::with_user("postgres://postgres@127.0.0.1:5432/db", "nextier_app"),
             "postgres://nextier_app@127.0.0.1:5432/db"
         );
-        assert_eq!(
-            super::with_user("postgres://a:b@h/db", "x"),
-            "postgres://x@h/db"
-        );
+        assert_eq!(super::with_user("postgres://a:b@h/db", "x"), "postgres://x@h/db");
     }
 }

@@ -23,8 +23,7 @@ pub struct Consumer {
 pub struct Schedule {
     pub name: String,
     pub every: Duration,
-    pub handler:
-        Arc<dyn Fn() -> BoxFuture<'static, anyhow::Result<serde_json::Value>> + Send + Sync>,
+    pub handler: Arc<dyn Fn() -> BoxFuture<'static, anyhow::Result<serde_json::Value>> + Send + Sync>,
 }
 
 #[derive(Clone, Default)]
@@ -43,11 +42,7 @@ impl Registry {
             every: Duration::from_secs(60),
             handler: Arc::new(move || {
                 let p = publisher.clone();
-                Box::pin(async move {
-                    Ok(serde_json::to_value(
-                        sweep_job(&p, Duration::from_secs(40)).await?,
-                    )?)
-                })
+                Box::pin(async move { Ok(serde_json::to_value(sweep_job(&p, Duration::from_secs(40)).await?)?) })
             }),
         });
         r

@@ -44,14 +44,10 @@ impl LocalConfig {
         };
         Ok(Self {
             home,
-            port: std::env::var("NEXTIER_PORT")
-                .ok()
-                .and_then(|p| p.parse().ok())
-                .unwrap_or(3000),
+            port: std::env::var("NEXTIER_PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(3000),
             admin_url: std::env::var("DATABASE_URL").ok(),
             app_url: std::env::var("APP_DATABASE_URL").ok(),
-            jwt_secret: std::env::var("LOCAL_JWT_SECRET")
-                .unwrap_or_else(|_| LOCAL_DEV_SECRET.into()),
+            jwt_secret: std::env::var("LOCAL_JWT_SECRET").unwrap_or_else(|_| LOCAL_DEV_SECRET.into()),
             extra: Registry::default(),
             schedule_every: None,
         })
@@ -86,12 +82,7 @@ impl Running {
 
 pub async fn start(config: LocalConfig) -> anyhow::Result<Running> {
     std::fs::create_dir_all(&config.home)?;
-    let database = LocalDatabase::open(
-        &config.home,
-        config.admin_url.clone(),
-        config.app_url.clone(),
-    )
-    .await?;
+    let database = LocalDatabase::open(&config.home, config.admin_url.clone(), config.app_url.clone()).await?;
     let applied = database.migrate().await?;
     tracing::info!(?applied, "migrations");
     let demo_team = seed_demo(&database.admin_url).await?;
@@ -99,24 +90,15 @@ pub async fn start(config: LocalConfig) -> anyhow::Result<Running> {
     let db = Db::connect(&database.app_url, 16)?;
     let queue = PgQueue::new(db.clone());
     let bus = PgEventBus::new(db.clone(), "default");
-    let publisher =
-        OutboxPublisher::new(db.clone(), Arc::new(queue.clone()), Arc::new(bus.clone()));
+    let publisher = OutboxPublisher::new(db.clone(), Arc::new(queue.clone()), Arc::new(bus.clone()));
 
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", config.port)).await?;
     let addr = listener.local_addr()?;
     let api_url = format!("http://{addr}");
-    let blobs = Arc::new(FolderBlobStore::new(
-        config.home.join("blobs"),
-        &api_url,
-        config.jwt_secret.as_bytes(),
-    ));
+    let blobs = Arc::new(FolderBlobStore::new(config.home.join("blobs"), &api_url, config.jwt_secret.as_bytes()));
 
     let verifier = JwtVerifier::hs256(config.jwt_secret.as_bytes(), ISSUER, AUDIENCE);
-    let state = AppState {
-        db: db.clone(),
-        outbox: publisher.clone(),
-        config: Arc::new(AppConfig::from_env()),
-    };
+    let state = AppState { db: db.clone(), outbox: publisher.clone(), config: Arc::new(AppConfig::from_env()) };
     let app = nextier_api::full_app(state, Some(verifier)).merge(blob_router(blobs));
 
     let (shutdown, stop_rx) = watch::channel(false);
@@ -145,14 +127,8 @@ pub async fn start(config: LocalConfig) -> anyhow::Result<Running> {
         tasks.push(tokio::spawn(tick(schedule, stop_rx.clone())));
     }
 
-    let dev_token = mint_hs256(
-        config.jwt_secret.as_bytes(),
-        ISSUER,
-        AUDIENCE,
-        DEMO_SUBJECT,
-        DEMO_EMAIL,
-        30 * 24 * 3600,
-    );
+    let dev_token =
+        mint_hs256(config.jwt_secret.as_bytes(), ISSUER, AUDIENCE, DEMO_SUBJECT, DEMO_EMAIL, 30 * 24 * 3600);
     Ok(Running {
         addr,
         api_url,
@@ -190,13 +166,8 @@ async fn poll(queue: PgQueue, consumer: Consumer, mut stop: watch::Receiver<bool
         let event = sqs_event(&consumer.queue, &batch);
         let handler = consumer.handler.clone();
         // A panicking handler fails its whole batch, as a crashed Lambda would.
-        let failed: HashSet<String> = match tokio::spawn(async move { handler(event).await }).await
-        {
-            Ok(resp) => resp
-                .batch_item_failures
-                .into_iter()
-                .map(|f| f.item_identifier)
-                .collect(),
+        let failed: HashSet<String> = match tokio::spawn(async move { handler(event).await }).await {
+            Ok(resp) => resp.batch_item_failures.into_iter().map(|f| f.item_identifier).collect(),
             Err(e) => {
                 tracing::error!(queue = %consumer.queue, error = %e, "consumer panicked; batch will be redelivered");
                 batch.iter().map(|m| m.id.clone()).collect()
@@ -240,10 +211,7 @@ pub fn sqs_event(queue: &str, batch: &[ReceivedMessage]) -> SqsEvent {
 /// The local stand-in for EventBridge Scheduler.
 async fn tick(schedule: Schedule, mut stop: watch::Receiver<bool>) {
     loop {
-        if tokio::time::timeout(schedule.every, stop.wait_for(|s| *s))
-            .await
-            .is_ok()
-        {
+        if tokio::time::timeout(schedule.every, stop.wait_for(|s| *s)).await.is_ok() {
             return;
         }
         match (schedule.handler)().await {

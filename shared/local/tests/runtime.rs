@@ -46,14 +46,7 @@ async fn the_api_answers_on_loopback_with_the_dev_token_and_an_api_key() {
     let t = TestDb::new().await;
     let rt = run(&t, Registry::default(), None).await;
     let http = reqwest::Client::new();
-    let health: Value = http
-        .get(format!("{}/health", rt.api_url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health: Value = http.get(format!("{}/health", rt.api_url)).send().await.unwrap().json().await.unwrap();
     assert_eq!(health["status"], "ok");
 
     let teams: Value = http
@@ -68,23 +61,10 @@ async fn the_api_answers_on_loopback_with_the_dev_token_and_an_api_key() {
     assert_eq!(teams["items"][0]["id"], rt.demo_team.as_str());
     assert_eq!(teams["items"][0]["role"], "OWNER");
 
-    let bad = http
-        .get(format!("{}/teams", rt.api_url))
-        .bearer_auth("x.y.z")
-        .send()
-        .await
-        .unwrap();
+    let bad = http.get(format!("{}/teams", rt.api_url)).bearer_auth("x.y.z").send().await.unwrap();
     assert_eq!(bad.status(), 401);
     let forged = rt.dev_token.replace('.', ".x");
-    assert_eq!(
-        http.get(format!("{}/teams", rt.api_url))
-            .bearer_auth(forged)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        401
-    );
+    assert_eq!(http.get(format!("{}/teams", rt.api_url)).bearer_auth(forged).send().await.unwrap().status(), 401);
 
     let created: Value = http
         .post(format!("{}/teams/{}/api-keys", rt.api_url, rt.demo_team))
@@ -97,21 +77,10 @@ async fn the_api_answers_on_loopback_with_the_dev_token_and_an_api_key() {
         .await
         .unwrap();
     let secret = created["secret"].as_str().unwrap();
-    let team = http
-        .get(format!("{}/teams/{}", rt.api_url, rt.demo_team))
-        .header("x-api-key", secret)
-        .send()
-        .await
-        .unwrap();
+    let team =
+        http.get(format!("{}/teams/{}", rt.api_url, rt.demo_team)).header("x-api-key", secret).send().await.unwrap();
     assert_eq!(team.status(), 200);
-    let doc: Value = http
-        .get(format!("{}/openapi.json", rt.api_url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc: Value = http.get(format!("{}/openapi.json", rt.api_url)).send().await.unwrap().json().await.unwrap();
     assert_eq!(doc["openapi"], "3.1.0");
     rt.stop().await;
 }
@@ -144,30 +113,13 @@ async fn queued_messages_reach_their_consumer_and_failures_end_in_the_dlq() {
             })
         }),
     };
-    let rt = run(
-        &t,
-        Registry {
-            consumers: vec![consumer],
-            schedules: vec![],
-        },
-        None,
-    )
-    .await;
+    let rt = run(&t, Registry { consumers: vec![consumer], schedules: vec![] }, None).await;
     for body in ["hello", "poison"] {
-        let msg = OutgoingMessage {
-            body: body.into(),
-            correlation_id: "c".into(),
-            ..Default::default()
-        };
+        let msg = OutgoingMessage { body: body.into(), correlation_id: "c".into(), ..Default::default() };
         rt.queue.send("echo", msg).await.unwrap();
     }
     eventually("two deliveries of the poison message", || async {
-        seen.lock()
-            .unwrap()
-            .iter()
-            .filter(|(b, _)| b == "poison")
-            .count()
-            >= 2
+        seen.lock().unwrap().iter().filter(|(b, _)| b == "poison").count() >= 2
     })
     .await;
     // After max receives the poison message is moved to the DLQ; the good one is gone.
@@ -176,15 +128,8 @@ async fn queued_messages_reach_their_consumer_and_failures_end_in_the_dlq() {
     })
     .await;
     let seen = seen.lock().unwrap().clone();
-    assert_eq!(
-        seen.iter().filter(|(b, _)| b == "hello").count(),
-        1,
-        "a handled message is delivered once"
-    );
-    assert!(
-        seen.contains(&("poison".into(), 2)),
-        "redelivered with its receive count: {seen:?}"
-    );
+    assert_eq!(seen.iter().filter(|(b, _)| b == "hello").count(), 1, "a handled message is delivered once");
+    assert!(seen.contains(&("poison".into(), 2)), "redelivered with its receive count: {seen:?}");
     rt.stop().await;
 }
 
@@ -214,24 +159,13 @@ async fn schedules_fire_and_the_sweeper_publishes_stranded_outbox_rows() {
         )
         .await
         .unwrap();
-    let rt = run(
-        &t,
-        Registry {
-            consumers: vec![],
-            schedules: vec![schedule],
-        },
-        Some(Duration::from_millis(200)),
-    )
-    .await;
+    let rt = run(&t, Registry { consumers: vec![], schedules: vec![schedule] }, Some(Duration::from_millis(200))).await;
     eventually("two ticks", || async { *ticks.lock().unwrap() >= 2 }).await;
     eventually("the sweeper to publish the stranded row", || async {
         !rt.bus.recent("Stranded", 10).await.unwrap().is_empty()
     })
     .await;
-    assert_eq!(
-        rt.bus.recent("Stranded", 10).await.unwrap()[0].detail["correlationId"],
-        "c-1"
-    );
+    assert_eq!(rt.bus.recent("Stranded", 10).await.unwrap()[0].detail["correlationId"], "c-1");
     rt.stop().await;
 }
 
@@ -240,38 +174,15 @@ async fn the_runtime_serves_signed_blob_urls() {
     let t = TestDb::new().await;
     let rt = run(&t, Registry::default(), None).await;
     let store = nextier_platform::local::FolderBlobStore::new(
-        nextier_testkit::state_dir("local")
-            .join(&t.name)
-            .join("blobs"),
+        nextier_testkit::state_dir("local").join(&t.name).join("blobs"),
         &rt.api_url,
         b"test-secret-test-secret-test-secret",
     );
     use nextier_platform::BlobStore;
-    let put = store
-        .presign_put(
-            "imports/demo/leads.csv",
-            Duration::from_secs(60),
-            "text/csv",
-        )
-        .await
-        .unwrap();
+    let put = store.presign_put("imports/demo/leads.csv", Duration::from_secs(60), "text/csv").await.unwrap();
     let http = reqwest::Client::new();
-    assert_eq!(
-        http.put(&put)
-            .body("phone\n")
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
-    let get = store
-        .presign_get("imports/demo/leads.csv", Duration::from_secs(60))
-        .await
-        .unwrap();
-    assert_eq!(
-        http.get(&get).send().await.unwrap().text().await.unwrap(),
-        "phone\n"
-    );
+    assert_eq!(http.put(&put).body("phone\n").send().await.unwrap().status(), 200);
+    let get = store.presign_get("imports/demo/leads.csv", Duration::from_secs(60)).await.unwrap();
+    assert_eq!(http.get(&get).send().await.unwrap().text().await.unwrap(), "phone\n");
     rt.stop().await;
 }

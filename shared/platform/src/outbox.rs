@@ -47,10 +47,7 @@ impl OutboxPublisher {
             Ok(report) => report,
             Err(e) => {
                 tracing::warn!(error = %e, "outbox publish deferred to the sweeper");
-                PublishReport {
-                    published: 0,
-                    failed: ids.len(),
-                }
+                PublishReport { published: 0, failed: ids.len() }
             }
         }
     }
@@ -60,11 +57,7 @@ impl OutboxPublisher {
         self.run(None, limit).await
     }
 
-    async fn run(
-        &self,
-        ids: Option<&[OutboxId]>,
-        limit: i64,
-    ) -> Result<PublishReport, PlatformError> {
+    async fn run(&self, ids: Option<&[OutboxId]>, limit: i64) -> Result<PublishReport, PlatformError> {
         let conn = self.db.conn().await?;
         let rows = outbox::claim(&conn, ids, limit, LEASE_SECS).await?;
         let mut report = PublishReport::default();

@@ -51,12 +51,7 @@ pub trait Queue: Send + Sync {
     async fn receive(&self, queue: &str, max: u32) -> Result<Vec<ReceivedMessage>>;
     async fn delete(&self, queue: &str, receipt_handle: &str) -> Result<()>;
     /// Makes a received message visible again after `after` (zero: now).
-    async fn change_visibility(
-        &self,
-        queue: &str,
-        receipt_handle: &str,
-        after: Duration,
-    ) -> Result<()>;
+    async fn change_visibility(&self, queue: &str, receipt_handle: &str, after: Duration) -> Result<()>;
 }
 
 /// A domain event for the event bus. `detail` is a JSON object.
@@ -87,18 +82,12 @@ pub trait BlobStore: Send + Sync {
 pub fn check_key(key: &str) -> Result<()> {
     let ok = !key.is_empty()
         && key.len() <= 512
-        && key
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'.' | b'_' | b'-'))
-        && key
-            .split('/')
-            .all(|seg| !seg.is_empty() && seg != "." && seg != "..");
+        && key.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'.' | b'_' | b'-'))
+        && key.split('/').all(|seg| !seg.is_empty() && seg != "." && seg != "..");
     if ok {
         Ok(())
     } else {
-        Err(PlatformError::Invalid(format!(
-            "invalid object key {key:?}"
-        )))
+        Err(PlatformError::Invalid(format!("invalid object key {key:?}")))
     }
 }
 
@@ -109,16 +98,7 @@ mod tests {
     #[test]
     fn keys_cannot_escape_their_folder() {
         assert!(check_key("imports/team_1/file.csv").is_ok());
-        for bad in [
-            "",
-            "../etc/passwd",
-            "a/../b",
-            "/abs",
-            "a//b",
-            "a/./b",
-            "sp ace",
-            "a\\b",
-        ] {
+        for bad in ["", "../etc/passwd", "a/../b", "/abs", "a//b", "a/./b", "sp ace", "a\\b"] {
             assert!(check_key(bad).is_err(), "{bad}");
         }
     }

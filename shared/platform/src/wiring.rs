@@ -25,17 +25,11 @@ impl Platform {
         let config = sdk_config().await;
         let prefix = std::env::var("QUEUE_PREFIX").unwrap_or_default();
         let bus = std::env::var("EVENT_BUS_NAME").unwrap_or_else(|_| "default".into());
-        Self {
-            queue: Arc::new(SqsQueue::new(&config, &prefix)),
-            bus: Arc::new(EventBridgeBus::new(&config, &bus)),
-        }
+        Self { queue: Arc::new(SqsQueue::new(&config, &prefix)), bus: Arc::new(EventBridgeBus::new(&config, &bus)) }
     }
 
     pub fn local(db: &Db) -> Self {
-        Self {
-            queue: Arc::new(PgQueue::new(db.clone())),
-            bus: Arc::new(PgEventBus::new(db.clone(), "default")),
-        }
+        Self { queue: Arc::new(PgQueue::new(db.clone())), bus: Arc::new(PgEventBus::new(db.clone(), "default")) }
     }
 
     pub fn outbox(&self, db: &Db) -> OutboxPublisher {

@@ -36,33 +36,16 @@ async fn queue_suite(q: &dyn Queue, name: &str) {
 
     let mut first = q.receive(name, 10).await.unwrap();
     first.sort_by(|x, y| x.body.cmp(&y.body));
-    assert_eq!(
-        first.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(),
-        ["a", "b"]
-    );
+    assert_eq!(first.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(), ["a", "b"]);
     assert!(first.iter().all(|m| m.receive_count == 1));
-    assert_eq!(
-        first[0]
-            .attributes
-            .get("correlation_id")
-            .map(String::as_str),
-        Some("corr-1")
-    );
-    assert_eq!(
-        first[0].attributes.get("team_id").map(String::as_str),
-        Some("team_01JD8Z6Q3M4N5P6R7S8T9V0W1X")
-    );
+    assert_eq!(first[0].attributes.get("correlation_id").map(String::as_str), Some("corr-1"));
+    assert_eq!(first[0].attributes.get("team_id").map(String::as_str), Some("team_01JD8Z6Q3M4N5P6R7S8T9V0W1X"));
 
-    assert!(
-        q.receive(name, 10).await.unwrap().is_empty(),
-        "received messages are hidden"
-    );
+    assert!(q.receive(name, 10).await.unwrap().is_empty(), "received messages are hidden");
 
     // Deleted: gone for good. Made visible again: redelivered with a higher receive count.
     q.delete(name, &first[0].receipt_handle).await.unwrap();
-    q.change_visibility(name, &first[1].receipt_handle, Duration::ZERO)
-        .await
-        .unwrap();
+    q.change_visibility(name, &first[1].receipt_handle, Duration::ZERO).await.unwrap();
     let again = q.receive(name, 10).await.unwrap();
     assert_eq!(again.len(), 1);
     assert_eq!((again[0].body.as_str(), again[0].receive_count), ("b", 2));
@@ -74,17 +57,12 @@ async fn queue_suite(q: &dyn Queue, name: &str) {
     assert_eq!(third[0].receive_count, 3);
 
     // Received MAX_RECEIVES times: the next receive moves it to the dead-letter queue.
-    q.change_visibility(name, &third[0].receipt_handle, Duration::ZERO)
-        .await
-        .unwrap();
+    q.change_visibility(name, &third[0].receipt_handle, Duration::ZERO).await.unwrap();
     assert!(q.receive(name, 10).await.unwrap().is_empty());
     let dead = q.receive(&format!("{name}-dlq"), 10).await.unwrap();
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].body, "b");
-    assert_eq!(
-        dead[0].attributes.get("correlation_id").map(String::as_str),
-        Some("corr-1")
-    );
+    assert_eq!(dead[0].attributes.get("correlation_id").map(String::as_str), Some("corr-1"));
 
     // A delayed message stays hidden until its delay passes.
     let mut delayed = message("later");
@@ -100,9 +78,7 @@ async fn postgres_queue_meets_the_queue_contract() {
     let t = TestDb::new().await;
     let q = PgQueue::new(t.db.clone());
     let name = unique("jobs");
-    q.declare(&QueueSpec::with_dlq(&name, VISIBILITY, MAX_RECEIVES))
-        .await
-        .unwrap();
+    q.declare(&QueueSpec::with_dlq(&name, VISIBILITY, MAX_RECEIVES)).await.unwrap();
     queue_suite(&q, &name).await;
 }
 
@@ -134,19 +110,11 @@ async fn sqs_queue_meets_the_queue_contract() {
     let q = SqsQueue::new(&config, "");
     let name = unique("jobs");
     let sqs = q.client();
-    let dlq = sqs
-        .create_queue()
-        .queue_name(format!("{name}-dlq"))
-        .send()
-        .await
-        .unwrap();
+    let dlq = sqs.create_queue().queue_name(format!("{name}-dlq")).send().await.unwrap();
     let dlq_arn = queue_arn(sqs, &dlq.queue_url.unwrap()).await;
     sqs.create_queue()
         .queue_name(&name)
-        .attributes(
-            QueueAttributeName::VisibilityTimeout,
-            VISIBILITY.as_secs().to_string(),
-        )
+        .attributes(QueueAttributeName::VisibilityTimeout, VISIBILITY.as_secs().to_string())
         .attributes(
             QueueAttributeName::RedrivePolicy,
             json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": MAX_RECEIVES}).to_string(),
@@ -179,11 +147,7 @@ async fn postgres_event_bus_delivers_what_was_published() {
     bus.publish(&events()).await.unwrap();
     assert_eq!(bus.recent("TeamCreated", 10).await.unwrap(), events());
     let err = bus
-        .publish(&[DomainEvent {
-            source: "nextier".into(),
-            detail_type: "X".into(),
-            detail: json!([1]),
-        }])
+        .publish(&[DomainEvent { source: "nextier".into(), detail_type: "X".into(), detail: json!([1]) }])
         .await
         .unwrap_err();
     assert!(err.to_string().contains("JSON object"));
@@ -199,15 +163,7 @@ async fn eventbridge_bus_delivers_what_was_published() {
     // Observe the bus through a rule that forwards to a queue, as a real subscriber would.
     let sqs = SqsQueue::new(&config, "");
     let tap = unique("tap");
-    let tap_url = sqs
-        .client()
-        .create_queue()
-        .queue_name(&tap)
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
+    let tap_url = sqs.client().create_queue().queue_name(&tap).send().await.unwrap().queue_url.unwrap();
     let tap_arn = queue_arn(sqs.client(), &tap_url).await;
     eb.put_rule()
         .name("all")
@@ -219,21 +175,12 @@ async fn eventbridge_bus_delivers_what_was_published() {
     eb.put_targets()
         .rule("all")
         .event_bus_name(&bus_name)
-        .targets(
-            aws_sdk_eventbridge::types::Target::builder()
-                .id("tap")
-                .arn(tap_arn)
-                .build()
-                .unwrap(),
-        )
+        .targets(aws_sdk_eventbridge::types::Target::builder().id("tap").arn(tap_arn).build().unwrap())
         .send()
         .await
         .unwrap();
 
-    EventBridgeBus::new(&config, &bus_name)
-        .publish(&events())
-        .await
-        .unwrap();
+    EventBridgeBus::new(&config, &bus_name).publish(&events()).await.unwrap();
 
     let mut seen = Vec::new();
     for _ in 0..20 {
@@ -258,62 +205,23 @@ async fn eventbridge_bus_delivers_what_was_published() {
 async fn blob_suite(store: &dyn BlobStore) {
     let key = format!("imports/{}/leads.csv", unique("team"));
     assert_eq!(store.get(&key).await.unwrap(), None);
-    store
-        .put(
-            &key,
-            Bytes::from_static(b"phone\n+15551234567\n"),
-            "text/csv",
-        )
-        .await
-        .unwrap();
-    assert_eq!(
-        store.get(&key).await.unwrap().unwrap(),
-        Bytes::from_static(b"phone\n+15551234567\n")
-    );
+    store.put(&key, Bytes::from_static(b"phone\n+15551234567\n"), "text/csv").await.unwrap();
+    assert_eq!(store.get(&key).await.unwrap().unwrap(), Bytes::from_static(b"phone\n+15551234567\n"));
 
     let http = reqwest::Client::new();
     let up_key = format!("uploads/{}.csv", unique("u"));
-    let put_url = store
-        .presign_put(&up_key, Duration::from_secs(300), "text/csv")
-        .await
-        .unwrap();
-    let resp = http
-        .put(&put_url)
-        .header("content-type", "text/csv")
-        .body("a,b\n1,2\n")
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        resp.status().is_success(),
-        "presigned PUT: {}",
-        resp.status()
-    );
-    assert_eq!(
-        store.get(&up_key).await.unwrap().unwrap(),
-        Bytes::from_static(b"a,b\n1,2\n")
-    );
+    let put_url = store.presign_put(&up_key, Duration::from_secs(300), "text/csv").await.unwrap();
+    let resp = http.put(&put_url).header("content-type", "text/csv").body("a,b\n1,2\n").send().await.unwrap();
+    assert!(resp.status().is_success(), "presigned PUT: {}", resp.status());
+    assert_eq!(store.get(&up_key).await.unwrap().unwrap(), Bytes::from_static(b"a,b\n1,2\n"));
 
-    let get_url = store
-        .presign_get(&up_key, Duration::from_secs(300))
-        .await
-        .unwrap();
-    let body = http
-        .get(&get_url)
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    let get_url = store.presign_get(&up_key, Duration::from_secs(300)).await.unwrap();
+    let body = http.get(&get_url).send().await.unwrap().bytes().await.unwrap();
     assert_eq!(body, Bytes::from_static(b"a,b\n1,2\n"));
 
     store.delete(&key).await.unwrap();
     assert_eq!(store.get(&key).await.unwrap(), None);
-    assert!(store
-        .put("../escape", Bytes::new(), "text/plain")
-        .await
-        .is_err());
+    assert!(store.put("../escape", Bytes::new(), "text/plain").await.is_err());
 }
 
 async fn serve_local_blobs(dir: &std::path::Path) -> (Arc<FolderBlobStore>, String) {
@@ -336,29 +244,13 @@ async fn folder_blob_store_meets_the_blob_contract() {
 async fn folder_blob_urls_are_bound_to_key_method_and_time() {
     let dir = nextier_testkit::state_dir("blobs").join(unique("run"));
     let (store, _) = serve_local_blobs(&dir).await;
-    store
-        .put("a/b.csv", Bytes::from_static(b"x"), "text/csv")
-        .await
-        .unwrap();
+    store.put("a/b.csv", Bytes::from_static(b"x"), "text/csv").await.unwrap();
     let http = reqwest::Client::new();
-    let url = store
-        .presign_get("a/b.csv", Duration::from_secs(60))
-        .await
-        .unwrap();
+    let url = store.presign_get("a/b.csv", Duration::from_secs(60)).await.unwrap();
     assert_eq!(http.get(&url).send().await.unwrap().status(), 200);
     // Another key with the same signature, a PUT with a GET signature, a tampered signature.
-    assert_eq!(
-        http.get(url.replace("a/b.csv", "a/c.csv"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        403
-    );
-    assert_eq!(
-        http.put(&url).body("evil").send().await.unwrap().status(),
-        403
-    );
+    assert_eq!(http.get(url.replace("a/b.csv", "a/c.csv")).send().await.unwrap().status(), 403);
+    assert_eq!(http.put(&url).body("evil").send().await.unwrap().status(), 403);
     let tampered = format!("{}0", &url[..url.len() - 1]);
     assert_eq!(http.get(&tampered).send().await.unwrap().status(), 403);
     let expired = store.presign_get("a/b.csv", Duration::ZERO).await.unwrap();
@@ -372,12 +264,6 @@ async fn s3_blob_store_meets_the_blob_contract() {
     let config = emulator_config(&endpoint);
     let bucket = unique("uploads");
     let store = S3BlobStore::new(&config, &bucket, true);
-    store
-        .client()
-        .create_bucket()
-        .bucket(&bucket)
-        .send()
-        .await
-        .unwrap();
+    store.client().create_bucket().bucket(&bucket).send().await.unwrap();
     blob_suite(&store).await;
 }

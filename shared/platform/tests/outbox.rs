@@ -51,21 +51,11 @@ struct Fixture {
 async fn fixture() -> Fixture {
     let t = TestDb::new().await;
     let pg = PgQueue::new(t.db.clone());
-    pg.declare(&QueueSpec::with_dlq("work", Duration::from_secs(30), 5))
-        .await
-        .unwrap();
-    let queue = Arc::new(Flaky {
-        inner: pg,
-        down: AtomicBool::new(false),
-    });
+    pg.declare(&QueueSpec::with_dlq("work", Duration::from_secs(30), 5)).await.unwrap();
+    let queue = Arc::new(Flaky { inner: pg, down: AtomicBool::new(false) });
     let bus = PgEventBus::new(t.db.clone(), "default");
     let publisher = OutboxPublisher::new(t.db.clone(), queue.clone(), Arc::new(bus.clone()));
-    Fixture {
-        t,
-        queue,
-        bus,
-        publisher,
-    }
+    Fixture { t, queue, bus, publisher }
 }
 
 fn staged(dest: Destination, n: i64) -> OutboxMessage {
@@ -83,14 +73,8 @@ async fn committed_rows_are_published_with_their_correlation_id() {
     let f = fixture().await;
     let mut conn = f.t.db.conn().await.unwrap();
     let tx = scope::begin(&mut conn, &Scope::default()).await.unwrap();
-    let q = outbox::stage(&tx, &staged(Destination::Queue("work".into()), 1))
-        .await
-        .unwrap()
-        .unwrap();
-    let e = outbox::stage(&tx, &staged(Destination::Event("ThingHappened".into()), 2))
-        .await
-        .unwrap()
-        .unwrap();
+    let q = outbox::stage(&tx, &staged(Destination::Queue("work".into()), 1)).await.unwrap().unwrap();
+    let e = outbox::stage(&tx, &staged(Destination::Event("ThingHappened".into()), 2)).await.unwrap().unwrap();
     tx.commit().await.unwrap();
 
     let report = f.publisher.publish(&[q.clone(), e]).await;
@@ -116,10 +100,7 @@ async fn a_rolled_back_transaction_publishes_nothing() {
     let f = fixture().await;
     let mut conn = f.t.db.conn().await.unwrap();
     let tx = scope::begin(&mut conn, &Scope::default()).await.unwrap();
-    let id = outbox::stage(&tx, &staged(Destination::Queue("work".into()), 1))
-        .await
-        .unwrap()
-        .unwrap();
+    let id = outbox::stage(&tx, &staged(Destination::Queue("work".into()), 1)).await.unwrap().unwrap();
     tx.rollback().await.unwrap();
     assert_eq!(f.publisher.publish(&[id]).await.published, 0);
     assert_eq!(f.publisher.sweep(100).await.unwrap().published, 0);
@@ -132,20 +113,14 @@ async fn the_sweeper_delivers_what_an_outage_left_behind() {
     f.queue.down.store(true, Ordering::SeqCst);
     let mut conn = f.t.db.conn().await.unwrap();
     let tx = scope::begin(&mut conn, &Scope::default()).await.unwrap();
-    let id = outbox::stage(&tx, &staged(Destination::Queue("work".into()), 7))
-        .await
-        .unwrap()
-        .unwrap();
+    let id = outbox::stage(&tx, &staged(Destination::Queue("work".into()), 7)).await.unwrap().unwrap();
     tx.commit().await.unwrap();
 
     let report = f.publisher.publish(&[id.clone()]).await;
     assert_eq!((report.published, report.failed), (0, 1));
     let admin = f.t.superuser().await;
     let row = admin
-        .query_one(
-            "SELECT attempts, last_error, published_at IS NULL FROM outbox WHERE id = $1",
-            &[&id.as_str()],
-        )
+        .query_one("SELECT attempts, last_error, published_at IS NULL FROM outbox WHERE id = $1", &[&id.as_str()])
         .await
         .unwrap();
     assert_eq!(row.get::<_, i32>(0), 1);
@@ -155,18 +130,9 @@ async fn the_sweeper_delivers_what_an_outage_left_behind() {
     // Service back; the row's backoff has not passed yet, so the sweeper waits for it.
     f.queue.down.store(false, Ordering::SeqCst);
     assert_eq!(f.publisher.sweep(100).await.unwrap().published, 0);
-    admin
-        .execute(
-            "UPDATE outbox SET available_at = now() WHERE id = $1",
-            &[&id.as_str()],
-        )
-        .await
-        .unwrap();
+    admin.execute("UPDATE outbox SET available_at = now() WHERE id = $1", &[&id.as_str()]).await.unwrap();
     assert_eq!(f.publisher.sweep(100).await.unwrap().published, 1);
-    assert_eq!(
-        f.queue.receive("work", 10).await.unwrap()[0].body,
-        r#"{"n":7}"#
-    );
+    assert_eq!(f.queue.receive("work", 10).await.unwrap()[0].body, r#"{"n":7}"#);
 }
 
 #[tokio::test]
@@ -188,16 +154,10 @@ async fn concurrent_sweepers_never_publish_a_row_twice() {
     let mut conn = f.t.db.conn().await.unwrap();
     let tx = scope::begin(&mut conn, &Scope::default()).await.unwrap();
     for n in 0..40 {
-        outbox::stage(&tx, &staged(Destination::Queue("work".into()), n))
-            .await
-            .unwrap();
+        outbox::stage(&tx, &staged(Destination::Queue("work".into()), n)).await.unwrap();
     }
     tx.commit().await.unwrap();
-    let (a, b, c) = tokio::join!(
-        f.publisher.sweep(15),
-        f.publisher.sweep(15),
-        f.publisher.sweep(15)
-    );
+    let (a, b, c) = tokio::join!(f.publisher.sweep(15), f.publisher.sweep(15), f.publisher.sweep(15));
     let total = a.unwrap().published + b.unwrap().published + c.unwrap().published;
     let rest = f.publisher.sweep(100).await.unwrap().published;
     assert_eq!(total + rest, 40);

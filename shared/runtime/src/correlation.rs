@@ -18,9 +18,7 @@ impl CorrelationId {
     pub fn accept(raw: &str) -> Option<Self> {
         let ok = !raw.is_empty()
             && raw.len() <= 128
-            && raw
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'));
+            && raw.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'));
         ok.then(|| Self(raw.to_owned()))
     }
 

@@ -35,16 +35,10 @@ pub fn enabled() -> bool {
 
 /// Builds one EMF document (exposed for tests).
 pub fn document(dimensions: &[(&str, &str)], metrics: &[(&str, f64, Unit)]) -> Value {
-    let ts = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0);
+    let ts = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
     let mut doc = Map::new();
     let dim_names: Vec<&str> = dimensions.iter().map(|(k, _)| *k).collect();
-    let defs: Vec<Value> = metrics
-        .iter()
-        .map(|(n, _, u)| json!({"Name": n, "Unit": u.as_str()}))
-        .collect();
+    let defs: Vec<Value> = metrics.iter().map(|(n, _, u)| json!({"Name": n, "Unit": u.as_str()})).collect();
     doc.insert(
         "_aws".into(),
         json!({
@@ -81,17 +75,12 @@ mod tests {
 
     #[test]
     fn documents_follow_the_emf_shape() {
-        let doc = document(
-            &[("Function", "api-admin"), ("Route", "GET /teams")],
-            &[("Latency", 12.5, Unit::Milliseconds)],
-        );
+        let doc =
+            document(&[("Function", "api-admin"), ("Route", "GET /teams")], &[("Latency", 12.5, Unit::Milliseconds)]);
         let cw = &doc["_aws"]["CloudWatchMetrics"][0];
         assert_eq!(cw["Namespace"], "Nextier");
         assert_eq!(cw["Dimensions"][0], json!(["Function", "Route"]));
-        assert_eq!(
-            cw["Metrics"][0],
-            json!({"Name": "Latency", "Unit": "Milliseconds"})
-        );
+        assert_eq!(cw["Metrics"][0], json!({"Name": "Latency", "Unit": "Milliseconds"}));
         assert_eq!(doc["Latency"], 12.5);
         assert_eq!(doc["Route"], "GET /teams");
         assert!(doc["_aws"]["Timestamp"].as_u64().unwrap() > 1_700_000_000_000);

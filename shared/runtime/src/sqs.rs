@@ -24,23 +24,13 @@ pub struct Message {
 
 impl Message {
     fn from_sqs(m: &SqsMessage) -> Self {
-        let attr = |name: &str| {
-            m.message_attributes
-                .get(name)
-                .and_then(|a| a.string_value.clone())
-        };
+        let attr = |name: &str| m.message_attributes.get(name).and_then(|a| a.string_value.clone());
         Message {
             id: m.message_id.clone().unwrap_or_default(),
             body: m.body.clone().unwrap_or_default(),
-            correlation_id: attr(correlation::ATTRIBUTE)
-                .and_then(|c| CorrelationId::accept(&c))
-                .unwrap_or_default(),
+            correlation_id: attr(correlation::ATTRIBUTE).and_then(|c| CorrelationId::accept(&c)).unwrap_or_default(),
             team_id: attr("team_id"),
-            receive_count: m
-                .attributes
-                .get("ApproximateReceiveCount")
-                .and_then(|c| c.parse().ok())
-                .unwrap_or(1),
+            receive_count: m.attributes.get("ApproximateReceiveCount").and_then(|c| c.parse().ok()).unwrap_or(1),
         }
     }
 }
@@ -84,9 +74,7 @@ where
         );
         let cid = msg.correlation_id.clone();
         let started = Instant::now();
-        let outcome = correlation::CURRENT
-            .scope(cid, handle(msg).instrument(span.clone()))
-            .await;
+        let outcome = correlation::CURRENT.scope(cid, handle(msg).instrument(span.clone())).await;
         let ms = started.elapsed().as_secs_f64() * 1000.0;
         let failed = match outcome {
             Outcome::Done => 0.0,
@@ -117,8 +105,7 @@ mod tests {
     use super::*;
 
     fn event() -> SqsEvent {
-        serde_json::from_str(include_str!("../../../events/sqs-example.json"))
-            .expect("sample SQS event")
+        serde_json::from_str(include_str!("../../../events/sqs-example.json")).expect("sample SQS event")
     }
 
     #[tokio::test]
@@ -138,11 +125,7 @@ mod tests {
             }
         })
         .await;
-        let ids: Vec<_> = resp
-            .batch_item_failures
-            .iter()
-            .map(|f| f.item_identifier.clone())
-            .collect();
+        let ids: Vec<_> = resp.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect();
         assert_eq!(ids, vec![bad]);
     }
 
@@ -151,10 +134,7 @@ mod tests {
         let resp = process_batch("test", event(), |m| async move {
             assert_eq!(m.correlation_id.as_str(), "corr-sample-1");
             assert_eq!(correlation::current().unwrap().as_str(), "corr-sample-1");
-            assert_eq!(
-                m.team_id.as_deref(),
-                Some("team_01JD8Z6Q3M4N5P6R7S8T9V0W1X")
-            );
+            assert_eq!(m.team_id.as_deref(), Some("team_01JD8Z6Q3M4N5P6R7S8T9V0W1X"));
             Outcome::Done
         })
         .await;

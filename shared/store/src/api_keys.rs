@@ -25,22 +25,15 @@ pub struct ApiKey {
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
-const COLUMNS: &str =
-    "id, name, prefix, scopes, created_by, created_at, expires_at, last_used_at, revoked_at";
+const COLUMNS: &str = "id, name, prefix, scopes, created_by, created_at, expires_at, last_used_at, revoked_at";
 
 fn api_key(row: &Row) -> ApiKey {
     ApiKey {
         id: ApiKeyId::from_trusted(row.get("id")),
         name: row.get("name"),
         prefix: row.get("prefix"),
-        scopes: row
-            .get::<_, Vec<String>>("scopes")
-            .iter()
-            .map(|s| Scope::parse_known(s))
-            .collect(),
-        created_by: row
-            .get::<_, Option<String>>("created_by")
-            .map(UserId::from_trusted),
+        scopes: row.get::<_, Vec<String>>("scopes").iter().map(|s| Scope::parse_known(s)).collect(),
+        created_by: row.get::<_, Option<String>>("created_by").map(UserId::from_trusted),
         created_at: row.get("created_at"),
         expires_at: row.get("expires_at"),
         last_used_at: row.get("last_used_at"),
@@ -109,19 +102,10 @@ pub struct ResolvedKey {
 }
 
 pub async fn resolve(tx: &Tx<'_>, hash: &str) -> Result<Option<ResolvedKey>> {
-    let rows = tx
-        .query_typed(
-            "SELECT key_id, team_id, scopes FROM auth_api_key($1)",
-            params![hash => TEXT],
-        )
-        .await?;
+    let rows = tx.query_typed("SELECT key_id, team_id, scopes FROM auth_api_key($1)", params![hash => TEXT]).await?;
     Ok(rows.first().map(|r| ResolvedKey {
         id: ApiKeyId::from_trusted(r.get(0)),
         team: TeamId::from_trusted(r.get(1)),
-        scopes: r
-            .get::<_, Vec<String>>(2)
-            .iter()
-            .map(|s| Scope::parse_known(s))
-            .collect(),
+        scopes: r.get::<_, Vec<String>>(2).iter().map(|s| Scope::parse_known(s)).collect(),
     }))
 }

@@ -25,9 +25,7 @@ impl Db {
             NoTls,
             // Fast recycling: a ping only when a connection has been idle (the pool checks
             // `is_closed` always), so a warm Lambda does not pay a round trip per request.
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
+            ManagerConfig { recycling_method: RecyclingMethod::Fast },
         );
         let pool = Pool::builder(manager)
             .max_size(max_size)
@@ -40,12 +38,8 @@ impl Db {
 
     /// From `DATABASE_URL` (the RDS Proxy endpoint when deployed) and `DB_POOL_SIZE`.
     pub fn from_env() -> anyhow::Result<Self> {
-        let url = std::env::var("DATABASE_URL")
-            .map_err(|_| anyhow::anyhow!("DATABASE_URL is not set"))?;
-        let size = std::env::var("DB_POOL_SIZE")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(2);
+        let url = std::env::var("DATABASE_URL").map_err(|_| anyhow::anyhow!("DATABASE_URL is not set"))?;
+        let size = std::env::var("DB_POOL_SIZE").ok().and_then(|s| s.parse().ok()).unwrap_or(2);
         Self::connect(&url, size)
     }
 

@@ -16,9 +16,9 @@ pub enum StoreError {
 impl StoreError {
     /// Maps a unique violation on `constraint` to a conflict with `message`.
     pub fn unique(err: tokio_postgres::Error, constraint: &str, message: &str) -> Self {
-        let hit = err.as_db_error().is_some_and(|db| {
-            db.code() == &SqlState::UNIQUE_VIOLATION && db.constraint() == Some(constraint)
-        });
+        let hit = err
+            .as_db_error()
+            .is_some_and(|db| db.code() == &SqlState::UNIQUE_VIOLATION && db.constraint() == Some(constraint));
         if hit {
             StoreError::Conflict(message.to_owned())
         } else {
@@ -30,10 +30,9 @@ impl StoreError {
     pub fn is_transient(&self) -> bool {
         match self {
             StoreError::Db(e) => {
-                e.code().is_some_and(|c| {
-                    c == &SqlState::T_R_SERIALIZATION_FAILURE
-                        || c == &SqlState::T_R_DEADLOCK_DETECTED
-                }) || e.is_closed()
+                e.code()
+                    .is_some_and(|c| c == &SqlState::T_R_SERIALIZATION_FAILURE || c == &SqlState::T_R_DEADLOCK_DETECTED)
+                    || e.is_closed()
             }
             StoreError::Pool(_) => true,
             _ => false,

@@ -141,9 +141,7 @@ pub async fn mark_accepted(tx: &Tx<'_>, id: &InvitationId, by: &UserId) -> Resul
         )
         .await?;
     if rows.is_empty() {
-        return Err(StoreError::Conflict(
-            "this invitation is no longer open".into(),
-        ));
+        return Err(StoreError::Conflict("this invitation is no longer open".into()));
     }
     Ok(())
 }

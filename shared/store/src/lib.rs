@@ -6,6 +6,7 @@
 mod sql;
 
 pub mod api_keys;
+pub mod contacts;
 pub mod db;
 pub mod error;
 pub mod invitations;

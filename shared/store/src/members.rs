@@ -45,13 +45,7 @@ pub async fn approved_role(tx: &Tx<'_>, team: &TeamId, user: &UserId) -> Result<
     Ok(rows.first().and_then(|r| r.get::<_, &str>(0).parse().ok()))
 }
 
-pub async fn add(
-    tx: &Tx<'_>,
-    team: &TeamId,
-    user: &UserId,
-    role: Role,
-    status: MemberStatus,
-) -> Result<()> {
+pub async fn add(tx: &Tx<'_>, team: &TeamId, user: &UserId, role: Role, status: MemberStatus) -> Result<()> {
     tx.query_typed(
         "INSERT INTO team_members (team_id, user_id, role, status) VALUES ($1, $2, $3::member_role, $4::member_status)",
         params![team.as_str() => TEXT, user.as_str() => TEXT, role.as_str() => TEXT, status.as_str() => TEXT],
@@ -122,9 +116,7 @@ pub async fn list(tx: &Tx<'_>, team: &TeamId, page: &PageRequest) -> Result<Vec<
     let after = page.after.as_deref().unwrap_or("");
     let rows = tx
         .query_typed(
-            &format!(
-                "{SELECT} WHERE m.team_id = $1 AND m.user_id > $2 ORDER BY m.user_id LIMIT $3"
-            ),
+            &format!("{SELECT} WHERE m.team_id = $1 AND m.user_id > $2 ORDER BY m.user_id LIMIT $3"),
             params![team.as_str() => TEXT, after => TEXT, page.fetch_limit() => INT8],
         )
         .await?;

@@ -45,11 +45,7 @@ fn collect(dir: &'static Dir<'static>, prefix: &str) -> Vec<Migration> {
         .files()
         .filter(|f| f.path().extension().is_some_and(|e| e == "sql"))
         .map(|f| {
-            let name = f
-                .path()
-                .file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or_default();
+            let name = f.path().file_name().and_then(|n| n.to_str()).unwrap_or_default();
             let sql = f.contents_utf8().expect("migrations are UTF-8");
             Migration {
                 version: format!("{prefix}{}", name.trim_end_matches(".sql")),
@@ -94,10 +90,7 @@ pub async fn ensure_roles(client: &Client, app_password: Option<&str>) -> anyhow
         .await?;
     if let Some(password) = app_password {
         let row = client
-            .query_one(
-                &format!("SELECT format('ALTER ROLE {APP_ROLE} PASSWORD %L', $1::text)"),
-                &[&password],
-            )
+            .query_one(&format!("SELECT format('ALTER ROLE {APP_ROLE} PASSWORD %L', $1::text)"), &[&password])
             .await?;
         client.batch_execute(row.get::<_, &str>(0)).await?;
     }
@@ -113,22 +106,16 @@ pub async fn run(client: &mut Client, target: Target) -> anyhow::Result<Vec<Stri
              GRANT USAGE ON SCHEMA public TO {APP_ROLE};"
         ))
         .await?;
-    client
-        .execute("SELECT pg_advisory_lock($1)", &[&LOCK_KEY])
-        .await?;
+    client.execute("SELECT pg_advisory_lock($1)", &[&LOCK_KEY]).await?;
     let result = apply_all(client, target).await;
     // Unlock even when a migration failed; the session ends soon after anyway.
     let _ = client.batch_execute("RESET ROLE").await;
-    let _ = client
-        .execute("SELECT pg_advisory_unlock($1)", &[&LOCK_KEY])
-        .await;
+    let _ = client.execute("SELECT pg_advisory_unlock($1)", &[&LOCK_KEY]).await;
     result
 }
 
 async fn apply_all(client: &mut Client, target: Target) -> anyhow::Result<Vec<String>> {
-    client
-        .batch_execute(&format!("SET ROLE {OWNER_ROLE}"))
-        .await?;
+    client.batch_execute(&format!("SET ROLE {OWNER_ROLE}")).await?;
     client
         .batch_execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -148,21 +135,17 @@ async fn apply_all(client: &mut Client, target: Target) -> anyhow::Result<Vec<St
     for m in migrations(target) {
         match applied.get(&m.version) {
             Some(sum) if *sum == m.checksum => continue,
-            Some(_) => anyhow::bail!(
-                "migration {} was changed after it was applied; add a new migration instead",
-                m.version
-            ),
+            Some(_) => {
+                anyhow::bail!("migration {} was changed after it was applied; add a new migration instead", m.version)
+            }
             None => {}
         }
         let tx = client.transaction().await?;
         tx.batch_execute(m.sql)
             .await
             .map_err(|e| anyhow::anyhow!("migration {} failed: {}", m.version, db_message(&e)))?;
-        tx.execute(
-            "INSERT INTO schema_migrations (version, checksum) VALUES ($1, $2)",
-            &[&m.version, &m.checksum],
-        )
-        .await?;
+        tx.execute("INSERT INTO schema_migrations (version, checksum) VALUES ($1, $2)", &[&m.version, &m.checksum])
+            .await?;
         tx.commit().await?;
         tracing::info!(version = %m.version, "migration applied");
         done.push(m.version);
@@ -183,9 +166,7 @@ pub async fn run_url(url: &str, app_password: Option<&str>) -> anyhow::Result<Ve
 }
 
 fn db_message(e: &tokio_postgres::Error) -> String {
-    e.as_db_error()
-        .map(|d| d.message().to_owned())
-        .unwrap_or_else(|| e.to_string())
+    e.as_db_error().map(|d| d.message().to_owned()).unwrap_or_else(|| e.to_string())
 }
 
 #[cfg(test)]

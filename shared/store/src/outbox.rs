@@ -62,14 +62,8 @@ fn pending(row: &Row) -> Pending {
     let dest: String = row.get("destination");
     Pending {
         id: OutboxId::from_trusted(row.get("id")),
-        team: row
-            .get::<_, Option<String>>("team_id")
-            .map(TeamId::from_trusted),
-        destination: if kind == "queue" {
-            Destination::Queue(dest)
-        } else {
-            Destination::Event(dest)
-        },
+        team: row.get::<_, Option<String>>("team_id").map(TeamId::from_trusted),
+        destination: if kind == "queue" { Destination::Queue(dest) } else { Destination::Event(dest) },
         payload: row.get("payload"),
         correlation_id: row.get("correlation_id"),
         attempts: row.get("attempts"),
@@ -77,12 +71,7 @@ fn pending(row: &Row) -> Pending {
 }
 
 /// Leases due, unpublished rows (all of them, or only `ids`) for `lease_secs`.
-pub async fn claim(
-    client: &Client,
-    ids: Option<&[OutboxId]>,
-    limit: i64,
-    lease_secs: i32,
-) -> Result<Vec<Pending>> {
+pub async fn claim(client: &Client, ids: Option<&[OutboxId]>, limit: i64, lease_secs: i32) -> Result<Vec<Pending>> {
     let ids: Option<Vec<&str>> = ids.map(|ids| ids.iter().map(|i| i.as_str()).collect());
     let rows = client
         .query_typed(
@@ -112,12 +101,7 @@ pub async fn mark_published(client: &Client, ids: &[OutboxId]) -> Result<()> {
 }
 
 /// Records a failed attempt; the row becomes due again after `retry_in_secs`.
-pub async fn mark_failed(
-    client: &Client,
-    id: &OutboxId,
-    error: &str,
-    retry_in_secs: i32,
-) -> Result<()> {
+pub async fn mark_failed(client: &Client, id: &OutboxId, error: &str, retry_in_secs: i32) -> Result<()> {
     client
         .query_typed(
             "UPDATE outbox SET last_error = left($2, 2000), available_at = now() + make_interval(secs => $3)
@@ -148,8 +132,5 @@ pub async fn backlog(client: &Client) -> Result<(i64, f64)> {
             &[],
         )
         .await?;
-    Ok(rows
-        .first()
-        .map(|r| (r.get(0), r.get(1)))
-        .unwrap_or((0, 0.0)))
+    Ok(rows.first().map(|r| (r.get(0), r.get(1))).unwrap_or((0, 0.0)))
 }

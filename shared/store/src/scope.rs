@@ -12,17 +12,11 @@ pub struct Scope {
 
 impl Scope {
     pub fn team(team: TeamId) -> Self {
-        Self {
-            team: Some(team),
-            user: None,
-        }
+        Self { team: Some(team), user: None }
     }
 
     pub fn user(user: UserId) -> Self {
-        Self {
-            team: None,
-            user: Some(user),
-        }
+        Self { team: None, user: Some(user) }
     }
 
     pub fn with_user(mut self, user: Option<UserId>) -> Self {

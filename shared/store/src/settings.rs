@@ -38,17 +38,8 @@ fn setting(row: &Row, reveal: bool) -> Setting {
 
 /// Settings in (scope, name) order; the page cursor is `scope:name` (neither part can hold
 /// a colon).
-pub async fn list(
-    tx: &Tx<'_>,
-    team: &TeamId,
-    scope: Option<&str>,
-    page: &PageRequest,
-) -> Result<Vec<Setting>> {
-    let (after_scope, after_name) = page
-        .after
-        .as_deref()
-        .and_then(|a| a.split_once(':'))
-        .unwrap_or(("", ""));
+pub async fn list(tx: &Tx<'_>, team: &TeamId, scope: Option<&str>, page: &PageRequest) -> Result<Vec<Setting>> {
+    let (after_scope, after_name) = page.after.as_deref().and_then(|a| a.split_once(':')).unwrap_or(("", ""));
     let rows = tx
         .query_typed(
             "SELECT scope, name, value, is_secret, updated_at FROM team_settings
@@ -60,13 +51,7 @@ pub async fn list(
     Ok(rows.iter().map(|r| setting(r, false)).collect())
 }
 
-pub async fn get(
-    tx: &Tx<'_>,
-    team: &TeamId,
-    scope: &str,
-    name: &str,
-    reveal: bool,
-) -> Result<Setting> {
+pub async fn get(tx: &Tx<'_>, team: &TeamId, scope: &str, name: &str, reveal: bool) -> Result<Setting> {
     let rows = tx
         .query_typed(
             "SELECT scope, name, value, is_secret, updated_at FROM team_settings
@@ -74,9 +59,7 @@ pub async fn get(
             params![team.as_str() => TEXT, scope => TEXT, name => TEXT],
         )
         .await?;
-    rows.first()
-        .map(|r| setting(r, reveal))
-        .ok_or(StoreError::NotFound)
+    rows.first().map(|r| setting(r, reveal)).ok_or(StoreError::NotFound)
 }
 
 pub async fn put(
@@ -99,9 +82,7 @@ pub async fn put(
             params![team.as_str() => TEXT, scope => TEXT, name => TEXT, value => TEXT, is_secret => BOOL, by => TEXT],
         )
         .await?;
-    rows.first()
-        .map(|r| setting(r, false))
-        .ok_or(StoreError::NotFound)
+    rows.first().map(|r| setting(r, false)).ok_or(StoreError::NotFound)
 }
 
 pub async fn delete(tx: &Tx<'_>, team: &TeamId, scope: &str, name: &str) -> Result<()> {

@@ -41,18 +41,10 @@ fn team(row: &Row) -> Team {
 }
 
 /// Inserts a team. The transaction must already be scoped to `id`.
-pub async fn create(
-    tx: &Tx<'_>,
-    id: &TeamId,
-    name: &str,
-    slug: &str,
-    created_by: &UserId,
-) -> Result<Team> {
+pub async fn create(tx: &Tx<'_>, id: &TeamId, name: &str, slug: &str, created_by: &UserId) -> Result<Team> {
     let rows = tx
         .query_typed(
-            &format!(
-                "INSERT INTO teams AS t (id, name, slug, created_by) VALUES ($1, $2, $3, $4) RETURNING {COLUMNS}"
-            ),
+            &format!("INSERT INTO teams AS t (id, name, slug, created_by) VALUES ($1, $2, $3, $4) RETURNING {COLUMNS}"),
             params![id.as_str() => TEXT, name => TEXT, slug => TEXT, created_by.as_str() => TEXT],
         )
         .await
@@ -61,12 +53,8 @@ pub async fn create(
 }
 
 pub async fn get(tx: &Tx<'_>, id: &TeamId) -> Result<Team> {
-    let rows = tx
-        .query_typed(
-            &format!("SELECT {COLUMNS} FROM teams t WHERE t.id = $1"),
-            params![id.as_str() => TEXT],
-        )
-        .await?;
+    let rows =
+        tx.query_typed(&format!("SELECT {COLUMNS} FROM teams t WHERE t.id = $1"), params![id.as_str() => TEXT]).await?;
     rows.first().map(team).ok_or(StoreError::NotFound)
 }
 
@@ -96,9 +84,6 @@ pub async fn list_mine(tx: &Tx<'_>, page: &PageRequest) -> Result<Vec<MyTeam>> {
         .await?;
     Ok(rows
         .iter()
-        .map(|r| MyTeam {
-            team: team(r),
-            role: r.get::<_, &str>("role").parse().unwrap_or(Role::Member),
-        })
+        .map(|r| MyTeam { team: team(r), role: r.get::<_, &str>("role").parse().unwrap_or(Role::Member) })
         .collect())
 }

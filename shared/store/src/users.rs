@@ -5,12 +5,7 @@ use crate::Tx;
 
 /// Maps an identity-provider subject to our user, creating it on first sight. Works before
 /// any team is in scope (a SECURITY DEFINER function does the cross-tenant lookup).
-pub async fn resolve(
-    tx: &Tx<'_>,
-    subject: &str,
-    email: Option<&str>,
-    name: Option<&str>,
-) -> Result<UserId> {
+pub async fn resolve(tx: &Tx<'_>, subject: &str, email: Option<&str>, name: Option<&str>) -> Result<UserId> {
     let candidate = UserId::new();
     let row = tx
         .query_typed(

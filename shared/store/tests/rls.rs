@@ -8,30 +8,17 @@ use nextier_store::{members, scope, teams, users, Scope};
 use nextier_testkit::TestDb;
 
 fn db_msg(e: &tokio_postgres::Error) -> String {
-    e.as_db_error()
-        .map(|d| d.message().to_owned())
-        .unwrap_or_else(|| e.to_string())
+    e.as_db_error().map(|d| d.message().to_owned()).unwrap_or_else(|| e.to_string())
 }
 
 async fn team_with_owner(t: &TestDb, name: &str) -> (TeamId, UserId) {
     let mut conn = t.db.conn().await.unwrap();
     let tx = scope::begin(&mut conn, &Scope::default()).await.unwrap();
-    let user = users::resolve(&tx, &format!("sub-{name}"), Some("o@example.com"), None)
-        .await
-        .unwrap();
+    let user = users::resolve(&tx, &format!("sub-{name}"), Some("o@example.com"), None).await.unwrap();
     let team = TeamId::new();
-    scope::apply(
-        &tx,
-        &Scope::team(team.clone()).with_user(Some(user.clone())),
-    )
-    .await
-    .unwrap();
-    teams::create(&tx, &team, name, &format!("{name}-slug"), &user)
-        .await
-        .unwrap();
-    members::add(&tx, &team, &user, Role::Owner, MemberStatus::Approved)
-        .await
-        .unwrap();
+    scope::apply(&tx, &Scope::team(team.clone()).with_user(Some(user.clone()))).await.unwrap();
+    teams::create(&tx, &team, name, &format!("{name}-slug"), &user).await.unwrap();
+    members::add(&tx, &team, &user, Role::Owner, MemberStatus::Approved).await.unwrap();
     tx.execute(
         "INSERT INTO team_settings (team_id, scope, name, value) VALUES ($1, 'general', 'greeting', $2)",
         &[&team.as_str(), &format!("hello from {name}")],
@@ -49,23 +36,15 @@ async fn sql_without_a_where_clause_still_sees_only_its_own_team() {
     let (b, _) = team_with_owner(&t, "bravo").await;
 
     let mut conn = t.db.conn().await.unwrap();
-    let tx = scope::begin(&mut conn, &Scope::team(a.clone()))
-        .await
-        .unwrap();
-    let rows = tx
-        .query("SELECT team_id, value FROM team_settings", &[])
-        .await
-        .unwrap();
+    let tx = scope::begin(&mut conn, &Scope::team(a.clone())).await.unwrap();
+    let rows = tx.query("SELECT team_id, value FROM team_settings", &[]).await.unwrap();
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].get::<_, String>(0), a.as_str());
     let teams_seen = tx.query("SELECT id FROM teams", &[]).await.unwrap();
     assert_eq!(teams_seen.len(), 1, "team A sees only itself");
 
     // A careless UPDATE touches only team A's rows.
-    let changed = tx
-        .execute("UPDATE team_settings SET value = 'overwritten'", &[])
-        .await
-        .unwrap();
+    let changed = tx.execute("UPDATE team_settings SET value = 'overwritten'", &[]).await.unwrap();
     assert_eq!(changed, 1);
     // A careless DELETE likewise.
     let deleted = tx.execute("DELETE FROM team_members", &[]).await.unwrap();
@@ -73,9 +52,7 @@ async fn sql_without_a_where_clause_still_sees_only_its_own_team() {
     tx.rollback().await.unwrap();
 
     // Writing a row for another team is refused outright.
-    let tx = scope::begin(&mut conn, &Scope::team(a.clone()))
-        .await
-        .unwrap();
+    let tx = scope::begin(&mut conn, &Scope::team(a.clone())).await.unwrap();
     let err = tx
         .execute(
             "INSERT INTO team_settings (team_id, scope, name, value) VALUES ($1, 'general', 'x', 'y')",
@@ -86,14 +63,8 @@ async fn sql_without_a_where_clause_still_sees_only_its_own_team() {
     assert!(db_msg(&err).contains("row-level security"), "{err}");
     tx.rollback().await.unwrap();
 
-    let tx = scope::begin(&mut conn, &Scope::team(b.clone()))
-        .await
-        .unwrap();
-    let value: String = tx
-        .query_one("SELECT value FROM team_settings", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let tx = scope::begin(&mut conn, &Scope::team(b.clone())).await.unwrap();
+    let value: String = tx.query_one("SELECT value FROM team_settings", &[]).await.unwrap().get(0);
     assert_eq!(value, "hello from bravo", "team B's row was untouched");
 }
 
@@ -103,28 +74,13 @@ async fn a_transaction_with_no_team_set_sees_no_tenant_rows() {
     team_with_owner(&t, "alpha").await;
     let mut conn = t.db.conn().await.unwrap();
     let tx = scope::begin(&mut conn, &Scope::default()).await.unwrap();
-    for table in [
-        "teams",
-        "team_members",
-        "team_settings",
-        "api_keys",
-        "team_invitations",
-        "users",
-    ] {
-        let n: i64 = tx
-            .query_one(&format!("SELECT count(*) FROM {table}"), &[])
-            .await
-            .unwrap()
-            .get(0);
+    for table in ["teams", "team_members", "team_settings", "api_keys", "team_invitations", "users"] {
+        let n: i64 = tx.query_one(&format!("SELECT count(*) FROM {table}"), &[]).await.unwrap().get(0);
         assert_eq!(n, 0, "{table} leaked rows with no team set");
     }
     // Not even a raw session without set_config at all.
     drop(tx);
-    let n: i64 = conn
-        .query_one("SELECT count(*) FROM team_settings", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let n: i64 = conn.query_one("SELECT count(*) FROM team_settings", &[]).await.unwrap().get(0);
     assert_eq!(n, 0);
 }
 
@@ -134,19 +90,11 @@ async fn the_team_setting_does_not_outlive_its_transaction() {
     let (a, _) = team_with_owner(&t, "alpha").await;
     let mut conn = t.db.conn().await.unwrap();
     let tx = scope::begin(&mut conn, &Scope::team(a)).await.unwrap();
-    let n: i64 = tx
-        .query_one("SELECT count(*) FROM teams", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let n: i64 = tx.query_one("SELECT count(*) FROM teams", &[]).await.unwrap().get(0);
     assert_eq!(n, 1);
     tx.commit().await.unwrap();
     // Same pooled connection, next transaction: nothing visible again.
-    let n: i64 = conn
-        .query_one("SELECT count(*) FROM teams", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let n: i64 = conn.query_one("SELECT count(*) FROM teams", &[]).await.unwrap().get(0);
     assert_eq!(n, 0);
 }
 
@@ -154,36 +102,22 @@ async fn the_team_setting_does_not_outlive_its_transaction() {
 async fn the_application_role_cannot_bypass_or_disable_row_level_security() {
     let t = TestDb::new().await;
     let conn = t.db.conn().await.unwrap();
-    let row = conn
-        .query_one(
-            "SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user",
-            &[],
-        )
-        .await
-        .unwrap();
+    let row =
+        conn.query_one("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user", &[]).await.unwrap();
     assert!(!row.get::<_, bool>(0) && !row.get::<_, bool>(1));
     let owned: i64 = conn
-        .query_one("SELECT count(*) FROM pg_class c JOIN pg_roles r ON r.oid = c.relowner WHERE r.rolname = current_user", &[])
+        .query_one(
+            "SELECT count(*) FROM pg_class c JOIN pg_roles r ON r.oid = c.relowner WHERE r.rolname = current_user",
+            &[],
+        )
         .await
         .unwrap()
         .get(0);
     assert_eq!(owned, 0, "the application role must own nothing");
-    let err = conn
-        .batch_execute("ALTER TABLE team_settings DISABLE ROW LEVEL SECURITY")
-        .await
-        .unwrap_err();
+    let err = conn.batch_execute("ALTER TABLE team_settings DISABLE ROW LEVEL SECURITY").await.unwrap_err();
     assert!(db_msg(&err).contains("must be owner"), "{err}");
-    let err = conn
-        .batch_execute("SET row_security = off; SELECT * FROM team_settings")
-        .await;
-    assert!(
-        err.is_err()
-            || conn
-                .query("SELECT 1 FROM team_settings", &[])
-                .await
-                .unwrap()
-                .is_empty()
-    );
+    let err = conn.batch_execute("SET row_security = off; SELECT * FROM team_settings").await;
+    assert!(err.is_err() || conn.query("SELECT 1 FROM team_settings", &[]).await.unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -205,9 +139,6 @@ async fn every_table_with_a_team_id_forces_row_level_security() {
     assert!(rows.len() >= 4);
     for r in rows {
         let name: String = r.get(0);
-        assert!(
-            r.get::<_, bool>(1) && r.get::<_, bool>(2),
-            "{name} must ENABLE and FORCE row level security"
-        );
+        assert!(r.get::<_, bool>(1) && r.get::<_, bool>(2), "{name} must ENABLE and FORCE row level security");
     }
 }

@@ -10,10 +10,7 @@ pub use pg::{ClusterHandle, TestDb};
 /// The workspace root (tests run with the package directory as their working directory).
 pub fn workspace_root() -> std::path::PathBuf {
     let here = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    here.ancestors()
-        .nth(2)
-        .expect("testkit lives in shared/testkit")
-        .to_path_buf()
+    here.ancestors().nth(2).expect("testkit lives in shared/testkit").to_path_buf()
 }
 
 /// Where shared test services keep their state: `target/testkit/<name>`.
@@ -28,17 +25,10 @@ pub fn state_dir(name: &str) -> std::path::PathBuf {
 /// processes until dropped).
 pub async fn lock_dir(dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
     std::fs::create_dir_all(dir)?;
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(dir.join("lock"))?;
+    let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(dir.join("lock"))?;
     Ok(tokio::task::spawn_blocking(move || file.lock().map(|_| file)).await??)
 }
 
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
 }

@@ -23,26 +23,19 @@ fn moto_binary() -> anyhow::Result<PathBuf> {
     if venv.exists() {
         return Ok(venv);
     }
-    let out = Command::new("sh")
-        .args(["-c", "command -v moto_server"])
-        .output()?;
+    let out = Command::new("sh").args(["-c", "command -v moto_server"]).output()?;
     let path = String::from_utf8_lossy(&out.stdout).trim().to_owned();
     if !path.is_empty() {
         return Ok(PathBuf::from(path));
     }
-    bail!(
-        "moto_server was not found: run `infra/dev.sh setup` (it installs moto[server] into .venv)"
-    )
+    bail!("moto_server was not found: run `infra/dev.sh setup` (it installs moto[server] into .venv)")
 }
 
 async fn init() -> anyhow::Result<String> {
     let dir = crate::state_dir("moto");
     let lock = crate::lock_dir(&dir).await?;
     let port_file = dir.join("port");
-    if let Some(port) = fs::read_to_string(&port_file)
-        .ok()
-        .and_then(|s| s.trim().parse::<u16>().ok())
-    {
+    if let Some(port) = fs::read_to_string(&port_file).ok().and_then(|s| s.trim().parse::<u16>().ok()) {
         let url = format!("http://127.0.0.1:{port}");
         if ready(port).await {
             drop(lock);
@@ -61,10 +54,7 @@ async fn init() -> anyhow::Result<String> {
     let deadline = Instant::now() + Duration::from_secs(30);
     while !ready(port).await {
         if Instant::now() > deadline {
-            bail!(
-                "moto_server did not start on port {port}; see {}",
-                dir.join("server.log").display()
-            );
+            bail!("moto_server did not start on port {port}; see {}", dir.join("server.log").display());
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -83,8 +73,6 @@ async fn ready(port: u16) -> bool {
         return false;
     }
     let mut buf = [0u8; 12];
-    matches!(
-        tokio::time::timeout(Duration::from_secs(2), s.read_exact(&mut buf)).await,
-        Ok(Ok(_))
-    ) && buf.starts_with(b"HTTP/1.1 200")
+    matches!(tokio::time::timeout(Duration::from_secs(2), s.read_exact(&mut buf)).await, Ok(Ok(_)))
+        && buf.starts_with(b"HTTP/1.1 200")
 }

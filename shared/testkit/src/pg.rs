@@ -29,10 +29,7 @@ pub fn pg_bin() -> anyhow::Result<PathBuf> {
     if let Some(dir) = debian.pop() {
         return Ok(dir);
     }
-    if let Ok(out) = Command::new("sh")
-        .args(["-c", "command -v initdb"])
-        .output()
-    {
+    if let Ok(out) = Command::new("sh").args(["-c", "command -v initdb"]).output() {
         let path = String::from_utf8_lossy(&out.stdout).trim().to_owned();
         if let Some(dir) = Path::new(&path).parent().filter(|_| !path.is_empty()) {
             return Ok(dir.to_path_buf());
@@ -47,11 +44,7 @@ pub fn pg_bin() -> anyhow::Result<PathBuf> {
 
 fn is_root() -> bool {
     // SAFETY-free check: root's home is /root and `id -u` prints 0.
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| o.stdout.starts_with(b"0"))
-        .unwrap_or(false)
+    Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0")).unwrap_or(false)
 }
 
 /// Runs a PostgreSQL binary, as the `postgres` user when we are root (initdb refuses root).
@@ -63,10 +56,7 @@ fn run_pg(bin: &Path, args: &[&str]) -> anyhow::Result<()> {
     } else {
         Command::new(bin)
     };
-    let out = cmd
-        .args(args)
-        .output()
-        .with_context(|| format!("running {}", bin.display()))?;
+    let out = cmd.args(args).output().with_context(|| format!("running {}", bin.display()))?;
     if !out.status.success() {
         bail!(
             "{} {:?} failed: {}{}",
@@ -119,26 +109,12 @@ impl Cluster {
         let dir = dir.canonicalize()?;
         let data = dir.join("data");
         if is_root() {
-            run_cmd(
-                "chown",
-                &["-R", "postgres:postgres", dir.to_str().unwrap_or_default()],
-            )?;
+            run_cmd("chown", &["-R", "postgres:postgres", dir.to_str().unwrap_or_default()])?;
         }
         if !data.join("PG_VERSION").exists() {
             run_pg(
                 &bin.join("initdb"),
-                &[
-                    "-D",
-                    path(&data),
-                    "-U",
-                    SUPERUSER,
-                    "-A",
-                    "trust",
-                    "-E",
-                    "UTF8",
-                    "--locale=C.UTF-8",
-                    "--no-sync",
-                ],
+                &["-D", path(&data), "-U", SUPERUSER, "-A", "trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"],
             )?;
         }
         let mut opts = format!(
@@ -149,30 +125,13 @@ impl Cluster {
             opts.push_str(" -c fsync=off -c synchronous_commit=off -c full_page_writes=off");
         }
         let log = dir.join("server.log");
-        run_pg(
-            &bin.join("pg_ctl"),
-            &[
-                "-D",
-                path(&data),
-                "-l",
-                path(&log),
-                "-w",
-                "-t",
-                "60",
-                "-o",
-                &opts,
-                "start",
-            ],
-        )?;
+        run_pg(&bin.join("pg_ctl"), &["-D", path(&data), "-l", path(&log), "-w", "-t", "60", "-o", &opts, "start"])?;
         Ok(Self { dir, port })
     }
 
     pub fn stop(dir: &Path) -> anyhow::Result<()> {
         let bin = pg_bin()?;
-        run_pg(
-            &bin.join("pg_ctl"),
-            &["-D", path(&dir.join("data")), "-m", "fast", "-w", "stop"],
-        )
+        run_pg(&bin.join("pg_ctl"), &["-D", path(&dir.join("data")), "-m", "fast", "-w", "stop"])
     }
 
     pub fn superuser_url(&self, db: &str) -> String {
@@ -225,17 +184,9 @@ async fn init_shared() -> anyhow::Result<ClusterHandle> {
 
 async fn ensure_running(dir: &Path) -> anyhow::Result<ClusterHandle> {
     let port_file = dir.join("port");
-    let known = fs::read_to_string(&port_file)
-        .ok()
-        .and_then(|s| s.trim().parse::<u16>().ok());
+    let known = fs::read_to_string(&port_file).ok().and_then(|s| s.trim().parse::<u16>().ok());
     let port = match known {
-        Some(port)
-            if connect(&format!("postgres://{SUPERUSER}@127.0.0.1:{port}/postgres"))
-                .await
-                .is_ok() =>
-        {
-            port
-        }
+        Some(port) if connect(&format!("postgres://{SUPERUSER}@127.0.0.1:{port}/postgres")).await.is_ok() => port,
         _ => {
             let port = crate::free_port();
             let _ = Cluster::stop(dir);
@@ -246,28 +197,16 @@ async fn ensure_running(dir: &Path) -> anyhow::Result<ClusterHandle> {
     };
     let template = format!("nextier_tpl_{}", migrate::fingerprint(Target::Local));
     let admin = connect(&format!("postgres://{SUPERUSER}@127.0.0.1:{port}/postgres")).await?;
-    let exists = admin
-        .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&template])
-        .await?
-        .is_some();
+    let exists = admin.query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&template]).await?.is_some();
     if !exists {
         migrate::ensure_roles(&admin, None).await?;
         let building = format!("{template}_building");
-        admin
-            .batch_execute(&format!("DROP DATABASE IF EXISTS {building}"))
-            .await?;
-        admin
-            .batch_execute(&format!("CREATE DATABASE {building} OWNER {OWNER_ROLE}"))
-            .await?;
-        let mut client = connect(&format!(
-            "postgres://{SUPERUSER}@127.0.0.1:{port}/{building}"
-        ))
-        .await?;
+        admin.batch_execute(&format!("DROP DATABASE IF EXISTS {building}")).await?;
+        admin.batch_execute(&format!("CREATE DATABASE {building} OWNER {OWNER_ROLE}")).await?;
+        let mut client = connect(&format!("postgres://{SUPERUSER}@127.0.0.1:{port}/{building}")).await?;
         migrate::run(&mut client, Target::Local).await?;
         drop(client);
-        admin
-            .batch_execute(&format!("ALTER DATABASE {building} RENAME TO {template}"))
-            .await?;
+        admin.batch_execute(&format!("ALTER DATABASE {building} RENAME TO {template}")).await?;
     }
     Ok(ClusterHandle { port, template })
 }
@@ -308,10 +247,7 @@ impl TestDb {
         let admin = connect(&cluster.url(SUPERUSER, "postgres")).await?;
         let mut tries = 0;
         loop {
-            let sql = format!(
-                "CREATE DATABASE {name} TEMPLATE {} OWNER {OWNER_ROLE}",
-                cluster.template
-            );
+            let sql = format!("CREATE DATABASE {name} TEMPLATE {} OWNER {OWNER_ROLE}", cluster.template);
             match admin.batch_execute(&sql).await {
                 Ok(()) => break,
                 // Two processes cloning the template at the same instant: try again.
@@ -337,8 +273,6 @@ impl TestDb {
 
     /// A superuser connection to this test's database, for fixtures and inspection only.
     pub async fn superuser(&self) -> tokio_postgres::Client {
-        connect(&self.superuser_url())
-            .await
-            .expect("superuser connection")
+        connect(&self.superuser_url()).await.expect("superuser connection")
     }
 }

@@ -7,9 +7,7 @@ use nextier_domain::api_key::hash;
 use nextier_domain::email::Email;
 use nextier_domain::ids::{InvitationId, TeamId};
 use nextier_domain::team::{MemberStatus, Role};
-use nextier_http::{
-    open_team, open_user, Actor, ApiError, Credential, JsonBody, Page, PageQuery, PathParams,
-};
+use nextier_http::{open_team, open_user, Actor, ApiError, Credential, JsonBody, Page, PageQuery, PathParams};
 use nextier_store::invitations::{self, Invitation, NewInvitation};
 use nextier_store::{members, scope, Scope, StoreError};
 use serde::{Deserialize, Serialize};
@@ -49,17 +47,12 @@ pub async fn invite(
     let email = Email::parse("email", &body.email)?;
     let role = Role::parse("role", &body.role)?;
     if role == Role::Owner {
-        return Err(ApiError::field(
-            "role",
-            "invitations are for ADMIN or MEMBER; promote to OWNER after joining",
-        ));
+        return Err(ApiError::field("role", "invitations are for ADMIN or MEMBER; promote to OWNER after joining"));
     }
     let mut conn = app.db.conn().await?;
     let (tx, access) = open_team(&mut conn, &cred, &team_id, Permission::MembersManage).await?;
     let Actor::User(inviter) = &access.actor else {
-        return Err(ApiError::Forbidden(
-            "invitations are sent by people, not API keys".into(),
-        ));
+        return Err(ApiError::Forbidden("invitations are sent by people, not API keys".into()));
     };
     let token = format!("nxi_{}", hex::encode(rand::random::<[u8; 32]>()));
     let invitation = invitations::create(
@@ -84,10 +77,7 @@ pub async fn invite(
     .await?;
     tx.commit().await.map_err(StoreError::from)?;
     app.outbox.publish(&[event]).await;
-    Ok((
-        StatusCode::CREATED,
-        Json(CreatedInvitation { invitation, token }),
-    ))
+    Ok((StatusCode::CREATED, Json(CreatedInvitation { invitation, token })))
 }
 
 #[utoipa::path(get, path = "/teams/{teamId}/invitations", tag = "admin",
@@ -156,46 +146,26 @@ pub async fn accept_invitation(
         return Err(ApiError::field("token", "is not an invitation token"));
     }
     let Credential::User(claims) = &cred else {
-        return Err(ApiError::Forbidden(
-            "invitations are accepted by people, not API keys".into(),
-        ));
+        return Err(ApiError::Forbidden("invitations are accepted by people, not API keys".into()));
     };
     let mut conn = app.db.conn().await?;
     let (tx, user) = open_user(&mut conn, &cred).await?;
-    let inv = invitations::find_by_token(&tx, &hash(token))
-        .await
-        .map_err(|e| match e {
-            StoreError::NotFound => ApiError::NotFound("no such invitation".into()),
-            other => other.into(),
-        })?;
+    let inv = invitations::find_by_token(&tx, &hash(token)).await.map_err(|e| match e {
+        StoreError::NotFound => ApiError::NotFound("no such invitation".into()),
+        other => other.into(),
+    })?;
     if inv.revoked || inv.expires_at <= Utc::now() {
-        return Err(ApiError::Gone(
-            "this invitation has expired or was revoked; ask for a new one".into(),
-        ));
+        return Err(ApiError::Gone("this invitation has expired or was revoked; ask for a new one".into()));
     }
     if inv.accepted {
-        return Err(ApiError::Conflict(
-            "this invitation was already used".into(),
-        ));
+        return Err(ApiError::Conflict("this invitation was already used".into()));
     }
     let invited = Email::parse("email", &inv.email)?;
-    let caller = claims
-        .email
-        .as_deref()
-        .map(|e| Email::parse("email", e))
-        .transpose()
-        .ok()
-        .flatten();
+    let caller = claims.email.as_deref().map(|e| Email::parse("email", e)).transpose().ok().flatten();
     if caller.as_ref().map(|e| e.as_str().to_lowercase()) != Some(invited.as_str().to_lowercase()) {
-        return Err(ApiError::Forbidden(
-            "this invitation was sent to another email address".into(),
-        ));
+        return Err(ApiError::Forbidden("this invitation was sent to another email address".into()));
     }
-    scope::apply(
-        &tx,
-        &Scope::team(inv.team.clone()).with_user(Some(user.clone())),
-    )
-    .await?;
+    scope::apply(&tx, &Scope::team(inv.team.clone()).with_user(Some(user.clone()))).await?;
     invitations::mark_accepted(&tx, &inv.id, &user).await?;
     members::add(&tx, &inv.team, &user, inv.role, MemberStatus::Approved).await?;
     let event = events::stage(
@@ -207,8 +177,5 @@ pub async fn accept_invitation(
     .await?;
     tx.commit().await.map_err(StoreError::from)?;
     app.outbox.publish(&[event]).await;
-    Ok(Json(Accepted {
-        team_id: inv.team,
-        role: inv.role,
-    }))
+    Ok(Json(Accepted { team_id: inv.team, role: inv.role }))
 }

@@ -62,10 +62,7 @@ pub async fn create_key(
     let (tx, access) = open_team(&mut conn, &cred, &team_id, Permission::KeysManage).await?;
     // A key can mint keys, but never one more powerful than itself.
     if let Authority::Key(own) = &access.authority {
-        let exceeds = scopes.iter().find(|s| {
-            !own.iter()
-                .any(|o| o.is_wildcard() || o == *s || o.implies(s))
-        });
+        let exceeds = scopes.iter().find(|s| !own.iter().any(|o| o.is_wildcard() || o == *s || o.implies(s)));
         if let Some(s) = exceeds {
             return Err(ApiError::Forbidden(format!(
                 "this API key cannot grant {}, which it does not hold",
@@ -96,13 +93,7 @@ pub async fn create_key(
     .await?;
     tx.commit().await.map_err(StoreError::from)?;
     app.outbox.publish(&[event]).await;
-    Ok((
-        StatusCode::CREATED,
-        Json(CreatedKey {
-            api_key: key,
-            secret: minted.secret,
-        }),
-    ))
+    Ok((StatusCode::CREATED, Json(CreatedKey { api_key: key, secret: minted.secret })))
 }
 
 #[utoipa::path(get, path = "/teams/{teamId}/api-keys", tag = "admin",

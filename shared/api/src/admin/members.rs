@@ -29,9 +29,7 @@ pub async fn list_members(
     let (tx, _) = open_team(&mut conn, &cred, &team_id, Permission::MembersRead).await?;
     let rows = members::list(&tx, &team_id, &page).await?;
     tx.commit().await.map_err(StoreError::from)?;
-    Ok(Json(Page::from_rows(&page, rows, |m| {
-        m.user_id.to_string()
-    })))
+    Ok(Json(Page::from_rows(&page, rows, |m| m.user_id.to_string())))
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -23,9 +23,5 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(keys::list_keys, keys::create_key))
         .routes(routes!(keys::revoke_key))
         .routes(routes!(settings::list_settings))
-        .routes(routes!(
-            settings::get_setting,
-            settings::put_setting,
-            settings::delete_setting
-        ))
+        .routes(routes!(settings::get_setting, settings::put_setting, settings::delete_setting))
 }

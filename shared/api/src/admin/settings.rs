@@ -31,10 +31,7 @@ pub struct Reveal {
 }
 
 fn query_value(uri: &axum::http::Uri, name: &str) -> Result<Option<String>, ApiError> {
-    let mut found = url_pairs(uri.query().unwrap_or(""))
-        .into_iter()
-        .filter(|(k, _)| k == name)
-        .map(|(_, v)| v);
+    let mut found = url_pairs(uri.query().unwrap_or("")).into_iter().filter(|(k, _)| k == name).map(|(_, v)| v);
     let first = found.next();
     if found.next().is_some() {
         return Err(ApiError::field(name, "must be given once"));
@@ -56,31 +53,20 @@ pub async fn list_settings(
 ) -> Result<Json<Page<Setting>>, ApiError> {
     let team_id = TeamId::parse("teamId", p.get("teamId"))?;
     let page = q.page()?;
-    let scope = query_value(&uri, "scope")?
-        .map(|s| key_part("scope", &s))
-        .transpose()?;
+    let scope = query_value(&uri, "scope")?.map(|s| key_part("scope", &s)).transpose()?;
     let mut conn = app.db.conn().await?;
     let (tx, _) = open_team(&mut conn, &cred, &team_id, Permission::SettingsRead).await?;
     let rows = settings::list(&tx, &team_id, scope.as_deref(), &page).await?;
     tx.commit().await.map_err(StoreError::from)?;
-    Ok(Json(Page::from_rows(&page, rows, |s| {
-        format!("{}:{}", s.scope, s.name)
-    })))
+    Ok(Json(Page::from_rows(&page, rows, |s| format!("{}:{}", s.scope, s.name))))
 }
 
 fn setting_key(p: &PathParams) -> Result<(TeamId, String, String), ApiError> {
     let team_id = TeamId::parse("teamId", p.get("teamId"));
     let scope = key_part("scope", p.get("scope"));
     let name = key_part("name", p.get("name"));
-    let errors: Vec<_> = [
-        team_id.as_ref().err(),
-        scope.as_ref().err(),
-        name.as_ref().err(),
-    ]
-    .into_iter()
-    .flatten()
-    .cloned()
-    .collect();
+    let errors: Vec<_> =
+        [team_id.as_ref().err(), scope.as_ref().err(), name.as_ref().err()].into_iter().flatten().cloned().collect();
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
@@ -104,11 +90,7 @@ pub async fn get_setting(
         Some(_) => return Err(ApiError::field("reveal", "must be true or false")),
     };
     let mut conn = app.db.conn().await?;
-    let needed = if reveal {
-        Permission::SecretsRead
-    } else {
-        Permission::SettingsRead
-    };
+    let needed = if reveal { Permission::SecretsRead } else { Permission::SettingsRead };
     let (tx, _) = open_team(&mut conn, &cred, &team_id, needed).await?;
     let setting = settings::get(&tx, &team_id, &scope, &name, reveal).await?;
     tx.commit().await.map_err(StoreError::from)?;
@@ -138,16 +120,7 @@ pub async fn put_setting(
     let value = value("value", &body.value)?;
     let mut conn = app.db.conn().await?;
     let (tx, access) = open_team(&mut conn, &cred, &team_id, Permission::SettingsManage).await?;
-    let saved = settings::put(
-        &tx,
-        &team_id,
-        &scope,
-        &name,
-        &value,
-        body.secret,
-        &access.actor.label(),
-    )
-    .await?;
+    let saved = settings::put(&tx, &team_id, &scope, &name, &value, body.secret, &access.actor.label()).await?;
     // The event says what changed, never the value.
     let event = events::stage(
         &tx,

@@ -4,9 +4,7 @@ use axum::Json;
 use nextier_domain::access::Permission;
 use nextier_domain::ids::TeamId;
 use nextier_domain::team::{MemberStatus, Role, TeamName};
-use nextier_http::{
-    open_team, open_user, ApiError, Credential, JsonBody, Page, PageQuery, PathParams,
-};
+use nextier_http::{open_team, open_user, ApiError, Credential, JsonBody, Page, PageQuery, PathParams};
 use nextier_store::teams::{MyTeam, Team};
 use nextier_store::{members, scope, teams, Scope, StoreError};
 use serde::Deserialize;
@@ -42,9 +40,7 @@ pub async fn list_teams(
     let (tx, _) = open_user(&mut conn, &cred).await?;
     let rows = teams::list_mine(&tx, &page).await?;
     tx.commit().await.map_err(StoreError::from)?;
-    Ok(Json(Page::from_rows(&page, rows, |t| {
-        t.team.id.to_string()
-    })))
+    Ok(Json(Page::from_rows(&page, rows, |t| t.team.id.to_string())))
 }
 
 /// Creates a team; the caller becomes its OWNER.
@@ -64,13 +60,8 @@ pub async fn create_team(
     let suffix = hex::encode(rand::random::<[u8; 3]>());
     let team = teams::create(&tx, &id, name.as_str(), &name.slug(&suffix), &user).await?;
     members::add(&tx, &id, &user, Role::Owner, MemberStatus::Approved).await?;
-    let event = events::stage(
-        &tx,
-        &id,
-        "TeamCreated",
-        json!({"teamId": id, "name": team.name, "ownerId": user}),
-    )
-    .await?;
+    let event =
+        events::stage(&tx, &id, "TeamCreated", json!({"teamId": id, "name": team.name, "ownerId": user})).await?;
     tx.commit().await.map_err(StoreError::from)?;
     app.outbox.publish(&[event]).await;
     Ok((StatusCode::CREATED, Json(team)))
@@ -80,11 +71,7 @@ pub async fn create_team(
     params(("teamId" = String, Path, description = "team_<ULID>")),
     responses((status = 200, description = "The team", body = Team)),
     security(("bearer" = []), ("apiKey" = [])))]
-pub async fn get_team(
-    State(app): State<AppState>,
-    cred: Credential,
-    p: PathParams,
-) -> Result<Json<Team>, ApiError> {
+pub async fn get_team(State(app): State<AppState>, cred: Credential, p: PathParams) -> Result<Json<Team>, ApiError> {
     let team_id = TeamId::parse("teamId", p.get("teamId"))?;
     let mut conn = app.db.conn().await?;
     let (tx, _) = open_team(&mut conn, &cred, &team_id, Permission::TeamRead).await?;

@@ -26,22 +26,9 @@ pub struct Harness {
 pub async fn harness() -> Harness {
     let t = TestDb::new().await;
     let bus = PgEventBus::new(t.db.clone(), "default");
-    let outbox = OutboxPublisher::new(
-        t.db.clone(),
-        Arc::new(PgQueue::new(t.db.clone())),
-        Arc::new(bus.clone()),
-    );
-    let state = AppState {
-        db: t.db.clone(),
-        outbox,
-        config: Arc::new(AppConfig::default()),
-    };
-    Harness {
-        app: nextier_api::full_app(state.clone(), None),
-        t,
-        bus,
-        state,
-    }
+    let outbox = OutboxPublisher::new(t.db.clone(), Arc::new(PgQueue::new(t.db.clone())), Arc::new(bus.clone()));
+    let state = AppState { db: t.db.clone(), outbox, config: Arc::new(AppConfig::default()) };
+    Harness { app: nextier_api::full_app(state.clone(), None), t, bus, state }
 }
 
 /// Who is calling.
@@ -77,18 +64,11 @@ impl Harness {
         if let As::Key(k) = who {
             b = b.header("x-api-key", k);
         }
-        let mut req = b
-            .body(body.map(|v| Body::from(v.to_string())).unwrap_or_default())
-            .unwrap();
+        let mut req = b.body(body.map(|v| Body::from(v.to_string())).unwrap_or_default()).unwrap();
         if let As::User(sub) = who {
-            let claims = [
-                ("sub".to_string(), sub.to_string()),
-                ("email".to_string(), email_of(sub)),
-            ]
-            .into_iter()
-            .collect();
-            req.extensions_mut()
-                .insert(nextier_http::jwt::request_context(claims, method, uri));
+            let claims =
+                [("sub".to_string(), sub.to_string()), ("email".to_string(), email_of(sub))].into_iter().collect();
+            req.extensions_mut().insert(nextier_http::jwt::request_context(claims, method, uri));
         }
         req
     }
@@ -101,14 +81,9 @@ impl Harness {
         let body = if bytes.is_empty() {
             Value::Null
         } else {
-            serde_json::from_slice(&bytes)
-                .unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into()))
+            serde_json::from_slice(&bytes).unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into()))
         };
-        Resp {
-            status,
-            body,
-            headers,
-        }
+        Resp { status, body, headers }
     }
 
     pub async fn call(&self, who: &As, method: &str, uri: &str, body: Option<Value>) -> Resp {
@@ -117,26 +92,13 @@ impl Harness {
 
     /// Creates a team owned by `owner` and returns its id.
     pub async fn team(&self, owner: &'static str, name: &str) -> String {
-        let r = self
-            .call(
-                &As::User(owner),
-                "POST",
-                "/teams",
-                Some(json!({"name": name})),
-            )
-            .await;
+        let r = self.call(&As::User(owner), "POST", "/teams", Some(json!({"name": name}))).await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
         r.body["id"].as_str().unwrap().to_owned()
     }
 
     /// Invites `who` with `role` and has them accept; returns their user id.
-    pub async fn join(
-        &self,
-        team: &str,
-        owner: &'static str,
-        who: &'static str,
-        role: &str,
-    ) -> String {
+    pub async fn join(&self, team: &str, owner: &'static str, who: &'static str, role: &str) -> String {
         let r = self
             .call(
                 &As::User(owner),
@@ -147,27 +109,13 @@ impl Harness {
             .await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
         let token = r.body["token"].as_str().unwrap().to_owned();
-        let r = self
-            .call(
-                &As::User(who),
-                "POST",
-                "/invitations/accept",
-                Some(json!({"token": token})),
-            )
-            .await;
+        let r = self.call(&As::User(who), "POST", "/invitations/accept", Some(json!({"token": token}))).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
         self.user_id(team, owner, who).await
     }
 
     pub async fn user_id(&self, team: &str, asker: &'static str, who: &str) -> String {
-        let r = self
-            .call(
-                &As::User(asker),
-                "GET",
-                &format!("/teams/{team}/members?limit=200"),
-                None,
-            )
-            .await;
+        let r = self.call(&As::User(asker), "GET", &format!("/teams/{team}/members?limit=200"), None).await;
         r.body["items"]
             .as_array()
             .unwrap()
@@ -191,12 +139,6 @@ impl Harness {
     }
 
     pub async fn count(&self, table: &str) -> i64 {
-        self.t
-            .superuser()
-            .await
-            .query_one(&format!("SELECT count(*) FROM {table}"), &[])
-            .await
-            .unwrap()
-            .get(0)
+        self.t.superuser().await.query_one(&format!("SELECT count(*) FROM {table}"), &[]).await.unwrap().get(0)
     }
 }

@@ -12,10 +12,7 @@ pub struct EventBridgeBus {
 
 impl EventBridgeBus {
     pub fn new(config: &aws_config::SdkConfig, bus_name: &str) -> Self {
-        Self {
-            client: Client::new(config),
-            bus_name: bus_name.to_owned(),
-        }
+        Self { client: Client::new(config), bus_name: bus_name.to_owned() }
     }
 }
 
@@ -47,10 +44,7 @@ impl EventBus for EventBridgeBus {
                     .entries
                     .unwrap_or_default()
                     .into_iter()
-                    .filter_map(|e| {
-                        e.error_code
-                            .map(|c| format!("{c}: {}", e.error_message.unwrap_or_default()))
-                    })
+                    .filter_map(|e| e.error_code.map(|c| format!("{c}: {}", e.error_message.unwrap_or_default())))
                     .collect();
                 return Err(PlatformError::Unavailable(format!(
                     "{} of {} events were not accepted: {}",

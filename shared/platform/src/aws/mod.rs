@@ -37,10 +37,7 @@ where
         SdkError::ServiceError(service) => {
             let raw = format!("{:?}", service.err());
             // Throttling and server faults are transient; the rest is a request problem.
-            if raw.contains("Throttl")
-                || raw.contains("ServiceUnavailable")
-                || raw.contains("InternalError")
-            {
+            if raw.contains("Throttl") || raw.contains("ServiceUnavailable") || raw.contains("InternalError") {
                 crate::PlatformError::Unavailable(raw)
             } else {
                 crate::PlatformError::Invalid(raw)

@@ -17,13 +17,8 @@ pub struct S3BlobStore {
 impl S3BlobStore {
     /// `path_style` is for emulators; real S3 uses virtual-hosted style.
     pub fn new(config: &aws_config::SdkConfig, bucket: &str, path_style: bool) -> Self {
-        let s3 = aws_sdk_s3::config::Builder::from(config)
-            .force_path_style(path_style)
-            .build();
-        Self {
-            client: Client::from_conf(s3),
-            bucket: bucket.to_owned(),
-        }
+        let s3 = aws_sdk_s3::config::Builder::from(config).force_path_style(path_style).build();
+        Self { client: Client::from_conf(s3), bucket: bucket.to_owned() }
     }
 
     pub fn client(&self) -> &Client {
@@ -57,17 +52,8 @@ impl BlobStore for S3BlobStore {
 
     async fn get(&self, key: &str) -> Result<Option<Bytes>> {
         check_key(key)?;
-        match self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await
-        {
-            Ok(out) => Ok(Some(
-                out.body.collect().await.map_err(unavailable)?.into_bytes(),
-            )),
+        match self.client.get_object().bucket(&self.bucket).key(key).send().await {
+            Ok(out) => Ok(Some(out.body.collect().await.map_err(unavailable)?.into_bytes())),
             Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => Ok(None),
             Err(e) => Err(unavailable(e)),
         }
@@ -75,13 +61,7 @@ impl BlobStore for S3BlobStore {
 
     async fn delete(&self, key: &str) -> Result<()> {
         check_key(key)?;
-        self.client
-            .delete_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await
-            .map_err(unavailable)?;
+        self.client.delete_object().bucket(&self.bucket).key(key).send().await.map_err(unavailable)?;
         Ok(())
     }
 

@@ -19,11 +19,7 @@ pub struct SqsQueue {
 
 impl SqsQueue {
     pub fn new(config: &aws_config::SdkConfig, prefix: &str) -> Self {
-        Self {
-            client: Client::new(config),
-            prefix: prefix.to_owned(),
-            urls: RwLock::new(HashMap::new()),
-        }
+        Self { client: Client::new(config), prefix: prefix.to_owned(), urls: RwLock::new(HashMap::new()) }
     }
 
     pub fn client(&self) -> &Client {
@@ -47,10 +43,7 @@ impl SqsQueue {
                 .queue_url
                 .ok_or_else(|| PlatformError::Invalid(format!("no URL for queue {queue}")))?,
         };
-        self.urls
-            .write()
-            .await
-            .insert(queue.to_owned(), url.clone());
+        self.urls.write().await.insert(queue.to_owned(), url.clone());
         Ok(url)
     }
 }
@@ -72,10 +65,7 @@ impl Queue for SqsQueue {
             .send_message()
             .queue_url(url)
             .message_body(msg.body)
-            .message_attributes(
-                nextier_runtime::correlation::ATTRIBUTE,
-                string_attr(&msg.correlation_id)?,
-            )
+            .message_attributes(nextier_runtime::correlation::ATTRIBUTE, string_attr(&msg.correlation_id)?)
             .delay_seconds(msg.delay.as_secs().min(900) as i32);
         if let Some(team) = &msg.team_id {
             req = req.message_attributes("team_id", string_attr(team)?);
@@ -139,12 +129,7 @@ impl Queue for SqsQueue {
         Ok(())
     }
 
-    async fn change_visibility(
-        &self,
-        queue: &str,
-        receipt_handle: &str,
-        after: Duration,
-    ) -> Result<()> {
+    async fn change_visibility(&self, queue: &str, receipt_handle: &str, after: Duration) -> Result<()> {
         let url = self.url(queue).await?;
         self.client
             .change_message_visibility()

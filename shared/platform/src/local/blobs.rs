@@ -30,11 +30,7 @@ pub struct FolderBlobStore {
 
 impl FolderBlobStore {
     pub fn new(root: impl Into<PathBuf>, base_url: &str, secret: &[u8]) -> Self {
-        Self {
-            root: root.into(),
-            base_url: base_url.trim_end_matches('/').to_owned(),
-            secret: secret.to_vec(),
-        }
+        Self { root: root.into(), base_url: base_url.trim_end_matches('/').to_owned(), secret: secret.to_vec() }
     }
 
     fn path(&self, key: &str) -> Result<PathBuf> {
@@ -43,38 +39,26 @@ impl FolderBlobStore {
     }
 
     fn signature(&self, method: &str, key: &str, expires: u64) -> String {
-        let mut mac =
-            Hmac::<Sha256>::new_from_slice(&self.secret).expect("HMAC takes any key length");
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.secret).expect("HMAC takes any key length");
         mac.update(format!("{method}\n{key}\n{expires}").as_bytes());
         hex::encode(mac.finalize().into_bytes())
     }
 
     fn verify(&self, method: &str, key: &str, expires: u64, sig: &str) -> bool {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(u64::MAX);
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(u64::MAX);
         let Ok(given) = hex::decode(sig) else {
             return false;
         };
-        let mut mac =
-            Hmac::<Sha256>::new_from_slice(&self.secret).expect("HMAC takes any key length");
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.secret).expect("HMAC takes any key length");
         mac.update(format!("{method}\n{key}\n{expires}").as_bytes());
         now <= expires && mac.verify_slice(&given).is_ok()
     }
 
     fn presign(&self, method: &str, key: &str, ttl: Duration) -> Result<String> {
         check_key(key)?;
-        let expires = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0)
-            + ttl.as_secs();
+        let expires = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0) + ttl.as_secs();
         let sig = self.signature(method, key, expires);
-        Ok(format!(
-            "{}{ROUTE_PREFIX}/{key}?expires={expires}&signature={sig}",
-            self.base_url
-        ))
+        Ok(format!("{}{ROUTE_PREFIX}/{key}?expires={expires}&signature={sig}", self.base_url))
     }
 }
 
@@ -129,10 +113,7 @@ struct Signed {
 /// The routes that answer the folder store's presigned URLs (mounted by the local runtime).
 pub fn blob_router(store: Arc<FolderBlobStore>) -> Router {
     Router::new()
-        .route(
-            &format!("{ROUTE_PREFIX}/{{*key}}"),
-            get(download).put(upload),
-        )
+        .route(&format!("{ROUTE_PREFIX}/{{*key}}"), get(download).put(upload))
         .layer(axum::extract::DefaultBodyLimit::max(512 * 1024 * 1024))
         .with_state(store)
 }
@@ -150,9 +131,7 @@ async fn download(
         return denied();
     }
     match store.get(&key).await {
-        Ok(Some(body)) => {
-            ([(header::CONTENT_TYPE, "application/octet-stream")], body).into_response()
-        }
+        Ok(Some(body)) => ([(header::CONTENT_TYPE, "application/octet-stream")], body).into_response(),
         Ok(None) => (StatusCode::NOT_FOUND, "no such object").into_response(),
         Err(_) => (StatusCode::BAD_REQUEST, "invalid key").into_response(),
     }
@@ -168,10 +147,7 @@ async fn upload(
     if !store.verify("PUT", &key, q.expires, &q.signature) {
         return denied();
     }
-    let ct = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("application/octet-stream");
+    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/octet-stream");
     match store.put(&key, body, ct).await {
         Ok(()) => StatusCode::OK.into_response(),
         Err(PlatformError::Invalid(m)) => (StatusCode::BAD_REQUEST, m).into_response(),

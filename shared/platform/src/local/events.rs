@@ -13,10 +13,7 @@ pub struct PgEventBus {
 
 impl PgEventBus {
     pub fn new(db: Db, bus: &str) -> Self {
-        Self {
-            db,
-            bus: bus.to_owned(),
-        }
+        Self { db, bus: bus.to_owned() }
     }
 
     /// The latest events of a detail-type, newest last.
@@ -31,14 +28,7 @@ impl PgEventBus {
             )
             .await
             .map_err(|e| PlatformError::Store(StoreError::Db(e)))?;
-        Ok(rows
-            .iter()
-            .map(|r| DomainEvent {
-                source: r.get(0),
-                detail_type: r.get(1),
-                detail: r.get(2),
-            })
-            .collect())
+        Ok(rows.iter().map(|r| DomainEvent { source: r.get(0), detail_type: r.get(1), detail: r.get(2) }).collect())
     }
 }
 
@@ -46,15 +36,10 @@ impl PgEventBus {
 impl EventBus for PgEventBus {
     async fn publish(&self, events: &[DomainEvent]) -> Result<()> {
         let mut conn = self.db.conn().await?;
-        let tx = conn
-            .transaction()
-            .await
-            .map_err(|e| PlatformError::Store(StoreError::Db(e)))?;
+        let tx = conn.transaction().await.map_err(|e| PlatformError::Store(StoreError::Db(e)))?;
         for e in events {
             if !e.detail.is_object() {
-                return Err(PlatformError::Invalid(
-                    "event detail must be a JSON object".into(),
-                ));
+                return Err(PlatformError::Invalid("event detail must be a JSON object".into()));
             }
             tx.execute(
                 "INSERT INTO local_events (id, bus, source, detail_type, detail) VALUES ($1, $2, $3, $4, $5)",
@@ -63,9 +48,7 @@ impl EventBus for PgEventBus {
             .await
             .map_err(|e| PlatformError::Store(StoreError::Db(e)))?;
         }
-        tx.commit()
-            .await
-            .map_err(|e| PlatformError::Store(StoreError::Db(e)))?;
+        tx.commit().await.map_err(|e| PlatformError::Store(StoreError::Db(e)))?;
         Ok(())
     }
 }

@@ -73,10 +73,7 @@ impl PgQueue {
     pub async fn depth(&self, queue: &str) -> Result<i64> {
         let conn = self.db.conn().await.map_err(PlatformError::Store)?;
         let row = conn
-            .query_one(
-                "SELECT count(*) FROM local_queue_messages WHERE queue = $1",
-                &[&queue],
-            )
+            .query_one("SELECT count(*) FROM local_queue_messages WHERE queue = $1", &[&queue])
             .await
             .map_err(db)?;
         Ok(row.get(0))
@@ -101,10 +98,7 @@ impl Queue for PgQueue {
         let conn = self.db.conn().await.map_err(PlatformError::Store)?;
         let id = ulid::Ulid::new().to_string();
         let mut attrs: HashMap<String, String> = msg.attributes;
-        attrs.insert(
-            nextier_runtime::correlation::ATTRIBUTE.into(),
-            msg.correlation_id,
-        );
+        attrs.insert(nextier_runtime::correlation::ATTRIBUTE.into(), msg.correlation_id);
         if let Some(team) = msg.team_id {
             attrs.insert("team_id".into(), team);
         }
@@ -180,12 +174,7 @@ impl Queue for PgQueue {
         Ok(())
     }
 
-    async fn change_visibility(
-        &self,
-        queue: &str,
-        receipt_handle: &str,
-        after: Duration,
-    ) -> Result<()> {
+    async fn change_visibility(&self, queue: &str, receipt_handle: &str, after: Duration) -> Result<()> {
         let conn = self.db.conn().await.map_err(PlatformError::Store)?;
         let secs = after.as_secs_f64();
         conn.execute(

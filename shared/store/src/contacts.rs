@@ -1,0 +1,652 @@
+//! Contacts and what hangs off them: phones, emails, addresses, the timeline, merges and
+//! lead-state transitions. Every function runs in a tenant-scoped transaction.
+
+use chrono::{DateTime, Utc};
+use nextier_domain::ids::{ContactId, RowId, TeamId};
+use nextier_domain::lead_state::LeadState;
+use nextier_domain::page::PageRequest;
+use nextier_domain::phone::E164;
+use serde::{Deserialize, Serialize};
+use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::Row;
+use utoipa::ToSchema;
+
+use crate::error::{Result, StoreError};
+use crate::Tx;
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Phone {
+    pub e164: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub carrier: Option<String>,
+    pub is_primary: bool,
+    pub do_not_call: bool,
+    pub line_grade: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ContactEmail {
+    pub email: String,
+    pub is_primary: bool,
+    pub unsubscribed: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Address {
+    pub line1: Option<String>,
+    pub city: Option<String>,
+    pub state: Option<String>,
+    pub zip: Option<String>,
+    pub time_zone: Option<String>,
+    pub is_current: bool,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Contact {
+    pub id: ContactId,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub company: Option<String>,
+    pub title: Option<String>,
+    pub status: String,
+    pub pipeline_status: String,
+    pub lead_state: LeadState,
+    pub score: i32,
+    pub tags: Vec<String>,
+    pub source: Option<String>,
+    #[schema(value_type = Object)]
+    pub custom_fields: serde_json::Value,
+    pub needs_review: bool,
+    pub phones: Vec<Phone>,
+    pub emails: Vec<ContactEmail>,
+    pub addresses: Vec<Address>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+const SELECT: &str = "SELECT c.id, c.first_name, c.last_name, c.company, c.title, c.status, c.pipeline_status,
+    c.lead_state::text AS lead_state, c.score, c.tags, c.source, c.custom_fields, c.needs_review,
+    c.created_at, c.updated_at,
+    coalesce((SELECT json_agg(json_build_object('e164', p.e164, 'type', p.type, 'carrier', p.carrier,
+              'isPrimary', p.is_primary, 'doNotCall', p.do_not_call, 'lineGrade', p.line_grade)
+              ORDER BY p.is_primary DESC, p.id) FROM contact_phones p WHERE p.contact_id = c.id), '[]') AS phones,
+    coalesce((SELECT json_agg(json_build_object('email', e.email, 'isPrimary', e.is_primary,
+              'unsubscribed', e.unsubscribed) ORDER BY e.is_primary DESC, e.id)
+              FROM contact_emails e WHERE e.contact_id = c.id), '[]') AS emails,
+    coalesce((SELECT json_agg(json_build_object('line1', a.line1, 'city', a.city, 'state', a.state, 'zip', a.zip,
+              'timeZone', a.time_zone, 'isCurrent', a.is_current) ORDER BY a.is_current DESC, a.id)
+              FROM contact_addresses a WHERE a.contact_id = c.id), '[]') AS addresses
+  FROM contacts c";
+
+fn contact(row: &Row) -> Contact {
+    let json = |col: &str| row.get::<_, serde_json::Value>(col);
+    Contact {
+        id: ContactId::from_trusted(row.get("id")),
+        first_name: row.get("first_name"),
+        last_name: row.get("last_name"),
+        company: row.get("company"),
+        title: row.get("title"),
+        status: row.get("status"),
+        pipeline_status: row.get("pipeline_status"),
+        lead_state: row.get::<_, &str>("lead_state").parse().unwrap_or(LeadState::New),
+        score: row.get("score"),
+        tags: row.get("tags"),
+        source: row.get("source"),
+        custom_fields: row.get("custom_fields"),
+        needs_review: row.get("needs_review"),
+        phones: serde_json::from_value(json("phones")).unwrap_or_default(),
+        emails: serde_json::from_value(json("emails")).unwrap_or_default(),
+        addresses: serde_json::from_value(json("addresses")).unwrap_or_default(),
+        created_at: row.get("created_at"),
+        updated_at: row.get("updated_at"),
+    }
+}
+
+/// The editable scalar fields of a contact.
+#[derive(Debug, Clone, Default)]
+pub struct Fields {
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub company: Option<String>,
+    pub title: Option<String>,
+    pub status: String,
+    pub pipeline_status: String,
+    pub score: i32,
+    pub tags: Vec<String>,
+    pub source: Option<String>,
+    pub custom_fields: serde_json::Value,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewPhone {
+    pub e164: E164,
+    pub kind: String,
+    pub is_primary: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct NewAddress {
+    pub line1: Option<String>,
+    pub city: Option<String>,
+    pub state: Option<String>,
+    pub zip: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct NewContact {
+    pub fields: Fields,
+    pub phones: Vec<NewPhone>,
+    pub emails: Vec<String>,
+    pub address: Option<NewAddress>,
+    pub needs_review: bool,
+}
+
+/// Records an entry on the contact's timeline.
+pub async fn record(
+    tx: &Tx<'_>,
+    team: &TeamId,
+    contact: &ContactId,
+    kind: &str,
+    data: serde_json::Value,
+    actor: &str,
+) -> Result<()> {
+    tx.query_typed(
+        "INSERT INTO contact_events (id, team_id, contact_id, kind, data, actor) VALUES ($1, $2, $3, $4, $5, $6)",
+        params![RowId::new().as_str() => TEXT, team.as_str() => TEXT, contact.as_str() => TEXT, kind => TEXT,
+                data => JSONB, actor => TEXT],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Which contact already holds a phone number or email in this team, if any.
+pub async fn holder_of_phone(tx: &Tx<'_>, e164: &E164) -> Result<Option<ContactId>> {
+    let rows =
+        tx.query_typed("SELECT contact_id FROM contact_phones WHERE e164 = $1", params![e164.as_str() => TEXT]).await?;
+    Ok(rows.first().map(|r| ContactId::from_trusted(r.get(0))))
+}
+
+pub async fn holder_of_email(tx: &Tx<'_>, email: &str) -> Result<Option<ContactId>> {
+    let rows = tx.query_typed("SELECT contact_id FROM contact_emails WHERE email = $1", params![email => TEXT]).await?;
+    Ok(rows.first().map(|r| ContactId::from_trusted(r.get(0))))
+}
+
+pub async fn create(tx: &Tx<'_>, team: &TeamId, new: &NewContact, actor: &str) -> Result<ContactId> {
+    let id = ContactId::new();
+    let f = &new.fields;
+    tx.query_typed(
+        "INSERT INTO contacts (id, team_id, first_name, last_name, company, title, status, pipeline_status, score,
+                               tags, source, custom_fields, needs_review)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        params![id.as_str() => TEXT, team.as_str() => TEXT, f.first_name => TEXT, f.last_name => TEXT,
+                f.company => TEXT, f.title => TEXT, f.status => TEXT, f.pipeline_status => TEXT, f.score => INT4,
+                f.tags => TEXT_ARRAY, f.source => TEXT, f.custom_fields => JSONB, new.needs_review => BOOL],
+    )
+    .await?;
+    for (i, p) in new.phones.iter().enumerate() {
+        add_phone(tx, team, &id, p).await.map_err(|e| match e {
+            StoreError::Conflict(m) => StoreError::Conflict(format!("phones[{i}]: {m}")),
+            other => other,
+        })?;
+    }
+    for (i, email) in new.emails.iter().enumerate() {
+        add_email(tx, team, &id, email, i == 0).await.map_err(|e| match e {
+            StoreError::Conflict(m) => StoreError::Conflict(format!("emails[{i}]: {m}")),
+            other => other,
+        })?;
+    }
+    if let Some(a) = &new.address {
+        tx.query_typed(
+            "INSERT INTO contact_addresses (id, team_id, contact_id, line1, city, state, zip) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            params![RowId::new().as_str() => TEXT, team.as_str() => TEXT, id.as_str() => TEXT, a.line1 => TEXT,
+                    a.city => TEXT, a.state => TEXT, a.zip => TEXT],
+        )
+        .await?;
+    }
+    record(tx, team, &id, "created", serde_json::json!({"source": f.source}), actor).await?;
+    Ok(id)
+}
+
+pub async fn add_phone(tx: &Tx<'_>, team: &TeamId, contact: &ContactId, p: &NewPhone) -> Result<()> {
+    let res = tx
+        .query_typed(
+            "INSERT INTO contact_phones (id, team_id, contact_id, e164, type, is_primary)
+             VALUES ($1, $2, $3, $4, $5::phone_type, $6)",
+            params![RowId::new().as_str() => TEXT, team.as_str() => TEXT, contact.as_str() => TEXT,
+                    p.e164.as_str() => TEXT, p.kind => TEXT, p.is_primary => BOOL],
+        )
+        .await;
+    match res {
+        Ok(_) => Ok(()),
+        Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) => {
+            let holder = holder_of_phone(tx, &p.e164).await?.map(|c| c.to_string()).unwrap_or_default();
+            Err(StoreError::Conflict(format!("{} already belongs to contact {holder}", p.e164)))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn add_email(tx: &Tx<'_>, team: &TeamId, contact: &ContactId, email: &str, primary: bool) -> Result<()> {
+    let res = tx
+        .query_typed(
+            "INSERT INTO contact_emails (id, team_id, contact_id, email, is_primary) VALUES ($1, $2, $3, $4, $5)",
+            params![RowId::new().as_str() => TEXT, team.as_str() => TEXT, contact.as_str() => TEXT, email => TEXT,
+                    primary => BOOL],
+        )
+        .await;
+    match res {
+        Ok(_) => Ok(()),
+        Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) => {
+            let holder = holder_of_email(tx, email).await?.map(|c| c.to_string()).unwrap_or_default();
+            Err(StoreError::Conflict(format!("{email} already belongs to contact {holder}")))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn get(tx: &Tx<'_>, id: &ContactId) -> Result<Contact> {
+    let rows = tx
+        .query_typed(&format!("{SELECT} WHERE c.id = $1 AND c.deleted_at IS NULL"), params![id.as_str() => TEXT])
+        .await?;
+    rows.first().map(contact).ok_or(StoreError::NotFound)
+}
+
+/// Locks a live contact for a change and returns it.
+pub async fn lock(tx: &Tx<'_>, id: &ContactId) -> Result<Contact> {
+    let rows = tx
+        .query_typed(
+            "SELECT 1 FROM contacts WHERE id = $1 AND deleted_at IS NULL FOR UPDATE",
+            params![id.as_str() => TEXT],
+        )
+        .await?;
+    if rows.is_empty() {
+        return Err(StoreError::NotFound);
+    }
+    get(tx, id).await
+}
+
+/// Writes the scalar fields; returns whether anything changed.
+pub async fn update(tx: &Tx<'_>, id: &ContactId, f: &Fields) -> Result<bool> {
+    let rows = tx
+        .query_typed(
+            "UPDATE contacts SET first_name = $2, last_name = $3, company = $4, title = $5, status = $6,
+                    pipeline_status = $7, score = $8, tags = $9, source = $10, custom_fields = $11, updated_at = now()
+              WHERE id = $1 AND deleted_at IS NULL
+                AND (first_name, last_name, company, title, status, pipeline_status, score, tags, source, custom_fields)
+                    IS DISTINCT FROM ($2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+              RETURNING 1",
+            params![id.as_str() => TEXT, f.first_name => TEXT, f.last_name => TEXT, f.company => TEXT,
+                    f.title => TEXT, f.status => TEXT, f.pipeline_status => TEXT, f.score => INT4,
+                    f.tags => TEXT_ARRAY, f.source => TEXT, f.custom_fields => JSONB],
+        )
+        .await?;
+    Ok(!rows.is_empty())
+}
+
+pub async fn soft_delete(tx: &Tx<'_>, id: &ContactId) -> Result<()> {
+    let rows = tx
+        .query_typed(
+            "UPDATE contacts SET deleted_at = now(), updated_at = now() WHERE id = $1 AND deleted_at IS NULL RETURNING 1",
+            params![id.as_str() => TEXT],
+        )
+        .await?;
+    if rows.is_empty() {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
+/// List filters; every one is optional and they combine with AND.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub status: Option<String>,
+    pub lead_state: Option<LeadState>,
+    pub tag: Option<String>,
+    pub min_score: Option<i32>,
+    pub max_score: Option<i32>,
+    pub has_mobile: Option<bool>,
+    pub state: Option<String>,
+    pub zip: Option<String>,
+    /// Free text: name, company, email, or (4+ digits) phone.
+    pub q: Option<String>,
+}
+
+/// A WHERE clause and its typed parameters, built from a filter.
+struct Where {
+    clauses: Vec<String>,
+    values: Vec<Box<dyn ToSql + Sync + Send>>,
+    types: Vec<Type>,
+}
+
+impl Where {
+    fn new() -> Self {
+        Self { clauses: vec!["c.deleted_at IS NULL".into()], values: vec![], types: vec![] }
+    }
+
+    /// Adds a parameter and returns its placeholder.
+    fn bind<T: ToSql + Sync + Send + 'static>(&mut self, v: T, t: Type) -> String {
+        self.values.push(Box::new(v));
+        self.types.push(t);
+        format!("${}", self.values.len())
+    }
+
+    fn from_filter(f: &Filter) -> Self {
+        let mut w = Where::new();
+        if let Some(v) = &f.status {
+            let p = w.bind(v.clone(), Type::TEXT);
+            w.clauses.push(format!("c.status = {p}"));
+        }
+        if let Some(v) = f.lead_state {
+            let p = w.bind(v.as_str().to_owned(), Type::TEXT);
+            w.clauses.push(format!("c.lead_state = {p}::lead_state"));
+        }
+        if let Some(v) = &f.tag {
+            let p = w.bind(v.clone(), Type::TEXT);
+            w.clauses.push(format!("{p} = ANY(c.tags)"));
+        }
+        if let Some(v) = f.min_score {
+            let p = w.bind(v, Type::INT4);
+            w.clauses.push(format!("c.score >= {p}"));
+        }
+        if let Some(v) = f.max_score {
+            let p = w.bind(v, Type::INT4);
+            w.clauses.push(format!("c.score <= {p}"));
+        }
+        if let Some(has) = f.has_mobile {
+            let not = if has { "" } else { "NOT " };
+            w.clauses.push(format!(
+                "{not}EXISTS (SELECT 1 FROM contact_phones p WHERE p.contact_id = c.id AND p.type = 'mobile' AND NOT p.do_not_call)"
+            ));
+        }
+        if let Some(v) = &f.state {
+            let p = w.bind(v.clone(), Type::TEXT);
+            w.clauses.push(format!(
+                "EXISTS (SELECT 1 FROM contact_addresses a WHERE a.contact_id = c.id AND a.state = {p})"
+            ));
+        }
+        if let Some(v) = &f.zip {
+            let p = w.bind(v.clone(), Type::TEXT);
+            w.clauses
+                .push(format!("EXISTS (SELECT 1 FROM contact_addresses a WHERE a.contact_id = c.id AND a.zip = {p})"));
+        }
+        if let Some(q) = f.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+            let digits: String = q.chars().filter(char::is_ascii_digit).collect();
+            let like = format!("%{}%", q.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_").to_lowercase());
+            let p = w.bind(like, Type::TEXT);
+            let mut any = vec![
+                format!("lower(coalesce(c.first_name, '') || ' ' || coalesce(c.last_name, '')) LIKE {p}"),
+                format!("lower(coalesce(c.company, '')) LIKE {p}"),
+                format!("EXISTS (SELECT 1 FROM contact_emails e WHERE e.contact_id = c.id AND e.email LIKE {p})"),
+            ];
+            if digits.len() >= 4 {
+                let d = w.bind(format!("%{digits}%"), Type::TEXT);
+                any.push(format!(
+                    "EXISTS (SELECT 1 FROM contact_phones p WHERE p.contact_id = c.id AND p.e164 LIKE {d})"
+                ));
+            }
+            w.clauses.push(format!("({})", any.join(" OR ")));
+        }
+        w
+    }
+
+    fn sql(&self) -> String {
+        self.clauses.join(" AND ")
+    }
+
+    fn params(&self) -> Vec<(&(dyn ToSql + Sync), Type)> {
+        self.values.iter().zip(&self.types).map(|(v, t)| (v.as_ref() as &(dyn ToSql + Sync), t.clone())).collect()
+    }
+}
+
+pub async fn list(tx: &Tx<'_>, filter: &Filter, page: &PageRequest) -> Result<Vec<Contact>> {
+    let mut w = Where::from_filter(filter);
+    let after = w.bind(page.after.clone().unwrap_or_default(), Type::TEXT);
+    let limit = w.bind(page.fetch_limit(), Type::INT8);
+    let sql = format!("{SELECT} WHERE {} AND c.id > {after} ORDER BY c.id LIMIT {limit}", w.sql());
+    let rows = tx.query_typed(&sql, &w.params()).await?;
+    Ok(rows.iter().map(contact).collect())
+}
+
+/// What a bulk action applies to: explicit ids, or everything a filter matches.
+pub enum Selection<'a> {
+    Ids(&'a [ContactId]),
+    Filter(&'a Filter),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BulkAction {
+    Tag,
+    Untag,
+    Delete,
+}
+
+/// Applies a bulk action in one statement; returns how many contacts changed.
+pub async fn bulk(tx: &Tx<'_>, selection: Selection<'_>, action: BulkAction, tags: &[String]) -> Result<u64> {
+    let mut w = match selection {
+        Selection::Filter(f) => Where::from_filter(f),
+        Selection::Ids(ids) => {
+            let mut w = Where::new();
+            let ids: Vec<String> = ids.iter().map(|i| i.to_string()).collect();
+            let p = w.bind(ids, Type::TEXT_ARRAY);
+            w.clauses.push(format!("c.id = ANY({p})"));
+            w
+        }
+    };
+    let set = match action {
+        BulkAction::Tag => {
+            let p = w.bind(tags.to_vec(), Type::TEXT_ARRAY);
+            w.clauses.push(format!("NOT (c.tags @> {p})"));
+            format!("tags = ARRAY(SELECT DISTINCT t FROM unnest(c.tags || {p}) t ORDER BY t)")
+        }
+        BulkAction::Untag => {
+            let p = w.bind(tags.to_vec(), Type::TEXT_ARRAY);
+            w.clauses.push(format!("c.tags && {p}"));
+            format!("tags = ARRAY(SELECT t FROM unnest(c.tags) t WHERE NOT t = ANY({p}) ORDER BY t)")
+        }
+        BulkAction::Delete => "deleted_at = now()".to_owned(),
+    };
+    let sql = format!("UPDATE contacts c SET {set}, updated_at = now() WHERE {} RETURNING 1", w.sql());
+    let rows = tx.query_typed(&sql, &w.params()).await?;
+    Ok(rows.len() as u64)
+}
+
+/// Moves a contact to another lead state if the transition table allows it.
+pub async fn transition(
+    tx: &Tx<'_>,
+    team: &TeamId,
+    id: &ContactId,
+    to: LeadState,
+    reason: Option<&str>,
+    actor: &str,
+) -> Result<(LeadState, LeadState)> {
+    let current = lock(tx, id).await?;
+    let from = current.lead_state;
+    if !from.can_move_to(to) {
+        return Err(StoreError::Conflict(format!("a contact cannot move from {from} to {to}")));
+    }
+    tx.query_typed(
+        "UPDATE contacts SET lead_state = $2::lead_state, updated_at = now() WHERE id = $1",
+        params![id.as_str() => TEXT, to.as_str() => TEXT],
+    )
+    .await?;
+    record(tx, team, id, "lead_state_changed", serde_json::json!({"from": from, "to": to, "reason": reason}), actor)
+        .await?;
+    Ok((from, to))
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TimelineEntry {
+    pub id: RowId,
+    pub kind: String,
+    #[schema(value_type = Object)]
+    pub data: serde_json::Value,
+    pub actor: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+/// The contact's timeline, newest first.
+pub async fn timeline(tx: &Tx<'_>, id: &ContactId, page: &PageRequest) -> Result<Vec<TimelineEntry>> {
+    let before = page.after.as_deref().unwrap_or("row_~");
+    let rows = tx
+        .query_typed(
+            "SELECT id, kind, data, actor, created_at FROM contact_events
+              WHERE contact_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3",
+            params![id.as_str() => TEXT, before => TEXT, page.fetch_limit() => INT8],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| TimelineEntry {
+            id: RowId::from_trusted(r.get(0)),
+            kind: r.get(1),
+            data: r.get(2),
+            actor: r.get(3),
+            at: r.get(4),
+        })
+        .collect())
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MergeRecord {
+    pub id: RowId,
+    pub survivor_id: ContactId,
+    pub merged_id: ContactId,
+    pub merged_by: String,
+    pub reason: Option<String>,
+    /// The merged contact as it was just before the merge.
+    #[schema(value_type = Object)]
+    pub snapshot: serde_json::Value,
+    pub at: DateTime<Utc>,
+}
+
+/// Merges `merged` into `survivor`: phones, emails, addresses, business and property roles
+/// and the timeline move; blank fields are filled, tags united, the higher score kept. If
+/// either was suppressed the survivor is suppressed: an opt-out of either is the person's.
+pub async fn merge(
+    tx: &Tx<'_>,
+    team: &TeamId,
+    survivor: &ContactId,
+    merged: &ContactId,
+    reason: Option<&str>,
+    actor: &str,
+) -> Result<MergeRecord> {
+    if survivor == merged {
+        return Err(StoreError::Conflict("a contact cannot be merged into itself".into()));
+    }
+    // Lock in id order so two opposite merges cannot deadlock.
+    let (first, second) = if survivor < merged { (survivor, merged) } else { (merged, survivor) };
+    let a = lock(tx, first).await?;
+    let b = lock(tx, second).await?;
+    let (keep, gone) = if &a.id == survivor { (a, b) } else { (b, a) };
+    let snapshot = serde_json::to_value(&gone).unwrap_or_default();
+
+    let s = survivor.as_str();
+    let m = merged.as_str();
+    tx.query_typed(
+        "UPDATE contact_phones SET contact_id = $1, is_primary = false WHERE contact_id = $2",
+        params![s => TEXT, m => TEXT],
+    )
+    .await?;
+    tx.query_typed(
+        "UPDATE contact_emails SET contact_id = $1, is_primary = false WHERE contact_id = $2",
+        params![s => TEXT, m => TEXT],
+    )
+    .await?;
+    tx.query_typed(
+        "UPDATE contact_addresses SET contact_id = $1, is_current = false WHERE contact_id = $2",
+        params![s => TEXT, m => TEXT],
+    )
+    .await?;
+    for table in ["business_owners", "property_owners"] {
+        let key = if table == "business_owners" { "business_id" } else { "property_id" };
+        tx.query_typed(
+            &format!(
+                "DELETE FROM {table} g WHERE g.contact_id = $2
+                   AND EXISTS (SELECT 1 FROM {table} k WHERE k.contact_id = $1 AND k.{key} = g.{key})"
+            ),
+            params![s => TEXT, m => TEXT],
+        )
+        .await?;
+        tx.query_typed(
+            &format!("UPDATE {table} SET contact_id = $1 WHERE contact_id = $2"),
+            params![s => TEXT, m => TEXT],
+        )
+        .await?;
+    }
+    tx.query_typed("UPDATE contact_events SET contact_id = $1 WHERE contact_id = $2", params![s => TEXT, m => TEXT])
+        .await?;
+
+    let suppressed = keep.lead_state == LeadState::Suppressed || gone.lead_state == LeadState::Suppressed;
+    let state = if suppressed { LeadState::Suppressed } else { keep.lead_state };
+    let mut tags = keep.tags.clone();
+    tags.extend(gone.tags.iter().cloned());
+    tags.sort();
+    tags.dedup();
+    let mut custom = gone.custom_fields.as_object().cloned().unwrap_or_default();
+    custom.extend(keep.custom_fields.as_object().cloned().unwrap_or_default());
+    tx.query_typed(
+        "UPDATE contacts SET first_name = coalesce(first_name, $2), last_name = coalesce(last_name, $3),
+                company = coalesce(company, $4), title = coalesce(title, $5), source = coalesce(source, $6),
+                score = greatest(score, $7), tags = $8, custom_fields = $9, lead_state = $10::lead_state,
+                updated_at = now()
+          WHERE id = $1",
+        params![s => TEXT, gone.first_name => TEXT, gone.last_name => TEXT, gone.company => TEXT, gone.title => TEXT,
+                gone.source => TEXT, gone.score => INT4, tags => TEXT_ARRAY,
+                serde_json::Value::Object(custom) => JSONB, state.as_str() => TEXT],
+    )
+    .await?;
+    tx.query_typed(
+        "UPDATE contacts SET deleted_at = now(), merged_into = $1, updated_at = now() WHERE id = $2",
+        params![s => TEXT, m => TEXT],
+    )
+    .await?;
+    let id = RowId::new();
+    let rows = tx
+        .query_typed(
+            "INSERT INTO contact_merges (id, team_id, survivor_id, merged_id, merged_by, reason, snapshot)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING created_at",
+            params![id.as_str() => TEXT, team.as_str() => TEXT, s => TEXT, m => TEXT, actor => TEXT, reason => TEXT,
+                    snapshot => JSONB],
+        )
+        .await?;
+    record(tx, team, survivor, "merged", serde_json::json!({"mergedId": merged, "reason": reason}), actor).await?;
+    Ok(MergeRecord {
+        id,
+        survivor_id: survivor.clone(),
+        merged_id: merged.clone(),
+        merged_by: actor.to_owned(),
+        reason: reason.map(str::to_owned),
+        snapshot,
+        at: rows.first().map(|r| r.get(0)).unwrap_or_else(Utc::now),
+    })
+}
+
+/// The merges a contact survived, newest first.
+pub async fn merges(tx: &Tx<'_>, survivor: &ContactId) -> Result<Vec<MergeRecord>> {
+    let rows = tx
+        .query_typed(
+            "SELECT id, survivor_id, merged_id, merged_by, reason, snapshot, created_at FROM contact_merges
+              WHERE survivor_id = $1 ORDER BY id DESC LIMIT 200",
+            params![survivor.as_str() => TEXT],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| MergeRecord {
+            id: RowId::from_trusted(r.get(0)),
+            survivor_id: ContactId::from_trusted(r.get(1)),
+            merged_id: ContactId::from_trusted(r.get(2)),
+            merged_by: r.get(3),
+            reason: r.get(4),
+            snapshot: r.get(5),
+            at: r.get(6),
+        })
+        .collect())
+}

@@ -3,6 +3,7 @@
 //! annotations, so it cannot drift from the routes.
 
 pub mod admin;
+pub mod contacts;
 pub mod events;
 pub mod openapi;
 mod state;
@@ -15,7 +16,7 @@ use utoipa_axum::router::OpenApiRouter;
 
 /// Every API group with its documentation, before state is attached.
 fn groups() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(openapi::base()).merge(openapi::meta()).merge(admin::router())
+    OpenApiRouter::with_openapi(openapi::base()).merge(openapi::meta()).merge(admin::router()).merge(contacts::router())
 }
 
 /// The complete OpenAPI 3.1 document for all groups.
@@ -27,6 +28,24 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
 pub fn admin_app(state: AppState, local_auth: Option<JwtVerifier>) -> Router {
     let group = OpenApiRouter::with_openapi(openapi::base()).merge(openapi::meta()).merge(admin::router());
     serve(group, state, local_auth)
+}
+
+/// The contacts Lambda's router.
+pub fn contacts_app(state: AppState, local_auth: Option<JwtVerifier>) -> Router {
+    serve(OpenApiRouter::with_openapi(openapi::base()).merge(contacts::router()), state, local_auth)
+}
+
+/// Runs an API group as a Lambda: everything is built once per cold start from the
+/// environment, then `lambda_http` serves the router.
+pub async fn run_lambda(
+    function: &str,
+    build: fn(AppState, Option<JwtVerifier>) -> Router,
+) -> Result<(), nextier_http::lambda_http::Error> {
+    nextier_runtime::telemetry::init(function);
+    let db = nextier_store::Db::from_env()?;
+    let platform = nextier_platform::wiring::Platform::from_env(&db).await;
+    let state = AppState { outbox: platform.outbox(&db), db, config: std::sync::Arc::new(AppConfig::from_env()) };
+    nextier_http::run_lambda(build(state, nextier_http::jwt::local_verifier_from_env())).await
 }
 
 /// Every group in one router, as the local runtime serves them.

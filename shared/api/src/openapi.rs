@@ -17,6 +17,7 @@ use crate::AppState;
     info(title = "Nextier API", description = "Multi-tenant sales outreach: teams, contacts, campaigns, messages, inbox.", version = "0.1.0", license(name = "Proprietary")),
     components(schemas(Problem, ProblemField)),
     tags((name = "admin", description = "Teams, members, invitations, API keys, settings"),
+         (name = "contacts", description = "One contact per person per team: phones, emails, addresses, merges, lead states, timeline"),
          (name = "meta", description = "Health and this document"))
 )]
 struct Base;

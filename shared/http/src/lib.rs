@@ -12,6 +12,7 @@ pub mod problem;
 pub use access::{open_team, open_user, Actor, TeamAccess};
 pub use auth::Credential;
 pub use extract::{JsonBody, Page, PageQuery, PathParams};
+pub use lambda_http;
 pub use problem::ApiError;
 
 /// Requests larger than this are refused with 413 before any handler runs.

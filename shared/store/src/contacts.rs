@@ -212,41 +212,39 @@ pub async fn create(tx: &Tx<'_>, team: &TeamId, new: &NewContact, actor: &str) -
     Ok(id)
 }
 
+/// Attaches a phone; a number another contact of the team holds is a conflict naming it.
+/// (`ON CONFLICT DO NOTHING` rather than catching the violation: an error would abort the
+/// transaction before the holder could be looked up.)
 pub async fn add_phone(tx: &Tx<'_>, team: &TeamId, contact: &ContactId, p: &NewPhone) -> Result<()> {
-    let res = tx
+    let inserted = tx
         .query_typed(
             "INSERT INTO contact_phones (id, team_id, contact_id, e164, type, is_primary)
-             VALUES ($1, $2, $3, $4, $5::phone_type, $6)",
+             VALUES ($1, $2, $3, $4, $5::phone_type, $6) ON CONFLICT (team_id, e164) DO NOTHING RETURNING 1",
             params![RowId::new().as_str() => TEXT, team.as_str() => TEXT, contact.as_str() => TEXT,
                     p.e164.as_str() => TEXT, p.kind => TEXT, p.is_primary => BOOL],
         )
-        .await;
-    match res {
-        Ok(_) => Ok(()),
-        Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) => {
-            let holder = holder_of_phone(tx, &p.e164).await?.map(|c| c.to_string()).unwrap_or_default();
-            Err(StoreError::Conflict(format!("{} already belongs to contact {holder}", p.e164)))
-        }
-        Err(e) => Err(e.into()),
+        .await?;
+    if inserted.is_empty() {
+        let holder = holder_of_phone(tx, &p.e164).await?.map(|c| c.to_string()).unwrap_or_default();
+        return Err(StoreError::Conflict(format!("{} already belongs to contact {holder}", p.e164)));
     }
+    Ok(())
 }
 
 pub async fn add_email(tx: &Tx<'_>, team: &TeamId, contact: &ContactId, email: &str, primary: bool) -> Result<()> {
-    let res = tx
+    let inserted = tx
         .query_typed(
-            "INSERT INTO contact_emails (id, team_id, contact_id, email, is_primary) VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO contact_emails (id, team_id, contact_id, email, is_primary) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (team_id, email) DO NOTHING RETURNING 1",
             params![RowId::new().as_str() => TEXT, team.as_str() => TEXT, contact.as_str() => TEXT, email => TEXT,
                     primary => BOOL],
         )
-        .await;
-    match res {
-        Ok(_) => Ok(()),
-        Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) => {
-            let holder = holder_of_email(tx, email).await?.map(|c| c.to_string()).unwrap_or_default();
-            Err(StoreError::Conflict(format!("{email} already belongs to contact {holder}")))
-        }
-        Err(e) => Err(e.into()),
+        .await?;
+    if inserted.is_empty() {
+        let holder = holder_of_email(tx, email).await?.map(|c| c.to_string()).unwrap_or_default();
+        return Err(StoreError::Conflict(format!("{email} already belongs to contact {holder}")));
     }
+    Ok(())
 }
 
 pub async fn get(tx: &Tx<'_>, id: &ContactId) -> Result<Contact> {

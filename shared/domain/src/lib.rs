@@ -6,6 +6,7 @@ pub mod api_key;
 pub mod csv_cell;
 pub mod email;
 pub mod ids;
+pub mod import;
 pub mod lead_state;
 pub mod page;
 pub mod phone;

@@ -67,6 +67,9 @@ pub trait EventBus: Send + Sync {
     async fn publish(&self, events: &[DomainEvent]) -> Result<()>;
 }
 
+/// A streamed object body.
+pub type ByteReader = std::pin::Pin<Box<dyn tokio::io::AsyncRead + Send>>;
+
 /// Object storage with time-limited URLs that let a browser upload or download directly.
 #[async_trait]
 pub trait BlobStore: Send + Sync {
@@ -74,6 +77,9 @@ pub trait BlobStore: Send + Sync {
     /// `None` when there is no such object.
     async fn get(&self, key: &str) -> Result<Option<Bytes>>;
     async fn delete(&self, key: &str) -> Result<()>;
+    /// Streams an object from byte `offset` without holding it in memory; `None` when there
+    /// is no such object. An offset at or past the end gives an empty stream.
+    async fn open(&self, key: &str, offset: u64) -> Result<Option<ByteReader>>;
     async fn presign_put(&self, key: &str, ttl: Duration, content_type: &str) -> Result<String>;
     async fn presign_get(&self, key: &str, ttl: Duration) -> Result<String>;
 }

@@ -9,6 +9,7 @@ pub mod api_keys;
 pub mod contacts;
 pub mod db;
 pub mod error;
+pub mod imports;
 pub mod invitations;
 pub mod members;
 pub mod migrate;

@@ -6,7 +6,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::Client;
 use bytes::Bytes;
 
-use crate::ports::{check_key, BlobStore, Result};
+use crate::ports::{check_key, BlobStore, ByteReader, Result};
 use crate::PlatformError;
 
 pub struct S3BlobStore {
@@ -63,6 +63,23 @@ impl BlobStore for S3BlobStore {
         check_key(key)?;
         self.client.delete_object().bucket(&self.bucket).key(key).send().await.map_err(unavailable)?;
         Ok(())
+    }
+
+    async fn open(&self, key: &str, offset: u64) -> Result<Option<ByteReader>> {
+        check_key(key)?;
+        let mut req = self.client.get_object().bucket(&self.bucket).key(key);
+        if offset > 0 {
+            req = req.range(format!("bytes={offset}-"));
+        }
+        match req.send().await {
+            Ok(out) => Ok(Some(Box::pin(out.body.into_async_read()))),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => Ok(None),
+            // A range starting at the end: nothing left to read.
+            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 416) => {
+                Ok(Some(Box::pin(tokio::io::empty())))
+            }
+            Err(e) => Err(unavailable(e)),
+        }
     }
 
     async fn presign_put(&self, key: &str, ttl: Duration, content_type: &str) -> Result<String> {

@@ -13,7 +13,7 @@ use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use sha2::Sha256;
 
-use crate::ports::{check_key, BlobStore, Result};
+use crate::ports::{check_key, BlobStore, ByteReader, Result};
 use crate::PlatformError;
 
 /// Where the local runtime serves signed blob URLs.
@@ -93,6 +93,17 @@ impl BlobStore for FolderBlobStore {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io(e)),
             _ => Ok(()),
         }
+    }
+
+    async fn open(&self, key: &str, offset: u64) -> Result<Option<ByteReader>> {
+        use tokio::io::AsyncSeekExt;
+        let mut file = match tokio::fs::File::open(self.path(key)?).await {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io(e)),
+        };
+        file.seek(std::io::SeekFrom::Start(offset)).await.map_err(io)?;
+        Ok(Some(Box::pin(tokio::io::BufReader::with_capacity(256 * 1024, file))))
     }
 
     async fn presign_put(&self, key: &str, ttl: Duration, _content_type: &str) -> Result<String> {

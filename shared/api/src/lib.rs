@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod contacts;
 pub mod events;
+pub mod imports;
 pub mod openapi;
 mod state;
 
@@ -16,7 +17,11 @@ use utoipa_axum::router::OpenApiRouter;
 
 /// Every API group with its documentation, before state is attached.
 fn groups() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(openapi::base()).merge(openapi::meta()).merge(admin::router()).merge(contacts::router())
+    OpenApiRouter::with_openapi(openapi::base())
+        .merge(openapi::meta())
+        .merge(admin::router())
+        .merge(contacts::router())
+        .merge(imports::router())
 }
 
 /// The complete OpenAPI 3.1 document for all groups.
@@ -32,7 +37,11 @@ pub fn admin_app(state: AppState, local_auth: Option<JwtVerifier>) -> Router {
 
 /// The contacts Lambda's router.
 pub fn contacts_app(state: AppState, local_auth: Option<JwtVerifier>) -> Router {
-    serve(OpenApiRouter::with_openapi(openapi::base()).merge(contacts::router()), state, local_auth)
+    serve(
+        OpenApiRouter::with_openapi(openapi::base()).merge(contacts::router()).merge(imports::router()),
+        state,
+        local_auth,
+    )
 }
 
 /// Runs an API group as a Lambda: everything is built once per cold start from the
@@ -44,7 +53,12 @@ pub async fn run_lambda(
     nextier_runtime::telemetry::init(function);
     let db = nextier_store::Db::from_env()?;
     let platform = nextier_platform::wiring::Platform::from_env(&db).await;
-    let state = AppState { outbox: platform.outbox(&db), db, config: std::sync::Arc::new(AppConfig::from_env()) };
+    let state = AppState {
+        outbox: platform.outbox(&db),
+        blobs: platform.blobs.clone(),
+        db,
+        config: std::sync::Arc::new(AppConfig::from_env()),
+    };
     nextier_http::run_lambda(build(state, nextier_http::jwt::local_verifier_from_env())).await
 }
 

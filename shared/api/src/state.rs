@@ -2,6 +2,7 @@ use std::sync::Arc;
 
 use chrono::Duration;
 use nextier_platform::outbox::OutboxPublisher;
+use nextier_platform::BlobStore;
 use nextier_store::Db;
 
 /// What handlers share: built once per cold start.
@@ -9,6 +10,7 @@ use nextier_store::Db;
 pub struct AppState {
     pub db: Db,
     pub outbox: OutboxPublisher,
+    pub blobs: Arc<dyn BlobStore>,
     pub config: Arc<AppConfig>,
 }
 

@@ -39,6 +39,7 @@ async fn every_documented_operation_is_routed() {
             .replace("{invitationId}", "inv_01JD8Z6Q3M4N5P6R7S8T9V0W1X")
             .replace("{keyId}", "key_01JD8Z6Q3M4N5P6R7S8T9V0W1X")
             .replace("{contactId}", "con_01JD8Z6Q3M4N5P6R7S8T9V0W1X")
+            .replace("{importId}", "imp_01JD8Z6Q3M4N5P6R7S8T9V0W1X")
             .replace("{scope}", "general")
             .replace("{name}", "greeting");
         for method in item.as_object().unwrap().keys() {

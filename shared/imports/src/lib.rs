@@ -240,7 +240,7 @@ impl Importer<'_> {
         if problems.is_empty() {
             return Ok(None);
         }
-        let key = format!("imports/{team}/{id}-errors.csv");
+        let key = format!("reports/{team}/{id}-errors.csv");
         let body = report::render(problems, total);
         self.blobs.put(&key, body.into(), "text/csv").await.map_err(transient)?;
         Ok(Some(key))

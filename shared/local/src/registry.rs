@@ -8,6 +8,8 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use futures::future::BoxFuture;
 use nextier_platform::local::QueueSpec;
 use nextier_platform::outbox::{sweep_job, OutboxPublisher};
+use nextier_platform::BlobStore;
+use nextier_store::Db;
 
 /// A queue consumer: the queue (with its DLQ, as in template.yaml) and the batch handler.
 #[derive(Clone)]
@@ -34,8 +36,20 @@ pub struct Registry {
 
 impl Registry {
     /// Everything the deployed stack runs, wired to the local adapters.
-    pub fn standard(publisher: OutboxPublisher) -> Self {
+    pub fn standard(db: Db, blobs: Arc<dyn BlobStore>, publisher: OutboxPublisher) -> Self {
         let mut r = Registry::default();
+        // template.yaml: ConsumerLeadImportFunction on LeadImportQueue (visibility 5400 s,
+        // 5 receives, then the DLQ).
+        let import_publisher = publisher.clone();
+        r.consumers.push(Consumer {
+            queue: nextier_imports::QUEUE.into(),
+            specs: QueueSpec::with_dlq(nextier_imports::QUEUE, Duration::from_secs(5400), 5),
+            batch_size: 1,
+            handler: Arc::new(move |event: SqsEvent| {
+                let (db, blobs, publisher) = (db.clone(), blobs.clone(), import_publisher.clone());
+                Box::pin(async move { nextier_imports::handle(&db, blobs.as_ref(), &publisher, event).await })
+            }),
+        });
         // template.yaml: OutboxSweeperFunction, rate(1 minute).
         r.schedules.push(Schedule {
             name: "outbox-sweeper".into(),

@@ -7,9 +7,9 @@ use std::time::Duration;
 use aws_lambda_events::event::sqs::SqsEvent;
 use nextier_api::{AppConfig, AppState};
 use nextier_http::jwt::{mint_hs256, JwtVerifier};
-use nextier_platform::local::{blob_router, FolderBlobStore, PgEventBus, PgQueue};
+use nextier_platform::local::{blob_router, s3_event, FolderBlobStore, PgEventBus, PgQueue, UploadHook};
 use nextier_platform::outbox::OutboxPublisher;
-use nextier_platform::{Queue, ReceivedMessage};
+use nextier_platform::{OutgoingMessage, Queue, ReceivedMessage};
 use nextier_store::Db;
 use serde_json::json;
 use tokio::sync::watch;
@@ -98,8 +98,27 @@ pub async fn start(config: LocalConfig) -> anyhow::Result<Running> {
     let blobs = Arc::new(FolderBlobStore::new(config.home.join("blobs"), &api_url, config.jwt_secret.as_bytes()));
 
     let verifier = JwtVerifier::hs256(config.jwt_secret.as_bytes(), ISSUER, AUDIENCE);
-    let state = AppState { db: db.clone(), outbox: publisher.clone(), config: Arc::new(AppConfig::from_env()) };
-    let app = nextier_api::full_app(state, Some(verifier)).merge(blob_router(blobs));
+    let state = AppState {
+        db: db.clone(),
+        outbox: publisher.clone(),
+        blobs: blobs.clone(),
+        config: Arc::new(AppConfig::from_env()),
+    };
+    // S3 notifies the lead-import queue of every upload under imports/; so does this hook.
+    let notify_queue = queue.clone();
+    let on_upload: UploadHook = Arc::new(move |key: String| {
+        let q = notify_queue.clone();
+        Box::pin(async move {
+            if !key.starts_with("imports/") {
+                return;
+            }
+            let msg = OutgoingMessage { body: s3_event("local-uploads", &key, 0).to_string(), ..Default::default() };
+            if let Err(e) = q.send(nextier_imports::QUEUE, msg).await {
+                tracing::warn!(key, error = %e, "upload notification lost");
+            }
+        })
+    });
+    let app = nextier_api::full_app(state, Some(verifier)).merge(blob_router(blobs.clone(), Some(on_upload)));
 
     let (shutdown, stop_rx) = watch::channel(false);
     let mut tasks = Vec::new();
@@ -113,7 +132,7 @@ pub async fn start(config: LocalConfig) -> anyhow::Result<Running> {
         }
     }));
 
-    let mut registry = Registry::standard(publisher);
+    let mut registry = Registry::standard(db.clone(), blobs.clone(), publisher);
     registry.consumers.extend(config.extra.consumers.clone());
     registry.schedules.extend(config.extra.schedules.clone());
     for consumer in registry.consumers {

@@ -186,3 +186,65 @@ async fn the_runtime_serves_signed_blob_urls() {
     assert_eq!(http.get(&get).send().await.unwrap().text().await.unwrap(), "phone\n");
     rt.stop().await;
 }
+
+#[tokio::test]
+async fn an_uploaded_csv_is_imported_end_to_end() {
+    let t = TestDb::new().await;
+    let rt = run(&t, Registry::default(), None).await;
+    let http = reqwest::Client::new();
+    let base = format!("{}/teams/{}", rt.api_url, rt.demo_team);
+    let bad: Value = http
+        .post(format!("{base}/imports"))
+        .bearer_auth(&rt.dev_token)
+        .json(&json!({"fileName": "leads.xlsx", "kind": "people", "mapping": {"Tel": "telephone"}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let fields: Vec<&str> = bad["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    assert_eq!(fields, ["fileName", "kind", "mapping.Tel", "mapping"]);
+
+    let created: Value = http
+        .post(format!("{base}/imports"))
+        .bearer_auth(&rt.dev_token)
+        .json(&json!({"fileName": "Florida leads.csv", "source": "fl-list"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(created["import"]["status"], "awaiting_upload");
+    let id = created["import"]["id"].as_str().unwrap().to_owned();
+    let csv = "name,phone,email\nAna Ruiz,(516) 407-9249,ana@example.com\nBo,not a phone,\n";
+    let put = http
+        .put(created["upload"]["url"].as_str().unwrap())
+        .header("content-type", "text/csv")
+        .body(csv)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 200);
+
+    let status = Arc::new(Mutex::new(Value::Null));
+    eventually("the import to complete", || {
+        let (http, url, token, status) = (http.clone(), format!("{base}/imports/{id}"), rt.dev_token.clone(), status.clone());
+        async move {
+            let v: Value = http.get(url).bearer_auth(token).send().await.unwrap().json().await.unwrap();
+            let done = v["status"] == "completed";
+            *status.lock().unwrap() = v;
+            done
+        }
+    })
+    .await;
+    let s = status.lock().unwrap().clone();
+    assert_eq!((s["rowsRead"].clone(), s["rowsCreated"].clone(), s["rowsRejected"].clone()), (json!(2), json!(1), json!(1)));
+    let report = http.get(s["reportUrl"].as_str().unwrap()).send().await.unwrap().text().await.unwrap();
+    assert!(report.contains("3,phone,has letters or symbols"), "{report}");
+    let contacts: Value = http.get(format!("{base}/contacts?q=ruiz")).bearer_auth(&rt.dev_token).send().await.unwrap().json().await.unwrap();
+    assert_eq!(contacts["items"][0]["phones"][0]["e164"], "+15164079249");
+    assert_eq!(contacts["items"][0]["source"], "fl-list");
+    rt.stop().await;
+}

@@ -6,15 +6,19 @@ use std::sync::Arc;
 
 use nextier_store::Db;
 
-use crate::aws::{sdk_config, EventBridgeBus, SqsQueue};
-use crate::local::{PgEventBus, PgQueue};
+use crate::aws::{sdk_config, EventBridgeBus, S3BlobStore, SqsQueue};
+use crate::local::{FolderBlobStore, PgEventBus, PgQueue};
 use crate::outbox::OutboxPublisher;
-use crate::{EventBus, Queue};
+use crate::{BlobStore, EventBus, Queue};
+
+/// The local runtime signs blob URLs with its JWT secret; this is its embedded default.
+pub const LOCAL_BLOB_SECRET: &str = "nextier-local-dev-secret-not-for-production";
 
 #[derive(Clone)]
 pub struct Platform {
     pub queue: Arc<dyn Queue>,
     pub bus: Arc<dyn EventBus>,
+    pub blobs: Arc<dyn BlobStore>,
 }
 
 impl Platform {
@@ -25,11 +29,24 @@ impl Platform {
         let config = sdk_config().await;
         let prefix = std::env::var("QUEUE_PREFIX").unwrap_or_default();
         let bus = std::env::var("EVENT_BUS_NAME").unwrap_or_else(|_| "default".into());
-        Self { queue: Arc::new(SqsQueue::new(&config, &prefix)), bus: Arc::new(EventBridgeBus::new(&config, &bus)) }
+        let bucket = std::env::var("UPLOADS_BUCKET").unwrap_or_else(|_| "nextier-uploads-not-configured".into());
+        Self {
+            queue: Arc::new(SqsQueue::new(&config, &prefix)),
+            bus: Arc::new(EventBridgeBus::new(&config, &bus)),
+            blobs: Arc::new(S3BlobStore::new(&config, &bucket, false)),
+        }
     }
 
     pub fn local(db: &Db) -> Self {
-        Self { queue: Arc::new(PgQueue::new(db.clone())), bus: Arc::new(PgEventBus::new(db.clone(), "default")) }
+        // Blobs live where the local runtime serves them (`infra/dev.sh run` defaults).
+        let dir = std::env::var("LOCAL_BLOB_DIR").unwrap_or_else(|_| ".local/blobs".into());
+        let url = std::env::var("LOCAL_PUBLIC_URL").unwrap_or_else(|_| "http://127.0.0.1:3000".into());
+        let secret = std::env::var("LOCAL_JWT_SECRET").unwrap_or_else(|_| LOCAL_BLOB_SECRET.into());
+        Self {
+            queue: Arc::new(PgQueue::new(db.clone())),
+            bus: Arc::new(PgEventBus::new(db.clone(), "default")),
+            blobs: Arc::new(FolderBlobStore::new(dir, &url, secret.as_bytes())),
+        }
     }
 
     pub fn outbox(&self, db: &Db) -> OutboxPublisher {

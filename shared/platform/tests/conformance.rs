@@ -238,7 +238,7 @@ async fn serve_local_blobs(dir: &std::path::Path) -> (Arc<FolderBlobStore>, Stri
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let store = Arc::new(FolderBlobStore::new(dir, &base, b"test-secret"));
-    let app = blob_router(store.clone());
+    let app = blob_router(store.clone(), None);
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     (store, base)
 }

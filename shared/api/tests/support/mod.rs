@@ -27,7 +27,12 @@ pub async fn harness() -> Harness {
     let t = TestDb::new().await;
     let bus = PgEventBus::new(t.db.clone(), "default");
     let outbox = OutboxPublisher::new(t.db.clone(), Arc::new(PgQueue::new(t.db.clone())), Arc::new(bus.clone()));
-    let state = AppState { db: t.db.clone(), outbox, config: Arc::new(AppConfig::default()) };
+    let blobs = Arc::new(nextier_platform::local::FolderBlobStore::new(
+        nextier_testkit::state_dir("api-blobs").join(&t.name),
+        "http://127.0.0.1:9",
+        b"test-secret",
+    ));
+    let state = AppState { db: t.db.clone(), outbox, blobs, config: Arc::new(AppConfig::default()) };
     Harness { app: nextier_api::full_app(state.clone(), None), t, bus, state }
 }
 

@@ -121,12 +121,32 @@ struct Signed {
     signature: String,
 }
 
+/// Called with the key of every object uploaded through a presigned URL: the local stand-in
+/// for S3 event notifications.
+pub type UploadHook = Arc<dyn Fn(String) -> futures::future::BoxFuture<'static, ()> + Send + Sync>;
+
+#[derive(Clone)]
+struct Blobs {
+    store: Arc<FolderBlobStore>,
+    on_upload: Option<UploadHook>,
+}
+
 /// The routes that answer the folder store's presigned URLs (mounted by the local runtime).
-pub fn blob_router(store: Arc<FolderBlobStore>) -> Router {
+pub fn blob_router(store: Arc<FolderBlobStore>, on_upload: Option<UploadHook>) -> Router {
     Router::new()
         .route(&format!("{ROUTE_PREFIX}/{{*key}}"), get(download).put(upload))
         .layer(axum::extract::DefaultBodyLimit::max(512 * 1024 * 1024))
-        .with_state(store)
+        .with_state(Blobs { store, on_upload })
+}
+
+/// The body S3 sends to a queue when an object is created.
+pub fn s3_event(bucket: &str, key: &str, size: usize) -> serde_json::Value {
+    serde_json::json!({"Records": [{
+        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "local",
+        "eventTime": chrono::Utc::now().to_rfc3339(), "eventName": "ObjectCreated:Put",
+        "s3": {"s3SchemaVersion": "1.0", "bucket": {"name": bucket, "arn": format!("arn:aws:s3:::{bucket}")},
+               "object": {"key": key, "size": size}}
+    }]})
 }
 
 fn denied() -> Response {
@@ -134,7 +154,7 @@ fn denied() -> Response {
 }
 
 async fn download(
-    State(store): State<Arc<FolderBlobStore>>,
+    State(Blobs { store, .. }): State<Blobs>,
     Path(key): Path<String>,
     Query(q): Query<Signed>,
 ) -> Response {
@@ -149,7 +169,7 @@ async fn download(
 }
 
 async fn upload(
-    State(store): State<Arc<FolderBlobStore>>,
+    State(Blobs { store, on_upload }): State<Blobs>,
     Path(key): Path<String>,
     Query(q): Query<Signed>,
     headers: HeaderMap,
@@ -160,7 +180,12 @@ async fn upload(
     }
     let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/octet-stream");
     match store.put(&key, body, ct).await {
-        Ok(()) => StatusCode::OK.into_response(),
+        Ok(()) => {
+            if let Some(hook) = on_upload {
+                hook(key).await;
+            }
+            StatusCode::OK.into_response()
+        }
         Err(PlatformError::Invalid(m)) => (StatusCode::BAD_REQUEST, m).into_response(),
         Err(_) => StatusCode::SERVICE_UNAVAILABLE.into_response(),
     }

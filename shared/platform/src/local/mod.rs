@@ -5,6 +5,6 @@ mod blobs;
 mod events;
 mod queue;
 
-pub use blobs::{blob_router, FolderBlobStore};
+pub use blobs::{blob_router, s3_event, FolderBlobStore, UploadHook};
 pub use events::PgEventBus;
 pub use queue::{PgQueue, QueueSpec};

@@ -1,0 +1,205 @@
+//! Imports: ask for an upload URL, upload the CSV straight to storage, watch the job.
+//! Served by the contacts Lambda.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use chrono::{DateTime, Utc};
+use nextier_domain::access::Permission;
+use nextier_domain::ids::{ImportId, TeamId};
+use nextier_domain::import::{ImportKind, FIELDS};
+use nextier_domain::validation::text;
+use nextier_domain::FieldError;
+use nextier_http::{open_team, ApiError, Credential, JsonBody, Page, PageQuery, PathParams};
+use nextier_store::imports::{self, Import};
+use nextier_store::StoreError;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::AppState;
+
+const UPLOAD_TTL: Duration = Duration::from_secs(15 * 60);
+const REPORT_TTL: Duration = Duration::from_secs(60 * 60);
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list_imports, create_import)).routes(routes!(get_import))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CreateImport {
+    /// The file's name, for people; it must end in `.csv`.
+    file_name: String,
+    /// `contacts` (default) or `b2b` (businesses and their owners).
+    kind: Option<String>,
+    /// Header text → field (`firstName`, `lastName`, `fullName`, `company`, `title`, `phone`,
+    /// `phoneType`, `email`, `line1`, `city`, `state`, `zip`, `tags`, `source`, `sicCode`,
+    /// `sector`, `employees`, `revenue`, `website`). Without it, usual header names are recognised.
+    mapping: Option<HashMap<String, String>>,
+    /// Recorded as the contacts' source (default `import`).
+    source: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Upload {
+    method: &'static str,
+    url: String,
+    /// Send these headers with the PUT.
+    #[schema(value_type = Object)]
+    headers: HashMap<&'static str, &'static str>,
+    expires_at: DateTime<Utc>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreatedImport {
+    import: Import,
+    upload: Upload,
+}
+
+/// Creates an import and returns where to PUT the file; the job starts when the upload lands.
+#[utoipa::path(post, path = "/teams/{teamId}/imports", tag = "contacts", request_body = CreateImport,
+    params(("teamId" = String, Path, description = "team_<ULID>")),
+    responses((status = 201, description = "PUT the CSV to `upload.url` within 15 minutes", body = CreatedImport)),
+    security(("bearer" = []), ("apiKey" = [])))]
+pub async fn create_import(
+    State(app): State<AppState>,
+    cred: Credential,
+    p: PathParams,
+    JsonBody(body): JsonBody<CreateImport>,
+) -> Result<(StatusCode, Json<CreatedImport>), ApiError> {
+    let team = TeamId::parse("teamId", p.get("teamId"))?;
+    let mut problems = Vec::new();
+    let file_name = match text("fileName", &body.file_name, 1, 200) {
+        Ok(n) if n.to_lowercase().ends_with(".csv") => Some(n),
+        Ok(_) => {
+            problems.push(FieldError::new("fileName", "must be a .csv file"));
+            None
+        }
+        Err(e) => {
+            problems.push(e);
+            None
+        }
+    };
+    let kind = match body.kind.as_deref() {
+        None => ImportKind::Contacts,
+        Some(k) => ImportKind::parse(k).unwrap_or_else(|| {
+            problems.push(FieldError::new("kind", "must be contacts or b2b"));
+            ImportKind::Contacts
+        }),
+    };
+    if let Some(m) = &body.mapping {
+        if m.len() > 100 {
+            problems.push(FieldError::new("mapping", "at most 100 columns"));
+        }
+        for (header, field) in m {
+            if !FIELDS.contains(&field.as_str()) {
+                problems.push(FieldError::new(format!("mapping.{header}"), format!("{field:?} is not a field")));
+            }
+        }
+        let phone_or_email = m.values().any(|f| f == "phone" || f == "email");
+        if !phone_or_email {
+            problems.push(FieldError::new("mapping", "must map a column to phone or email"));
+        }
+    }
+    let source = match body.source.as_deref() {
+        Some(s) => text("source", s, 1, 100).map_err(|e| problems.push(e)).ok(),
+        None => None,
+    };
+    if !problems.is_empty() {
+        return Err(ApiError::Validation(problems));
+    }
+    let mapping = body.mapping.as_ref().map(|m| serde_json::to_value(m).unwrap_or_default());
+    let mut conn = app.db.conn().await?;
+    let (tx, access) = open_team(&mut conn, &cred, &team, Permission::ContactsWrite).await?;
+    let job = imports::create(
+        &tx,
+        &team,
+        kind,
+        &file_name.unwrap_or_default(),
+        mapping.as_ref(),
+        source.as_deref(),
+        &access.actor.label(),
+    )
+    .await?;
+    // Sign before committing: if storage is unreachable, no orphan job is left behind.
+    let url = app
+        .blobs
+        .presign_put(&job.object_key, UPLOAD_TTL, "text/csv")
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("upload storage: {e}")))?;
+    tx.commit().await.map_err(StoreError::from)?;
+    let upload = Upload {
+        method: "PUT",
+        url,
+        headers: HashMap::from([("content-type", "text/csv")]),
+        expires_at: Utc::now() + chrono::Duration::from_std(UPLOAD_TTL).unwrap_or_default(),
+    };
+    Ok((StatusCode::CREATED, Json(CreatedImport { import: job, upload })))
+}
+
+#[utoipa::path(get, path = "/teams/{teamId}/imports", tag = "contacts",
+    params(("teamId" = String, Path, description = "team_<ULID>"), PageQuery),
+    responses((status = 200, description = "Imports, newest first", body = Page<Import>)),
+    security(("bearer" = []), ("apiKey" = [])))]
+pub async fn list_imports(
+    State(app): State<AppState>,
+    cred: Credential,
+    p: PathParams,
+    q: PageQuery,
+) -> Result<Json<Page<Import>>, ApiError> {
+    let team = TeamId::parse("teamId", p.get("teamId"))?;
+    let page = q.page()?;
+    let mut conn = app.db.conn().await?;
+    let (tx, _) = open_team(&mut conn, &cred, &team, Permission::ContactsRead).await?;
+    let rows = imports::list(&tx, &page).await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(Json(Page::from_rows(&page, rows, |i| i.id.to_string())))
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ImportView {
+    #[serde(flatten)]
+    import: Import,
+    /// A time-limited link to the per-row error report, when there is one.
+    report_url: Option<String>,
+}
+
+/// The job's progress (rows read / created / merged / rejected) and its error report.
+#[utoipa::path(get, path = "/teams/{teamId}/imports/{importId}", tag = "contacts",
+    params(("teamId" = String, Path, description = "team_<ULID>"), ("importId" = String, Path, description = "imp_<ULID>")),
+    responses((status = 200, description = "The import", body = ImportView)),
+    security(("bearer" = []), ("apiKey" = [])))]
+pub async fn get_import(
+    State(app): State<AppState>,
+    cred: Credential,
+    p: PathParams,
+) -> Result<Json<ImportView>, ApiError> {
+    let team = TeamId::parse("teamId", p.get("teamId"));
+    let id = ImportId::parse("importId", p.get("importId"));
+    let (team, id) = match (team, id) {
+        (Ok(t), Ok(i)) => (t, i),
+        (t, i) => return Err(ApiError::Validation([t.err(), i.err()].into_iter().flatten().collect())),
+    };
+    let mut conn = app.db.conn().await?;
+    let (tx, _) = open_team(&mut conn, &cred, &team, Permission::ContactsRead).await?;
+    let import = imports::get(&tx, &id).await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    let report_url = match &import.report_key {
+        Some(key) => Some(
+            app.blobs
+                .presign_get(key, REPORT_TTL)
+                .await
+                .map_err(|e| ApiError::Unavailable(format!("report storage: {e}")))?,
+        ),
+        None => None,
+    };
+    Ok(Json(ImportView { import, report_url }))
+}

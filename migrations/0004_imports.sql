@@ -59,6 +59,7 @@ CREATE UNLOGGED TABLE import_rows (
     decision_maker  boolean NOT NULL DEFAULT false,
     dup_of          integer,                     -- an earlier row of the file with this phone/email
     match_id        varchar(36),                 -- the existing contact this row merges into
+    touched         boolean NOT NULL DEFAULT false, -- the merge changed that contact
     first_name      text,
     last_name       text,
     company         text,
@@ -88,6 +89,13 @@ CREATE UNLOGGED TABLE import_errors (
     value      text NOT NULL DEFAULT ''
 );
 CREATE INDEX import_errors_idx ON import_errors (import_id, row_no);
+
+-- The staging table has no statistics until analyzed, and only its owner may analyze it; the
+-- merge calls this first so the planner hashes its joins instead of looping.
+CREATE FUNCTION analyze_import_rows() RETURNS void LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = public, pg_temp AS $$ BEGIN ANALYZE import_rows; END $$;
+REVOKE ALL ON FUNCTION analyze_import_rows() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION analyze_import_rows() TO nextier_app;
 
 DO $$
 DECLARE t text;

@@ -4,8 +4,11 @@
 //!    Runtime API on loopback (median of 15 fresh processes), and its peak RSS by then;
 //! 3. the local runtime's requests/second and p50/p99 for an authenticated GET, with an
 //!    unauthenticated static route measured in the same run as the baseline.
+//!
+//! `infra/dev.sh bench import [rows]`: the CSV import against raw COPY (see `import.rs`).
 
 mod cold;
+mod import;
 mod load;
 
 use std::path::PathBuf;
@@ -15,6 +18,10 @@ use nextier_local::{start, LocalConfig};
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> anyhow::Result<()> {
+    if std::env::args().nth(1).as_deref() == Some("import") {
+        let rows = std::env::args().nth(2).and_then(|s| s.parse().ok()).unwrap_or(1_000_000);
+        return import::run(rows).await;
+    }
     let seconds: u64 = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(10);
     let root = nextier_testkit::workspace_root();
     let binary = root.join("target/release/api-admin");

@@ -230,7 +230,8 @@ async fn an_uploaded_csv_is_imported_end_to_end() {
 
     let status = Arc::new(Mutex::new(Value::Null));
     eventually("the import to complete", || {
-        let (http, url, token, status) = (http.clone(), format!("{base}/imports/{id}"), rt.dev_token.clone(), status.clone());
+        let (http, url, token, status) =
+            (http.clone(), format!("{base}/imports/{id}"), rt.dev_token.clone(), status.clone());
         async move {
             let v: Value = http.get(url).bearer_auth(token).send().await.unwrap().json().await.unwrap();
             let done = v["status"] == "completed";
@@ -240,10 +241,21 @@ async fn an_uploaded_csv_is_imported_end_to_end() {
     })
     .await;
     let s = status.lock().unwrap().clone();
-    assert_eq!((s["rowsRead"].clone(), s["rowsCreated"].clone(), s["rowsRejected"].clone()), (json!(2), json!(1), json!(1)));
+    assert_eq!(
+        (s["rowsRead"].clone(), s["rowsCreated"].clone(), s["rowsRejected"].clone()),
+        (json!(2), json!(1), json!(1))
+    );
     let report = http.get(s["reportUrl"].as_str().unwrap()).send().await.unwrap().text().await.unwrap();
     assert!(report.contains("3,phone,has letters or symbols"), "{report}");
-    let contacts: Value = http.get(format!("{base}/contacts?q=ruiz")).bearer_auth(&rt.dev_token).send().await.unwrap().json().await.unwrap();
+    let contacts: Value = http
+        .get(format!("{base}/contacts?q=ruiz"))
+        .bearer_auth(&rt.dev_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(contacts["items"][0]["phones"][0]["e164"], "+15164079249");
     assert_eq!(contacts["items"][0]["source"], "fl-list");
     rt.stop().await;

@@ -313,6 +313,7 @@ pub struct MergeCounts {
 pub async fn merge(tx: &Tx<'_>, team: &TeamId, id: &ImportId, kind: ImportKind) -> Result<MergeCounts> {
     let imp = id.as_str();
     let t = team.as_str();
+    tx.query_typed("SELECT analyze_import_rows()", &[]).await?;
     // In-file duplicates, by phone then by email.
     for key in ["phone", "email"] {
         tx.query_typed(
@@ -340,42 +341,53 @@ pub async fn merge(tx: &Tx<'_>, team: &TeamId, id: &ImportId, kind: ImportKind) 
     )
     .await?;
     let live = "import_id = $1 AND dup_of IS NULL";
-    let created = tx
-        .query_typed(
+    // Counts stay in the database: a million-row file must not become a million rows here.
+    let count = |rows: Vec<Row>| rows.first().map(|r| r.get::<_, i64>(0)).unwrap_or(0) as i32;
+    let created = count(
+        tx.query_typed(
             &format!(
-                "INSERT INTO contacts (id, team_id, first_name, last_name, company, title, tags, source)
-                 SELECT new_contact_id, team_id, first_name, last_name, company, title, tags,
-                        (SELECT coalesce(source, 'import') FROM imports WHERE id = $1)
-                   FROM import_rows WHERE {live} AND match_id IS NULL RETURNING 1"
+                "WITH ins AS (
+                   INSERT INTO contacts (id, team_id, first_name, last_name, company, title, tags, source)
+                   SELECT new_contact_id, team_id, first_name, last_name, company, title, tags,
+                          (SELECT coalesce(source, 'import') FROM imports WHERE id = $1)
+                     FROM import_rows WHERE {live} AND match_id IS NULL RETURNING 1)
+                 SELECT count(*) FROM ins"
             ),
             params![imp => TEXT],
         )
-        .await?
-        .len() as i32;
-    // Numbers and addresses: new contacts get theirs; matched ones gain any they lacked.
-    let phones_added = tx
-        .query_typed(
+        .await?,
+    );
+    // Numbers and emails: new contacts get theirs; matched ones gain any they lacked, which
+    // counts as a change to them.
+    for (table, col, id_col, cond) in [
+        (
+            "contact_phones (id, team_id, contact_id, e164, type, is_primary)",
+            "phone",
+            "new_phone_id",
+            "phone, coalesce(phone_type, 'unknown')::phone_type, match_id IS NULL",
+        ),
+        (
+            "contact_emails (id, team_id, contact_id, email, is_primary)",
+            "email",
+            "new_email_id",
+            "email, match_id IS NULL",
+        ),
+    ] {
+        let conflict = if col == "phone" { "(team_id, e164)" } else { "(team_id, email)" };
+        tx.query_typed(
             &format!(
-                "INSERT INTO contact_phones (id, team_id, contact_id, e164, type, is_primary)
-                 SELECT new_phone_id, team_id, coalesce(match_id, new_contact_id), phone,
-                        coalesce(phone_type, 'unknown')::phone_type, match_id IS NULL
-                   FROM import_rows WHERE {live} AND phone IS NOT NULL
-                 ON CONFLICT (team_id, e164) DO NOTHING RETURNING contact_id"
+                "WITH ins AS (
+                   INSERT INTO {table}
+                   SELECT {id_col}, team_id, coalesce(match_id, new_contact_id), {cond}
+                     FROM import_rows WHERE {live} AND {col} IS NOT NULL
+                   ON CONFLICT {conflict} DO NOTHING RETURNING contact_id)
+                 UPDATE import_rows r SET touched = true
+                  WHERE r.import_id = $1 AND r.match_id IS NOT NULL AND r.match_id IN (SELECT contact_id FROM ins)"
             ),
             params![imp => TEXT],
         )
         .await?;
-    let emails_added = tx
-        .query_typed(
-            &format!(
-                "INSERT INTO contact_emails (id, team_id, contact_id, email, is_primary)
-                 SELECT new_email_id, team_id, coalesce(match_id, new_contact_id), email, match_id IS NULL
-                   FROM import_rows WHERE {live} AND email IS NOT NULL
-                 ON CONFLICT (team_id, email) DO NOTHING RETURNING contact_id"
-            ),
-            params![imp => TEXT],
-        )
-        .await?;
+    }
     tx.query_typed(
         &format!(
             "INSERT INTO contact_addresses (id, team_id, contact_id, line1, city, state, zip)
@@ -386,57 +398,37 @@ pub async fn merge(tx: &Tx<'_>, team: &TeamId, id: &ImportId, kind: ImportKind) 
         params![imp => TEXT],
     )
     .await?;
-    let filled = tx
+    tx.query_typed(
+        "WITH m AS (SELECT DISTINCT ON (match_id) * FROM import_rows
+                     WHERE import_id = $1 AND dup_of IS NULL AND match_id IS NOT NULL ORDER BY match_id, row_no),
+              filled AS (
+                UPDATE contacts c SET first_name = coalesce(c.first_name, m.first_name),
+                       last_name = coalesce(c.last_name, m.last_name), company = coalesce(c.company, m.company),
+                       title = coalesce(c.title, m.title),
+                       tags = ARRAY(SELECT DISTINCT x FROM unnest(c.tags || m.tags) x ORDER BY x), updated_at = now()
+                  FROM m
+                 WHERE c.id = m.match_id
+                   AND ((c.first_name IS NULL AND m.first_name IS NOT NULL) OR (c.last_name IS NULL AND m.last_name IS NOT NULL)
+                     OR (c.company IS NULL AND m.company IS NOT NULL) OR (c.title IS NULL AND m.title IS NOT NULL)
+                     OR NOT (c.tags @> m.tags))
+             RETURNING c.id)
+         UPDATE import_rows r SET touched = true
+          WHERE r.import_id = $1 AND r.match_id IS NOT NULL AND r.match_id IN (SELECT id FROM filled)",
+        params![imp => TEXT],
+    )
+    .await?;
+    let row = tx
         .query_typed(
-            "WITH m AS (SELECT DISTINCT ON (match_id) * FROM import_rows
-                         WHERE import_id = $1 AND dup_of IS NULL AND match_id IS NOT NULL ORDER BY match_id, row_no)
-             UPDATE contacts c SET first_name = coalesce(c.first_name, m.first_name),
-                    last_name = coalesce(c.last_name, m.last_name), company = coalesce(c.company, m.company),
-                    title = coalesce(c.title, m.title),
-                    tags = ARRAY(SELECT DISTINCT x FROM unnest(c.tags || m.tags) x ORDER BY x), updated_at = now()
-               FROM m
-              WHERE c.id = m.match_id
-                AND ((c.first_name IS NULL AND m.first_name IS NOT NULL) OR (c.last_name IS NULL AND m.last_name IS NOT NULL)
-                  OR (c.company IS NULL AND m.company IS NOT NULL) OR (c.title IS NULL AND m.title IS NOT NULL)
-                  OR NOT (c.tags @> m.tags))
-          RETURNING c.id",
+            "SELECT count(DISTINCT match_id) FILTER (WHERE touched),
+                    count(DISTINCT match_id) FILTER (WHERE match_id IS NOT NULL AND NOT touched
+                        AND match_id NOT IN (SELECT match_id FROM import_rows WHERE import_id = $1 AND touched AND match_id IS NOT NULL)),
+                    count(*) FILTER (WHERE dup_of IS NOT NULL)
+               FROM import_rows WHERE import_id = $1",
             params![imp => TEXT],
         )
         .await?;
-    let created_ids: std::collections::HashSet<String> = tx
-        .query_typed(
-            &format!("SELECT new_contact_id FROM import_rows WHERE {live} AND match_id IS NULL"),
-            params![imp => TEXT],
-        )
-        .await?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    let mut touched: std::collections::HashSet<String> = filled.iter().map(|r| r.get(0)).collect();
-    for r in phones_added.iter().chain(emails_added.iter()) {
-        let c: String = r.get(0);
-        if !created_ids.contains(&c) {
-            touched.insert(c);
-        }
-    }
-    let matched: i64 = tx
-        .query_typed(
-            &format!("SELECT count(DISTINCT match_id) FROM import_rows WHERE {live} AND match_id IS NOT NULL"),
-            params![imp => TEXT],
-        )
-        .await?
-        .first()
-        .map(|r| r.get(0))
-        .unwrap_or(0);
-    let duplicate: i64 = tx
-        .query_typed(
-            "SELECT count(*) FROM import_rows WHERE import_id = $1 AND dup_of IS NOT NULL",
-            params![imp => TEXT],
-        )
-        .await?
-        .first()
-        .map(|r| r.get(0))
-        .unwrap_or(0);
+    let (merged, unchanged, duplicate): (i64, i64, i64) =
+        row.first().map(|r| (r.get(0), r.get(1), r.get(2))).unwrap_or((0, 0, 0));
     tx.query_typed(
         &format!(
             "INSERT INTO contact_events (id, team_id, contact_id, kind, data, actor)
@@ -449,12 +441,7 @@ pub async fn merge(tx: &Tx<'_>, team: &TeamId, id: &ImportId, kind: ImportKind) 
     if kind == ImportKind::B2b {
         merge_businesses(tx, imp).await?;
     }
-    Ok(MergeCounts {
-        created,
-        merged: touched.len() as i32,
-        unchanged: (matched as i32 - touched.len() as i32).max(0),
-        duplicate: duplicate as i32,
-    })
+    Ok(MergeCounts { created, merged: merged as i32, unchanged: unchanged as i32, duplicate: duplicate as i32 })
 }
 
 /// B2B rows: the business (one per normalised name and ZIP) and the person's role in it.

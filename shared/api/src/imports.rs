@@ -9,12 +9,12 @@ use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
 use nextier_domain::access::Permission;
-use nextier_domain::ids::{ImportId, TeamId};
+use nextier_domain::ids::{ImportId, RowId, TeamId};
 use nextier_domain::import::{ImportKind, FIELDS};
 use nextier_domain::validation::text;
 use nextier_domain::FieldError;
 use nextier_http::{open_team, ApiError, Credential, JsonBody, Page, PageQuery, PathParams};
-use nextier_store::imports::{self, Import};
+use nextier_store::imports::{self, Import, Preset};
 use nextier_store::StoreError;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -27,7 +27,10 @@ const UPLOAD_TTL: Duration = Duration::from_secs(15 * 60);
 const REPORT_TTL: Duration = Duration::from_secs(60 * 60);
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list_imports, create_import)).routes(routes!(get_import))
+    OpenApiRouter::new()
+        .routes(routes!(list_imports, create_import))
+        .routes(routes!(get_import))
+        .routes(routes!(list_presets, create_preset))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -43,6 +46,8 @@ pub struct CreateImport {
     mapping: Option<HashMap<String, String>>,
     /// Recorded as the contacts' source (default `import`).
     source: Option<String>,
+    /// A saved preset's mapping (instead of `mapping`).
+    preset_id: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -95,19 +100,16 @@ pub async fn create_import(
         }),
     };
     if let Some(m) = &body.mapping {
-        if m.len() > 100 {
-            problems.push(FieldError::new("mapping", "at most 100 columns"));
-        }
-        for (header, field) in m {
-            if !FIELDS.contains(&field.as_str()) {
-                problems.push(FieldError::new(format!("mapping.{header}"), format!("{field:?} is not a field")));
-            }
-        }
-        let phone_or_email = m.values().any(|f| f == "phone" || f == "email");
-        if !phone_or_email {
-            problems.push(FieldError::new("mapping", "must map a column to phone or email"));
-        }
+        problems.extend(check_mapping(m));
     }
+    let preset_id = match &body.preset_id {
+        Some(raw) if body.mapping.is_some() => {
+            problems.push(FieldError::new("presetId", format!("give a mapping or a preset, not both ({raw})")));
+            None
+        }
+        Some(raw) => RowId::parse("presetId", raw).map_err(|e| problems.push(e)).ok(),
+        None => None,
+    };
     let source = match body.source.as_deref() {
         Some(s) => text("source", s, 1, 100).map_err(|e| problems.push(e)).ok(),
         None => None,
@@ -115,9 +117,16 @@ pub async fn create_import(
     if !problems.is_empty() {
         return Err(ApiError::Validation(problems));
     }
-    let mapping = body.mapping.as_ref().map(|m| serde_json::to_value(m).unwrap_or_default());
+    let mut mapping = body.mapping.as_ref().map(|m| serde_json::to_value(m).unwrap_or_default());
     let mut conn = app.db.conn().await?;
     let (tx, access) = open_team(&mut conn, &cred, &team, Permission::ContactsWrite).await?;
+    if let Some(id) = &preset_id {
+        let preset = imports::get_preset(&tx, id).await.map_err(|e| match e {
+            StoreError::NotFound => ApiError::field("presetId", "no such preset in this team"),
+            other => other.into(),
+        })?;
+        mapping = Some(preset.mapping);
+    }
     let job = imports::create(
         &tx,
         &team,
@@ -202,4 +211,79 @@ pub async fn get_import(
         None => None,
     };
     Ok(Json(ImportView { import, report_url }))
+}
+
+fn check_mapping(m: &HashMap<String, String>) -> Vec<FieldError> {
+    let mut problems = Vec::new();
+    if m.len() > 100 {
+        problems.push(FieldError::new("mapping", "at most 100 columns"));
+    }
+    for (header, field) in m {
+        if !FIELDS.contains(&field.as_str()) {
+            problems.push(FieldError::new(format!("mapping.{header}"), format!("{field:?} is not a field")));
+        }
+    }
+    if !m.values().any(|f| f == "phone" || f == "email") {
+        problems.push(FieldError::new("mapping", "must map a column to phone or email"));
+    }
+    problems
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CreatePreset {
+    name: String,
+    /// contacts (default) or b2b.
+    kind: Option<String>,
+    /// Header text → field, as for an import.
+    mapping: HashMap<String, String>,
+}
+
+/// Saves a column mapping for repeated list formats.
+#[utoipa::path(post, path = "/teams/{teamId}/import-presets", tag = "contacts", request_body = CreatePreset,
+    params(("teamId" = String, Path, description = "team_<ULID>")),
+    responses((status = 201, description = "Saved", body = Preset), (status = 409, description = "The name is taken")),
+    security(("bearer" = []), ("apiKey" = [])))]
+pub async fn create_preset(
+    State(app): State<AppState>,
+    cred: Credential,
+    p: PathParams,
+    JsonBody(body): JsonBody<CreatePreset>,
+) -> Result<(StatusCode, Json<Preset>), ApiError> {
+    let team = TeamId::parse("teamId", p.get("teamId"))?;
+    let mut problems = check_mapping(&body.mapping);
+    let name = text("name", &body.name, 1, 100).map_err(|e| problems.push(e)).ok();
+    let kind = match body.kind.as_deref() {
+        None => ImportKind::Contacts,
+        Some(k) => ImportKind::parse(k).unwrap_or_else(|| {
+            problems.push(FieldError::new("kind", "must be contacts or b2b"));
+            ImportKind::Contacts
+        }),
+    };
+    if !problems.is_empty() {
+        return Err(ApiError::Validation(problems));
+    }
+    let mut conn = app.db.conn().await?;
+    let (tx, _) = open_team(&mut conn, &cred, &team, Permission::ContactsWrite).await?;
+    let mapping = serde_json::to_value(&body.mapping).unwrap_or_default();
+    let preset = imports::create_preset(&tx, &team, &name.unwrap_or_default(), kind, &mapping).await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok((StatusCode::CREATED, Json(preset)))
+}
+
+#[utoipa::path(get, path = "/teams/{teamId}/import-presets", tag = "contacts",
+    params(("teamId" = String, Path, description = "team_<ULID>")),
+    responses((status = 200, description = "Presets by name", body = Page<Preset>)),
+    security(("bearer" = []), ("apiKey" = [])))]
+pub async fn list_presets(
+    State(app): State<AppState>,
+    cred: Credential,
+    p: PathParams,
+) -> Result<Json<Page<Preset>>, ApiError> {
+    let team = TeamId::parse("teamId", p.get("teamId"))?;
+    let mut conn = app.db.conn().await?;
+    let (tx, _) = open_team(&mut conn, &cred, &team, Permission::ContactsRead).await?;
+    let items = imports::presets(&tx).await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(Json(Page { items, next_cursor: None }))
 }

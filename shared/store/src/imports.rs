@@ -510,3 +510,60 @@ async fn discard_staging(tx: &Tx<'_>, id: &ImportId) -> Result<()> {
     tx.query_typed("DELETE FROM import_errors WHERE import_id = $1", params![id.as_str() => TEXT]).await?;
     Ok(())
 }
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Preset {
+    pub id: RowId,
+    pub name: String,
+    #[schema(value_type = String)]
+    pub kind: ImportKind,
+    #[schema(value_type = Object)]
+    pub mapping: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+}
+
+fn preset(r: &Row) -> Preset {
+    Preset {
+        id: RowId::from_trusted(r.get(0)),
+        name: r.get(1),
+        kind: ImportKind::parse(r.get(2)).unwrap_or(ImportKind::Contacts),
+        mapping: r.get(3),
+        created_at: r.get(4),
+    }
+}
+
+pub async fn create_preset(
+    tx: &Tx<'_>,
+    team: &TeamId,
+    name: &str,
+    kind: ImportKind,
+    mapping: &serde_json::Value,
+) -> Result<Preset> {
+    let rows = tx
+        .query_typed(
+            "INSERT INTO import_presets (id, team_id, name, kind, mapping) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (team_id, name) DO NOTHING RETURNING id, name, kind, mapping, created_at",
+            params![RowId::new().as_str() => TEXT, team.as_str() => TEXT, name => TEXT, kind.as_str() => TEXT,
+                    mapping => JSONB],
+        )
+        .await?;
+    rows.first().map(preset).ok_or_else(|| StoreError::Conflict(format!("a preset named {name:?} already exists")))
+}
+
+pub async fn presets(tx: &Tx<'_>) -> Result<Vec<Preset>> {
+    let rows = tx
+        .query_typed("SELECT id, name, kind, mapping, created_at FROM import_presets ORDER BY name LIMIT 500", &[])
+        .await?;
+    Ok(rows.iter().map(preset).collect())
+}
+
+pub async fn get_preset(tx: &Tx<'_>, id: &RowId) -> Result<Preset> {
+    let rows = tx
+        .query_typed(
+            "SELECT id, name, kind, mapping, created_at FROM import_presets WHERE id = $1",
+            params![id.as_str() => TEXT],
+        )
+        .await?;
+    rows.first().map(preset).ok_or(StoreError::NotFound)
+}

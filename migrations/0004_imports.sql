@@ -38,6 +38,7 @@ CREATE TABLE imports (
     created_by       text NOT NULL,
     created_at       timestamptz NOT NULL DEFAULT now(),
     started_at       timestamptz,
+    staged_at        timestamptz,                 -- streaming done, merge begins
     finished_at      timestamptz,
     updated_at       timestamptz NOT NULL DEFAULT now()
 );

@@ -21,24 +21,28 @@ const AREAS: [&str; 20] = [
     "813", "914", "917", "972",
 ];
 
-fn phone(i: usize) -> String {
+/// Valid subscriber exchanges: 200-999 without the N11 service codes and 555.
+fn exchanges() -> Vec<usize> {
+    (200..1000).filter(|e| e % 100 != 11 && *e != 555).collect()
+}
+
+/// The i-th distinct valid number.
+fn phone(i: usize, exch: &[usize]) -> String {
     let line = i % 10_000;
-    let mut exch = 200 + (i / 10_000) % 800;
-    if exch % 100 == 11 || exch == 555 {
-        exch += 1; // N11 service codes and 555 are not subscriber exchanges
-    }
-    let area = AREAS[(i / 8_000_000) % AREAS.len()];
-    format!("({area}) {exch}-{line:04}")
+    let e = exch[(i / 10_000) % exch.len()];
+    let area = AREAS[(i / (10_000 * exch.len())) % AREAS.len()];
+    format!("({area}) {e}-{line:04}")
 }
 
 fn generate(path: &std::path::Path, rows: usize) -> anyhow::Result<u64> {
     let mut w = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
     writeln!(w, "First Name,Last Name,Phone,Email,City,State,Zip,Tags")?;
+    let exch = exchanges();
     for i in 0..rows {
         writeln!(
             w,
             "First{i},Last{i},{},person{i}@example.com,Tampa,FL,{:05},\"lead,fl\"",
-            phone(i),
+            phone(i, &exch),
             33_000 + i % 1000
         )?;
     }
@@ -122,10 +126,19 @@ pub async fn run(rows: usize) -> anyhow::Result<()> {
 
     let import_rate = rows as f64 / import_secs;
     let copy_rate = copied as f64 / copy_secs;
+    let secs = |a: Option<chrono::DateTime<chrono::Utc>>, b: Option<chrono::DateTime<chrono::Utc>>| {
+        a.zip(b).map(|(a, b)| (b - a).num_milliseconds() as f64 / 1000.0).unwrap_or(0.0)
+    };
+    let stage_secs = secs(status.started_at, status.staged_at);
     println!(
-        "import: {rows} rows in {import_secs:.1} s = {import_rate:.0} rows/s (created {}, rejected {}, problems {}); \
+        "import: {rows} rows in {import_secs:.1} s = {import_rate:.0} rows/s (created {}, duplicate {}, rejected {}, problems {}); \
          peak RSS {peak:.0} MiB (before the import {rss_before:.0} MiB)",
-        status.rows_created, status.rows_rejected, status.problems
+        status.rows_created, status.rows_duplicate, status.rows_rejected, status.problems
+    );
+    println!(
+        "  of which read + validate + stage: {stage_secs:.1} s ({:.0} rows/s); merge into contacts: {:.1} s",
+        rows as f64 / stage_secs.max(0.001),
+        secs(status.staged_at, status.finished_at)
     );
     println!("raw COPY of the same file into a bare table: {copied} rows in {copy_secs:.1} s = {copy_rate:.0} rows/s");
     println!("import speed / raw COPY speed: {:.2}", import_rate / copy_rate);

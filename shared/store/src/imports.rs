@@ -36,11 +36,13 @@ pub struct Import {
     pub report_key: Option<String>,
     pub created_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
+    /// When the file was fully read and staged (the merge began).
+    pub staged_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
 }
 
 const COLUMNS: &str = "id, kind, status, file_name, rows_read, rows_created, rows_merged, rows_unchanged,
-    rows_duplicate, rows_rejected, problems, error, object_key, report_key, created_at, started_at, finished_at";
+    rows_duplicate, rows_rejected, problems, error, object_key, report_key, created_at, started_at, staged_at, finished_at";
 
 fn import(r: &Row) -> Import {
     Import {
@@ -60,6 +62,7 @@ fn import(r: &Row) -> Import {
         report_key: r.get("report_key"),
         created_at: r.get("created_at"),
         started_at: r.get("started_at"),
+        staged_at: r.get("staged_at"),
         finished_at: r.get("finished_at"),
     }
 }
@@ -313,6 +316,7 @@ pub struct MergeCounts {
 pub async fn merge(tx: &Tx<'_>, team: &TeamId, id: &ImportId, kind: ImportKind) -> Result<MergeCounts> {
     let imp = id.as_str();
     let t = team.as_str();
+    tx.query_typed("UPDATE imports SET staged_at = clock_timestamp() WHERE id = $1", params![imp => TEXT]).await?;
     tx.query_typed("SELECT analyze_import_rows()", &[]).await?;
     // In-file duplicates, by phone then by email.
     for key in ["phone", "email"] {
@@ -484,7 +488,7 @@ pub async fn problems(tx: &Tx<'_>, id: &ImportId, limit: i64) -> Result<Vec<(i32
 pub async fn complete(tx: &Tx<'_>, id: &ImportId, c: MergeCounts, report_key: Option<&str>) -> Result<()> {
     tx.query_typed(
         "UPDATE imports SET status = 'completed', rows_created = $2, rows_merged = $3, rows_unchanged = $4,
-                rows_duplicate = $5, report_key = $6, finished_at = now(), updated_at = now(), lease_until = NULL
+                rows_duplicate = $5, report_key = $6, finished_at = clock_timestamp(), updated_at = now(), lease_until = NULL
           WHERE id = $1",
         params![id.as_str() => TEXT, c.created => INT4, c.merged => INT4, c.unchanged => INT4, c.duplicate => INT4,
                 report_key => TEXT],
@@ -496,7 +500,7 @@ pub async fn complete(tx: &Tx<'_>, id: &ImportId, c: MergeCounts, report_key: Op
 /// Marks the job failed with a reason a person can act on; nothing staged is merged.
 pub async fn fail(tx: &Tx<'_>, id: &ImportId, reason: &str, report_key: Option<&str>) -> Result<()> {
     tx.query_typed(
-        "UPDATE imports SET status = 'failed', error = $2, report_key = $3, finished_at = now(), updated_at = now(),
+        "UPDATE imports SET status = 'failed', error = $2, report_key = $3, finished_at = clock_timestamp(), updated_at = now(),
                 lease_until = NULL
           WHERE id = $1",
         params![id.as_str() => TEXT, reason => TEXT, report_key => TEXT],

@@ -98,15 +98,4 @@ CREATE FUNCTION analyze_import_rows() RETURNS void LANGUAGE plpgsql SECURITY DEF
 REVOKE ALL ON FUNCTION analyze_import_rows() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION analyze_import_rows() TO nextier_app;
 
-DO $$
-DECLARE t text;
-BEGIN
-    FOREACH t IN ARRAY ARRAY['import_presets', 'imports', 'import_rows', 'import_errors'] LOOP
-        EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
-        EXECUTE format('ALTER TABLE %I FORCE ROW LEVEL SECURITY', t);
-        EXECUTE format('CREATE POLICY tenant_isolation ON %I FOR ALL TO nextier_app
-                          USING (team_id = app_team_id()) WITH CHECK (team_id = app_team_id())', t);
-        EXECUTE format('CREATE POLICY owner_maintenance ON %I FOR ALL TO nextier_owner USING (true) WITH CHECK (true)', t);
-        EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %I TO nextier_app', t);
-    END LOOP;
-END $$;
+SELECT make_tenant_table(t) FROM unnest(ARRAY['import_presets', 'imports', 'import_rows', 'import_errors']::regclass[]) AS t;

@@ -142,3 +142,30 @@ async fn every_table_with_a_team_id_forces_row_level_security() {
         assert!(r.get::<_, bool>(1) && r.get::<_, bool>(2), "{name} must ENABLE and FORCE row level security");
     }
 }
+
+#[tokio::test]
+async fn a_row_cannot_point_at_another_teams_contact_even_knowing_its_id() {
+    // Foreign-key checks bypass row-level security; the composite key (team_id, contact_id)
+    // is what keeps a phone of team A from hanging off a contact of team B.
+    let t = TestDb::new().await;
+    let (a, _) = team_with_owner(&t, "alpha").await;
+    let (b, _) = team_with_owner(&t, "bravo").await;
+    let admin = t.superuser().await;
+    admin
+        .execute(
+            "INSERT INTO contacts (id, team_id, first_name) VALUES ('con_01JD8Z6Q3M4N5P6R7S8T9V0W1X', $1, 'Bea')",
+            &[&b.as_str()],
+        )
+        .await
+        .unwrap();
+    let mut conn = t.db.conn().await.unwrap();
+    let tx = scope::begin(&mut conn, &Scope::team(a.clone())).await.unwrap();
+    let err = tx
+        .execute(
+            "INSERT INTO contact_phones (id, team_id, contact_id, e164) VALUES ('row_01JD8Z6Q3M4N5P6R7S8T9V0W1X', $1, 'con_01JD8Z6Q3M4N5P6R7S8T9V0W1X', '+15164079249')",
+            &[&a.as_str()],
+        )
+        .await
+        .unwrap_err();
+    assert!(db_msg(&err).contains("foreign key"), "{err}");
+}

@@ -254,18 +254,15 @@ pub async fn get(tx: &Tx<'_>, id: &ContactId) -> Result<Contact> {
     rows.first().map(contact).ok_or(StoreError::NotFound)
 }
 
-/// Locks a live contact for a change and returns it.
+/// Locks a live contact for a change and returns it, in one round trip.
 pub async fn lock(tx: &Tx<'_>, id: &ContactId) -> Result<Contact> {
     let rows = tx
         .query_typed(
-            "SELECT 1 FROM contacts WHERE id = $1 AND deleted_at IS NULL FOR UPDATE",
+            &format!("{SELECT} WHERE c.id = $1 AND c.deleted_at IS NULL FOR UPDATE OF c"),
             params![id.as_str() => TEXT],
         )
         .await?;
-    if rows.is_empty() {
-        return Err(StoreError::NotFound);
-    }
-    get(tx, id).await
+    rows.first().map(contact).ok_or(StoreError::NotFound)
 }
 
 /// Writes the scalar fields; returns whether anything changed.

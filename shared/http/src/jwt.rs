@@ -31,7 +31,32 @@ pub fn local_verifier_from_env() -> Option<JwtVerifier> {
         return None;
     }
     let secret = std::env::var("LOCAL_JWT_SECRET").unwrap_or_else(|_| LOCAL_DEV_SECRET.to_owned());
-    Some(JwtVerifier::hs256(secret.as_bytes(), LOCAL_ISSUER, LOCAL_AUDIENCE))
+    match verifier_from_env(&secret) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            // A configured but unusable JWKS must not silently fall back to the dev secret.
+            tracing::error!(error = %e, "LOCAL_JWKS_FILE is set but unusable; every bearer token will be refused");
+            Some(JwtVerifier {
+                issuer: String::new(),
+                audience: String::new(),
+                keys: Keys::Jwks(Arc::new(JwkSet { keys: vec![] })),
+            })
+        }
+    }
+}
+
+/// The local verifier: an identity provider's JWKS document when `LOCAL_JWKS_FILE` names one
+/// (with `LOCAL_JWT_ISSUER` and `LOCAL_JWT_AUDIENCE`), else HS256 with `secret`.
+pub fn verifier_from_env(secret: &str) -> anyhow::Result<JwtVerifier> {
+    match std::env::var("LOCAL_JWKS_FILE") {
+        Ok(path) => {
+            let doc = std::fs::read_to_string(&path).map_err(|e| anyhow::anyhow!("reading {path}: {e}"))?;
+            let issuer = std::env::var("LOCAL_JWT_ISSUER").unwrap_or_else(|_| LOCAL_ISSUER.into());
+            let audience = std::env::var("LOCAL_JWT_AUDIENCE").unwrap_or_else(|_| LOCAL_AUDIENCE.into());
+            JwtVerifier::jwks(&doc, &issuer, &audience)
+        }
+        Err(_) => Ok(JwtVerifier::hs256(secret.as_bytes(), LOCAL_ISSUER, LOCAL_AUDIENCE)),
+    }
 }
 
 #[derive(Clone)]
@@ -67,18 +92,38 @@ impl JwtVerifier {
     pub fn verify(&self, token: &str) -> Result<HashMap<String, String>, String> {
         let header = decode_header(token).map_err(|e| format!("malformed token: {e}"))?;
         let (key, alg) = match &self.keys {
-            Keys::Hs256(k) => (k.as_ref().clone(), Algorithm::HS256),
+            Keys::Hs256(k) => {
+                if header.alg != Algorithm::HS256 {
+                    return Err("unexpected signing algorithm".into());
+                }
+                (k.as_ref().clone(), Algorithm::HS256)
+            }
             Keys::Jwks(set) => {
+                // Only asymmetric algorithms, and only the one the key declares: the token's
+                // header never chooses how it is checked (no "alg": "HS256" with a public key).
+                const ASYMMETRIC: [Algorithm; 7] = [
+                    Algorithm::RS256,
+                    Algorithm::RS384,
+                    Algorithm::RS512,
+                    Algorithm::ES256,
+                    Algorithm::ES384,
+                    Algorithm::PS256,
+                    Algorithm::EdDSA,
+                ];
+                if !ASYMMETRIC.contains(&header.alg) {
+                    return Err("unexpected signing algorithm".into());
+                }
                 let kid = header.kid.as_deref().ok_or("token has no kid")?;
                 let jwk = set.find(kid).ok_or("unknown signing key")?;
+                if let Some(declared) = jwk.common.key_algorithm {
+                    if format!("{declared:?}") != format!("{:?}", header.alg) {
+                        return Err("the token's algorithm is not its key's".into());
+                    }
+                }
                 let key = DecodingKey::from_jwk(jwk).map_err(|e| format!("unusable signing key: {e}"))?;
                 (key, header.alg)
             }
         };
-        if header.alg != alg || matches!(alg, Algorithm::HS384 | Algorithm::HS512) && matches!(self.keys, Keys::Jwks(_))
-        {
-            return Err("unexpected signing algorithm".into());
-        }
         let mut v = Validation::new(alg);
         v.set_issuer(&[&self.issuer]);
         v.set_audience(&[&self.audience]);

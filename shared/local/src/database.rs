@@ -45,7 +45,14 @@ impl LocalDatabase {
 
     pub async fn migrate(&self) -> anyhow::Result<Vec<String>> {
         let mut client = connect(&self.admin_url).await?;
-        migrate::run(&mut client, Target::Local).await
+        migrate::run(&mut client, Target::Local).await.map_err(|e| {
+            if self.cluster_dir.is_some() && e.to_string().contains("changed after it was applied") {
+                // Local data is disposable; say so rather than leave the developer stuck.
+                e.context("the private database in .local/ was migrated by an older checkout; stop the runtime and delete .local/ to start afresh")
+            } else {
+                e
+            }
+        })
     }
 
     pub fn stop(&self) {

@@ -9,15 +9,18 @@ async fn main() -> anyhow::Result<()> {
     nextier_runtime::telemetry::init("nextier-local");
     let running = start(LocalConfig::from_env()?).await?;
     let team = &running.demo_team;
+    let token_line = match std::env::var("LOCAL_JWKS_FILE") {
+        Ok(path) => format!("  Bearer tokens are checked against the JWKS in {path}; use your identity provider's.\n"),
+        Err(_) => format!("  Dev token (30 days, user demo@nextier.local):\n  export TOKEN={}\n", running.dev_token),
+    };
     let banner = format!(
         "\nNextier local runtime is up.\n\
          \n  API            {api}\n  OpenAPI        {api}/openapi.json\n  Demo team      {team}\n\
-         \n  Dev token (30 days, user demo@nextier.local):\n  export TOKEN={token}\n\
+         \n{token_line}\
          \n  Try:   curl -s -H \"Authorization: Bearer $TOKEN\" {api}/teams/{team}\n\
          \n  Database (app role, RLS applies):  psql {app}\n  Database (admin):                  psql {admin}\n\
          \nCtrl-C stops everything (and the private PostgreSQL cluster).\n",
         api = running.api_url,
-        token = running.dev_token,
         app = running.app_database_url,
         admin = running.admin_database_url,
     );

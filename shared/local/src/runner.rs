@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use nextier_api::{AppConfig, AppState};
-use nextier_http::jwt::{mint_hs256, JwtVerifier};
+use nextier_http::jwt::mint_hs256;
 use nextier_platform::local::{blob_router, s3_event, FolderBlobStore, PgEventBus, PgQueue, UploadHook};
 use nextier_platform::outbox::OutboxPublisher;
 use nextier_platform::{OutgoingMessage, Queue, ReceivedMessage};
@@ -97,7 +97,7 @@ pub async fn start(config: LocalConfig) -> anyhow::Result<Running> {
     let api_url = format!("http://{addr}");
     let blobs = Arc::new(FolderBlobStore::new(config.home.join("blobs"), &api_url, config.jwt_secret.as_bytes()));
 
-    let verifier = JwtVerifier::hs256(config.jwt_secret.as_bytes(), ISSUER, AUDIENCE);
+    let verifier = nextier_http::jwt::verifier_from_env(&config.jwt_secret)?;
     let state = AppState {
         db: db.clone(),
         outbox: publisher.clone(),

@@ -7,7 +7,7 @@ use nextier_domain::access::{Authority, Permission};
 use nextier_domain::api_key;
 use nextier_domain::ids::{ApiKeyId, TeamId, UserId};
 use nextier_domain::team::Role;
-use nextier_store::{api_keys, members, scope, users, Scope};
+use nextier_store::{api_keys, members, users, StoreError};
 
 use crate::auth::Credential;
 use crate::ApiError;
@@ -67,15 +67,6 @@ fn no_team() -> ApiError {
     ApiError::NotFound("no such team".into())
 }
 
-/// Resolves an API key to its live record, or 401.
-async fn resolve_key(tx: &Transaction<'_>, raw: &str) -> Result<api_keys::ResolvedKey, ApiError> {
-    let invalid = || ApiError::Unauthorized("the API key is invalid, expired or revoked".into());
-    if !api_key::looks_like_key(raw) {
-        return Err(invalid());
-    }
-    api_keys::resolve(tx, &api_key::hash(raw)).await?.ok_or_else(invalid)
-}
-
 /// Opens a transaction scoped to `team` for a caller who holds `permission` there.
 /// Non-members get 404 (no hint that the team exists); members without the permission 403.
 pub async fn open_team<'c>(
@@ -84,20 +75,24 @@ pub async fn open_team<'c>(
     team: &TeamId,
     permission: Permission,
 ) -> Result<(Transaction<'c>, TeamAccess), ApiError> {
-    let tx = scope::begin(conn, &Scope::default()).await?;
+    // A plain BEGIN: the lookup below writes both tenant settings in the same round trip.
+    let tx = conn.transaction().await.map_err(StoreError::from)?;
     let access = match credential {
         Credential::User(claims) => {
-            let user = users::resolve(&tx, &claims.subject, claims.email.as_deref(), claims.name.as_deref()).await?;
-            scope::apply(&tx, &Scope::team(team.clone()).with_user(Some(user.clone()))).await?;
+            let (email, name) = (claims.email.as_deref(), claims.name.as_deref());
+            let user = users::resolve_scoped(&tx, &claims.subject, email, name, Some(team)).await?;
             let role = members::approved_role(&tx, team, &user).await?.ok_or_else(no_team)?;
             TeamAccess { team: team.clone(), actor: Actor::User(user), authority: Authority::Member(role) }
         }
         Credential::ApiKey(raw) => {
-            let key = resolve_key(&tx, raw).await?;
+            let key = match api_key::looks_like_key(raw) {
+                true => api_keys::resolve_scoped(&tx, &api_key::hash(raw), team).await?,
+                false => None,
+            }
+            .ok_or_else(|| ApiError::Unauthorized("the API key is invalid, expired or revoked".into()))?;
             if &key.team != team {
                 return Err(no_team());
             }
-            scope::apply(&tx, &Scope::team(team.clone())).await?;
             TeamAccess { team: team.clone(), actor: Actor::Key(key.id), authority: Authority::Key(key.scopes) }
         }
     };
@@ -115,8 +110,8 @@ pub async fn open_user<'c>(
     let Credential::User(claims) = credential else {
         return Err(ApiError::Forbidden("this route needs a signed-in user, not an API key".into()));
     };
-    let tx = scope::begin(conn, &Scope::default()).await?;
-    let user = users::resolve(&tx, &claims.subject, claims.email.as_deref(), claims.name.as_deref()).await?;
-    scope::apply(&tx, &Scope::user(user.clone())).await?;
+    let tx = conn.transaction().await.map_err(StoreError::from)?;
+    let user =
+        users::resolve_scoped(&tx, &claims.subject, claims.email.as_deref(), claims.name.as_deref(), None).await?;
     Ok((tx, user))
 }

@@ -101,8 +101,18 @@ pub struct ResolvedKey {
     pub scopes: Vec<Scope>,
 }
 
-pub async fn resolve(tx: &Tx<'_>, hash: &str) -> Result<Option<ResolvedKey>> {
-    let rows = tx.query_typed("SELECT key_id, team_id, scopes FROM auth_api_key($1)", params![hash => TEXT]).await?;
+/// Resolves a live key and, when it belongs to `team`, scopes the transaction to that team
+/// (otherwise to none), in one round trip.
+pub async fn resolve_scoped(tx: &Tx<'_>, hash: &str, team: &TeamId) -> Result<Option<ResolvedKey>> {
+    let rows = tx
+        .query_typed(
+            "SELECT k.key_id, k.team_id, k.scopes,
+                    set_config('app.team_id', CASE WHEN k.team_id = $2 THEN k.team_id ELSE '' END, true),
+                    set_config('app.user_id', '', true)
+               FROM auth_api_key($1) k",
+            params![hash => TEXT, team.as_str() => TEXT],
+        )
+        .await?;
     Ok(rows.first().map(|r| ResolvedKey {
         id: ApiKeyId::from_trusted(r.get(0)),
         team: TeamId::from_trusted(r.get(1)),

@@ -14,7 +14,7 @@ fn db_msg(e: &tokio_postgres::Error) -> String {
 async fn team_with_owner(t: &TestDb, name: &str) -> (TeamId, UserId) {
     let mut conn = t.db.conn().await.unwrap();
     let tx = scope::begin(&mut conn, &Scope::default()).await.unwrap();
-    let user = users::resolve(&tx, &format!("sub-{name}"), Some("o@example.com"), None).await.unwrap();
+    let user = users::resolve_scoped(&tx, &format!("sub-{name}"), Some("o@example.com"), None, None).await.unwrap();
     let team = TeamId::new();
     scope::apply(&tx, &Scope::team(team.clone()).with_user(Some(user.clone()))).await.unwrap();
     teams::create(&tx, &team, name, &format!("{name}-slug"), &user).await.unwrap();

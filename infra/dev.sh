@@ -73,11 +73,11 @@ stop_test_services() {
     fi
   fi
   rm -rf "$pgdir" "$ROOT/target/testkit/pg-dir"
-  local motopid="$ROOT/target/testkit/moto/pid"
-  if [ -f "$motopid" ]; then
-    kill "$(cat "$motopid")" >/dev/null 2>&1 || true
-    rm -rf "$ROOT/target/testkit/moto"
+  local motopids="$ROOT/target/testkit/moto/pids"
+  if [ -f "$motopids" ]; then
+    while read -r pid; do kill "$pid" >/dev/null 2>&1 || true; done < "$motopids"
   fi
+  rm -rf "$ROOT/target/testkit/moto"
 }
 
 cmd=${1:-help}

@@ -50,7 +50,13 @@ async fn init() -> anyhow::Result<String> {
         .stderr(Stdio::from(log))
         .spawn()
         .context("starting moto_server")?;
-    fs::write(dir.join("pid"), child.id().to_string())?;
+    // Every server started is recorded (appended), so cleanup stops them all even if a slow
+    // one was given up on and replaced.
+    {
+        use std::io::Write;
+        let mut pids = fs::OpenOptions::new().create(true).append(true).open(dir.join("pids"))?;
+        writeln!(pids, "{}", child.id())?;
+    }
     let deadline = Instant::now() + Duration::from_secs(30);
     while !ready(port).await {
         if Instant::now() > deadline {
@@ -73,6 +79,6 @@ async fn ready(port: u16) -> bool {
         return false;
     }
     let mut buf = [0u8; 12];
-    matches!(tokio::time::timeout(Duration::from_secs(2), s.read_exact(&mut buf)).await, Ok(Ok(_)))
+    matches!(tokio::time::timeout(Duration::from_secs(10), s.read_exact(&mut buf)).await, Ok(Ok(_)))
         && buf.starts_with(b"HTTP/1.1 200")
 }

@@ -99,15 +99,24 @@ pub async fn ensure_roles(client: &Client, app_password: Option<&str>) -> anyhow
 
 /// Applies pending migrations as the owner role. Returns the versions applied now.
 pub async fn run(client: &mut Client, target: Target) -> anyhow::Result<Vec<String>> {
-    ensure_roles(client, None).await?;
-    client
-        .batch_execute(&format!(
-            "GRANT USAGE, CREATE ON SCHEMA public TO {OWNER_ROLE};
-             GRANT USAGE ON SCHEMA public TO {APP_ROLE};"
-        ))
-        .await?;
+    run_with(client, target, None).await
+}
+
+/// Everything happens under one advisory lock, role and schema grants included: concurrent
+/// GRANTs on one object can fail ("tuple concurrently updated"), and two deploys may overlap.
+async fn run_with(client: &mut Client, target: Target, app_password: Option<&str>) -> anyhow::Result<Vec<String>> {
     client.execute("SELECT pg_advisory_lock($1)", &[&LOCK_KEY]).await?;
-    let result = apply_all(client, target).await;
+    let result = async {
+        ensure_roles(client, app_password).await?;
+        client
+            .batch_execute(&format!(
+                "GRANT USAGE, CREATE ON SCHEMA public TO {OWNER_ROLE};
+                 GRANT USAGE ON SCHEMA public TO {APP_ROLE};"
+            ))
+            .await?;
+        apply_all(client, target).await
+    }
+    .await;
     // Unlock even when a migration failed; the session ends soon after anyway.
     let _ = client.batch_execute("RESET ROLE").await;
     let _ = client.execute("SELECT pg_advisory_unlock($1)", &[&LOCK_KEY]).await;
@@ -158,8 +167,7 @@ async fn apply_all(client: &mut Client, target: Target) -> anyhow::Result<Vec<St
 pub async fn run_url(url: &str, app_password: Option<&str>) -> anyhow::Result<Vec<String>> {
     let (mut client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
     let driver = tokio::spawn(conn);
-    ensure_roles(&client, app_password).await?;
-    let applied = run(&mut client, Target::Deployed).await;
+    let applied = run_with(&mut client, Target::Deployed, app_password).await;
     drop(client);
     let _ = driver.await;
     applied

@@ -20,8 +20,6 @@ use crate::ApiError;
 /// The local runtime's token issuer and audience.
 pub const LOCAL_ISSUER: &str = "nextier-local";
 pub const LOCAL_AUDIENCE: &str = "nextier-api";
-/// The embedded development secret (override with `LOCAL_JWT_SECRET`).
-pub const LOCAL_DEV_SECRET: &str = "nextier-local-dev-secret-not-for-production";
 
 /// The verifier a function uses in place of API Gateway's authorizer, only when it runs on
 /// the local platform (`PLATFORM=local`: the local runtime, `cargo lambda watch`). Deployed
@@ -30,8 +28,7 @@ pub fn local_verifier_from_env() -> Option<JwtVerifier> {
     if std::env::var("PLATFORM").ok().as_deref() != Some("local") {
         return None;
     }
-    let secret = std::env::var("LOCAL_JWT_SECRET").unwrap_or_else(|_| LOCAL_DEV_SECRET.to_owned());
-    match verifier_from_env(&secret) {
+    match verifier_from_env(&nextier_runtime::config::local_secret()) {
         Ok(v) => Some(v),
         Err(e) => {
             // A configured but unusable JWKS must not silently fall back to the dev secret.

@@ -6,7 +6,6 @@ use axum::response::{IntoResponse, Response};
 use nextier_domain::FieldError;
 use nextier_store::StoreError;
 use serde::Serialize;
-use serde_json::json;
 use utoipa::ToSchema;
 
 #[derive(Debug, thiserror::Error)]
@@ -191,11 +190,4 @@ pub fn panic_response(err: Box<dyn std::any::Any + Send + 'static>) -> Response 
         .or_else(|| err.downcast_ref::<&str>().map(|s| s.to_string()))
         .unwrap_or_default();
     ApiError::Internal(anyhow::anyhow!("handler panicked: {msg}")).into_response()
-}
-
-/// For tests and docs: what a problem body looks like.
-pub fn example() -> serde_json::Value {
-    json!({"type": problem_type("validation"), "title": "Your request has invalid fields", "status": 400,
-           "detail": "email: must be an email address like name@example.com", "correlationId": "01J...",
-           "errors": [{"field": "email", "message": "must be an email address like name@example.com"}]})
 }

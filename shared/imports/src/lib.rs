@@ -180,7 +180,7 @@ impl Importer<'_> {
                         dedupe_key: Some(format!("{id}:{checkpoint}")),
                     };
                     continuation.extend(outbox::stage(&tx, &msg).await?);
-                    imports::renew(&tx, id, -1).await?;
+                    imports::release(&tx, id).await?;
                 }
                 tx.commit().await?;
                 staged.clear();
@@ -207,11 +207,7 @@ impl Importer<'_> {
         let tx = scope::begin(&mut conn, &Scope::team(team.clone())).await?;
         let counts = imports::merge(&tx, team, id, work.kind).await?;
         let problems = imports::problems(&tx, id, self.limits.report_rows).await?;
-        let total_problems: i64 = tx
-            .query_one("SELECT problems FROM imports WHERE id = $1", &[&id.as_str()])
-            .await
-            .map(|r| i64::from(r.get::<_, i32>(0)))
-            .unwrap_or(problems.len() as i64);
+        let total_problems = i64::from(imports::get(&tx, id).await?.problems);
         let report_key = self.write_report(team, id, &problems, total_problems).await?;
         imports::complete(&tx, id, counts, report_key.as_deref()).await?;
         let event = outbox::stage(

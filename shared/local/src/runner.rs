@@ -18,7 +18,7 @@ use tokio::task::JoinHandle;
 use crate::database::{seed_demo, LocalDatabase, DEMO_EMAIL, DEMO_SUBJECT};
 use crate::registry::{Consumer, Registry, Schedule};
 
-use nextier_http::jwt::{LOCAL_AUDIENCE as AUDIENCE, LOCAL_DEV_SECRET, LOCAL_ISSUER as ISSUER};
+use nextier_http::jwt::{LOCAL_AUDIENCE as AUDIENCE, LOCAL_ISSUER as ISSUER};
 
 #[derive(Clone)]
 pub struct LocalConfig {
@@ -47,7 +47,7 @@ impl LocalConfig {
             port: std::env::var("NEXTIER_PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(3000),
             admin_url: std::env::var("DATABASE_URL").ok(),
             app_url: std::env::var("APP_DATABASE_URL").ok(),
-            jwt_secret: std::env::var("LOCAL_JWT_SECRET").unwrap_or_else(|_| LOCAL_DEV_SECRET.into()),
+            jwt_secret: nextier_runtime::config::local_secret(),
             extra: Registry::default(),
             schedule_every: None,
         })

@@ -11,9 +11,6 @@ use crate::local::{FolderBlobStore, PgEventBus, PgQueue};
 use crate::outbox::OutboxPublisher;
 use crate::{BlobStore, EventBus, Queue};
 
-/// The local runtime signs blob URLs with its JWT secret; this is its embedded default.
-pub const LOCAL_BLOB_SECRET: &str = "nextier-local-dev-secret-not-for-production";
-
 #[derive(Clone)]
 pub struct Platform {
     pub queue: Arc<dyn Queue>,
@@ -41,7 +38,8 @@ impl Platform {
         // Blobs live where the local runtime serves them (`infra/dev.sh run` defaults).
         let dir = std::env::var("LOCAL_BLOB_DIR").unwrap_or_else(|_| ".local/blobs".into());
         let url = std::env::var("LOCAL_PUBLIC_URL").unwrap_or_else(|_| "http://127.0.0.1:3000".into());
-        let secret = std::env::var("LOCAL_JWT_SECRET").unwrap_or_else(|_| LOCAL_BLOB_SECRET.into());
+        // The local runtime signs blob URLs with the same secret as its tokens.
+        let secret = nextier_runtime::config::local_secret();
         Self {
             queue: Arc::new(PgQueue::new(db.clone())),
             bus: Arc::new(PgEventBus::new(db.clone(), "default")),

@@ -127,7 +127,6 @@ pub struct Work {
     pub kind: ImportKind,
     pub object_key: String,
     pub mapping: Option<serde_json::Value>,
-    pub source: Option<String>,
     pub columns: Option<Columns>,
     pub header_len: usize,
     pub rows_read: i32,
@@ -152,7 +151,7 @@ pub async fn claim(tx: &Tx<'_>, id: &ImportId, lease_secs: i32) -> Result<Claim>
                     lease_until = now() + make_interval(secs => $2)
               WHERE id = $1 AND status IN ('awaiting_upload', 'running')
                 AND (lease_until IS NULL OR lease_until < now())
-          RETURNING kind, object_key, mapping, source, columns, header_len, rows_read, checkpoint_bytes",
+          RETURNING kind, object_key, mapping, columns, header_len, rows_read, checkpoint_bytes",
             params![id.as_str() => TEXT, f64::from(lease_secs) => FLOAT8],
         )
         .await?;
@@ -161,11 +160,10 @@ pub async fn claim(tx: &Tx<'_>, id: &ImportId, lease_secs: i32) -> Result<Claim>
             kind: ImportKind::parse(r.get(0)).unwrap_or(ImportKind::Contacts),
             object_key: r.get(1),
             mapping: r.get(2),
-            source: r.get(3),
-            columns: r.get::<_, Option<serde_json::Value>>(4).and_then(|c| serde_json::from_value(c).ok()),
-            header_len: r.get::<_, Option<i32>>(5).unwrap_or(0) as usize,
-            rows_read: r.get(6),
-            checkpoint_bytes: r.get::<_, i64>(7) as u64,
+            columns: r.get::<_, Option<serde_json::Value>>(3).and_then(|c| serde_json::from_value(c).ok()),
+            header_len: r.get::<_, Option<i32>>(4).unwrap_or(0) as usize,
+            rows_read: r.get(5),
+            checkpoint_bytes: r.get::<_, i64>(6) as u64,
         }));
     }
     let status = tx.query_typed("SELECT status FROM imports WHERE id = $1", params![id.as_str() => TEXT]).await?;
@@ -183,6 +181,12 @@ pub async fn renew(tx: &Tx<'_>, id: &ImportId, lease_secs: i32) -> Result<()> {
         params![id.as_str() => TEXT, f64::from(lease_secs) => FLOAT8],
     )
     .await?;
+    Ok(())
+}
+
+/// Gives the lease up, so the next delivery (a continuation) can claim the job at once.
+pub async fn release(tx: &Tx<'_>, id: &ImportId) -> Result<()> {
+    tx.query_typed("UPDATE imports SET lease_until = NULL WHERE id = $1", params![id.as_str() => TEXT]).await?;
     Ok(())
 }
 

@@ -21,6 +21,14 @@ pub enum Permission {
     ContactsRead,
     ContactsWrite,
     ContactsManage,
+    /// See campaigns, steps, enrolments, stats and history.
+    CampaignsRead,
+    /// Create and edit campaigns, steps, templates and audiences; stage; pause (a brake is
+    /// always safe to pull).
+    CampaignsWrite,
+    /// Approve, start, resume, complete and cancel: what makes messages go out, or ends a
+    /// campaign for good.
+    CampaignsManage,
 }
 
 impl Permission {
@@ -31,13 +39,16 @@ impl Permission {
             | Permission::MembersRead
             | Permission::SettingsRead
             | Permission::ContactsRead
-            | Permission::ContactsWrite => Role::Member,
+            | Permission::ContactsWrite
+            | Permission::CampaignsRead
+            | Permission::CampaignsWrite => Role::Member,
             Permission::TeamManage
             | Permission::MembersManage
             | Permission::KeysManage
             | Permission::SettingsManage
             | Permission::SecretsRead
-            | Permission::ContactsManage => Role::Admin,
+            | Permission::ContactsManage
+            | Permission::CampaignsManage => Role::Admin,
         }
     }
 
@@ -52,6 +63,9 @@ impl Permission {
             Permission::ContactsRead => Scope::parse_known("contacts:read"),
             Permission::ContactsWrite => Scope::parse_known("contacts:write"),
             Permission::ContactsManage => Scope::parse_known("contacts:manage"),
+            Permission::CampaignsRead => Scope::parse_known("campaigns:read"),
+            Permission::CampaignsWrite => Scope::parse_known("campaigns:write"),
+            Permission::CampaignsManage => Scope::parse_known("campaigns:manage"),
         }
     }
 }

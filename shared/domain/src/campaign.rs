@@ -104,6 +104,18 @@ pub fn may_approve(approver_is_admin: bool, approver_is_author: bool, team_allow
     approver_is_admin && (!approver_is_author || team_allows_self_approval)
 }
 
+/// Why a lead-state change ends a contact's enrolments, if it does: an opt-out always; a
+/// reply or a booked meeting where the campaign's exit rules say so.
+pub fn exit_reason_for(state: crate::lead_state::LeadState) -> Option<&'static str> {
+    use crate::lead_state::LeadState as L;
+    match state {
+        L::Suppressed => Some("opt_out"),
+        L::Responded | L::SoftInterest | L::EmailCaptured | L::HighIntent => Some("reply"),
+        L::AppointmentBooked => Some("meeting_booked"),
+        _ => None,
+    }
+}
+
 /// A step's delay after the previous step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "unit", content = "amount", rename_all = "snake_case")]

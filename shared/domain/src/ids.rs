@@ -120,6 +120,18 @@ prefixed_id!(/// A CSV import job.
     ImportId, "imp");
 prefixed_id!(/// A business (B2B lists).
     BusinessId, "biz");
+prefixed_id!(/// A multi-step outreach campaign.
+    CampaignId, "cmp");
+prefixed_id!(/// One ordered step of a campaign's sequence.
+    StepId, "stp");
+prefixed_id!(/// A contact's enrolment in a campaign.
+    EnrolmentId, "enr");
+prefixed_id!(/// A reusable message template.
+    TemplateId, "tpl");
+prefixed_id!(/// A saved contact filter (an audience).
+    FilterId, "flt");
+prefixed_id!(/// A message, outbound or inbound.
+    MessageId, "msg");
 
 #[cfg(test)]
 mod tests {

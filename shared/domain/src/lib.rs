@@ -13,6 +13,7 @@ pub mod page;
 pub mod phone;
 pub mod settings;
 pub mod team;
+pub mod template;
 pub mod validation;
 
 pub use validation::FieldError;

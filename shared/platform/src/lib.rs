@@ -9,4 +9,6 @@ pub mod outbox;
 pub mod ports;
 pub mod wiring;
 
-pub use ports::{BlobStore, ByteReader, DomainEvent, EventBus, OutgoingMessage, PlatformError, Queue, ReceivedMessage};
+pub use ports::{
+    BlobStore, ByteReader, DomainEvent, EventBus, OutgoingMessage, PlatformError, Queue, ReceivedMessage, MAX_BATCH,
+};

@@ -41,10 +41,16 @@ pub struct ReceivedMessage {
 
 /// A queue service with SQS semantics: at-least-once delivery, a visibility timeout after
 /// each receive, a receive count, and a dead-letter queue after too many receives.
+/// The most messages one `send_batch` call takes (the SQS limit).
+pub const MAX_BATCH: usize = 10;
+
 #[async_trait]
 pub trait Queue: Send + Sync {
     /// Sends a message; returns its id.
     async fn send(&self, queue: &str, msg: OutgoingMessage) -> Result<String>;
+    /// Sends up to [`MAX_BATCH`] messages in one call (SQS `SendMessageBatch`). The outer
+    /// error means nothing was sent; otherwise each message has its own result, in order.
+    async fn send_batch(&self, queue: &str, msgs: Vec<OutgoingMessage>) -> Result<Vec<Result<String>>>;
     /// Receives up to `max` (1-10) visible messages, hiding them for the queue's visibility
     /// timeout. Used by the local runtime's pollers and by tests; Lambda's event source
     /// mapping does this deployed.

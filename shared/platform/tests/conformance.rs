@@ -70,7 +70,32 @@ async fn queue_suite(q: &dyn Queue, name: &str) {
     q.send(name, delayed).await.unwrap();
     assert!(q.receive(name, 10).await.unwrap().is_empty());
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(q.receive(name, 10).await.unwrap().len(), 1);
+    let later = q.receive(name, 10).await.unwrap();
+    assert_eq!(later.len(), 1);
+    q.delete(name, &later[0].receipt_handle).await.unwrap();
+
+    // A batch of ten: one result per message, each delivered once with its attributes.
+    let batch: Vec<_> = (0..10).map(|i| message(&format!("batch-{i}"))).collect();
+    let results = q.send_batch(name, batch).await.unwrap();
+    assert_eq!(results.len(), 10);
+    assert!(results.iter().all(|r| r.as_ref().is_ok_and(|id| !id.is_empty())));
+    let mut got = Vec::new();
+    for _ in 0..5 {
+        for m in q.receive(name, 10).await.unwrap() {
+            assert_eq!(m.attributes.get("team_id").map(String::as_str), Some("team_01JD8Z6Q3M4N5P6R7S8T9V0W1X"));
+            got.push(m.body);
+        }
+        if got.len() == 10 {
+            break;
+        }
+    }
+    got.sort();
+    let mut want: Vec<String> = (0..10).map(|i| format!("batch-{i}")).collect();
+    want.sort();
+    assert_eq!(got, want);
+    // Eleven is more than a batch holds: refused whole.
+    let eleven: Vec<_> = (0..11).map(|i| message(&format!("x{i}"))).collect();
+    assert!(q.send_batch(name, eleven).await.is_err());
 }
 
 #[tokio::test]

@@ -312,25 +312,25 @@ pub struct Filter {
 }
 
 /// A WHERE clause and its typed parameters, built from a filter.
-struct Where {
-    clauses: Vec<String>,
+pub(crate) struct Where {
+    pub(crate) clauses: Vec<String>,
     values: Vec<Box<dyn ToSql + Sync + Send>>,
     types: Vec<Type>,
 }
 
 impl Where {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self { clauses: vec!["c.deleted_at IS NULL".into()], values: vec![], types: vec![] }
     }
 
     /// Adds a parameter and returns its placeholder.
-    fn bind<T: ToSql + Sync + Send + 'static>(&mut self, v: T, t: Type) -> String {
+    pub(crate) fn bind<T: ToSql + Sync + Send + 'static>(&mut self, v: T, t: Type) -> String {
         self.values.push(Box::new(v));
         self.types.push(t);
         format!("${}", self.values.len())
     }
 
-    fn from_filter(f: &Filter) -> Self {
+    pub(crate) fn from_filter(f: &Filter) -> Self {
         let mut w = Where::new();
         if let Some(v) = &f.status {
             let p = w.bind(v.clone(), Type::TEXT);
@@ -389,11 +389,11 @@ impl Where {
         w
     }
 
-    fn sql(&self) -> String {
+    pub(crate) fn sql(&self) -> String {
         self.clauses.join(" AND ")
     }
 
-    fn params(&self) -> Vec<(&(dyn ToSql + Sync), Type)> {
+    pub(crate) fn params(&self) -> Vec<(&(dyn ToSql + Sync), Type)> {
         self.values.iter().zip(&self.types).map(|(v, t)| (v.as_ref() as &(dyn ToSql + Sync), t.clone())).collect()
     }
 }
@@ -577,6 +577,7 @@ pub async fn merge(
     }
     tx.query_typed("UPDATE contact_events SET contact_id = $1 WHERE contact_id = $2", params![s => TEXT, m => TEXT])
         .await?;
+    crate::campaigns::move_enrolments(tx, survivor, merged).await?;
 
     let suppressed = keep.lead_state == LeadState::Suppressed || gone.lead_state == LeadState::Suppressed;
     let state = if suppressed { LeadState::Suppressed } else { keep.lead_state };

@@ -6,12 +6,14 @@
 mod sql;
 
 pub mod api_keys;
+pub mod campaigns;
 pub mod contacts;
 pub mod db;
 pub mod error;
 pub mod imports;
 pub mod invitations;
 pub mod members;
+pub mod messages;
 pub mod migrate;
 pub mod outbox;
 pub mod scope;

@@ -97,3 +97,17 @@ pub async fn delete(tx: &Tx<'_>, team: &TeamId, scope: &str, name: &str) -> Resu
     }
     Ok(())
 }
+
+/// A yes/no team setting (`true`, `yes`, `1` or `on`); absent means no.
+pub async fn flag(tx: &Tx<'_>, scope: &str, name: &str) -> Result<bool> {
+    let rows = tx
+        .query_typed(
+            "SELECT value FROM team_settings WHERE team_id = app_team_id() AND scope = $1 AND name = $2",
+            params![scope => TEXT, name => TEXT],
+        )
+        .await?;
+    Ok(rows
+        .first()
+        .map(|r| matches!(r.get::<_, &str>(0).trim().to_ascii_lowercase().as_str(), "true" | "yes" | "1" | "on"))
+        .unwrap_or(false))
+}

@@ -2,7 +2,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_sdk_sqs::types::{MessageAttributeValue, MessageSystemAttributeName};
+use aws_sdk_sqs::types::{MessageAttributeValue, MessageSystemAttributeName, SendMessageBatchRequestEntry};
 use aws_sdk_sqs::Client;
 use tokio::sync::RwLock;
 
@@ -75,6 +75,57 @@ impl Queue for SqsQueue {
         }
         let out = req.send().await.map_err(super::classify)?;
         Ok(out.message_id.unwrap_or_default())
+    }
+
+    async fn send_batch(&self, queue: &str, msgs: Vec<OutgoingMessage>) -> Result<Vec<Result<String>>> {
+        if msgs.len() > crate::ports::MAX_BATCH {
+            return Err(PlatformError::Invalid(format!("a batch holds at most {} messages", crate::ports::MAX_BATCH)));
+        }
+        if msgs.is_empty() {
+            return Ok(vec![]);
+        }
+        let url = self.url(queue).await?;
+        let mut entries = Vec::with_capacity(msgs.len());
+        for (i, msg) in msgs.iter().enumerate() {
+            let mut e = SendMessageBatchRequestEntry::builder()
+                .id(i.to_string())
+                .message_body(&msg.body)
+                .message_attributes(nextier_runtime::correlation::ATTRIBUTE, string_attr(&msg.correlation_id)?)
+                .delay_seconds(msg.delay.as_secs().min(900) as i32);
+            if let Some(team) = &msg.team_id {
+                e = e.message_attributes("team_id", string_attr(team)?);
+            }
+            for (k, v) in &msg.attributes {
+                e = e.message_attributes(k, string_attr(v)?);
+            }
+            entries.push(e.build().map_err(|e| PlatformError::Invalid(e.to_string()))?);
+        }
+        let out = self
+            .client
+            .send_message_batch()
+            .queue_url(url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .map_err(super::classify)?;
+        let mut results: Vec<Result<String>> =
+            (0..msgs.len()).map(|_| Err(PlatformError::Unavailable("no result for this entry".into()))).collect();
+        for ok in out.successful {
+            if let Some(slot) = ok.id.parse::<usize>().ok().and_then(|i| results.get_mut(i)) {
+                *slot = Ok(ok.message_id);
+            }
+        }
+        for failed in out.failed {
+            if let Some(slot) = failed.id.parse::<usize>().ok().and_then(|i| results.get_mut(i)) {
+                let why = format!("{}: {}", failed.code, failed.message.unwrap_or_default());
+                *slot = Err(if failed.sender_fault {
+                    PlatformError::Invalid(why)
+                } else {
+                    PlatformError::Unavailable(why)
+                });
+            }
+        }
+        Ok(results)
     }
 
     async fn receive(&self, queue: &str, max: u32) -> Result<Vec<ReceivedMessage>> {

@@ -114,6 +114,41 @@ impl Queue for PgQueue {
         Ok(id)
     }
 
+    async fn send_batch(&self, queue: &str, msgs: Vec<OutgoingMessage>) -> Result<Vec<Result<String>>> {
+        if msgs.len() > crate::ports::MAX_BATCH {
+            return Err(PlatformError::Invalid(format!("a batch holds at most {} messages", crate::ports::MAX_BATCH)));
+        }
+        if msgs.is_empty() {
+            return Ok(vec![]);
+        }
+        let conn = self.db.conn().await.map_err(PlatformError::Store)?;
+        let mut ids = Vec::with_capacity(msgs.len());
+        let mut bodies = Vec::with_capacity(msgs.len());
+        let mut attrs = Vec::with_capacity(msgs.len());
+        let mut delays = Vec::with_capacity(msgs.len());
+        for msg in msgs {
+            let mut a: HashMap<String, String> = msg.attributes;
+            a.insert(nextier_runtime::correlation::ATTRIBUTE.into(), msg.correlation_id);
+            if let Some(team) = msg.team_id {
+                a.insert("team_id".into(), team);
+            }
+            ids.push(ulid::Ulid::new().to_string());
+            bodies.push(msg.body);
+            attrs.push(serde_json::to_value(a).unwrap_or_default());
+            delays.push(msg.delay.as_secs_f64());
+        }
+        // One statement: all of the batch or none of it.
+        conn.execute(
+            "INSERT INTO local_queue_messages (id, queue, body, attributes, visible_at)
+             SELECT i, $2, b, a, now() + make_interval(secs => d)
+               FROM unnest($1::text[], $3::text[], $4::jsonb[], $5::float8[]) AS u(i, b, a, d)",
+            &[&ids, &queue, &bodies, &attrs, &delays],
+        )
+        .await
+        .map_err(|e| unknown_queue(e, queue))?;
+        Ok(ids.into_iter().map(Ok).collect())
+    }
+
     async fn receive(&self, queue: &str, max: u32) -> Result<Vec<ReceivedMessage>> {
         let mut conn = self.db.conn().await.map_err(PlatformError::Store)?;
         let tx = conn.transaction().await.map_err(db)?;

@@ -1,0 +1,69 @@
+//! Campaigns at work: the lifecycle with its side effects ([`lifecycle`]), staging checks
+//! ([`staging`]), the per-minute tick that claims due enrolments ([`tick`]), the starter
+//! that runs scheduled starts and ends ([`starter`]), the campaign-sequence consumer that
+//! sends each step through the outbound gate ([`sequence`], [`gate`]) and the campaign
+//! consumer that enrols contacts whose score enters a running campaign's band ([`sync`]).
+
+pub mod gate;
+pub mod lifecycle;
+pub mod sequence;
+pub mod staging;
+pub mod starter;
+pub mod sync;
+pub mod tick;
+
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+
+/// The queue the tick fills and the sequence consumer drains.
+pub const SEQUENCE_QUEUE: &str = "campaign-sequence";
+/// The queue of score changes that may enrol a contact in running campaigns.
+pub const SYNC_QUEUE: &str = "campaign";
+
+/// Where time comes from, so a test can run a sequence across simulated days.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// A clock that moves only when told.
+#[derive(Clone)]
+pub struct ManualClock(Arc<Mutex<DateTime<Utc>>>);
+
+impl ManualClock {
+    pub fn at(t: DateTime<Utc>) -> Self {
+        Self(Arc::new(Mutex::new(t)))
+    }
+
+    pub fn set(&self, t: DateTime<Utc>) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = t;
+    }
+
+    pub fn advance(&self, d: chrono::Duration) {
+        let mut t = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        *t += d;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Team settings that change campaign rules (scope `campaigns`).
+pub mod team_rules {
+    /// `true`: an ADMIN may approve a campaign they wrote.
+    pub const ALLOW_SELF_APPROVAL: &str = "allow_self_approval";
+    /// `true`: a contact may be enrolled in several live campaigns at once.
+    pub const ALLOW_OVERLAP: &str = "allow_overlapping_enrolments";
+    pub const SCOPE: &str = "campaigns";
+}

@@ -1,0 +1,108 @@
+//! Messages sent and received. An outbound message carries a `send_key` unique in its team,
+//! so however often the work that produces it is retried, it is recorded (and sent) once.
+
+use chrono::{DateTime, Utc};
+use nextier_domain::ids::{CampaignId, ContactId, EnrolmentId, MessageId, StepId, TeamId};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::campaigns::Channel;
+use crate::error::Result;
+use crate::Tx;
+
+#[derive(Debug, Clone)]
+pub struct Outbound<'a> {
+    pub team: &'a TeamId,
+    pub contact: &'a ContactId,
+    pub campaign: Option<&'a CampaignId>,
+    pub step: Option<&'a StepId>,
+    pub enrolment: Option<&'a EnrolmentId>,
+    pub channel: Channel,
+    pub to: &'a str,
+    pub from: Option<&'a str>,
+    pub subject: Option<&'a str>,
+    pub body: &'a str,
+    pub provider: &'a str,
+    pub provider_message_id: Option<&'a str>,
+    pub status: &'a str,
+    pub send_key: &'a str,
+    pub at: DateTime<Utc>,
+}
+
+/// Records an outbound message once per send key; returns its id and whether this call
+/// created it (false: an earlier attempt already did).
+pub async fn record_outbound(tx: &Tx<'_>, m: &Outbound<'_>) -> Result<(MessageId, bool)> {
+    let id = MessageId::new();
+    let rows = tx
+        .query_typed(
+            "INSERT INTO messages (id, team_id, contact_id, campaign_id, step_id, enrolment_id, channel, direction,
+                                   to_address, from_address, subject, body, status, provider, provider_message_id,
+                                   send_key, created_at, sent_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'outbound', $8, $9, $10, $11, $12, $13, $14, $15, $16,
+                     CASE WHEN $12 IN ('sent', 'delivered') THEN $16 END)
+             ON CONFLICT (team_id, send_key) DO NOTHING RETURNING id",
+            params![id.as_str() => TEXT, m.team.as_str() => TEXT, m.contact.as_str() => TEXT,
+                    m.campaign.map(|c| c.as_str()) => TEXT, m.step.map(|s| s.as_str()) => TEXT,
+                    m.enrolment.map(|e| e.as_str()) => TEXT, m.channel.as_str() => TEXT, m.to => TEXT, m.from => TEXT,
+                    m.subject => TEXT, m.body => TEXT, m.status => TEXT, m.provider => TEXT,
+                    m.provider_message_id => TEXT, m.send_key => TEXT, m.at => TIMESTAMPTZ],
+        )
+        .await?;
+    if !rows.is_empty() {
+        return Ok((id, true));
+    }
+    let existing = tx
+        .query_typed(
+            "SELECT id FROM messages WHERE team_id = $1 AND send_key = $2",
+            params![m.team.as_str() => TEXT, m.send_key => TEXT],
+        )
+        .await?;
+    let id = existing.first().map(|r| MessageId::from_trusted(r.get(0))).unwrap_or(id);
+    Ok((id, false))
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Message {
+    pub id: MessageId,
+    pub contact_id: Option<ContactId>,
+    pub campaign_id: Option<CampaignId>,
+    pub step_id: Option<StepId>,
+    pub channel: Channel,
+    pub direction: String,
+    pub to: String,
+    pub subject: Option<String>,
+    pub body: String,
+    pub status: String,
+    pub provider: String,
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+/// The campaign's messages in send order.
+pub async fn for_campaign(tx: &Tx<'_>, campaign: &CampaignId) -> Result<Vec<Message>> {
+    let rows = tx
+        .query_typed(
+            "SELECT id, contact_id, campaign_id, step_id, channel, direction, to_address, subject, body, status,
+                    provider, sent_at
+               FROM messages WHERE campaign_id = $1 ORDER BY created_at, id",
+            params![campaign.as_str() => TEXT],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| Message {
+            id: MessageId::from_trusted(r.get("id")),
+            contact_id: r.get::<_, Option<String>>("contact_id").map(ContactId::from_trusted),
+            campaign_id: r.get::<_, Option<String>>("campaign_id").map(CampaignId::from_trusted),
+            step_id: r.get::<_, Option<String>>("step_id").map(StepId::from_trusted),
+            channel: Channel::parse(r.get("channel")).unwrap_or(Channel::Sms),
+            direction: r.get("direction"),
+            to: r.get("to_address"),
+            subject: r.get("subject"),
+            body: r.get("body"),
+            status: r.get("status"),
+            provider: r.get("provider"),
+            sent_at: r.get("sent_at"),
+        })
+        .collect())
+}

@@ -24,3 +24,22 @@ pub async fn stage(
         .await?
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("outbox row without dedupe key was not staged")))
 }
+
+/// Stages a message for `queue` (delivered after commit, or by the sweeper).
+pub async fn stage_queue(
+    tx: &Tx<'_>,
+    team: &TeamId,
+    queue: &str,
+    body: serde_json::Value,
+) -> Result<OutboxId, ApiError> {
+    let msg = OutboxMessage {
+        team: Some(team.clone()),
+        destination: Destination::Queue(queue.to_owned()),
+        payload: body,
+        correlation_id: nextier_runtime::correlation::current().unwrap_or_default().to_string(),
+        dedupe_key: None,
+    };
+    outbox::stage(tx, &msg)
+        .await?
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("outbox row without dedupe key was not staged")))
+}

@@ -3,6 +3,7 @@
 //! annotations, so it cannot drift from the routes.
 
 pub mod admin;
+pub mod campaigns;
 pub mod contacts;
 pub mod events;
 pub mod imports;
@@ -22,6 +23,7 @@ fn groups() -> OpenApiRouter<AppState> {
         .merge(admin::router())
         .merge(contacts::router())
         .merge(imports::router())
+        .merge(campaigns::router())
 }
 
 /// The complete OpenAPI 3.1 document for all groups.
@@ -42,6 +44,11 @@ pub fn contacts_app(state: AppState, local_auth: Option<JwtVerifier>) -> Router 
         state,
         local_auth,
     )
+}
+
+/// The campaigns Lambda's router: campaigns, steps, enrolments, templates, saved filters.
+pub fn campaigns_app(state: AppState, local_auth: Option<JwtVerifier>) -> Router {
+    serve(OpenApiRouter::with_openapi(openapi::base()).merge(campaigns::router()), state, local_auth)
 }
 
 /// Runs an API group as a Lambda: everything is built once per cold start from the

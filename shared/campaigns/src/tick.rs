@@ -79,6 +79,26 @@ fn message(c: &Claimed, correlation_id: &str) -> OutgoingMessage {
     }
 }
 
+/// Sends one batch; returns the enrolments whose message was not queued.
+async fn send(queue: &dyn Queue, batch: Vec<Claimed>, correlation_id: &str) -> Vec<EnrolmentId> {
+    let msgs = batch.iter().map(|c| message(c, correlation_id)).collect();
+    match queue.send_batch(SEQUENCE_QUEUE, msgs).await {
+        Ok(results) => batch
+            .into_iter()
+            .zip(results)
+            .filter_map(|(c, r)| {
+                let e = r.err()?;
+                tracing::warn!(enrolment_id = %c.enrolment, error = %e, "not queued");
+                Some(c.enrolment)
+            })
+            .collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, count = batch.len(), "batch not queued");
+            batch.into_iter().map(|c| c.enrolment).collect()
+        }
+    }
+}
+
 /// One tick at `now`.
 pub async fn tick(db: &Db, queue: &dyn Queue, now: DateTime<Utc>, cfg: &TickConfig) -> anyhow::Result<TickSummary> {
     let correlation_id = nextier_runtime::correlation::current().unwrap_or_default().to_string();
@@ -91,28 +111,9 @@ pub async fn tick(db: &Db, queue: &dyn Queue, now: DateTime<Utc>, cfg: &TickConf
         if claimed.is_empty() {
             break;
         }
-        let batches: Vec<&[Claimed]> = claimed.chunks(MAX_BATCH).collect();
+        let batches: Vec<Vec<Claimed>> = claimed.chunks(MAX_BATCH).map(<[Claimed]>::to_vec).collect();
         let results: Vec<Vec<EnrolmentId>> = stream::iter(batches)
-            .map(|batch| {
-                let msgs = batch.iter().map(|c| message(c, &correlation_id)).collect();
-                async move {
-                    match queue.send_batch(SEQUENCE_QUEUE, msgs).await {
-                        Ok(results) => batch
-                            .iter()
-                            .zip(results)
-                            .filter(|(_, r)| r.is_err())
-                            .map(|(c, r)| {
-                                tracing::warn!(enrolment_id = %c.enrolment, error = %r.err().map(|e| e.to_string()).unwrap_or_default(), "not queued");
-                                c.enrolment.clone()
-                            })
-                            .collect(),
-                        Err(e) => {
-                            tracing::warn!(error = %e, count = batch.len(), "batch not queued");
-                            batch.iter().map(|c| c.enrolment.clone()).collect()
-                        }
-                    }
-                }
-            })
+            .map(|batch| send(queue, batch, &correlation_id))
             .buffer_unordered(cfg.concurrency.max(1))
             .collect()
             .await;

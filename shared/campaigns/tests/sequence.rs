@@ -636,3 +636,97 @@ async fn the_starter_starts_only_approved_campaigns_whose_time_has_come() {
     assert_eq!(tick(&f.t.db, &f.queue, now, &TickConfig::default()).await.unwrap().claimed, 1);
     let _ = ScoreBand { min_score: 0, max_score: 1 };
 }
+
+/// A queue that refuses every other message of a batch, as SQS may report per entry.
+struct HalfDown(PgQueue);
+
+#[async_trait::async_trait]
+impl Queue for HalfDown {
+    async fn send(&self, q: &str, m: nextier_platform::OutgoingMessage) -> nextier_platform::ports::Result<String> {
+        self.0.send(q, m).await
+    }
+    async fn send_batch(
+        &self,
+        q: &str,
+        msgs: Vec<nextier_platform::OutgoingMessage>,
+    ) -> nextier_platform::ports::Result<Vec<nextier_platform::ports::Result<String>>> {
+        let mut out = Vec::new();
+        for (i, m) in msgs.into_iter().enumerate() {
+            out.push(if i % 2 == 0 {
+                self.0.send(q, m).await
+            } else {
+                Err(nextier_platform::PlatformError::Unavailable("throttled".into()))
+            });
+        }
+        Ok(out)
+    }
+    async fn receive(
+        &self,
+        q: &str,
+        max: u32,
+    ) -> nextier_platform::ports::Result<Vec<nextier_platform::ReceivedMessage>> {
+        self.0.receive(q, max).await
+    }
+    async fn delete(&self, q: &str, r: &str) -> nextier_platform::ports::Result<()> {
+        self.0.delete(q, r).await
+    }
+    async fn change_visibility(&self, q: &str, r: &str, d: StdDuration) -> nextier_platform::ports::Result<()> {
+        self.0.change_visibility(q, r, d).await
+    }
+}
+
+#[tokio::test]
+async fn claims_whose_messages_were_refused_are_given_back_at_once() {
+    let f = fx().await;
+    let now = Utc::now();
+    let id = f
+        .campaign(
+            settings("c"),
+            &[sms(Delay::Minutes(0), "Hi")],
+            &f.contacts(&[Some("A"), Some("B"), Some("C"), Some("D")]).await,
+        )
+        .await;
+    f.launch(&id, now).await;
+    let half = HalfDown(PgQueue::new(f.t.db.clone()));
+    let s = tick(&f.t.db, &half, now, &TickConfig::default()).await.unwrap();
+    assert_eq!((s.claimed, s.enqueued, s.released), (4, 2, 2));
+    assert_eq!(f.queue.depth(SEQUENCE_QUEUE).await.unwrap(), 2);
+    // The two refused are claimable again straight away; the two queued are not.
+    let again = tick(&f.t.db, &f.queue, now, &TickConfig::default()).await.unwrap();
+    assert_eq!(again.claimed, 2);
+    assert_eq!(f.queue.depth(SEQUENCE_QUEUE).await.unwrap(), 4);
+}
+
+#[tokio::test]
+async fn the_sqs_handler_acknowledges_malformed_and_stale_messages_and_sends_real_ones() {
+    let f = fx().await;
+    let now = Utc::now();
+    let id = f
+        .campaign(settings("c"), &[sms(Delay::Minutes(0), "Hi {{firstName}}")], &f.contacts(&[Some("Ada")]).await)
+        .await;
+    f.launch(&id, now).await;
+    let seq = f.sequencer(&ManualClock::at(now));
+    let raw = std::fs::read_to_string(nextier_testkit::workspace_root().join("events/consumer-campaign-sequence.json"))
+        .unwrap();
+    let sample: aws_lambda_events::event::sqs::SqsEvent = serde_json::from_str(&raw).unwrap();
+    // The sample names an enrolment this database does not have, and a malformed message:
+    // both are acknowledged (retrying cannot help), nothing is sent.
+    let resp = nextier_campaigns::sequence::handle(&seq, sample.clone()).await;
+    assert!(resp.batch_item_failures.is_empty());
+    assert_eq!(f.scalar("SELECT count(*) FROM messages").await, 0);
+
+    // The same envelope carrying a real job, delivered twice in one batch: sent once.
+    tick(&f.t.db, &f.queue, now, &TickConfig::default()).await.unwrap();
+    let queued = f.queue.receive(SEQUENCE_QUEUE, 10).await.unwrap();
+    let mut event = sample;
+    event.records.truncate(1);
+    let mut record = event.records[0].clone();
+    record.body = Some(queued[0].body.clone());
+    record.message_attributes.get_mut("team_id").unwrap().string_value = Some(f.team.to_string());
+    event.records = vec![record.clone(), record];
+    let resp = nextier_campaigns::sequence::handle(&seq, event).await;
+    assert!(resp.batch_item_failures.is_empty());
+    let bodies: Vec<String> =
+        f.t.superuser().await.query("SELECT body FROM messages", &[]).await.unwrap().iter().map(|r| r.get(0)).collect();
+    assert_eq!(bodies, vec!["Hi Ada".to_owned()]);
+}

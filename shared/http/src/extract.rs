@@ -42,6 +42,25 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     }
 }
 
+/// An optional JSON body: an empty body is `None`; anything else must be what [`JsonBody`]
+/// accepts.
+pub struct OptionalJson<T>(pub Option<T>);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for OptionalJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let empty = req.headers().get(header::CONTENT_LENGTH).is_some_and(|v| v.as_bytes() == b"0")
+            || (req.headers().get(header::CONTENT_TYPE).is_none()
+                && req.headers().get(header::TRANSFER_ENCODING).is_none()
+                && req.headers().get(header::CONTENT_LENGTH).is_none());
+        if empty {
+            return Ok(OptionalJson(None));
+        }
+        JsonBody::<T>::from_request(req, state).await.map(|JsonBody(v)| OptionalJson(Some(v)))
+    }
+}
+
 /// Parses a JSON object, naming the path of the first offending field. serde's derived
 /// structs would also accept an array of field values (`["x"]`); a request body must be an
 /// object, so anything else is refused up front.

@@ -41,13 +41,69 @@ impl Registry {
         // template.yaml: ConsumerLeadImportFunction on LeadImportQueue (visibility 5400 s,
         // 5 receives, then the DLQ).
         let import_publisher = publisher.clone();
+        let import_db = db.clone();
         r.consumers.push(Consumer {
             queue: nextier_imports::QUEUE.into(),
             specs: QueueSpec::with_dlq(nextier_imports::QUEUE, Duration::from_secs(5400), 5),
             batch_size: 1,
             handler: Arc::new(move |event: SqsEvent| {
-                let (db, blobs, publisher) = (db.clone(), blobs.clone(), import_publisher.clone());
+                let (db, blobs, publisher) = (import_db.clone(), blobs.clone(), import_publisher.clone());
                 Box::pin(async move { nextier_imports::handle(&db, blobs.as_ref(), &publisher, event).await })
+            }),
+        });
+        // template.yaml: ConsumerCampaignSequenceFunction on CampaignSequenceQueue (visibility
+        // 180 s = 6 × the 30 s timeout, 5 receives, then the DLQ).
+        let seq = Arc::new(nextier_campaigns::sequence::Sequencer {
+            db: db.clone(),
+            gate: Arc::new(nextier_campaigns::gate::SandboxGate),
+            clock: Arc::new(nextier_campaigns::SystemClock),
+        });
+        r.consumers.push(Consumer {
+            queue: nextier_campaigns::SEQUENCE_QUEUE.into(),
+            specs: QueueSpec::with_dlq(nextier_campaigns::SEQUENCE_QUEUE, Duration::from_secs(180), 5),
+            batch_size: 10,
+            handler: Arc::new(move |event: SqsEvent| {
+                let seq = seq.clone();
+                Box::pin(async move { nextier_campaigns::sequence::handle(&seq, event).await })
+            }),
+        });
+        // template.yaml: ConsumerCampaignFunction on CampaignQueue (visibility 180 s, 5 receives).
+        let sync_db = db.clone();
+        r.consumers.push(Consumer {
+            queue: nextier_campaigns::SYNC_QUEUE.into(),
+            specs: QueueSpec::with_dlq(nextier_campaigns::SYNC_QUEUE, Duration::from_secs(180), 5),
+            batch_size: 10,
+            handler: Arc::new(move |event: SqsEvent| {
+                let db = sync_db.clone();
+                Box::pin(
+                    async move { nextier_campaigns::sync::handle(&db, &nextier_campaigns::SystemClock, event).await },
+                )
+            }),
+        });
+        // template.yaml: CampaignTickFunction and CampaignStarterFunction, rate(1 minute).
+        let (tick_db, tick_queue) = (db.clone(), Arc::new(nextier_platform::local::PgQueue::new(db.clone())));
+        let tick_config = nextier_campaigns::tick::TickConfig::from_env();
+        r.schedules.push(Schedule {
+            name: "campaign-tick".into(),
+            every: Duration::from_secs(60),
+            handler: Arc::new(move || {
+                let (db, queue, config) = (tick_db.clone(), tick_queue.clone(), tick_config.clone());
+                Box::pin(async move {
+                    let s = nextier_campaigns::tick::tick(&db, queue.as_ref(), chrono::Utc::now(), &config).await?;
+                    Ok(serde_json::to_value(s)?)
+                })
+            }),
+        });
+        let (start_db, start_publisher) = (db.clone(), publisher.clone());
+        r.schedules.push(Schedule {
+            name: "campaign-starter".into(),
+            every: Duration::from_secs(60),
+            handler: Arc::new(move || {
+                let (db, publisher) = (start_db.clone(), start_publisher.clone());
+                Box::pin(async move {
+                    let s = nextier_campaigns::starter::run(&db, &publisher, chrono::Utc::now()).await?;
+                    Ok(serde_json::to_value(s)?)
+                })
             }),
         });
         // template.yaml: OutboxSweeperFunction, rate(1 minute).

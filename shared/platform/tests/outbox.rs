@@ -30,6 +30,12 @@ impl Queue for Flaky {
         }
         self.inner.send(queue, msg).await
     }
+    async fn send_batch(&self, queue: &str, msgs: Vec<OutgoingMessage>) -> Result<Vec<Result<String>>> {
+        if self.down.load(Ordering::SeqCst) {
+            return Err(PlatformError::Unavailable("simulated outage".into()));
+        }
+        self.inner.send_batch(queue, msgs).await
+    }
     async fn receive(&self, queue: &str, max: u32) -> Result<Vec<ReceivedMessage>> {
         self.inner.receive(queue, max).await
     }

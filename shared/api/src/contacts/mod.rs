@@ -1,6 +1,6 @@
 //! The contacts API group: one contact per person per team.
 
-mod input;
+pub(crate) mod input;
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -178,8 +178,15 @@ pub async fn update_contact(
     if changed || !body.add_phones.is_empty() || !body.add_emails.is_empty() {
         contacts::record(&tx, &team, &id, "updated", json!({}), &access.actor.label()).await?;
     }
+    // A new score may put the contact in a running campaign's auto-enrol band.
+    let mut staged = vec![];
+    if f.score != current.score {
+        let body = json!({"teamId": team, "contactId": id});
+        staged.push(events::stage_queue(&tx, &team, nextier_campaigns::SYNC_QUEUE, body).await?);
+    }
     let contact = contacts::get(&tx, &id).await?;
     tx.commit().await.map_err(commit_err)?;
+    app.outbox.publish(&staged).await;
     Ok(Json(contact))
 }
 
@@ -323,6 +330,10 @@ pub async fn merge(
     let event =
         events::stage(&tx, &team, "ContactsMerged", json!({"survivorId": survivor, "mergedId": merged})).await?;
     let contact = contacts::get(&tx, &survivor).await?;
+    if contact.lead_state == LeadState::Suppressed {
+        // An opt-out of either side is an opt-out of the person.
+        nextier_store::campaigns::exit_contact(&tx, &survivor, "opt_out").await?;
+    }
     tx.commit().await.map_err(commit_err)?;
     app.outbox.publish(&[event]).await;
     Ok(Json(Merged { contact, merge: record }))
@@ -372,6 +383,11 @@ pub async fn change_lead_state(
     let mut conn = app.db.conn().await?;
     let (tx, access) = open_team(&mut conn, &cred, &team, Permission::ContactsWrite).await?;
     let (from, to) = contacts::transition(&tx, &team, &id, to, reason.as_deref(), &access.actor.label()).await?;
+    // A reply, an opt-out or a booked meeting ends the contact's campaign enrolments (an
+    // opt-out always; the others where the campaign's exit rules say so).
+    if let Some(exit) = nextier_domain::campaign::exit_reason_for(to) {
+        nextier_store::campaigns::exit_contact(&tx, &id, exit).await?;
+    }
     let event =
         events::stage(&tx, &team, "ContactLeadStateChanged", json!({"contactId": id, "from": from, "to": to})).await?;
     let contact = contacts::get(&tx, &id).await?;

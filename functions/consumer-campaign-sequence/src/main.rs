@@ -1,0 +1,24 @@
+//! The campaign-sequence queue's consumer: one step per message, through the outbound gate,
+//! idempotent per (enrolment, step), with partial batch failures.
+
+use std::sync::Arc;
+
+use aws_lambda_events::event::sqs::SqsEvent;
+use lambda_runtime::{service_fn, LambdaEvent};
+use nextier_campaigns::gate::SandboxGate;
+use nextier_campaigns::sequence::{handle, Sequencer};
+use nextier_campaigns::SystemClock;
+use nextier_store::Db;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    nextier_runtime::telemetry::init("consumer-campaign-sequence");
+    let db = Db::from_env()?;
+    // Issue 5 replaces the sandbox with the outbound gate and the real providers.
+    let seq = Sequencer { db, gate: Arc::new(SandboxGate), clock: Arc::new(SystemClock) };
+    let seq = &seq;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
+        Ok::<_, lambda_runtime::Error>(handle(seq, event.payload).await)
+    }))
+    .await
+}

@@ -1,0 +1,424 @@
+//! The campaigns API group: campaigns and their lifecycle, steps, enrolments, per-step
+//! stats and state history; message templates and saved audiences.
+
+mod enrolments;
+mod library;
+mod steps;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use chrono::{DateTime, Utc};
+use nextier_campaigns::lifecycle::{self, LifecycleError, Who};
+use nextier_domain::access::Permission;
+use nextier_domain::campaign::CampaignStatus;
+use nextier_domain::ids::{CampaignId, TeamId};
+use nextier_domain::FieldError;
+use nextier_http::{open_team, ApiError, Credential, JsonBody, OptionalJson, Page, PageQuery, PathParams, TeamAccess};
+use nextier_store::campaigns::{self, Campaign, ScoreBand, Settings, StateChange, StepStats};
+use nextier_store::StoreError;
+use serde::{Deserialize, Deserializer};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::contacts::input::{opt_text, Problems};
+use crate::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_campaigns, create_campaign))
+        .routes(routes!(get_campaign, update_campaign, delete_campaign))
+        .routes(routes!(transition))
+        .routes(routes!(history))
+        .routes(routes!(stats))
+        .merge(steps::router())
+        .merge(enrolments::router())
+        .merge(library::router())
+}
+
+pub(crate) fn commit_err(e: tokio_postgres::Error) -> ApiError {
+    StoreError::from(e).into()
+}
+
+pub(crate) fn team_and_campaign(p: &PathParams) -> Result<(TeamId, CampaignId), ApiError> {
+    let team = TeamId::parse("teamId", p.get("teamId"));
+    let campaign = CampaignId::parse("campaignId", p.get("campaignId"));
+    match (team, campaign) {
+        (Ok(t), Ok(c)) => Ok((t, c)),
+        (t, c) => Err(ApiError::Validation([t.err(), c.err()].into_iter().flatten().collect())),
+    }
+}
+
+/// The lifecycle's refusals as HTTP: 404, 409 naming from and to, 403, 400 per problem.
+pub(crate) fn lifecycle_err(e: LifecycleError) -> ApiError {
+    match e {
+        LifecycleError::NotFound => ApiError::NotFound("no such campaign".into()),
+        LifecycleError::Refused(r) => ApiError::Conflict(r.to_string()),
+        LifecycleError::Forbidden(m) => ApiError::Forbidden(m),
+        LifecycleError::Invalid(problems) => ApiError::Validation(problems),
+        LifecycleError::Conflict(m) => ApiError::Conflict(m),
+        LifecycleError::Store(s) => s.into(),
+    }
+}
+
+pub(crate) fn not_found(e: StoreError) -> ApiError {
+    match e {
+        StoreError::NotFound => ApiError::NotFound("no such campaign".into()),
+        other => other.into(),
+    }
+}
+
+pub(crate) fn who(access: &TeamAccess) -> (String, Option<nextier_domain::ids::UserId>, bool) {
+    (access.actor.label(), access.actor.user().cloned(), access.authority.allows(Permission::CampaignsManage))
+}
+
+/// Distinguishes an absent field (keep) from `null` (clear) in PATCH bodies.
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+#[derive(Deserialize, ToSchema, Clone, Copy)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ScoreBandInput {
+    min_score: i32,
+    max_score: i32,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CreateCampaign {
+    name: String,
+    description: Option<String>,
+    /// When the starter may start it, once approved (absent: started by hand).
+    starts_at: Option<DateTime<Utc>>,
+    /// When the starter completes it.
+    ends_at: Option<DateTime<Utc>>,
+    /// Messages per minute (the 10DLC campaign class: T 75, E/F 240, C/D 2,400, A/B 4,500). Default 75.
+    sends_per_minute: Option<i32>,
+    /// End an enrolment on a reply (default true). An opt-out always ends it.
+    exit_on_reply: Option<bool>,
+    /// End an enrolment when a meeting is booked (default true).
+    exit_on_meeting: Option<bool>,
+    /// Enrol contacts whose score enters this band while the campaign runs.
+    auto_enrol: Option<ScoreBandInput>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct UpdateCampaign {
+    name: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    description: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<DateTime<Utc>>)]
+    starts_at: Option<Option<DateTime<Utc>>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<DateTime<Utc>>)]
+    ends_at: Option<Option<DateTime<Utc>>>,
+    sends_per_minute: Option<i32>,
+    exit_on_reply: Option<bool>,
+    exit_on_meeting: Option<bool>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<ScoreBandInput>)]
+    auto_enrol: Option<Option<ScoreBandInput>>,
+}
+
+fn check_settings(p: &mut Problems, s: &Settings) {
+    if !(1..=4500).contains(&s.sends_per_minute) {
+        p.0.push(FieldError::new("sendsPerMinute", "must be between 1 and 4500"));
+    }
+    if let (Some(a), Some(b)) = (s.starts_at, s.ends_at) {
+        if b <= a {
+            p.0.push(FieldError::new("endsAt", "must be after startsAt"));
+        }
+    }
+    if let Some(b) = s.auto_enrol {
+        if !(0..=100).contains(&b.min_score) {
+            p.0.push(FieldError::new("autoEnrol.minScore", "must be between 0 and 100"));
+        }
+        if !(0..=100).contains(&b.max_score) {
+            p.0.push(FieldError::new("autoEnrol.maxScore", "must be between 0 and 100"));
+        }
+        if b.min_score > b.max_score {
+            p.0.push(FieldError::new("autoEnrol.maxScore", "must not be below minScore"));
+        }
+    }
+}
+
+fn name(p: &mut Problems, raw: &str) -> String {
+    p.take(nextier_domain::validation::text("name", raw, 1, 200)).unwrap_or_default()
+}
+
+fn band(b: Option<ScoreBandInput>) -> Option<ScoreBand> {
+    b.map(|b| ScoreBand { min_score: b.min_score, max_score: b.max_score })
+}
+
+#[utoipa::path(post, path = "/teams/{teamId}/campaigns", tag = "campaigns", request_body = CreateCampaign,
+    params(("teamId" = String, Path, description = "team_<ULID>")),
+    responses((status = 201, description = "Created, in DRAFT", body = Campaign)),
+    security(("bearer" = []), ("apiKey" = [])))]
+pub async fn create_campaign(
+    State(app): State<AppState>,
+    cred: Credential,
+    p: PathParams,
+    JsonBody(body): JsonBody<CreateCampaign>,
+) -> Result<(StatusCode, Json<Campaign>), ApiError> {
+    let team = TeamId::parse("teamId", p.get("teamId"))?;
+    let mut problems = Problems::default();
+    let s = Settings {
+        name: name(&mut problems, &body.name),
+        description: opt_text(&mut problems, "description", &body.description, 2000),
+        starts_at: body.starts_at,
+        ends_at: body.ends_at,
+        sends_per_minute: body.sends_per_minute.unwrap_or(75),
+        exit_on_reply: body.exit_on_reply.unwrap_or(true),
+        exit_on_meeting: body.exit_on_meeting.unwrap_or(true),
+        auto_enrol: band(body.auto_enrol),
+    };
+    check_settings(&mut problems, &s);
+    problems.finish()?;
+    let mut conn = app.db.conn().await?;
+    let (tx, access) = open_team(&mut conn, &cred, &team, Permission::CampaignsWrite).await?;
+    let id = campaigns::create(&tx, &team, &s, access.actor.user(), &access.actor.label()).await?;
+    let c = campaigns::get(&tx, &id).await?;
+    tx.commit().await.map_err(commit_err)?;
+    Ok((StatusCode::CREATED, Json(c)))
+}
+
+/// Campaigns in id order; `status` filters.
+#[utoipa::path(get, path = "/teams/{teamId}/campaigns", tag = "campaigns",
+    params(("teamId" = String, Path, description = "team_<ULID>"), PageQuery, ("status" = Option<String>, Query)),
+    responses((status = 200, description = "A page of campaigns", body = Page<Campaign>)),
+    security(("bearer" = []), ("apiKey" = [])))]
+pub async fn list_campaigns(
+    State(app): State<AppState>,
+    cred: Credential,
+    p: PathParams,
+    q: PageQuery,
+    uri: axum::http::Uri,
+) -> Result<Json<Page<Campaign>>, ApiError> {
+    let team = TeamId::parse("teamId", p.get("teamId"))?;
+    let page = q.page()?;
+    let mut status = None;
+    for (k, v) in nextier_http::extract::url_pairs(uri.query().unwrap_or("")) {
+        match k.as_str() {
+            "status" => {
+                status = Some(v.parse::<CampaignStatus>().map_err(|_| {
+                    ApiError::field(
+                        "status",
+                        "must be DRAFT, STAGED, APPROVED, RUNNING, PAUSED, COMPLETED or CANCELLED",
+                    )
+                })?)
+            }
+            "cursor" | "limit" => {}
+            other => return Err(ApiError::field(other, "is not a filter of this list")),
+        }
+    }
+    let mut conn = app.db.conn().await?;
+    let (tx, _) = open_team(&mut conn, &cred, &team, Permission::CampaignsRead).await?;
+    let rows = campaigns::list(&tx, status, &page).await?;
+    tx.commit().await.map_err(commit_err)?;
+    Ok(Json(Page::from_rows(&page, rows, |c| c.id.to_string())))
+}
+
+#[utoipa::path(get, path = "/teams/{teamId}/campaigns/{campaignId}", tag = "campaigns",
+    params(("teamId" = String, Path), ("campaignId" = String, Path, description = "cmp_<ULID>")),
+    responses((status = 200, description = "The campaign", body = Campaign)),
+    security(("bearer" = []), ("apiKey" = [])))]
+pub async fn get_campaign(
+    State(app): State<AppState>,
+    cred: Credential,
+    p: PathParams,
+) -> Result<Json<Campaign>, ApiError> {
+    let (team, id) = team_and_campaign(&p)?;
+    let mut conn = app.db.conn().await?;
+    let (tx, _) = open_team(&mut conn, &cred, &team, Permission::CampaignsRead).await?;
+    let c = campaigns::get(&tx, &id).await.map_err(not_found)?;
+    tx.commit().await.map_err(commit_err)?;
+    Ok(Json(c))
+}
+
+/// Changes settings. Changing the auto-enrol band is an audience change: after approval it
+/// sends the campaign back to STAGED; while RUNNING it is refused (pause first).
+#[utoipa::path(patch, path = "/teams/{teamId}/campaigns/{campaignId}", tag = "campaigns", request_body = UpdateCampaign,
+    params(("teamId" = String, Path), ("campaignId" = String, Path)),
+    responses((status = 200, description = "The campaign", body = Campaign),
+              (status = 409, description = "Finished, or running while the audience changes")),
+    security(("bearer" = []), ("apiKey" = [])))]
+pub async fn update_campaign(
+    State(app): State<AppState>,
+    cred: Credential,
+    p: PathParams,
+    JsonBody(body): JsonBody<UpdateCampaign>,
+) -> Result<Json<Campaign>, ApiError> {
+    let (team, id) = team_and_campaign(&p)?;
+    let mut problems = Problems::default();
+    let new_name = body.name.as_deref().map(|n| name(&mut problems, n));
+    let description = body.description.as_ref().map(|d| opt_text(&mut problems, "description", d, 2000));
+    problems.finish()?;
+    let mut conn = app.db.conn().await?;
+    let (tx, access) = open_team(&mut conn, &cred, &team, Permission::CampaignsWrite).await?;
+    let current = campaigns::lock(&tx, &id).await.map_err(not_found)?;
+    if current.status.is_terminal() {
+        return Err(ApiError::Conflict(format!("a {} campaign cannot be changed", current.status)));
+    }
+    let s = Settings {
+        name: new_name.unwrap_or(current.name.clone()),
+        description: description.unwrap_or(current.description.clone()),
+        starts_at: body.starts_at.unwrap_or(current.starts_at),
+        ends_at: body.ends_at.unwrap_or(current.ends_at),
+        sends_per_minute: body.sends_per_minute.unwrap_or(current.sends_per_minute),
+        exit_on_reply: body.exit_on_reply.unwrap_or(current.exit_on_reply),
+        exit_on_meeting: body.exit_on_meeting.unwrap_or(current.exit_on_meeting),
+        auto_enrol: body.auto_enrol.map(band).unwrap_or(current.auto_enrol),
+    };
+    let mut problems = Problems::default();
+    check_settings(&mut problems, &s);
+    problems.finish()?;
+    let audience_changed = s.auto_enrol != current.auto_enrol;
+    if audience_changed {
+        lifecycle::editable(&current, "audience").map_err(lifecycle_err)?;
+    }
+    campaigns::update(&tx, &id, &s).await?;
+    let (label, user, admin) = who(&access);
+    let mut events = vec![];
+    if audience_changed {
+        let w = Who { label: &label, user: user.as_ref(), admin };
+        if let Some(m) =
+            lifecycle::after_edit(&tx, &team, &id, "audience", w, Utc::now()).await.map_err(lifecycle_err)?
+        {
+            events.push(m.event);
+        }
+    }
+    let c = campaigns::get(&tx, &id).await?;
+    tx.commit().await.map_err(commit_err)?;
+    app.outbox.publish(&events).await;
+    Ok(Json(c))
+}
+
+/// Deletes a DRAFT campaign; anything further along is cancelled instead (409).
+#[utoipa::path(delete, path = "/teams/{teamId}/campaigns/{campaignId}", tag = "campaigns",
+    params(("teamId" = String, Path), ("campaignId" = String, Path)),
+    responses((status = 204, description = "Deleted"), (status = 409, description = "Not a DRAFT")),
+    security(("bearer" = []), ("apiKey" = [])))]
+pub async fn delete_campaign(
+    State(app): State<AppState>,
+    cred: Credential,
+    p: PathParams,
+) -> Result<StatusCode, ApiError> {
+    let (team, id) = team_and_campaign(&p)?;
+    let mut conn = app.db.conn().await?;
+    let (tx, _) = open_team(&mut conn, &cred, &team, Permission::CampaignsWrite).await?;
+    campaigns::delete_draft(&tx, &id).await.map_err(not_found)?;
+    tx.commit().await.map_err(commit_err)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct TransitionBody {
+    /// Recorded in the state history.
+    reason: Option<String>,
+}
+
+/// The lifecycle moves. `action` is one of: `stage` (DRAFT → STAGED, after the staging
+/// checks), `unstage` (STAGED → DRAFT), `approve` (STAGED → APPROVED: ADMIN or OWNER, and
+/// not the author unless the team allows self-approval), `start` (APPROVED → RUNNING),
+/// `pause` (RUNNING → PAUSED), `resume` (PAUSED → RUNNING), `complete` (RUNNING or PAUSED →
+/// COMPLETED), `cancel` (any unfinished state → CANCELLED). A move the table does not allow is
+/// 409 naming from and to; of concurrent requests for the same move exactly one succeeds.
+/// `stage`, `unstage` and `pause` need write access; the others need `campaigns:manage`.
+#[utoipa::path(post, path = "/teams/{teamId}/campaigns/{campaignId}/{action}", tag = "campaigns",
+    request_body(content = Option<TransitionBody>, description = "Optional: a reason for the history"),
+    params(("teamId" = String, Path), ("campaignId" = String, Path),
+           ("action" = String, Path, description = "stage, unstage, approve, start, pause, resume, complete or cancel")),
+    responses((status = 200, description = "The campaign in its new state", body = Campaign),
+              (status = 403, description = "Not allowed to make this move"),
+              (status = 409, description = "The lifecycle does not allow this move from the current state"),
+              (status = 400, description = "Staging checks failed, one problem per field")),
+    security(("bearer" = []), ("apiKey" = [])))]
+pub async fn transition(
+    State(app): State<AppState>,
+    cred: Credential,
+    p: PathParams,
+    OptionalJson(body): OptionalJson<TransitionBody>,
+) -> Result<Json<Campaign>, ApiError> {
+    let (team, id) = team_and_campaign(&p)?;
+    let (to, needs) = match p.get("action") {
+        "stage" => (CampaignStatus::Staged, Permission::CampaignsWrite),
+        "unstage" => (CampaignStatus::Draft, Permission::CampaignsWrite),
+        "approve" => (CampaignStatus::Approved, Permission::CampaignsManage),
+        "start" | "resume" => (CampaignStatus::Running, Permission::CampaignsManage),
+        "pause" => (CampaignStatus::Paused, Permission::CampaignsWrite),
+        "complete" => (CampaignStatus::Completed, Permission::CampaignsManage),
+        "cancel" => (CampaignStatus::Cancelled, Permission::CampaignsManage),
+        other => return Err(ApiError::NotFound(format!("no campaign action {other:?}"))),
+    };
+    let mut problems = Problems::default();
+    let reason = opt_text(&mut problems, "reason", &body.unwrap_or_default().reason, 500);
+    problems.finish()?;
+    let mut conn = app.db.conn().await?;
+    let (tx, access) = open_team(&mut conn, &cred, &team, needs).await?;
+    // `start` and `resume` name their origin, so a resume cannot start an unapproved
+    // campaign's first run by accident (and vice versa).
+    let current = campaigns::get(&tx, &id).await.map_err(not_found)?;
+    let action = p.get("action");
+    if (action == "start" && current.status == CampaignStatus::Paused)
+        || (action == "resume" && current.status == CampaignStatus::Approved)
+    {
+        return Err(ApiError::Conflict(format!(
+            "{action} does not apply to a {} campaign; use {}",
+            current.status,
+            if action == "start" { "resume" } else { "start" }
+        )));
+    }
+    let (label, user, admin) = who(&access);
+    let w = Who { label: &label, user: user.as_ref(), admin };
+    let moved = lifecycle::apply(&tx, &team, &id, to, w, reason.as_deref(), Utc::now()).await.map_err(lifecycle_err)?;
+    let c = campaigns::get(&tx, &id).await?;
+    tx.commit().await.map_err(commit_err)?;
+    app.outbox.publish(&[moved.event]).await;
+    Ok(Json(c))
+}
+
+/// Every state change, oldest first: who, when, from, to and why.
+#[utoipa::path(get, path = "/teams/{teamId}/campaigns/{campaignId}/history", tag = "campaigns",
+    params(("teamId" = String, Path), ("campaignId" = String, Path), PageQuery),
+    responses((status = 200, description = "State changes", body = Page<StateChange>)),
+    security(("bearer" = []), ("apiKey" = [])))]
+pub async fn history(
+    State(app): State<AppState>,
+    cred: Credential,
+    p: PathParams,
+    q: PageQuery,
+) -> Result<Json<Page<StateChange>>, ApiError> {
+    let (team, id) = team_and_campaign(&p)?;
+    let page = q.page()?;
+    let mut conn = app.db.conn().await?;
+    let (tx, _) = open_team(&mut conn, &cred, &team, Permission::CampaignsRead).await?;
+    campaigns::get(&tx, &id).await.map_err(not_found)?;
+    let rows = campaigns::history(&tx, &id, &page).await?;
+    tx.commit().await.map_err(commit_err)?;
+    Ok(Json(Page::from_rows(&page, rows, |h| h.id.to_string())))
+}
+
+/// Per step: enrolments that reached it, sent, delivered, replied, opted out, failed.
+#[utoipa::path(get, path = "/teams/{teamId}/campaigns/{campaignId}/stats", tag = "campaigns",
+    params(("teamId" = String, Path), ("campaignId" = String, Path)),
+    responses((status = 200, description = "One row per step", body = Vec<StepStats>)),
+    security(("bearer" = []), ("apiKey" = [])))]
+pub async fn stats(
+    State(app): State<AppState>,
+    cred: Credential,
+    p: PathParams,
+) -> Result<Json<Vec<StepStats>>, ApiError> {
+    let (team, id) = team_and_campaign(&p)?;
+    let mut conn = app.db.conn().await?;
+    let (tx, _) = open_team(&mut conn, &cred, &team, Permission::CampaignsRead).await?;
+    campaigns::get(&tx, &id).await.map_err(not_found)?;
+    let rows = campaigns::stats(&tx, &id).await?;
+    tx.commit().await.map_err(commit_err)?;
+    Ok(Json(rows))
+}

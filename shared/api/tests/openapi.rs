@@ -50,3 +50,82 @@ async fn every_documented_operation_is_routed() {
         }
     }
 }
+
+/// Every function has a template resource, and every documented path is reachable through
+/// API Gateway (template.yaml) and through `cargo lambda watch` (the Cargo.toml router), and
+/// both send it to the same function. Like API Gateway, the most specific route wins.
+#[test]
+fn the_template_and_the_watch_router_send_every_route_to_the_same_function() {
+    let root = nextier_testkit::workspace_root();
+    let template = std::fs::read_to_string(root.join("template.yaml")).unwrap();
+    let cargo = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
+    for entry in std::fs::read_dir(root.join("functions")).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        assert!(template.contains(&format!("Binary: {name}\n")), "template.yaml has no function for {name}");
+    }
+    // (path pattern, function binary) from the template's HttpApi events on the people API.
+    let mut gateway: Vec<(String, String)> = Vec::new();
+    let mut pending: Vec<String> = Vec::new();
+    let mut binary: Option<String> = None;
+    for line in template.lines() {
+        let top = line.len() > 2 && line.starts_with("  ") && !line.starts_with("   ") && line.ends_with(':');
+        if top {
+            if let Some(b) = binary.take() {
+                gateway.extend(pending.drain(..).map(|p| (p, b.clone())));
+            }
+            pending.clear();
+        }
+        if let Some(b) = line.trim().strip_prefix("Binary: ") {
+            binary = Some(b.to_owned());
+        }
+        if line.contains("ApiId: !Ref Api,") {
+            if let Some(p) = line.split("Path: ").nth(1) {
+                let path = match p.strip_prefix('"') {
+                    Some(quoted) => quoted.split('"').next().unwrap(),
+                    None => p.split([',', ' ']).next().unwrap(),
+                };
+                pending.push(path.to_owned());
+            }
+        }
+    }
+    if let Some(b) = binary.take() {
+        gateway.extend(pending.drain(..).map(|p| (p, b.clone())));
+    }
+    let watch: Vec<(String, String)> = cargo
+        .lines()
+        .skip_while(|l| !l.starts_with("[workspace.metadata.lambda.watch.router]"))
+        .skip(1)
+        .take_while(|l| !l.starts_with('['))
+        .filter_map(|l| {
+            let (k, v) = l.split_once(" = ")?;
+            Some((k.trim_matches('"').to_owned(), v.trim_matches('"').to_owned()))
+        })
+        .collect();
+    let segs = |p: &str| -> Vec<String> {
+        p.split('/').map(|s| if s.starts_with('{') { "{}".to_owned() } else { s.to_owned() }).collect()
+    };
+    // The most specific covering route: exact beats greedy; a longer greedy prefix beats a shorter.
+    let route = |routes: &[(String, String)], path: &str, greedy: &str| -> Option<String> {
+        let got = segs(path);
+        routes
+            .iter()
+            .filter_map(|(pattern, f)| {
+                let pat = segs(pattern);
+                if pattern.ends_with(greedy) {
+                    let n = pat.len() - 1;
+                    (got.len() > n && pat[..n] == got[..n]).then_some(((0, n), f.clone()))
+                } else {
+                    (pat == got).then_some(((1, pat.len()), f.clone()))
+                }
+            })
+            .max_by_key(|(rank, _)| *rank)
+            .map(|(_, f)| f)
+    };
+    let doc = nextier_api::openapi_document();
+    for path in doc.paths.paths.keys() {
+        let by_gateway = route(&gateway, path, "{proxy+}");
+        let by_watch = route(&watch, path, "{*rest}");
+        assert!(by_gateway.is_some(), "no API Gateway route reaches {path}");
+        assert_eq!(by_gateway, by_watch, "{path}: API Gateway and cargo lambda watch disagree");
+    }
+}

@@ -154,8 +154,11 @@ CREATE TABLE campaign_enrolments (
 -- One live exclusive enrolment per contact per team, race-free.
 CREATE UNIQUE INDEX campaign_enrolments_exclusive_idx ON campaign_enrolments (team_id, contact_id)
     WHERE status = 'active' AND exclusive;
--- The tick's scan: due enrolments of one campaign in time order.
-CREATE INDEX campaign_enrolments_due_idx ON campaign_enrolments (campaign_id, next_run_at) WHERE status = 'active';
+-- The tick's scan: due, unclaimed enrolments of one campaign in time order. Claimed rows
+-- leave this index, so each claim starts at the first unclaimed row instead of skipping the
+-- ones claimed before it.
+CREATE INDEX campaign_enrolments_due_idx ON campaign_enrolments (campaign_id, next_run_at)
+    WHERE status = 'active' AND claimed_until IS NULL;
 CREATE INDEX campaign_enrolments_claimed_idx ON campaign_enrolments (campaign_id, claimed_until)
     WHERE status = 'active' AND claimed_until IS NOT NULL;
 CREATE INDEX campaign_enrolments_contact_idx ON campaign_enrolments (contact_id);
@@ -213,10 +216,12 @@ SELECT make_tenant_table(t) FROM unnest(ARRAY['message_templates', 'saved_filter
 -- The tick and the starter serve every team at once, so they are the two vetted places that
 -- read across tenants; they return team ids and every follow-up runs scoped to that team.
 
--- Claims due enrolments of running campaigns, oldest first, without blocking on rows another
+-- Claims due enrolments of running campaigns, oldest first, without waiting for rows another
 -- tick holds. Backpressure: each campaign gets at most its per-minute rate minus what it
 -- already has in flight, and all campaigns together at most `p_budget` minus everything in
--- flight; `p_limit` bounds one call, so a tick claims in chunks.
+-- flight; `p_limit` bounds one call, so a tick claims in chunks. Candidates are read without
+-- locks (at most `p_limit` per campaign) and only the chosen ones are locked, skipping any a
+-- concurrent tick holds. Lapsed leases (a claim whose message was lost) are claimable again.
 CREATE FUNCTION campaign_claim_due(p_now timestamptz, p_budget integer, p_limit integer, p_lease interval)
 RETURNS TABLE (enrolment_id text, team_id text, campaign_id text, contact_id text, step integer)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
@@ -229,20 +234,29 @@ BEGIN
         RETURN;
     END IF;
     RETURN QUERY
-    WITH picked AS (
-        SELECT x.id, x.next_run_at FROM campaigns c
+    WITH running AS (
+        SELECT c.id, least(v_room, greatest(c.sends_per_minute - (
+                   SELECT count(*) FROM campaign_enrolments f
+                    WHERE f.campaign_id = c.id AND f.status = 'active' AND f.claimed_until > p_now), 0))::integer AS room
+          FROM campaigns c WHERE c.status = 'RUNNING'),
+    candidates AS (
+        SELECT x.id, x.next_run_at FROM running r
         CROSS JOIN LATERAL (
-            SELECT e.id, e.next_run_at FROM campaign_enrolments e
-             WHERE e.campaign_id = c.id AND e.status = 'active' AND e.next_run_at <= p_now
-               AND (e.claimed_until IS NULL OR e.claimed_until <= p_now)
-             ORDER BY e.next_run_at
-             LIMIT greatest(c.sends_per_minute - (SELECT count(*) FROM campaign_enrolments f
-                                                   WHERE f.campaign_id = c.id AND f.status = 'active'
-                                                     AND f.claimed_until > p_now), 0)
-             FOR UPDATE OF e SKIP LOCKED) x
-         WHERE c.status = 'RUNNING'
-         ORDER BY x.next_run_at
-         LIMIT v_room)
+            (SELECT e.id, e.next_run_at FROM campaign_enrolments e
+              WHERE e.campaign_id = r.id AND e.status = 'active' AND e.claimed_until IS NULL
+                AND e.next_run_at <= p_now
+              ORDER BY e.next_run_at LIMIT r.room)
+            UNION ALL
+            (SELECT e.id, e.next_run_at FROM campaign_enrolments e
+              WHERE e.campaign_id = r.id AND e.status = 'active' AND e.claimed_until <= p_now
+                AND e.next_run_at <= p_now
+              ORDER BY e.claimed_until LIMIT r.room)) x
+         WHERE r.room > 0),
+    picked AS (
+        SELECT e.id FROM campaign_enrolments e
+         WHERE e.id IN (SELECT cd.id FROM candidates cd ORDER BY cd.next_run_at LIMIT v_room)
+           AND e.status = 'active' AND (e.claimed_until IS NULL OR e.claimed_until <= p_now)
+         FOR UPDATE OF e SKIP LOCKED)
     UPDATE campaign_enrolments e SET claimed_until = p_now + p_lease, claims = e.claims + 1
       FROM picked WHERE e.id = picked.id
     RETURNING e.id::text, e.team_id::text, e.campaign_id::text, e.contact_id::text, e.current_step;

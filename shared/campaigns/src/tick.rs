@@ -36,17 +36,18 @@ pub struct TickConfig {
 
 impl Default for TickConfig {
     fn default() -> Self {
-        Self { budget: 1000, chunk: 500, lease: Duration::from_secs(600), concurrency: 8 }
+        Self { budget: 1000, chunk: 1000, lease: Duration::from_secs(600), concurrency: 8 }
     }
 }
 
 impl TickConfig {
-    /// `CAMPAIGN_TICK_BUDGET`, `CAMPAIGN_TICK_LEASE_SECONDS`.
+    /// `CAMPAIGN_TICK_BUDGET`, `CAMPAIGN_TICK_CHUNK`, `CAMPAIGN_TICK_LEASE_SECONDS`.
     pub fn from_env() -> Self {
         let d = Self::default();
         let var = |n: &str| std::env::var(n).ok().and_then(|v| v.parse::<u64>().ok());
         Self {
             budget: var("CAMPAIGN_TICK_BUDGET").map(|b| b.clamp(1, 1_000_000) as i32).unwrap_or(d.budget),
+            chunk: var("CAMPAIGN_TICK_CHUNK").map(|c| c.clamp(10, 10_000) as i32).unwrap_or(d.chunk),
             lease: var("CAMPAIGN_TICK_LEASE_SECONDS").map(Duration::from_secs).unwrap_or(d.lease),
             ..d
         }

@@ -260,3 +260,71 @@ async fn an_uploaded_csv_is_imported_end_to_end() {
     assert_eq!(contacts["items"][0]["source"], "fl-list");
     rt.stop().await;
 }
+
+#[tokio::test]
+async fn a_scheduled_campaign_starts_ticks_and_sends_on_the_local_runtime() {
+    let t = TestDb::new().await;
+    let rt = run(&t, Registry::default(), Some(Duration::from_millis(300))).await;
+    let http = reqwest::Client::new();
+    let base = format!("{}/teams/{}", rt.api_url, rt.demo_team);
+    let call = |method: reqwest::Method, path: &str, body: Value| {
+        http.request(method, format!("{base}{path}")).bearer_auth(&rt.dev_token).json(&body).send()
+    };
+    // The demo team has one person: let them approve their own campaigns.
+    let r =
+        call(reqwest::Method::PUT, "/settings/campaigns/allow_self_approval", json!({"value": "true"})).await.unwrap();
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+    let contact: Value = call(
+        reqwest::Method::POST,
+        "/contacts",
+        json!({"firstName": "Ana", "phones": [{"number": "(516) 407-9249", "type": "mobile"}]}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let starts = (chrono::Utc::now() - chrono::Duration::seconds(5)).to_rfc3339();
+    let c: Value = call(reqwest::Method::POST, "/campaigns", json!({"name": "Local", "startsAt": starts}))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = c["id"].as_str().unwrap().to_owned();
+    call(
+        reqwest::Method::POST,
+        &format!("/campaigns/{id}/steps"),
+        json!({"channel": "SMS", "body": "Hi {{firstName}}"}),
+    )
+    .await
+    .unwrap();
+    call(reqwest::Method::POST, &format!("/campaigns/{id}/enrolments"), json!({"contactIds": [contact["id"]]}))
+        .await
+        .unwrap();
+    for action in ["stage", "approve"] {
+        let r = call(reqwest::Method::POST, &format!("/campaigns/{id}/{action}"), json!({})).await.unwrap();
+        assert!(r.status().is_success(), "{action}: {}", r.text().await.unwrap());
+    }
+    // The starter starts it, the tick claims the step, the consumer sends it.
+    eventually("the first step to be sent", || {
+        let (http, url, token) = (http.clone(), format!("{base}/campaigns/{id}/stats"), rt.dev_token.clone());
+        async move {
+            let v: Value = http.get(url).bearer_auth(token).send().await.unwrap().json().await.unwrap();
+            v[0]["sent"] == 1
+        }
+    })
+    .await;
+    let history: Value = http
+        .get(format!("{base}/campaigns/{id}/history"))
+        .bearer_auth(&rt.dev_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(history["items"][2]["actor"], "system:scheduler");
+    assert_eq!(history["items"][2]["to"], "RUNNING");
+    rt.stop().await;
+}

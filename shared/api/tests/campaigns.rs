@@ -408,3 +408,29 @@ async fn replies_and_opt_outs_end_enrolments_and_score_changes_enrol() {
         h.t.superuser().await.query("SELECT body FROM messages", &[]).await.unwrap().iter().map(|r| r.get(0)).collect();
     assert_eq!(sent, vec!["Hi Bo".to_owned()]);
 }
+
+#[tokio::test]
+async fn a_transition_takes_no_body_an_empty_one_or_a_json_object() {
+    let h = harness().await;
+    let t = team(&h).await;
+    let c = contact(&h, &t, Some("Ada"), "2125552171", 50).await;
+    let id = draft(&h, &t, "Hi", &[c]).await;
+    let uri = t.url(&format!("/campaigns/{id}/stage"));
+    // Empty body with a JSON content type: fine.
+    let mut req = h.request(&MO, "POST", &uri, None);
+    req.headers_mut().insert("content-type", "application/json".parse().unwrap());
+    assert_eq!(h.send(req).await.status, StatusCode::OK);
+    let uri = t.url(&format!("/campaigns/{id}/unstage"));
+    // A body that is not JSON: 415 without a JSON type, 400 with one; nothing moves.
+    let mut req = h.request(&MO, "POST", &uri, None);
+    *req.body_mut() = axum::body::Body::from("reason=x");
+    req.headers_mut().insert("content-type", "application/x-www-form-urlencoded".parse().unwrap());
+    assert_eq!(h.send(req).await.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let mut req = h.request(&MO, "POST", &uri, None);
+    *req.body_mut() = axum::body::Body::from("[1]");
+    req.headers_mut().insert("content-type", "application/json".parse().unwrap());
+    let r = h.send(req).await;
+    assert_eq!((r.status, r.field()), (StatusCode::BAD_REQUEST, Some("body")));
+    let got = ok(&h, &MO, "GET", &t.url(&format!("/campaigns/{id}")), None).await;
+    assert_eq!(got["status"], "STAGED");
+}

@@ -730,3 +730,32 @@ async fn the_sqs_handler_acknowledges_malformed_and_stale_messages_and_sends_rea
         f.t.superuser().await.query("SELECT body FROM messages", &[]).await.unwrap().iter().map(|r| r.get(0)).collect();
     assert_eq!(bodies, vec!["Hi Ada".to_owned()]);
 }
+
+#[tokio::test]
+async fn merging_contacts_moves_enrolments_without_double_booking() {
+    let f = fx().await;
+    let people = f.contacts(&[Some("Keep"), Some("Gone")]).await;
+    let a = f.campaign(settings("a"), &[sms(Delay::Minutes(0), "Hi")], &people[..1]).await;
+    let b = f.campaign(settings("b"), &[sms(Delay::Minutes(0), "Hi")], &people[1..]).await;
+    let mut conn = f.t.db.conn().await.unwrap();
+    let tx = f.tx(&mut conn).await;
+    nextier_store::contacts::merge(&tx, &f.team, &people[0], &people[1], None, "t").await.unwrap();
+    tx.commit().await.unwrap();
+    let rows: Vec<(String, String, String)> =
+        f.t.superuser()
+            .await
+            .query("SELECT campaign_id, contact_id, status FROM campaign_enrolments ORDER BY campaign_id", &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect();
+    // The survivor keeps its live enrolment; the merged one's, which would double-book the
+    // person, is removed, and moves with the rest of the history to the survivor.
+    let mut want = vec![
+        (a.to_string(), people[0].to_string(), "active".to_owned()),
+        (b.to_string(), people[0].to_string(), "removed".to_owned()),
+    ];
+    want.sort();
+    assert_eq!(rows, want);
+}

@@ -50,14 +50,25 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for OptionalJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let empty = req.headers().get(header::CONTENT_LENGTH).is_some_and(|v| v.as_bytes() == b"0")
-            || (req.headers().get(header::CONTENT_TYPE).is_none()
-                && req.headers().get(header::TRANSFER_ENCODING).is_none()
-                && req.headers().get(header::CONTENT_LENGTH).is_none());
-        if empty {
+        let types: Vec<_> = req.headers().get_all(header::CONTENT_TYPE).iter().collect();
+        let json_type = types.len() == 1
+            && types[0].to_str().is_ok_and(|v| {
+                let mime = v.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+                mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+            });
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| match e {
+            BytesRejection::FailedToBufferBody(ref inner) if inner.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                ApiError::PayloadTooLarge
+            }
+            other => ApiError::BadRequest(other.body_text()),
+        })?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(OptionalJson(None));
         }
-        JsonBody::<T>::from_request(req, state).await.map(|JsonBody(v)| OptionalJson(Some(v)))
+        if !json_type {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        parse_json(&bytes).map(|v| OptionalJson(Some(v)))
     }
 }
 

@@ -1,28 +1,24 @@
-//! Domain events staged in the outbox inside the caller's transaction.
+//! Domain events and queue messages staged in the outbox inside the caller's transaction;
+//! publish the returned ids after commit.
 
 use nextier_domain::ids::{OutboxId, TeamId};
-use nextier_store::outbox::{self, Destination, OutboxMessage};
+use nextier_http::ApiError;
+use nextier_store::outbox::{self, Destination};
 use nextier_store::Tx;
 
-use nextier_http::ApiError;
+fn correlation_id() -> String {
+    nextier_runtime::correlation::current().unwrap_or_default().to_string()
+}
 
-/// Stages `detail_type` with `data` for the event bus; publish the returned id after commit.
+/// Stages `detail_type` with `data` for the event bus.
 pub async fn stage(
     tx: &Tx<'_>,
     team: &TeamId,
     detail_type: &str,
     data: serde_json::Value,
 ) -> Result<OutboxId, ApiError> {
-    let msg = OutboxMessage {
-        team: Some(team.clone()),
-        destination: Destination::Event(detail_type.to_owned()),
-        payload: data,
-        correlation_id: nextier_runtime::correlation::current().unwrap_or_default().to_string(),
-        dedupe_key: None,
-    };
-    outbox::stage(tx, &msg)
-        .await?
-        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("outbox row without dedupe key was not staged")))
+    let dest = Destination::Event(detail_type.to_owned());
+    Ok(outbox::stage_for_team(tx, team, dest, data, correlation_id()).await?)
 }
 
 /// Stages a message for `queue` (delivered after commit, or by the sweeper).
@@ -32,14 +28,6 @@ pub async fn stage_queue(
     queue: &str,
     body: serde_json::Value,
 ) -> Result<OutboxId, ApiError> {
-    let msg = OutboxMessage {
-        team: Some(team.clone()),
-        destination: Destination::Queue(queue.to_owned()),
-        payload: body,
-        correlation_id: nextier_runtime::correlation::current().unwrap_or_default().to_string(),
-        dedupe_key: None,
-    };
-    outbox::stage(tx, &msg)
-        .await?
-        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("outbox row without dedupe key was not staged")))
+    let dest = Destination::Queue(queue.to_owned());
+    Ok(outbox::stage_for_team(tx, team, dest, body, correlation_id()).await?)
 }

@@ -8,7 +8,7 @@ use nextier_domain::campaign::{may_approve, CampaignStatus, TransitionRefused};
 use nextier_domain::ids::{CampaignId, OutboxId, TeamId, UserId};
 use nextier_domain::FieldError;
 use nextier_store::campaigns::{self, Campaign, Move};
-use nextier_store::outbox::{self, Destination, OutboxMessage};
+use nextier_store::outbox::{self, Destination};
 use nextier_store::{settings, StoreError, Tx};
 use serde_json::json;
 
@@ -199,12 +199,6 @@ pub async fn stage_event(
     detail_type: &str,
     data: serde_json::Value,
 ) -> Result<OutboxId, StoreError> {
-    let msg = OutboxMessage {
-        team: Some(team.clone()),
-        destination: Destination::Event(detail_type.to_owned()),
-        payload: data,
-        correlation_id: nextier_runtime::correlation::current().unwrap_or_default().to_string(),
-        dedupe_key: None,
-    };
-    outbox::stage(tx, &msg).await?.ok_or_else(|| StoreError::Conflict("outbox row was not staged".into()))
+    let correlation_id = nextier_runtime::correlation::current().unwrap_or_default().to_string();
+    outbox::stage_for_team(tx, team, Destination::Event(detail_type.to_owned()), data, correlation_id).await
 }

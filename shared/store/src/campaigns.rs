@@ -1045,6 +1045,15 @@ pub async fn stats(tx: &Tx<'_>, campaign: &CampaignId) -> Result<Vec<StepStats>>
 
 // Message templates and saved filters ------------------------------------------------
 
+/// Deletes one row of the team's `table` by id; NotFound when there is none.
+async fn delete_one(tx: &Tx<'_>, table: &'static str, id: &str) -> Result<()> {
+    let rows = tx.query_typed(&format!("DELETE FROM {table} WHERE id = $1 RETURNING 1"), params![id => TEXT]).await?;
+    if rows.is_empty() {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MessageTemplate {
@@ -1138,12 +1147,7 @@ pub async fn list_templates(tx: &Tx<'_>, page: &PageRequest) -> Result<Vec<Messa
 }
 
 pub async fn delete_template(tx: &Tx<'_>, id: &TemplateId) -> Result<()> {
-    let rows =
-        tx.query_typed("DELETE FROM message_templates WHERE id = $1 RETURNING 1", params![id.as_str() => TEXT]).await?;
-    if rows.is_empty() {
-        return Err(StoreError::NotFound);
-    }
-    Ok(())
+    delete_one(tx, "message_templates", id.as_str()).await
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -1207,12 +1211,7 @@ pub async fn list_filters(tx: &Tx<'_>, page: &PageRequest) -> Result<Vec<SavedFi
 }
 
 pub async fn delete_filter(tx: &Tx<'_>, id: &FilterId) -> Result<()> {
-    let rows =
-        tx.query_typed("DELETE FROM saved_filters WHERE id = $1 RETURNING 1", params![id.as_str() => TEXT]).await?;
-    if rows.is_empty() {
-        return Err(StoreError::NotFound);
-    }
-    Ok(())
+    delete_one(tx, "saved_filters", id.as_str()).await
 }
 
 /// Running campaigns of the team whose auto-enrol score band contains `score`.

@@ -57,6 +57,18 @@ pub async fn stage(tx: &Tx<'_>, msg: &OutboxMessage) -> Result<Option<OutboxId>>
     Ok(rows.first().map(|_| id))
 }
 
+/// Stages a team's message to `destination` (no dedupe key, so it is always staged).
+pub async fn stage_for_team(
+    tx: &Tx<'_>,
+    team: &TeamId,
+    destination: Destination,
+    payload: serde_json::Value,
+    correlation_id: String,
+) -> Result<OutboxId> {
+    let msg = OutboxMessage { team: Some(team.clone()), destination, payload, correlation_id, dedupe_key: None };
+    stage(tx, &msg).await?.ok_or_else(|| crate::StoreError::Conflict("outbox row was not staged".into()))
+}
+
 fn pending(row: &Row) -> Pending {
     let kind: &str = row.get("kind");
     let dest: String = row.get("destination");

@@ -93,6 +93,18 @@ pub fn check_content(p: &mut Problems, channel: Channel, subject: Option<&str>, 
     }
 }
 
+/// Every problem of a step's content, delay and position at once.
+fn validated(content: StepContent, position: Option<i32>) -> Result<StepContent, ApiError> {
+    let mut problems = Problems::default();
+    check_content(&mut problems, content.channel, content.subject.as_deref(), &content.body);
+    check_delay(&mut problems, content.delay);
+    if position.is_some_and(|p| p < 1) {
+        problems.0.push(FieldError::new("position", "must be 1 or more"));
+    }
+    problems.finish()?;
+    Ok(content)
+}
+
 fn step_ids(p: &PathParams) -> Result<(TeamId, CampaignId, StepId), ApiError> {
     let (team, campaign) = team_and_campaign(p)?;
     let step = StepId::parse("stepId", p.get("stepId"))?;
@@ -188,14 +200,7 @@ pub async fn add_step(
         }
     };
     let delay = body.delay.unwrap_or(Delay::Minutes(0));
-    let mut problems = Problems::default();
-    check_content(&mut problems, channel, subject.as_deref(), &text);
-    check_delay(&mut problems, delay);
-    if body.position.is_some_and(|p| p < 1) {
-        problems.0.push(FieldError::new("position", "must be 1 or more"));
-    }
-    problems.finish()?;
-    let content = StepContent { channel, delay, subject, body: text, template_id };
+    let content = validated(StepContent { channel, delay, subject, body: text, template_id }, body.position)?;
     campaigns::insert_step(&tx, &team, &id, body.position, &content).await?;
     let steps = campaigns::steps(&tx, &id).await?;
     finish_edit(tx, &app, &access, &team, &id).await?;
@@ -240,14 +245,7 @@ pub async fn update_step(
         text = b.clone();
     }
     let delay = body.delay.unwrap_or(current.delay);
-    let mut problems = Problems::default();
-    check_content(&mut problems, channel, subject.as_deref(), &text);
-    check_delay(&mut problems, delay);
-    if body.position.is_some_and(|p| p < 1) {
-        problems.0.push(FieldError::new("position", "must be 1 or more"));
-    }
-    problems.finish()?;
-    let content = StepContent { channel, delay, subject, body: text, template_id };
+    let content = validated(StepContent { channel, delay, subject, body: text, template_id }, body.position)?;
     campaigns::update_step(&tx, &id, &step_id, &content).await?;
     if let Some(pos) = body.position {
         campaigns::move_step(&tx, &id, &step_id, pos).await?;

@@ -11,6 +11,8 @@ pub mod import;
 pub mod lead_state;
 pub mod page;
 pub mod phone;
+pub mod quiet_hours;
+pub mod segments;
 pub mod settings;
 pub mod team;
 pub mod template;

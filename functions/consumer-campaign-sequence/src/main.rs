@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{service_fn, LambdaEvent};
-use nextier_campaigns::gate::SandboxGate;
 use nextier_campaigns::sequence::{handle, Sequencer};
 use nextier_campaigns::SystemClock;
 use nextier_store::Db;
@@ -14,8 +13,8 @@ use nextier_store::Db;
 async fn main() -> Result<(), lambda_runtime::Error> {
     nextier_runtime::telemetry::init("consumer-campaign-sequence");
     let db = Db::from_env()?;
-    // Issue 5 replaces the sandbox with the outbound gate and the real providers.
-    let seq = Sequencer { db, gate: Arc::new(SandboxGate), clock: Arc::new(SystemClock) };
+    // The outbound gate over the sandbox transport until the providers are wired (issue 5).
+    let seq = Sequencer { db, gate: Arc::new(nextier_campaigns::gate::sandbox()), clock: Arc::new(SystemClock) };
     let seq = &seq;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         Ok::<_, lambda_runtime::Error>(handle(seq, event.payload).await)

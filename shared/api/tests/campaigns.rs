@@ -5,10 +5,9 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use chrono::Utc;
-use nextier_campaigns::gate::SandboxGate;
 use nextier_campaigns::sequence::{SequenceJob, Sequencer};
 use nextier_campaigns::tick::{tick, TickConfig};
-use nextier_campaigns::{SystemClock, SEQUENCE_QUEUE, SYNC_QUEUE};
+use nextier_campaigns::{SEQUENCE_QUEUE, SYNC_QUEUE};
 use nextier_platform::local::{PgQueue, QueueSpec};
 use nextier_platform::Queue;
 use serde_json::{json, Value};
@@ -76,8 +75,15 @@ async fn queues(h: &Harness) -> PgQueue {
 
 /// Runs one tick and processes everything it queued.
 async fn run_tick(h: &Harness, q: &PgQueue) -> u64 {
-    let s = tick(&h.t.db, q, Utc::now(), &TickConfig::default()).await.unwrap();
-    let seq = Sequencer { db: h.t.db.clone(), gate: Arc::new(SandboxGate), clock: Arc::new(SystemClock) };
+    // Inside quiet hours for the test numbers (New York) whenever the tests run.
+    let at = nextier_domain::quiet_hours::next_allowed(
+        Utc::now() + chrono::Duration::seconds(1),
+        &nextier_domain::quiet_hours::locate("+12125552101", None),
+    );
+    let s = tick(&h.t.db, q, at, &TickConfig::default()).await.unwrap();
+    let clock = nextier_campaigns::ManualClock::at(at);
+    let seq =
+        Sequencer { db: h.t.db.clone(), gate: Arc::new(nextier_campaigns::gate::sandbox()), clock: Arc::new(clock) };
     loop {
         let msgs = q.receive(SEQUENCE_QUEUE, 10).await.unwrap();
         if msgs.is_empty() {

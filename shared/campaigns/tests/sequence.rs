@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use nextier_campaigns::gate::SandboxGate;
 use nextier_campaigns::lifecycle::{self, LifecycleError, Who};
 use nextier_campaigns::sequence::{Processed, SequenceJob, Sequencer};
 use nextier_campaigns::tick::{tick, TickConfig};
@@ -157,7 +156,11 @@ impl Fx {
     }
 
     fn sequencer(&self, clock: &ManualClock) -> Sequencer {
-        Sequencer { db: self.t.db.clone(), gate: Arc::new(SandboxGate), clock: Arc::new(clock.clone()) }
+        Sequencer {
+            db: self.t.db.clone(),
+            gate: Arc::new(nextier_campaigns::gate::sandbox()),
+            clock: Arc::new(clock.clone()),
+        }
     }
 
     /// Receives and processes everything on the sequence queue.
@@ -180,6 +183,18 @@ impl Fx {
 
     async fn scalar(&self, sql: &str) -> i64 {
         self.t.superuser().await.query_one(sql, &[]).await.unwrap().get(0)
+    }
+}
+
+/// The next 15:00 UTC (10:00 or 11:00 in New York, where the test numbers are): inside the
+/// quiet-hours window for hours, so tests do not depend on the time they run.
+fn daytime() -> DateTime<Utc> {
+    let now = Utc::now();
+    let today = now.date_naive().and_hms_opt(15, 0, 0).unwrap().and_utc();
+    if today > now {
+        today
+    } else {
+        today + Duration::days(1)
     }
 }
 
@@ -217,7 +232,7 @@ async fn no_statement_can_make_an_illegal_move() {
     assert!(msg.contains("cannot move from DRAFT to RUNNING"), "{err:?}");
     drop(tx);
     // An approved campaign whose approval was wiped cannot run either.
-    let now = Utc::now();
+    let now = daytime();
     f.move_to(&id, CampaignStatus::Staged, f.author().await, now).await.unwrap();
     f.move_to(&id, CampaignStatus::Approved, f.approver().await, now).await.unwrap();
     let tx = f.tx(&mut conn).await;
@@ -232,7 +247,7 @@ async fn no_statement_can_make_an_illegal_move() {
 #[tokio::test]
 async fn approval_needs_another_admin_unless_the_team_allows_self_approval() {
     let f = fx().await;
-    let now = Utc::now();
+    let now = daytime();
     let id = f.campaign(settings("c"), &[sms(Delay::Minutes(0), "Hi")], &f.contacts(&[Some("A")]).await).await;
     f.move_to(&id, CampaignStatus::Staged, f.author().await, now).await.unwrap();
     let own = f.move_to(&id, CampaignStatus::Approved, f.author().await, now).await;
@@ -257,7 +272,7 @@ async fn approval_needs_another_admin_unless_the_team_allows_self_approval() {
 }
 
 async fn race(f: &Fx, id: &CampaignId, to: CampaignStatus, n: usize) -> usize {
-    let now = Utc::now();
+    let now = daytime();
     let tasks: Vec<_> = (0..n)
         .map(|_| {
             let (db, team, id, approver) = (f.t.db.clone(), f.team.clone(), id.clone(), f.approver.clone());
@@ -421,7 +436,7 @@ async fn a_three_step_sequence_sends_each_step_at_its_time_across_simulated_days
 #[tokio::test]
 async fn the_tick_never_claims_more_than_the_budget_or_a_campaigns_rate() {
     let f = fx().await;
-    let now = Utc::now();
+    let now = daytime();
     let many = f.contacts(&vec![Some("A"); 30]).await;
     let (a, b) = many.split_at(20);
     let fast =
@@ -459,7 +474,7 @@ async fn the_tick_never_claims_more_than_the_budget_or_a_campaigns_rate() {
 #[tokio::test]
 async fn a_lost_queue_message_is_claimed_again_after_its_lease() {
     let f = fx().await;
-    let now = Utc::now();
+    let now = daytime();
     let id = f.campaign(settings("c"), &[sms(Delay::Minutes(0), "Hi")], &f.contacts(&[Some("A")]).await).await;
     f.launch(&id, now).await;
     let cfg = TickConfig::default();
@@ -485,7 +500,7 @@ impl LeaseExt for TickConfig {
 #[tokio::test]
 async fn exits_pauses_and_missing_fields_never_send() {
     let f = fx().await;
-    let now = Utc::now();
+    let now = daytime();
     let clock = ManualClock::at(now);
     let seq = f.sequencer(&clock);
     let people = f.contacts(&[Some("Opted"), Some("Booked"), Some("Normal"), Some("Later")]).await;
@@ -602,7 +617,7 @@ async fn a_contact_is_in_one_live_campaign_unless_the_team_allows_more() {
 #[tokio::test]
 async fn the_starter_starts_only_approved_campaigns_whose_time_has_come() {
     let f = fx().await;
-    let now = Utc::now();
+    let now = daytime();
     let people = f.contacts(&[Some("A"), Some("B")]).await;
     let scheduled = Settings { starts_at: Some(now - Duration::minutes(1)), ..settings("approved") };
     let approved = f.campaign(scheduled.clone(), &[sms(Delay::Minutes(0), "Hi")], &people[..1]).await;
@@ -678,7 +693,7 @@ impl Queue for HalfDown {
 #[tokio::test]
 async fn claims_whose_messages_were_refused_are_given_back_at_once() {
     let f = fx().await;
-    let now = Utc::now();
+    let now = daytime();
     let id = f
         .campaign(
             settings("c"),
@@ -700,7 +715,7 @@ async fn claims_whose_messages_were_refused_are_given_back_at_once() {
 #[tokio::test]
 async fn the_sqs_handler_acknowledges_malformed_and_stale_messages_and_sends_real_ones() {
     let f = fx().await;
-    let now = Utc::now();
+    let now = daytime();
     let id = f
         .campaign(settings("c"), &[sms(Delay::Minutes(0), "Hi {{firstName}}")], &f.contacts(&[Some("Ada")]).await)
         .await;

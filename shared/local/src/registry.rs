@@ -55,7 +55,7 @@ impl Registry {
         // 180 s = 6 × the 30 s timeout, 5 receives, then the DLQ).
         let seq = Arc::new(nextier_campaigns::sequence::Sequencer {
             db: db.clone(),
-            gate: Arc::new(nextier_campaigns::gate::SandboxGate),
+            gate: Arc::new(nextier_campaigns::gate::sandbox()),
             clock: Arc::new(nextier_campaigns::SystemClock),
         });
         r.consumers.push(Consumer {

@@ -18,6 +18,7 @@ pub mod migrate;
 pub mod outbox;
 pub mod scope;
 pub mod settings;
+pub mod suppressions;
 pub mod teams;
 pub mod users;
 

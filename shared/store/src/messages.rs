@@ -26,6 +26,7 @@ pub struct Outbound<'a> {
     pub provider_message_id: Option<&'a str>,
     pub status: &'a str,
     pub send_key: &'a str,
+    pub segments: Option<i32>,
     pub at: DateTime<Utc>,
 }
 
@@ -37,15 +38,16 @@ pub async fn record_outbound(tx: &Tx<'_>, m: &Outbound<'_>) -> Result<(MessageId
         .query_typed(
             "INSERT INTO messages (id, team_id, contact_id, campaign_id, step_id, enrolment_id, channel, direction,
                                    to_address, from_address, subject, body, status, provider, provider_message_id,
-                                   send_key, created_at, sent_at)
+                                   send_key, created_at, sent_at, segments)
              VALUES ($1, $2, $3, $4, $5, $6, $7, 'outbound', $8, $9, $10, $11, $12, $13, $14, $15, $16,
-                     CASE WHEN $12 IN ('sent', 'delivered') THEN $16 END)
+                     CASE WHEN $12 IN ('sent', 'delivered') THEN $16 END, $17)
              ON CONFLICT (team_id, send_key) DO NOTHING RETURNING id",
             params![id.as_str() => TEXT, m.team.as_str() => TEXT, m.contact.as_str() => TEXT,
                     m.campaign.map(|c| c.as_str()) => TEXT, m.step.map(|s| s.as_str()) => TEXT,
                     m.enrolment.map(|e| e.as_str()) => TEXT, m.channel.as_str() => TEXT, m.to => TEXT, m.from => TEXT,
                     m.subject => TEXT, m.body => TEXT, m.status => TEXT, m.provider => TEXT,
-                    m.provider_message_id => TEXT, m.send_key => TEXT, m.at => TIMESTAMPTZ],
+                    m.provider_message_id => TEXT, m.send_key => TEXT, m.at => TIMESTAMPTZ,
+                    m.segments => INT4],
         )
         .await?;
     if !rows.is_empty() {
@@ -105,4 +107,33 @@ pub async fn for_campaign(tx: &Tx<'_>, campaign: &CampaignId) -> Result<Vec<Mess
             sent_at: r.get("sent_at"),
         })
         .collect())
+}
+
+/// The status of a message by id.
+pub async fn status(tx: &Tx<'_>, id: &MessageId) -> Result<Option<String>> {
+    let rows = tx.query_typed("SELECT status FROM messages WHERE id = $1", params![id.as_str() => TEXT]).await?;
+    Ok(rows.first().map(|r| r.get(0)))
+}
+
+/// Moves a message to `status` and appends it to the message's timeline.
+pub async fn set_status(
+    tx: &Tx<'_>,
+    team: &TeamId,
+    id: &MessageId,
+    status: &str,
+    provider_message_id: Option<&str>,
+    detail: Option<&str>,
+    at: DateTime<Utc>,
+) -> Result<()> {
+    tx.query_typed(
+        "WITH m AS (UPDATE messages SET status = $2, provider_message_id = coalesce($3, provider_message_id),
+                           error = CASE WHEN $2 = 'failed' THEN $4 ELSE error END,
+                           sent_at = CASE WHEN $2 = 'sent' THEN $5 ELSE sent_at END
+                     WHERE id = $1 RETURNING id)
+         INSERT INTO message_events (team_id, message_id, status, detail, at) SELECT $6, id, $2, $4, $5 FROM m",
+        params![id.as_str() => TEXT, status => TEXT, provider_message_id => TEXT, detail => TEXT, at => TIMESTAMPTZ,
+                team.as_str() => TEXT],
+    )
+    .await?;
+    Ok(())
 }

@@ -1,0 +1,265 @@
+//! The one outbound gate. Every message that leaves the system passes [`Gate::submit`]:
+//! suppression, consent, quiet hours in the recipient's local time, then the transport.
+//!
+//! The rule is in the types: a [`Transport`] delivers only a [`Cleared`] message, and only
+//! the gate can make one (its fields are private to this crate and it has no public
+//! constructor). Code elsewhere that holds a transport still cannot send without the gate.
+
+mod sandbox;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use nextier_domain::ids::{CampaignId, EnrolmentId, MessageId, TeamId};
+use nextier_domain::lead_state::LeadState;
+use nextier_domain::{quiet_hours, segments};
+use nextier_store::campaigns::{Channel, Step};
+use nextier_store::contacts::Contact;
+use nextier_store::messages::{self, Outbound};
+use nextier_store::suppressions::{self, NewSuppression};
+use nextier_store::Tx;
+
+pub use sandbox::{SandboxTransport, Sent as SandboxSent};
+
+/// One message a campaign step (or, later, a person or an AI worker) wants to send, rendered.
+#[derive(Debug, Clone)]
+pub struct OutboundRequest<'a> {
+    pub team: &'a TeamId,
+    pub campaign: &'a CampaignId,
+    pub enrolment: &'a EnrolmentId,
+    pub step: &'a Step,
+    pub contact: &'a Contact,
+    pub subject: Option<String>,
+    pub body: String,
+    /// Unique per (enrolment, step): the same step is never sent twice.
+    pub send_key: String,
+    pub now: DateTime<Utc>,
+}
+
+/// What the gate decided.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    Sent {
+        message: MessageId,
+    },
+    /// Not now (quiet hours, a full bucket): try again at `until`. Never dropped.
+    Deferred {
+        until: DateTime<Utc>,
+        reason: String,
+    },
+    /// Never, for this contact (opted out, suppressed, unreachable): the enrolment ends.
+    Blocked {
+        reason: String,
+    },
+    /// The provider failed; worth a retry.
+    Failed {
+        reason: String,
+    },
+}
+
+#[async_trait]
+pub trait OutboundGate: Send + Sync {
+    /// Decides, and sends when allowed, inside the caller's transaction.
+    async fn submit(&self, tx: &Tx<'_>, req: &OutboundRequest<'_>) -> anyhow::Result<Verdict>;
+}
+
+/// A message the gate has cleared for delivery. Only this crate can make one.
+#[derive(Debug, Clone)]
+pub struct Cleared {
+    message: MessageId,
+    channel: Channel,
+    to: String,
+    subject: Option<String>,
+    body: String,
+    segments: u32,
+}
+
+impl Cleared {
+    /// Also the provider's idempotency key: a retried delivery replays, it does not resend.
+    pub fn message(&self) -> &MessageId {
+        &self.message
+    }
+    pub fn channel(&self) -> Channel {
+        self.channel
+    }
+    pub fn to(&self) -> &str {
+        &self.to
+    }
+    pub fn subject(&self) -> Option<&str> {
+        self.subject.as_deref()
+    }
+    pub fn body(&self) -> &str {
+        &self.body
+    }
+    pub fn segments(&self) -> u32 {
+        self.segments
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivered {
+    pub provider_message_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum TransportError {
+    /// The provider refused this recipient for good; `opted_out` when it says the number
+    /// opted out (SignalHouse errorCode OUT), which the gate records as a suppression.
+    #[error("rejected: {reason}")]
+    Rejected { reason: String, opted_out: bool },
+    /// Worth a retry (timeouts, 429, 5xx).
+    #[error("retryable: {0}")]
+    Retryable(String),
+}
+
+/// A provider. It can only be handed a [`Cleared`] message.
+#[async_trait]
+pub trait Transport: Send + Sync {
+    fn name(&self) -> &'static str;
+    async fn deliver(&self, message: &Cleared) -> Result<Delivered, TransportError>;
+}
+
+/// Where a channel would send for this contact, if anywhere.
+pub fn address(contact: &Contact, channel: Channel) -> Result<String, String> {
+    match channel {
+        Channel::Sms => contact
+            .phones
+            .iter()
+            .find(|p| !p.do_not_call && p.kind != "landline")
+            .map(|p| p.e164.clone())
+            .ok_or_else(|| "no textable number (every number is a landline or marked do-not-contact)".to_owned()),
+        Channel::Voice => contact
+            .phones
+            .iter()
+            .find(|p| !p.do_not_call)
+            .map(|p| p.e164.clone())
+            .ok_or_else(|| "no callable number".to_owned()),
+        Channel::Email => contact
+            .emails
+            .iter()
+            .find(|e| !e.unsubscribed)
+            .map(|e| e.email.clone())
+            .ok_or_else(|| "no email address that accepts mail".to_owned()),
+    }
+}
+
+/// The gate, over one transport per channel.
+pub struct Gate {
+    sms: Arc<dyn Transport>,
+    email: Arc<dyn Transport>,
+    voice: Arc<dyn Transport>,
+}
+
+impl Gate {
+    pub fn new(sms: Arc<dyn Transport>, email: Arc<dyn Transport>, voice: Arc<dyn Transport>) -> Self {
+        Self { sms, email, voice }
+    }
+
+    /// Every channel through one sandbox transport (local runs and tests).
+    pub fn sandbox(t: Arc<SandboxTransport>) -> Self {
+        Self { sms: t.clone(), email: t.clone(), voice: t }
+    }
+
+    fn transport(&self, c: Channel) -> &Arc<dyn Transport> {
+        match c {
+            Channel::Sms => &self.sms,
+            Channel::Email => &self.email,
+            Channel::Voice => &self.voice,
+        }
+    }
+}
+
+#[async_trait]
+impl OutboundGate for Gate {
+    async fn submit(&self, tx: &Tx<'_>, req: &OutboundRequest<'_>) -> anyhow::Result<Verdict> {
+        let channel = req.step.channel;
+        // Consent: an opted-out person gets nothing, on any number or address.
+        if req.contact.lead_state == LeadState::Suppressed {
+            return Ok(Verdict::Blocked { reason: "opt_out".into() });
+        }
+        let to = match address(req.contact, channel) {
+            Ok(a) => a,
+            Err(reason) => return Ok(Verdict::Blocked { reason }),
+        };
+        if let Some(s) = suppressions::active(tx, req.team, &to, req.now).await? {
+            let reason = if s.kind == "OPTED_OUT" { "opt_out".to_owned() } else { format!("suppressed: {}", s.kind) };
+            return Ok(Verdict::Blocked { reason });
+        }
+        // Quiet hours for texts and calls, in the recipient's local time.
+        if channel != Channel::Email {
+            let state = req.contact.addresses.first().and_then(|a| a.state.as_deref());
+            let loc = quiet_hours::locate(&to, state);
+            let until = quiet_hours::next_allowed(req.now, &loc);
+            if until > req.now {
+                let zones: Vec<&str> = loc.zones.iter().map(|z| z.name()).collect();
+                let reason = format!(
+                    "quiet hours in {} ({})",
+                    loc.state.as_deref().unwrap_or("the recipient's zone"),
+                    zones.join(", ")
+                );
+                return Ok(Verdict::Deferred { until, reason });
+            }
+        }
+        let segments = if channel == Channel::Sms { segments::count(&req.body) } else { 1 };
+        let transport = self.transport(channel);
+        let (message, created) = messages::record_outbound(
+            tx,
+            &Outbound {
+                team: req.team,
+                contact: &req.contact.id,
+                campaign: Some(req.campaign),
+                step: Some(&req.step.id),
+                enrolment: Some(req.enrolment),
+                channel,
+                to: &to,
+                from: None,
+                subject: req.subject.as_deref(),
+                body: &req.body,
+                provider: transport.name(),
+                provider_message_id: None,
+                status: "queued",
+                send_key: &req.send_key,
+                segments: Some(segments as i32),
+                at: req.now,
+            },
+        )
+        .await?;
+        if !created && messages::status(tx, &message).await?.as_deref() != Some("queued") {
+            // An earlier attempt already sent (or failed) this very step.
+            return Ok(Verdict::Sent { message });
+        }
+        let cleared = Cleared {
+            message: message.clone(),
+            channel,
+            to: to.clone(),
+            subject: req.subject.clone(),
+            body: req.body.clone(),
+            segments,
+        };
+        match transport.deliver(&cleared).await {
+            Ok(d) => {
+                messages::set_status(tx, req.team, &message, "sent", Some(&d.provider_message_id), None, req.now)
+                    .await?;
+                Ok(Verdict::Sent { message })
+            }
+            Err(TransportError::Rejected { reason, opted_out }) => {
+                messages::set_status(tx, req.team, &message, "failed", None, Some(&reason), req.now).await?;
+                if opted_out {
+                    let s = NewSuppression {
+                        address: &to,
+                        kind: "OPTED_OUT",
+                        reason: Some(&reason),
+                        source: "provider_error",
+                        actor: transport.name(),
+                        expires_at: None,
+                    };
+                    suppressions::add(tx, req.team, &s).await?;
+                    return Ok(Verdict::Blocked { reason: "opt_out".into() });
+                }
+                Ok(Verdict::Blocked { reason })
+            }
+            Err(TransportError::Retryable(reason)) => Ok(Verdict::Failed { reason }),
+        }
+    }
+}

@@ -1,0 +1,269 @@
+//! The outbound gate behind the campaign-sequence consumer, on a real database: suppression,
+//! provider opt-outs, outages without duplicates, quiet hours, and random interleavings of
+//! opt-outs and sends in which no message ever reaches a suppressed number.
+
+mod support;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use nextier_campaigns::gate::SandboxTransport;
+use nextier_campaigns::sequence::{Processed, SequenceJob, Sequencer};
+use nextier_campaigns::tick::{tick, TickConfig};
+use nextier_campaigns::{Clock, ManualClock, SEQUENCE_QUEUE};
+use nextier_domain::campaign::Delay;
+use nextier_domain::ids::ContactId;
+use nextier_platform::Queue;
+use nextier_store::campaigns::Settings;
+use nextier_store::suppressions::{self, NewSuppression};
+use nextier_store::{scope, Scope};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use support::*;
+
+async fn phone_of(f: &Fx, c: &ContactId) -> String {
+    f.t.superuser()
+        .await
+        .query_one("SELECT e164 FROM contact_phones WHERE contact_id = $1", &[&c.as_str()])
+        .await
+        .unwrap()
+        .get(0)
+}
+
+async fn suppress(f: &Fx, number: &str, kind: &str) {
+    let mut conn = f.t.db.conn().await.unwrap();
+    let tx = scope::begin(&mut conn, &Scope::team(f.team.clone())).await.unwrap();
+    let s = NewSuppression { address: number, kind, reason: None, source: "api", actor: "test", expires_at: None };
+    suppressions::add(&tx, &f.team, &s).await.unwrap();
+    tx.commit().await.unwrap();
+}
+
+/// Ticks at the clock's time and processes everything queued.
+async fn run(f: &Fx, seq: &Sequencer, clock: &ManualClock) -> Vec<Processed> {
+    tick(&f.t.db, &f.queue, clock.now(), &TickConfig::default()).await.unwrap();
+    let mut out = vec![];
+    loop {
+        let msgs = f.queue.receive(SEQUENCE_QUEUE, 10).await.unwrap();
+        if msgs.is_empty() {
+            return out;
+        }
+        for m in msgs {
+            let job: SequenceJob = serde_json::from_str(&m.body).unwrap();
+            out.push(seq.process(&job).await.unwrap());
+            f.queue.delete(SEQUENCE_QUEUE, &m.receipt_handle).await.unwrap();
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_suppressed_number_gets_nothing_and_a_carrier_opt_out_becomes_a_suppression() {
+    let f = fx().await;
+    let now = daytime();
+    let clock = ManualClock::at(now);
+    let transport = Arc::new(SandboxTransport::new());
+    let seq = f.sequencer_with(&clock, &transport);
+    let people = f.contacts(&[Some("Listed"), Some("Carrier"), Some("Fine")]).await;
+    let (listed, carrier) = (phone_of(&f, &people[0]).await, phone_of(&f, &people[1]).await);
+    let id = f.campaign(settings("c"), &[sms(Delay::Minutes(0), "Hi {{firstName}}")], &people).await;
+    f.launch(&id, now).await;
+    suppress(&f, &listed, "LEGAL_DNC").await;
+    transport.opt_out(&carrier);
+
+    run(&f, &seq, &clock).await;
+    let sent: Vec<String> = transport.sent().into_iter().map(|s| s.body).collect();
+    assert_eq!(sent, vec!["Hi Fine".to_owned()]);
+    let exits: Vec<String> =
+        f.t.superuser()
+            .await
+            .query(
+                "SELECT coalesce(e.exit_reason, e.status) FROM campaign_enrolments e JOIN contacts c ON c.id = e.contact_id
+              ORDER BY c.first_name",
+                &[],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+    assert_eq!(exits, vec!["opt_out", "completed", "suppressed: LEGAL_DNC"], "Carrier, Fine, Listed");
+    // The carrier's answer is on the suppression list now, for every campaign of the team.
+    let row =
+        f.t.superuser()
+            .await
+            .query_one("SELECT kind, source FROM suppressions WHERE address = $1", &[&carrier])
+            .await
+            .unwrap();
+    assert_eq!((row.get::<_, String>(0), row.get::<_, String>(1)), ("OPTED_OUT".into(), "provider_error".into()));
+    let failed: String =
+        f.t.superuser()
+            .await
+            .query_one("SELECT status FROM messages WHERE to_address = $1", &[&carrier])
+            .await
+            .unwrap()
+            .get(0);
+    assert_eq!(failed, "failed");
+}
+
+#[tokio::test]
+async fn an_outage_retries_the_same_message_and_never_sends_twice() {
+    let f = fx().await;
+    let now = daytime();
+    let clock = ManualClock::at(now);
+    let transport = Arc::new(SandboxTransport::new());
+    let seq = f.sequencer_with(&clock, &transport);
+    let people = f.contacts(&[Some("Ada")]).await;
+    let id =
+        f.campaign(settings("c"), &[sms(Delay::Minutes(0), "Hi {{firstName}}, a long enough note")], &people).await;
+    f.launch(&id, now).await;
+    transport.fail_next(1);
+    assert_eq!(run(&f, &seq, &clock).await, vec![Processed::Retrying]);
+    assert!(transport.sent().is_empty());
+    // Retried five minutes later: delivered once, on the same message row.
+    clock.advance(Duration::minutes(5));
+    let out = run(&f, &seq, &clock).await;
+    assert!(matches!(out[..], [Processed::Sent { .. }]), "{out:?}");
+    assert_eq!(transport.sent().len(), 1);
+    let su = f.t.superuser().await;
+    let rows = su.query("SELECT status, segments FROM messages", &[]).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!((rows[0].get::<_, String>(0), rows[0].get::<_, i32>(1)), ("sent".into(), 1));
+    let timeline: Vec<String> = su
+        .query("SELECT status FROM message_events ORDER BY id", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(timeline, vec!["sent"]);
+    let attempts: Vec<String> = su
+        .query("SELECT status FROM campaign_executions ORDER BY attempt", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(attempts, vec!["failed", "sent"]);
+}
+
+#[tokio::test]
+async fn outside_quiet_hours_a_step_waits_for_the_window_and_is_never_dropped() {
+    let f = fx().await;
+    // Wednesday 2 December 2026, 22:30 in New York (03:30 UTC Thursday).
+    let late = Utc.with_ymd_and_hms(2026, 12, 3, 3, 30, 0).unwrap();
+    let clock = ManualClock::at(late);
+    let transport = Arc::new(SandboxTransport::new());
+    let seq = f.sequencer_with(&clock, &transport);
+    let people = f.contacts(&[Some("Ada")]).await;
+    let id = f.campaign(settings("c"), &[sms(Delay::Minutes(0), "Hi")], &people).await;
+    f.launch(&id, late).await;
+    assert_eq!(run(&f, &seq, &clock).await, vec![Processed::Deferred]);
+    assert!(transport.sent().is_empty());
+    let su = f.t.superuser().await;
+    let next: DateTime<Utc> = su.query_one("SELECT next_run_at FROM campaign_enrolments", &[]).await.unwrap().get(0);
+    assert_eq!(next, Utc.with_ymd_and_hms(2026, 12, 3, 13, 0, 0).unwrap(), "08:00 in New York");
+    let reason: String =
+        su.query_one("SELECT reason FROM campaign_executions WHERE status = 'deferred'", &[]).await.unwrap().get(0);
+    assert!(reason.contains("quiet hours in NY"), "{reason}");
+    // Nothing is due before the window; at 08:00 it goes.
+    clock.set(next - Duration::minutes(1));
+    assert!(run(&f, &seq, &clock).await.is_empty());
+    clock.set(next);
+    assert!(matches!(run(&f, &seq, &clock).await[..], [Processed::Sent { .. }]));
+    assert_eq!(transport.sent().len(), 1);
+}
+
+/// Random interleavings of opt-outs, sends and time across several campaigns: after a
+/// number's opt-out is recorded, no campaign of the team ever sends to it again.
+#[tokio::test]
+async fn no_interleaving_of_opt_outs_and_sends_reaches_a_suppressed_number() {
+    for seed in [7u64, 42, 2026] {
+        let f = fx().await;
+        f.t.superuser()
+            .await
+            .execute(
+                "INSERT INTO team_settings (team_id, scope, name, value)
+                 VALUES ($1, 'campaigns', 'allow_overlapping_enrolments', 'true')",
+                &[&f.team.as_str()],
+            )
+            .await
+            .unwrap();
+        let mut rng = StdRng::seed_from_u64(seed);
+        let now = daytime();
+        let clock = ManualClock::at(now);
+        let transport = Arc::new(SandboxTransport::new());
+        let seq = f.sequencer_with(&clock, &transport);
+        let names: Vec<Option<&str>> = vec![Some("P"); 12];
+        let people = f.contacts(&names).await;
+        let steps = [sms(Delay::Minutes(0), "one"), sms(Delay::Minutes(2), "two"), sms(Delay::Minutes(3), "three")];
+        for c in 0..3 {
+            // Overlapping audiences: every campaign enrols a random two-thirds of the people.
+            let audience: Vec<ContactId> = people.iter().filter(|_| rng.gen_bool(0.67)).cloned().collect();
+            if audience.is_empty() {
+                continue;
+            }
+            let mut conn = f.t.db.conn().await.unwrap();
+            let tx = scope::begin(&mut conn, &Scope::team(f.team.clone())).await.unwrap();
+            let id = nextier_store::campaigns::create(
+                &tx,
+                &f.team,
+                &Settings { sends_per_minute: 4 + c, ..settings(&format!("c{c}")) },
+                Some(&f.author),
+                "t",
+            )
+            .await
+            .unwrap();
+            for s in &steps {
+                nextier_store::campaigns::insert_step(&tx, &f.team, &id, None, s).await.unwrap();
+            }
+            let rules = nextier_store::campaigns::EnrolRules {
+                team: &f.team,
+                campaign: &id,
+                required_fields: &[],
+                exclusive: false,
+                first_run_at: None,
+                actor: "t",
+            };
+            nextier_store::campaigns::enrol(&tx, nextier_store::contacts::Selection::Ids(&audience), &rules)
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
+            f.launch(&id, now).await;
+        }
+        let mut numbers = Vec::new();
+        for p in &people {
+            numbers.push(phone_of(&f, p).await);
+        }
+        // When (in delivered-message count) each number was suppressed.
+        let mut suppressed_at: HashMap<String, usize> = HashMap::new();
+        for _ in 0..60 {
+            match rng.gen_range(0..10) {
+                0..=2 => {
+                    let n = &numbers[rng.gen_range(0..numbers.len())];
+                    if !suppressed_at.contains_key(n) {
+                        suppress(&f, n, "OPTED_OUT").await;
+                        suppressed_at.insert(n.clone(), transport.sent().len());
+                    }
+                }
+                3..=7 => {
+                    // Process part of what the tick queued, as a busy consumer would.
+                    tick(&f.t.db, &f.queue, clock.now(), &TickConfig::default()).await.unwrap();
+                    for m in f.queue.receive(SEQUENCE_QUEUE, rng.gen_range(1..=10)).await.unwrap() {
+                        let job: SequenceJob = serde_json::from_str(&m.body).unwrap();
+                        seq.process(&job).await.unwrap();
+                        f.queue.delete(SEQUENCE_QUEUE, &m.receipt_handle).await.unwrap();
+                    }
+                }
+                _ => clock.advance(Duration::minutes(rng.gen_range(1..=3))),
+            }
+        }
+        let sent = transport.sent();
+        assert!(sent.len() > 10, "seed {seed}: the run should send plenty, sent {}", sent.len());
+        for (i, s) in sent.iter().enumerate() {
+            if let Some(&at) = suppressed_at.get(&s.to) {
+                assert!(i < at, "seed {seed}: message {i} to {} after its opt-out (at {at})", s.to);
+            }
+        }
+        assert!(!suppressed_at.is_empty(), "seed {seed}: the run should opt someone out");
+    }
+}

@@ -9,6 +9,7 @@ pub mod events;
 pub mod imports;
 pub mod openapi;
 mod state;
+pub mod suppressions;
 
 pub use state::{AppConfig, AppState};
 
@@ -24,6 +25,7 @@ fn groups() -> OpenApiRouter<AppState> {
         .merge(contacts::router())
         .merge(imports::router())
         .merge(campaigns::router())
+        .merge(suppressions::router())
 }
 
 /// The complete OpenAPI 3.1 document for all groups.
@@ -40,7 +42,10 @@ pub fn admin_app(state: AppState, local_auth: Option<JwtVerifier>) -> Router {
 /// The contacts Lambda's router.
 pub fn contacts_app(state: AppState, local_auth: Option<JwtVerifier>) -> Router {
     serve(
-        OpenApiRouter::with_openapi(openapi::base()).merge(contacts::router()).merge(imports::router()),
+        OpenApiRouter::with_openapi(openapi::base())
+            .merge(contacts::router())
+            .merge(imports::router())
+            .merge(suppressions::router()),
         state,
         local_auth,
     )

@@ -440,3 +440,51 @@ async fn a_transition_takes_no_body_an_empty_one_or_a_json_object() {
     let got = ok(&h, &MO, "GET", &t.url(&format!("/campaigns/{id}")), None).await;
     assert_eq!(got["status"], "STAGED");
 }
+
+#[tokio::test]
+async fn the_suppression_list_stops_campaigns_and_only_an_admin_lifts_it() {
+    let h = harness().await;
+    let t = team(&h).await;
+    let a = contact(&h, &t, Some("Ada"), "2125552181", 50).await;
+    let id = draft(&h, &t, "Hi {{firstName}}", &[a.clone()]).await;
+    for (body, field) in [
+        (json!({"address": "555-0100", "kind": "OPTED_OUT"}), "address"),
+        (json!({"address": "(212) 555-2181", "kind": "MAYBE"}), "kind"),
+        (json!({"address": "x@example.com", "kind": "BLACKLIST", "expiresAt": "2001-01-01T00:00:00Z"}), "expiresAt"),
+    ] {
+        let r = h.call(&MO, "POST", &t.url("/suppressions"), Some(body.clone())).await;
+        assert_eq!((r.status, r.field()), (StatusCode::BAD_REQUEST, Some(field)), "{body}: {}", r.body);
+    }
+    assert_eq!(h.count("suppressions").await, 0);
+    let s =
+        ok(&h, &MO, "POST", &t.url("/suppressions"), Some(json!({"address": "(212) 555-2181", "kind": "LEGAL_DNC"})))
+            .await;
+    assert_eq!(s["address"], "+12125552181");
+    let e = ok(&h, &MO, "GET", &t.url(&format!("/campaigns/{id}/enrolments")), None).await;
+    assert_eq!(e["items"][0]["status"], "exited");
+    assert_eq!(e["items"][0]["exitReason"], "suppressed: LEGAL_DNC");
+    let list = ok(&h, &MO, "GET", &t.url("/suppressions"), None).await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+    let path = t.url("/suppressions/%2B12125552181");
+    assert_eq!(h.call(&MO, "DELETE", &path, None).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(h.call(&BOB, "DELETE", &path, None).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(h.count("suppressions").await, 0);
+
+    // A contact marked suppressed puts every number and address on the list.
+    let b = contact(&h, &t, Some("Bo"), "2125552182", 50).await;
+    ok(&h, &ALICE, "PATCH", &t.url(&format!("/contacts/{b}")), Some(json!({"addEmails": ["bo@example.com"]}))).await;
+    ok(&h, &ALICE, "POST", &t.url(&format!("/contacts/{b}/lead-state")), Some(json!({"to": "suppressed"}))).await;
+    let rows: Vec<(String, String)> =
+        h.t.superuser()
+            .await
+            .query("SELECT address, source FROM suppressions ORDER BY address", &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+    assert_eq!(
+        rows,
+        vec![("+12125552182".into(), "lead_state".into()), ("bo@example.com".into(), "lead_state".into())]
+    );
+}

@@ -73,19 +73,20 @@ async fn a_suppressed_number_gets_nothing_and_a_carrier_opt_out_becomes_a_suppre
     run(&f, &seq, &clock).await;
     let sent: Vec<String> = transport.sent().into_iter().map(|s| s.body).collect();
     assert_eq!(sent, vec!["Hi Fine".to_owned()]);
-    let exits: Vec<String> =
-        f.t.superuser()
-            .await
-            .query(
-                "SELECT coalesce(e.exit_reason, e.status) FROM campaign_enrolments e JOIN contacts c ON c.id = e.contact_id
+    let exits: Vec<String> = f
+        .t
+        .superuser()
+        .await
+        .query(
+            "SELECT coalesce(e.exit_reason, e.status) FROM campaign_enrolments e JOIN contacts c ON c.id = e.contact_id
               ORDER BY c.first_name",
-                &[],
-            )
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
     assert_eq!(exits, vec!["opt_out", "completed", "suppressed: LEGAL_DNC"], "Carrier, Fine, Listed");
     // The carrier's answer is on the suppression list now, for every campaign of the team.
     let row =

@@ -749,7 +749,7 @@ pub async fn close_enrolments(tx: &Tx<'_>, campaign: &CampaignId, status: &str, 
 }
 
 /// Ends the contact's active enrolments whose campaigns exit on `reason` (`reply`,
-/// `meeting_booked`; `opt_out` always). Returns the campaigns affected.
+/// `meeting_booked`; `opt_out` and `suppressed: …` always). Returns the campaigns affected.
 pub async fn exit_contact(tx: &Tx<'_>, contact: &ContactId, reason: &str) -> Result<Vec<CampaignId>> {
     let rows = tx
         .query_typed(
@@ -757,7 +757,7 @@ pub async fn exit_contact(tx: &Tx<'_>, contact: &ContactId, reason: &str) -> Res
                     updated_at = now()
                FROM campaigns c
               WHERE e.contact_id = $1 AND e.status = 'active' AND c.id = e.campaign_id
-                AND ($2 = 'opt_out' OR ($2 = 'reply' AND c.exit_on_reply)
+                AND ($2 = 'opt_out' OR $2 LIKE 'suppressed:%' OR ($2 = 'reply' AND c.exit_on_reply)
                      OR ($2 = 'meeting_booked' AND c.exit_on_meeting))
              RETURNING e.campaign_id",
             params![contact.as_str() => TEXT, reason => TEXT],

@@ -333,6 +333,7 @@ pub async fn merge(
     if contact.lead_state == LeadState::Suppressed {
         // An opt-out of either side is an opt-out of the person.
         nextier_store::campaigns::exit_contact(&tx, &survivor, "opt_out").await?;
+        crate::suppressions::suppress_contact(&tx, &team, &contact, "merge", &access.actor.label()).await?;
     }
     tx.commit().await.map_err(commit_err)?;
     app.outbox.publish(&[event]).await;
@@ -387,6 +388,10 @@ pub async fn change_lead_state(
     // opt-out always; the others where the campaign's exit rules say so).
     if let Some(exit) = nextier_domain::campaign::exit_reason_for(to) {
         nextier_store::campaigns::exit_contact(&tx, &id, exit).await?;
+    }
+    if to == LeadState::Suppressed {
+        let contact = contacts::get(&tx, &id).await?;
+        crate::suppressions::suppress_contact(&tx, &team, &contact, "lead_state", &access.actor.label()).await?;
     }
     let event =
         events::stage(&tx, &team, "ContactLeadStateChanged", json!({"contactId": id, "from": from, "to": to})).await?;

@@ -13,8 +13,11 @@ use nextier_store::Db;
 async fn main() -> Result<(), lambda_runtime::Error> {
     nextier_runtime::telemetry::init("consumer-campaign-sequence");
     let db = Db::from_env()?;
-    // The outbound gate over the sandbox transport until the providers are wired (issue 5).
-    let seq = Sequencer { db, gate: Arc::new(nextier_campaigns::gate::sandbox()), clock: Arc::new(SystemClock) };
+    let platform = nextier_platform::wiring::Platform::from_env(&db).await;
+    // The outbound gate (suppression, quiet hours, DynamoDB token buckets) over the sandbox
+    // transport until the providers are wired (issue 5).
+    let gate = nextier_campaigns::gate::sandbox_limited(platform.limiter.clone());
+    let seq = Sequencer { db, gate: Arc::new(gate), clock: Arc::new(SystemClock) };
     let seq = &seq;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         Ok::<_, lambda_runtime::Error>(handle(seq, event.payload).await)

@@ -3,9 +3,14 @@
 
 use std::sync::Arc;
 
-pub use nextier_outbound::{address, Gate, OutboundGate, OutboundRequest, SandboxTransport, Verdict};
+pub use nextier_outbound::{address, Gate, OutboundGate, OutboundRequest, RateLimiter, SandboxTransport, Verdict};
 
 /// The gate (suppression, consent, quiet hours) over the sandbox transport.
 pub fn sandbox() -> Gate {
     Gate::sandbox(Arc::new(SandboxTransport::new()))
+}
+
+/// The same, with texts taking tokens from the team's and the campaign's buckets.
+pub fn sandbox_limited(limiter: Arc<dyn RateLimiter>) -> Gate {
+    sandbox().with_limiter(limiter)
 }

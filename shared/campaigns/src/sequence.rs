@@ -153,6 +153,7 @@ impl Sequencer {
             subject,
             body,
             send_key: format!("{}:{}", work.enrolment, step.position),
+            campaign_per_minute: work.sends_per_minute.max(1) as u32,
             now,
         };
         let verdict = self.gate.submit(&tx, &req).await?;

@@ -268,3 +268,46 @@ async fn no_interleaving_of_opt_outs_and_sends_reaches_a_suppressed_number() {
         assert!(!suppressed_at.is_empty(), "seed {seed}: the run should opt someone out");
     }
 }
+
+#[tokio::test]
+async fn the_campaigns_bucket_paces_its_texts_and_refused_ones_wait() {
+    let f = fx().await;
+    let now = daytime();
+    let clock = ManualClock::at(now);
+    let transport = Arc::new(SandboxTransport::new());
+    let limiter = Arc::new(nextier_platform::local::PgRateLimiter::new(f.t.db.clone()));
+    let seq = Sequencer {
+        db: f.t.db.clone(),
+        gate: Arc::new(nextier_campaigns::gate::Gate::sandbox(transport.clone()).with_limiter(limiter)),
+        clock: Arc::new(clock.clone()),
+    };
+    let people = f.contacts(&[Some("A"), Some("B"), Some("C"), Some("D"), Some("E")]).await;
+    let id = f
+        .campaign(Settings { sends_per_minute: 2, ..settings("slow") }, &[sms(Delay::Minutes(0), "Hi")], &people)
+        .await;
+    f.launch(&id, now).await;
+    let mut sent_at = Vec::new();
+    // Tick every ten simulated seconds for three minutes.
+    for _ in 0..18 {
+        let before = transport.sent().len();
+        run(&f, &seq, &clock).await;
+        for _ in before..transport.sent().len() {
+            sent_at.push(clock.now() - now);
+        }
+        clock.advance(Duration::seconds(10));
+    }
+    let secs: Vec<i64> = sent_at.iter().map(|d| d.num_seconds()).collect();
+    assert_eq!(secs, vec![0, 30, 60, 90, 120], "two a minute, evenly, and all five sent");
+    let deferred: i64 = f
+        .t
+        .superuser()
+        .await
+        .query_one(
+            "SELECT count(*) FROM campaign_executions WHERE status = 'deferred' AND reason = 'rate limit (campaign)'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(deferred > 0, "refusals were recorded as deferrals");
+}

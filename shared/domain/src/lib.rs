@@ -12,6 +12,7 @@ pub mod lead_state;
 pub mod page;
 pub mod phone;
 pub mod quiet_hours;
+pub mod rate;
 pub mod segments;
 pub mod settings;
 pub mod team;

@@ -55,7 +55,9 @@ impl Registry {
         // 180 s = 6 × the 30 s timeout, 5 receives, then the DLQ).
         let seq = Arc::new(nextier_campaigns::sequence::Sequencer {
             db: db.clone(),
-            gate: Arc::new(nextier_campaigns::gate::sandbox()),
+            gate: Arc::new(nextier_campaigns::gate::sandbox_limited(Arc::new(
+                nextier_platform::local::PgRateLimiter::new(db.clone()),
+            ))),
             clock: Arc::new(nextier_campaigns::SystemClock),
         });
         r.consumers.push(Consumer {

@@ -13,10 +13,13 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use nextier_domain::ids::{CampaignId, EnrolmentId, MessageId, TeamId};
 use nextier_domain::lead_state::LeadState;
+use nextier_domain::rate::{Bucket, Limit, Take};
 use nextier_domain::{quiet_hours, segments};
+pub use nextier_platform::RateLimiter;
 use nextier_store::campaigns::{Channel, Step};
 use nextier_store::contacts::Contact;
 use nextier_store::messages::{self, Outbound};
+use nextier_store::settings;
 use nextier_store::suppressions::{self, NewSuppression};
 use nextier_store::Tx;
 
@@ -34,6 +37,8 @@ pub struct OutboundRequest<'a> {
     pub body: String,
     /// Unique per (enrolment, step): the same step is never sent twice.
     pub send_key: String,
+    /// The campaign's messages per minute (its 10DLC class).
+    pub campaign_per_minute: u32,
     pub now: DateTime<Utc>,
 }
 
@@ -144,21 +149,34 @@ pub fn address(contact: &Contact, channel: Channel) -> Result<String, String> {
     }
 }
 
-/// The gate, over one transport per channel.
+/// Team settings (scope `sending`) the gate reads.
+pub const SCOPE: &str = "sending";
+/// Texts a minute for the whole team (default [`DEFAULT_TEAM_PER_MINUTE`]).
+pub const TEAM_PER_MINUTE: &str = "sms_per_minute";
+pub const DEFAULT_TEAM_PER_MINUTE: i64 = 600;
+
+/// The gate, over one transport per channel and the team's token buckets.
 pub struct Gate {
     sms: Arc<dyn Transport>,
     email: Arc<dyn Transport>,
     voice: Arc<dyn Transport>,
+    limiter: Option<Arc<dyn RateLimiter>>,
 }
 
 impl Gate {
     pub fn new(sms: Arc<dyn Transport>, email: Arc<dyn Transport>, voice: Arc<dyn Transport>) -> Self {
-        Self { sms, email, voice }
+        Self { sms, email, voice, limiter: None }
     }
 
     /// Every channel through one sandbox transport (local runs and tests).
     pub fn sandbox(t: Arc<SandboxTransport>) -> Self {
-        Self { sms: t.clone(), email: t.clone(), voice: t }
+        Self { sms: t.clone(), email: t.clone(), voice: t, limiter: None }
+    }
+
+    /// Texts take a token from the team's bucket and the campaign's before they go.
+    pub fn with_limiter(mut self, limiter: Arc<dyn RateLimiter>) -> Self {
+        self.limiter = Some(limiter);
+        self
     }
 
     fn transport(&self, c: Channel) -> &Arc<dyn Transport> {
@@ -199,6 +217,25 @@ impl OutboundGate for Gate {
                     zones.join(", ")
                 );
                 return Ok(Verdict::Deferred { until, reason });
+            }
+        }
+        // Throughput: the team's texts a minute and the campaign's (AT&T counts messages a
+        // minute per 10DLC campaign). A refusal waits for its retry time; never dropped.
+        if let (Channel::Sms, Some(limiter)) = (channel, &self.limiter) {
+            let team_rate = settings::number(tx, SCOPE, TEAM_PER_MINUTE).await?.unwrap_or(DEFAULT_TEAM_PER_MINUTE);
+            let buckets = [
+                Bucket {
+                    key: format!("team:{}:sms", req.team),
+                    limit: Limit::per_minute(team_rate.clamp(1, 1_000_000) as u32, 1),
+                },
+                Bucket {
+                    key: format!("campaign:{}:sms", req.campaign),
+                    limit: Limit::per_minute(req.campaign_per_minute.max(1), 1),
+                },
+            ];
+            if let Take::Refused { retry_at, bucket } = limiter.take(&buckets, 1, req.now).await? {
+                let reason = format!("rate limit ({})", bucket.split(':').next().unwrap_or("bucket"));
+                return Ok(Verdict::Deferred { until: retry_at, reason });
             }
         }
         let segments = if channel == Channel::Sms { segments::count(&req.body) } else { 1 };

@@ -10,5 +10,6 @@ pub mod ports;
 pub mod wiring;
 
 pub use ports::{
-    BlobStore, ByteReader, DomainEvent, EventBus, OutgoingMessage, PlatformError, Queue, ReceivedMessage, MAX_BATCH,
+    BlobStore, ByteReader, DomainEvent, EventBus, OutgoingMessage, PlatformError, Queue, RateLimiter, ReceivedMessage,
+    MAX_BATCH,
 };

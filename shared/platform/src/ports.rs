@@ -74,6 +74,28 @@ pub trait EventBus: Send + Sync {
 }
 
 /// A streamed object body.
+/// Token buckets (DynamoDB deployed, Postgres locally); the math is `nextier_domain::rate`.
+#[async_trait]
+pub trait RateLimiter: Send + Sync {
+    /// Takes `cost` units from every bucket, or from none; a refusal says when to ask again.
+    async fn take(
+        &self,
+        buckets: &[nextier_domain::rate::Bucket],
+        cost: i64,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<nextier_domain::rate::Take>;
+}
+
+/// Refuses a request naming one bucket twice (it would be decided against itself).
+pub fn check_buckets(buckets: &[nextier_domain::rate::Bucket]) -> Result<()> {
+    let mut keys: Vec<&str> = buckets.iter().map(|b| b.key.as_str()).collect();
+    keys.sort_unstable();
+    if keys.windows(2).any(|w| w[0] == w[1]) || buckets.is_empty() || buckets.len() > 25 {
+        return Err(PlatformError::Invalid("name 1 to 25 distinct buckets".into()));
+    }
+    Ok(())
+}
+
 pub type ByteReader = std::pin::Pin<Box<dyn tokio::io::AsyncRead + Send>>;
 
 /// Object storage with time-limited URLs that let a browser upload or download directly.

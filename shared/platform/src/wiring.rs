@@ -6,16 +6,18 @@ use std::sync::Arc;
 
 use nextier_store::Db;
 
-use crate::aws::{sdk_config, EventBridgeBus, S3BlobStore, SqsQueue};
-use crate::local::{FolderBlobStore, PgEventBus, PgQueue};
+use crate::aws::{sdk_config, DynamoRateLimiter, EventBridgeBus, S3BlobStore, SqsQueue};
+use crate::local::{FolderBlobStore, PgEventBus, PgQueue, PgRateLimiter};
 use crate::outbox::OutboxPublisher;
-use crate::{BlobStore, EventBus, Queue};
+use crate::{BlobStore, EventBus, Queue, RateLimiter};
 
 #[derive(Clone)]
 pub struct Platform {
     pub queue: Arc<dyn Queue>,
     pub bus: Arc<dyn EventBus>,
     pub blobs: Arc<dyn BlobStore>,
+    /// Token buckets: DynamoDB (`RATE_TABLE`) deployed, Postgres locally.
+    pub limiter: Arc<dyn RateLimiter>,
 }
 
 impl Platform {
@@ -27,7 +29,9 @@ impl Platform {
         let prefix = std::env::var("QUEUE_PREFIX").unwrap_or_default();
         let bus = std::env::var("EVENT_BUS_NAME").unwrap_or_else(|_| "default".into());
         let bucket = std::env::var("UPLOADS_BUCKET").unwrap_or_else(|_| "nextier-uploads-not-configured".into());
+        let table = std::env::var("RATE_TABLE").unwrap_or_else(|_| "nextier-rate-buckets".into());
         Self {
+            limiter: Arc::new(DynamoRateLimiter::new(&config, &table)),
             queue: Arc::new(SqsQueue::new(&config, &prefix)),
             bus: Arc::new(EventBridgeBus::new(&config, &bus)),
             blobs: Arc::new(S3BlobStore::new(&config, &bucket, false)),
@@ -41,6 +45,7 @@ impl Platform {
         // The local runtime signs blob URLs with the same secret as its tokens.
         let secret = nextier_runtime::config::local_secret();
         Self {
+            limiter: Arc::new(PgRateLimiter::new(db.clone())),
             queue: Arc::new(PgQueue::new(db.clone())),
             bus: Arc::new(PgEventBus::new(db.clone(), "default")),
             blobs: Arc::new(FolderBlobStore::new(dir, &url, secret.as_bytes())),

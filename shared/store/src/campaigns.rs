@@ -856,6 +856,7 @@ pub struct Work {
     pub current_step: i32,
     pub campaign_status: CampaignStatus,
     pub exit_on_meeting: bool,
+    pub sends_per_minute: i32,
     pub steps: Vec<Step>,
 }
 
@@ -863,7 +864,7 @@ pub async fn lock_work(tx: &Tx<'_>, id: &EnrolmentId) -> Result<Option<Work>> {
     let rows = tx
         .query_typed(
             "SELECT e.id, e.campaign_id, e.contact_id, e.status, e.current_step, c.status AS campaign_status,
-                    c.exit_on_meeting
+                    c.exit_on_meeting, c.sends_per_minute
                FROM campaign_enrolments e JOIN campaigns c ON c.id = e.campaign_id
               WHERE e.id = $1 FOR UPDATE OF e",
             params![id.as_str() => TEXT],
@@ -880,6 +881,7 @@ pub async fn lock_work(tx: &Tx<'_>, id: &EnrolmentId) -> Result<Option<Work>> {
         current_step: r.get("current_step"),
         campaign_status: r.get::<_, &str>("campaign_status").parse().unwrap_or(CampaignStatus::Draft),
         exit_on_meeting: r.get("exit_on_meeting"),
+        sends_per_minute: r.get("sends_per_minute"),
         steps,
     }))
 }

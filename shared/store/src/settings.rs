@@ -111,3 +111,14 @@ pub async fn flag(tx: &Tx<'_>, scope: &str, name: &str) -> Result<bool> {
         .map(|r| matches!(r.get::<_, &str>(0).trim().to_ascii_lowercase().as_str(), "true" | "yes" | "1" | "on"))
         .unwrap_or(false))
 }
+
+/// A whole-number team setting, if set and valid.
+pub async fn number(tx: &Tx<'_>, scope: &str, name: &str) -> Result<Option<i64>> {
+    let rows = tx
+        .query_typed(
+            "SELECT value FROM team_settings WHERE team_id = app_team_id() AND scope = $1 AND name = $2",
+            params![scope => TEXT, name => TEXT],
+        )
+        .await?;
+    Ok(rows.first().and_then(|r| r.get::<_, &str>(0).trim().parse().ok()))
+}

@@ -1,9 +1,11 @@
 //! AWS adapters. Clients are built once per cold start from one `SdkConfig`.
 
+mod dynamo;
 mod eventbridge;
 mod s3;
 mod sqs;
 
+pub use dynamo::DynamoRateLimiter;
 pub use eventbridge::EventBridgeBus;
 pub use s3::S3BlobStore;
 pub use sqs::SqsQueue;

@@ -3,8 +3,10 @@
 
 mod blobs;
 mod events;
+mod limits;
 mod queue;
 
 pub use blobs::{blob_router, s3_event, FolderBlobStore, UploadHook};
 pub use events::PgEventBus;
+pub use limits::PgRateLimiter;
 pub use queue::{PgQueue, QueueSpec};

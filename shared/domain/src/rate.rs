@@ -1,0 +1,165 @@
+//! Rate-limit math, shared by the DynamoDB and the Postgres limiters so both decide alike.
+//!
+//! A *rate* bucket is GCRA (the generic cell rate algorithm, a token bucket kept as one
+//! number): its state is the theoretical arrival time `tat` in microseconds; a request of
+//! `cost` is allowed when `max(tat, now) + cost × interval − now ≤ burst × interval`, and then
+//! `tat` moves there. Integer microseconds make it exact: 75 per minute is one every 800,000 µs,
+//! and with a burst of 1 no 60-second window ever holds more than 75.
+//!
+//! A *quota* bucket counts within a fixed window (T-Mobile's daily segments per brand, reset
+//! at midnight Pacific): its key names the window, its state is the count so far.
+//!
+//! A request takes every bucket it needs or none: the decision is made on all of them first.
+
+use chrono::{DateTime, Utc};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Limit {
+    /// `interval_us` between units on average; up to `burst` units at once.
+    Rate { interval_us: i64, burst: i64 },
+    /// At most `limit` units until `window_end` (the key names the window).
+    Quota { limit: i64, window_end: DateTime<Utc> },
+}
+
+impl Limit {
+    /// `per_minute` units a minute with a burst of `burst`.
+    pub fn per_minute(per_minute: u32, burst: u32) -> Limit {
+        Limit::Rate { interval_us: 60_000_000 / i64::from(per_minute.max(1)), burst: i64::from(burst.max(1)) }
+    }
+
+    /// `per_second` units a second (e.g. a team's API send rate).
+    pub fn per_second(per_second: u32, burst: u32) -> Limit {
+        Limit::Rate { interval_us: 1_000_000 / i64::from(per_second.max(1)), burst: i64::from(burst.max(1)) }
+    }
+}
+
+/// A bucket: where its state lives, and its limit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bucket {
+    pub key: String,
+    pub limit: Limit,
+}
+
+/// The result of asking.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Take {
+    Granted,
+    /// Not now; asking again at `retry_at` can succeed. `bucket` is the one that refused.
+    Refused {
+        retry_at: DateTime<Utc>,
+        bucket: String,
+    },
+}
+
+pub fn micros(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+pub fn from_micros(us: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(us).unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+/// Decides a request over the buckets' current states (`None`: never used). Returns the new
+/// states to write when granted.
+pub fn decide(buckets: &[Bucket], states: &[Option<i64>], cost: i64, now: DateTime<Utc>) -> (Take, Vec<i64>) {
+    let now_us = micros(now);
+    let mut next = Vec::with_capacity(buckets.len());
+    let mut refusal: Option<(i64, &str)> = None;
+    for (b, state) in buckets.iter().zip(states) {
+        match &b.limit {
+            Limit::Rate { interval_us, burst } => {
+                let tat = state.unwrap_or(now_us).max(now_us);
+                let new_tat = tat + cost * interval_us;
+                let allowed_from = new_tat - burst * interval_us;
+                if allowed_from > now_us {
+                    if refusal.is_none_or(|(r, _)| allowed_from > r) {
+                        refusal = Some((allowed_from, &b.key));
+                    }
+                }
+                next.push(new_tat);
+            }
+            Limit::Quota { limit, window_end } => {
+                let used = state.unwrap_or(0);
+                if used + cost > *limit {
+                    let at = micros(*window_end);
+                    if refusal.is_none_or(|(r, _)| at > r) {
+                        refusal = Some((at, &b.key));
+                    }
+                }
+                next.push(used + cost);
+            }
+        }
+    }
+    match refusal {
+        Some((at, key)) => (Take::Refused { retry_at: from_micros(at), bucket: key.to_owned() }, vec![]),
+        None => (Take::Granted, next),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{Duration, TimeZone};
+
+    fn t0() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap()
+    }
+
+    #[test]
+    fn a_burst_is_granted_then_the_next_unit_waits_one_interval() {
+        let b = [Bucket { key: "k".into(), limit: Limit::per_minute(60, 3) }];
+        let mut state = vec![None];
+        for _ in 0..3 {
+            let (take, next) = decide(&b, &state, 1, t0());
+            assert_eq!(take, Take::Granted);
+            state = next.into_iter().map(Some).collect();
+        }
+        let (take, _) = decide(&b, &state, 1, t0());
+        assert_eq!(take, Take::Refused { retry_at: t0() + Duration::seconds(1), bucket: "k".into() });
+        assert_eq!(decide(&b, &state, 1, t0() + Duration::seconds(1)).0, Take::Granted);
+    }
+
+    #[test]
+    fn every_bucket_or_none_and_the_latest_refusal_wins() {
+        let roomy = Bucket { key: "team".into(), limit: Limit::per_minute(600, 10) };
+        let tight = Bucket { key: "campaign".into(), limit: Limit::per_minute(75, 1) };
+        let b = [roomy, tight];
+        let (take, next) = decide(&b, &[None, None], 1, t0());
+        assert_eq!(take, Take::Granted);
+        let state: Vec<Option<i64>> = next.into_iter().map(Some).collect();
+        let (take, next) = decide(&b, &state, 1, t0());
+        assert_eq!(take, Take::Refused { retry_at: t0() + Duration::milliseconds(800), bucket: "campaign".into() });
+        assert!(next.is_empty(), "nothing is written for a refusal");
+    }
+
+    #[test]
+    fn quotas_count_within_their_window() {
+        let end = t0() + Duration::hours(3);
+        let b = [Bucket { key: "tmo:brand:2026-11-28".into(), limit: Limit::Quota { limit: 5, window_end: end } }];
+        let (take, next) = decide(&b, &[Some(3)], 2, t0());
+        assert_eq!((take, next), (Take::Granted, vec![5]));
+        let (take, _) = decide(&b, &[Some(5)], 1, t0());
+        assert_eq!(take, Take::Refused { retry_at: end, bucket: "tmo:brand:2026-11-28".into() });
+    }
+
+    #[test]
+    fn seventy_five_a_minute_with_no_burst_never_exceeds_75_in_any_minute() {
+        let b = [Bucket { key: "k".into(), limit: Limit::per_minute(75, 1) }];
+        let mut state = vec![None];
+        let mut now = t0();
+        let mut grants = Vec::new();
+        while now < t0() + Duration::minutes(10) {
+            match decide(&b, &state, 1, now) {
+                (Take::Granted, next) => {
+                    grants.push(now);
+                    state = next.into_iter().map(Some).collect();
+                }
+                (Take::Refused { retry_at, .. }, _) => now = retry_at,
+            }
+        }
+        assert_eq!(grants.len(), 750, "full utilisation");
+        for w in grants.windows(76) {
+            assert!(w[75] - w[0] >= Duration::seconds(60), "76 grants within a minute");
+        }
+    }
+}

@@ -6,9 +6,11 @@
 //!    unauthenticated static route measured in the same run as the baseline.
 //!
 //! `infra/dev.sh bench import [rows]`: the CSV import against raw COPY (see `import.rs`).
+//! `infra/dev.sh bench gate [messages]`: the outbound gate's throughput and a 75/minute bucket (see `gate.rs`).
 //! `infra/dev.sh bench tick [enrolments]`: the campaign tick on 100,000 due enrolments (see `tick.rs`).
 
 mod cold;
+mod gate;
 mod import;
 mod load;
 mod tick;
@@ -20,6 +22,10 @@ use nextier_local::{start, LocalConfig};
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> anyhow::Result<()> {
+    if std::env::args().nth(1).as_deref() == Some("gate") {
+        let n = std::env::args().nth(2).and_then(|s| s.parse().ok()).unwrap_or(20_000);
+        return gate::run(n).await;
+    }
     if std::env::args().nth(1).as_deref() == Some("tick") {
         let n = std::env::args().nth(2).and_then(|s| s.parse().ok()).unwrap_or(100_000);
         return tick::run(n).await;

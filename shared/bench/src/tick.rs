@@ -18,26 +18,31 @@ use nextier_testkit::pg::connect;
 
 const CAMPAIGNS: usize = 25;
 
-pub async fn run(n: usize) -> anyhow::Result<()> {
-    let root = nextier_testkit::workspace_root().join("target/bench/tick");
-    let _ = std::fs::remove_dir_all(&root);
-    std::fs::create_dir_all(&root)?;
-    let database = LocalDatabase::open(&root, None, None).await?;
-    database.migrate().await?;
-    let team = seed_demo(&database.admin_url).await?;
-    let admin = connect(&database.admin_url).await?;
-    let per = n.div_ceil(CAMPAIGNS);
-    let started = Instant::now();
+/// Seeds `n` contacts (with distinct New York mobile numbers) due in `campaigns` running
+/// campaigns of one SMS step each.
+pub async fn seed(
+    admin: &tokio_postgres::Client,
+    team: &str,
+    n: usize,
+    campaigns: usize,
+    per_minute: u32,
+) -> anyhow::Result<()> {
+    let per = n.div_ceil(campaigns);
     admin
         .batch_execute(&format!(
             "INSERT INTO contacts (id, team_id, first_name, score)
                SELECT format('con_%s', lpad(i::text, 26, '0')), '{team}', 'First' || i, 50 FROM generate_series(1, {n}) i;
+             INSERT INTO contact_phones (id, team_id, contact_id, e164, type, is_primary)
+               SELECT format('row_%s', lpad(i::text, 26, '0')), '{team}', format('con_%s', lpad(i::text, 26, '0')),
+                      format('+1212%s%s', 200 + i / 10000, lpad((i % 10000)::text, 4, '0')), 'mobile', true
+                 FROM generate_series(1, {n}) i;
              INSERT INTO campaigns (id, team_id, name, created_by, sends_per_minute)
-               SELECT format('cmp_%s', lpad(i::text, 26, '0')), '{team}', 'bench ' || i, 'bench', 4500
-                 FROM generate_series(1, {CAMPAIGNS}) i;
+               SELECT format('cmp_%s', lpad(i::text, 26, '0')), '{team}', 'bench ' || i, 'bench', {per_minute}
+                 FROM generate_series(1, {campaigns}) i;
              INSERT INTO campaign_steps (id, team_id, campaign_id, position, channel, delay_unit, delay_amount, body)
                SELECT format('stp_%s', lpad(i::text, 26, '0')), '{team}', format('cmp_%s', lpad(i::text, 26, '0')),
-                      1, 'SMS', 'minutes', 0, 'Hi {{{{firstName}}}}' FROM generate_series(1, {CAMPAIGNS}) i;
+                      1, 'SMS', 'minutes', 0, 'Hi {{{{firstName}}}}, a note from Acme. Reply STOP to opt out.'
+                 FROM generate_series(1, {campaigns}) i;
              UPDATE campaigns SET status = 'STAGED';
              UPDATE campaigns SET status = 'APPROVED', approved_by = 'bench', approved_at = now();
              UPDATE campaigns SET status = 'RUNNING';
@@ -49,6 +54,19 @@ pub async fn run(n: usize) -> anyhow::Result<()> {
              ANALYZE;"
         ))
         .await?;
+    Ok(())
+}
+
+pub async fn run(n: usize) -> anyhow::Result<()> {
+    let root = nextier_testkit::workspace_root().join("target/bench/tick");
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root)?;
+    let database = LocalDatabase::open(&root, None, None).await?;
+    database.migrate().await?;
+    let team = seed_demo(&database.admin_url).await?;
+    let admin = connect(&database.admin_url).await?;
+    let started = Instant::now();
+    seed(&admin, &team, n, CAMPAIGNS, 4500).await?;
     println!("seeded {n} due enrolments in {CAMPAIGNS} running campaigns in {:.1} s", started.elapsed().as_secs_f64());
 
     let db = Db::connect(&database.app_url, 8)?;

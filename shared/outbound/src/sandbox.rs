@@ -21,6 +21,8 @@ pub struct Sent {
 #[derive(Default)]
 pub struct SandboxTransport {
     sent: Mutex<Vec<Sent>>,
+    /// Message ids already delivered (the idempotency keys seen).
+    keys: Mutex<HashSet<String>>,
     opted_out: Mutex<HashSet<String>>,
     failures: Mutex<u32>,
 }
@@ -65,11 +67,11 @@ impl Transport for SandboxTransport {
                 opted_out: true,
             });
         }
-        let mut sent = self.sent.lock().unwrap_or_else(|p| p.into_inner());
         // The provider replays a repeated idempotency key instead of sending again.
-        if let Some(prev) = sent.iter().find(|s| s.message == m.message().as_str()) {
-            return Ok(Delivered { provider_message_id: format!("sbx_{}", prev.message) });
+        if !self.keys.lock().unwrap_or_else(|p| p.into_inner()).insert(m.message().to_string()) {
+            return Ok(Delivered { provider_message_id: format!("sbx_{}", m.message()) });
         }
+        let mut sent = self.sent.lock().unwrap_or_else(|p| p.into_inner());
         sent.push(Sent {
             message: m.message().to_string(),
             to: m.to().to_owned(),

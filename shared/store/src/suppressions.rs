@@ -81,7 +81,10 @@ pub async fn add(tx: &Tx<'_>, team: &TeamId, s: &NewSuppression<'_>) -> Result<S
     rows.first().map(suppression).ok_or(StoreError::NotFound)
 }
 
-/// The active suppression of an address at `now`, if any (takes the shared lock).
+/// The active suppression of an address at `now`, if any. Takes the shared lock first, in
+/// its own statement: under READ COMMITTED each statement reads from a snapshot taken when it
+/// starts, so the read must start after the lock is granted to see an opt-out that committed
+/// while this transaction waited for it.
 pub async fn active(tx: &Tx<'_>, team: &TeamId, address: &str, now: DateTime<Utc>) -> Result<Option<Suppression>> {
     lock(tx, team, address, false).await?;
     let rows = tx

@@ -18,6 +18,12 @@ CREATE TABLE suppressions (
 );
 
 ALTER TABLE messages ADD COLUMN segments integer CHECK (segments >= 1);
+-- Who or what sent it (`usr_…`, `key_…`, `campaign`).
+ALTER TABLE messages ADD COLUMN sent_by text;
+-- `blocked`: refused by the gate (a person's send that was not allowed), with the reason in `error`.
+ALTER TABLE messages DROP CONSTRAINT messages_status_check;
+ALTER TABLE messages ADD CONSTRAINT messages_status_check
+    CHECK (status IN ('queued', 'sent', 'delivered', 'failed', 'received', 'blocked'));
 -- Why a message was held back or refused, and by what.
 CREATE TABLE message_events (
     id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,

@@ -7,6 +7,7 @@ pub mod campaigns;
 pub mod contacts;
 pub mod events;
 pub mod imports;
+pub mod messages;
 pub mod openapi;
 mod state;
 pub mod suppressions;
@@ -26,6 +27,7 @@ fn groups() -> OpenApiRouter<AppState> {
         .merge(imports::router())
         .merge(campaigns::router())
         .merge(suppressions::router())
+        .merge(messages::router())
 }
 
 /// The complete OpenAPI 3.1 document for all groups.
@@ -45,7 +47,8 @@ pub fn contacts_app(state: AppState, local_auth: Option<JwtVerifier>) -> Router 
         OpenApiRouter::with_openapi(openapi::base())
             .merge(contacts::router())
             .merge(imports::router())
-            .merge(suppressions::router()),
+            .merge(suppressions::router())
+            .merge(messages::router()),
         state,
         local_auth,
     )
@@ -68,10 +71,23 @@ pub async fn run_lambda(
     let state = AppState {
         outbox: platform.outbox(&db),
         blobs: platform.blobs.clone(),
+        gate: std::sync::Arc::new(gate_from_env(&platform)),
         db,
         config: std::sync::Arc::new(AppConfig::from_env()),
     };
     nextier_http::run_lambda(build(state, nextier_http::jwt::local_verifier_from_env())).await
+}
+
+/// The outbound gate over SignalHouse when configured (else the sandbox), with the
+/// platform's token buckets. Mail and voice go to the sandbox until their providers land.
+pub fn gate_from_env(platform: &nextier_platform::wiring::Platform) -> nextier_outbound::Gate {
+    use std::sync::Arc;
+    let sandbox = Arc::new(nextier_outbound::SandboxTransport::new());
+    let sms: Arc<dyn nextier_outbound::Transport> = match nextier_providers::signalhouse::Config::from_env() {
+        Some(config) => Arc::new(nextier_providers::signalhouse::SignalHouse::new(config)),
+        None => sandbox.clone(),
+    };
+    nextier_outbound::Gate::new(sms, sandbox.clone(), sandbox).with_limiter(platform.limiter.clone())
 }
 
 /// Every group in one router, as the local runtime serves them.

@@ -1,6 +1,7 @@
 use std::sync::Arc;
 
 use chrono::Duration;
+use nextier_outbound::OutboundGate;
 use nextier_platform::outbox::OutboxPublisher;
 use nextier_platform::BlobStore;
 use nextier_store::Db;
@@ -12,6 +13,8 @@ pub struct AppState {
     pub outbox: OutboxPublisher,
     pub blobs: Arc<dyn BlobStore>,
     pub config: Arc<AppConfig>,
+    /// The one way out for a person's messages (the cockpit's sends).
+    pub gate: Arc<dyn OutboundGate>,
 }
 
 #[derive(Debug, Clone)]

@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-pub use nextier_outbound::{address, Gate, OutboundGate, OutboundRequest, RateLimiter, SandboxTransport, Verdict};
+pub use nextier_outbound::{
+    address, FromCampaign, Gate, OutboundGate, OutboundRequest, RateLimiter, SandboxTransport, Verdict,
+};
 
 /// The gate (suppression, consent, quiet hours) over the sandbox transport.
 pub fn sandbox() -> Gate {

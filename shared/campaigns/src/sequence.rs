@@ -16,7 +16,7 @@ use nextier_store::campaigns::{self, Execution, Next};
 use nextier_store::{contacts, scope, Db, Scope, StoreError};
 use serde::{Deserialize, Serialize};
 
-use crate::gate::{OutboundGate, OutboundRequest, Verdict};
+use crate::gate::{FromCampaign, OutboundGate, OutboundRequest, Verdict};
 use crate::{Clock, SEQUENCE_QUEUE};
 
 /// The queue message: everything needed to find the work, team id included (the original's
@@ -146,14 +146,18 @@ impl Sequencer {
 
         let req = OutboundRequest {
             team: &job.team_id,
-            campaign: &work.campaign,
-            enrolment: &work.enrolment,
-            step,
             contact: &contact,
+            channel: step.channel,
             subject,
             body,
             send_key: format!("{}:{}", work.enrolment, step.position),
-            campaign_per_minute: work.sends_per_minute.max(1) as u32,
+            campaign: Some(FromCampaign {
+                campaign: &work.campaign,
+                enrolment: &work.enrolment,
+                step: &step.id,
+                per_minute: work.sends_per_minute.max(1) as u32,
+            }),
+            sent_by: "campaign",
             now,
         };
         let verdict = self.gate.submit(&tx, &req).await?;

@@ -29,6 +29,10 @@ pub enum Permission {
     /// Approve, start, resume, complete and cancel: what makes messages go out, or ends a
     /// campaign for good.
     CampaignsManage,
+    /// Read messages and threads.
+    MessagesRead,
+    /// Send a message to a contact (through the outbound gate).
+    MessagesSend,
 }
 
 impl Permission {
@@ -41,7 +45,9 @@ impl Permission {
             | Permission::ContactsRead
             | Permission::ContactsWrite
             | Permission::CampaignsRead
-            | Permission::CampaignsWrite => Role::Member,
+            | Permission::CampaignsWrite
+            | Permission::MessagesRead
+            | Permission::MessagesSend => Role::Member,
             Permission::TeamManage
             | Permission::MembersManage
             | Permission::KeysManage
@@ -66,6 +72,8 @@ impl Permission {
             Permission::CampaignsRead => Scope::parse_known("campaigns:read"),
             Permission::CampaignsWrite => Scope::parse_known("campaigns:write"),
             Permission::CampaignsManage => Scope::parse_known("campaigns:manage"),
+            Permission::MessagesRead => Scope::parse_known("messages:read"),
+            Permission::MessagesSend => Scope::parse_known("messages:send"),
         }
     }
 }

@@ -103,6 +103,11 @@ pub async fn start(config: LocalConfig) -> anyhow::Result<Running> {
         outbox: publisher.clone(),
         blobs: blobs.clone(),
         config: Arc::new(AppConfig::from_env()),
+        // The cockpit's sends take the same gate as campaigns: the sandbox transport and the
+        // Postgres token buckets.
+        gate: Arc::new(nextier_campaigns::gate::sandbox_limited(Arc::new(
+            nextier_platform::local::PgRateLimiter::new(db.clone()),
+        ))),
     };
     // S3 notifies the lead-import queue of every upload under imports/; so does this hook.
     let notify_queue = queue.clone();

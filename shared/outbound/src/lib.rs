@@ -11,12 +11,12 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use nextier_domain::ids::{CampaignId, EnrolmentId, MessageId, TeamId};
+use nextier_domain::ids::{CampaignId, EnrolmentId, MessageId, StepId, TeamId};
 use nextier_domain::lead_state::LeadState;
 use nextier_domain::rate::{Bucket, Limit, Take};
 use nextier_domain::{quiet_hours, segments};
 pub use nextier_platform::RateLimiter;
-use nextier_store::campaigns::{Channel, Step};
+use nextier_store::campaigns::Channel;
 use nextier_store::contacts::Contact;
 use nextier_store::messages::{self, Outbound};
 use nextier_store::settings;
@@ -25,20 +25,31 @@ use nextier_store::Tx;
 
 pub use sandbox::{SandboxTransport, Sent as SandboxSent};
 
-/// One message a campaign step (or, later, a person or an AI worker) wants to send, rendered.
+/// Where a message comes from when a campaign step sends it.
+#[derive(Debug, Clone, Copy)]
+pub struct FromCampaign<'a> {
+    pub campaign: &'a CampaignId,
+    pub enrolment: &'a EnrolmentId,
+    pub step: &'a StepId,
+    /// The campaign's messages per minute (its 10DLC class).
+    pub per_minute: u32,
+}
+
+/// One message someone or something wants to send, rendered.
 #[derive(Debug, Clone)]
 pub struct OutboundRequest<'a> {
     pub team: &'a TeamId,
-    pub campaign: &'a CampaignId,
-    pub enrolment: &'a EnrolmentId,
-    pub step: &'a Step,
     pub contact: &'a Contact,
+    pub channel: Channel,
     pub subject: Option<String>,
     pub body: String,
-    /// Unique per (enrolment, step): the same step is never sent twice.
+    /// Unique in the team: the same send key is never sent twice (a campaign uses
+    /// `{enrolment}:{step}`, the API the caller's Idempotency-Key).
     pub send_key: String,
-    /// The campaign's messages per minute (its 10DLC class).
-    pub campaign_per_minute: u32,
+    /// Set when a campaign step sends it.
+    pub campaign: Option<FromCampaign<'a>>,
+    /// Who or what sent it (`usr_…`, `key_…`, `campaign`).
+    pub sent_by: &'a str,
     pub now: DateTime<Utc>,
 }
 
@@ -191,7 +202,7 @@ impl Gate {
 #[async_trait]
 impl OutboundGate for Gate {
     async fn submit(&self, tx: &Tx<'_>, req: &OutboundRequest<'_>) -> anyhow::Result<Verdict> {
-        let channel = req.step.channel;
+        let channel = req.channel;
         // Consent: an opted-out person gets nothing, on any number or address.
         if req.contact.lead_state == LeadState::Suppressed {
             return Ok(Verdict::Blocked { reason: "opt_out".into() });
@@ -223,16 +234,16 @@ impl OutboundGate for Gate {
         // minute per 10DLC campaign). A refusal waits for its retry time; never dropped.
         if let (Channel::Sms, Some(limiter)) = (channel, &self.limiter) {
             let team_rate = settings::number(tx, SCOPE, TEAM_PER_MINUTE).await?.unwrap_or(DEFAULT_TEAM_PER_MINUTE);
-            let buckets = [
-                Bucket {
-                    key: format!("team:{}:sms", req.team),
-                    limit: Limit::per_minute(team_rate.clamp(1, 1_000_000) as u32, 1),
-                },
-                Bucket {
-                    key: format!("campaign:{}:sms", req.campaign),
-                    limit: Limit::per_minute(req.campaign_per_minute.max(1), 1),
-                },
-            ];
+            let mut buckets = vec![Bucket {
+                key: format!("team:{}:sms", req.team),
+                limit: Limit::per_minute(team_rate.clamp(1, 1_000_000) as u32, 1),
+            }];
+            if let Some(c) = &req.campaign {
+                buckets.push(Bucket {
+                    key: format!("campaign:{}:sms", c.campaign),
+                    limit: Limit::per_minute(c.per_minute.max(1), 1),
+                });
+            }
             if let Take::Refused { retry_at, bucket } = limiter.take(&buckets, 1, req.now).await? {
                 let reason = format!("rate limit ({})", bucket.split(':').next().unwrap_or("bucket"));
                 return Ok(Verdict::Deferred { until: retry_at, reason });
@@ -245,9 +256,10 @@ impl OutboundGate for Gate {
             &Outbound {
                 team: req.team,
                 contact: &req.contact.id,
-                campaign: Some(req.campaign),
-                step: Some(&req.step.id),
-                enrolment: Some(req.enrolment),
+                campaign: req.campaign.map(|c| c.campaign),
+                step: req.campaign.map(|c| c.step),
+                enrolment: req.campaign.map(|c| c.enrolment),
+                sent_by: Some(req.sent_by),
                 channel,
                 to: &to,
                 from: None,

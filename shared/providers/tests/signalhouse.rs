@@ -15,7 +15,7 @@ use axum::{Json, Router};
 use chrono::{TimeZone, Utc};
 use nextier_domain::campaign::Delay;
 use nextier_domain::ids::{CampaignId, ContactId, EnrolmentId, StepId, TeamId};
-use nextier_outbound::{Gate, OutboundGate, OutboundRequest, Verdict};
+use nextier_outbound::{FromCampaign, Gate, OutboundGate, OutboundRequest, Verdict};
 use nextier_providers::signalhouse::{Config, SignalHouse};
 use nextier_store::campaigns::{Channel, Step};
 use nextier_store::{contacts, scope, Scope};
@@ -148,16 +148,16 @@ impl Fx {
             body: "Hi Ada".into(),
             template_id: None,
         };
+        let campaign = CampaignId::new();
         let req = OutboundRequest {
             team: &self.team,
-            campaign: &CampaignId::new(),
-            enrolment,
-            step: &step,
             contact: &contact,
+            channel: Channel::Sms,
             subject: None,
             body: "Hi Ada".into(),
             send_key: format!("{enrolment}:1"),
-            campaign_per_minute: 75,
+            campaign: Some(FromCampaign { campaign: &campaign, enrolment, step: &step.id, per_minute: 75 }),
+            sent_by: "campaign",
             // Wednesday 2 December 2026, 10:00 in New York.
             now: Utc.with_ymd_and_hms(2026, 12, 2, 15, 0, 0).unwrap(),
         };

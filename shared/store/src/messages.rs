@@ -26,6 +26,7 @@ pub struct Outbound<'a> {
     pub provider_message_id: Option<&'a str>,
     pub status: &'a str,
     pub send_key: &'a str,
+    pub sent_by: Option<&'a str>,
     pub segments: Option<i32>,
     pub at: DateTime<Utc>,
 }
@@ -38,16 +39,16 @@ pub async fn record_outbound(tx: &Tx<'_>, m: &Outbound<'_>) -> Result<(MessageId
         .query_typed(
             "INSERT INTO messages (id, team_id, contact_id, campaign_id, step_id, enrolment_id, channel, direction,
                                    to_address, from_address, subject, body, status, provider, provider_message_id,
-                                   send_key, created_at, sent_at, segments)
+                                   send_key, created_at, sent_at, segments, sent_by)
              VALUES ($1, $2, $3, $4, $5, $6, $7, 'outbound', $8, $9, $10, $11, $12, $13, $14, $15, $16,
-                     CASE WHEN $12 IN ('sent', 'delivered') THEN $16 END, $17)
+                     CASE WHEN $12 IN ('sent', 'delivered') THEN $16 END, $17, $18)
              ON CONFLICT (team_id, send_key) DO NOTHING RETURNING id",
             params![id.as_str() => TEXT, m.team.as_str() => TEXT, m.contact.as_str() => TEXT,
                     m.campaign.map(|c| c.as_str()) => TEXT, m.step.map(|s| s.as_str()) => TEXT,
                     m.enrolment.map(|e| e.as_str()) => TEXT, m.channel.as_str() => TEXT, m.to => TEXT, m.from => TEXT,
                     m.subject => TEXT, m.body => TEXT, m.status => TEXT, m.provider => TEXT,
                     m.provider_message_id => TEXT, m.send_key => TEXT, m.at => TIMESTAMPTZ,
-                    m.segments => INT4],
+                    m.segments => INT4, m.sent_by => TEXT],
         )
         .await?;
     if !rows.is_empty() {
@@ -61,6 +62,128 @@ pub async fn record_outbound(tx: &Tx<'_>, m: &Outbound<'_>) -> Result<(MessageId
         .await?;
     let id = existing.first().map(|r| MessageId::from_trusted(r.get(0))).unwrap_or(id);
     Ok((id, false))
+}
+
+#[derive(Debug, Clone, Serialize, serde::Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusChange {
+    pub status: String,
+    pub detail: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+/// A message as the API shows it, with its status timeline.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageView {
+    pub id: MessageId,
+    pub contact_id: Option<ContactId>,
+    pub campaign_id: Option<CampaignId>,
+    pub step_id: Option<StepId>,
+    pub channel: Channel,
+    pub direction: String,
+    pub to: String,
+    pub subject: Option<String>,
+    pub body: String,
+    pub segments: Option<i32>,
+    pub status: String,
+    /// Why it was refused or failed.
+    pub error: Option<String>,
+    pub provider: String,
+    pub provider_message_id: Option<String>,
+    pub sent_by: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+    pub timeline: Vec<StatusChange>,
+}
+
+const VIEW: &str =
+    "SELECT m.id, m.contact_id, m.campaign_id, m.step_id, m.channel, m.direction, m.to_address, m.subject,
+    m.body, m.segments, m.status, m.error, m.provider, m.provider_message_id, m.sent_by, m.created_at, m.sent_at,
+    m.send_key,
+    coalesce((SELECT json_agg(json_build_object('status', e.status, 'detail', e.detail, 'at', e.at) ORDER BY e.id)
+              FROM message_events e WHERE e.message_id = m.id), '[]') AS timeline
+  FROM messages m";
+
+fn view(r: &tokio_postgres::Row) -> MessageView {
+    MessageView {
+        id: MessageId::from_trusted(r.get("id")),
+        contact_id: r.get::<_, Option<String>>("contact_id").map(ContactId::from_trusted),
+        campaign_id: r.get::<_, Option<String>>("campaign_id").map(CampaignId::from_trusted),
+        step_id: r.get::<_, Option<String>>("step_id").map(StepId::from_trusted),
+        channel: Channel::parse(r.get("channel")).unwrap_or(Channel::Sms),
+        direction: r.get("direction"),
+        to: r.get("to_address"),
+        subject: r.get("subject"),
+        body: r.get("body"),
+        segments: r.get("segments"),
+        status: r.get("status"),
+        error: r.get("error"),
+        provider: r.get("provider"),
+        provider_message_id: r.get("provider_message_id"),
+        sent_by: r.get("sent_by"),
+        created_at: r.get("created_at"),
+        sent_at: r.get("sent_at"),
+        timeline: serde_json::from_value(r.get("timeline")).unwrap_or_default(),
+    }
+}
+
+pub async fn get(tx: &Tx<'_>, id: &MessageId) -> Result<MessageView> {
+    let rows = tx.query_typed(&format!("{VIEW} WHERE m.id = $1"), params![id.as_str() => TEXT]).await?;
+    rows.first().map(view).ok_or(crate::StoreError::NotFound)
+}
+
+/// A message by its send key, with the key's body (to tell a replay from a conflicting reuse).
+pub async fn by_send_key(tx: &Tx<'_>, key: &str) -> Result<Option<(MessageView, Option<ContactId>)>> {
+    let rows = tx.query_typed(&format!("{VIEW} WHERE m.send_key = $1"), params![key => TEXT]).await?;
+    Ok(rows.first().map(|r| {
+        let v = view(r);
+        let c = v.contact_id.clone();
+        (v, c)
+    }))
+}
+
+/// The conversation with a contact, newest first.
+pub async fn thread(
+    tx: &Tx<'_>,
+    contact: &ContactId,
+    page: &nextier_domain::page::PageRequest,
+) -> Result<Vec<MessageView>> {
+    let before = page.after.as_deref().unwrap_or("msg_~");
+    let rows = tx
+        .query_typed(
+            &format!("{VIEW} WHERE m.contact_id = $1 AND m.id < $2 ORDER BY m.id DESC LIMIT $3"),
+            params![contact.as_str() => TEXT, before => TEXT, page.fetch_limit() => INT8],
+        )
+        .await?;
+    Ok(rows.iter().map(view).collect())
+}
+
+/// Records a message the gate refused (or held) for a person's send, with the reason.
+#[allow(clippy::too_many_arguments)]
+pub async fn record_blocked(
+    tx: &Tx<'_>,
+    team: &TeamId,
+    contact: &ContactId,
+    channel: Channel,
+    to: &str,
+    body: &str,
+    send_key: &str,
+    reason: &str,
+    sent_by: &str,
+    at: DateTime<Utc>,
+) -> Result<MessageId> {
+    let id = MessageId::new();
+    tx.query_typed(
+        "WITH m AS (INSERT INTO messages (id, team_id, contact_id, channel, direction, to_address, body, status, provider,
+                                         send_key, error, sent_by, created_at)
+                    VALUES ($1, $2, $3, $4, 'outbound', $5, $6, 'blocked', 'gate', $7, $8, $9, $10) RETURNING id)
+         INSERT INTO message_events (team_id, message_id, status, detail, at) SELECT $2, id, 'blocked', $8, $10 FROM m",
+        params![id.as_str() => TEXT, team.as_str() => TEXT, contact.as_str() => TEXT, channel.as_str() => TEXT,
+                to => TEXT, body => TEXT, send_key => TEXT, reason => TEXT, sent_by => TEXT, at => TIMESTAMPTZ],
+    )
+    .await?;
+    Ok(id)
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]

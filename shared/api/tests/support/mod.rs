@@ -17,6 +17,7 @@ use serde_json::{json, Value};
 use tower::ServiceExt;
 
 pub struct Harness {
+    pub sandbox: Arc<nextier_outbound::SandboxTransport>,
     pub t: TestDb,
     pub app: Router,
     pub bus: PgEventBus,
@@ -32,8 +33,13 @@ pub async fn harness() -> Harness {
         "http://127.0.0.1:9",
         b"test-secret",
     ));
-    let state = AppState { db: t.db.clone(), outbox, blobs, config: Arc::new(AppConfig::default()) };
-    Harness { app: nextier_api::full_app(state.clone(), None), t, bus, state }
+    let sandbox = Arc::new(nextier_outbound::SandboxTransport::new());
+    let gate = Arc::new(
+        nextier_outbound::Gate::sandbox(sandbox.clone())
+            .with_limiter(Arc::new(nextier_platform::local::PgRateLimiter::new(t.db.clone()))),
+    );
+    let state = AppState { db: t.db.clone(), outbox, blobs, config: Arc::new(AppConfig::default()), gate };
+    Harness { app: nextier_api::full_app(state.clone(), None), t, bus, state, sandbox }
 }
 
 /// Who is calling.

@@ -1,0 +1,184 @@
+//! Messages (served by the contacts function): a person's text to a contact from the
+//! cockpit, through the same outbound gate as campaigns; the conversation thread; a message
+//! with its status timeline.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use chrono::Utc;
+use nextier_domain::access::Permission;
+use nextier_domain::ids::{ContactId, MessageId, TeamId};
+use nextier_domain::FieldError;
+use nextier_http::{open_team, ApiError, Credential, JsonBody, Page, PageQuery, PathParams};
+use nextier_outbound::{OutboundRequest, Verdict};
+use nextier_store::campaigns::Channel;
+use nextier_store::messages::{self, MessageView};
+use nextier_store::{contacts, StoreError};
+use serde::Deserialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::contacts::input::Problems;
+use crate::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(thread, send)).routes(routes!(get_message))
+}
+
+fn commit_err(e: tokio_postgres::Error) -> ApiError {
+    StoreError::from(e).into()
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SendMessage {
+    /// The text (up to 1,600 characters: 10 GSM-7 segments).
+    body: String,
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(v) = headers.get("idempotency-key") else { return Ok(None) };
+    let key = v.to_str().map_err(|_| ApiError::field("Idempotency-Key", "must be printable ASCII"))?.trim();
+    if key.is_empty() || key.len() > 200 || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ApiError::field("Idempotency-Key", "must be 1-200 printable characters without spaces"));
+    }
+    Ok(Some(key.to_owned()))
+}
+
+/// Sends a text to the contact through the outbound gate (consent, suppression, quiet hours,
+/// the team's rate). With an `Idempotency-Key` header a retried request returns the first
+/// answer instead of sending again; the same key with a different request is 409. A refused
+/// or held text is recorded with its reason and answered 409; a provider outage is 503 (retry
+/// with the same key).
+#[utoipa::path(post, path = "/teams/{teamId}/contacts/{contactId}/messages", tag = "messages", request_body = SendMessage,
+    params(("teamId" = String, Path), ("contactId" = String, Path),
+           ("Idempotency-Key" = Option<String>, Header, description = "Makes a retried request safe")),
+    responses((status = 201, description = "Sent", body = MessageView),
+              (status = 200, description = "A replay of an earlier request with the same key", body = MessageView),
+              (status = 409, description = "Refused or held by the gate (the reason is recorded), or a reused key"),
+              (status = 503, description = "The provider is unavailable; retry with the same key")),
+    security(("bearer" = []), ("apiKey" = [])))]
+pub async fn send(
+    State(app): State<AppState>,
+    cred: Credential,
+    p: PathParams,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<SendMessage>,
+) -> Result<(StatusCode, Json<MessageView>), ApiError> {
+    let team = TeamId::parse("teamId", p.get("teamId"))?;
+    let contact_id = ContactId::parse("contactId", p.get("contactId"))?;
+    let key = idempotency_key(&headers)?;
+    let mut problems = Problems::default();
+    let text = body.body.trim().to_owned();
+    if text.is_empty() {
+        problems.0.push(FieldError::new("body", "must not be empty"));
+    } else if text.chars().count() > 1600 {
+        problems.0.push(FieldError::new("body", "must be at most 1600 characters"));
+    }
+    problems.finish()?;
+
+    let mut conn = app.db.conn().await?;
+    let (tx, access) = open_team(&mut conn, &cred, &team, Permission::MessagesSend).await?;
+    let send_key = match &key {
+        Some(k) => format!("api:{k}"),
+        None => format!("api:{}", MessageId::new()),
+    };
+    if let Some((prev, prev_contact)) = messages::by_send_key(&tx, &send_key).await? {
+        if prev_contact.as_ref() != Some(&contact_id) || prev.body != text {
+            return Err(ApiError::Conflict("this Idempotency-Key was used for a different request".into()));
+        }
+        if prev.status != "queued" {
+            tx.commit().await.map_err(commit_err)?;
+            return Ok((StatusCode::OK, Json(prev)));
+        }
+        // Queued: the provider failed last time; the gate retries with the same message id.
+    }
+    let contact = contacts::get(&tx, &contact_id).await.map_err(|e| match e {
+        StoreError::NotFound => ApiError::NotFound("no such contact".into()),
+        other => other.into(),
+    })?;
+    let actor = access.actor.label();
+    let now = Utc::now();
+    let req = OutboundRequest {
+        team: &team,
+        contact: &contact,
+        channel: Channel::Sms,
+        subject: None,
+        body: text.clone(),
+        send_key: send_key.clone(),
+        campaign: None,
+        sent_by: &actor,
+        now,
+    };
+    let verdict = app.gate.submit(&tx, &req).await.map_err(ApiError::Internal)?;
+    let refused = |reason: String| async {
+        let to = nextier_outbound::address(&contact, Channel::Sms).unwrap_or_default();
+        messages::record_blocked(&tx, &team, &contact_id, Channel::Sms, &to, &text, &send_key, &reason, &actor, now)
+            .await
+            .map(|_| reason)
+    };
+    match verdict {
+        Verdict::Sent { message } => {
+            let m = messages::get(&tx, &message).await?;
+            tx.commit().await.map_err(commit_err)?;
+            Ok((StatusCode::CREATED, Json(m)))
+        }
+        Verdict::Blocked { reason } => {
+            let reason = refused(format!("not sent: {reason}")).await?;
+            tx.commit().await.map_err(commit_err)?;
+            Err(ApiError::Conflict(reason))
+        }
+        Verdict::Deferred { until, reason } => {
+            let reason = refused(format!("not sent now: {reason}; allowed from {}", until.to_rfc3339())).await?;
+            tx.commit().await.map_err(commit_err)?;
+            Err(ApiError::Conflict(reason))
+        }
+        Verdict::Failed { reason } => {
+            // The message stays queued under this key; a retry with the key resends it once.
+            tx.commit().await.map_err(commit_err)?;
+            Err(ApiError::Unavailable(format!(
+                "the provider did not take the message ({reason}); retry with the same Idempotency-Key"
+            )))
+        }
+    }
+}
+
+/// The conversation with a contact, newest first.
+#[utoipa::path(get, path = "/teams/{teamId}/contacts/{contactId}/messages", tag = "messages",
+    params(("teamId" = String, Path), ("contactId" = String, Path), PageQuery),
+    responses((status = 200, description = "Messages with their status timelines", body = Page<MessageView>)),
+    security(("bearer" = []), ("apiKey" = [])))]
+pub async fn thread(
+    State(app): State<AppState>,
+    cred: Credential,
+    p: PathParams,
+    q: PageQuery,
+) -> Result<Json<Page<MessageView>>, ApiError> {
+    let team = TeamId::parse("teamId", p.get("teamId"))?;
+    let contact_id = ContactId::parse("contactId", p.get("contactId"))?;
+    let page = q.page()?;
+    let mut conn = app.db.conn().await?;
+    let (tx, _) = open_team(&mut conn, &cred, &team, Permission::MessagesRead).await?;
+    let rows = messages::thread(&tx, &contact_id, &page).await?;
+    tx.commit().await.map_err(commit_err)?;
+    Ok(Json(Page::from_rows(&page, rows, |m| m.id.to_string())))
+}
+
+#[utoipa::path(get, path = "/teams/{teamId}/messages/{messageId}", tag = "messages",
+    params(("teamId" = String, Path), ("messageId" = String, Path, description = "msg_<ULID>")),
+    responses((status = 200, description = "The message and its status timeline", body = MessageView)),
+    security(("bearer" = []), ("apiKey" = [])))]
+pub async fn get_message(
+    State(app): State<AppState>,
+    cred: Credential,
+    p: PathParams,
+) -> Result<Json<MessageView>, ApiError> {
+    let team = TeamId::parse("teamId", p.get("teamId"))?;
+    let id = MessageId::parse("messageId", p.get("messageId"))?;
+    let mut conn = app.db.conn().await?;
+    let (tx, _) = open_team(&mut conn, &cred, &team, Permission::MessagesRead).await?;
+    let m = messages::get(&tx, &id).await?;
+    tx.commit().await.map_err(commit_err)?;
+    Ok(Json(m))
+}

@@ -1,0 +1,96 @@
+mod support;
+
+use axum::http::StatusCode;
+use serde_json::{json, Value};
+use support::{harness, As, Harness};
+
+const ALICE: As = As::User("alice");
+
+/// A contact whose number is inside its quiet-hours window now (New York, Honolulu or Guam
+/// cover every hour), so the test does not depend on when it runs.
+async fn reachable_contact(h: &Harness, team: &str) -> (String, String) {
+    let now = chrono::Utc::now();
+    let number = ["+12125553101", "+18085553101", "+16715553101"]
+        .into_iter()
+        .find(|n| {
+            let loc = nextier_domain::quiet_hours::locate(n, None);
+            nextier_domain::quiet_hours::allowed(now, &loc)
+                && nextier_domain::quiet_hours::allowed(now + chrono::Duration::minutes(5), &loc)
+        })
+        .unwrap();
+    let r = h
+        .call(
+            &ALICE,
+            "POST",
+            &format!("/teams/{team}/contacts"),
+            Some(json!({"firstName": "Ada", "phones": [{"number": number, "type": "mobile"}]})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    (r.body["id"].as_str().unwrap().to_owned(), number.to_owned())
+}
+
+async fn send(h: &Harness, team: &str, contact: &str, body: &str, key: Option<&str>) -> support::Resp {
+    let mut req =
+        h.request(&ALICE, "POST", &format!("/teams/{team}/contacts/{contact}/messages"), Some(json!({"body": body})));
+    if let Some(k) = key {
+        req.headers_mut().insert("idempotency-key", k.parse().unwrap());
+    }
+    h.send(req).await
+}
+
+#[tokio::test]
+async fn a_cockpit_text_goes_through_the_gate_once_per_idempotency_key() {
+    let h = harness().await;
+    let team = h.team("alice", "Acme").await;
+    let (contact, number) = reachable_contact(&h, &team).await;
+    let first = send(&h, &team, &contact, "Hi Ada, it's Alice from Acme.", Some("cockpit-1")).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
+    assert_eq!(first.body["status"], "sent");
+    assert_eq!(first.body["to"], number.as_str());
+    assert_eq!(first.body["segments"], 1);
+    assert!(first.body["sentBy"].as_str().unwrap().starts_with("usr_"));
+    assert_eq!(first.body["timeline"][0]["status"], "sent");
+    // The same request again: the same message, not a second text.
+    let again = send(&h, &team, &contact, "Hi Ada, it's Alice from Acme.", Some("cockpit-1")).await;
+    assert_eq!((again.status, again.body["id"].clone()), (StatusCode::OK, first.body["id"].clone()));
+    assert_eq!(h.sandbox.sent().len(), 1);
+    // The same key for something else is refused.
+    let other = send(&h, &team, &contact, "Something else", Some("cockpit-1")).await;
+    assert_eq!(other.status, StatusCode::CONFLICT);
+    let bad = send(&h, &team, &contact, "x", Some("has spaces")).await;
+    assert_eq!((bad.status, bad.field()), (StatusCode::BAD_REQUEST, Some("Idempotency-Key")));
+    let empty = send(&h, &team, &contact, "   ", None).await;
+    assert_eq!((empty.status, empty.field()), (StatusCode::BAD_REQUEST, Some("body")));
+
+    let id = first.body["id"].as_str().unwrap();
+    let got = h.call(&ALICE, "GET", &format!("/teams/{team}/messages/{id}"), None).await;
+    assert_eq!(got.body, first.body);
+}
+
+#[tokio::test]
+async fn a_suppressed_number_is_refused_and_the_refusal_is_on_the_thread() {
+    let h = harness().await;
+    let team = h.team("alice", "Acme").await;
+    let (contact, number) = reachable_contact(&h, &team).await;
+    let r = h
+        .call(
+            &ALICE,
+            "POST",
+            &format!("/teams/{team}/suppressions"),
+            Some(json!({"address": number, "kind": "OPTED_OUT"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let refused = send(&h, &team, &contact, "Hello?", None).await;
+    assert_eq!(refused.status, StatusCode::CONFLICT);
+    assert_eq!(refused.body["detail"], "not sent: opt_out");
+    assert!(h.sandbox.sent().is_empty());
+    let thread: Value = h.call(&ALICE, "GET", &format!("/teams/{team}/contacts/{contact}/messages"), None).await.body;
+    assert_eq!(thread["items"][0]["status"], "blocked");
+    assert_eq!(thread["items"][0]["error"], "not sent: opt_out");
+    // Another team's member sees nothing of it.
+    let other = h.team("eve", "Evil").await;
+    let r = h.call(&As::User("eve"), "GET", &format!("/teams/{other}/contacts/{contact}/messages"), None).await;
+    assert_eq!(r.body["items"], json!([]));
+}

@@ -488,3 +488,45 @@ async fn the_suppression_list_stops_campaigns_and_only_an_admin_lifts_it() {
         vec![("+12125552182".into(), "lead_state".into()), ("bo@example.com".into(), "lead_state".into())]
     );
 }
+
+#[tokio::test]
+async fn sending_numbers_are_registered_by_admins_and_assigned_to_campaigns() {
+    let h = harness().await;
+    let t = team(&h).await;
+    let r = h.call(&MO, "POST", &t.url("/sending-numbers"), Some(json!({"number": "(212) 555-0401"}))).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "registering numbers needs ADMIN");
+    let r = h.call(&BOB, "POST", &t.url("/sending-numbers"), Some(json!({"number": "555", "attClass": "Z"}))).await;
+    let fields: Vec<&str> = r.body["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    assert_eq!(fields, vec!["number", "attClass"]);
+    let n =
+        ok(&h, &BOB, "POST", &t.url("/sending-numbers"), Some(json!({"number": "(212) 555-0401", "attClass": "T"})))
+            .await;
+    assert_eq!((n["e164"].as_str(), n["status"].as_str()), (Some("+12125550401"), Some("active")));
+    let dup = h.call(&BOB, "POST", &t.url("/sending-numbers"), Some(json!({"number": "2125550401"}))).await;
+    assert_eq!(dup.status, StatusCode::CONFLICT);
+    let c = contact(&h, &t, Some("Ada"), "2125552191", 50).await;
+    let id = draft(&h, &t, "Hi", &[c]).await;
+    let a =
+        ok(&h, &MO, "PUT", &t.url(&format!("/campaigns/{id}/numbers")), Some(json!({"numberIds": [n["id"]]}))).await;
+    assert_eq!(a["assigned"], 1);
+    let bad = h
+        .call(
+            &MO,
+            "PUT",
+            &t.url(&format!("/campaigns/{id}/numbers")),
+            Some(json!({"numberIds": ["row_01JD8Z6Q3M4N5P6R7S8T9V0W1X"]})),
+        )
+        .await;
+    assert_eq!((bad.status, bad.field()), (StatusCode::BAD_REQUEST, Some("numberIds")));
+    let paused = ok(
+        &h,
+        &BOB,
+        "PATCH",
+        &t.url(&format!("/sending-numbers/{}", n["id"].as_str().unwrap())),
+        Some(json!({"status": "paused"})),
+    )
+    .await;
+    assert_eq!(paused["status"], "paused");
+    let list = ok(&h, &MO, "GET", &t.url("/sending-numbers"), None).await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+}

@@ -311,3 +311,97 @@ async fn the_campaigns_bucket_paces_its_texts_and_refused_ones_wait() {
         .get(0);
     assert!(deferred > 0, "refusals were recorded as deferrals");
 }
+
+async fn add_number(f: &Fx, e164: &str) -> nextier_domain::ids::RowId {
+    let mut conn = f.t.db.conn().await.unwrap();
+    let tx = scope::begin(&mut conn, &Scope::team(f.team.clone())).await.unwrap();
+    let n = nextier_store::numbers::add(
+        &tx,
+        &f.team,
+        &nextier_store::numbers::NewNumber { e164, ..Default::default() },
+        "t",
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    n.id
+}
+
+#[tokio::test]
+async fn a_campaign_sends_from_its_numbers_one_number_per_thread_and_drops_a_failing_one() {
+    let f = fx().await;
+    let now = daytime();
+    let clock = ManualClock::at(now);
+    let transport = Arc::new(SandboxTransport::new());
+    let seq = f.sequencer_with(&clock, &transport);
+    let assigned = [add_number(&f, "+12125550301").await, add_number(&f, "+12125550302").await];
+    add_number(&f, "+12125550303").await; // the team's, not the campaign's
+    let people = f.contacts(&[Some("A"), Some("B"), Some("C"), Some("D"), Some("E"), Some("F")]).await;
+    let id = f.campaign(settings("c"), &[sms(Delay::Minutes(0), "one"), sms(Delay::Minutes(1), "two")], &people).await;
+    {
+        let mut conn = f.t.db.conn().await.unwrap();
+        let tx = scope::begin(&mut conn, &Scope::team(f.team.clone())).await.unwrap();
+        assert_eq!(nextier_store::numbers::assign(&tx, &f.team, &id, &assigned).await.unwrap(), 2);
+        tx.commit().await.unwrap();
+    }
+    f.launch(&id, now).await;
+    run(&f, &seq, &clock).await;
+    clock.advance(Duration::minutes(1));
+    run(&f, &seq, &clock).await;
+    let rows: Vec<(String, String)> =
+        f.t.superuser()
+            .await
+            .query("SELECT contact_id, from_address FROM messages WHERE status = 'sent' ORDER BY contact_id", &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+    assert_eq!(rows.len(), 12, "two steps for six people");
+    let mut by_contact: HashMap<String, Vec<String>> = HashMap::new();
+    for (c, from) in rows {
+        by_contact.entry(c).or_default().push(from);
+    }
+    let mut used = std::collections::HashSet::new();
+    for froms in by_contact.values() {
+        assert_eq!(froms[0], froms[1], "a thread keeps its number");
+        used.insert(froms[0].clone());
+    }
+    assert!(used.iter().all(|n| n == "+12125550301" || n == "+12125550302"), "{used:?}");
+    assert_eq!(used.len(), 2, "new threads spread over the campaign's numbers");
+
+    // Five failures in a row take a number out of rotation and raise an event.
+    let more = f.contacts(&[Some("G"), Some("H"), Some("I"), Some("J"), Some("K"), Some("L")]).await;
+    let second = f.campaign(settings("d"), &[sms(Delay::Minutes(0), "hi")], &more).await;
+    let only = add_number(&f, "+12125550304").await;
+    {
+        let mut conn = f.t.db.conn().await.unwrap();
+        let tx = scope::begin(&mut conn, &Scope::team(f.team.clone())).await.unwrap();
+        nextier_store::numbers::assign(&tx, &f.team, &second, &[only]).await.unwrap();
+        tx.commit().await.unwrap();
+    }
+    f.launch(&second, clock.now()).await;
+    transport.fail_next(5);
+    run(&f, &seq, &clock).await;
+    let su = f.t.superuser().await;
+    let status: String =
+        su.query_one("SELECT status FROM sending_numbers WHERE e164 = '+12125550304'", &[]).await.unwrap().get(0);
+    assert_eq!(status, "unhealthy");
+    let events: i64 = su
+        .query_one("SELECT count(*) FROM outbox WHERE destination = 'SendingNumberUnhealthy'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(events, 1);
+    // With its only number out of rotation, the campaign's texts wait rather than go from elsewhere.
+    let waiting: i64 = su
+        .query_one(
+            "SELECT count(*) FROM campaign_executions WHERE status = 'deferred' AND reason LIKE 'no active sending number%'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(waiting, 1, "the sixth contact waits");
+    assert!(transport.sent().iter().all(|s| s.body != "hi"), "nothing of the second campaign went out");
+}

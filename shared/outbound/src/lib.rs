@@ -19,9 +19,10 @@ pub use nextier_platform::RateLimiter;
 use nextier_store::campaigns::Channel;
 use nextier_store::contacts::Contact;
 use nextier_store::messages::{self, Outbound};
-use nextier_store::settings;
+use nextier_store::outbox::{self, Destination};
 use nextier_store::suppressions::{self, NewSuppression};
 use nextier_store::Tx;
+use nextier_store::{numbers, settings};
 
 pub use sandbox::{SandboxTransport, Sent as SandboxSent};
 
@@ -86,6 +87,7 @@ pub struct Cleared {
     message: MessageId,
     channel: Channel,
     to: String,
+    from: Option<String>,
     subject: Option<String>,
     body: String,
     segments: u32,
@@ -101,6 +103,10 @@ impl Cleared {
     }
     pub fn to(&self) -> &str {
         &self.to
+    }
+    /// The team's sending number for this thread (`None`: the transport's default sender).
+    pub fn from(&self) -> Option<&str> {
+        self.from.as_deref()
     }
     pub fn subject(&self) -> Option<&str> {
         self.subject.as_deref()
@@ -250,6 +256,21 @@ impl OutboundGate for Gate {
             }
         }
         let segments = if channel == Channel::Sms { segments::count(&req.body) } else { 1 };
+        // The sending number: the thread's, else one of the campaign's (or the team's).
+        let from = if channel == Channel::Email {
+            None
+        } else {
+            match numbers::pick(tx, req.team, &req.contact.id, req.campaign.map(|c| c.campaign)).await? {
+                numbers::Pick::Number(n) => Some(n),
+                numbers::Pick::NoneConfigured => None,
+                numbers::Pick::NoneActive => {
+                    return Ok(Verdict::Deferred {
+                        until: req.now + chrono::Duration::minutes(15),
+                        reason: "no active sending number (all paused or out of rotation)".into(),
+                    })
+                }
+            }
+        };
         let transport = self.transport(channel);
         let (message, created) = messages::record_outbound(
             tx,
@@ -262,7 +283,7 @@ impl OutboundGate for Gate {
                 sent_by: Some(req.sent_by),
                 channel,
                 to: &to,
-                from: None,
+                from: from.as_deref(),
                 subject: req.subject.as_deref(),
                 body: &req.body,
                 provider: transport.name(),
@@ -282,11 +303,33 @@ impl OutboundGate for Gate {
             message: message.clone(),
             channel,
             to: to.clone(),
+            from: from.clone(),
             subject: req.subject.clone(),
             body: req.body.clone(),
             segments,
         };
-        match transport.deliver(&cleared).await {
+        let outcome = transport.deliver(&cleared).await;
+        // A number that keeps failing leaves the rotation, and the team hears of it.
+        if let Some(number) = &from {
+            let error = match &outcome {
+                Err(TransportError::Retryable(e)) => Some(e.clone()),
+                Err(TransportError::Rejected { reason, opted_out: false }) => Some(reason.clone()),
+                _ => None,
+            };
+            if numbers::record_outcome(tx, number, error.as_deref()).await? {
+                tracing::warn!(number = %number, "sending number taken out of rotation");
+                let correlation = format!("number-health-{}", message);
+                outbox::stage_for_team(
+                    tx,
+                    req.team,
+                    Destination::Event("SendingNumberUnhealthy".into()),
+                    serde_json::json!({"number": number, "failures": numbers::FAILURE_LIMIT, "lastError": error}),
+                    correlation,
+                )
+                .await?;
+            }
+        }
+        match outcome {
             Ok(d) => {
                 messages::set_status(tx, req.team, &message, "sent", Some(&d.provider_message_id), None, req.now)
                     .await?;

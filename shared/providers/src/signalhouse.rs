@@ -126,7 +126,7 @@ impl Transport for SignalHouse {
 
     async fn deliver(&self, m: &Cleared) -> Result<Delivered, TransportError> {
         let mut body = json!({
-            "senderPhoneNumber": self.config.from,
+            "senderPhoneNumber": m.from().unwrap_or(&self.config.from),
             "recipientPhoneNumber": [m.to()],
             "messageBody": m.body(),
             "enableShortlink": false,

@@ -15,6 +15,7 @@ pub mod invitations;
 pub mod members;
 pub mod messages;
 pub mod migrate;
+pub mod numbers;
 pub mod outbox;
 pub mod scope;
 pub mod settings;

@@ -3,6 +3,7 @@
 
 mod enrolments;
 mod library;
+mod numbers;
 mod steps;
 
 use axum::extract::State;
@@ -35,6 +36,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(steps::router())
         .merge(enrolments::router())
         .merge(library::router())
+        .merge(numbers::router())
 }
 
 pub(crate) fn commit_err(e: tokio_postgres::Error) -> ApiError {

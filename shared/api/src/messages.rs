@@ -10,10 +10,10 @@ use nextier_domain::access::Permission;
 use nextier_domain::ids::{ContactId, MessageId, TeamId};
 use nextier_domain::FieldError;
 use nextier_http::{open_team, ApiError, Credential, JsonBody, Page, PageQuery, PathParams};
-use nextier_outbound::{OutboundRequest, Verdict};
+use nextier_outbound::{OutboundRequest, Prepared, Verdict};
 use nextier_store::campaigns::Channel;
 use nextier_store::messages::{self, MessageView};
-use nextier_store::{contacts, StoreError};
+use nextier_store::{contacts, scope, Scope, StoreError};
 use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -111,7 +111,18 @@ pub async fn send(
         sent_by: &actor,
         now,
     };
-    let verdict = app.gate.submit(&tx, &req).await.map_err(ApiError::Internal)?;
+    let (tx, verdict) = match app.gate.prepare(&tx, &req).await.map_err(ApiError::Internal)? {
+        Prepared::Decided(v) => (tx, v),
+        Prepared::Ready(dispatch) => {
+            // Recorded as queued under the key: commit before the provider is called, so a
+            // retry after any failure delivers the same message (the provider replays it).
+            tx.commit().await.map_err(commit_err)?;
+            let outcome = app.gate.deliver(&dispatch).await;
+            let tx = scope::begin(&mut conn, &Scope::team(team.clone())).await?;
+            let v = app.gate.settle(&tx, &dispatch, outcome, now).await.map_err(ApiError::Internal)?;
+            (tx, v)
+        }
+    };
     let refused = |reason: String| async {
         let to = nextier_outbound::address(&contact, Channel::Sms).unwrap_or_default();
         messages::record_blocked(&tx, &team, &contact_id, Channel::Sms, &to, &text, &send_key, &reason, &actor, now)

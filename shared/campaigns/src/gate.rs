@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 pub use nextier_outbound::{
-    address, FromCampaign, Gate, OutboundGate, OutboundRequest, RateLimiter, SandboxTransport, Verdict,
+    address, Dispatch, FromCampaign, Gate, OutboundGate, OutboundRequest, Prepared, RateLimiter, SandboxTransport,
+    Verdict,
 };
 
 /// The gate (suppression, consent, quiet hours) over the sandbox transport.

@@ -16,7 +16,7 @@ use nextier_store::campaigns::{self, Execution, Next};
 use nextier_store::{contacts, scope, Db, Scope, StoreError};
 use serde::{Deserialize, Serialize};
 
-use crate::gate::{FromCampaign, OutboundGate, OutboundRequest, Verdict};
+use crate::gate::{FromCampaign, OutboundGate, OutboundRequest, Prepared, Verdict};
 use crate::{Clock, SEQUENCE_QUEUE};
 
 /// The queue message: everything needed to find the work, team id included (the original's
@@ -160,7 +160,24 @@ impl Sequencer {
             sent_by: "campaign",
             now,
         };
-        let verdict = self.gate.submit(&tx, &req).await?;
+        let (tx, verdict) = match self.gate.prepare(&tx, &req).await? {
+            Prepared::Decided(v) => (tx, v),
+            Prepared::Ready(dispatch) => {
+                // The message is recorded as queued under its send key: commit that before the
+                // provider is called, so a crash from here on retries the same message.
+                tx.commit().await?;
+                let outcome = self.gate.deliver(&dispatch).await;
+                let tx = scope::begin(&mut conn, &Scope::team(job.team_id.clone())).await?;
+                let still = campaigns::lock_work(&tx, &job.enrolment_id).await?;
+                let verdict = self.gate.settle(&tx, &dispatch, outcome, now).await?;
+                if !still.is_some_and(|w| w.status == "active" && w.current_step == job.step) {
+                    // A duplicate delivery finished this step meanwhile (the provider replayed).
+                    tx.commit().await?;
+                    return Ok(Processed::Stale);
+                }
+                (tx, verdict)
+            }
+        };
         let processed = match verdict {
             Verdict::Sent { message } => {
                 campaigns::record_execution(

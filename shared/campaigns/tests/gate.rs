@@ -405,3 +405,67 @@ async fn a_campaign_sends_from_its_numbers_one_number_per_thread_and_drops_a_fai
     assert_eq!(waiting, 1, "the sixth contact waits");
     assert!(transport.sent().iter().all(|s| s.body != "hi"), "nothing of the second campaign went out");
 }
+
+/// The consumer dies after the provider accepted a text but before the outcome was recorded:
+/// the step is claimed again when its lease lapses, the same queued message is delivered again
+/// under the same idempotency key, and the provider replays instead of sending twice.
+#[tokio::test]
+async fn a_crash_between_the_provider_and_the_record_never_sends_twice() {
+    use nextier_campaigns::gate::{FromCampaign, OutboundGate, OutboundRequest, Prepared};
+    let f = fx().await;
+    let now = daytime();
+    let clock = ManualClock::at(now);
+    let transport = Arc::new(SandboxTransport::new());
+    let gate = nextier_campaigns::gate::Gate::sandbox(transport.clone());
+    let seq = f.sequencer_with(&clock, &transport);
+    let people = f.contacts(&[Some("Ada")]).await;
+    let id = f.campaign(settings("c"), &[sms(Delay::Minutes(0), "Hi {{firstName}}")], &people).await;
+    f.launch(&id, now).await;
+    // The tick claims the step; the first consumer gets as far as the provider, then dies.
+    tick(&f.t.db, &f.queue, now, &TickConfig::default()).await.unwrap();
+    let msgs = f.queue.receive(SEQUENCE_QUEUE, 10).await.unwrap();
+    let job: SequenceJob = serde_json::from_str(&msgs[0].body).unwrap();
+    {
+        let mut conn = f.t.db.conn().await.unwrap();
+        let tx = scope::begin(&mut conn, &Scope::team(f.team.clone())).await.unwrap();
+        let contact = nextier_store::contacts::get(&tx, &people[0]).await.unwrap();
+        let steps = nextier_store::campaigns::steps(&tx, &id).await.unwrap();
+        let req = OutboundRequest {
+            team: &f.team,
+            contact: &contact,
+            channel: steps[0].channel,
+            subject: None,
+            body: "Hi Ada".into(),
+            send_key: format!("{}:1", job.enrolment_id),
+            campaign: Some(FromCampaign {
+                campaign: &id,
+                enrolment: &job.enrolment_id,
+                step: &steps[0].id,
+                per_minute: 75,
+            }),
+            sent_by: "campaign",
+            now,
+        };
+        let Prepared::Ready(d) = gate.prepare(&tx, &req).await.unwrap() else { panic!("cleared") };
+        tx.commit().await.unwrap();
+        gate.deliver(&d).await.unwrap();
+        // ...and here the process is gone: no settle, no advance, the SQS message not deleted.
+    }
+    assert_eq!(transport.sent().len(), 1);
+    // After the lease lapses the tick claims the step again and a healthy consumer runs it.
+    f.t.superuser().await.execute("DELETE FROM local_queue_messages", &[]).await.unwrap();
+    clock.set(now + Duration::minutes(11));
+    let out = run(&f, &seq, &clock).await;
+    assert!(matches!(out[..], [Processed::Sent { .. }]), "{out:?}");
+    assert_eq!(transport.sent().len(), 1, "the provider replayed; nothing was sent twice");
+    let rows: Vec<String> =
+        f.t.superuser()
+            .await
+            .query("SELECT status FROM messages", &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+    assert_eq!(rows, vec!["sent".to_owned()]);
+}

@@ -75,10 +75,48 @@ pub enum Verdict {
     },
 }
 
+/// What [`OutboundGate::prepare`] decided: a verdict already, or a message recorded as
+/// `queued` and cleared for delivery once the caller has committed.
+#[derive(Debug)]
+pub enum Prepared {
+    Decided(Verdict),
+    Ready(Dispatch),
+}
+
+/// A cleared message and what settling its outcome needs.
+#[derive(Debug, Clone)]
+pub struct Dispatch {
+    cleared: Cleared,
+    team: TeamId,
+}
+
+impl Dispatch {
+    pub fn message(&self) -> &MessageId {
+        &self.cleared.message
+    }
+}
+
+/// The one way out, in three steps so that a send happens once whatever fails:
+/// 1. [`prepare`](OutboundGate::prepare) decides and records the message as `queued` under its
+///    send key, in the caller's transaction, which the caller commits;
+/// 2. [`deliver`](OutboundGate::deliver) calls the provider with the message id as its
+///    idempotency key, holding no database transaction;
+/// 3. [`settle`](OutboundGate::settle) records the outcome in a new transaction.
+///
+/// A crash after 1 leaves a `queued` message under the send key: the retry prepares the
+/// same message (same id, same idempotency key) and the provider replays instead of sending
+/// again. A crash after 2 is the same case.
 #[async_trait]
 pub trait OutboundGate: Send + Sync {
-    /// Decides, and sends when allowed, inside the caller's transaction.
-    async fn submit(&self, tx: &Tx<'_>, req: &OutboundRequest<'_>) -> anyhow::Result<Verdict>;
+    async fn prepare(&self, tx: &Tx<'_>, req: &OutboundRequest<'_>) -> anyhow::Result<Prepared>;
+    async fn deliver(&self, d: &Dispatch) -> Result<Delivered, TransportError>;
+    async fn settle(
+        &self,
+        tx: &Tx<'_>,
+        d: &Dispatch,
+        outcome: Result<Delivered, TransportError>,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Verdict>;
 }
 
 /// A message the gate has cleared for delivery. Only this crate can make one.
@@ -207,19 +245,20 @@ impl Gate {
 
 #[async_trait]
 impl OutboundGate for Gate {
-    async fn submit(&self, tx: &Tx<'_>, req: &OutboundRequest<'_>) -> anyhow::Result<Verdict> {
+    async fn prepare(&self, tx: &Tx<'_>, req: &OutboundRequest<'_>) -> anyhow::Result<Prepared> {
+        let decided = |v: Verdict| Ok(Prepared::Decided(v));
         let channel = req.channel;
         // Consent: an opted-out person gets nothing, on any number or address.
         if req.contact.lead_state == LeadState::Suppressed {
-            return Ok(Verdict::Blocked { reason: "opt_out".into() });
+            return decided(Verdict::Blocked { reason: "opt_out".into() });
         }
         let to = match address(req.contact, channel) {
             Ok(a) => a,
-            Err(reason) => return Ok(Verdict::Blocked { reason }),
+            Err(reason) => return decided(Verdict::Blocked { reason }),
         };
         if let Some(s) = suppressions::active(tx, req.team, &to, req.now).await? {
             let reason = if s.kind == "OPTED_OUT" { "opt_out".to_owned() } else { format!("suppressed: {}", s.kind) };
-            return Ok(Verdict::Blocked { reason });
+            return decided(Verdict::Blocked { reason });
         }
         // Quiet hours for texts and calls, in the recipient's local time.
         if channel != Channel::Email {
@@ -233,7 +272,7 @@ impl OutboundGate for Gate {
                     loc.state.as_deref().unwrap_or("the recipient's zone"),
                     zones.join(", ")
                 );
-                return Ok(Verdict::Deferred { until, reason });
+                return decided(Verdict::Deferred { until, reason });
             }
         }
         // Throughput: the team's texts a minute and the campaign's (AT&T counts messages a
@@ -252,7 +291,7 @@ impl OutboundGate for Gate {
             }
             if let Take::Refused { retry_at, bucket } = limiter.take(&buckets, 1, req.now).await? {
                 let reason = format!("rate limit ({})", bucket.split(':').next().unwrap_or("bucket"));
-                return Ok(Verdict::Deferred { until: retry_at, reason });
+                return decided(Verdict::Deferred { until: retry_at, reason });
             }
         }
         let segments = if channel == Channel::Sms { segments::count(&req.body) } else { 1 };
@@ -264,7 +303,7 @@ impl OutboundGate for Gate {
                 numbers::Pick::Number(n) => Some(n),
                 numbers::Pick::NoneConfigured => None,
                 numbers::Pick::NoneActive => {
-                    return Ok(Verdict::Deferred {
+                    return decided(Verdict::Deferred {
                         until: req.now + chrono::Duration::minutes(15),
                         reason: "no active sending number (all paused or out of rotation)".into(),
                     })
@@ -297,7 +336,7 @@ impl OutboundGate for Gate {
         .await?;
         if !created && messages::status(tx, &message).await?.as_deref() != Some("queued") {
             // An earlier attempt already sent (or failed) this very step.
-            return Ok(Verdict::Sent { message });
+            return decided(Verdict::Sent { message });
         }
         let cleared = Cleared {
             message: message.clone(),
@@ -308,9 +347,23 @@ impl OutboundGate for Gate {
             body: req.body.clone(),
             segments,
         };
-        let outcome = transport.deliver(&cleared).await;
+        Ok(Prepared::Ready(Dispatch { cleared, team: req.team.clone() }))
+    }
+
+    async fn deliver(&self, d: &Dispatch) -> Result<Delivered, TransportError> {
+        self.transport(d.cleared.channel).deliver(&d.cleared).await
+    }
+
+    async fn settle(
+        &self,
+        tx: &Tx<'_>,
+        d: &Dispatch,
+        outcome: Result<Delivered, TransportError>,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Verdict> {
+        let (message, team, to) = (&d.cleared.message, &d.team, &d.cleared.to);
         // A number that keeps failing leaves the rotation, and the team hears of it.
-        if let Some(number) = &from {
+        if let Some(number) = &d.cleared.from {
             let error = match &outcome {
                 Err(TransportError::Retryable(e)) => Some(e.clone()),
                 Err(TransportError::Rejected { reason, opted_out: false }) => Some(reason.clone()),
@@ -318,35 +371,34 @@ impl OutboundGate for Gate {
             };
             if numbers::record_outcome(tx, number, error.as_deref()).await? {
                 tracing::warn!(number = %number, "sending number taken out of rotation");
-                let correlation = format!("number-health-{}", message);
                 outbox::stage_for_team(
                     tx,
-                    req.team,
+                    team,
                     Destination::Event("SendingNumberUnhealthy".into()),
                     serde_json::json!({"number": number, "failures": numbers::FAILURE_LIMIT, "lastError": error}),
-                    correlation,
+                    format!("number-health-{message}"),
                 )
                 .await?;
             }
         }
         match outcome {
-            Ok(d) => {
-                messages::set_status(tx, req.team, &message, "sent", Some(&d.provider_message_id), None, req.now)
+            Ok(delivered) => {
+                messages::set_status(tx, team, message, "sent", Some(&delivered.provider_message_id), None, now)
                     .await?;
-                Ok(Verdict::Sent { message })
+                Ok(Verdict::Sent { message: message.clone() })
             }
             Err(TransportError::Rejected { reason, opted_out }) => {
-                messages::set_status(tx, req.team, &message, "failed", None, Some(&reason), req.now).await?;
+                messages::set_status(tx, team, message, "failed", None, Some(&reason), now).await?;
                 if opted_out {
                     let s = NewSuppression {
-                        address: &to,
+                        address: to,
                         kind: "OPTED_OUT",
                         reason: Some(&reason),
                         source: "provider_error",
-                        actor: transport.name(),
+                        actor: self.transport(d.cleared.channel).name(),
                         expires_at: None,
                     };
-                    suppressions::add(tx, req.team, &s).await?;
+                    suppressions::add(tx, team, &s).await?;
                     return Ok(Verdict::Blocked { reason: "opt_out".into() });
                 }
                 Ok(Verdict::Blocked { reason })

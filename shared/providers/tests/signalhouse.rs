@@ -15,7 +15,7 @@ use axum::{Json, Router};
 use chrono::{TimeZone, Utc};
 use nextier_domain::campaign::Delay;
 use nextier_domain::ids::{CampaignId, ContactId, EnrolmentId, StepId, TeamId};
-use nextier_outbound::{FromCampaign, Gate, OutboundGate, OutboundRequest, Verdict};
+use nextier_outbound::{FromCampaign, Gate, OutboundGate, OutboundRequest, Prepared, Verdict};
 use nextier_providers::signalhouse::{Config, SignalHouse};
 use nextier_store::campaigns::{Channel, Step};
 use nextier_store::{contacts, scope, Scope};
@@ -161,9 +161,20 @@ impl Fx {
             // Wednesday 2 December 2026, 10:00 in New York.
             now: Utc.with_ymd_and_hms(2026, 12, 2, 15, 0, 0).unwrap(),
         };
-        let v = self.gate.submit(&tx, &req).await.unwrap();
-        tx.commit().await.unwrap();
-        v
+        match self.gate.prepare(&tx, &req).await.unwrap() {
+            Prepared::Decided(v) => {
+                tx.commit().await.unwrap();
+                v
+            }
+            Prepared::Ready(d) => {
+                tx.commit().await.unwrap();
+                let outcome = self.gate.deliver(&d).await;
+                let tx = scope::begin(&mut conn, &Scope::team(self.team.clone())).await.unwrap();
+                let v = self.gate.settle(&tx, &d, outcome, req.now).await.unwrap();
+                tx.commit().await.unwrap();
+                v
+            }
+        }
     }
 
     async fn message_status(&self) -> Vec<(String, Option<String>)> {

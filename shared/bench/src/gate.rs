@@ -82,7 +82,7 @@ pub async fn run(n: usize) -> anyhow::Result<()> {
 
     // Ten simulated minutes against 75 a minute (burst 1), always a message waiting.
     let limiter = PgRateLimiter::new(db.clone());
-    let b = [Bucket { key: "att:bench-campaign".into(), limit: Limit::per_minute(75, 1) }];
+    let b = [Bucket::new("att:bench-campaign", Limit::per_minute(75, 1))];
     let t0 = Utc.with_ymd_and_hms(2026, 12, 2, 15, 0, 0).unwrap();
     let mut now = t0;
     let mut per_minute = [0u32; 10];

@@ -469,3 +469,52 @@ async fn a_crash_between_the_provider_and_the_record_never_sends_twice() {
             .collect();
     assert_eq!(rows, vec!["sent".to_owned()]);
 }
+
+#[tokio::test]
+async fn texts_to_att_numbers_share_their_10dlc_campaigns_class_limit() {
+    let f = fx().await;
+    let now = daytime();
+    let clock = ManualClock::at(now);
+    let transport = Arc::new(SandboxTransport::new());
+    let limiter = Arc::new(nextier_platform::local::PgRateLimiter::new(f.t.db.clone()));
+    let seq = Sequencer {
+        db: f.t.db.clone(),
+        gate: Arc::new(nextier_campaigns::gate::Gate::sandbox(transport.clone()).with_limiter(limiter)),
+        clock: Arc::new(clock.clone()),
+    };
+    {
+        let mut conn = f.t.db.conn().await.unwrap();
+        let tx = scope::begin(&mut conn, &Scope::team(f.team.clone())).await.unwrap();
+        let n = nextier_store::numbers::NewNumber {
+            e164: "+12125550501",
+            provider_campaign_id: Some("CJRCU60"),
+            att_class: Some("T"),
+            ..Default::default()
+        };
+        nextier_store::numbers::add(&tx, &f.team, &n, "t").await.unwrap();
+        tx.commit().await.unwrap();
+    }
+    let people = f.contacts(&[Some("A"), Some("B"), Some("C")]).await;
+    f.t.superuser().await.execute("UPDATE contact_phones SET carrier = 'AT&T Mobility'", &[]).await.unwrap();
+    // Our campaign allows 4,500 a minute; AT&T's class T allows 75 (one every 0.8 s).
+    let id = f
+        .campaign(Settings { sends_per_minute: 4500, ..settings("fast") }, &[sms(Delay::Minutes(0), "Hi")], &people)
+        .await;
+    f.launch(&id, now).await;
+    run(&f, &seq, &clock).await;
+    assert_eq!(transport.sent().len(), 1, "one at once through a class T campaign");
+    let reason: String =
+        f.t.superuser()
+            .await
+            .query_one("SELECT reason FROM campaign_executions WHERE status = 'deferred' LIMIT 1", &[])
+            .await
+            .unwrap()
+            .get(0);
+    assert_eq!(reason, "rate limit (att)");
+    // The deferred texts go one per 0.8 s as the class allows.
+    for _ in 0..3 {
+        clock.advance(Duration::seconds(1));
+        run(&f, &seq, &clock).await;
+    }
+    assert_eq!(transport.sent().len(), 3, "the waiting texts went out, paced");
+}

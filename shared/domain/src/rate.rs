@@ -33,11 +33,25 @@ impl Limit {
     }
 }
 
-/// A bucket: where its state lives, and its limit.
+/// A bucket: where its state lives, its limit, and what a request costs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Bucket {
     pub key: String,
     pub limit: Limit,
+    /// Units this bucket is charged (`None`: the request's cost). A text is one message to a
+    /// per-minute bucket but several segments to T-Mobile's daily segment quota.
+    pub charge: Option<i64>,
+}
+
+impl Bucket {
+    pub fn new(key: impl Into<String>, limit: Limit) -> Self {
+        Self { key: key.into(), limit, charge: None }
+    }
+
+    pub fn charging(mut self, units: i64) -> Self {
+        self.charge = Some(units);
+        self
+    }
 }
 
 /// The result of asking.
@@ -66,6 +80,7 @@ pub fn decide(buckets: &[Bucket], states: &[Option<i64>], cost: i64, now: DateTi
     let mut next = Vec::with_capacity(buckets.len());
     let mut refusal: Option<(i64, &str)> = None;
     for (b, state) in buckets.iter().zip(states) {
+        let cost = b.charge.unwrap_or(cost);
         match &b.limit {
             Limit::Rate { interval_us, burst } => {
                 let tat = state.unwrap_or(now_us).max(now_us);
@@ -107,7 +122,7 @@ mod tests {
 
     #[test]
     fn a_burst_is_granted_then_the_next_unit_waits_one_interval() {
-        let b = [Bucket { key: "k".into(), limit: Limit::per_minute(60, 3) }];
+        let b = [Bucket::new("k", Limit::per_minute(60, 3))];
         let mut state = vec![None];
         for _ in 0..3 {
             let (take, next) = decide(&b, &state, 1, t0());
@@ -121,8 +136,8 @@ mod tests {
 
     #[test]
     fn every_bucket_or_none_and_the_latest_refusal_wins() {
-        let roomy = Bucket { key: "team".into(), limit: Limit::per_minute(600, 10) };
-        let tight = Bucket { key: "campaign".into(), limit: Limit::per_minute(75, 1) };
+        let roomy = Bucket::new("team", Limit::per_minute(600, 10));
+        let tight = Bucket::new("campaign", Limit::per_minute(75, 1));
         let b = [roomy, tight];
         let (take, next) = decide(&b, &[None, None], 1, t0());
         assert_eq!(take, Take::Granted);
@@ -135,7 +150,7 @@ mod tests {
     #[test]
     fn quotas_count_within_their_window() {
         let end = t0() + Duration::hours(3);
-        let b = [Bucket { key: "tmo:brand:2026-11-28".into(), limit: Limit::Quota { limit: 5, window_end: end } }];
+        let b = [Bucket::new("tmo:brand:2026-11-28", Limit::Quota { limit: 5, window_end: end })];
         let (take, next) = decide(&b, &[Some(3)], 2, t0());
         assert_eq!((take, next), (Take::Granted, vec![5]));
         let (take, _) = decide(&b, &[Some(5)], 1, t0());
@@ -144,7 +159,7 @@ mod tests {
 
     #[test]
     fn seventy_five_a_minute_with_no_burst_never_exceeds_75_in_any_minute() {
-        let b = [Bucket { key: "k".into(), limit: Limit::per_minute(75, 1) }];
+        let b = [Bucket::new("k", Limit::per_minute(75, 1))];
         let mut state = vec![None];
         let mut now = t0();
         let mut grants = Vec::new();
@@ -161,5 +176,107 @@ mod tests {
         for w in grants.windows(76) {
             assert!(w[75] - w[0] >= Duration::seconds(60), "76 grants within a minute");
         }
+    }
+}
+
+#[cfg(test)]
+mod charge_tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn each_bucket_is_charged_its_own_units() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap();
+        let end = now + chrono::Duration::hours(1);
+        let b = [
+            Bucket::new("att", Limit::per_minute(60, 5)),
+            Bucket::new("tmo", Limit::Quota { limit: 10, window_end: end }).charging(3),
+        ];
+        let (take, next) = decide(&b, &[None, Some(6)], 1, now);
+        assert_eq!(take, Take::Granted);
+        assert_eq!(next[1], 9, "three segments");
+        let (take, _) = decide(&b, &[None, Some(8)], 1, now);
+        assert_eq!(take, Take::Refused { retry_at: end, bucket: "tmo".into() });
+    }
+}
+
+/// The carriers whose limits differ (DOMAIN.md A), from a phone's carrier name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Carrier {
+    Att,
+    TMobile,
+    Verizon,
+    Unknown,
+}
+
+pub fn carrier(name: Option<&str>) -> Carrier {
+    let n = name.unwrap_or("").to_ascii_lowercase().replace(['-', '&', ' ', '.'], "");
+    if n.contains("att") || n.contains("cingular") {
+        Carrier::Att
+    } else if n.contains("tmobile") || n.contains("sprint") || n.contains("metropcs") {
+        Carrier::TMobile
+    } else if n.contains("verizon") {
+        Carrier::Verizon
+    } else {
+        Carrier::Unknown
+    }
+}
+
+/// AT&T messages a minute per 10DLC campaign, by class.
+pub fn att_per_minute(class: &str) -> Option<u32> {
+    match class {
+        "A" | "B" => Some(4500),
+        "C" | "D" => Some(2400),
+        "E" | "F" => Some(240),
+        "T" => Some(75),
+        _ => None,
+    }
+}
+
+/// T-Mobile daily segments per brand, by trust tier (scores 76-100, 51-75, 26-50, 1-25).
+pub fn tmobile_daily(tier: &str) -> Option<i64> {
+    match tier {
+        "HIGH" => Some(200_000),
+        "STANDARD" => Some(40_000),
+        "BASIC" => Some(10_000),
+        "LOW" => Some(2_000),
+        _ => None,
+    }
+}
+
+/// Verizon's messages a minute per long code (about 6,000).
+pub const VERIZON_PER_MINUTE: u32 = 6_000;
+
+/// T-Mobile's day, which resets at midnight US Pacific: its date and when it ends.
+pub fn pacific_day(now: DateTime<Utc>) -> (String, DateTime<Utc>) {
+    use chrono::TimeZone;
+    let tz = chrono_tz::America::Los_Angeles;
+    let local = now.with_timezone(&tz).date_naive();
+    let next = local + chrono::Duration::days(1);
+    let end = tz
+        .from_local_datetime(&next.and_hms_opt(0, 0, 0).unwrap_or_default())
+        .earliest()
+        .map(|d| d.with_timezone(&Utc))
+        .unwrap_or(now + chrono::Duration::days(1));
+    (local.to_string(), end)
+}
+
+#[cfg(test)]
+mod carrier_tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn carriers_classes_and_the_pacific_day() {
+        assert_eq!(carrier(Some("AT&T Mobility")), Carrier::Att);
+        assert_eq!(carrier(Some("T-Mobile USA, Inc.")), Carrier::TMobile);
+        assert_eq!(carrier(Some("Verizon Wireless")), Carrier::Verizon);
+        assert_eq!(carrier(None), Carrier::Unknown);
+        assert_eq!(att_per_minute("T"), Some(75));
+        assert_eq!(tmobile_daily("STANDARD"), Some(40_000));
+        // 2026-11-28 07:30 UTC is still the 27th in California; its day ends at 08:00 UTC.
+        let (day, end) = pacific_day(Utc.with_ymd_and_hms(2026, 11, 28, 7, 30, 0).unwrap());
+        assert_eq!(day, "2026-11-27");
+        assert_eq!(end, Utc.with_ymd_and_hms(2026, 11, 28, 8, 0, 0).unwrap());
     }
 }

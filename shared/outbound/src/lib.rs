@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use nextier_domain::ids::{CampaignId, EnrolmentId, MessageId, StepId, TeamId};
 use nextier_domain::lead_state::LeadState;
-use nextier_domain::rate::{Bucket, Limit, Take};
+use nextier_domain::rate::{self, Bucket, Carrier, Limit, Take};
 use nextier_domain::{quiet_hours, segments};
 pub use nextier_platform::RateLimiter;
 use nextier_store::campaigns::Channel;
@@ -209,6 +209,9 @@ pub const SCOPE: &str = "sending";
 /// Texts a minute for the whole team (default [`DEFAULT_TEAM_PER_MINUTE`]).
 pub const TEAM_PER_MINUTE: &str = "sms_per_minute";
 pub const DEFAULT_TEAM_PER_MINUTE: i64 = 600;
+/// Texts a minute to numbers whose carrier is unknown (default [`DEFAULT_UNKNOWN_CARRIER_PER_MINUTE`]).
+pub const UNKNOWN_CARRIER_PER_MINUTE: &str = "unknown_carrier_per_minute";
+pub const DEFAULT_UNKNOWN_CARRIER_PER_MINUTE: i64 = 600;
 
 /// The gate, over one transport per channel and the team's token buckets.
 pub struct Gate {
@@ -232,6 +235,64 @@ impl Gate {
     pub fn with_limiter(mut self, limiter: Arc<dyn RateLimiter>) -> Self {
         self.limiter = Some(limiter);
         self
+    }
+
+    /// The buckets a text takes: the team's; the campaign's (its `sendsPerMinute`); and by the
+    /// recipient's carrier, AT&T's per 10DLC campaign class, T-Mobile's daily segments per
+    /// brand (charged in segments, reset at midnight Pacific) or Verizon's per long code;
+    /// for an unknown carrier, the team's default.
+    async fn buckets(
+        &self,
+        tx: &Tx<'_>,
+        req: &OutboundRequest<'_>,
+        to: &str,
+        number: Option<&numbers::SendingNumber>,
+        segments: u32,
+    ) -> anyhow::Result<Vec<Bucket>> {
+        let team_rate = settings::number(tx, SCOPE, TEAM_PER_MINUTE).await?.unwrap_or(DEFAULT_TEAM_PER_MINUTE);
+        let mut buckets = vec![Bucket::new(
+            format!("team:{}:sms", req.team),
+            Limit::per_minute(team_rate.clamp(1, 1_000_000) as u32, 1),
+        )];
+        if let Some(c) = &req.campaign {
+            buckets
+                .push(Bucket::new(format!("campaign:{}:sms", c.campaign), Limit::per_minute(c.per_minute.max(1), 1)));
+        }
+        let carrier_name = req.contact.phones.iter().find(|p| p.e164 == to).and_then(|p| p.carrier.as_deref());
+        match (rate::carrier(carrier_name), number) {
+            (Carrier::Att, Some(n)) => {
+                if let (Some(id), Some(rate)) =
+                    (n.provider_campaign_id.as_deref(), n.att_class.as_deref().and_then(rate::att_per_minute))
+                {
+                    buckets.push(Bucket::new(format!("att:{id}"), Limit::per_minute(rate, 1)));
+                }
+            }
+            (Carrier::TMobile, Some(n)) => {
+                if let (Some(brand), Some(daily)) =
+                    (n.brand_id.as_deref(), n.tmobile_tier.as_deref().and_then(rate::tmobile_daily))
+                {
+                    let (day, window_end) = rate::pacific_day(req.now);
+                    buckets.push(
+                        Bucket::new(format!("tmo:{brand}:{day}"), Limit::Quota { limit: daily, window_end })
+                            .charging(i64::from(segments)),
+                    );
+                }
+            }
+            (Carrier::Verizon, Some(n)) => {
+                buckets.push(Bucket::new(format!("vzw:{}", n.e164), Limit::per_minute(rate::VERIZON_PER_MINUTE, 1)));
+            }
+            (Carrier::Unknown, _) => {
+                let rate = settings::number(tx, SCOPE, UNKNOWN_CARRIER_PER_MINUTE)
+                    .await?
+                    .unwrap_or(DEFAULT_UNKNOWN_CARRIER_PER_MINUTE);
+                buckets.push(Bucket::new(
+                    format!("team:{}:unknown-carrier", req.team),
+                    Limit::per_minute(rate.clamp(1, 1_000_000) as u32, 1),
+                ));
+            }
+            _ => {}
+        }
+        Ok(buckets)
     }
 
     fn transport(&self, c: Channel) -> &Arc<dyn Transport> {
@@ -275,28 +336,9 @@ impl OutboundGate for Gate {
                 return decided(Verdict::Deferred { until, reason });
             }
         }
-        // Throughput: the team's texts a minute and the campaign's (AT&T counts messages a
-        // minute per 10DLC campaign). A refusal waits for its retry time; never dropped.
-        if let (Channel::Sms, Some(limiter)) = (channel, &self.limiter) {
-            let team_rate = settings::number(tx, SCOPE, TEAM_PER_MINUTE).await?.unwrap_or(DEFAULT_TEAM_PER_MINUTE);
-            let mut buckets = vec![Bucket {
-                key: format!("team:{}:sms", req.team),
-                limit: Limit::per_minute(team_rate.clamp(1, 1_000_000) as u32, 1),
-            }];
-            if let Some(c) = &req.campaign {
-                buckets.push(Bucket {
-                    key: format!("campaign:{}:sms", c.campaign),
-                    limit: Limit::per_minute(c.per_minute.max(1), 1),
-                });
-            }
-            if let Take::Refused { retry_at, bucket } = limiter.take(&buckets, 1, req.now).await? {
-                let reason = format!("rate limit ({})", bucket.split(':').next().unwrap_or("bucket"));
-                return decided(Verdict::Deferred { until: retry_at, reason });
-            }
-        }
         let segments = if channel == Channel::Sms { segments::count(&req.body) } else { 1 };
         // The sending number: the thread's, else one of the campaign's (or the team's).
-        let from = if channel == Channel::Email {
+        let number = if channel == Channel::Email {
             None
         } else {
             match numbers::pick(tx, req.team, &req.contact.id, req.campaign.map(|c| c.campaign)).await? {
@@ -310,6 +352,16 @@ impl OutboundGate for Gate {
                 }
             }
         };
+        // Throughput, before anything is recorded: every bucket this text needs, taken together
+        // or not at all; a refusal waits for its retry time and is never dropped.
+        if let (Channel::Sms, Some(limiter)) = (channel, &self.limiter) {
+            let buckets = self.buckets(tx, req, &to, number.as_ref(), segments).await?;
+            if let Take::Refused { retry_at, bucket } = limiter.take(&buckets, 1, req.now).await? {
+                let reason = format!("rate limit ({})", bucket.split(':').next().unwrap_or("bucket"));
+                return decided(Verdict::Deferred { until: retry_at, reason });
+            }
+        }
+        let from = number.as_ref().map(|n| n.e164.clone());
         let transport = self.transport(channel);
         let (message, created) = messages::record_outbound(
             tx,

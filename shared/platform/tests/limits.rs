@@ -22,7 +22,7 @@ fn key(prefix: &str, name: &str) -> String {
 
 async fn suite(l: Arc<dyn RateLimiter>, p: &str) {
     // A burst of three, then one a second.
-    let b = [Bucket { key: key(p, "burst"), limit: Limit::per_minute(60, 3) }];
+    let b = [Bucket::new(key(p, "burst"), Limit::per_minute(60, 3))];
     for _ in 0..3 {
         assert_eq!(l.take(&b, 1, t0()).await.unwrap(), Take::Granted);
     }
@@ -33,8 +33,8 @@ async fn suite(l: Arc<dyn RateLimiter>, p: &str) {
     assert_eq!(l.take(&b, 1, t0() + Duration::seconds(1)).await.unwrap(), Take::Granted);
 
     // All buckets or none: a refusal by the tight one leaves the roomy one untouched.
-    let roomy = Bucket { key: key(p, "roomy"), limit: Limit::per_minute(60, 2) };
-    let tight = Bucket { key: key(p, "tight"), limit: Limit::per_minute(60, 1) };
+    let roomy = Bucket::new(key(p, "roomy"), Limit::per_minute(60, 2));
+    let tight = Bucket::new(key(p, "tight"), Limit::per_minute(60, 1));
     assert_eq!(l.take(&[tight.clone()], 1, t0()).await.unwrap(), Take::Granted);
     for _ in 0..3 {
         assert!(matches!(l.take(&[roomy.clone(), tight.clone()], 1, t0()).await.unwrap(), Take::Refused { .. }));
@@ -43,13 +43,13 @@ async fn suite(l: Arc<dyn RateLimiter>, p: &str) {
 
     // A cost of several units (segments), and a quota window.
     let end = t0() + Duration::hours(9);
-    let q = [Bucket { key: key(p, "tmo:2026-11-28"), limit: Limit::Quota { limit: 5, window_end: end } }];
+    let q = [Bucket::new(key(p, "tmo:2026-11-28"), Limit::Quota { limit: 5, window_end: end })];
     assert_eq!(l.take(&q, 3, t0()).await.unwrap(), Take::Granted);
     assert_eq!(l.take(&q, 3, t0()).await.unwrap(), Take::Refused { retry_at: end, bucket: key(p, "tmo:2026-11-28") });
     assert_eq!(l.take(&q, 2, t0()).await.unwrap(), Take::Granted);
 
     // Twenty at once against a burst of five at the same instant: exactly five.
-    let c = vec![Bucket { key: key(p, "race"), limit: Limit::per_minute(1, 5) }];
+    let c = vec![Bucket::new(key(p, "race"), Limit::per_minute(1, 5))];
     let tasks: Vec<_> = (0..20)
         .map(|_| {
             let (l, c) = (l.clone(), c.clone());
@@ -101,7 +101,7 @@ async fn dynamodb_buckets_meet_the_limiter_contract() {
 async fn seventy_five_a_minute_for_ten_minutes_on_postgres() {
     let t = TestDb::new().await;
     let l = PgRateLimiter::new(t.db.clone());
-    let b = [Bucket { key: "att:campaign".into(), limit: Limit::per_minute(75, 1) }];
+    let b = [Bucket::new("att:campaign", Limit::per_minute(75, 1))];
     let mut now = t0();
     let mut per_minute = [0u32; 10];
     while now < t0() + Duration::minutes(10) {

@@ -17,7 +17,7 @@ use crate::Tx;
 /// Consecutive failures that take a number out of rotation.
 pub const FAILURE_LIMIT: i32 = 5;
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SendingNumber {
     pub id: RowId,
@@ -120,7 +120,7 @@ pub async fn assign(tx: &Tx<'_>, team: &TeamId, campaign: &CampaignId, numbers: 
 /// Which number a text goes from.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Pick {
-    Number(String),
+    Number(SendingNumber),
     /// The team (or campaign) has no numbers at all: the transport's default sender is used.
     NoneConfigured,
     /// It has numbers, but none is active (all paused or unhealthy): the text must wait.
@@ -171,7 +171,7 @@ pub async fn pick(tx: &Tx<'_>, team: &TeamId, contact: &ContactId, campaign: Opt
         params![team.as_str() => TEXT, contact.as_str() => TEXT, n.id.as_str() => TEXT],
     )
     .await?;
-    Ok(Pick::Number(n.e164))
+    Ok(Pick::Number(n))
 }
 
 /// Records a send's outcome on its number. Returns true when this failure took the number

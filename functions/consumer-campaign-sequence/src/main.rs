@@ -7,8 +7,6 @@ use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{service_fn, LambdaEvent};
 use nextier_campaigns::sequence::{handle, Sequencer};
 use nextier_campaigns::SystemClock;
-use nextier_outbound::{Gate, SandboxTransport, Transport};
-use nextier_providers::signalhouse;
 use nextier_store::Db;
 
 #[tokio::main]
@@ -16,15 +14,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     nextier_runtime::telemetry::init("consumer-campaign-sequence");
     let db = Db::from_env()?;
     let platform = nextier_platform::wiring::Platform::from_env(&db).await;
-    // The outbound gate (suppression, quiet hours, DynamoDB token buckets). Texts go to
-    // SignalHouse when it is configured, else to the sandbox; mail and voice to the sandbox
-    // until SendGrid and Twilio are wired.
-    let sandbox = Arc::new(SandboxTransport::new());
-    let sms: Arc<dyn Transport> = match signalhouse::Config::from_env() {
-        Some(config) => Arc::new(signalhouse::SignalHouse::new(config)),
-        None => sandbox.clone(),
-    };
-    let gate = Gate::new(sms, sandbox.clone(), sandbox).with_limiter(platform.limiter.clone());
+    // The outbound gate (suppression, quiet hours, DynamoDB token buckets) over SignalHouse,
+    // SendGrid and Twilio where configured, else the sandbox.
+    let gate = nextier_providers::gate_from_env(platform.limiter.clone());
     let seq = Sequencer { db, gate: Arc::new(gate), clock: Arc::new(SystemClock) };
     let seq = &seq;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {

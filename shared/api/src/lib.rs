@@ -78,16 +78,10 @@ pub async fn run_lambda(
     nextier_http::run_lambda(build(state, nextier_http::jwt::local_verifier_from_env())).await
 }
 
-/// The outbound gate over SignalHouse when configured (else the sandbox), with the
-/// platform's token buckets. Mail and voice go to the sandbox until their providers land.
+/// The outbound gate over the configured providers (else the sandbox), with the platform's
+/// token buckets.
 pub fn gate_from_env(platform: &nextier_platform::wiring::Platform) -> nextier_outbound::Gate {
-    use std::sync::Arc;
-    let sandbox = Arc::new(nextier_outbound::SandboxTransport::new());
-    let sms: Arc<dyn nextier_outbound::Transport> = match nextier_providers::signalhouse::Config::from_env() {
-        Some(config) => Arc::new(nextier_providers::signalhouse::SignalHouse::new(config)),
-        None => sandbox.clone(),
-    };
-    nextier_outbound::Gate::new(sms, sandbox.clone(), sandbox).with_limiter(platform.limiter.clone())
+    nextier_providers::gate_from_env(platform.limiter.clone())
 }
 
 /// Every group in one router, as the local runtime serves them.

@@ -1,0 +1,80 @@
+//! SendGrid mail (v3 mail send): `POST {base}/v3/mail/send` with `Authorization: Bearer`,
+//! one personalization per message carrying our message id as a custom argument (the event
+//! webhook reports it back). A 202 is accepted (`X-Message-Id`); 4xx other than 408/429 are
+//! refusals; the rest is retried. SendGrid has no idempotency key: a timeout after it accepted
+//! can repeat a mail, which the event webhook's message id lets us detect.
+
+use async_trait::async_trait;
+use nextier_outbound::{Cleared, Delivered, Transport, TransportError};
+use serde_json::json;
+
+use crate::retry::{self, Retry};
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// e.g. `https://api.sendgrid.com`.
+    pub base_url: String,
+    pub api_key: String,
+    pub from_email: String,
+    pub from_name: String,
+    pub retry: Retry,
+    pub timeout: std::time::Duration,
+}
+
+impl Config {
+    /// `SENDGRID_API_KEY`, `SENDGRID_FROM_EMAIL`, `SENDGRID_FROM_NAME`; `None` when unset.
+    pub fn from_env() -> Option<Config> {
+        let var = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
+        Some(Config {
+            base_url: var("SENDGRID_BASE_URL").unwrap_or_else(|| "https://api.sendgrid.com".into()),
+            api_key: var("SENDGRID_API_KEY")?,
+            from_email: var("SENDGRID_FROM_EMAIL")?,
+            from_name: var("SENDGRID_FROM_NAME").unwrap_or_default(),
+            retry: Retry::default(),
+            timeout: std::time::Duration::from_secs(10),
+        })
+    }
+}
+
+pub struct SendGrid {
+    http: reqwest::Client,
+    config: Config,
+}
+
+impl SendGrid {
+    pub fn new(config: Config) -> Self {
+        let http = reqwest::Client::builder().timeout(config.timeout).build().unwrap_or_default();
+        Self { http, config }
+    }
+}
+
+#[async_trait]
+impl Transport for SendGrid {
+    fn name(&self) -> &'static str {
+        "sendgrid"
+    }
+
+    async fn deliver(&self, m: &Cleared) -> Result<Delivered, TransportError> {
+        let body = json!({
+            "personalizations": [{"to": [{"email": m.to()}], "custom_args": {"message_id": m.message().as_str()}}],
+            "from": {"email": self.config.from_email, "name": self.config.from_name},
+            "subject": m.subject().unwrap_or(""),
+            "content": [{"type": "text/plain", "value": m.body()}],
+        });
+        let url = format!("{}/v3/mail/send", self.config.base_url.trim_end_matches('/'));
+        let answer = retry::send(&self.config.retry, "sendgrid", || {
+            self.http.post(&url).bearer_auth(&self.config.api_key).json(&body)
+        })
+        .await?;
+        if answer.status.is_success() {
+            let id = answer
+                .headers
+                .get("x-message-id")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+                .unwrap_or_else(|| m.message().to_string());
+            return Ok(Delivered { provider_message_id: id });
+        }
+        Err(TransportError::Rejected { reason: format!("HTTP {}: {}", answer.status, answer.body), opted_out: false })
+    }
+}

@@ -102,5 +102,6 @@ pub async fn run(n: usize) -> anyhow::Result<()> {
         per_minute.iter().max().unwrap_or(&0),
         f64::from(total) / 7.5
     );
+    database.stop();
     Ok(())
 }

@@ -166,5 +166,6 @@ pub async fn run(n: usize) -> anyhow::Result<()> {
         "  one tick at the default budget ({} of {n} due): median {:.0} ms, min {:.0} ms (5 runs)",
         one.budget, times[2], times[0]
     );
+    database.stop();
     Ok(())
 }

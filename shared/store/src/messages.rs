@@ -186,52 +186,6 @@ pub async fn record_blocked(
     Ok(id)
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct Message {
-    pub id: MessageId,
-    pub contact_id: Option<ContactId>,
-    pub campaign_id: Option<CampaignId>,
-    pub step_id: Option<StepId>,
-    pub channel: Channel,
-    pub direction: String,
-    pub to: String,
-    pub subject: Option<String>,
-    pub body: String,
-    pub status: String,
-    pub provider: String,
-    pub sent_at: Option<DateTime<Utc>>,
-}
-
-/// The campaign's messages in send order.
-pub async fn for_campaign(tx: &Tx<'_>, campaign: &CampaignId) -> Result<Vec<Message>> {
-    let rows = tx
-        .query_typed(
-            "SELECT id, contact_id, campaign_id, step_id, channel, direction, to_address, subject, body, status,
-                    provider, sent_at
-               FROM messages WHERE campaign_id = $1 ORDER BY created_at, id",
-            params![campaign.as_str() => TEXT],
-        )
-        .await?;
-    Ok(rows
-        .iter()
-        .map(|r| Message {
-            id: MessageId::from_trusted(r.get("id")),
-            contact_id: r.get::<_, Option<String>>("contact_id").map(ContactId::from_trusted),
-            campaign_id: r.get::<_, Option<String>>("campaign_id").map(CampaignId::from_trusted),
-            step_id: r.get::<_, Option<String>>("step_id").map(StepId::from_trusted),
-            channel: Channel::parse(r.get("channel")).unwrap_or(Channel::Sms),
-            direction: r.get("direction"),
-            to: r.get("to_address"),
-            subject: r.get("subject"),
-            body: r.get("body"),
-            status: r.get("status"),
-            provider: r.get("provider"),
-            sent_at: r.get("sent_at"),
-        })
-        .collect())
-}
-
 /// The status of a message by id.
 pub async fn status(tx: &Tx<'_>, id: &MessageId) -> Result<Option<String>> {
     let rows = tx.query_typed("SELECT status FROM messages WHERE id = $1", params![id.as_str() => TEXT]).await?;

@@ -18,5 +18,6 @@ pub mod settings;
 pub mod team;
 pub mod template;
 pub mod validation;
+pub mod webhook_signature;
 
 pub use validation::FieldError;

@@ -13,6 +13,7 @@ pub mod page;
 pub mod phone;
 pub mod quiet_hours;
 pub mod rate;
+pub mod reply;
 pub mod segments;
 pub mod settings;
 pub mod team;

@@ -1,0 +1,277 @@
+//! Reading a reply (DOMAIN.md A): carrier keywords count only as the whole message (case and
+//! punctuation insensitive), so "weekend", "legend" and "stopped by the house" are not
+//! opt-outs; since 2025-04-11 a natural-language request to stop is a revocation too, matched
+//! on word boundaries. HELP is a request for the team's help text, not interest.
+
+use crate::email::Email;
+use crate::phone::E164;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Intent {
+    OptOut,
+    Help,
+    /// START / UNSTOP (and YES when the number is opted out): opting back in.
+    OptIn,
+    WrongNumber,
+    Profanity,
+    Positive,
+    Negative,
+    Question,
+    Neutral,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reading {
+    pub intent: Intent,
+    /// An email address the reply gave.
+    pub email: Option<String>,
+    /// Another mobile number the reply gave.
+    pub phone: Option<String>,
+}
+
+const STOP_WORDS: &[&str] = &["stop", "stopall", "unsubscribe", "cancel", "end", "quit", "revoke", "optout", "opt out"];
+const HELP_WORDS: &[&str] = &["help", "info"];
+const START_WORDS: &[&str] = &["start", "unstop"];
+
+/// Natural-language revocation, matched as whole words.
+const REVOCATIONS: &[&str] = &[
+    "stop texting",
+    "stop messaging",
+    "stop contacting",
+    "stop sending",
+    "stop calling",
+    "stop text",
+    "stop txt",
+    "remove me",
+    "remove my number",
+    "take me off",
+    "take my number off",
+    "unsubscribe me",
+    "opt me out",
+    "do not text",
+    "don't text",
+    "dont text",
+    "do not contact",
+    "don't contact",
+    "dont contact",
+    "do not message",
+    "don't message",
+    "no more texts",
+    "no more messages",
+    "leave me alone",
+    "lose my number",
+    "delete my number",
+    "not interested stop",
+    "never text",
+    "never contact",
+    "quit texting",
+    "quit messaging",
+    "cease and desist",
+];
+
+const WRONG_NUMBER: &[&str] = &[
+    "wrong number",
+    "wrong person",
+    "you have the wrong",
+    "you've got the wrong",
+    "no one by that name",
+    "nobody by that name",
+    "not the owner",
+    "don't own",
+    "dont own",
+    "never owned",
+    "i am not",
+    "this is not",
+    "this isn't",
+    "who is this",
+    "new number",
+    "not my business",
+];
+
+const PROFANITY: &[&str] =
+    &["fuck", "fucking", "shit", "bitch", "asshole", "bastard", "damn you", "piss off", "screw you"];
+
+const POSITIVE: &[&str] = &[
+    "yes",
+    "yeah",
+    "yep",
+    "sure",
+    "interested",
+    "call me",
+    "give me a call",
+    "sounds good",
+    "tell me more",
+    "let's talk",
+    "lets talk",
+    "how much",
+    "what's the offer",
+    "whats the offer",
+    "send me",
+    "i'm open",
+    "im open",
+    "maybe",
+    "possibly",
+    "depends",
+    "make me an offer",
+    "what would you pay",
+    "when can",
+    "available",
+];
+
+const NEGATIVE: &[&str] = &["not interested", "no thanks", "no thank you", "not selling", "not for sale", "no"];
+
+/// Lower case, punctuation to spaces, single spaces.
+fn words(text: &str) -> String {
+    let mapped: String =
+        text.chars().map(|c| if c.is_alphanumeric() || c == '\'' { c.to_ascii_lowercase() } else { ' ' }).collect();
+    mapped.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Whether `phrase` occurs in `text` on word boundaries (both already normalised).
+fn has_phrase(text: &str, phrase: &str) -> bool {
+    let padded = format!(" {text} ");
+    padded.contains(&format!(" {phrase} "))
+}
+
+fn any_phrase(text: &str, phrases: &[&str]) -> bool {
+    phrases.iter().any(|p| has_phrase(text, p))
+}
+
+/// Reads a reply. `opted_out`: whether the sender's number is currently opted out (then YES
+/// opts back in).
+pub fn read(text: &str, opted_out: bool) -> Reading {
+    let w = words(text);
+    let email = text
+        .split(|c: char| c.is_whitespace() || matches!(c, ',' | ';' | '<' | '>' | '(' | ')'))
+        .map(|t| t.trim_matches(|c: char| matches!(c, '.' | '!' | '?' | ':')))
+        .find(|t| t.contains('@'))
+        .and_then(|t| Email::parse("email", t).ok())
+        .map(|e| e.as_str().to_lowercase());
+    let phone = {
+        let digits: Vec<String> = text
+            .split(|c: char| !(c.is_ascii_digit() || matches!(c, '(' | ')' | '-' | '.' | ' ' | '+')))
+            .map(|chunk| chunk.chars().filter(char::is_ascii_digit).collect::<String>())
+            .filter(|d| d.len() == 10 || (d.len() == 11 && d.starts_with('1')))
+            .collect();
+        digits.iter().find_map(|d| E164::parse(d).ok()).map(|p| p.as_str().to_owned())
+    };
+    let intent = if STOP_WORDS.contains(&w.as_str()) || any_phrase(&w, REVOCATIONS) {
+        Intent::OptOut
+    } else if HELP_WORDS.contains(&w.as_str()) {
+        Intent::Help
+    } else if START_WORDS.contains(&w.as_str()) || (opted_out && w == "yes") {
+        Intent::OptIn
+    } else if any_phrase(&w, WRONG_NUMBER) {
+        Intent::WrongNumber
+    } else if any_phrase(&w, PROFANITY) {
+        Intent::Profanity
+    } else if any_phrase(&w, NEGATIVE) && !any_phrase(&w, &["yes", "call me"]) {
+        Intent::Negative
+    } else if any_phrase(&w, POSITIVE) || email.is_some() || phone.is_some() {
+        Intent::Positive
+    } else if text.trim_end().ends_with('?') {
+        Intent::Question
+    } else {
+        Intent::Neutral
+    };
+    Reading { intent, email, phone }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Intent::*;
+
+    /// Realistic replies and what they are (the tricky non-opt-outs included).
+    const CASES: &[(&str, Intent)] = &[
+        ("STOP", OptOut),
+        ("stop", OptOut),
+        ("Stop.", OptOut),
+        ("  STOP!!! ", OptOut),
+        ("Stopall", OptOut),
+        ("UNSUBSCRIBE", OptOut),
+        ("cancel", OptOut),
+        ("End", OptOut),
+        ("QUIT", OptOut),
+        ("revoke", OptOut),
+        ("optout", OptOut),
+        ("opt out", OptOut),
+        ("Please stop texting me", OptOut),
+        ("stop messaging me!!", OptOut),
+        ("Remove me from your list", OptOut),
+        ("take me off your list please", OptOut),
+        ("Don't text me again", OptOut),
+        ("do not contact me", OptOut),
+        ("No more texts please", OptOut),
+        ("leave me alone", OptOut),
+        ("lose my number", OptOut),
+        ("Delete my number now", OptOut),
+        ("opt me out", OptOut),
+        ("stop calling and texting me", OptOut),
+        ("Unsubscribe me", OptOut),
+        ("fuck off and stop texting", OptOut),
+        ("Never text this number again", OptOut),
+        ("HELP", Help),
+        ("help", Help),
+        ("Info", Help),
+        ("START", OptIn),
+        ("unstop", OptIn),
+        ("I'll be around this weekend", Neutral),
+        ("That house is a legend in the neighborhood", Neutral),
+        ("I stopped by the house yesterday", Neutral),
+        ("The end of the month works", Neutral),
+        ("Can't stop thinking about selling", Neutral),
+        ("Is this about the property on Main?", Question),
+        ("What company is this?", Question),
+        ("Wrong number", WrongNumber),
+        ("You have the wrong person", WrongNumber),
+        ("no one by that name here", WrongNumber),
+        ("I never owned that property", WrongNumber),
+        ("Who is this?", WrongNumber),
+        ("This is not John", WrongNumber),
+        ("Yes I am interested", Positive),
+        ("YES I AM INTERESTED", Positive),
+        ("sure, call me tomorrow", Positive),
+        ("Sounds good", Positive),
+        ("How much would you offer?", Positive),
+        ("Tell me more", Positive),
+        ("maybe, depends on the price", Positive),
+        ("Send me the details at ana@example.com", Positive),
+        ("call my cell 516-407-9249 instead", Positive),
+        ("Not interested", Negative),
+        ("no thanks", Negative),
+        ("No", Negative),
+        ("not selling", Negative),
+        ("shit", Profanity),
+        ("screw you", Profanity),
+        ("ok", Neutral),
+        ("👍", Neutral),
+    ];
+
+    #[test]
+    fn every_case_reads_as_expected() {
+        let mut wrong = Vec::new();
+        for (text, want) in CASES {
+            let got = read(text, false).intent;
+            if got != *want {
+                wrong.push(format!("{text:?}: got {got:?}, want {want:?}"));
+            }
+        }
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    }
+
+    #[test]
+    fn yes_opts_back_in_only_when_opted_out() {
+        assert_eq!(read("YES", true).intent, OptIn);
+        assert_eq!(read("yes", false).intent, Positive);
+    }
+
+    #[test]
+    fn captured_addresses_and_numbers() {
+        let r = read("Email me: Ana.Ruiz@Example.com.", false);
+        assert_eq!(r.email.as_deref(), Some("ana.ruiz@example.com"));
+        let r = read("text my other phone (516) 407-9249 thanks", false);
+        assert_eq!(r.phone.as_deref(), Some("+15164079249"));
+        assert_eq!(read("my zip is 33602", false).phone, None);
+    }
+}

@@ -31,6 +31,21 @@ pub struct Reading {
 
 const STOP_WORDS: &[&str] = &["stop", "stopall", "unsubscribe", "cancel", "end", "quit", "revoke", "optout", "opt out"];
 const HELP_WORDS: &[&str] = &["help", "info"];
+/// Words that do not change a keyword reply ("stop please", "STOP STOP").
+const COURTESY: &[&str] = &["please", "pls", "plz", "now", "thanks", "thank", "you", "thx"];
+
+/// Whether the message is only stop keywords, repeated or with courtesy words.
+fn only_stop_words(w: &str) -> bool {
+    let mut saw_stop = false;
+    for word in w.split(' ') {
+        if STOP_WORDS.contains(&word) {
+            saw_stop = true;
+        } else if !COURTESY.contains(&word) {
+            return false;
+        }
+    }
+    saw_stop
+}
 const START_WORDS: &[&str] = &["start", "unstop"];
 
 /// Natural-language revocation, matched as whole words.
@@ -155,7 +170,7 @@ pub fn read(text: &str, opted_out: bool) -> Reading {
             .collect();
         digits.iter().find_map(|d| E164::parse(d).ok()).map(|p| p.as_str().to_owned())
     };
-    let intent = if STOP_WORDS.contains(&w.as_str()) || any_phrase(&w, REVOCATIONS) {
+    let intent = if STOP_WORDS.contains(&w.as_str()) || only_stop_words(&w) || any_phrase(&w, REVOCATIONS) {
         Intent::OptOut
     } else if HELP_WORDS.contains(&w.as_str()) {
         Intent::Help
@@ -182,7 +197,7 @@ mod tests {
     use super::*;
     use Intent::*;
 
-    /// Realistic replies and what they are (the tricky non-opt-outs included).
+    /// Realistic replies and what they are, the tricky non-opt-outs included (over 150).
     const CASES: &[(&str, Intent)] = &[
         ("STOP", OptOut),
         ("stop", OptOut),
@@ -246,6 +261,105 @@ mod tests {
         ("screw you", Profanity),
         ("ok", Neutral),
         ("👍", Neutral),
+        // More opt-outs, as people write them.
+        ("STOP STOP STOP", OptOut),
+        ("stop please", OptOut),
+        ("Please remove me", OptOut),
+        ("remove me!", OptOut),
+        ("Remove my number from your list", OptOut),
+        ("take me off", OptOut),
+        ("Take my number off your list", OptOut),
+        ("do not text me", OptOut),
+        ("Dont text me", OptOut),
+        ("don't contact me again", OptOut),
+        ("Do not message this number", OptOut),
+        ("no more messages", OptOut),
+        ("I said leave me alone", OptOut),
+        ("stop sending me these", OptOut),
+        ("Stop contacting me or I will report you", OptOut),
+        ("Quit texting me", OptOut),
+        ("cease and desist", OptOut),
+        ("Unsubscribe.", OptOut),
+        ("CANCEL!", OptOut),
+        ("end.", OptOut),
+        ("Stop txt", OptOut),
+        ("opt me out please", OptOut),
+        ("never contact me again", OptOut),
+        ("Delete my number", OptOut),
+        // Keywords inside a longer message are not carrier keywords.
+        ("Don't stop now, what's the offer?", Positive),
+        ("We can end the lease early if the price is right", Neutral),
+        ("I need to cancel my appointment with the inspector first", Neutral),
+        ("I'll help you if you help me", Neutral),
+        ("Need more info on the offer", Neutral),
+        ("Started renovations last month", Neutral),
+        ("Legendary house, built in 1920", Neutral),
+        ("We're at the weekend house", Neutral),
+        ("The bus stops right in front", Neutral),
+        ("Stopping by later", Neutral),
+        ("non-stop calls from investors lately", Neutral),
+        ("The deal fell through at the end", Neutral),
+        // Help and opting back in.
+        ("HELP!", Help),
+        ("help?", Help),
+        ("INFO.", Help),
+        ("Start", OptIn),
+        ("UNSTOP", OptIn),
+        // Wrong numbers.
+        ("wrong number buddy", WrongNumber),
+        ("Sorry, wrong person", WrongNumber),
+        ("You've got the wrong guy", WrongNumber),
+        ("Nobody by that name lives here", WrongNumber),
+        ("I'm not the owner", WrongNumber),
+        ("I don't own that house anymore", WrongNumber),
+        ("Dont own it", WrongNumber),
+        ("This isn't Maria's phone", WrongNumber),
+        ("New number, who dis", WrongNumber),
+        ("who is this", WrongNumber),
+        // Interest.
+        ("yeah", Positive),
+        ("Yep", Positive),
+        ("Sure", Positive),
+        ("I'm interested", Positive),
+        ("interested, what's the offer", Positive),
+        ("Give me a call after 5", Positive),
+        ("Call me", Positive),
+        ("Lets talk", Positive),
+        ("Let's talk numbers", Positive),
+        ("What would you pay for it?", Positive),
+        ("Make me an offer", Positive),
+        ("Possibly, depends", Positive),
+        ("I'm open to offers", Positive),
+        ("When can you come see it?", Positive),
+        ("I'm available Thursday", Positive),
+        ("send me an offer in writing", Positive),
+        ("my email is bo@example.com", Positive),
+        ("reach me at 212-555-2187", Positive),
+        // Not interested.
+        ("no thank you", Negative),
+        ("No.", Negative),
+        ("NO", Negative),
+        ("Not for sale", Negative),
+        ("not interested at this time", Negative),
+        ("No thanks, we're staying", Negative),
+        // Questions.
+        ("How did you get my number?", Question),
+        ("Which property?", Question),
+        ("Are you a realtor?", Question),
+        ("Is this a scam?", Question),
+        // Profanity.
+        ("piss off", Profanity),
+        ("what the fuck", Profanity),
+        ("you bastard", Profanity),
+        // Neutral.
+        ("Thanks", Neutral),
+        ("k", Neutral),
+        ("Got it", Neutral),
+        ("I'll think about it", Neutral),
+        ("Busy right now", Neutral),
+        ("Later", Neutral),
+        ("Talk to my husband", Neutral),
+        ("The tenants are still in there", Neutral),
     ];
 
     #[test]

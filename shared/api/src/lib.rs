@@ -71,17 +71,11 @@ pub async fn run_lambda(
     let state = AppState {
         outbox: platform.outbox(&db),
         blobs: platform.blobs.clone(),
-        gate: std::sync::Arc::new(gate_from_env(&platform)),
+        gate: std::sync::Arc::new(nextier_providers::LazyGate::new(platform.limiter.clone())),
         db,
         config: std::sync::Arc::new(AppConfig::from_env()),
     };
     nextier_http::run_lambda(build(state, nextier_http::jwt::local_verifier_from_env())).await
-}
-
-/// The outbound gate over the configured providers (else the sandbox), with the platform's
-/// token buckets.
-pub fn gate_from_env(platform: &nextier_platform::wiring::Platform) -> nextier_outbound::Gate {
-    nextier_providers::gate_from_env(platform.limiter.clone())
 }
 
 /// Every group in one router, as the local runtime serves them.

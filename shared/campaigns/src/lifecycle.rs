@@ -156,26 +156,19 @@ pub async fn after_edit(
     now: DateTime<Utc>,
 ) -> Result<Option<Moved>, LifecycleError> {
     let c = campaigns::get(tx, id).await?;
-    match c.status {
-        CampaignStatus::Draft => Ok(None),
-        CampaignStatus::Running => {
-            Err(LifecycleError::Conflict(format!("pause the campaign before changing its {what}")))
-        }
-        CampaignStatus::Completed | CampaignStatus::Cancelled => {
-            Err(LifecycleError::Conflict(format!("a {} campaign cannot be changed", c.status)))
-        }
-        CampaignStatus::Staged | CampaignStatus::Approved | CampaignStatus::Paused => {
-            let problems = staging::problems(tx, &c).await?;
-            if !problems.is_empty() {
-                return Err(LifecycleError::Invalid(problems));
-            }
-            if c.status == CampaignStatus::Staged {
-                return Ok(None);
-            }
-            let reason = format!("{what} changed after approval");
-            Ok(Some(moved(tx, team, &c, CampaignStatus::Staged, who, Some(&reason), now).await?))
-        }
+    editable(&c, what)?;
+    if c.status == CampaignStatus::Draft {
+        return Ok(None);
     }
+    let problems = staging::problems(tx, &c).await?;
+    if !problems.is_empty() {
+        return Err(LifecycleError::Invalid(problems));
+    }
+    if c.status == CampaignStatus::Staged {
+        return Ok(None);
+    }
+    let reason = format!("{what} changed after approval");
+    Ok(Some(moved(tx, team, &c, CampaignStatus::Staged, who, Some(&reason), now).await?))
 }
 
 /// Checks, before an edit, that the campaign may be edited at all (so nothing is written

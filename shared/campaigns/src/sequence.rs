@@ -168,9 +168,9 @@ impl Sequencer {
                 tx.commit().await?;
                 let outcome = self.gate.deliver(&dispatch).await;
                 let tx = scope::begin(&mut conn, &Scope::team(job.team_id.clone())).await?;
-                let still = campaigns::lock_work(&tx, &job.enrolment_id).await?;
+                let still = campaigns::lock_position(&tx, &job.enrolment_id).await?;
                 let verdict = self.gate.settle(&tx, &dispatch, outcome, now).await?;
-                if !still.is_some_and(|w| w.status == "active" && w.current_step == job.step) {
+                if still != Some(("active".to_owned(), job.step)) {
                     // A duplicate delivery finished this step meanwhile (the provider replayed).
                     tx.commit().await?;
                     return Ok(Processed::Stale);

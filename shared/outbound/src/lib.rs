@@ -249,7 +249,8 @@ impl Gate {
         number: Option<&numbers::SendingNumber>,
         segments: u32,
     ) -> anyhow::Result<Vec<Bucket>> {
-        let team_rate = settings::number(tx, SCOPE, TEAM_PER_MINUTE).await?.unwrap_or(DEFAULT_TEAM_PER_MINUTE);
+        let team = settings::numbers_in(tx, SCOPE).await?;
+        let team_rate = team.get(TEAM_PER_MINUTE).copied().unwrap_or(DEFAULT_TEAM_PER_MINUTE);
         let mut buckets = vec![Bucket::new(
             format!("team:{}:sms", req.team),
             Limit::per_minute(team_rate.clamp(1, 1_000_000) as u32, 1),
@@ -282,9 +283,7 @@ impl Gate {
                 buckets.push(Bucket::new(format!("vzw:{}", n.e164), Limit::per_minute(rate::VERIZON_PER_MINUTE, 1)));
             }
             (Carrier::Unknown, _) => {
-                let rate = settings::number(tx, SCOPE, UNKNOWN_CARRIER_PER_MINUTE)
-                    .await?
-                    .unwrap_or(DEFAULT_UNKNOWN_CARRIER_PER_MINUTE);
+                let rate = team.get(UNKNOWN_CARRIER_PER_MINUTE).copied().unwrap_or(DEFAULT_UNKNOWN_CARRIER_PER_MINUTE);
                 buckets.push(Bucket::new(
                     format!("team:{}:unknown-carrier", req.team),
                     Limit::per_minute(rate.clamp(1, 1_000_000) as u32, 1),

@@ -9,7 +9,11 @@ pub mod twilio;
 
 use std::sync::Arc;
 
-use nextier_outbound::{Gate, RateLimiter, SandboxTransport, Transport};
+use async_trait::async_trait;
+use nextier_outbound::{
+    Delivered, Dispatch, Gate, OutboundGate, OutboundRequest, Prepared, RateLimiter, SandboxTransport, Transport,
+    TransportError, Verdict,
+};
 
 /// The gate over the providers configured in the environment (SignalHouse, SendGrid,
 /// Twilio), each channel falling back to the sandbox when its provider is not configured, with
@@ -32,4 +36,42 @@ pub fn gate_from_env(limiter: Arc<dyn RateLimiter>) -> Gate {
         tracing::info!(channel, transport = t.name(), "outbound transport");
     }
     Gate::new(sms, email, voice).with_limiter(limiter)
+}
+
+/// [`gate_from_env`] built on first use, so a function that never sends (an API group that
+/// only reads) does not build provider clients during its cold start.
+pub struct LazyGate {
+    limiter: Arc<dyn RateLimiter>,
+    gate: std::sync::OnceLock<Gate>,
+}
+
+impl LazyGate {
+    pub fn new(limiter: Arc<dyn RateLimiter>) -> Self {
+        Self { limiter, gate: std::sync::OnceLock::new() }
+    }
+
+    fn gate(&self) -> &Gate {
+        self.gate.get_or_init(|| gate_from_env(self.limiter.clone()))
+    }
+}
+
+#[async_trait]
+impl OutboundGate for LazyGate {
+    async fn prepare(&self, tx: &nextier_store::Tx<'_>, req: &OutboundRequest<'_>) -> anyhow::Result<Prepared> {
+        self.gate().prepare(tx, req).await
+    }
+
+    async fn deliver(&self, d: &Dispatch) -> Result<Delivered, TransportError> {
+        self.gate().deliver(d).await
+    }
+
+    async fn settle(
+        &self,
+        tx: &nextier_store::Tx<'_>,
+        d: &Dispatch,
+        outcome: Result<Delivered, TransportError>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> anyhow::Result<Verdict> {
+        self.gate().settle(tx, d, outcome, now).await
+    }
 }

@@ -17,6 +17,8 @@ use nextier_outbound::{Cleared, Delivered, Transport, TransportError};
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::retry::{self, Retry};
+
 #[derive(Debug, Clone)]
 pub struct Config {
     /// e.g. `https://api.signalhouse.io/api/v1`.
@@ -26,11 +28,8 @@ pub struct Config {
     pub from: String,
     /// Where SignalHouse posts delivery status.
     pub status_callback_url: Option<String>,
-    /// Attempts per message (first try included).
-    pub attempts: u32,
-    /// The first backoff; doubled each retry, at most `max_backoff`.
-    pub backoff: Duration,
-    pub max_backoff: Duration,
+    /// Attempts and backoff for timeouts, 408, 429 and 5xx.
+    pub retry: Retry,
     /// Per request.
     pub timeout: Duration,
 }
@@ -45,9 +44,7 @@ impl Config {
             api_key: var("SIGNALHOUSE_API_KEY")?,
             from: var("SIGNALHOUSE_FROM")?,
             status_callback_url: var("SIGNALHOUSE_STATUS_CALLBACK_URL"),
-            attempts: 3,
-            backoff: Duration::from_secs(1),
-            max_backoff: Duration::from_secs(10),
+            retry: Retry::default(),
             timeout: Duration::from_secs(10),
         })
     }
@@ -79,16 +76,6 @@ struct Inserted {
     status: Option<String>,
     error_code: Option<String>,
     error_message: Option<String>,
-}
-
-/// `Retry-After` as seconds or an HTTP date.
-fn retry_after(h: &reqwest::header::HeaderMap) -> Option<Duration> {
-    let v = h.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim();
-    if let Ok(secs) = v.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let at = httpdate::parse_http_date(v).ok()?;
-    Some(at.duration_since(std::time::SystemTime::now()).unwrap_or(Duration::ZERO))
 }
 
 impl SignalHouse {
@@ -135,49 +122,19 @@ impl Transport for SignalHouse {
             body["statusCallbackUrl"] = json!(cb);
         }
         let url = format!("{}/message/sms", self.config.base_url.trim_end_matches('/'));
-        let mut backoff = self.config.backoff;
-        let mut last = String::new();
-        for attempt in 1..=self.config.attempts.max(1) {
-            let sent = self
-                .http
+        let answer = retry::send(&self.config.retry, "signalhouse", || {
+            self.http
                 .post(&url)
                 .bearer_auth(&self.config.api_key)
                 .header("Idempotency-Key", m.message().as_str())
                 .json(&body)
-                .send()
-                .await;
-            let wait = match sent {
-                Err(e) => {
-                    last = if e.is_timeout() { "timed out".into() } else { format!("unreachable: {e}") };
-                    backoff
-                }
-                Ok(resp) => {
-                    let status = resp.status();
-                    let after = retry_after(resp.headers());
-                    if status.is_success() {
-                        let answer: SendAnswer = resp.json().await.unwrap_or_default();
-                        return Self::decide(answer, m.to());
-                    }
-                    let text = resp.text().await.unwrap_or_default();
-                    let message =
-                        serde_json::from_str::<SendAnswer>(&text).ok().and_then(|a| a.message).unwrap_or(text);
-                    if status.as_u16() == 429 || status.as_u16() == 408 || status.is_server_error() {
-                        last = format!("HTTP {status}: {message}");
-                        after.unwrap_or(backoff).min(self.config.max_backoff)
-                    } else {
-                        return Err(TransportError::Rejected {
-                            reason: format!("HTTP {status}: {message}"),
-                            opted_out: false,
-                        });
-                    }
-                }
-            };
-            tracing::warn!(attempt, error = %last, message_id = %m.message(), "signalhouse send will be retried");
-            if attempt < self.config.attempts {
-                tokio::time::sleep(wait).await;
-                backoff = (backoff * 2).min(self.config.max_backoff);
-            }
+        })
+        .await?;
+        if answer.status.is_success() {
+            return Self::decide(serde_json::from_str(&answer.body).unwrap_or_default(), m.to());
         }
-        Err(TransportError::Retryable(last))
+        let message =
+            serde_json::from_str::<SendAnswer>(&answer.body).ok().and_then(|a| a.message).unwrap_or(answer.body);
+        Err(TransportError::Rejected { reason: format!("HTTP {}: {message}", answer.status), opted_out: false })
     }
 }

@@ -123,9 +123,11 @@ async fn fx() -> Fx {
         api_key: "sh-test-key".into(),
         from: "+12125550100".into(),
         status_callback_url: Some("https://hooks.example.com/signalhouse".into()),
-        attempts: 3,
-        backoff: Duration::from_millis(20),
-        max_backoff: Duration::from_secs(2),
+        retry: nextier_providers::retry::Retry {
+            attempts: 3,
+            backoff: Duration::from_millis(20),
+            max_backoff: Duration::from_secs(2),
+        },
         timeout: Duration::from_millis(300),
     }));
     let sandbox = Arc::new(nextier_outbound::SandboxTransport::new());

@@ -886,6 +886,17 @@ pub async fn lock_work(tx: &Tx<'_>, id: &EnrolmentId) -> Result<Option<Work>> {
     }))
 }
 
+/// Locks an enrolment and answers its status and current step (one round trip).
+pub async fn lock_position(tx: &Tx<'_>, id: &EnrolmentId) -> Result<Option<(String, i32)>> {
+    let rows = tx
+        .query_typed(
+            "SELECT status, current_step FROM campaign_enrolments WHERE id = $1 FOR UPDATE",
+            params![id.as_str() => TEXT],
+        )
+        .await?;
+    Ok(rows.first().map(|r| (r.get(0), r.get(1))))
+}
+
 /// One attempt at a step.
 #[derive(Debug, Clone)]
 pub struct Execution<'a> {

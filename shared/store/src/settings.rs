@@ -112,13 +112,13 @@ pub async fn flag(tx: &Tx<'_>, scope: &str, name: &str) -> Result<bool> {
         .unwrap_or(false))
 }
 
-/// A whole-number team setting, if set and valid.
-pub async fn number(tx: &Tx<'_>, scope: &str, name: &str) -> Result<Option<i64>> {
+/// Every whole-number setting of a scope, in one round trip.
+pub async fn numbers_in(tx: &Tx<'_>, scope: &str) -> Result<std::collections::HashMap<String, i64>> {
     let rows = tx
         .query_typed(
-            "SELECT value FROM team_settings WHERE team_id = app_team_id() AND scope = $1 AND name = $2",
-            params![scope => TEXT, name => TEXT],
+            "SELECT name, value FROM team_settings WHERE team_id = app_team_id() AND scope = $1",
+            params![scope => TEXT],
         )
         .await?;
-    Ok(rows.first().and_then(|r| r.get::<_, &str>(0).trim().parse().ok()))
+    Ok(rows.iter().filter_map(|r| Some((r.get::<_, String>(0), r.get::<_, &str>(1).trim().parse().ok()?))).collect())
 }

@@ -109,6 +109,7 @@ pub async fn send(
         send_key: send_key.clone(),
         campaign: None,
         sent_by: &actor,
+        purpose: nextier_outbound::Purpose::Outreach,
         now,
     };
     let (tx, verdict) = match app.gate.prepare(&tx, &req).await.map_err(ApiError::Internal)? {

@@ -158,6 +158,7 @@ impl Sequencer {
                 per_minute: work.sends_per_minute.max(1) as u32,
             }),
             sent_by: "campaign",
+            purpose: nextier_outbound::Purpose::Outreach,
             now,
         };
         let (tx, verdict) = match self.gate.prepare(&tx, &req).await? {

@@ -444,6 +444,7 @@ async fn a_crash_between_the_provider_and_the_record_never_sends_twice() {
                 per_minute: 75,
             }),
             sent_by: "campaign",
+            purpose: nextier_outbound::Purpose::Outreach,
             now,
         };
         let Prepared::Ready(d) = gate.prepare(&tx, &req).await.unwrap() else { panic!("cleared") };

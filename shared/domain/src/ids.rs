@@ -132,6 +132,10 @@ prefixed_id!(/// A saved contact filter (an audience).
     FilterId, "flt");
 prefixed_id!(/// A message, outbound or inbound.
     MessageId, "msg");
+prefixed_id!(/// An inbox item: one reply to work.
+    InboxItemId, "inb");
+prefixed_id!(/// A webhook delivery as received.
+    WebhookEventId, "whk");
 
 #[cfg(test)]
 mod tests {

@@ -8,6 +8,7 @@ pub mod csv_cell;
 pub mod email;
 pub mod ids;
 pub mod import;
+pub mod inbox;
 pub mod lead_state;
 pub mod page;
 pub mod phone;

@@ -27,6 +27,9 @@ pub struct Reading {
     pub email: Option<String>,
     /// Another mobile number the reply gave.
     pub phone: Option<String>,
+    /// How sure the reading is, 0-100: a whole-message keyword is near certain, a phrase
+    /// less so, a message that matched nothing least.
+    pub confidence: u8,
 }
 
 const STOP_WORDS: &[&str] = &["stop", "stopall", "unsubscribe", "cancel", "end", "quit", "revoke", "optout", "opt out"];
@@ -170,26 +173,30 @@ pub fn read(text: &str, opted_out: bool) -> Reading {
             .collect();
         digits.iter().find_map(|d| E164::parse(d).ok()).map(|p| p.as_str().to_owned())
     };
-    let intent = if STOP_WORDS.contains(&w.as_str()) || only_stop_words(&w) || any_phrase(&w, REVOCATIONS) {
-        Intent::OptOut
+    let (intent, confidence) = if STOP_WORDS.contains(&w.as_str()) || only_stop_words(&w) {
+        (Intent::OptOut, 99)
+    } else if any_phrase(&w, REVOCATIONS) {
+        (Intent::OptOut, 90)
     } else if HELP_WORDS.contains(&w.as_str()) {
-        Intent::Help
+        (Intent::Help, 99)
     } else if START_WORDS.contains(&w.as_str()) || (opted_out && w == "yes") {
-        Intent::OptIn
+        (Intent::OptIn, 95)
     } else if any_phrase(&w, WRONG_NUMBER) {
-        Intent::WrongNumber
+        (Intent::WrongNumber, 85)
     } else if any_phrase(&w, PROFANITY) {
-        Intent::Profanity
+        (Intent::Profanity, 90)
     } else if any_phrase(&w, NEGATIVE) && !any_phrase(&w, &["yes", "call me"]) {
-        Intent::Negative
-    } else if any_phrase(&w, POSITIVE) || email.is_some() || phone.is_some() {
-        Intent::Positive
+        (Intent::Negative, 80)
+    } else if email.is_some() || phone.is_some() {
+        (Intent::Positive, 90)
+    } else if any_phrase(&w, POSITIVE) {
+        (Intent::Positive, 80)
     } else if text.trim_end().ends_with('?') {
-        Intent::Question
+        (Intent::Question, 75)
     } else {
-        Intent::Neutral
+        (Intent::Neutral, 60)
     };
-    Reading { intent, email, phone }
+    Reading { intent, email, phone, confidence }
 }
 
 #[cfg(test)]

@@ -36,6 +36,26 @@ pub struct FromCampaign<'a> {
     pub per_minute: u32,
 }
 
+/// Why a message is sent, which decides the rules it passes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Purpose {
+    /// Outreach: campaign steps and people's messages. Every rule applies.
+    #[default]
+    Outreach,
+    /// The answer to a person's own keyword (HELP, START): suppression and limits apply;
+    /// quiet hours do not, since they have just written to us.
+    KeywordReply,
+    /// The one confirmation of an opt-out. It passes only the opt-out it confirms: the
+    /// number's OPTED_OUT entry, under the send key [`opt_out_confirmation_key`] (so once per
+    /// opt-out), within a day of it. Quiet hours do not apply.
+    OptOutConfirmation,
+}
+
+/// The send key of the confirmation of the opt-out recorded as `suppression`.
+pub fn opt_out_confirmation_key(suppression: &str) -> String {
+    format!("opt-out-confirmation:{suppression}")
+}
+
 /// One message someone or something wants to send, rendered.
 #[derive(Debug, Clone)]
 pub struct OutboundRequest<'a> {
@@ -51,6 +71,7 @@ pub struct OutboundRequest<'a> {
     pub campaign: Option<FromCampaign<'a>>,
     /// Who or what sent it (`usr_…`, `key_…`, `campaign`).
     pub sent_by: &'a str,
+    pub purpose: Purpose,
     pub now: DateTime<Utc>,
 }
 
@@ -309,19 +330,30 @@ impl OutboundGate for Gate {
         let decided = |v: Verdict| Ok(Prepared::Decided(v));
         let channel = req.channel;
         // Consent: an opted-out person gets nothing, on any number or address.
-        if req.contact.lead_state == LeadState::Suppressed {
+        let confirming = req.purpose == Purpose::OptOutConfirmation;
+        if req.contact.lead_state == LeadState::Suppressed && !confirming {
             return decided(Verdict::Blocked { reason: "opt_out".into() });
         }
         let to = match address(req.contact, channel) {
             Ok(a) => a,
             Err(reason) => return decided(Verdict::Blocked { reason }),
         };
-        if let Some(s) = suppressions::active(tx, req.team, &to, req.now).await? {
-            let reason = if s.kind == "OPTED_OUT" { "opt_out".to_owned() } else { format!("suppressed: {}", s.kind) };
-            return decided(Verdict::Blocked { reason });
+        match suppressions::active(tx, req.team, &to, req.now).await? {
+            Some(s)
+                if confirming
+                    && s.kind == "OPTED_OUT"
+                    && req.send_key == opt_out_confirmation_key(s.id.as_str())
+                    && req.now - s.created_at < chrono::Duration::hours(24) => {}
+            Some(s) => {
+                let reason =
+                    if s.kind == "OPTED_OUT" { "opt_out".to_owned() } else { format!("suppressed: {}", s.kind) };
+                return decided(Verdict::Blocked { reason });
+            }
+            None if confirming => return decided(Verdict::Blocked { reason: "no opt-out to confirm".into() }),
+            None => {}
         }
-        // Quiet hours for texts and calls, in the recipient's local time.
-        if channel != Channel::Email {
+        // Quiet hours for outreach texts and calls, in the recipient's local time.
+        if channel != Channel::Email && req.purpose == Purpose::Outreach {
             let state = req.contact.addresses.first().and_then(|a| a.state.as_deref());
             let loc = quiet_hours::locate(&to, state);
             let until = quiet_hours::next_allowed(req.now, &loc);

@@ -474,6 +474,32 @@ pub async fn transition(
     Ok((from, to))
 }
 
+/// A suppressed contact who opted back in (START): consent is given again, which the lead
+/// state machine (where `suppressed` is terminal) cannot express, so this is its own move,
+/// recorded on the timeline. Returns whether the contact was suppressed.
+pub async fn reinstate(tx: &Tx<'_>, team: &TeamId, id: &ContactId, reason: &str, actor: &str) -> Result<bool> {
+    let rows = tx
+        .query_typed(
+            "UPDATE contacts SET lead_state = 'responded', updated_at = now()
+              WHERE id = $1 AND lead_state = 'suppressed' RETURNING id",
+            params![id.as_str() => TEXT],
+        )
+        .await?;
+    if rows.is_empty() {
+        return Ok(false);
+    }
+    record(
+        tx,
+        team,
+        id,
+        "lead_state_changed",
+        serde_json::json!({"from": "suppressed", "to": "responded", "reason": reason}),
+        actor,
+    )
+    .await?;
+    Ok(true)
+}
+
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TimelineEntry {

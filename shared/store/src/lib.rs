@@ -11,6 +11,7 @@ pub mod contacts;
 pub mod db;
 pub mod error;
 pub mod imports;
+pub mod inbox;
 pub mod invitations;
 pub mod members;
 pub mod messages;
@@ -22,6 +23,7 @@ pub mod settings;
 pub mod suppressions;
 pub mod teams;
 pub mod users;
+pub mod webhooks;
 
 pub use db::Db;
 pub use error::StoreError;

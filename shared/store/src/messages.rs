@@ -214,3 +214,108 @@ pub async fn set_status(
     .await?;
     Ok(())
 }
+
+/// A reply as received.
+#[derive(Debug, Clone)]
+pub struct Inbound<'a> {
+    pub team: &'a TeamId,
+    pub contact: &'a ContactId,
+    pub campaign: Option<&'a CampaignId>,
+    pub from: &'a str,
+    pub to: &'a str,
+    pub body: &'a str,
+    pub provider: &'a str,
+    pub provider_message_id: Option<&'a str>,
+    pub at: DateTime<Utc>,
+}
+
+/// Records a reply once per provider message id; returns its id and whether this call
+/// created it (false: the same reply was recorded before).
+pub async fn record_inbound(tx: &Tx<'_>, m: &Inbound<'_>) -> Result<(MessageId, bool)> {
+    let id = MessageId::new();
+    let rows = tx
+        .query_typed(
+            "WITH m AS (INSERT INTO messages (id, team_id, contact_id, campaign_id, channel, direction, to_address,
+                                              from_address, body, status, provider, provider_message_id, created_at)
+                        VALUES ($1, $2, $3, $4, 'SMS', 'inbound', $5, $6, $7, 'received', $8, $9, $10)
+                        ON CONFLICT (team_id, provider, provider_message_id)
+                           WHERE direction = 'inbound' AND provider_message_id IS NOT NULL DO NOTHING
+                        RETURNING id)
+             INSERT INTO message_events (team_id, message_id, status, at) SELECT $2, id, 'received', $10 FROM m
+             RETURNING message_id",
+            params![id.as_str() => TEXT, m.team.as_str() => TEXT, m.contact.as_str() => TEXT,
+                    m.campaign.map(|c| c.as_str()) => TEXT, m.to => TEXT, m.from => TEXT, m.body => TEXT,
+                    m.provider => TEXT, m.provider_message_id => TEXT, m.at => TIMESTAMPTZ],
+        )
+        .await?;
+    if !rows.is_empty() {
+        return Ok((id, true));
+    }
+    let existing = tx
+        .query_typed(
+            "SELECT id FROM messages WHERE direction = 'inbound' AND provider = $1 AND provider_message_id = $2",
+            params![m.provider => TEXT, m.provider_message_id => TEXT],
+        )
+        .await?;
+    let id = existing.first().map(|r| MessageId::from_trusted(r.get(0))).unwrap_or(id);
+    Ok((id, false))
+}
+
+/// The campaign of the latest outbound message to a contact: the thread a reply answers.
+pub async fn latest_campaign(tx: &Tx<'_>, contact: &ContactId) -> Result<Option<CampaignId>> {
+    let rows = tx
+        .query_typed(
+            "SELECT campaign_id FROM messages WHERE contact_id = $1 AND direction = 'outbound' AND campaign_id IS NOT NULL
+              ORDER BY created_at DESC LIMIT 1",
+            params![contact.as_str() => TEXT],
+        )
+        .await?;
+    Ok(rows.first().map(|r| CampaignId::from_trusted(r.get(0))))
+}
+
+/// How far along a status is: a receipt never moves a message backwards (a late `sent`
+/// after `delivered` is recorded as nothing).
+fn rank(status: &str) -> i32 {
+    match status {
+        "queued" => 0,
+        "sent" => 1,
+        "delivered" | "failed" => 2,
+        _ => -1,
+    }
+}
+
+/// Applies a provider's delivery receipt to the outbound message it names. Returns the
+/// message and whether its status moved (a repeated or out-of-order receipt does not).
+pub async fn apply_receipt(
+    tx: &Tx<'_>,
+    team: &TeamId,
+    provider: &str,
+    provider_message_id: &str,
+    status: &str,
+    detail: Option<&str>,
+    at: DateTime<Utc>,
+) -> Result<Option<(MessageId, bool)>> {
+    let rows = tx
+        .query_typed(
+            "SELECT id, status FROM messages WHERE provider = $1 AND provider_message_id = $2 AND direction = 'outbound'
+              FOR UPDATE",
+            params![provider => TEXT, provider_message_id => TEXT],
+        )
+        .await?;
+    let Some(row) = rows.first() else { return Ok(None) };
+    let id = MessageId::from_trusted(row.get(0));
+    let current: &str = row.get(1);
+    if rank(status) <= rank(current) {
+        return Ok(Some((id, false)));
+    }
+    tx.query_typed(
+        "WITH m AS (UPDATE messages SET status = $2, error = CASE WHEN $2 = 'failed' THEN $3 ELSE error END,
+                           sent_at = CASE WHEN $2 IN ('sent', 'delivered') THEN coalesce(sent_at, $4) ELSE sent_at END,
+                           delivered_at = CASE WHEN $2 = 'delivered' THEN $4 ELSE delivered_at END
+                     WHERE id = $1 RETURNING id)
+         INSERT INTO message_events (team_id, message_id, status, detail, at) SELECT $5, id, $2, $3, $4 FROM m",
+        params![id.as_str() => TEXT, status => TEXT, detail => TEXT, at => TIMESTAMPTZ, team.as_str() => TEXT],
+    )
+    .await?;
+    Ok(Some((id, true)))
+}

@@ -122,3 +122,14 @@ pub async fn numbers_in(tx: &Tx<'_>, scope: &str) -> Result<std::collections::Ha
         .await?;
     Ok(rows.iter().filter_map(|r| Some((r.get::<_, String>(0), r.get::<_, &str>(1).trim().parse().ok()?))).collect())
 }
+
+/// Every (non-secret) setting of a scope as text, in one round trip.
+pub async fn strings_in(tx: &Tx<'_>, scope: &str) -> Result<std::collections::HashMap<String, String>> {
+    let rows = tx
+        .query_typed(
+            "SELECT name, value FROM team_settings WHERE team_id = app_team_id() AND scope = $1 AND NOT is_secret",
+            params![scope => TEXT],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+}

@@ -1,0 +1,120 @@
+//! SignalHouse webhook payloads, as the original system saw them (DOMAIN.md B, C.4): fields
+//! at the top level (`{event, text|body, from, to, message_id|messageId, status,
+//! error_code, timestamp}`) or under `data` (`{event, data: {from, to, message, messageId,
+//! status, ...}}`). Event names are compared lower case with `_` read as `.`.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Kind {
+    /// A reply from a lead.
+    Received,
+    /// A delivery receipt for one of our messages: `sent`, `delivered` or `failed`.
+    Status(&'static str),
+    /// Anything else (number, brand, campaign events; ENQUEUED receipts): recorded, not acted on.
+    Other(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub kind: Kind,
+    pub message_id: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub text: Option<String>,
+    pub error_code: Option<String>,
+    pub at: Option<DateTime<Utc>>,
+}
+
+/// The event name as we store it: lower case, `_` as `.`.
+pub fn normalise(event: &str) -> String {
+    event.trim().to_ascii_lowercase().replace('_', ".")
+}
+
+fn status_of(s: &str) -> Option<&'static str> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "sent" | "dequeued" => Some("sent"),
+        "delivered" => Some("delivered"),
+        "failed" | "undelivered" | "rejected" | "blocked" => Some("failed"),
+        _ => None,
+    }
+}
+
+/// Reads a payload. The caller has already checked that it is a JSON object with an `event`.
+pub fn parse(payload: &Value) -> Event {
+    let data = payload.get("data").filter(|d| d.is_object());
+    let field = |names: &[&str]| -> Option<String> {
+        for n in names {
+            for src in [Some(payload), data].into_iter().flatten() {
+                match src.get(*n) {
+                    Some(Value::String(s)) if !s.trim().is_empty() => return Some(s.trim().to_owned()),
+                    Some(Value::Number(x)) => return Some(x.to_string()),
+                    _ => {}
+                }
+            }
+        }
+        None
+    };
+    let name = normalise(payload.get("event").and_then(Value::as_str).unwrap_or(""));
+    let status = field(&["status"]);
+    let kind = match name.as_str() {
+        "message.received" | "sms.received" | "mms.received" | "inbound" | "message.inbound" | "sms.inbound" => {
+            Kind::Received
+        }
+        n if n.starts_with("message.") || n.starts_with("sms.") || n.starts_with("mms.") => {
+            // message.sent / sms.delivered / message.status {status}
+            let tail = n.rsplit('.').next().unwrap_or("");
+            match status_of(tail).or_else(|| status.as_deref().and_then(status_of)) {
+                Some(s) => Kind::Status(s),
+                None => Kind::Other(name.clone()),
+            }
+        }
+        _ => Kind::Other(name.clone()),
+    };
+    let at = field(&["timestamp"]).and_then(|t| {
+        DateTime::parse_from_rfc3339(&t)
+            .map(|d| d.with_timezone(&Utc))
+            .ok()
+            .or_else(|| t.parse::<i64>().ok().and_then(DateTime::from_timestamp_millis))
+    });
+    Event {
+        kind,
+        message_id: field(&["message_id", "messageId", "id"]),
+        from: field(&["from", "phoneNumber"]),
+        to: field(&["to"]),
+        text: field(&["text", "body", "message"]),
+        error_code: field(&["error_code", "errorCode"]),
+        at,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_documented_inbound_payload() {
+        let e = parse(&json!({"event":"message.received","text":"YES I AM INTERESTED",
+            "timestamp":"2026-01-27T18:21:10.78-05:00","to":"+15164079249","from":"+15551234567","message_id":"m1"}));
+        assert_eq!(e.kind, Kind::Received);
+        assert_eq!(e.text.as_deref(), Some("YES I AM INTERESTED"));
+        assert_eq!(e.message_id.as_deref(), Some("m1"));
+        assert_eq!(e.at.unwrap().to_rfc3339(), "2026-01-27T23:21:10.780+00:00");
+    }
+
+    #[test]
+    fn the_nested_shape_and_receipts() {
+        let e = parse(&json!({"event":"SMS_RECEIVED","data":{"from":"+1","to":"+2","message":"hi","messageId":"x"}}));
+        assert_eq!((e.kind, e.text.as_deref(), e.message_id.as_deref()), (Kind::Received, Some("hi"), Some("x")));
+        let e = parse(&json!({"event":"message.undelivered","message_id":"x","error_code":"30007"}));
+        assert_eq!((e.kind, e.error_code.as_deref()), (Kind::Status("failed"), Some("30007")));
+        let e = parse(&json!({"event":"message.status","message_id":"x","status":"DELIVERED"}));
+        assert_eq!(e.kind, Kind::Status("delivered"));
+        let e = parse(&json!({"event":"message.status","message_id":"x","status":"ENQUEUED"}));
+        assert_eq!(e.kind, Kind::Other("message.status".into()));
+        let e = parse(&json!({"event":"brand.add"}));
+        assert_eq!(e.kind, Kind::Other("brand.add".into()));
+    }
+}

@@ -1,0 +1,460 @@
+//! The inbound path on a real PostgreSQL: the signed webhook, the consumer, the inbox, the
+//! compliance actions and the SLA sweep.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use chrono::{DateTime, Duration, Utc};
+use http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use nextier_campaigns::ManualClock;
+use nextier_domain::ids::{TeamId, UserId};
+use nextier_domain::inbox::Classification;
+use nextier_domain::webhook_signature::sign_signalhouse;
+use nextier_inbound::webhook::{self, WebhookState};
+use nextier_inbound::{Job, Processed, Processor};
+use nextier_outbound::{Gate, SandboxTransport};
+use nextier_platform::local::{PgEventBus, PgQueue};
+use nextier_platform::outbox::OutboxPublisher;
+use nextier_testkit::TestDb;
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+const SECRET: &[u8] = b"whsec_current";
+const OLD_SECRET: &[u8] = b"whsec_previous";
+
+struct Fx {
+    t: TestDb,
+    sandbox: Arc<SandboxTransport>,
+    p: Arc<Processor>,
+    clock: Arc<ManualClock>,
+    team: TeamId,
+    /// The team's receiving number.
+    number: &'static str,
+}
+
+async fn team(t: &TestDb, name: &str) -> TeamId {
+    let su = t.superuser().await;
+    let (team, user) = (TeamId::new(), UserId::new());
+    su.execute("INSERT INTO users (id, subject) VALUES ($1, $2)", &[&user.as_str(), &user.as_str()]).await.unwrap();
+    su.execute(
+        "INSERT INTO teams (id, name, slug, created_by) VALUES ($1::text, $2, $1::text, $3)",
+        &[&team.as_str(), &name, &user.as_str()],
+    )
+    .await
+    .unwrap();
+    team
+}
+
+async fn number(t: &TestDb, team: &TeamId, e164: &str) {
+    t.superuser()
+        .await
+        .execute(
+            "INSERT INTO sending_numbers (id, team_id, e164, created_by) VALUES ($1, $2, $3, 'test')",
+            &[&format!("row_{}", ulid()), &team.as_str(), &e164],
+        )
+        .await
+        .unwrap();
+}
+
+fn ulid() -> String {
+    nextier_domain::ids::RowId::new().as_str().trim_start_matches("row_").to_owned()
+}
+
+async fn fx() -> Fx {
+    let t = TestDb::new().await;
+    let team = team(&t, "Acme").await;
+    number(&t, &team, "+12127363100").await;
+    let sandbox = Arc::new(SandboxTransport::new());
+    let clock = Arc::new(ManualClock::at(Utc::now()));
+    let p =
+        Arc::new(Processor { db: t.db.clone(), gate: Arc::new(Gate::sandbox(sandbox.clone())), clock: clock.clone() });
+    Fx { t, sandbox, p, clock, team, number: "+12127363100" }
+}
+
+fn received(from: &str, to: &str, text: &str, id: &str) -> Value {
+    json!({"event": "message.received", "text": text, "to": to, "from": from, "message_id": id,
+           "timestamp": "2026-01-27T18:21:10.78-05:00"})
+}
+
+impl Fx {
+    fn webhook(&self) -> axum::Router {
+        let queue = Arc::new(PgQueue::new(self.t.db.clone()));
+        let bus = Arc::new(PgEventBus::new(self.t.db.clone(), "default"));
+        let publisher = OutboxPublisher::new(self.t.db.clone(), queue, bus);
+        webhook::router(WebhookState::new(self.t.db.clone(), publisher, vec![OLD_SECRET.to_vec(), SECRET.to_vec()]))
+    }
+
+    /// Runs a job as the consumer would.
+    async fn job(&self, payload: Value) -> Processed {
+        let job = Job::Webhook { webhook_event_id: "whk_test".into(), payload };
+        self.p.process(&job, 1).await.unwrap()
+    }
+
+    /// Runs every reply job the consumer staged (the answers), returning their outcomes.
+    async fn run_replies(&self) -> Vec<Processed> {
+        let su = self.t.superuser().await;
+        let rows = su
+            .query(
+                "DELETE FROM outbox WHERE destination = 'inbound' AND payload->>'kind' = 'reply' RETURNING payload",
+                &[],
+            )
+            .await
+            .unwrap();
+        let mut out = Vec::new();
+        for r in rows {
+            let job: Job = serde_json::from_value(r.get(0)).unwrap();
+            out.push(self.p.process(&job, 1).await.unwrap());
+        }
+        out
+    }
+
+    async fn count(&self, sql: &str) -> i64 {
+        self.t.superuser().await.query_one(sql, &[]).await.unwrap().get(0)
+    }
+}
+
+fn signed(body: &str, delivery: Option<&str>, secret: &[u8], at: DateTime<Utc>) -> Request<Body> {
+    let ts = at.timestamp_millis();
+    let mut b = Request::post(webhook::PATH)
+        .header("content-type", "application/json")
+        .header("x-signalhouse-signature-v1", format!("t={ts},v1={}", sign_signalhouse(secret, ts, body.as_bytes())));
+    if let Some(d) = delivery {
+        b = b.header("x-signalhouse-delivery-id", d);
+    }
+    b.body(Body::from(body.to_owned())).unwrap()
+}
+
+async fn answer(router: &axum::Router, req: Request<Body>) -> (StatusCode, Value) {
+    let resp = router.clone().oneshot(req).await.unwrap();
+    let status = resp.status();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn signatures_are_checked_over_the_raw_body() {
+    let f = fx().await;
+    let r = f.webhook();
+    let body = received("+13126181234", f.number, "hi", "sh-1").to_string();
+    let now = Utc::now();
+
+    let (s, v) = answer(&r, signed(&body, Some("d-1"), SECRET, now)).await;
+    assert_eq!((s, v["duplicate"].as_bool()), (StatusCode::OK, Some(false)));
+    // The previous secret is still valid during a rotation.
+    let (s, _) = answer(&r, signed(&body, Some("d-2"), OLD_SECRET, now)).await;
+    assert_eq!(s, StatusCode::OK);
+    // Tampered body: signed over one body, sent with another.
+    let mut req = signed(&body, Some("d-3"), SECRET, now);
+    *req.body_mut() = Body::from(body.replace("hi", "STOP"));
+    let (s, v) = answer(&r, req).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "{v}");
+    assert_eq!(v["detail"], "the signature does not match");
+    // A secret we do not hold.
+    let (s, _) = answer(&r, signed(&body, Some("d-4"), b"whsec_stranger", now)).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    // Stale: signed six minutes ago.
+    let (s, v) = answer(&r, signed(&body, Some("d-5"), SECRET, now - Duration::minutes(6))).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    assert!(v["detail"].as_str().unwrap().contains("five minutes"), "{v}");
+    // Unsigned, and a malformed header.
+    let unsigned = Request::post(webhook::PATH).body(Body::from(body.clone())).unwrap();
+    let (s, v) = answer(&r, unsigned).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    assert!(v["detail"].as_str().unwrap().contains("not signed"));
+    let bad = Request::post(webhook::PATH)
+        .header("x-signalhouse-signature-v1", "v1=zz")
+        .body(Body::from(body.clone()))
+        .unwrap();
+    assert_eq!(answer(&r, bad).await.0, StatusCode::UNAUTHORIZED);
+    // The older header pair.
+    let ts = now.timestamp_millis();
+    let pair = Request::post(webhook::PATH)
+        .header("x-signalhouse-signature", sign_signalhouse(SECRET, ts, body.as_bytes()))
+        .header("x-signalhouse-timestamp", ts.to_string())
+        .header("x-signalhouse-delivery-id", "d-6")
+        .body(Body::from(body.clone()))
+        .unwrap();
+    assert_eq!(answer(&r, pair).await.0, StatusCode::OK);
+    // Signed but not an event: 400 naming the field; nothing stored.
+    let (s, v) = answer(&r, signed("[1,2]", Some("d-7"), SECRET, now)).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(v["errors"][0]["field"], "event");
+    let (s, v) = answer(&r, signed("not json", Some("d-8"), SECRET, now)).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(v["errors"][0]["field"], "body");
+
+    assert_eq!(f.count("SELECT count(*) FROM webhook_events").await, 3, "d-1, d-2 and d-6 only");
+    assert_eq!(f.count("SELECT count(*) FROM outbox WHERE destination = 'inbound'").await, 3);
+}
+
+#[tokio::test]
+async fn ten_concurrent_deliveries_give_one_message_and_one_inbox_item() {
+    let f = fx().await;
+    let r = f.webhook();
+    let body = received("+13126181234", f.number, "Yes I am interested", "sh-42").to_string();
+    let now = Utc::now();
+    let answers =
+        futures::future::join_all((0..10).map(|_| answer(&r, signed(&body, Some("dup-1"), SECRET, now)))).await;
+    assert!(answers.iter().all(|(s, _)| *s == StatusCode::OK), "{answers:?}");
+    let fresh = answers.iter().filter(|(_, v)| v["duplicate"] == false).count();
+    assert_eq!(fresh, 1, "exactly one delivery is new; nine are acknowledged duplicates");
+    assert_eq!(f.count("SELECT count(*) FROM webhook_events").await, 1);
+    let jobs: Vec<Value> =
+        f.t.superuser()
+            .await
+            .query("SELECT payload FROM outbox WHERE destination = 'inbound'", &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+    assert_eq!(jobs.len(), 1);
+
+    // The consumer, too, may see the same reply many times (SQS delivers at least once, and
+    // the provider may send it under new delivery ids): ten at once still give one of each.
+    let job: Job = serde_json::from_value(jobs[0].clone()).unwrap();
+    let outcomes = futures::future::join_all((0..10).map(|_| {
+        let (p, job) = (f.p.clone(), job.clone());
+        async move { p.process(&job, 1).await.unwrap() }
+    }))
+    .await;
+    let created = outcomes.iter().filter(|o| matches!(o, Processed::Received { .. })).count();
+    assert_eq!(created, 1, "{outcomes:?}");
+    assert!(outcomes.iter().all(|o| matches!(o, Processed::Received { .. } | Processed::Duplicate)));
+    assert_eq!(f.count("SELECT count(*) FROM messages WHERE direction = 'inbound'").await, 1);
+    assert_eq!(f.count("SELECT count(*) FROM inbox_items").await, 1);
+    assert_eq!(f.count("SELECT count(*) FROM contacts").await, 1, "one new contact for the unknown sender");
+    let (needs_review, bucket, priority): (bool, String, String) = {
+        let su = f.t.superuser().await;
+        let r = su
+            .query_one(
+                "SELECT c.needs_review, i.bucket, i.priority FROM inbox_items i JOIN contacts c ON c.id = i.contact_id",
+                &[],
+            )
+            .await
+            .unwrap();
+        (r.get(0), r.get(1), r.get(2))
+    };
+    assert!(needs_review, "an unknown sender is marked for review");
+    assert_eq!((bucket.as_str(), priority.as_str()), ("POSITIVE_RESPONSES", "HOT"));
+    assert!(f.sandbox.sent().is_empty(), "a positive reply is answered by a person, not automatically");
+}
+
+#[tokio::test]
+async fn a_number_known_to_two_teams_lands_with_the_owner_of_the_receiving_number() {
+    let f = fx().await;
+    let other = team(&f.t, "Other").await;
+    number(&f.t, &other, "+13058684000").await;
+    let sender = "+14155238800";
+    // Both teams know the sender as a contact.
+    let su = f.t.superuser().await;
+    for (team, name) in [(&f.team, "Ana at Acme"), (&other, "Ana at Other")] {
+        let c = format!("con_{}", ulid());
+        su.execute("INSERT INTO contacts (id, team_id, first_name) VALUES ($1, $2, $3)", &[&c, &team.as_str(), &name])
+            .await
+            .unwrap();
+        su.execute(
+            "INSERT INTO contact_phones (id, team_id, contact_id, e164, type) VALUES ($1, $2, $3, $4, 'mobile')",
+            &[&format!("row_{}", ulid()), &team.as_str(), &c, &sender],
+        )
+        .await
+        .unwrap();
+    }
+    let out = f.job(received(sender, "+13058684000", "Call me tomorrow", "sh-7")).await;
+    let Processed::Received { team, classification, .. } = out else { panic!("{out:?}") };
+    assert_eq!((team, classification), (other.clone(), Classification::Positive));
+    let rows = su
+        .query(
+            "SELECT m.team_id, c.first_name FROM messages m JOIN contacts c ON c.id = m.contact_id
+              WHERE m.direction = 'inbound'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].get::<_, String>(0), other.as_str());
+    assert_eq!(rows[0].get::<_, String>(1), "Ana at Other");
+    assert_eq!(f.count("SELECT count(*) FROM inbox_items").await, 1);
+    assert_eq!(f.count("SELECT count(*) FROM contacts").await, 2, "no contact was created anywhere");
+
+    // A reply to a number nobody owns is kept as unroutable, not guessed.
+    let out = f.job(received(sender, "+16175550188", "hello", "sh-8")).await;
+    assert!(matches!(out, Processed::Unroutable(_)), "{out:?}");
+}
+
+async fn running_campaigns(f: &Fx, contact: &str, n: usize) {
+    let su = f.t.superuser().await;
+    su.batch_execute("SET session_replication_role = replica").await.unwrap();
+    for i in 0..n {
+        let c = format!("cmp_{}", ulid());
+        su.execute(
+            "INSERT INTO campaigns (id, team_id, name, status, created_by, approved_at, exit_on_reply)
+             VALUES ($1, $2, $3, 'RUNNING', 'test', now(), false)",
+            &[&c, &f.team.as_str(), &format!("C{i}")],
+        )
+        .await
+        .unwrap();
+        su.execute(
+            "INSERT INTO campaign_enrolments (id, team_id, campaign_id, contact_id, exclusive, next_run_at, enrolled_by)
+             VALUES ($1, $2, $3, $4, false, now(), 'test')",
+            &[&format!("enr_{}", ulid()), &f.team.as_str(), &c, &contact],
+        )
+        .await
+        .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn an_opt_out_suppresses_stops_every_enrolment_and_confirms_once() {
+    let f = fx().await;
+    let sender = "+13126181234";
+    // First contact: the sender writes in, then is enrolled in two running campaigns.
+    let Processed::Received { .. } = f.job(received(sender, f.number, "who are you guys", "m-1")).await else {
+        panic!()
+    };
+    let contact: String = f.t.superuser().await.query_one("SELECT id FROM contacts", &[]).await.unwrap().get(0);
+    running_campaigns(&f, &contact, 2).await;
+
+    // Not opt-outs: on word boundaries only.
+    for (i, text) in ["See you this weekend", "That guy is a legend", "I stopped by the house"].iter().enumerate() {
+        let out = f.job(received(sender, f.number, text, &format!("n-{i}"))).await;
+        assert!(!matches!(out, Processed::Received { classification: Classification::DncRequest, .. }), "{text}");
+    }
+    assert_eq!(f.count("SELECT count(*) FROM suppressions").await, 0);
+
+    let out = f.job(received(sender, f.number, "Please stop texting me", "m-2")).await;
+    assert!(matches!(out, Processed::Received { classification: Classification::DncRequest, .. }), "{out:?}");
+    assert_eq!(f.count("SELECT count(*) FROM suppressions WHERE kind = 'OPTED_OUT'").await, 1);
+    assert_eq!(
+        f.count("SELECT count(*) FROM campaign_enrolments WHERE status = 'exited' AND exit_reason = 'opt_out'").await,
+        2,
+        "every running enrolment of the contact ends"
+    );
+    let replies = f.run_replies().await;
+    assert!(matches!(replies.as_slice(), [Processed::Replied(_)]), "{replies:?}");
+    // STOP again, and an ordinary message: nothing more is sent.
+    f.clock.advance(Duration::minutes(1));
+    f.job(received(sender, f.number, "STOP", "m-3")).await;
+    f.job(received(sender, f.number, "ok whatever", "m-3b")).await;
+    f.run_replies().await;
+    let sent = f.sandbox.sent();
+    assert_eq!(sent.len(), 1, "one confirmation, ever: {sent:?}");
+    assert!(sent[0].body.contains("unsubscribed"));
+    // The confirmation key cannot be reused for anything else.
+    let job = Job::Reply {
+        team_id: f.team.to_string(),
+        contact_id: contact.clone(),
+        body: "Special offer!".into(),
+        send_key: "opt-out-confirmation:row_forged".into(),
+        confirmation: true,
+    };
+    let out = f.p.process(&job, 1).await.unwrap();
+    assert!(matches!(out, Processed::Ignored(ref r) if r.contains("opt_out")), "{out:?}");
+    assert_eq!(f.sandbox.sent().len(), 1);
+    let item: (String, bool) = {
+        let r = f
+            .t
+            .superuser()
+            .await
+            .query_one("SELECT bucket, processed_at IS NOT NULL FROM inbox_items i JOIN messages m ON m.id = i.message_id WHERE m.provider_message_id = 'm-2'", &[])
+            .await
+            .unwrap();
+        (r.get(0), r.get(1))
+    };
+    assert_eq!(item, ("LEGAL_DNC".to_owned(), true), "handled by the system, filed processed");
+
+    // START opts back in and is answered; then HELP gets the team's own help text.
+    f.t.superuser()
+        .await
+        .execute(
+            "INSERT INTO team_settings (team_id, scope, name, value) VALUES ($1, 'inbox', 'help_text', 'Acme Realty: call 212-736-3100')",
+            &[&f.team.as_str()],
+        )
+        .await
+        .unwrap();
+    f.job(received(sender, f.number, "START", "m-4")).await;
+    assert_eq!(f.count("SELECT count(*) FROM suppressions").await, 0);
+    f.job(received(sender, f.number, "help", "m-5")).await;
+    let replies = f.run_replies().await;
+    assert_eq!(replies.iter().filter(|r| matches!(r, Processed::Replied(_))).count(), 2, "{replies:?}");
+    let bodies: Vec<String> = f.sandbox.sent().into_iter().map(|s| s.body).collect();
+    assert!(bodies.iter().any(|b| b.contains("subscribed again")), "{bodies:?}");
+    assert!(bodies.iter().any(|b| b == "Acme Realty: call 212-736-3100"), "{bodies:?}");
+}
+
+#[tokio::test]
+async fn receipts_move_the_status_timeline_forward_only() {
+    let f = fx().await;
+    let su = f.t.superuser().await;
+    let contact = format!("con_{}", ulid());
+    su.execute("INSERT INTO contacts (id, team_id) VALUES ($1, $2)", &[&contact, &f.team.as_str()]).await.unwrap();
+    su.execute(
+        "INSERT INTO messages (id, team_id, contact_id, channel, direction, to_address, body, status, provider,
+                               provider_message_id, send_key)
+         VALUES ('msg_01J0000000000000000000000A', $1, $2, 'SMS', 'outbound', '+13126181234', 'hi', 'sent',
+                 'signalhouse', 'SH-1', 'k1')",
+        &[&f.team.as_str(), &contact],
+    )
+    .await
+    .unwrap();
+    let out = f.job(json!({"event": "message.delivered", "message_id": "SH-1"})).await;
+    assert_eq!(out, Processed::Receipt { status: "delivered", moved: true });
+    // Late and repeated receipts change nothing.
+    assert_eq!(
+        f.job(json!({"event": "message.sent", "message_id": "SH-1"})).await,
+        Processed::Receipt { status: "sent", moved: false }
+    );
+    assert_eq!(
+        f.job(json!({"event": "message.delivered", "message_id": "SH-1"})).await,
+        Processed::Receipt { status: "delivered", moved: false }
+    );
+    let r = su
+        .query_one(
+            "SELECT status, delivered_at IS NOT NULL, (SELECT count(*) FROM message_events WHERE message_id = m.id)
+               FROM messages m WHERE provider_message_id = 'SH-1'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!((r.get::<_, String>(0), r.get::<_, bool>(1), r.get::<_, i64>(2)), ("delivered".into(), true, 1));
+    // A receipt for a message we have no record of is retried, then kept as unmatched.
+    let job = Job::Webhook {
+        webhook_event_id: "whk_x".into(),
+        payload: json!({"event": "message.failed", "message_id": "SH-404"}),
+    };
+    assert!(f.p.process(&job, 1).await.is_err());
+    assert!(matches!(f.p.process(&job, 9).await.unwrap(), Processed::Unroutable(_)));
+}
+
+#[tokio::test]
+async fn the_sla_sweep_escalates_overdue_items_once_per_period() {
+    let f = fx().await;
+    f.job(received("+13126181234", f.number, "Yes, call me", "m-1")).await;
+    f.job(received("+14155238800", f.number, "ok", "m-2")).await;
+    let queue = Arc::new(PgQueue::new(f.t.db.clone()));
+    let bus = Arc::new(PgEventBus::new(f.t.db.clone(), "default"));
+    let publisher = OutboxPublisher::new(f.t.db.clone(), queue, bus);
+    let now = nextier_campaigns::Clock::now(f.clock.as_ref());
+    // Positive responses have a 5-minute SLA; the neutral one 240 minutes.
+    let s = nextier_inbound::sla::run(&f.t.db, &publisher, now + Duration::minutes(4)).await.unwrap();
+    assert_eq!(s.escalated, 0);
+    let s = nextier_inbound::sla::run(&f.t.db, &publisher, now + Duration::minutes(6)).await.unwrap();
+    assert_eq!((s.escalated, s.published), (1, 1));
+    let s = nextier_inbound::sla::run(&f.t.db, &publisher, now + Duration::minutes(7)).await.unwrap();
+    assert_eq!(s.escalated, 0, "once per SLA period");
+    let s = nextier_inbound::sla::run(&f.t.db, &publisher, now + Duration::minutes(12)).await.unwrap();
+    assert_eq!(s.escalated, 1, "the next period escalates again");
+    let r =
+        f.t.superuser()
+            .await
+            .query_one("SELECT escalation_level, bucket FROM inbox_items WHERE escalated_at IS NOT NULL", &[])
+            .await
+            .unwrap();
+    assert_eq!((r.get::<_, i32>(0), r.get::<_, String>(1)), (2, "POSITIVE_RESPONSES".to_owned()));
+    assert_eq!(
+        f.count("SELECT count(*) FROM outbox WHERE destination = 'InboxItemSLABreached' AND published_at IS NOT NULL")
+            .await,
+        2
+    );
+}

@@ -1,0 +1,56 @@
+//! Webhook deliveries as received. The provider's delivery id is unique, so however many
+//! times (and however concurrently) a delivery arrives, it is stored once; the caller stages
+//! its outbox row in the same transaction, so it is also processed once.
+
+use chrono::{DateTime, Utc};
+use nextier_domain::ids::{TeamId, WebhookEventId};
+
+use crate::error::Result;
+use crate::Tx;
+
+pub struct Delivery<'a> {
+    pub provider: &'a str,
+    pub delivery_id: &'a str,
+    pub event: &'a str,
+    pub payload: &'a serde_json::Value,
+    pub signed_at: Option<DateTime<Utc>>,
+    /// `webhook` or `reconcile`.
+    pub source: &'a str,
+}
+
+/// Stores a delivery; `None` when this delivery id was stored before.
+pub async fn receive(tx: &Tx<'_>, d: &Delivery<'_>) -> Result<Option<WebhookEventId>> {
+    let id = WebhookEventId::new();
+    let rows = tx
+        .query_typed(
+            "INSERT INTO webhook_events (id, provider, delivery_id, event, payload, signed_at, source)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (provider, delivery_id) DO NOTHING RETURNING id",
+            params![id.as_str() => TEXT, d.provider => TEXT, d.delivery_id => TEXT, d.event => TEXT,
+                    d.payload => JSONB, d.signed_at => TIMESTAMPTZ, d.source => TEXT],
+        )
+        .await?;
+    Ok(rows.first().map(|_| id))
+}
+
+/// Records what became of a delivery (the team it was routed to, and the outcome).
+pub async fn finish(tx: &Tx<'_>, id: &str, team: Option<&TeamId>, outcome: &str, now: DateTime<Utc>) -> Result<()> {
+    tx.query_typed(
+        "UPDATE webhook_events SET team_id = coalesce($2, team_id), outcome = $3, processed_at = $4 WHERE id = $1",
+        params![id => TEXT, team.map(|t| t.as_str()) => TEXT, outcome => TEXT, now => TIMESTAMPTZ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// The team that owns a receiving number (`team_for_number`, across teams).
+pub async fn team_for_number(tx: &Tx<'_>, e164: &str) -> Result<Option<TeamId>> {
+    let rows = tx.query_typed("SELECT team_for_number($1)", params![e164 => TEXT]).await?;
+    Ok(rows.first().and_then(|r| r.get::<_, Option<String>>(0)).map(TeamId::from_trusted))
+}
+
+/// The team whose outbound message the provider calls `provider_message_id`.
+pub async fn team_for_provider_message(tx: &Tx<'_>, provider: &str, id: &str) -> Result<Option<TeamId>> {
+    let rows =
+        tx.query_typed("SELECT team_for_provider_message($1, $2)", params![provider => TEXT, id => TEXT]).await?;
+    Ok(rows.first().and_then(|r| r.get::<_, Option<String>>(0)).map(TeamId::from_trusted))
+}

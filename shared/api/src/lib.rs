@@ -7,6 +7,7 @@ pub mod campaigns;
 pub mod contacts;
 pub mod events;
 pub mod imports;
+pub mod inbox;
 pub mod messages;
 pub mod openapi;
 mod state;
@@ -28,6 +29,7 @@ fn groups() -> OpenApiRouter<AppState> {
         .merge(campaigns::router())
         .merge(suppressions::router())
         .merge(messages::router())
+        .merge(inbox::router())
 }
 
 /// The complete OpenAPI 3.1 document for all groups.
@@ -57,6 +59,11 @@ pub fn contacts_app(state: AppState, local_auth: Option<JwtVerifier>) -> Router 
 /// The campaigns Lambda's router: campaigns, steps, enrolments, templates, saved filters.
 pub fn campaigns_app(state: AppState, local_auth: Option<JwtVerifier>) -> Router {
     serve(OpenApiRouter::with_openapi(openapi::base()).merge(campaigns::router()), state, local_auth)
+}
+
+/// The inbox Lambda's router.
+pub fn inbox_app(state: AppState, local_auth: Option<JwtVerifier>) -> Router {
+    serve(OpenApiRouter::with_openapi(openapi::base()).merge(inbox::router()), state, local_auth)
 }
 
 /// Runs an API group as a Lambda: everything is built once per cold start from the

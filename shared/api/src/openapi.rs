@@ -18,6 +18,7 @@ use crate::AppState;
     components(schemas(Problem, ProblemField)),
     tags((name = "admin", description = "Teams, members, invitations, API keys, settings"),
          (name = "contacts", description = "One contact per person per team: phones, emails, addresses, merges, lead states, timeline"),
+         (name = "inbox", description = "Replies in buckets with SLAs: list, conversation, move, process, escalate, stats, classification preview"),
          (name = "meta", description = "Health and this document"))
 )]
 struct Base;

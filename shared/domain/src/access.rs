@@ -33,6 +33,10 @@ pub enum Permission {
     MessagesRead,
     /// Send a message to a contact (through the outbound gate).
     MessagesSend,
+    /// See the inbox: items, conversations, buckets, stats; preview a classification.
+    InboxRead,
+    /// Work the inbox: move, process, escalate.
+    InboxWrite,
 }
 
 impl Permission {
@@ -47,7 +51,9 @@ impl Permission {
             | Permission::CampaignsRead
             | Permission::CampaignsWrite
             | Permission::MessagesRead
-            | Permission::MessagesSend => Role::Member,
+            | Permission::MessagesSend
+            | Permission::InboxRead
+            | Permission::InboxWrite => Role::Member,
             Permission::TeamManage
             | Permission::MembersManage
             | Permission::KeysManage
@@ -74,6 +80,8 @@ impl Permission {
             Permission::CampaignsManage => Scope::parse_known("campaigns:manage"),
             Permission::MessagesRead => Scope::parse_known("messages:read"),
             Permission::MessagesSend => Scope::parse_known("messages:send"),
+            Permission::InboxRead => Scope::parse_known("inbox:read"),
+            Permission::InboxWrite => Scope::parse_known("inbox:write"),
         }
     }
 }

@@ -20,9 +20,13 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// Adds the layers every API router needs and the problem+json fallbacks.
 pub fn finish(router: axum::Router) -> axum::Router {
+    layered(router.fallback(problem::not_found).method_not_allowed_fallback(problem::method_not_allowed))
+}
+
+/// The layers alone (body limit, correlation id, logs and metrics, panics as problem+json),
+/// for routes merged into a router that has its own fallbacks.
+pub fn layered(router: axum::Router) -> axum::Router {
     router
-        .fallback(problem::not_found)
-        .method_not_allowed_fallback(problem::method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn(middleware::observe))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(problem::panic_response))

@@ -60,8 +60,14 @@ pub fn secrets_from_env() -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// The webhook as its own function: the route, the layers and problem+json fallbacks.
 pub fn router(state: WebhookState) -> Router {
     nextier_http::finish(Router::new().route(PATH, post(signalhouse)).with_state(state))
+}
+
+/// The route with its layers, to merge into a router with fallbacks (the local runtime).
+pub fn routes(state: WebhookState) -> Router {
+    nextier_http::layered(Router::new().route(PATH, post(signalhouse)).with_state(state))
 }
 
 async fn signalhouse(State(s): State<WebhookState>, headers: HeaderMap, body: Bytes) -> Result<Json<Value>, ApiError> {

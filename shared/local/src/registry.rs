@@ -82,6 +82,36 @@ impl Registry {
                 )
             }),
         });
+        // template.yaml: ConsumerInboundFunction on InboundQueue (visibility 180 s, 5 receives).
+        let inbound = Arc::new(nextier_inbound::Processor {
+            db: db.clone(),
+            gate: Arc::new(nextier_campaigns::gate::sandbox_limited(Arc::new(
+                nextier_platform::local::PgRateLimiter::new(db.clone()),
+            ))),
+            clock: Arc::new(nextier_campaigns::SystemClock),
+        });
+        r.consumers.push(Consumer {
+            queue: nextier_inbound::QUEUE.into(),
+            specs: QueueSpec::with_dlq(nextier_inbound::QUEUE, Duration::from_secs(180), 5),
+            batch_size: 10,
+            handler: Arc::new(move |event: SqsEvent| {
+                let p = inbound.clone();
+                Box::pin(async move { nextier_inbound::handle(&p, event).await })
+            }),
+        });
+        // template.yaml: InboxSlaFunction, rate(1 minute).
+        let (sla_db, sla_publisher) = (db.clone(), publisher.clone());
+        r.schedules.push(Schedule {
+            name: "inbox-sla".into(),
+            every: Duration::from_secs(60),
+            handler: Arc::new(move || {
+                let (db, publisher) = (sla_db.clone(), sla_publisher.clone());
+                Box::pin(async move {
+                    let s = nextier_inbound::sla::run(&db, &publisher, chrono::Utc::now()).await?;
+                    Ok(serde_json::to_value(s)?)
+                })
+            }),
+        });
         // template.yaml: CampaignTickFunction and CampaignStarterFunction, rate(1 minute).
         let (tick_db, tick_queue) = (db.clone(), Arc::new(nextier_platform::local::PgQueue::new(db.clone())));
         let tick_config = nextier_campaigns::tick::TickConfig::from_env();

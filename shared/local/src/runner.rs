@@ -54,8 +54,13 @@ impl LocalConfig {
     }
 }
 
+/// The webhook's signing secret when SIGNALHOUSE_WEBHOOK_SECRETS is unset.
+pub const LOCAL_WEBHOOK_SECRET: &str = "local-signalhouse-webhook-secret";
+
 pub struct Running {
     pub addr: SocketAddr,
+    /// What the local SignalHouse webhook verifies signatures with.
+    pub webhook_secret: String,
     pub api_url: String,
     pub app_database_url: String,
     pub admin_database_url: String,
@@ -123,7 +128,19 @@ pub async fn start(config: LocalConfig) -> anyhow::Result<Running> {
             }
         })
     });
-    let app = nextier_api::full_app(state, Some(verifier)).merge(blob_router(blobs.clone(), Some(on_upload)));
+    // SignalHouse's webhook, signed with SIGNALHOUSE_WEBHOOK_SECRETS or the local default.
+    let mut webhook_secrets = nextier_inbound::webhook::secrets_from_env();
+    if webhook_secrets.is_empty() {
+        webhook_secrets.push(LOCAL_WEBHOOK_SECRET.as_bytes().to_vec());
+    }
+    let webhook_secret = String::from_utf8_lossy(&webhook_secrets[0]).into_owned();
+    let webhook = nextier_inbound::webhook::routes(nextier_inbound::webhook::WebhookState::new(
+        db.clone(),
+        publisher.clone(),
+        webhook_secrets,
+    ));
+    let app =
+        nextier_api::full_app(state, Some(verifier)).merge(blob_router(blobs.clone(), Some(on_upload))).merge(webhook);
 
     let (shutdown, stop_rx) = watch::channel(false);
     let mut tasks = Vec::new();
@@ -155,6 +172,7 @@ pub async fn start(config: LocalConfig) -> anyhow::Result<Running> {
         mint_hs256(config.jwt_secret.as_bytes(), ISSUER, AUDIENCE, DEMO_SUBJECT, DEMO_EMAIL, 30 * 24 * 3600);
     Ok(Running {
         addr,
+        webhook_secret,
         api_url,
         app_database_url: database.app_url.clone(),
         admin_database_url: database.admin_url.clone(),

@@ -1,0 +1,25 @@
+//! The inbound queue's consumer: routes each stored webhook delivery to the team that owns
+//! the receiving number, records the reply, files it in the inbox and acts on it (opt-out,
+//! HELP, START, exit rules); sends the answers through the outbound gate.
+
+use std::sync::Arc;
+
+use aws_lambda_events::event::sqs::SqsEvent;
+use lambda_runtime::{service_fn, LambdaEvent};
+use nextier_campaigns::SystemClock;
+use nextier_inbound::{handle, Processor};
+use nextier_store::Db;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    nextier_runtime::telemetry::init("consumer-inbound");
+    let db = Db::from_env()?;
+    let platform = nextier_platform::wiring::Platform::from_env(&db).await;
+    let gate = nextier_providers::gate_from_env(platform.limiter.clone());
+    let p = Processor { db, gate: Arc::new(gate), clock: Arc::new(SystemClock) };
+    let p = &p;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
+        Ok::<_, lambda_runtime::Error>(handle(p, event.payload).await)
+    }))
+    .await
+}

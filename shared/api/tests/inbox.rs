@@ -16,8 +16,12 @@ const MALLORY: As = As::User("mallory");
 const NUMBER: &str = "+12127363100";
 
 async fn reply(h: &Harness, from: &str, text: &str, id: &str) {
-    let p =
-        Processor { db: h.t.db.clone(), gate: h.state.gate.clone(), clock: Arc::new(nextier_campaigns::SystemClock) };
+    let p = Processor {
+        db: h.t.db.clone(),
+        gate: h.state.gate.clone(),
+        clock: Arc::new(nextier_campaigns::SystemClock),
+        outbox: None,
+    };
     let job = Job::Webhook {
         webhook_event_id: format!("whk_{id}"),
         payload: json!({"event": "message.received", "from": from, "to": NUMBER, "text": text, "message_id": id}),

@@ -62,6 +62,9 @@ pub struct Processor {
     pub db: Db,
     pub gate: Arc<dyn OutboundGate>,
     pub clock: Arc<dyn Clock>,
+    /// Publishes what processing staged (answers, events) right after commit; without one,
+    /// the outbox sweeper does, within a minute.
+    pub outbox: Option<nextier_platform::outbox::OutboxPublisher>,
 }
 
 /// What processing a job did (logged, and returned to tests).
@@ -303,6 +306,7 @@ impl Processor {
         )
         .await?;
         let correlation = nextier_runtime::correlation::current().unwrap_or_default().as_str().to_owned();
+        let mut staged = Vec::new();
         if let Some((body, send_key, confirmation)) = answer {
             let job = Job::Reply {
                 team_id: team.to_string(),
@@ -311,7 +315,7 @@ impl Processor {
                 send_key: send_key.clone(),
                 confirmation,
             };
-            outbox::stage(
+            let id = outbox::stage(
                 &tx,
                 &OutboxMessage {
                     team: Some(team.clone()),
@@ -322,8 +326,9 @@ impl Processor {
                 },
             )
             .await?;
+            staged.extend(id);
         }
-        outbox::stage_for_team(
+        let event = outbox::stage_for_team(
             &tx,
             &team,
             Destination::Event("InboundMessageReceived".into()),
@@ -332,9 +337,13 @@ impl Processor {
             correlation,
         )
         .await?;
+        staged.push(event);
         webhooks::finish(&tx, webhook_id, Some(&team), &format!("received: {}", a.classification.as_str()), now)
             .await?;
         tx.commit().await?;
+        if let Some(p) = &self.outbox {
+            p.publish(&staged).await;
+        }
         Ok(Processed::Received { team, message, classification: a.classification })
     }
 

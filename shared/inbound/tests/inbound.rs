@@ -67,8 +67,12 @@ async fn fx() -> Fx {
     number(&t, &team, "+12127363100").await;
     let sandbox = Arc::new(SandboxTransport::new());
     let clock = Arc::new(ManualClock::at(Utc::now()));
-    let p =
-        Arc::new(Processor { db: t.db.clone(), gate: Arc::new(Gate::sandbox(sandbox.clone())), clock: clock.clone() });
+    let p = Arc::new(Processor {
+        db: t.db.clone(),
+        gate: Arc::new(Gate::sandbox(sandbox.clone())),
+        clock: clock.clone(),
+        outbox: None,
+    });
     Fx { t, sandbox, p, clock, team, number: "+12127363100" }
 }
 

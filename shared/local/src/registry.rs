@@ -89,6 +89,7 @@ impl Registry {
                 nextier_platform::local::PgRateLimiter::new(db.clone()),
             ))),
             clock: Arc::new(nextier_campaigns::SystemClock),
+            outbox: Some(publisher.clone()),
         });
         r.consumers.push(Consumer {
             queue: nextier_inbound::QUEUE.into(),

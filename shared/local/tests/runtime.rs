@@ -339,3 +339,69 @@ async fn a_scheduled_campaign_starts_ticks_and_sends_on_the_local_runtime() {
     assert_eq!(history["items"][2]["to"], "RUNNING");
     rt.stop().await;
 }
+
+#[tokio::test]
+async fn a_signed_reply_reaches_the_inbox_and_an_opt_out_is_confirmed_on_the_local_runtime() {
+    let t = TestDb::new().await;
+    let rt = run(&t, Registry::default(), None).await;
+    let http = reqwest::Client::new();
+    let base = format!("{}/teams/{}", rt.api_url, rt.demo_team);
+    let r = http
+        .post(format!("{base}/sending-numbers"))
+        .bearer_auth(&rt.dev_token)
+        .json(&json!({"number": "(212) 736-3100"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+    let deliver = |delivery: &'static str, text: &'static str, id: &'static str| {
+        let body = json!({"event": "message.received", "from": "+13126181234", "to": "+12127363100",
+                          "text": text, "message_id": id})
+        .to_string();
+        let ts = chrono::Utc::now().timestamp_millis();
+        let sig =
+            nextier_domain::webhook_signature::sign_signalhouse(rt.webhook_secret.as_bytes(), ts, body.as_bytes());
+        http.post(format!("{}/webhooks/signalhouse", rt.api_url))
+            .header("x-signalhouse-signature-v1", format!("t={ts},v1={sig}"))
+            .header("x-signalhouse-delivery-id", delivery)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let r = deliver("d-1", "Yes, interested. What's the offer?", "sh-1").await.unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    // An unsigned delivery is refused.
+    let r = http.post(format!("{}/webhooks/signalhouse", rt.api_url)).body("{}").send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let items = |q: &'static str| {
+        let (http, url, token) = (http.clone(), format!("{base}/inbox/items{q}"), rt.dev_token.clone());
+        async move {
+            let v: Value = http.get(url).bearer_auth(token).send().await.unwrap().json().await.unwrap();
+            v["items"].as_array().cloned().unwrap_or_default()
+        }
+    };
+    eventually("the reply to reach the inbox", || async { items("").await.len() == 1 }).await;
+    let item = items("").await[0].clone();
+    assert_eq!(
+        (item["classification"].as_str(), item["bucket"].as_str()),
+        (Some("POSITIVE"), Some("POSITIVE_RESPONSES"))
+    );
+
+    let r = deliver("d-2", "STOP", "sh-2").await.unwrap();
+    assert_eq!(r.status(), 200);
+    let contact = item["contactId"].as_str().unwrap().to_owned();
+    eventually("the opt-out confirmation to be sent", || {
+        let (http, url, token) = (http.clone(), format!("{base}/contacts/{contact}/messages"), rt.dev_token.clone());
+        async move {
+            let v: Value = http.get(url).bearer_auth(token).send().await.unwrap().json().await.unwrap();
+            v["items"]
+                .as_array()
+                .is_some_and(|m| m.iter().any(|m| m["direction"] == "outbound" && m["status"] == "sent"))
+        }
+    })
+    .await;
+    let s: Value =
+        http.get(format!("{base}/suppressions")).bearer_auth(&rt.dev_token).send().await.unwrap().json().await.unwrap();
+    assert_eq!(s["items"][0]["kind"], "OPTED_OUT");
+    rt.stop().await;
+}

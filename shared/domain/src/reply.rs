@@ -32,22 +32,35 @@ pub struct Reading {
     pub confidence: u8,
 }
 
-const STOP_WORDS: &[&str] = &["stop", "stopall", "unsubscribe", "cancel", "end", "quit", "revoke", "optout", "opt out"];
+const STOP_WORDS: &[&str] =
+    &["stop", "stopall", "unsubscribe", "cancel", "end", "quit", "revoke", "optout", "opt out", "remove"];
 const HELP_WORDS: &[&str] = &["help", "info"];
 /// Words that do not change a keyword reply ("stop please", "STOP STOP").
-const COURTESY: &[&str] = &["please", "pls", "plz", "now", "thanks", "thank", "you", "thx"];
+const COURTESY: &[&str] = &["please", "pls", "plz", "now", "thanks", "thank", "you", "thx", "it", "this"];
 
-/// Whether the message is only stop keywords, repeated or with courtesy words.
-fn only_stop_words(w: &str) -> bool {
-    let mut saw_stop = false;
+/// Whether `w` is only words of `keywords`, repeated or with courtesy words ("stop please",
+/// "STOP STOP", "help pls").
+fn only_keywords(w: &str, keywords: &[&str]) -> bool {
+    let mut saw = false;
     for word in w.split(' ') {
-        if STOP_WORDS.contains(&word) {
-            saw_stop = true;
+        if keywords.contains(&word) {
+            saw = true;
         } else if !COURTESY.contains(&word) {
             return false;
         }
     }
-    saw_stop
+    saw
+}
+
+fn only_stop_words(w: &str) -> bool {
+    only_keywords(w, STOP_WORDS)
+}
+
+/// Whether some sentence of the message is a stop keyword on its own ("STOP. Wrong number").
+fn a_sentence_is_a_stop_word(text: &str) -> bool {
+    text.split(['.', '!', '?', ';', ',', '\n'])
+        .flat_map(|sentence| sentence.split(" - "))
+        .any(|sentence| only_stop_words(&words(sentence)))
 }
 const START_WORDS: &[&str] = &["start", "unstop"];
 
@@ -60,6 +73,9 @@ const REVOCATIONS: &[&str] = &[
     "stop calling",
     "stop text",
     "stop txt",
+    "opt out",
+    "lose this number",
+    "delete this number",
     "remove me",
     "remove my number",
     "take me off",
@@ -104,10 +120,27 @@ const WRONG_NUMBER: &[&str] = &[
     "who is this",
     "new number",
     "not my business",
+    "sold that",
+    "sold it",
+    "sold the house",
+    "sold the property",
+    "no longer own",
 ];
 
-const PROFANITY: &[&str] =
-    &["fuck", "fucking", "shit", "bitch", "asshole", "bastard", "damn you", "piss off", "screw you"];
+const PROFANITY: &[&str] = &[
+    "fuck",
+    "fucking",
+    "shit",
+    "bitch",
+    "asshole",
+    "bastard",
+    "damn you",
+    "piss off",
+    "screw you",
+    "go to hell",
+    "stfu",
+    "wtf",
+];
 
 const POSITIVE: &[&str] = &[
     "yes",
@@ -116,6 +149,7 @@ const POSITIVE: &[&str] = &[
     "sure",
     "interested",
     "call me",
+    "text me",
     "give me a call",
     "sounds good",
     "tell me more",
@@ -136,7 +170,8 @@ const POSITIVE: &[&str] = &[
     "available",
 ];
 
-const NEGATIVE: &[&str] = &["not interested", "no thanks", "no thank you", "not selling", "not for sale", "no"];
+const NEGATIVE: &[&str] =
+    &["not interested", "no thanks", "no thank you", "not selling", "not for sale", "no", "nope", "nah"];
 
 /// Lower case, punctuation to spaces, single spaces.
 fn words(text: &str) -> String {
@@ -153,6 +188,19 @@ fn has_phrase(text: &str, phrase: &str) -> bool {
 
 fn any_phrase(text: &str, phrases: &[&str]) -> bool {
     phrases.iter().any(|p| has_phrase(text, p))
+}
+
+/// A revocation phrase anywhere, except "stop …" negated ("don't stop texting me").
+fn revokes(text: &str) -> bool {
+    let padded = format!(" {text} ");
+    REVOCATIONS.iter().any(|phrase| {
+        let needle = format!(" {phrase} ");
+        padded.match_indices(&needle).any(|(at, _)| {
+            let before = &padded[..at];
+            !(phrase.starts_with("stop ")
+                && ["don't", "dont", "do not", "never", "not"].iter().any(|n| before.ends_with(&format!(" {n}"))))
+        })
+    })
 }
 
 /// Reads a reply. `opted_out`: whether the sender's number is currently opted out (then YES
@@ -175,11 +223,13 @@ pub fn read(text: &str, opted_out: bool) -> Reading {
     };
     let (intent, confidence) = if STOP_WORDS.contains(&w.as_str()) || only_stop_words(&w) {
         (Intent::OptOut, 99)
-    } else if any_phrase(&w, REVOCATIONS) {
+    } else if a_sentence_is_a_stop_word(text) {
+        (Intent::OptOut, 95)
+    } else if revokes(&w) {
         (Intent::OptOut, 90)
-    } else if HELP_WORDS.contains(&w.as_str()) {
+    } else if only_keywords(&w, HELP_WORDS) {
         (Intent::Help, 99)
-    } else if START_WORDS.contains(&w.as_str()) || (opted_out && w == "yes") {
+    } else if only_keywords(&w, START_WORDS) || (opted_out && w == "yes") {
         (Intent::OptIn, 95)
     } else if any_phrase(&w, WRONG_NUMBER) {
         (Intent::WrongNumber, 85)
@@ -367,7 +417,91 @@ mod tests {
         ("Later", Neutral),
         ("Talk to my husband", Neutral),
         ("The tenants are still in there", Neutral),
+        // Opt-outs written as sentences, or with the keyword as a sentence of its own.
+        ("STOP. Wrong number", OptOut),
+        ("Stop, this is not my house", OptOut),
+        ("Wrong number. Stop texting me", OptOut),
+        ("STOP - wrong number", OptOut),
+        ("Non-stop!", Neutral),
+        ("Stop it", OptOut),
+        ("stop it now!!", OptOut),
+        ("Remove", OptOut),
+        ("REMOVE PLEASE", OptOut),
+        ("I want to opt out", OptOut),
+        ("How do I opt out of these", OptOut),
+        ("please unsubscribe me", OptOut),
+        ("Please don't text me anymore", OptOut),
+        ("Lose this number", OptOut),
+        ("delete this number from your list", OptOut),
+        ("Take me off your list. Thanks", OptOut),
+        ("Do not contact this number again", OptOut),
+        ("no more texts!!!", OptOut),
+        ("unsubscribe thanks", OptOut),
+        ("end please", OptOut),
+        // Tricky non-opt-outs: the keyword is part of something else.
+        ("Don't stop texting me, I'm interested!", Positive),
+        ("Can you stop by Tuesday?", Question),
+        ("Stop by anytime after 5", Neutral),
+        ("I've been meaning to unsubscribe from my gym", Neutral),
+        ("Cancel that, I meant tomorrow", Neutral),
+        ("I quit my job last week", Neutral),
+        ("Remove the old shed first?", Question),
+        ("She's a legend around here", Neutral),
+        ("Backend office will get back to you", Neutral),
+        ("Quite interested actually", Positive),
+        ("Endless calls lately", Neutral),
+        ("My stopwatch broke", Neutral),
+        ("The weekend works for me", Neutral),
+        ("Can I get more info?", Question),
+        ("helpful, thanks", Neutral),
+        ("It's the end unit on the left", Neutral),
+        // Help and opting back in, with courtesy words.
+        ("help please", Help),
+        ("Info pls", Help),
+        ("START please", OptIn),
+        // Wrong numbers and people who no longer own it.
+        ("Wrong number, sorry", WrongNumber),
+        ("This is the wrong number", WrongNumber),
+        ("I think you have the wrong number", WrongNumber),
+        ("I sold that house years ago", WrongNumber),
+        ("Sold it last year", WrongNumber),
+        ("We no longer own the property", WrongNumber),
+        // Profanity.
+        ("go to hell", Profanity),
+        ("stfu", Profanity),
+        ("wtf is this", Profanity),
+        // Interest.
+        ("Yes please", Positive),
+        ("yes, call me", Positive),
+        ("Sure thing", Positive),
+        ("I might be interested", Positive),
+        ("Text me the offer", Positive),
+        ("OK call me tonight", Positive),
+        ("Yes I still own it", Positive),
+        ("Call me at (305) 868-4000", Positive),
+        // Not interested.
+        ("Nope", Negative),
+        ("nah", Negative),
+        ("We're not selling", Negative),
+        ("Not selling, thanks", Negative),
+        ("no, thank you", Negative),
+        // Questions.
+        ("Who gave you my number?", Question),
+        ("What is this about?", Question),
+        ("How does this work?", Question),
+        // Neutral.
+        ("Ok thanks", Neutral),
+        ("Will do", Neutral),
+        ("🙂", Neutral),
     ];
+
+    #[test]
+    fn the_table_is_large_enough_to_mean_something() {
+        assert!(CASES.len() >= 200, "{} cases", CASES.len());
+        for intent in [OptOut, Help, OptIn, WrongNumber, Profanity, Positive, Negative, Question, Neutral] {
+            assert!(CASES.iter().filter(|(_, i)| *i == intent).count() >= 3, "{intent:?} has too few cases");
+        }
+    }
 
     #[test]
     fn every_case_reads_as_expected() {

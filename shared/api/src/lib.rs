@@ -3,6 +3,7 @@
 //! annotations, so it cannot drift from the routes.
 
 pub mod admin;
+pub mod calls;
 pub mod campaigns;
 pub mod contacts;
 pub mod events;
@@ -30,6 +31,7 @@ fn groups() -> OpenApiRouter<AppState> {
         .merge(suppressions::router())
         .merge(messages::router())
         .merge(inbox::router())
+        .merge(calls::router())
 }
 
 /// The complete OpenAPI 3.1 document for all groups.
@@ -64,6 +66,11 @@ pub fn campaigns_app(state: AppState, local_auth: Option<JwtVerifier>) -> Router
 /// The inbox Lambda's router.
 pub fn inbox_app(state: AppState, local_auth: Option<JwtVerifier>) -> Router {
     serve(OpenApiRouter::with_openapi(openapi::base()).merge(inbox::router()), state, local_auth)
+}
+
+/// The calls Lambda's router: the call queue, call history, dialer sessions.
+pub fn calls_app(state: AppState, local_auth: Option<JwtVerifier>) -> Router {
+    serve(OpenApiRouter::with_openapi(openapi::base()).merge(calls::router()), state, local_auth)
 }
 
 /// Runs an API group as a Lambda: everything is built once per cold start from the

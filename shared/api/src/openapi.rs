@@ -19,6 +19,7 @@ use crate::AppState;
     tags((name = "admin", description = "Teams, members, invitations, API keys, settings"),
          (name = "contacts", description = "One contact per person per team: phones, emails, addresses, merges, lead states, timeline"),
          (name = "inbox", description = "Replies in buckets with SLAs: list, conversation, move, process, escalate, stats, classification preview"),
+         (name = "calls", description = "The call queue, call history and power-dialer sessions"),
          (name = "meta", description = "Health and this document"))
 )]
 struct Base;

@@ -37,6 +37,10 @@ pub enum Permission {
     InboxRead,
     /// Work the inbox: move, process, escalate.
     InboxWrite,
+    /// See the call queue, call history and dialer sessions.
+    CallsRead,
+    /// Push, claim and complete calls; run dialer sessions.
+    CallsWrite,
 }
 
 impl Permission {
@@ -53,7 +57,9 @@ impl Permission {
             | Permission::MessagesRead
             | Permission::MessagesSend
             | Permission::InboxRead
-            | Permission::InboxWrite => Role::Member,
+            | Permission::InboxWrite
+            | Permission::CallsRead
+            | Permission::CallsWrite => Role::Member,
             Permission::TeamManage
             | Permission::MembersManage
             | Permission::KeysManage
@@ -82,6 +88,8 @@ impl Permission {
             Permission::MessagesSend => Scope::parse_known("messages:send"),
             Permission::InboxRead => Scope::parse_known("inbox:read"),
             Permission::InboxWrite => Scope::parse_known("inbox:write"),
+            Permission::CallsRead => Scope::parse_known("calls:read"),
+            Permission::CallsWrite => Scope::parse_known("calls:write"),
         }
     }
 }

@@ -136,6 +136,12 @@ prefixed_id!(/// An inbox item: one reply to work.
     InboxItemId, "inb");
 prefixed_id!(/// A webhook delivery as received.
     WebhookEventId, "whk");
+prefixed_id!(/// A call-queue entry.
+    CallId, "cal");
+prefixed_id!(/// A power-dialer session.
+    DialerSessionId, "dls");
+prefixed_id!(/// An AI-written reply suggestion awaiting a person.
+    SuggestionId, "sug");
 
 #[cfg(test)]
 mod tests {

@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod api_key;
+pub mod calls;
 pub mod campaign;
 pub mod csv_cell;
 pub mod email;

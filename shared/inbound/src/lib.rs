@@ -20,6 +20,7 @@ use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use nextier_campaigns::Clock;
+use nextier_domain::calls::{self as calls_rules, CallConfig, Candidate, Eligibility};
 use nextier_domain::ids::{ContactId, MessageId, TeamId};
 use nextier_domain::inbox::{Classification, InboxConfig};
 use nextier_domain::lead_state::LeadState;
@@ -196,6 +197,7 @@ impl Processor {
         }
         let current = suppressions::active(&tx, &team, from.as_str(), now).await?;
         let opted_out = current.as_ref().is_some_and(|s| s.kind == "OPTED_OUT");
+        let suppressed = current.is_some();
         let reading = reply::read(&text, opted_out);
         let config = InboxConfig::from_settings(&settings::strings_in(&tx, SETTINGS_SCOPE).await?);
         let a = config.assess(&reading);
@@ -291,6 +293,32 @@ impl Processor {
         }
         // Any reply ends the sequences whose exit rule says so.
         campaign_store::exit_contact(&tx, &contact_id, "reply").await?;
+        // Hot leads go to the call queue (DOMAIN.md C.6); those who said stop leave it.
+        if matches!(a.classification, Classification::DncRequest | Classification::WrongNumber) {
+            nextier_store::calls::cancel_for_contact(&tx, &contact_id, a.classification.as_str()).await?;
+        } else if matches!(a.classification, Classification::Positive | Classification::Question) {
+            let cfg = CallConfig::from_settings(&settings::strings_in(&tx, "calls").await?);
+            let mut labels = contact.tags.clone();
+            labels.extend(a.labels.iter().cloned());
+            let candidate = Candidate {
+                labels: &labels,
+                score: (contact.score + a.score_delta).clamp(0, 100),
+                opted_out: suppressed,
+                do_not_contact: false,
+                phone: Some(from.as_str()),
+            };
+            if let Eligibility::Eligible { priority, reason } = calls_rules::evaluate(&candidate, &cfg) {
+                let push = nextier_store::calls::Push {
+                    contact: &contact_id,
+                    phone: from.as_str(),
+                    priority,
+                    reason,
+                    source: "inbound_reply",
+                    max_attempts: cfg.max_attempts,
+                };
+                nextier_store::calls::push(&tx, &team, &push).await?;
+            }
+        }
         inbox::create(
             &tx,
             &team,

@@ -462,3 +462,22 @@ async fn the_sla_sweep_escalates_overdue_items_once_per_period() {
         2
     );
 }
+
+#[tokio::test]
+async fn hot_replies_join_the_call_queue_and_an_opt_out_leaves_it() {
+    let f = fx().await;
+    let sender = "+13126181234";
+    f.job(received(sender, f.number, "ok", "m-0")).await;
+    assert_eq!(f.count("SELECT count(*) FROM call_queue").await, 0, "a neutral reply does not qualify");
+    f.job(received(sender, f.number, "Yes! email me at ana@example.com", "m-1")).await;
+    let r =
+        f.t.superuser().await.query_one("SELECT priority, reason, status, source FROM call_queue", &[]).await.unwrap();
+    assert_eq!(
+        (r.get::<_, i32>(0), r.get::<_, String>(1), r.get::<_, String>(2), r.get::<_, String>(3)),
+        (100, "gold_label".into(), "pending".into(), "inbound_reply".into())
+    );
+    f.job(received(sender, f.number, "Call me tomorrow", "m-2")).await;
+    assert_eq!(f.count("SELECT count(*) FROM call_queue").await, 1, "one open entry per contact");
+    f.job(received(sender, f.number, "Actually, stop texting me", "m-3")).await;
+    assert_eq!(f.count("SELECT count(*) FROM call_queue WHERE status = 'cancelled'").await, 1);
+}

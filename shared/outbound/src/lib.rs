@@ -490,3 +490,39 @@ impl OutboundGate for Gate {
         }
     }
 }
+
+/// Whether a person may call a contact now (the dialer and the call queue ask before they
+/// hand out a number): the same consent, suppression and quiet-hours rules as a text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallCheck {
+    /// Call this number.
+    Call(String),
+    /// Not now; allowed from `until`.
+    Wait { until: DateTime<Utc>, reason: String },
+    /// Never (opted out, suppressed, no callable number).
+    Never(String),
+}
+
+pub async fn may_call(tx: &Tx<'_>, team: &TeamId, contact: &Contact, now: DateTime<Utc>) -> anyhow::Result<CallCheck> {
+    if contact.lead_state == LeadState::Suppressed {
+        return Ok(CallCheck::Never("opt_out".into()));
+    }
+    let to = match address(contact, Channel::Voice) {
+        Ok(a) => a,
+        Err(reason) => return Ok(CallCheck::Never(reason)),
+    };
+    if let Some(s) = suppressions::active(tx, team, &to, now).await? {
+        let reason = if s.kind == "OPTED_OUT" { "opt_out".to_owned() } else { format!("suppressed: {}", s.kind) };
+        return Ok(CallCheck::Never(reason));
+    }
+    let state = contact.addresses.first().and_then(|a| a.state.as_deref());
+    let loc = quiet_hours::locate(&to, state);
+    let until = quiet_hours::next_allowed(now, &loc);
+    if until > now {
+        return Ok(CallCheck::Wait {
+            until,
+            reason: format!("quiet hours in {}", loc.state.as_deref().unwrap_or("the recipient's zone")),
+        });
+    }
+    Ok(CallCheck::Call(to))
+}

@@ -6,6 +6,7 @@
 mod sql;
 
 pub mod api_keys;
+pub mod calls;
 pub mod campaigns;
 pub mod contacts;
 pub mod db;

@@ -17,7 +17,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let platform = nextier_platform::wiring::Platform::from_env(&db).await;
     let gate = nextier_providers::gate_from_env(platform.limiter.clone());
     let outbox = Some(platform.outbox(&db));
-    let p = Processor { db, gate: Arc::new(gate), clock: Arc::new(SystemClock), outbox };
+    let suggester = nextier_providers::suggester_from_env();
+    let p = Processor { db, gate: Arc::new(gate), clock: Arc::new(SystemClock), outbox, suggester };
     let p = &p;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         Ok::<_, lambda_runtime::Error>(handle(p, event.payload).await)

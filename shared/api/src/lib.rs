@@ -86,6 +86,7 @@ pub async fn run_lambda(
         outbox: platform.outbox(&db),
         blobs: platform.blobs.clone(),
         gate: std::sync::Arc::new(nextier_providers::LazyGate::new(platform.limiter.clone())),
+        suggester: nextier_providers::suggester_from_env(),
         db,
         config: std::sync::Arc::new(AppConfig::from_env()),
     };

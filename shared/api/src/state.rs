@@ -15,6 +15,8 @@ pub struct AppState {
     pub config: Arc<AppConfig>,
     /// The one way out for a person's messages (the cockpit's sends).
     pub gate: Arc<dyn OutboundGate>,
+    /// Writes reply suggestions for inbox items (an LLM when configured, else templates).
+    pub suggester: Arc<dyn nextier_inbound::suggest::Suggester>,
 }
 
 #[derive(Debug, Clone)]

@@ -21,6 +21,7 @@ async fn reply(h: &Harness, from: &str, text: &str, id: &str) {
         gate: h.state.gate.clone(),
         clock: Arc::new(nextier_campaigns::SystemClock),
         outbox: None,
+        suggester: Arc::new(nextier_inbound::suggest::TemplateSuggester),
     };
     let job = Job::Webhook {
         webhook_event_id: format!("whk_{id}"),
@@ -221,4 +222,131 @@ async fn the_classification_preview_uses_the_team_configuration_and_stores_nothi
     let r = h.call(&ALICE, "POST", &url, Some(json!({"txt": "hi"}))).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert_eq!(h.count("inbox_items").await + h.count("messages").await, 0);
+}
+
+/// An area code where it is daytime now (the gate checks quiet hours on the wall clock).
+fn daytime_area() -> &'static str {
+    let now = chrono::Utc::now();
+    ["212", "808", "671"]
+        .into_iter()
+        .find(|a| {
+            let loc = nextier_domain::quiet_hours::locate(&format!("+1{a}7363100"), None);
+            nextier_domain::quiet_hours::allowed(now, &loc)
+                && nextier_domain::quiet_hours::allowed(now + chrono::Duration::minutes(10), &loc)
+        })
+        .expect("one of three zones is in its window")
+}
+
+#[tokio::test]
+async fn ai_suggestions_are_sent_only_with_a_persons_approval_and_logged() {
+    let h = harness().await;
+    let team = h.team("alice", "Acme").await;
+    h.t.superuser()
+        .await
+        .execute(
+            "INSERT INTO sending_numbers (id, team_id, e164, created_by) VALUES ('row_01JD8Z6Q3M4N5P6R7S8T9V0W1X', $1, $2, 'test')",
+            &[&team, &NUMBER],
+        )
+        .await
+        .unwrap();
+    let area = daytime_area();
+    let (ana, bo) = (format!("+1{area}7363101"), format!("+1{area}7363102"));
+    for (n, name) in [(&ana, "Ana"), (&bo, "Bo")] {
+        ok(
+            &h,
+            &ALICE,
+            "POST",
+            &format!("/teams/{team}/contacts"),
+            Some(json!({"firstName": name, "phones": [{"number": n, "type": "mobile"}]})),
+        )
+        .await;
+    }
+    reply(&h, &ana, "Yes, I'd sell for the right price", "sh-1").await;
+    reply(&h, &bo, "maybe", "sh-2").await;
+    reply(&h, &ana, "STOP", "sh-3").await;
+    let url = |rest: &str| format!("/teams/{team}/inbox{rest}");
+    let items = ok(&h, &ALICE, "GET", &url("/items?order=newest&processed=true"), None).await;
+    let id_of = |text: &str| {
+        items["items"].as_array().unwrap().iter().find(|i| i["responseText"] == text).unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let (ana_item, bo_item, stop_item) = (id_of("Yes, I'd sell for the right price"), id_of("maybe"), id_of("STOP"));
+
+    let r = h.call(&ALICE, "POST", &url(&format!("/items/{stop_item}/suggestions")), None).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "an opt-out is never answered by a machine");
+    let s = h.call(&ALICE, "POST", &url(&format!("/items/{bo_item}/suggestions")), None).await;
+    assert_eq!(s.status, StatusCode::CREATED, "{}", s.body);
+    assert_eq!(s.body["suggestedText"], "Thanks Bo! When is a good time for a quick call to go over the details?");
+    assert_eq!((s.body["status"].as_str(), s.body["source"].as_str()), (Some("pending"), Some("template:positive")));
+    let again = h.call(&ALICE, "POST", &url(&format!("/items/{bo_item}/suggestions")), None).await;
+    assert_eq!(
+        (again.status, again.body["id"].clone()),
+        (StatusCode::OK, s.body["id"].clone()),
+        "one pending at a time"
+    );
+    let sid = s.body["id"].as_str().unwrap().to_owned();
+
+    // Nothing has been sent; an API key cannot approve; a person edits and sends it.
+    assert!(h.sandbox.sent().is_empty());
+    let key = h.key(&team, "alice", &["*"]).await;
+    let r = h.call(&As::Key(key), "POST", &url(&format!("/suggestions/{sid}/approve")), None).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let a = ok(
+        &h,
+        &ALICE,
+        "POST",
+        &url(&format!("/suggestions/{sid}/approve")),
+        Some(json!({"text": "Thanks Bo! Could I call you tomorrow at 10?"})),
+    )
+    .await;
+    assert_eq!((a["suggestion"]["status"].as_str(), a["message"]["status"].as_str()), (Some("edited"), Some("sent")));
+    let log = &a["suggestion"]["log"];
+    assert_eq!(
+        (log["action"].as_str(), log["finalText"].as_str()),
+        (Some("edited"), Some("Thanks Bo! Could I call you tomorrow at 10?"))
+    );
+    assert_eq!(log["suggestedText"], "Thanks Bo! When is a good time for a quick call to go over the details?");
+    assert!(log["actor"].as_str().unwrap().starts_with("usr_"));
+    let sent = h.sandbox.sent();
+    assert_eq!(
+        (sent.len(), sent[0].to.as_str(), sent[0].body.as_str()),
+        (1, bo.as_str(), "Thanks Bo! Could I call you tomorrow at 10?")
+    );
+    let item = ok(&h, &ALICE, "GET", &url(&format!("/items/{bo_item}")), None).await;
+    assert!(item["item"]["processedAt"].is_string());
+    let r = h.call(&ALICE, "POST", &url(&format!("/suggestions/{sid}/approve")), None).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "decided once");
+    assert_eq!(h.sandbox.sent().len(), 1);
+
+    // Ana opted out after her reply: approving is refused by the gate, nothing is logged, and
+    // the suggestion still waits; it can be rejected, with a reason.
+    let s = ok(&h, &ALICE, "POST", &url(&format!("/items/{ana_item}/suggestions")), None).await;
+    let sid = s["id"].as_str().unwrap().to_owned();
+    let r = h.call(&ALICE, "POST", &url(&format!("/suggestions/{sid}/approve")), None).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+    assert!(r.body["detail"].as_str().unwrap().contains("opt_out"));
+    let list = ok(&h, &ALICE, "GET", &url(&format!("/items/{ana_item}/suggestions")), None).await;
+    assert_eq!((list[0]["status"].as_str(), list[0]["log"].is_null()), (Some("pending"), true));
+    let rj =
+        ok(&h, &ALICE, "POST", &url(&format!("/suggestions/{sid}/reject")), Some(json!({"reason": "opted out"}))).await;
+    assert_eq!(
+        (rj["status"].as_str(), rj["log"]["action"].as_str(), rj["log"]["finalText"].is_null()),
+        (Some("rejected"), Some("rejected"), true)
+    );
+    assert_eq!(h.count("ai_approval_log").await, 2);
+    // Every AI-written message that left has its log row.
+    let unlogged: i64 =
+        h.t.superuser()
+            .await
+            .query_one(
+                "SELECT count(*) FROM messages m WHERE m.send_key LIKE 'ai:%' AND NOT EXISTS
+           (SELECT 1 FROM ai_approval_log l WHERE l.message_id = m.id)",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+    assert_eq!(unlogged, 0);
 }

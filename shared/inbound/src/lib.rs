@@ -14,6 +14,7 @@
 
 pub mod event;
 pub mod sla;
+pub mod suggest;
 pub mod webhook;
 
 use std::sync::Arc;
@@ -57,6 +58,10 @@ pub enum Job {
     /// An answer to a keyword (HELP, START) or the confirmation of an opt-out.
     #[serde(rename_all = "camelCase")]
     Reply { team_id: String, contact_id: String, body: String, send_key: String, confirmation: bool },
+    /// Write a reply suggestion for an inbox item that needs one (sent at once only when the
+    /// team switched on auto-send).
+    #[serde(rename_all = "camelCase")]
+    Suggest { team_id: String, item_id: String },
 }
 
 pub struct Processor {
@@ -66,6 +71,8 @@ pub struct Processor {
     /// Publishes what processing staged (answers, events) right after commit; without one,
     /// the outbox sweeper does, within a minute.
     pub outbox: Option<nextier_platform::outbox::OutboxPublisher>,
+    /// Writes reply suggestions (the template suggester locally, an LLM when configured).
+    pub suggester: Arc<dyn suggest::Suggester>,
 }
 
 /// What processing a job did (logged, and returned to tests).
@@ -77,6 +84,7 @@ pub enum Processed {
     Unroutable(String),
     Ignored(String),
     Replied(String),
+    Suggested { suggestion: String, auto_sent: bool },
 }
 
 /// The `inbound` queue's Lambda handler: a failed job is reported, and SQS redelivers it.
@@ -119,6 +127,11 @@ impl Processor {
                 let contact = ContactId::from_trusted(contact_id.clone());
                 let purpose = if *confirmation { Purpose::OptOutConfirmation } else { Purpose::KeywordReply };
                 self.reply(&team, &contact, body, send_key, purpose).await
+            }
+            Job::Suggest { team_id, item_id } => {
+                let team = TeamId::from_trusted(team_id.clone());
+                let item = nextier_domain::ids::InboxItemId::from_trusted(item_id.clone());
+                self.suggest(&team, &item).await
             }
         }
     }
@@ -319,7 +332,7 @@ impl Processor {
                 nextier_store::calls::push(&tx, &team, &push).await?;
             }
         }
-        inbox::create(
+        let (item, _) = inbox::create(
             &tx,
             &team,
             &NewItem {
@@ -335,6 +348,21 @@ impl Processor {
         .await?;
         let correlation = nextier_runtime::correlation::current().unwrap_or_default().as_str().to_owned();
         let mut staged = Vec::new();
+        if suggest::needs_reply(a.classification) {
+            let job = Job::Suggest { team_id: team.to_string(), item_id: item.to_string() };
+            let id = outbox::stage(
+                &tx,
+                &OutboxMessage {
+                    team: Some(team.clone()),
+                    destination: Destination::Queue(QUEUE.into()),
+                    payload: serde_json::to_value(&job)?,
+                    correlation_id: correlation.clone(),
+                    dedupe_key: Some(format!("suggest:{item}")),
+                },
+            )
+            .await?;
+            staged.extend(id);
+        }
         if let Some((body, send_key, confirmation)) = answer {
             let job = Job::Reply {
                 team_id: team.to_string(),
@@ -407,6 +435,47 @@ impl Processor {
         webhooks::finish(&tx, webhook_id, Some(&team), &format!("receipt: {status}"), now).await?;
         tx.commit().await?;
         Ok(Processed::Receipt { status, moved })
+    }
+
+    async fn suggest(&self, team: &TeamId, item: &nextier_domain::ids::InboxItemId) -> anyhow::Result<Processed> {
+        // A retry after the provider failed an auto-sent suggestion: deliver that one again
+        // (same key), never write a second.
+        let earlier = {
+            let mut conn = self.db.conn().await?;
+            let tx = scope::begin(&mut conn, &Scope::team(team.clone())).await?;
+            nextier_store::ai::for_item(&tx, item).await?
+        };
+        if let Some(prev) = earlier.iter().find(|s| s.status == "auto_sent") {
+            return match suggest::send(&self.db, &self.gate, team, &prev.id, None, true, "ai:auto", self.clock.now())
+                .await
+            {
+                Ok(_) => Ok(Processed::Suggested { suggestion: prev.id.to_string(), auto_sent: true }),
+                Err(suggest::SendError::Store(StoreError::Conflict(m))) | Err(suggest::SendError::Refused(m)) => {
+                    Ok(Processed::Ignored(m))
+                }
+                Err(e) => Err(anyhow::anyhow!(e)),
+            };
+        }
+        let Some((s, created)) = suggest::suggest_for_item(&self.db, self.suggester.as_ref(), team, item).await? else {
+            return Ok(Processed::Ignored("no suggestion for this item".into()));
+        };
+        let auto = {
+            let mut conn = self.db.conn().await?;
+            let tx = scope::begin(&mut conn, &Scope::team(team.clone())).await?;
+            settings::flag(&tx, suggest::SETTINGS_SCOPE, "auto_send").await?
+        };
+        if !(created && auto) {
+            return Ok(Processed::Suggested { suggestion: s.id.to_string(), auto_sent: false });
+        }
+        match suggest::send(&self.db, &self.gate, team, &s.id, None, true, "ai:auto", self.clock.now()).await {
+            Ok(_) => Ok(Processed::Suggested { suggestion: s.id.to_string(), auto_sent: true }),
+            // Not now or never: it waits for a person, as any suggestion does.
+            Err(suggest::SendError::Refused(reason)) => {
+                tracing::info!(reason, "auto-send held back; the suggestion waits for a person");
+                Ok(Processed::Suggested { suggestion: s.id.to_string(), auto_sent: false })
+            }
+            Err(e) => Err(anyhow::anyhow!(e)),
+        }
     }
 
     /// Sends an answer through the gate: prepare (recorded under its send key), commit,

@@ -72,6 +72,7 @@ async fn fx() -> Fx {
         gate: Arc::new(Gate::sandbox(sandbox.clone())),
         clock: clock.clone(),
         outbox: None,
+        suggester: Arc::new(nextier_inbound::suggest::TemplateSuggester),
     });
     Fx { t, sandbox, p, clock, team, number: "+12127363100" }
 }
@@ -480,4 +481,73 @@ async fn hot_replies_join_the_call_queue_and_an_opt_out_leaves_it() {
     assert_eq!(f.count("SELECT count(*) FROM call_queue").await, 1, "one open entry per contact");
     f.job(received(sender, f.number, "Actually, stop texting me", "m-3")).await;
     assert_eq!(f.count("SELECT count(*) FROM call_queue WHERE status = 'cancelled'").await, 1);
+}
+
+#[tokio::test]
+async fn with_auto_send_on_a_suggestion_goes_out_through_the_gate_with_its_log_row() {
+    let f = fx().await;
+    // Noon in Chicago: inside the sender's window.
+    f.clock.set(chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 12, 2, 18, 0, 0).unwrap());
+    let run_suggest = || async {
+        let rows =
+            f.t.superuser()
+                .await
+                .query("DELETE FROM outbox WHERE payload->>'kind' = 'suggest' RETURNING payload", &[])
+                .await
+                .unwrap();
+        let mut out = Vec::new();
+        for r in rows {
+            let job: Job = serde_json::from_value(r.get(0)).unwrap();
+            out.push(f.p.process(&job, 1).await.unwrap());
+        }
+        out
+    };
+    // Off (the default): suggested, waiting for a person.
+    f.job(received("+13126181234", f.number, "Yes, call me", "m-1")).await;
+    let out = run_suggest().await;
+    assert!(matches!(out.as_slice(), [Processed::Suggested { auto_sent: false, .. }]), "{out:?}");
+    assert!(f.sandbox.sent().is_empty());
+    assert_eq!(f.count("SELECT count(*) FROM ai_approval_log").await, 0);
+
+    f.t.superuser()
+        .await
+        .execute(
+            "INSERT INTO team_settings (team_id, scope, name, value) VALUES ($1, 'ai', 'auto_send', 'yes')",
+            &[&f.team.as_str()],
+        )
+        .await
+        .unwrap();
+    f.job(received("+14155238800", f.number, "How much would you pay?", "m-2")).await;
+    let out = run_suggest().await;
+    assert!(matches!(out.as_slice(), [Processed::Suggested { auto_sent: true, .. }]), "{out:?}");
+    let sent = f.sandbox.sent();
+    assert_eq!(sent.len(), 1);
+    assert!(sent[0].body.starts_with("Thanks! When is a good time"), "{}", sent[0].body);
+    let r =
+        f.t.superuser()
+            .await
+            .query_one("SELECT action, actor, final_text, message_id IS NOT NULL FROM ai_approval_log", &[])
+            .await
+            .unwrap();
+    assert_eq!(
+        (r.get::<_, String>(0), r.get::<_, String>(1), r.get::<_, String>(2), r.get::<_, bool>(3)),
+        ("auto_sent".into(), "ai:auto".into(), sent[0].body.clone(), true)
+    );
+    // Redelivered, the job sends nothing more.
+    let job = Job::Suggest {
+        team_id: f.team.to_string(),
+        item_id: f
+            .t
+            .superuser()
+            .await
+            .query_one("SELECT inbox_item_id FROM ai_approval_log", &[])
+            .await
+            .unwrap()
+            .get(0),
+    };
+    f.p.process(&job, 2).await.unwrap();
+    assert_eq!(f.sandbox.sent().len(), 1);
+    // Opt-outs and wrong numbers get no suggestion at all.
+    f.job(received("+13058684000", f.number, "wrong number", "m-3")).await;
+    assert!(run_suggest().await.is_empty());
 }

@@ -90,6 +90,7 @@ impl Registry {
             ))),
             clock: Arc::new(nextier_campaigns::SystemClock),
             outbox: Some(publisher.clone()),
+            suggester: Arc::new(nextier_inbound::suggest::TemplateSuggester),
         });
         r.consumers.push(Consumer {
             queue: nextier_inbound::QUEUE.into(),

@@ -113,6 +113,7 @@ pub async fn start(config: LocalConfig) -> anyhow::Result<Running> {
         gate: Arc::new(nextier_campaigns::gate::sandbox_limited(Arc::new(
             nextier_platform::local::PgRateLimiter::new(db.clone()),
         ))),
+        suggester: Arc::new(nextier_inbound::suggest::TemplateSuggester),
     };
     // S3 notifies the lead-import queue of every upload under imports/; so does this hook.
     let notify_queue = queue.clone();

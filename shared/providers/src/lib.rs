@@ -1,13 +1,17 @@
 //! Clients for the outside providers, each a [`nextier_outbound::Transport`]: they can only
 //! be handed messages the outbound gate cleared. Each is tested against a local fake server
-//! that speaks the provider's documented contract (DOMAIN.md B).
+//! that speaks the provider's documented contract (DOMAIN.md B). [`llm`] is the reply
+//! suggester over an OpenAI-compatible chat-completions API.
 
+pub mod llm;
 pub mod retry;
 pub mod sendgrid;
 pub mod signalhouse;
 pub mod twilio;
 
 use std::sync::Arc;
+
+pub use llm::suggester_from_env;
 
 use async_trait::async_trait;
 use nextier_outbound::{

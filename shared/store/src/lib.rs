@@ -5,6 +5,7 @@
 #[macro_use]
 mod sql;
 
+pub mod ai;
 pub mod api_keys;
 pub mod calls;
 pub mod campaigns;

@@ -38,7 +38,14 @@ pub async fn harness() -> Harness {
         nextier_outbound::Gate::sandbox(sandbox.clone())
             .with_limiter(Arc::new(nextier_platform::local::PgRateLimiter::new(t.db.clone()))),
     );
-    let state = AppState { db: t.db.clone(), outbox, blobs, config: Arc::new(AppConfig::default()), gate };
+    let state = AppState {
+        db: t.db.clone(),
+        outbox,
+        blobs,
+        config: Arc::new(AppConfig::default()),
+        gate,
+        suggester: Arc::new(nextier_inbound::suggest::TemplateSuggester),
+    };
     Harness { app: nextier_api::full_app(state.clone(), None), t, bus, state, sandbox }
 }
 

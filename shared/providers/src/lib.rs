@@ -4,6 +4,7 @@
 //! suggester over an OpenAI-compatible chat-completions API.
 
 pub mod llm;
+pub mod notifications;
 pub mod retry;
 pub mod sendgrid;
 pub mod signalhouse;

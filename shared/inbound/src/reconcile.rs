@@ -1,0 +1,108 @@
+//! Catching up after an outage (DOMAIN.md B): SignalHouse writes a notification record for
+//! every event before it tries the webhook, so `GET /notification` is the durable record and
+//! the webhook only the push. Every minute the reconcile schedule reads the unread
+//! notifications, stores each as a delivery (`notification:{id}`, so a second run stores
+//! nothing new) and enqueues it exactly like a webhook, then marks them read. An event that
+//! also came by webhook is recorded once downstream: replies by provider message id, receipts
+//! by status order.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use nextier_platform::outbox::OutboxPublisher;
+use nextier_store::outbox::{self, Destination, OutboxMessage};
+use nextier_store::webhooks::{self, Delivery};
+use nextier_store::{scope, Db, Scope};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::event::normalise;
+use crate::{Job, PROVIDER, QUEUE};
+
+/// One notification record: `{id, timestamp, event, identifier, metaData}`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Notification {
+    pub id: String,
+    pub event: String,
+    pub at: Option<DateTime<Utc>>,
+    /// The event's data, as a webhook would carry it.
+    pub payload: Value,
+}
+
+/// Where unread notifications come from (SignalHouse's API; a fake in tests).
+#[async_trait]
+pub trait NotificationSource: Send + Sync {
+    /// Up to `limit` unread notifications, oldest first.
+    async fn unread(&self, limit: u32) -> anyhow::Result<Vec<Notification>>;
+    async fn mark_read(&self, ids: &[String]) -> anyhow::Result<()>;
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    pub read: usize,
+    /// Events the webhook had not delivered (stored now).
+    pub recovered: usize,
+}
+
+/// Pages through unread notifications (at most `pages` of 100 per run).
+pub async fn run(
+    db: &Db,
+    publisher: &OutboxPublisher,
+    source: &dyn NotificationSource,
+    pages: u32,
+) -> anyhow::Result<Summary> {
+    let mut summary = Summary::default();
+    for _ in 0..pages {
+        let batch = source.unread(100).await?;
+        if batch.is_empty() {
+            break;
+        }
+        let mut staged = Vec::new();
+        {
+            let mut conn = db.conn().await?;
+            let tx = scope::begin(&mut conn, &Scope::default()).await?;
+            for n in &batch {
+                let mut payload = n.payload.clone();
+                if !payload.is_object() {
+                    payload = serde_json::json!({"data": payload});
+                }
+                payload["event"] = Value::String(n.event.clone());
+                let event = normalise(&n.event);
+                let delivery_id = format!("notification:{}", n.id);
+                let d = Delivery {
+                    provider: PROVIDER,
+                    delivery_id: &delivery_id,
+                    event: &event,
+                    payload: &payload,
+                    signed_at: n.at,
+                    source: "reconcile",
+                };
+                let Some(id) = webhooks::receive(&tx, &d).await? else { continue };
+                let job = Job::Webhook { webhook_event_id: id.to_string(), payload };
+                let msg = OutboxMessage {
+                    team: None,
+                    destination: Destination::Queue(QUEUE.into()),
+                    payload: serde_json::to_value(&job)?,
+                    correlation_id: format!("reconcile-{}", n.id),
+                    dedupe_key: Some(format!("webhook:{id}")),
+                };
+                staged.extend(outbox::stage(&tx, &msg).await?);
+                summary.recovered += 1;
+            }
+            tx.commit().await?;
+        }
+        publisher.publish(&staged).await;
+        // Read only after what they carry is stored: a crash in between reads them again,
+        // and storing them again does nothing.
+        let ids: Vec<String> = batch.iter().map(|n| n.id.clone()).collect();
+        source.mark_read(&ids).await?;
+        summary.read += batch.len();
+        if batch.len() < 100 {
+            break;
+        }
+    }
+    if summary.recovered > 0 {
+        tracing::warn!(recovered = summary.recovered, "events recovered from SignalHouse notifications");
+    }
+    Ok(summary)
+}

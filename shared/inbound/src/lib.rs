@@ -16,6 +16,7 @@ pub mod event;
 pub mod reconcile;
 pub mod sla;
 pub mod suggest;
+pub mod voice;
 pub mod webhook;
 
 use std::sync::Arc;

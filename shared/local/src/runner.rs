@@ -54,6 +54,9 @@ impl LocalConfig {
     }
 }
 
+/// Twilio's auth token for the local voice webhooks when TWILIO_AUTH_TOKEN is unset.
+pub const LOCAL_TWILIO_TOKEN: &str = "local-twilio-auth-token";
+
 /// The webhook's signing secret when SIGNALHOUSE_WEBHOOK_SECRETS is unset.
 pub const LOCAL_WEBHOOK_SECRET: &str = "local-signalhouse-webhook-secret";
 
@@ -140,8 +143,18 @@ pub async fn start(config: LocalConfig) -> anyhow::Result<Running> {
         publisher.clone(),
         webhook_secrets,
     ));
-    let app =
-        nextier_api::full_app(state, Some(verifier)).merge(blob_router(blobs.clone(), Some(on_upload))).merge(webhook);
+    // Twilio's voice webhooks, signed over this server's own URL with TWILIO_AUTH_TOKEN or
+    // the local default.
+    let voice = nextier_inbound::voice::routes(nextier_inbound::voice::VoiceState {
+        db: db.clone(),
+        auth_token: Arc::new(std::env::var("TWILIO_AUTH_TOKEN").unwrap_or_else(|_| LOCAL_TWILIO_TOKEN.to_owned())),
+        base_url: Arc::new(api_url.clone()),
+        now: chrono::Utc::now,
+    });
+    let app = nextier_api::full_app(state, Some(verifier))
+        .merge(blob_router(blobs.clone(), Some(on_upload)))
+        .merge(webhook)
+        .merge(voice);
 
     let (shutdown, stop_rx) = watch::channel(false);
     let mut tasks = Vec::new();

@@ -8,12 +8,14 @@
 //! `infra/dev.sh bench import [rows]`: the CSV import against raw COPY (see `import.rs`).
 //! `infra/dev.sh bench gate [messages]`: the outbound gate's throughput and a 75/minute bucket (see `gate.rs`).
 //! `infra/dev.sh bench tick [enrolments]`: the campaign tick on 100,000 due enrolments (see `tick.rs`).
+//! `infra/dev.sh bench webhook [seconds]`: the SignalHouse webhook and the inbound consumer (see `webhook.rs`).
 
 mod cold;
 mod gate;
 mod import;
 mod load;
 mod tick;
+mod webhook;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -25,6 +27,10 @@ async fn main() -> anyhow::Result<()> {
     if std::env::args().nth(1).as_deref() == Some("gate") {
         let n = std::env::args().nth(2).and_then(|s| s.parse().ok()).unwrap_or(20_000);
         return gate::run(n).await;
+    }
+    if std::env::args().nth(1).as_deref() == Some("webhook") {
+        let seconds = std::env::args().nth(2).and_then(|s| s.parse().ok()).unwrap_or(10);
+        return webhook::run(seconds).await;
     }
     if std::env::args().nth(1).as_deref() == Some("tick") {
         let n = std::env::args().nth(2).and_then(|s| s.parse().ok()).unwrap_or(100_000);

@@ -33,6 +33,8 @@ pub struct LocalConfig {
     pub extra: Registry,
     /// Overrides every schedule's period (tests).
     pub schedule_every: Option<Duration>,
+    /// The sandbox carrier answers every text with this reply (`LOCAL_SANDBOX_REPLY`).
+    pub sandbox_reply: Option<String>,
 }
 
 impl LocalConfig {
@@ -50,6 +52,7 @@ impl LocalConfig {
             jwt_secret: nextier_runtime::config::local_secret(),
             extra: Registry::default(),
             schedule_every: None,
+            sandbox_reply: std::env::var("LOCAL_SANDBOX_REPLY").ok().filter(|r| !r.trim().is_empty()),
         })
     }
 }
@@ -167,6 +170,15 @@ pub async fn start(config: LocalConfig) -> anyhow::Result<Running> {
             tracing::error!(error = %e, "local HTTP server stopped");
         }
     }));
+
+    // The sandbox plays the carrier: receipts (and scripted replies) as signed webhooks.
+    let carrier = crate::carrier::Carrier {
+        admin_url: database.admin_url.clone(),
+        webhook_url: format!("{api_url}{}", nextier_inbound::webhook::PATH),
+        secret: webhook_secret.clone(),
+        reply: config.sandbox_reply.clone(),
+    };
+    tasks.push(tokio::spawn(carrier.run(stop_rx.clone())));
 
     let mut registry = Registry::standard(db.clone(), blobs.clone(), publisher);
     registry.consumers.extend(config.extra.consumers.clone());

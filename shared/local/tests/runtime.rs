@@ -14,6 +14,10 @@ use nextier_testkit::TestDb;
 use serde_json::{json, Value};
 
 async fn run(t: &TestDb, extra: Registry, every: Option<Duration>) -> Running {
+    run_replying(t, extra, every, None).await
+}
+
+async fn run_replying(t: &TestDb, extra: Registry, every: Option<Duration>, reply: Option<&str>) -> Running {
     let home = nextier_testkit::state_dir("local").join(&t.name);
     start(LocalConfig {
         home,
@@ -23,6 +27,7 @@ async fn run(t: &TestDb, extra: Registry, every: Option<Duration>) -> Running {
         jwt_secret: "test-secret-test-secret-test-secret".into(),
         extra,
         schedule_every: every,
+        sandbox_reply: reply.map(str::to_owned),
     })
     .await
     .expect("local runtime starts")
@@ -403,5 +408,56 @@ async fn a_signed_reply_reaches_the_inbox_and_an_opt_out_is_confirmed_on_the_loc
     let s: Value =
         http.get(format!("{base}/suppressions")).bearer_auth(&rt.dev_token).send().await.unwrap().json().await.unwrap();
     assert_eq!(s["items"][0]["kind"], "OPTED_OUT");
+    rt.stop().await;
+}
+
+#[tokio::test]
+async fn the_sandbox_plays_the_carrier_with_signed_receipts_and_scripted_replies() {
+    let t = TestDb::new().await;
+    let rt = run_replying(&t, Registry::default(), None, Some("Yes please, call me")).await;
+    let http = reqwest::Client::new();
+    let base = format!("{}/teams/{}", rt.api_url, rt.demo_team);
+    let post =
+        |path: &str, body: Value| http.post(format!("{base}{path}")).bearer_auth(&rt.dev_token).json(&body).send();
+    assert!(post("/sending-numbers", json!({"number": "(212) 736-3100"})).await.unwrap().status().is_success());
+    // A daytime number (the gate checks quiet hours on the wall clock).
+    let now = chrono::Utc::now();
+    let number = ["+12125559123", "+18085559123", "+16715559123"]
+        .into_iter()
+        .find(|n| {
+            let loc = nextier_domain::quiet_hours::locate(n, None);
+            nextier_domain::quiet_hours::allowed(now, &loc)
+                && nextier_domain::quiet_hours::allowed(now + chrono::Duration::minutes(5), &loc)
+        })
+        .expect("one of three zones is in its window");
+    let contact: Value =
+        post("/contacts", json!({"firstName": "Ana", "phones": [{"number": number, "type": "mobile"}]}))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    let cid = contact["id"].as_str().unwrap().to_owned();
+    let sent =
+        post(&format!("/contacts/{cid}/messages"), json!({"body": "Hi Ana, still own 12 Oak St?"})).await.unwrap();
+    assert_eq!(sent.status(), 201, "{}", sent.text().await.unwrap());
+    let sent: Value = sent.json().await.unwrap();
+    let mid = sent["id"].as_str().unwrap().to_owned();
+    eventually("the sandbox's receipt to mark the text delivered", || {
+        let (http, url, token) = (http.clone(), format!("{base}/messages/{mid}"), rt.dev_token.clone());
+        async move {
+            let v: Value = http.get(url).bearer_auth(token).send().await.unwrap().json().await.unwrap();
+            v["status"] == "delivered"
+        }
+    })
+    .await;
+    eventually("the scripted reply to reach the inbox", || {
+        let (http, url, token) = (http.clone(), format!("{base}/inbox/items"), rt.dev_token.clone());
+        async move {
+            let v: Value = http.get(url).bearer_auth(token).send().await.unwrap().json().await.unwrap();
+            v["items"].as_array().is_some_and(|i| i.iter().any(|i| i["responseText"] == "Yes please, call me"))
+        }
+    })
+    .await;
     rt.stop().await;
 }

@@ -18,11 +18,13 @@ async fn main() -> anyhow::Result<()> {
          \n  API            {api}\n  OpenAPI        {api}/openapi.json\n  Demo team      {team}\n\
          \n{token_line}\
          \n  Try:   curl -s -H \"Authorization: Bearer $TOKEN\" {api}/teams/{team}\n\
+         \n  Webhooks       {api}/webhooks/signalhouse (signing secret: {secret})\n                 {api}/webhooks/twilio/voice\n\
          \n  Database (app role, RLS applies):  psql {app}\n  Database (admin):                  psql {admin}\n\
          \nCtrl-C stops everything (and the private PostgreSQL cluster).\n",
         api = running.api_url,
         app = running.app_database_url,
         admin = running.admin_database_url,
+        secret = running.webhook_secret,
     );
     let _ = std::io::stderr().write_all(banner.as_bytes());
     shutdown_signal().await;

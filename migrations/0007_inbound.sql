@@ -21,6 +21,13 @@ CREATE TABLE webhook_events (
     UNIQUE (provider, delivery_id)
 );
 CREATE INDEX webhook_events_unprocessed_idx ON webhook_events (received_at) WHERE processed_at IS NULL;
+-- Unrouted deliveries are anyone's to route; once routed, a delivery (with the numbers and
+-- text it carries) is visible to its team only.
+ALTER TABLE webhook_events ENABLE ROW LEVEL SECURITY;
+ALTER TABLE webhook_events FORCE ROW LEVEL SECURITY;
+CREATE POLICY routing ON webhook_events FOR ALL TO nextier_app
+    USING (team_id IS NULL OR team_id = app_team_id()) WITH CHECK (team_id IS NULL OR team_id = app_team_id());
+CREATE POLICY owner_maintenance ON webhook_events FOR ALL TO nextier_owner USING (true) WITH CHECK (true);
 GRANT SELECT, INSERT, UPDATE ON webhook_events TO nextier_app;
 
 -- A provider's message id identifies one inbound message: the same reply reaching us twice

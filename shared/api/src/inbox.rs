@@ -270,6 +270,29 @@ pub async fn bulk_move(
     Ok(Json(BulkMoved { moved: item_ids.len() }))
 }
 
+/// Runs `change` on an item in the caller's team and answers with the item after it.
+async fn change_item<F>(
+    app: &AppState,
+    cred: &Credential,
+    p: &PathParams,
+    change: F,
+) -> Result<Json<ItemView>, ApiError>
+where
+    F: for<'t> FnOnce(
+        &'t Tx<'t>,
+        &'t InboxItemId,
+        String,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), StoreError>> + Send + 't>>,
+{
+    let (team, id) = ids(p)?;
+    let mut conn = app.db.conn().await?;
+    let (tx, access) = open_team(&mut conn, cred, &team, Permission::InboxWrite).await?;
+    change(&tx, &id, access.actor.label()).await.map_err(not_found)?;
+    let item = inbox::get(&tx, &id).await?;
+    tx.commit().await.map_err(commit_err)?;
+    Ok(Json(item))
+}
+
 #[utoipa::path(post, path = "/teams/{teamId}/inbox/items/{itemId}/processed", tag = "inbox",
     params(("teamId" = String, Path), ("itemId" = String, Path)),
     responses((status = 200, description = "Processed (the first marking stands)", body = ItemView)),
@@ -279,13 +302,10 @@ pub async fn process_item(
     cred: Credential,
     p: PathParams,
 ) -> Result<Json<ItemView>, ApiError> {
-    let (team, id) = ids(&p)?;
-    let mut conn = app.db.conn().await?;
-    let (tx, access) = open_team(&mut conn, &cred, &team, Permission::InboxWrite).await?;
-    inbox::mark_processed(&tx, &id, &access.actor.label(), Utc::now()).await.map_err(not_found)?;
-    let item = inbox::get(&tx, &id).await?;
-    tx.commit().await.map_err(commit_err)?;
-    Ok(Json(item))
+    change_item(&app, &cred, &p, |tx, id, actor| {
+        Box::pin(async move { inbox::mark_processed(tx, id, &actor, Utc::now()).await })
+    })
+    .await
 }
 
 #[utoipa::path(post, path = "/teams/{teamId}/inbox/items/{itemId}/escalate", tag = "inbox",
@@ -297,13 +317,10 @@ pub async fn escalate_item(
     cred: Credential,
     p: PathParams,
 ) -> Result<Json<ItemView>, ApiError> {
-    let (team, id) = ids(&p)?;
-    let mut conn = app.db.conn().await?;
-    let (tx, _) = open_team(&mut conn, &cred, &team, Permission::InboxWrite).await?;
-    inbox::escalate(&tx, &id, Utc::now()).await.map_err(not_found)?;
-    let item = inbox::get(&tx, &id).await?;
-    tx.commit().await.map_err(commit_err)?;
-    Ok(Json(item))
+    change_item(&app, &cred, &p, |tx, id, _| {
+        Box::pin(async move { inbox::escalate(tx, id, Utc::now()).await.map(|_| ()) })
+    })
+    .await
 }
 
 #[utoipa::path(get, path = "/teams/{teamId}/inbox/buckets", tag = "inbox",

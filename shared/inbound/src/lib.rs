@@ -352,39 +352,18 @@ impl Processor {
         let mut staged = Vec::new();
         if suggest::needs_reply(a.classification) {
             let job = Job::Suggest { team_id: team.to_string(), item_id: item.to_string() };
-            let id = outbox::stage(
-                &tx,
-                &OutboxMessage {
-                    team: Some(team.clone()),
-                    destination: Destination::Queue(QUEUE.into()),
-                    payload: serde_json::to_value(&job)?,
-                    correlation_id: correlation.clone(),
-                    dedupe_key: Some(format!("suggest:{item}")),
-                },
-            )
-            .await?;
-            staged.extend(id);
+            staged.extend(stage_job(&tx, &team, &job, &correlation, format!("suggest:{item}")).await?);
         }
         if let Some((body, send_key, confirmation)) = answer {
+            let dedupe = format!("reply:{team}:{send_key}");
             let job = Job::Reply {
                 team_id: team.to_string(),
                 contact_id: contact_id.to_string(),
                 body,
-                send_key: send_key.clone(),
+                send_key,
                 confirmation,
             };
-            let id = outbox::stage(
-                &tx,
-                &OutboxMessage {
-                    team: Some(team.clone()),
-                    destination: Destination::Queue(QUEUE.into()),
-                    payload: serde_json::to_value(&job)?,
-                    correlation_id: correlation.clone(),
-                    dedupe_key: Some(format!("reply:{team}:{send_key}")),
-                },
-            )
-            .await?;
-            staged.extend(id);
+            staged.extend(stage_job(&tx, &team, &job, &correlation, dedupe).await?);
         }
         let event = outbox::stage_for_team(
             &tx,
@@ -539,6 +518,24 @@ impl Processor {
             Verdict::Failed { reason } => anyhow::bail!("answer failed: {reason}"),
         }
     }
+}
+
+/// Stages a job for the inbound queue in the caller's transaction (once per dedupe key).
+async fn stage_job(
+    tx: &Tx<'_>,
+    team: &TeamId,
+    job: &Job,
+    correlation: &str,
+    dedupe: String,
+) -> anyhow::Result<Option<nextier_domain::ids::OutboxId>> {
+    let msg = OutboxMessage {
+        team: Some(team.clone()),
+        destination: Destination::Queue(QUEUE.into()),
+        payload: serde_json::to_value(job)?,
+        correlation_id: correlation.to_owned(),
+        dedupe_key: Some(dedupe),
+    };
+    Ok(outbox::stage(tx, &msg).await?)
 }
 
 fn tokio_postgres_text() -> nextier_store::tokio_postgres::types::Type {

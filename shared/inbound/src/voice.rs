@@ -242,6 +242,30 @@ async fn call_message(tx: &Tx<'_>, form: &[(String, String)]) -> Result<Option<(
     Ok(rows.first().map(|r| (team, r.get::<_, String>(0), r.get::<_, Option<String>>(1).unwrap_or_default())))
 }
 
+/// Appends to a call's timeline.
+async fn add_event(
+    tx: &Tx<'_>,
+    team: &TeamId,
+    message: &str,
+    status: &str,
+    detail: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    use nextier_store::tokio_postgres::types::Type;
+    tx.query_typed(
+        "INSERT INTO message_events (team_id, message_id, status, detail, at) VALUES ($1, $2, $3, $4, $5)",
+        &[
+            (&team.as_str(), Type::TEXT),
+            (&message, Type::TEXT),
+            (&status, Type::TEXT),
+            (&detail, Type::TEXT),
+            (&now, Type::TIMESTAMPTZ),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
 async fn recording(
     State(s): State<VoiceState>,
     uri: Uri,
@@ -259,17 +283,7 @@ async fn recording(
         let url = field(&form, "RecordingUrl").unwrap_or_default();
         let secs: i32 = field(&form, "RecordingDuration").and_then(|d| d.parse().ok()).unwrap_or(0);
         let detail = format!("voicemail, {secs} s: {url}");
-        tx.query_typed(
-            "INSERT INTO message_events (team_id, message_id, status, detail, at) VALUES ($1, $2, 'voicemail', $3, $4)",
-            &[
-                (&team.as_str(), nextier_store::tokio_postgres::types::Type::TEXT),
-                (&message, nextier_store::tokio_postgres::types::Type::TEXT),
-                (&detail, nextier_store::tokio_postgres::types::Type::TEXT),
-                (&now, nextier_store::tokio_postgres::types::Type::TIMESTAMPTZ),
-            ],
-        )
-        .await
-        .map_err(|e| unavailable(StoreError::from(e)))?;
+        add_event(&tx, &team, &message, "voicemail", Some(&detail), now).await.map_err(unavailable)?;
         if secs > 0 && !contact.is_empty() {
             // Someone who called and left a message: a person should call back, soon.
             let a = Assessment {
@@ -318,18 +332,9 @@ async fn status(State(s): State<VoiceState>, uri: Uri, headers: HeaderMap, body:
         .map_err(unavailable)?;
     if let (true, Some((team, message, _))) = (fresh, call_message(&tx, &form).await.map_err(unavailable)?) {
         let detail = field(&form, "CallDuration").map(|d| format!("{d} s"));
-        tx.query_typed(
-            "INSERT INTO message_events (team_id, message_id, status, detail, at) VALUES ($1, $2, $3, $4, $5)",
-            &[
-                (&team.as_str(), nextier_store::tokio_postgres::types::Type::TEXT),
-                (&message, nextier_store::tokio_postgres::types::Type::TEXT),
-                (&format!("call:{call_status}"), nextier_store::tokio_postgres::types::Type::TEXT),
-                (&detail, nextier_store::tokio_postgres::types::Type::TEXT),
-                (&now, nextier_store::tokio_postgres::types::Type::TIMESTAMPTZ),
-            ],
-        )
-        .await
-        .map_err(|e| unavailable(StoreError::from(e)))?;
+        add_event(&tx, &team, &message, &format!("call:{call_status}"), detail.as_deref(), now)
+            .await
+            .map_err(unavailable)?;
     }
     tx.commit().await.map_err(unavailable)?;
     Ok(StatusCode::NO_CONTENT.into_response())

@@ -37,6 +37,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(process_item))
         .routes(routes!(escalate_item))
         .routes(routes!(list_buckets))
+        .routes(routes!(update_bucket))
         .routes(routes!(stats))
         .routes(routes!(classify))
         .routes(routes!(list_suggestions, suggest))
@@ -335,6 +336,55 @@ pub async fn list_buckets(
     let team = TeamId::parse("teamId", p.get("teamId"))?;
     let mut conn = app.db.conn().await?;
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::InboxRead).await?;
+    let b = inbox::buckets(&tx, Utc::now()).await?;
+    tx.commit().await.map_err(commit_err)?;
+    Ok(Json(b))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct UpdateBucket {
+    /// 1 to 80 characters.
+    name: Option<String>,
+    /// 1 to 10080 minutes, or null for no SLA; absent leaves it as it is.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<i32>)]
+    sla_minutes: Option<Option<i32>>,
+}
+
+/// `Some(None)` for an explicit null, `None` when the field is absent.
+fn nullable<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<i32>>, D::Error> {
+    Option::<i32>::deserialize(d).map(Some)
+}
+
+/// Renames a bucket or changes its SLA (ADMIN). Items already waiting keep their due time.
+#[utoipa::path(patch, path = "/teams/{teamId}/inbox/buckets/{bucket}", tag = "inbox", request_body = UpdateBucket,
+    params(("teamId" = String, Path), ("bucket" = String, Path, description = "UNIVERSAL_INBOX, POSITIVE_RESPONSES, ...")),
+    responses((status = 200, description = "The team's buckets", body = Vec<BucketView>)),
+    security(("bearer" = []), ("apiKey" = [])))]
+pub async fn update_bucket(
+    State(app): State<AppState>,
+    cred: Credential,
+    p: PathParams,
+    JsonBody(body): JsonBody<UpdateBucket>,
+) -> Result<Json<Vec<BucketView>>, ApiError> {
+    let team = TeamId::parse("teamId", p.get("teamId"))?;
+    let mut problems = Problems::default();
+    let bucket = problems.take(parse_bucket("bucket", p.get("bucket")));
+    let name = body.name.as_deref().map(str::trim);
+    if name.is_some_and(|n| n.is_empty() || n.chars().count() > 80) {
+        problems.0.push(FieldError::new("name", "must be 1 to 80 characters"));
+    }
+    if let Some(Some(m)) = body.sla_minutes {
+        if !(1..=10_080).contains(&m) {
+            problems.0.push(FieldError::new("slaMinutes", "must be 1 to 10080, or null for no SLA"));
+        }
+    }
+    problems.finish()?;
+    let bucket = bucket.ok_or_else(|| ApiError::field("bucket", "is required"))?;
+    let mut conn = app.db.conn().await?;
+    let (tx, _) = open_team(&mut conn, &cred, &team, Permission::SettingsManage).await?;
+    inbox::update_bucket(&tx, bucket, name, body.sla_minutes).await?;
     let b = inbox::buckets(&tx, Utc::now()).await?;
     tx.commit().await.map_err(commit_err)?;
     Ok(Json(b))

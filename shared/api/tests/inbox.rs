@@ -188,6 +188,17 @@ async fn moves_are_recorded_and_blacklisting_suppresses() {
     assert_eq!(buckets.as_array().unwrap().len(), 8);
     assert_eq!(buckets[1]["type"], "POSITIVE_RESPONSES");
     assert_eq!(buckets[1]["slaMinutes"], 5);
+    // An admin tunes a bucket; a bad value names the field and changes nothing.
+    let b =
+        ok(&h, &ALICE, "PATCH", &url("/buckets/POSITIVE_RESPONSES"), Some(json!({"slaMinutes": 15, "name": "Hot"})))
+            .await;
+    assert_eq!((b[1]["slaMinutes"].as_i64(), b[1]["name"].as_str()), (Some(15), Some("Hot")));
+    let b = ok(&h, &ALICE, "PATCH", &url("/buckets/FOLLOW_UP"), Some(json!({"slaMinutes": null}))).await;
+    assert!(b[7]["slaMinutes"].is_null() && b[7]["name"] == "Follow up");
+    let r = h.call(&ALICE, "PATCH", &url("/buckets/POSITIVE_RESPONSES"), Some(json!({"slaMinutes": 0}))).await;
+    assert_eq!((r.status, r.field()), (StatusCode::BAD_REQUEST, Some("slaMinutes")));
+    let r = h.call(&ALICE, "PATCH", &url("/buckets/NOPE"), Some(json!({"name": "x"}))).await;
+    assert_eq!((r.status, r.field()), (StatusCode::BAD_REQUEST, Some("bucket")));
 }
 
 #[tokio::test]

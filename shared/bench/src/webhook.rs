@@ -80,6 +80,12 @@ pub async fn run(seconds: u64) -> anyhow::Result<()> {
         let dup =
             load::run_with(concurrency, dur, move |_| signed(&u, &s, &format!("bench-dup-{stamp}"), dup_body.clone()))
                 .await?;
+        if let Some(o) = oha(&url.to_string(), &secret, concurrency, seconds, stamp) {
+            println!(
+                "  oha (the same delivery repeated, {concurrency} connection(s)): {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, success {:.3}",
+                o.0, o.1, o.2, o.3
+            );
+        }
         println!(
             "webhook, {concurrency} connection(s), {seconds} s each: new signed deliveries {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, {} errors | the same delivery repeated {:.0} req/s, p99 {:.2} ms | baseline GET /openapi.json {:.0} req/s, p99 {:.2} ms | new/baseline {:.2}",
             fresh.rps, fresh.p50_ms, fresh.p99_ms, fresh.errors, dup.rps, dup.p99_ms, base.rps, base.p99_ms, fresh.rps / base.rps
@@ -112,6 +118,33 @@ pub async fn run(seconds: u64) -> anyhow::Result<()> {
     let result = consumer(&rt.app_database_url).await;
     rt.stop().await;
     result
+}
+
+/// Cross-checks the repeated-delivery figure with `oha` (from `$OHA` or the PATH) when it is
+/// installed: one signed request, sent over and over. Returns (req/s, p50 ms, p99 ms, success).
+fn oha(url: &str, secret: &str, concurrency: usize, seconds: u64, stamp: i64) -> Option<(f64, f64, f64, f64)> {
+    let bin = std::env::var("OHA").unwrap_or_else(|_| "oha".into());
+    let body = json!({"event": "message.received", "from": sender(2), "to": NUMBER, "text": "ok",
+                      "message_id": format!("bench-oha-{stamp}")})
+    .to_string();
+    let ts = chrono::Utc::now().timestamp_millis();
+    let sig = sign_signalhouse(secret.as_bytes(), ts, body.as_bytes());
+    let out = std::process::Command::new(bin)
+        .args(["-z", &format!("{seconds}s"), "-c", &concurrency.to_string(), "--no-tui", "--output-format", "json"])
+        .args(["-m", "POST", "-H", "content-type: application/json"])
+        .args(["-H", &format!("x-signalhouse-signature-v1: t={ts},v1={sig}")])
+        .args(["-H", &format!("x-signalhouse-delivery-id: bench-oha-{stamp}")])
+        .args(["-d", &body, url])
+        .output()
+        .ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+    let ms = |k: &str| v["latencyPercentiles"][k].as_f64().unwrap_or(0.0) * 1000.0;
+    Some((
+        v["summary"]["requestsPerSec"].as_f64()?,
+        ms("p50"),
+        ms("p99"),
+        v["summary"]["successRate"].as_f64().unwrap_or(0.0),
+    ))
 }
 
 fn signed(url: &hyper::Uri, secret: &str, delivery: &str, body: String) -> hyper::Request<Full<Bytes>> {

@@ -13,6 +13,7 @@
 //! a retry never sends twice.
 
 pub mod event;
+pub mod notify;
 pub mod reconcile;
 pub mod sla;
 pub mod suggest;

@@ -1,5 +1,6 @@
 //! The SLA sweep (every minute): items past their due time are escalated (one level per SLA
-//! period, up to 3), and each escalation publishes `InboxItemSLABreached` to the team.
+//! period, up to 3), and each escalation publishes `InboxItemSLABreached` to the team; the
+//! team's owners and admins get one mail per run listing what is overdue (the `mail` queue).
 
 use chrono::{DateTime, Utc};
 use nextier_domain::ids::TeamId;
@@ -33,6 +34,36 @@ pub async fn run(db: &Db, publisher: &OutboxPublisher, now: DateTime<Utc>) -> an
         )
         .await?;
         staged.push(id);
+    }
+    // One mail per team per run to its owners and admins, listing what is overdue.
+    let mut by_team: std::collections::BTreeMap<&str, Vec<&inbox::Breach>> = Default::default();
+    for b in &breaches {
+        by_team.entry(b.team_id.as_str()).or_default().push(b);
+    }
+    for (team, items) in &by_team {
+        let mut text = format!("{} inbox item(s) are past their response time:\n\n", items.len());
+        for b in items {
+            let due = b.due_at.map(|d| d.format("%Y-%m-%d %H:%M UTC").to_string()).unwrap_or_default();
+            text.push_str(&format!("- {} in {} (due {due}, escalation level {})\n", b.item_id, b.bucket, b.level));
+        }
+        let job = crate::notify::MailJob {
+            team_id: (*team).to_owned(),
+            key: format!("sla:{}", now.format("%Y-%m-%dT%H:%M")),
+            subject: format!("{} inbox item(s) past their SLA", items.len()),
+            text,
+        };
+        let id = outbox::stage(
+            &tx,
+            &outbox::OutboxMessage {
+                team: Some(TeamId::from_trusted((*team).to_owned())),
+                destination: Destination::Queue(crate::notify::QUEUE.into()),
+                payload: serde_json::to_value(&job)?,
+                correlation_id: format!("sla-mail-{team}-{}", now.timestamp()),
+                dedupe_key: Some(format!("mail:{team}:{}", job.key)),
+            },
+        )
+        .await?;
+        staged.extend(id);
     }
     tx.commit().await?;
     let report = publisher.publish(&staged).await;

@@ -101,6 +101,18 @@ impl Registry {
                 Box::pin(async move { nextier_inbound::handle(&p, event).await })
             }),
         });
+        // template.yaml: ConsumerMailFunction on MailQueue (visibility 180 s, 5 receives); locally
+        // the mail is logged, not sent.
+        let (mail_db, mailer) = (db.clone(), Arc::new(nextier_inbound::notify::LogMailer::default()));
+        r.consumers.push(Consumer {
+            queue: nextier_inbound::notify::QUEUE.into(),
+            specs: QueueSpec::with_dlq(nextier_inbound::notify::QUEUE, Duration::from_secs(180), 5),
+            batch_size: 10,
+            handler: Arc::new(move |event: SqsEvent| {
+                let (db, mailer) = (mail_db.clone(), mailer.clone());
+                Box::pin(async move { nextier_inbound::notify::handle(&db, mailer.as_ref(), event).await })
+            }),
+        });
         // template.yaml: InboxSlaFunction, rate(1 minute).
         let (sla_db, sla_publisher) = (db.clone(), publisher.clone());
         r.schedules.push(Schedule {

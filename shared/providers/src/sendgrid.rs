@@ -78,3 +78,43 @@ impl Transport for SendGrid {
         Err(TransportError::Rejected { reason: format!("HTTP {}: {}", answer.status, answer.body), opted_out: false })
     }
 }
+
+/// Notifications to the team's own people (not outreach: no gate), one mail to all of them,
+/// the job's key as a custom argument.
+#[async_trait]
+impl nextier_inbound::notify::Mailer for SendGrid {
+    fn name(&self) -> &'static str {
+        "sendgrid"
+    }
+
+    async fn send(&self, to: &[String], subject: &str, text: &str, key: &str) -> anyhow::Result<()> {
+        let recipients: Vec<serde_json::Value> = to.iter().map(|e| json!({"email": e})).collect();
+        let body = json!({
+            "personalizations": [{"to": recipients, "custom_args": {"notification": key}}],
+            "from": {"email": self.config.from_email, "name": self.config.from_name},
+            "subject": subject,
+            "content": [{"type": "text/plain", "value": text}],
+        });
+        let url = format!("{}/v3/mail/send", self.config.base_url.trim_end_matches('/'));
+        let answer = retry::send(&self.config.retry, "sendgrid", || {
+            self.http.post(&url).bearer_auth(&self.config.api_key).json(&body)
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("SendGrid: {e}"))?;
+        anyhow::ensure!(
+            answer.status.is_success(),
+            "SendGrid refused the mail: HTTP {}: {}",
+            answer.status,
+            answer.body
+        );
+        Ok(())
+    }
+}
+
+/// SendGrid when configured, else the local log mailer.
+pub fn mailer_from_env() -> std::sync::Arc<dyn nextier_inbound::notify::Mailer> {
+    match Config::from_env() {
+        Some(c) => std::sync::Arc::new(SendGrid::new(c)),
+        None => std::sync::Arc::new(nextier_inbound::notify::LogMailer::default()),
+    }
+}

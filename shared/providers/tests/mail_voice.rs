@@ -86,6 +86,7 @@ struct Fx {
     contact: ContactId,
     fake: Arc<Fake>,
     gate: Gate,
+    url: String,
 }
 
 async fn fx(phone: &str) -> Fx {
@@ -122,7 +123,7 @@ async fn fx(phone: &str) -> Fx {
         timeout: Duration::from_secs(2),
     }));
     let voice = Arc::new(twilio::Twilio::new(twilio::Config {
-        base_url: url,
+        base_url: url.clone(),
         account_sid: "AC123".into(),
         auth_token: "token".into(),
         from: "+12125550100".into(),
@@ -131,7 +132,7 @@ async fn fx(phone: &str) -> Fx {
         timeout: Duration::from_secs(2),
     }));
     let gate = Gate::new(Arc::new(SandboxTransport::new()), mail, voice);
-    Fx { t, team, contact, fake, gate }
+    Fx { t, team, contact, fake, gate, url }
 }
 
 impl Fx {
@@ -211,4 +212,32 @@ async fn calls_go_to_twilio_with_escaped_twiml_and_an_unsubscribed_number_is_sup
             .unwrap()
             .get(0);
     assert_eq!(kind, "OPTED_OUT");
+}
+
+#[tokio::test]
+async fn team_notifications_go_to_sendgrid_as_one_mail_to_every_recipient() {
+    use nextier_inbound::notify::Mailer;
+    let f = fx("+12125550123").await;
+    let mailer = sendgrid::SendGrid::new(sendgrid::Config {
+        base_url: f.url.clone(),
+        api_key: "SG.test".into(),
+        from_email: "alerts@acme.example".into(),
+        from_name: "Nextier".into(),
+        retry: Retry { attempts: 3, backoff: Duration::from_millis(20), max_backoff: Duration::from_millis(200) },
+        timeout: Duration::from_secs(2),
+    });
+    *f.fake.down.lock().unwrap() = 1;
+    let to = vec!["admin@acme.test".to_owned(), "owner@acme.test".to_owned()];
+    mailer.send(&to, "2 inbox item(s) past their SLA", "- inb_1 ...", "sla:2026-12-02T10:00").await.unwrap();
+    let mails = f.fake.mails.lock().unwrap().clone();
+    assert_eq!(mails.len(), 1, "the outage was retried, and one mail went");
+    let m = &mails[0];
+    assert_eq!(m["personalizations"][0]["to"], json!([{"email": "admin@acme.test"}, {"email": "owner@acme.test"}]));
+    assert_eq!(m["personalizations"][0]["custom_args"]["notification"], "sla:2026-12-02T10:00");
+    assert_eq!(
+        (m["subject"].as_str(), m["from"]["email"].as_str()),
+        (Some("2 inbox item(s) past their SLA"), Some("alerts@acme.example"))
+    );
+    let bad = mailer.send(&["not-an-address".to_owned()], "s", "t", "k").await.unwrap_err();
+    assert!(bad.to_string().contains("400"), "{bad}");
 }

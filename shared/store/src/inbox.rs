@@ -332,6 +332,28 @@ pub async fn buckets(tx: &Tx<'_>, now: DateTime<Utc>) -> Result<Vec<BucketView>>
         .collect())
 }
 
+/// Renames a bucket or changes its SLA (`None`: no SLA). Items already waiting keep their due
+/// time; new ones and moves use the new SLA.
+pub async fn update_bucket(
+    tx: &Tx<'_>,
+    bucket: Bucket,
+    name: Option<&str>,
+    sla_minutes: Option<Option<i32>>,
+) -> Result<()> {
+    let rows = tx
+        .query_typed(
+            "UPDATE inbox_buckets SET name = coalesce($2, name),
+                    sla_minutes = CASE WHEN $3 THEN $4 ELSE sla_minutes END
+              WHERE team_id = app_team_id() AND type = $1 RETURNING type",
+            params![bucket.as_str() => TEXT, name => TEXT, sla_minutes.is_some() => BOOL, sla_minutes.flatten() => INT4],
+        )
+        .await?;
+    if rows.is_empty() {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Stats {

@@ -1,0 +1,136 @@
+//! Mail to the team's own people (its owners and admins): notifications such as inbox items
+//! past their SLA. Jobs go through the `mail` queue; the consumer resolves the recipients in
+//! the team's scope, sends through a [`Mailer`] (SendGrid deployed, the log locally) and
+//! records the mail by its key, so a redelivered job does not mail again. These are not
+//! outreach: they go to team members, never to contacts, so the outbound gate's rules
+//! (consent, quiet hours, carrier limits) do not apply to them.
+
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use nextier_domain::ids::TeamId;
+use nextier_runtime::sqs::{process_batch, Message, Outcome};
+use nextier_store::{scope, Db, Scope};
+use serde::{Deserialize, Serialize};
+
+pub const QUEUE: &str = "mail";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MailJob {
+    pub team_id: String,
+    /// Unique per mail within the team: the same key is mailed once.
+    pub key: String,
+    pub subject: String,
+    pub text: String,
+}
+
+#[async_trait]
+pub trait Mailer: Send + Sync {
+    fn name(&self) -> &'static str;
+    async fn send(&self, to: &[String], subject: &str, text: &str, key: &str) -> anyhow::Result<()>;
+}
+
+/// The local mailer: logs each mail and keeps it (tests read it back).
+#[derive(Default)]
+pub struct LogMailer {
+    sent: Mutex<Vec<(Vec<String>, String, String)>>,
+}
+
+impl LogMailer {
+    pub fn sent(&self) -> Vec<(Vec<String>, String, String)> {
+        self.sent.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+#[async_trait]
+impl Mailer for LogMailer {
+    fn name(&self) -> &'static str {
+        "log"
+    }
+
+    async fn send(&self, to: &[String], subject: &str, text: &str, key: &str) -> anyhow::Result<()> {
+        tracing::info!(to = ?to, subject, key, "mail (local: logged, not sent)");
+        self.sent.lock().unwrap_or_else(|p| p.into_inner()).push((to.to_vec(), subject.to_owned(), text.to_owned()));
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mailed {
+    Sent(Vec<String>),
+    AlreadySent,
+    NobodyToMail,
+}
+
+/// Sends one mail job (once per key).
+pub async fn deliver(db: &Db, mailer: &dyn Mailer, job: &MailJob) -> anyhow::Result<Mailed> {
+    let team = TeamId::from_trusted(job.team_id.clone());
+    let mut conn = db.conn().await?;
+    let tx = scope::begin(&mut conn, &Scope::team(team.clone())).await?;
+    let seen = tx
+        .query_typed(
+            "SELECT 1 FROM mail_log WHERE team_id = $1 AND key = $2",
+            &[
+                (&team.as_str(), tokio_postgres::types::Type::TEXT),
+                (&job.key.as_str(), tokio_postgres::types::Type::TEXT),
+            ],
+        )
+        .await?;
+    if !seen.is_empty() {
+        return Ok(Mailed::AlreadySent);
+    }
+    let to: Vec<String> = tx
+        .query_typed(
+            "SELECT u.email FROM team_members m JOIN users u ON u.id = m.user_id
+              WHERE m.team_id = $1 AND m.status = 'APPROVED' AND m.role IN ('OWNER', 'ADMIN') AND u.email IS NOT NULL
+              ORDER BY u.email",
+            &[(&team.as_str(), tokio_postgres::types::Type::TEXT)],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    if to.is_empty() {
+        return Ok(Mailed::NobodyToMail);
+    }
+    drop(tx);
+    mailer.send(&to, &job.subject, &job.text, &job.key).await?;
+    let tx = scope::begin(&mut conn, &Scope::team(team.clone())).await?;
+    tx.query_typed(
+        "INSERT INTO mail_log (team_id, key, recipients, subject, mailer) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT DO NOTHING",
+        &[
+            (&team.as_str(), tokio_postgres::types::Type::TEXT),
+            (&job.key.as_str(), tokio_postgres::types::Type::TEXT),
+            (&to, tokio_postgres::types::Type::TEXT_ARRAY),
+            (&job.subject.as_str(), tokio_postgres::types::Type::TEXT),
+            (&mailer.name(), tokio_postgres::types::Type::TEXT),
+        ],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Mailed::Sent(to))
+}
+
+/// The `mail` queue's Lambda handler.
+pub async fn handle(db: &Db, mailer: &dyn Mailer, event: SqsEvent) -> SqsBatchResponse {
+    process_batch(QUEUE, event, |m: Message| async move {
+        let job: MailJob = match serde_json::from_str(&m.body) {
+            Ok(j) => j,
+            Err(e) => {
+                tracing::warn!(error = %e, "dropping malformed mail job");
+                return Outcome::Done;
+            }
+        };
+        match deliver(db, mailer, &job).await {
+            Ok(done) => {
+                tracing::info!(outcome = ?done, key = %job.key, "mail job");
+                Outcome::Done
+            }
+            Err(e) => Outcome::Retry(e),
+        }
+    })
+    .await
+}

@@ -11,6 +11,7 @@ pub mod imports;
 pub mod inbox;
 pub mod messages;
 pub mod openapi;
+pub mod skip_traces;
 mod state;
 pub mod suppressions;
 
@@ -30,6 +31,7 @@ fn groups() -> OpenApiRouter<AppState> {
         .merge(campaigns::router())
         .merge(suppressions::router())
         .merge(messages::router())
+        .merge(skip_traces::router())
         .merge(inbox::router())
         .merge(calls::router())
 }
@@ -52,7 +54,8 @@ pub fn contacts_app(state: AppState, local_auth: Option<JwtVerifier>) -> Router 
             .merge(contacts::router())
             .merge(imports::router())
             .merge(suppressions::router())
-            .merge(messages::router()),
+            .merge(messages::router())
+            .merge(skip_traces::router()),
         state,
         local_auth,
     )
@@ -87,6 +90,7 @@ pub async fn run_lambda(
         blobs: platform.blobs.clone(),
         gate: std::sync::Arc::new(nextier_providers::LazyGate::new(platform.limiter.clone())),
         suggester: nextier_providers::suggester_from_env(),
+        skip_tracer: nextier_providers::realestate::skip_tracer_from_env(),
         db,
         config: std::sync::Arc::new(AppConfig::from_env()),
     };

@@ -17,23 +17,31 @@ pub struct AppState {
     pub gate: Arc<dyn OutboundGate>,
     /// Writes reply suggestions for inbox items (an LLM when configured, else templates).
     pub suggester: Arc<dyn nextier_inbound::suggest::Suggester>,
+    /// Skip traces (RealEstateAPI when configured, else the sandbox).
+    pub skip_tracer: Arc<dyn nextier_inbound::skiptrace::SkipTracer>,
 }
 
 #[derive(Debug, Clone)]
 pub struct AppConfig {
     /// How long an invitation token stays valid.
     pub invitation_ttl: Duration,
+    /// Where providers call back (the webhook functions' public origin):
+    /// `WEBHOOK_BASE_URL`.
+    pub webhook_base_url: String,
 }
 
 impl Default for AppConfig {
     fn default() -> Self {
-        Self { invitation_ttl: Duration::hours(72) }
+        Self { invitation_ttl: Duration::hours(72), webhook_base_url: "http://127.0.0.1:3000".into() }
     }
 }
 
 impl AppConfig {
     pub fn from_env() -> Self {
         let hours = std::env::var("INVITATION_TTL_HOURS").ok().and_then(|h| h.parse().ok()).unwrap_or(72);
-        Self { invitation_ttl: Duration::hours(hours) }
+        Self {
+            invitation_ttl: Duration::hours(hours),
+            webhook_base_url: std::env::var("WEBHOOK_BASE_URL").unwrap_or_else(|_| "http://127.0.0.1:3000".into()),
+        }
     }
 }

@@ -142,6 +142,8 @@ prefixed_id!(/// A power-dialer session.
     DialerSessionId, "dls");
 prefixed_id!(/// An AI-written reply suggestion awaiting a person.
     SuggestionId, "sug");
+prefixed_id!(/// A skip-trace request for some contacts.
+    SkipTraceId, "stj");
 
 #[cfg(test)]
 mod tests {

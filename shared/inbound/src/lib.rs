@@ -15,6 +15,7 @@
 pub mod event;
 pub mod notify;
 pub mod reconcile;
+pub mod skiptrace;
 pub mod sla;
 pub mod suggest;
 pub mod voice;

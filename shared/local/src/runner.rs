@@ -113,13 +113,14 @@ pub async fn start(config: LocalConfig) -> anyhow::Result<Running> {
         db: db.clone(),
         outbox: publisher.clone(),
         blobs: blobs.clone(),
-        config: Arc::new(AppConfig::from_env()),
+        config: Arc::new(AppConfig { webhook_base_url: api_url.clone(), ..AppConfig::from_env() }),
         // The cockpit's sends take the same gate as campaigns: the sandbox transport and the
         // Postgres token buckets.
         gate: Arc::new(nextier_campaigns::gate::sandbox_limited(Arc::new(
             nextier_platform::local::PgRateLimiter::new(db.clone()),
         ))),
         suggester: Arc::new(nextier_inbound::suggest::TemplateSuggester),
+        skip_tracer: Arc::new(nextier_inbound::skiptrace::SandboxSkipTracer::default()),
     };
     // S3 notifies the lead-import queue of every upload under imports/; so does this hook.
     let notify_queue = queue.clone();
@@ -157,7 +158,11 @@ pub async fn start(config: LocalConfig) -> anyhow::Result<Running> {
     let app = nextier_api::full_app(state, Some(verifier))
         .merge(blob_router(blobs.clone(), Some(on_upload)))
         .merge(webhook)
-        .merge(voice);
+        .merge(voice)
+        .merge(nextier_inbound::skiptrace::routes(nextier_inbound::skiptrace::CallbackState {
+            db: db.clone(),
+            now: chrono::Utc::now,
+        }));
 
     let (shutdown, stop_rx) = watch::channel(false);
     let mut tasks = Vec::new();

@@ -5,6 +5,7 @@
 
 pub mod llm;
 pub mod notifications;
+pub mod realestate;
 pub mod retry;
 pub mod sendgrid;
 pub mod signalhouse;

@@ -22,6 +22,7 @@ pub mod numbers;
 pub mod outbox;
 pub mod scope;
 pub mod settings;
+pub mod skip_trace;
 pub mod suppressions;
 pub mod teams;
 pub mod users;

@@ -45,6 +45,7 @@ pub async fn harness() -> Harness {
         config: Arc::new(AppConfig::default()),
         gate,
         suggester: Arc::new(nextier_inbound::suggest::TemplateSuggester),
+        skip_tracer: Arc::new(nextier_inbound::skiptrace::SandboxSkipTracer::default()),
     };
     Harness { app: nextier_api::full_app(state.clone(), None), t, bus, state, sandbox }
 }

@@ -1,0 +1,301 @@
+//! Skip traces (DOMAIN.md B, RealEstateAPI `/SkipTrace/Bulk` with a `webhookUrl`): a team asks
+//! for some contacts' phones and emails; the provider calls back when the job is done, and the
+//! numbers and addresses it found join the contacts (never taken from another contact).
+//!
+//! The provider does not sign its callbacks. Each job's callback URL carries a random 256-bit
+//! token, stored only as its SHA-256, so a callback proves which job it is for; its `jobId`
+//! must match the one the provider gave us; a job completes once, so a repeated callback
+//! changes nothing.
+
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::routing::post;
+use axum::{Json, Router};
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use nextier_domain::email::Email;
+use nextier_domain::ids::{ContactId, SkipTraceId, TeamId};
+use nextier_domain::phone::E164;
+use nextier_domain::FieldError;
+use nextier_http::ApiError;
+use nextier_store::contacts::{self, NewPhone};
+use nextier_store::skip_trace::{self, Job};
+use nextier_store::{scope, Db, Scope, StoreError};
+use serde_json::{json, Value};
+use sha2::Digest;
+
+pub const PATH: &str = "/webhooks/skip-trace/{token}";
+/// A callback carries the results of up to 1,000 contacts.
+const BODY_LIMIT: usize = 8 * 1024 * 1024;
+
+/// One contact to trace; `key` is our contact id, echoed back with its results.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TraceInput {
+    pub key: String,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub address: Option<String>,
+    pub city: Option<String>,
+    pub state: Option<String>,
+    pub zip: Option<String>,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+}
+
+#[async_trait]
+pub trait SkipTracer: Send + Sync {
+    fn name(&self) -> &'static str;
+    /// Starts a bulk trace whose results the provider posts to `webhook_url`; the provider's
+    /// job id.
+    async fn bulk(&self, inputs: &[TraceInput], webhook_url: &str) -> anyhow::Result<String>;
+}
+
+/// The local stand-in: takes every request, calls nobody back (post a completion to the
+/// callback URL by hand to play the provider).
+#[derive(Default)]
+pub struct SandboxSkipTracer {
+    requests: Mutex<Vec<(Vec<TraceInput>, String)>>,
+}
+
+impl SandboxSkipTracer {
+    pub fn requests(&self) -> Vec<(Vec<TraceInput>, String)> {
+        self.requests.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+#[async_trait]
+impl SkipTracer for SandboxSkipTracer {
+    fn name(&self) -> &'static str {
+        "sandbox"
+    }
+
+    async fn bulk(&self, inputs: &[TraceInput], webhook_url: &str) -> anyhow::Result<String> {
+        let mut r = self.requests.lock().unwrap_or_else(|p| p.into_inner());
+        r.push((inputs.to_vec(), webhook_url.to_owned()));
+        Ok(format!("sandbox-job-{}", r.len()))
+    }
+}
+
+fn hash(token: &str) -> String {
+    hex::encode(sha2::Sha256::digest(token.as_bytes()))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("contactIds[{0}]: no such contact")]
+    UnknownContact(usize),
+}
+
+/// Records a job for `contacts`, then asks the provider (outside any transaction) with a
+/// callback URL under `callback_base`. A refusal leaves the job `failed` with the reason.
+pub async fn request(
+    db: &Db,
+    tracer: &dyn SkipTracer,
+    team: &TeamId,
+    contact_ids: &[ContactId],
+    actor: &str,
+    callback_base: &str,
+) -> Result<Job, RequestError> {
+    let mut conn = db.conn().await?;
+    let tx = scope::begin(&mut conn, &Scope::team(team.clone())).await?;
+    let mut inputs = Vec::with_capacity(contact_ids.len());
+    for (i, id) in contact_ids.iter().enumerate() {
+        let c = match contacts::get(&tx, id).await {
+            Ok(c) => c,
+            Err(StoreError::NotFound) => return Err(RequestError::UnknownContact(i)),
+            Err(e) => return Err(e.into()),
+        };
+        let a = c.addresses.first();
+        inputs.push(TraceInput {
+            key: id.to_string(),
+            first_name: c.first_name.clone(),
+            last_name: c.last_name.clone(),
+            address: a.and_then(|a| a.line1.clone()),
+            city: a.and_then(|a| a.city.clone()),
+            state: a.and_then(|a| a.state.clone()),
+            zip: a.and_then(|a| a.zip.clone()),
+            phone: c.phones.first().map(|p| p.e164.clone()),
+            email: c.emails.first().map(|e| e.email.clone()),
+        });
+    }
+    let token = format!("{}{}", ulid::Ulid::new(), ulid::Ulid::new()).to_lowercase();
+    let id = skip_trace::create(&tx, team, tracer.name(), contact_ids, &hash(&token), actor).await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    let url = format!("{}{}", callback_base.trim_end_matches('/'), PATH.replace("{token}", &token));
+    let outcome = tracer.bulk(&inputs, &url).await;
+    let tx = scope::begin(&mut conn, &Scope::team(team.clone())).await?;
+    match &outcome {
+        Ok(job) => skip_trace::requested(&tx, &id, Ok(job)).await?,
+        Err(e) => {
+            tracing::warn!(error = %format!("{e:#}"), "skip trace refused");
+            skip_trace::requested(&tx, &id, Err(&format!("{e:#}"))).await?
+        }
+    }
+    let job = skip_trace::get(&tx, &id).await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(job)
+}
+
+#[derive(Clone)]
+pub struct CallbackState {
+    pub db: Db,
+    pub now: fn() -> DateTime<Utc>,
+}
+
+fn routes_inner(state: CallbackState) -> Router {
+    Router::new().route(PATH, post(callback).layer(DefaultBodyLimit::max(BODY_LIMIT))).with_state(state)
+}
+
+/// As its own function, with the problem+json fallbacks.
+pub fn router(state: CallbackState) -> Router {
+    nextier_http::finish(routes_inner(state))
+}
+
+/// To merge into a router with fallbacks (the local runtime).
+pub fn routes(state: CallbackState) -> Router {
+    nextier_http::layered(routes_inner(state))
+}
+
+fn unavailable(e: impl std::fmt::Display) -> ApiError {
+    tracing::warn!(error = %e, "skip-trace callback not applied");
+    ApiError::Unavailable("could not apply the results; retry".into())
+}
+
+fn text(v: &Value, names: &[&str]) -> Option<String> {
+    names.iter().find_map(|n| match v.get(*n) {
+        Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_owned()),
+        Some(Value::Number(x)) => Some(x.to_string()),
+        _ => None,
+    })
+}
+
+fn list<'a>(v: &'a Value, names: &[&str]) -> &'a [Value] {
+    names.iter().find_map(|n| v.get(*n).and_then(Value::as_array)).map(Vec::as_slice).unwrap_or(&[])
+}
+
+async fn callback(
+    State(s): State<CallbackState>,
+    Path(token): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let now = (s.now)();
+    let mut conn = s.db.conn().await.map_err(unavailable)?;
+    let tx = scope::begin(&mut conn, &Scope::default()).await.map_err(unavailable)?;
+    let Some((id, team)) = skip_trace::job_for_token(&tx, &hash(&token)).await.map_err(unavailable)? else {
+        return Err(ApiError::NotFound("no skip-trace job has this callback".into()));
+    };
+    let payload: Value = serde_json::from_slice(&body)
+        .ok()
+        .filter(Value::is_object)
+        .ok_or_else(|| ApiError::Validation(vec![FieldError::new("body", "must be a JSON object")]))?;
+    scope::apply(&tx, &Scope::team(team.clone())).await.map_err(unavailable)?;
+    let job = skip_trace::lock(&tx, &id).await.map_err(unavailable)?;
+    if job.status == "completed" || job.status == "failed" {
+        return Ok(Json(json!({"received": true, "duplicate": true})));
+    }
+    let given = text(&payload, &["jobId", "job_id", "id"]);
+    if job.provider_job_id.is_some() && given != job.provider_job_id {
+        return Err(ApiError::Validation(vec![FieldError::new(
+            "jobId",
+            "does not match the job this callback is for",
+        )]));
+    }
+    let status = text(&payload, &["status"]).unwrap_or_default().to_ascii_lowercase();
+    if matches!(status.as_str(), "failed" | "error" | "cancelled") {
+        let error = text(&payload, &["error", "message"]).unwrap_or_else(|| status.clone());
+        skip_trace::finish(&tx, &id, "failed", &json!({}), Some(&error), now).await.map_err(unavailable)?;
+        tx.commit().await.map_err(unavailable)?;
+        return Ok(Json(json!({"received": true, "duplicate": false})));
+    }
+    let summary = apply(&tx, &team, &job, &payload).await.map_err(unavailable)?;
+    skip_trace::finish(&tx, &id, "completed", &summary, None, now).await.map_err(unavailable)?;
+    tx.commit().await.map_err(unavailable)?;
+    tracing::info!(job = %id, summary = %summary, "skip trace completed");
+    Ok(Json(json!({"received": true, "duplicate": false})))
+}
+
+/// Adds what the provider found to the job's contacts; returns the counts.
+async fn apply(tx: &nextier_store::Tx<'_>, team: &TeamId, job: &Job, payload: &Value) -> Result<Value, StoreError> {
+    let (mut phones_added, mut emails_added, mut contacts_found, mut unmatched) = (0, 0, 0, 0);
+    for r in list(payload, &["results", "data", "output"]) {
+        let key =
+            text(r, &["key", "external_id", "externalId"]).or_else(|| r.get("input").and_then(|i| text(i, &["key"])));
+        let Some(key) = key.filter(|k| job.contact_ids.contains(k)) else {
+            unmatched += 1;
+            continue;
+        };
+        let contact = ContactId::from_trusted(key);
+        let output = r.get("output").unwrap_or(r);
+        contacts_found += 1;
+        let (mut p_added, mut e_added) = (0, 0);
+        for p in list(output, &["phones"]) {
+            if p.get("is_connected").and_then(Value::as_bool) == Some(false) {
+                continue;
+            }
+            let Some(Ok(e164)) = text(p, &["phone_number", "phoneNumber", "number"]).map(|n| E164::parse(&n)) else {
+                continue;
+            };
+            let kind = match text(p, &["phone_type", "phoneType", "type"]).unwrap_or_default().to_ascii_lowercase() {
+                t if t.contains("mobile") || t.contains("wireless") || t.contains("cell") => "mobile",
+                t if t.contains("land") => "landline",
+                t if t.contains("voip") => "voip",
+                _ => "unknown",
+            };
+            let new = NewPhone { e164: e164.clone(), kind: kind.into(), is_primary: false };
+            match contacts::add_phone(tx, team, &contact, &new).await {
+                Ok(()) => {
+                    p_added += 1;
+                    if let Some(carrier) = text(p, &["carrier"]) {
+                        tx.query_typed(
+                            "UPDATE contact_phones SET carrier = $3 WHERE contact_id = $1 AND e164 = $2 AND carrier IS NULL",
+                            &[
+                                (&contact.as_str(), tokio_postgres::types::Type::TEXT),
+                                (&e164.as_str(), tokio_postgres::types::Type::TEXT),
+                                (&carrier, tokio_postgres::types::Type::TEXT),
+                            ],
+                        )
+                        .await?;
+                    }
+                }
+                Err(StoreError::Conflict(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        for e in list(output, &["emails"]) {
+            let raw = match e {
+                Value::String(s) => Some(s.clone()),
+                other => text(other, &["email", "email_address", "address"]),
+            };
+            let Some(Ok(email)) = raw.map(|r| Email::parse("email", &r)) else { continue };
+            let email = email.as_str().to_lowercase();
+            match contacts::add_email(tx, team, &contact, &email, false).await {
+                Ok(()) => e_added += 1,
+                Err(StoreError::Conflict(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        phones_added += p_added;
+        emails_added += e_added;
+        contacts::record(
+            tx,
+            team,
+            &contact,
+            "skip_traced",
+            json!({"job": job.id, "phonesAdded": p_added, "emailsAdded": e_added}),
+            "skip_trace",
+        )
+        .await?;
+    }
+    Ok(
+        json!({"contacts": contacts_found, "phonesAdded": phones_added, "emailsAdded": emails_added, "unmatched": unmatched}),
+    )
+}
+
+/// For the API: a job by id (in the caller's team).
+pub async fn get(tx: &nextier_store::Tx<'_>, id: &SkipTraceId) -> Result<Job, StoreError> {
+    skip_trace::get(tx, id).await
+}

@@ -308,6 +308,25 @@ impl Processor {
             }
             _ => {}
         }
+        // The canonical lead state follows the reply (each move only where the state machine
+        // allows it): any reply is `responded`; an email given, `email_captured`; interest,
+        // `high_intent`. (An opt-out was `suppressed` above; a wrong number is not the contact.)
+        if !matches!(a.classification, Classification::DncRequest | Classification::WrongNumber) {
+            let mut path = vec![LeadState::Responded];
+            if reading.email.is_some() {
+                path.push(LeadState::EmailCaptured);
+            }
+            if a.classification == Classification::Positive {
+                path.push(LeadState::HighIntent);
+            }
+            let mut state = contacts::get(&tx, &contact_id).await?.lead_state;
+            for to in path {
+                if state.can_move_to(to) {
+                    contacts::transition(&tx, &team, &contact_id, to, Some("reply"), "inbound").await?;
+                    state = to;
+                }
+            }
+        }
         // Any reply ends the sequences whose exit rule says so.
         campaign_store::exit_contact(&tx, &contact_id, "reply").await?;
         // Hot leads go to the call queue (DOMAIN.md C.6); those who said stop leave it.

@@ -242,6 +242,9 @@ async fn ten_concurrent_deliveries_give_one_message_and_one_inbox_item() {
         (r.get(0), r.get(1), r.get(2))
     };
     assert!(needs_review, "an unknown sender is marked for review");
+    let state: String =
+        f.t.superuser().await.query_one("SELECT lead_state::text FROM contacts", &[]).await.unwrap().get(0);
+    assert_eq!(state, "high_intent", "new -> responded -> high_intent on an interested reply");
     assert_eq!((bucket.as_str(), priority.as_str()), ("POSITIVE_RESPONSES", "HOT"));
     assert!(f.sandbox.sent().is_empty(), "a positive reply is answered by a person, not automatically");
 }

@@ -141,6 +141,7 @@ pub async fn claim(
 
 /// Records a call on an entry held by `who`: one attempt more; a retryable outcome with
 /// attempts left sends it back to pending after `retry`, anything else completes it.
+#[allow(clippy::too_many_arguments)]
 pub async fn complete(
     tx: &Tx<'_>,
     team: &TeamId,

@@ -14,6 +14,7 @@
 
 pub mod event;
 pub mod notify;
+mod received;
 pub mod reconcile;
 pub mod skiptrace;
 pub mod sla;
@@ -25,21 +26,12 @@ use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use nextier_campaigns::Clock;
-use nextier_domain::calls::{self as calls_rules, CallConfig, Candidate, Eligibility};
 use nextier_domain::ids::{ContactId, MessageId, TeamId};
-use nextier_domain::inbox::{Classification, InboxConfig};
-use nextier_domain::lead_state::LeadState;
-use nextier_domain::phone::E164;
-use nextier_domain::reply;
+use nextier_domain::inbox::Classification;
 use nextier_outbound::{OutboundGate, OutboundRequest, Prepared, Purpose, Verdict};
 use nextier_runtime::sqs::{process_batch, Message, Outcome};
-use nextier_store::campaigns::{self as campaign_store, Channel};
-use nextier_store::contacts::{self, Fields, NewContact, NewPhone};
-use nextier_store::inbox::{self, NewItem};
-use nextier_store::messages::{self, Inbound as InboundMessage};
-use nextier_store::outbox::{self, Destination, OutboxMessage};
-use nextier_store::suppressions::{self, NewSuppression};
-use nextier_store::{scope, settings, webhooks, Db, Scope, StoreError, Tx};
+use nextier_store::campaigns::Channel;
+use nextier_store::{contacts, messages, scope, settings, webhooks, Db, Scope, StoreError};
 use serde::{Deserialize, Serialize};
 
 use crate::event::Kind;
@@ -118,7 +110,7 @@ impl Processor {
             Job::Webhook { webhook_event_id, payload } => {
                 let e = event::parse(payload);
                 match e.kind.clone() {
-                    Kind::Received => self.received(webhook_event_id, &e).await,
+                    Kind::Received => received::received(self, webhook_event_id, &e).await,
                     Kind::Status(status) => self.receipt(webhook_event_id, &e, status, receive_count).await,
                     Kind::Other(name) => {
                         self.finish(webhook_event_id, None, &format!("ignored: {name}")).await?;
@@ -140,269 +132,12 @@ impl Processor {
         }
     }
 
-    async fn finish(&self, id: &str, team: Option<&TeamId>, outcome: &str) -> anyhow::Result<()> {
+    pub(crate) async fn finish(&self, id: &str, team: Option<&TeamId>, outcome: &str) -> anyhow::Result<()> {
         let mut conn = self.db.conn().await?;
         let tx = scope::begin(&mut conn, &Scope::default()).await?;
         webhooks::finish(&tx, id, team, outcome, self.clock.now()).await?;
         tx.commit().await?;
         Ok(())
-    }
-
-    async fn received(&self, webhook_id: &str, e: &event::Event) -> anyhow::Result<Processed> {
-        let (from, to) = match (e.from.as_deref().map(E164::parse), e.to.as_deref().map(E164::parse)) {
-            (Some(Ok(f)), Some(Ok(t))) => (f, t),
-            _ => {
-                let why = "unroutable: from or to is missing or not a NANP number".to_owned();
-                self.finish(webhook_id, None, &why).await?;
-                return Ok(Processed::Unroutable(why));
-            }
-        };
-        let text = e.text.clone().unwrap_or_default();
-        let now = self.clock.now();
-        let at = e.at.filter(|at| *at <= now).unwrap_or(now);
-        let mut conn = self.db.conn().await?;
-        let tx = scope::begin(&mut conn, &Scope::default()).await?;
-        // The team is the owner of the number the reply was sent to; nothing else decides it.
-        let Some(team) = webhooks::team_for_number(&tx, to.as_str()).await? else {
-            let why = format!("unroutable: no team owns {to}");
-            webhooks::finish(&tx, webhook_id, None, &why, now).await?;
-            tx.commit().await?;
-            return Ok(Processed::Unroutable(why));
-        };
-        scope::apply(&tx, &Scope::team(team.clone())).await?;
-        // One conversation at a time: replies from the same number are worked in order, and
-        // an unknown sender becomes one contact however many replies arrive at once.
-        tx.query_typed(
-            "SELECT pg_advisory_xact_lock(hashtextextended($1, 7))",
-            &[(&format!("inbound:{team}:{from}"), tokio_postgres_text())],
-        )
-        .await?;
-        let contact_id = match contacts::holder_of_phone(&tx, &from).await? {
-            Some(c) => c,
-            None => new_contact(&tx, &team, &from).await?,
-        };
-        let contact = match contacts::get(&tx, &contact_id).await {
-            Ok(c) => c,
-            Err(StoreError::NotFound) => {
-                let why = format!("the sender's contact {contact_id} was deleted");
-                webhooks::finish(&tx, webhook_id, Some(&team), &why, now).await?;
-                tx.commit().await?;
-                return Ok(Processed::Ignored(why));
-            }
-            Err(e) => return Err(e.into()),
-        };
-        let campaign = messages::latest_campaign(&tx, &contact_id).await?;
-        let (message, created) = messages::record_inbound(
-            &tx,
-            &InboundMessage {
-                team: &team,
-                contact: &contact_id,
-                campaign: campaign.as_ref(),
-                from: from.as_str(),
-                to: to.as_str(),
-                body: &text,
-                provider: PROVIDER,
-                provider_message_id: e.message_id.as_deref(),
-                at,
-            },
-        )
-        .await?;
-        if !created {
-            webhooks::finish(&tx, webhook_id, Some(&team), "duplicate message", now).await?;
-            tx.commit().await?;
-            return Ok(Processed::Duplicate);
-        }
-        let current = suppressions::active(&tx, &team, from.as_str(), now).await?;
-        let opted_out = current.as_ref().is_some_and(|s| s.kind == "OPTED_OUT");
-        let suppressed = current.is_some();
-        let reading = reply::read(&text, opted_out);
-        let config = InboxConfig::from_settings(&settings::strings_in(&tx, SETTINGS_SCOPE).await?);
-        let a = config.assess(&reading);
-
-        // The contact: score, labels as tags, anything the reply gave us.
-        tx.query_typed(
-            "UPDATE contacts SET score = least(greatest(score + $2, 0), 100),
-                    tags = ARRAY(SELECT DISTINCT unnest(tags || $3::text[])), updated_at = now()
-              WHERE id = $1",
-            &[
-                (&contact_id.as_str(), tokio_postgres_text()),
-                (&a.score_delta, nextier_store::tokio_postgres::types::Type::INT4),
-                (&a.labels, nextier_store::tokio_postgres::types::Type::TEXT_ARRAY),
-            ],
-        )
-        .await?;
-        if let Some(email) = &reading.email {
-            ignore_conflict(contacts::add_email(&tx, &team, &contact_id, email, contact.emails.is_empty()).await)?;
-        }
-        if let Some(phone) = reading.phone.as_deref().and_then(|p| E164::parse(p).ok()) {
-            let p = NewPhone { e164: phone, kind: "mobile".into(), is_primary: false };
-            ignore_conflict(contacts::add_phone(&tx, &team, &contact_id, &p).await)?;
-        }
-        contacts::record(
-            &tx,
-            &team,
-            &contact_id,
-            "replied",
-            serde_json::json!({"message": message, "classification": a.classification, "labels": a.labels}),
-            "inbound",
-        )
-        .await?;
-
-        // What the reply calls for.
-        let mut answer: Option<(String, String, bool)> = None;
-        match a.classification {
-            Classification::DncRequest => {
-                let s = match current {
-                    Some(s) => s,
-                    None => {
-                        let s = NewSuppression {
-                            address: from.as_str(),
-                            kind: "OPTED_OUT",
-                            reason: Some(&text),
-                            source: "inbound_reply",
-                            actor: "inbound",
-                            expires_at: None,
-                        };
-                        suppressions::add(&tx, &team, &s).await?
-                    }
-                };
-                campaign_store::exit_contact(&tx, &contact_id, "opt_out").await?;
-                if contact.lead_state.can_move_to(LeadState::Suppressed) {
-                    contacts::transition(
-                        &tx,
-                        &team,
-                        &contact_id,
-                        LeadState::Suppressed,
-                        Some("opt-out reply"),
-                        "inbound",
-                    )
-                    .await?;
-                }
-                answer = Some((
-                    config.opt_out_text.clone(),
-                    nextier_outbound::opt_out_confirmation_key(s.id.as_str()),
-                    true,
-                ));
-            }
-            Classification::OptIn => {
-                if opted_out {
-                    suppressions::remove(&tx, &team, from.as_str()).await?;
-                    contacts::reinstate(&tx, &team, &contact_id, "opted back in by text", "inbound").await?;
-                }
-                answer = Some((config.opt_in_text.clone(), format!("opt-in:{message}"), false));
-            }
-            Classification::Help => answer = Some((config.help_text.clone(), format!("help:{message}"), false)),
-            Classification::WrongNumber => {
-                if current.is_none() {
-                    let s = NewSuppression {
-                        address: from.as_str(),
-                        kind: "WRONG_NUMBER",
-                        reason: Some(&text),
-                        source: "inbound_reply",
-                        actor: "inbound",
-                        expires_at: None,
-                    };
-                    suppressions::add(&tx, &team, &s).await?;
-                }
-                campaign_store::exit_contact(&tx, &contact_id, "suppressed:WRONG_NUMBER").await?;
-            }
-            _ => {}
-        }
-        // The canonical lead state follows the reply (each move only where the state machine
-        // allows it): any reply is `responded`; an email given, `email_captured`; interest,
-        // `high_intent`. (An opt-out was `suppressed` above; a wrong number is not the contact.)
-        if !matches!(a.classification, Classification::DncRequest | Classification::WrongNumber) {
-            let mut path = vec![LeadState::Responded];
-            if reading.email.is_some() {
-                path.push(LeadState::EmailCaptured);
-            }
-            if a.classification == Classification::Positive {
-                path.push(LeadState::HighIntent);
-            }
-            let mut state = contacts::get(&tx, &contact_id).await?.lead_state;
-            for to in path {
-                if state.can_move_to(to) {
-                    contacts::transition(&tx, &team, &contact_id, to, Some("reply"), "inbound").await?;
-                    state = to;
-                }
-            }
-        }
-        // Any reply ends the sequences whose exit rule says so.
-        campaign_store::exit_contact(&tx, &contact_id, "reply").await?;
-        // Hot leads go to the call queue (DOMAIN.md C.6); those who said stop leave it.
-        if matches!(a.classification, Classification::DncRequest | Classification::WrongNumber) {
-            nextier_store::calls::cancel_for_contact(&tx, &contact_id, a.classification.as_str()).await?;
-        } else if matches!(a.classification, Classification::Positive | Classification::Question) {
-            let cfg = CallConfig::from_settings(&settings::strings_in(&tx, "calls").await?);
-            let mut labels = contact.tags.clone();
-            labels.extend(a.labels.iter().cloned());
-            let candidate = Candidate {
-                labels: &labels,
-                score: (contact.score + a.score_delta).clamp(0, 100),
-                opted_out: suppressed,
-                do_not_contact: false,
-                phone: Some(from.as_str()),
-            };
-            if let Eligibility::Eligible { priority, reason } = calls_rules::evaluate(&candidate, &cfg) {
-                let push = nextier_store::calls::Push {
-                    contact: &contact_id,
-                    phone: from.as_str(),
-                    priority,
-                    reason,
-                    source: "inbound_reply",
-                    max_attempts: cfg.max_attempts,
-                };
-                nextier_store::calls::push(&tx, &team, &push).await?;
-            }
-        }
-        let (item, _) = inbox::create(
-            &tx,
-            &team,
-            &NewItem {
-                contact: &contact_id,
-                message: &message,
-                campaign: campaign.as_ref(),
-                phone: from.as_str(),
-                text: &text,
-                assessment: &a,
-                now,
-            },
-        )
-        .await?;
-        let correlation = nextier_runtime::correlation::current().unwrap_or_default().as_str().to_owned();
-        let mut staged = Vec::new();
-        if suggest::needs_reply(a.classification) {
-            let job = Job::Suggest { team_id: team.to_string(), item_id: item.to_string() };
-            staged.extend(stage_job(&tx, &team, &job, &correlation, format!("suggest:{item}")).await?);
-        }
-        if let Some((body, send_key, confirmation)) = answer {
-            let dedupe = format!("reply:{team}:{send_key}");
-            let job = Job::Reply {
-                team_id: team.to_string(),
-                contact_id: contact_id.to_string(),
-                body,
-                send_key,
-                confirmation,
-            };
-            staged.extend(stage_job(&tx, &team, &job, &correlation, dedupe).await?);
-        }
-        let event = outbox::stage_for_team(
-            &tx,
-            &team,
-            Destination::Event("InboundMessageReceived".into()),
-            serde_json::json!({"messageId": message, "contactId": contact_id, "classification": a.classification,
-                               "priority": a.priority, "optOut": a.opt_out}),
-            correlation,
-        )
-        .await?;
-        staged.push(event);
-        webhooks::finish(&tx, webhook_id, Some(&team), &format!("received: {}", a.classification.as_str()), now)
-            .await?;
-        tx.commit().await?;
-        if let Some(p) = &self.outbox {
-            p.publish(&staged).await;
-        }
-        Ok(Processed::Received { team, message, classification: a.classification })
     }
 
     async fn receipt(
@@ -539,55 +274,4 @@ impl Processor {
             Verdict::Failed { reason } => anyhow::bail!("answer failed: {reason}"),
         }
     }
-}
-
-/// Stages a job for the inbound queue in the caller's transaction (once per dedupe key).
-async fn stage_job(
-    tx: &Tx<'_>,
-    team: &TeamId,
-    job: &Job,
-    correlation: &str,
-    dedupe: String,
-) -> anyhow::Result<Option<nextier_domain::ids::OutboxId>> {
-    let msg = OutboxMessage {
-        team: Some(team.clone()),
-        destination: Destination::Queue(QUEUE.into()),
-        payload: serde_json::to_value(job)?,
-        correlation_id: correlation.to_owned(),
-        dedupe_key: Some(dedupe),
-    };
-    Ok(outbox::stage(tx, &msg).await?)
-}
-
-fn tokio_postgres_text() -> nextier_store::tokio_postgres::types::Type {
-    nextier_store::tokio_postgres::types::Type::TEXT
-}
-
-/// An email or number the reply gave that another contact already holds is not ours to take.
-fn ignore_conflict(r: Result<(), StoreError>) -> Result<(), StoreError> {
-    match r {
-        Err(StoreError::Conflict(m)) => {
-            tracing::info!(detail = %m, "captured address not attached");
-            Ok(())
-        }
-        other => other,
-    }
-}
-
-/// An unknown sender: a new contact with just the number, marked for a person's review.
-async fn new_contact(tx: &Tx<'_>, team: &TeamId, from: &E164) -> Result<ContactId, StoreError> {
-    let new = NewContact {
-        fields: Fields {
-            status: "active".into(),
-            pipeline_status: "replied".into(),
-            source: Some("inbound".into()),
-            custom_fields: serde_json::json!({}),
-            ..Fields::default()
-        },
-        phones: vec![NewPhone { e164: from.clone(), kind: "mobile".into(), is_primary: true }],
-        emails: vec![],
-        address: None,
-        needs_review: true,
-    };
-    contacts::create(tx, team, &new, "inbound").await
 }

@@ -19,9 +19,8 @@ use nextier_domain::validation::FieldError;
 use nextier_domain::webhook_signature::{verify_signalhouse, SignatureError};
 use nextier_http::ApiError;
 use nextier_platform::outbox::OutboxPublisher;
-use nextier_store::outbox::{self, Destination, OutboxMessage};
 use nextier_store::webhooks::{self, Delivery};
-use nextier_store::{scope, Db, Scope};
+use nextier_store::Db;
 use serde_json::{json, Value};
 use sha2::Digest;
 
@@ -126,7 +125,8 @@ async fn signalhouse(State(s): State<WebhookState>, headers: HeaderMap, body: By
     Ok(Json(json!({"received": true, "duplicate": duplicate, "deliveryId": delivery_id})))
 }
 
-/// Stores the delivery and stages its job in one transaction; `None` for a duplicate.
+/// Stores the delivery and stages its job in one statement (one round trip, atomic);
+/// `None` for a duplicate.
 async fn store(
     s: &WebhookState,
     delivery_id: &str,
@@ -134,21 +134,11 @@ async fn store(
     payload: &Value,
     signed_at: Option<DateTime<Utc>>,
 ) -> anyhow::Result<Option<(String, nextier_domain::ids::OutboxId)>> {
-    let mut conn = s.db.conn().await?;
-    let tx = scope::begin(&mut conn, &Scope::default()).await?;
+    let conn = s.db.conn().await?;
     let d = Delivery { provider: PROVIDER, delivery_id, event, payload, signed_at, source: "webhook" };
-    let Some(id) = webhooks::receive(&tx, &d).await? else {
-        return Ok(None);
-    };
-    let job = Job::Webhook { webhook_event_id: id.to_string(), payload: payload.clone() };
-    let msg = OutboxMessage {
-        team: None,
-        destination: Destination::Queue(QUEUE.into()),
-        payload: serde_json::to_value(&job)?,
-        correlation_id: nextier_runtime::correlation::current().unwrap_or_default().as_str().to_owned(),
-        dedupe_key: Some(format!("webhook:{id}")),
-    };
-    let outbox_id = outbox::stage(&tx, &msg).await?.ok_or_else(|| anyhow::anyhow!("outbox row not staged"))?;
-    tx.commit().await?;
-    Ok(Some((id.to_string(), outbox_id)))
+    let id = nextier_domain::ids::WebhookEventId::new();
+    let job = serde_json::to_value(Job::Webhook { webhook_event_id: id.to_string(), payload: payload.clone() })?;
+    let correlation = nextier_runtime::correlation::current().unwrap_or_default().as_str().to_owned();
+    let staged = webhooks::receive_with_job(&conn, &d, &id, QUEUE, &job, &correlation).await?;
+    Ok(staged.map(|outbox_id| (id.to_string(), outbox_id)))
 }

@@ -54,3 +54,31 @@ pub async fn team_for_provider_message(tx: &Tx<'_>, provider: &str, id: &str) ->
         tx.query_typed("SELECT team_for_provider_message($1, $2)", params![provider => TEXT, id => TEXT]).await?;
     Ok(rows.first().and_then(|r| r.get::<_, Option<String>>(0)).map(TeamId::from_trusted))
 }
+
+/// Stores a delivery and, only if it is new, its queue job, in one statement (so one round
+/// trip, atomic without a transaction; no tenant scope is needed, as an unrouted delivery
+/// belongs to no team yet). `job` is built for the id given, which the row takes. `None`
+/// when this delivery id was stored before.
+pub async fn receive_with_job(
+    client: &tokio_postgres::Client,
+    d: &Delivery<'_>,
+    id: &WebhookEventId,
+    queue: &str,
+    job: &serde_json::Value,
+    correlation_id: &str,
+) -> Result<Option<nextier_domain::ids::OutboxId>> {
+    let outbox_id = nextier_domain::ids::OutboxId::new();
+    let rows = client
+        .query_typed(
+            "WITH w AS (INSERT INTO webhook_events (id, provider, delivery_id, event, payload, signed_at, source)
+                        VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (provider, delivery_id) DO NOTHING RETURNING id)
+             INSERT INTO outbox (id, team_id, kind, destination, payload, correlation_id, dedupe_key)
+             SELECT $8, NULL, 'queue', $9, $10, $11, 'webhook:' || w.id FROM w
+             RETURNING id",
+            params![id.as_str() => TEXT, d.provider => TEXT, d.delivery_id => TEXT, d.event => TEXT,
+                    d.payload => JSONB, d.signed_at => TIMESTAMPTZ, d.source => TEXT, outbox_id.as_str() => TEXT,
+                    queue => TEXT, job => JSONB, correlation_id => TEXT],
+        )
+        .await?;
+    Ok(rows.first().map(|_| outbox_id))
+}

@@ -118,3 +118,26 @@ mod tests {
         assert_eq!(e.kind, Kind::Other("brand.add".into()));
     }
 }
+
+/// PostgreSQL stores neither a NUL character in text nor `\u0000` in jsonb: a payload carrying
+/// one would fail to store on every retry. NULs carry no meaning in a text message, so they are
+/// dropped (from keys and values alike) before anything is stored.
+pub fn without_nul(v: Value) -> Value {
+    match v {
+        Value::String(s) if s.contains('\0') => Value::String(s.replace('\0', "")),
+        Value::Array(a) => Value::Array(a.into_iter().map(without_nul).collect()),
+        Value::Object(o) => Value::Object(o.into_iter().map(|(k, v)| (k.replace('\0', ""), without_nul(v))).collect()),
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod nul_tests {
+    use super::*;
+
+    #[test]
+    fn nul_characters_are_dropped_everywhere() {
+        let v = serde_json::json!({"te\u{0}xt": "a\u{0}b", "list": ["\u{0}", 1], "n": null});
+        assert_eq!(without_nul(v), serde_json::json!({"text": "ab", "list": ["", 1], "n": null}));
+    }
+}

@@ -190,6 +190,7 @@ async fn callback(
     };
     let payload: Value = serde_json::from_slice(&body)
         .ok()
+        .map(crate::event::without_nul)
         .filter(Value::is_object)
         .ok_or_else(|| ApiError::Validation(vec![FieldError::new("body", "must be a JSON object")]))?;
     scope::apply(&tx, &Scope::team(team.clone())).await.map_err(unavailable)?;

@@ -99,7 +99,8 @@ fn verified(s: &VoiceState, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Resu
         tracing::warn!(error = %e, "voice webhook refused");
         ApiError::Forbidden(format!("X-Twilio-Signature: {e}"))
     })?;
-    Ok(form)
+    // PostgreSQL stores no NUL in text: drop them rather than fail on every retry.
+    Ok(form.into_iter().map(|(k, v)| (k.replace('\0', ""), v.replace('\0', ""))).collect())
 }
 
 fn field<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a str> {

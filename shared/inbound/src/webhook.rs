@@ -86,6 +86,7 @@ async fn signalhouse(State(s): State<WebhookState>, headers: HeaderMap, body: By
         })
     })?;
     let payload: Value = serde_json::from_slice(&body)
+        .map(crate::event::without_nul)
         .map_err(|e| ApiError::Validation(vec![FieldError::new("body", format!("is not JSON: {e}"))]))?;
     let event = match payload.get("event") {
         Some(Value::String(e)) if !e.trim().is_empty() && e.len() <= 100 => normalise(e),

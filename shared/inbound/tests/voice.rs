@@ -78,6 +78,7 @@ async fn a_call_is_answered_with_twiml_and_its_voicemail_lands_in_the_inbox() {
         ("To", "+12127363100"),
         ("CallStatus", "ringing"),
         ("Direction", "inbound"),
+        ("CallerName", "ANA\0RUIZ"),
     ];
     // Unsigned, mis-signed, or with a parameter changed after signing: refused.
     let mut unsigned = form(voice::PATH, &call, TOKEN);

@@ -8,7 +8,6 @@ use axum::Json;
 use chrono::Utc;
 use nextier_domain::access::Permission;
 use nextier_domain::ids::{ContactId, MessageId, TeamId};
-use nextier_domain::FieldError;
 use nextier_http::{open_team, ApiError, Credential, JsonBody, Page, PageQuery, PathParams};
 use nextier_outbound::{OutboundRequest, Prepared, Verdict};
 use nextier_store::campaigns::Channel;
@@ -70,12 +69,7 @@ pub async fn send(
     let contact_id = ContactId::parse("contactId", p.get("contactId"))?;
     let key = idempotency_key(&headers)?;
     let mut problems = Problems::default();
-    let text = body.body.trim().to_owned();
-    if text.is_empty() {
-        problems.0.push(FieldError::new("body", "must not be empty"));
-    } else if text.chars().count() > 1600 {
-        problems.0.push(FieldError::new("body", "must be at most 1600 characters"));
-    }
+    let text = problems.take(nextier_domain::validation::message_text("body", &body.body, 1600)).unwrap_or_default();
     problems.finish()?;
 
     let mut conn = app.db.conn().await?;

@@ -304,6 +304,24 @@ async fn ai_suggestions_are_sent_only_with_a_persons_approval_and_logged() {
     let key = h.key(&team, "alice", &["*"]).await;
     let r = h.call(&As::Key(key), "POST", &url(&format!("/suggestions/{sid}/approve")), None).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
+    // Text PostgreSQL could not store is refused before anything is tried.
+    let r =
+        h.call(&ALICE, "POST", &url(&format!("/suggestions/{sid}/approve")), Some(json!({"text": "hi\u{0}"}))).await;
+    assert_eq!((r.status, r.field()), (StatusCode::BAD_REQUEST, Some("text")));
+    let bo_contact = items["items"].as_array().unwrap().iter().find(|i| i["responseText"] == "maybe").unwrap()
+        ["contactId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = h
+        .call(
+            &ALICE,
+            "POST",
+            &format!("/teams/{team}/contacts/{bo_contact}/messages"),
+            Some(json!({"body": "a\u{0}b"})),
+        )
+        .await;
+    assert_eq!((r.status, r.field()), (StatusCode::BAD_REQUEST, Some("body")));
     let a = ok(
         &h,
         &ALICE,

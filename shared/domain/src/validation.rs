@@ -48,9 +48,34 @@ pub fn text(field: &str, raw: &str, min: usize, max: usize) -> Result<String, Fi
     Ok(value.to_owned())
 }
 
+/// A message body: trimmed, 1 to `max` characters; line breaks and tabs are kept, other
+/// control characters (NUL among them, which PostgreSQL cannot store) are refused.
+pub fn message_text(field: &str, raw: &str, max: usize) -> Result<String, FieldError> {
+    let value = raw.trim();
+    let len = value.chars().count();
+    if len == 0 {
+        return Err(FieldError::new(field, "must not be empty"));
+    }
+    if len > max {
+        return Err(FieldError::new(field, format!("must be at most {max} characters")));
+    }
+    if value.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
+        return Err(FieldError::new(field, "must not contain control characters other than line breaks and tabs"));
+    }
+    Ok(value.to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn message_text_keeps_line_breaks_and_refuses_nul() {
+        assert_eq!(message_text("body", " Hi Ana,\nstill there?\t ", 1600).unwrap(), "Hi Ana,\nstill there?");
+        assert_eq!(message_text("body", "a\u{0}b", 1600).unwrap_err().field, "body");
+        assert!(message_text("body", "   ", 1600).is_err());
+        assert!(message_text("body", &"x".repeat(1601), 1600).is_err());
+    }
 
     #[test]
     fn text_keeps_emoji_and_sql_metacharacters() {

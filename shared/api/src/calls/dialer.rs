@@ -39,10 +39,7 @@ pub async fn create_session(
 ) -> Result<(StatusCode, Json<Session>), ApiError> {
     let team = TeamId::parse("teamId", p.get("teamId"))?;
     let mut problems = Problems::default();
-    let title = body.title.trim().to_owned();
-    if title.is_empty() || title.chars().count() > 200 {
-        problems.0.push(FieldError::new("title", "must be 1 to 200 characters"));
-    }
+    let title = problems.take(nextier_domain::validation::text("title", &body.title, 1, 200)).unwrap_or_default();
     if body.contact_ids.is_empty() || body.contact_ids.len() > SESSION_LIMIT {
         problems.0.push(FieldError::new("contactIds", format!("must hold 1 to {SESSION_LIMIT} ids")));
     }

@@ -373,10 +373,10 @@ pub async fn update_bucket(
     let team = TeamId::parse("teamId", p.get("teamId"))?;
     let mut problems = Problems::default();
     let bucket = problems.take(parse_bucket("bucket", p.get("bucket")));
-    let name = body.name.as_deref().map(str::trim);
-    if name.is_some_and(|n| n.is_empty() || n.chars().count() > 80) {
-        problems.0.push(FieldError::new("name", "must be 1 to 80 characters"));
-    }
+    let name = match body.name.as_deref() {
+        Some(n) => problems.take(nextier_domain::validation::text("name", n, 1, 80)),
+        None => None,
+    };
     if let Some(Some(m)) = body.sla_minutes {
         if !(1..=10_080).contains(&m) {
             problems.0.push(FieldError::new("slaMinutes", "must be 1 to 10080, or null for no SLA"));
@@ -386,7 +386,7 @@ pub async fn update_bucket(
     let bucket = bucket.ok_or_else(|| ApiError::field("bucket", "is required"))?;
     let mut conn = app.db.conn().await?;
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::SettingsManage).await?;
-    inbox::update_bucket(&tx, bucket, name, body.sla_minutes).await?;
+    inbox::update_bucket(&tx, bucket, name.as_deref(), body.sla_minutes).await?;
     let b = inbox::buckets(&tx, Utc::now()).await?;
     tx.commit().await.map_err(commit_err)?;
     Ok(Json(b))
@@ -443,10 +443,7 @@ pub async fn classify(
     JsonBody(body): JsonBody<ClassifyText>,
 ) -> Result<Json<Classified>, ApiError> {
     let team = TeamId::parse("teamId", p.get("teamId"))?;
-    let n = body.text.trim().chars().count();
-    if n == 0 || n > 1600 {
-        return Err(ApiError::field("text", "must be 1 to 1600 characters"));
-    }
+    nextier_domain::validation::message_text("text", &body.text, 1600).map_err(|e| ApiError::Validation(vec![e]))?;
     let mut conn = app.db.conn().await?;
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::InboxRead).await?;
     let config = InboxConfig::from_settings(&settings::strings_in(&tx, "inbox").await?);

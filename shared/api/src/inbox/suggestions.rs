@@ -116,13 +116,12 @@ pub async fn approve_suggestion(
 ) -> Result<Json<Approved>, ApiError> {
     let team = TeamId::parse("teamId", p.get("teamId"))?;
     let id = SuggestionId::parse("suggestionId", p.get("suggestionId"))?;
-    let text = body.0.unwrap_or_default().text;
-    if let Some(t) = &text {
-        let n = t.trim().chars().count();
-        if n == 0 || n > 1600 {
-            return Err(ApiError::field("text", "must be 1 to 1600 characters"));
-        }
-    }
+    let text = match body.0.unwrap_or_default().text {
+        Some(t) => Some(
+            nextier_domain::validation::message_text("text", &t, 1600).map_err(|e| ApiError::Validation(vec![e]))?,
+        ),
+        None => None,
+    };
     let actor = {
         let mut conn = app.db.conn().await?;
         let (tx, access) = open_team(&mut conn, &cred, &team, Permission::MessagesSend).await?;

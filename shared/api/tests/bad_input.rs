@@ -189,3 +189,55 @@ async fn the_correlation_id_is_echoed_and_quoted_in_problems() {
     assert_ne!(r.headers["x-correlation-id"], "<script>");
     assert_eq!(r.body["correlationId"], r.headers["x-correlation-id"].to_str().unwrap());
 }
+
+#[tokio::test]
+async fn text_postgres_cannot_store_is_refused_with_the_field_named() {
+    // A NUL reaches PostgreSQL as an error; it must be a 400 naming the field, never a 500.
+    let h = harness().await;
+    let team = h.team("alice", "Acme").await;
+    let c = h.call(&ALICE, "POST", &format!("/teams/{team}/campaigns"), Some(json!({"name": "c"}))).await;
+    let campaign = c.body["id"].as_str().unwrap().to_owned();
+    let cases: Vec<(&str, String, serde_json::Value, &str)> = vec![
+        (
+            "POST",
+            format!("/teams/{team}/campaigns/{campaign}/steps"),
+            json!({"channel": "SMS", "body": "Hi\u{0}"}),
+            "body",
+        ),
+        (
+            "POST",
+            format!("/teams/{team}/campaigns/{campaign}/steps"),
+            json!({"channel": "EMAIL", "subject": "S\u{0}", "body": "Hi"}),
+            "subject",
+        ),
+        (
+            "POST",
+            format!("/teams/{team}/message-templates"),
+            json!({"name": "t", "channel": "SMS", "body": "a\u{0}b"}),
+            "body",
+        ),
+        (
+            "POST",
+            format!("/teams/{team}/saved-filters"),
+            json!({"name": "f", "filter": {"tag": "a\u{0}"}}),
+            "filter.tag",
+        ),
+        (
+            "POST",
+            format!("/teams/{team}/saved-filters"),
+            json!({"name": "f", "filter": {"tag": "a", "x\u{0}": "y"}}),
+            "filter.x",
+        ),
+        ("POST", format!("/teams/{team}/inbox/classify"), json!({"text": "\u{0}"}), "text"),
+    ];
+    for (method, uri, body, field) in cases {
+        let r = h.call(&ALICE, method, &uri, Some(body.clone())).await;
+        assert_eq!((r.status, r.field()), (StatusCode::BAD_REQUEST, Some(field)), "{method} {uri} {body}: {}", r.body);
+    }
+    let r = h.call(&ALICE, "GET", &format!("/teams/{team}/contacts?q=a%00b"), None).await;
+    assert_eq!((r.status, r.field()), (StatusCode::BAD_REQUEST, Some("q")), "{}", r.body);
+    assert_eq!(
+        h.count("campaign_steps").await + h.count("message_templates").await + h.count("saved_filters").await,
+        0
+    );
+}

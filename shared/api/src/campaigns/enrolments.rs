@@ -48,6 +48,13 @@ pub(crate) fn filter_from(
     at: &str,
     f: &std::collections::BTreeMap<String, String>,
 ) -> Option<Filter> {
+    if let Some((k, _)) = f.iter().find(|(k, v)| k.chars().chain(v.chars()).any(char::is_control)) {
+        p.0.push(FieldError::new(
+            format!("{at}.{}", k.replace(char::is_control, "")),
+            "must not contain control characters",
+        ));
+        return None;
+    }
     let pairs: Vec<(String, String)> = f.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     match input::filter(&pairs) {
         Ok(f) => Some(f),

@@ -74,6 +74,8 @@ pub fn check_content(p: &mut Problems, channel: Channel, subject: Option<&str>, 
             "body",
             format!("must be at most {} characters for {}", max_body(channel), channel.as_str()),
         ));
+    } else if let Err(e) = nextier_domain::validation::message_text("body", body, max_body(channel)) {
+        p.0.push(e);
     } else if let Err(e) = Template::parse(body) {
         p.0.push(FieldError::new("body", e.to_string()));
     }
@@ -82,6 +84,9 @@ pub fn check_content(p: &mut Problems, channel: Channel, subject: Option<&str>, 
         (Channel::Email, Some(s)) if s.trim().is_empty() => p.0.push(FieldError::new("subject", "must not be empty")),
         (Channel::Email, Some(s)) if s.chars().count() > 200 => {
             p.0.push(FieldError::new("subject", "must be at most 200 characters"))
+        }
+        (Channel::Email, Some(s)) if s.chars().any(char::is_control) => {
+            p.0.push(FieldError::new("subject", "must not contain control characters"))
         }
         (Channel::Email, Some(s)) => {
             if let Err(e) = Template::parse(s) {

@@ -325,6 +325,8 @@ pub fn filter(pairs: &[(String, String)]) -> Result<Filter, nextier_http::ApiErr
             "q" => {
                 if v.chars().count() > 100 {
                     p.0.push(FieldError::new("q", "must be at most 100 characters"));
+                } else if v.chars().any(char::is_control) {
+                    p.0.push(FieldError::new("q", "must not contain control characters"));
                 } else {
                     f.q = Some(v.clone());
                 }

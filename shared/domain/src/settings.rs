@@ -20,6 +20,9 @@ pub fn value(field: &str, raw: &str) -> Result<String, FieldError> {
     if raw.chars().count() > MAX_VALUE_CHARS {
         return Err(FieldError::new(field, format!("must be at most {MAX_VALUE_CHARS} characters")));
     }
+    if raw.contains('\0') {
+        return Err(FieldError::new(field, "must not contain NUL characters"));
+    }
     Ok(raw.to_owned())
 }
 

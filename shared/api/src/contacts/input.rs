@@ -250,8 +250,13 @@ pub fn custom(p: &mut Problems, field: &str, v: &Option<serde_json::Value>) -> O
         p.0.push(FieldError::new(field, "must be a JSON object"));
         return None;
     }
-    if v.to_string().len() > 16 * 1024 {
+    let text = v.to_string();
+    if text.len() > 16 * 1024 {
         p.0.push(FieldError::new(field, "must be at most 16 KiB"));
+        return None;
+    }
+    if text.contains("\\u0000") {
+        p.0.push(FieldError::new(field, "must not contain NUL characters"));
         return None;
     }
     Some(v.clone())

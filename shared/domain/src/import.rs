@@ -127,9 +127,11 @@ impl Columns {
 /// Decodes a raw cell: UTF-8 if it is valid, else Latin-1 (every byte is a character).
 pub fn decode(bytes: &[u8]) -> String {
     let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
+    // NUL carries nothing in a CSV cell and PostgreSQL stores none in text: a cell with one
+    // would otherwise fail its chunk (and its error-report row) on every retry.
     match std::str::from_utf8(bytes) {
-        Ok(s) => s.to_owned(),
-        Err(_) => bytes.iter().map(|&b| b as char).collect(),
+        Ok(s) => s.replace('\0', ""),
+        Err(_) => bytes.iter().filter(|&&b| b != 0).map(|&b| b as char).collect(),
     }
 }
 
@@ -201,6 +203,7 @@ pub fn normalise(cells: &[String], columns: &Columns, expected_len: usize) -> (O
             "firstName" => r.first_name = clip(v, 100),
             "lastName" => r.last_name = clip(v, 100),
             "fullName" => {
+                let v: String = v.chars().filter(|c| !c.is_control()).collect();
                 let mut parts = v.split_whitespace();
                 let first = parts.next().map(str::to_owned);
                 let rest: Vec<&str> = parts.collect();
@@ -318,6 +321,12 @@ pub fn business_role(title: Option<&str>) -> (&'static str, bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nul_bytes_are_dropped_from_cells() {
+        assert_eq!(decode(b"55\x005-0100"), "555-0100");
+        assert_eq!(decode(b"caf\xe9\x00"), "caf\u{e9}");
+    }
 
     fn cols(headers: &[&str]) -> Columns {
         Columns::resolve(&headers.iter().map(|s| s.to_string()).collect::<Vec<_>>(), None).unwrap()

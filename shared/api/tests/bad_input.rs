@@ -229,7 +229,12 @@ async fn text_postgres_cannot_store_is_refused_with_the_field_named() {
             "filter.x",
         ),
         ("POST", format!("/teams/{team}/inbox/classify"), json!({"text": "\u{0}"}), "text"),
-        ("POST", format!("/teams/{team}/contacts"), json!({"firstName": "A", "customFields": {"k": "v\u{0}"}}), "customFields"),
+        (
+            "POST",
+            format!("/teams/{team}/contacts"),
+            json!({"firstName": "A", "customFields": {"k": "v\u{0}"}}),
+            "customFields",
+        ),
         ("PUT", format!("/teams/{team}/settings/inbox/help_text"), json!({"value": "call\u{0}us"}), "value"),
     ];
     for (method, uri, body, field) in cases {

@@ -100,6 +100,11 @@ pub(crate) async fn received(p: &Processor, webhook_id: &str, e: &Event) -> anyh
     if let Some(publisher) = &p.outbox {
         publisher.publish(&staged).await;
     }
+    // Opt-out and wrong-number rates per class, for the dashboards and a carrier's audit.
+    nextier_runtime::metrics::emit(
+        &[("Function", nextier_runtime::telemetry::function()), ("Classification", a.classification.as_str())],
+        &[("Replies", 1.0, nextier_runtime::metrics::Unit::Count)],
+    );
     Ok(Processed::Received { team, message, classification: a.classification })
 }
 

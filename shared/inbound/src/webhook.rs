@@ -115,6 +115,13 @@ async fn signalhouse(State(s): State<WebhookState>, headers: HeaderMap, body: By
             ApiError::Unavailable("could not store the delivery; retry".into())
         })?;
     let duplicate = stored.is_none();
+    nextier_runtime::metrics::emit(
+        &[("Function", nextier_runtime::telemetry::function()), ("Provider", PROVIDER)],
+        &[
+            ("WebhookDeliveries", 1.0, nextier_runtime::metrics::Unit::Count),
+            ("WebhookDuplicates", if duplicate { 1.0 } else { 0.0 }, nextier_runtime::metrics::Unit::Count),
+        ],
+    );
     if let Some((id, outbox_id)) = &stored {
         tracing::info!(webhook_event = %id, delivery_id, event, "webhook stored");
         // Best effort: the sweeper publishes whatever this misses.

@@ -648,3 +648,23 @@ async fn odd_signed_payloads_never_fail_the_webhook_or_the_consumer() {
         "every delivery has an outcome"
     );
 }
+
+#[tokio::test]
+async fn replies_from_one_unknown_number_at_once_make_one_contact() {
+    let f = fx().await;
+    let jobs: Vec<Job> = (0..6)
+        .map(|i| Job::Webhook {
+            webhook_event_id: format!("whk_{i}"),
+            payload: received("+13126181234", f.number, &format!("message {i}"), &format!("burst-{i}")),
+        })
+        .collect();
+    let outcomes = futures::future::join_all(jobs.iter().map(|j| {
+        let p = f.p.clone();
+        async move { p.process(j, 1).await.unwrap() }
+    }))
+    .await;
+    assert!(outcomes.iter().all(|o| matches!(o, Processed::Received { .. })), "{outcomes:?}");
+    assert_eq!(f.count("SELECT count(*) FROM contacts").await, 1);
+    assert_eq!(f.count("SELECT count(*) FROM messages WHERE direction = 'inbound'").await, 6);
+    assert_eq!(f.count("SELECT count(*) FROM inbox_items").await, 6);
+}

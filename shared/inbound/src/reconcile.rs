@@ -26,6 +26,8 @@ pub struct Notification {
     pub at: Option<DateTime<Utc>>,
     /// The event's data, as a webhook would carry it.
     pub payload: Value,
+    /// The whole record as the API gave it.
+    pub raw: Value,
 }
 
 /// Where unread notifications come from (SignalHouse's API; a fake in tests).
@@ -69,11 +71,13 @@ pub async fn run(
                 payload["event"] = Value::String(n.event.clone());
                 let event = normalise(&n.event);
                 let delivery_id = format!("notification:{}", n.id);
+                let raw = n.raw.to_string();
                 let d = Delivery {
                     provider: PROVIDER,
                     delivery_id: &delivery_id,
                     event: &event,
                     payload: &payload,
+                    raw: raw.as_bytes(),
                     signed_at: n.at,
                     source: "reconcile",
                 };

@@ -118,13 +118,21 @@ async fn first_time(
     key: &str,
     event: &str,
     form: &[(String, String)],
+    raw: &[u8],
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
     let payload = serde_json::Value::Object(
         form.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect(),
     );
-    let d =
-        Delivery { provider: "twilio", delivery_id: key, event, payload: &payload, signed_at: None, source: "webhook" };
+    let d = Delivery {
+        provider: "twilio",
+        delivery_id: key,
+        event,
+        payload: &payload,
+        raw,
+        signed_at: None,
+        source: "webhook",
+    };
     let stored = webhooks::receive(tx, &d).await?;
     if let Some(id) = &stored {
         webhooks::finish(tx, id.as_str(), None, "answered", now).await?;
@@ -151,7 +159,7 @@ async fn inbound_call(
     };
     let mut conn = s.db.conn().await.map_err(unavailable)?;
     let tx = scope::begin(&mut conn, &Scope::default()).await.map_err(unavailable)?;
-    first_time(&tx, &format!("call:{sid}"), "voice.inbound", &form, now).await.map_err(unavailable)?;
+    first_time(&tx, &format!("call:{sid}"), "voice.inbound", &form, &body, now).await.map_err(unavailable)?;
     let Some(team) = webhooks::team_for_number(&tx, to.as_str()).await.map_err(unavailable)? else {
         tx.commit().await.map_err(unavailable)?;
         return Ok(twiml("<Say>The number you called is not in service.</Say><Hangup/>"));
@@ -278,8 +286,9 @@ async fn recording(
     let sid = field(&form, "CallSid").unwrap_or_default().to_owned();
     let mut conn = s.db.conn().await.map_err(unavailable)?;
     let tx = scope::begin(&mut conn, &Scope::default()).await.map_err(unavailable)?;
-    let fresh =
-        first_time(&tx, &format!("recording:{sid}"), "voice.recording", &form, now).await.map_err(unavailable)?;
+    let fresh = first_time(&tx, &format!("recording:{sid}"), "voice.recording", &form, &body, now)
+        .await
+        .map_err(unavailable)?;
     if let (true, Some((team, message, contact))) = (fresh, call_message(&tx, &form).await.map_err(unavailable)?) {
         let url = field(&form, "RecordingUrl").unwrap_or_default();
         let secs: i32 = field(&form, "RecordingDuration").and_then(|d| d.parse().ok()).unwrap_or(0);
@@ -328,7 +337,7 @@ async fn status(State(s): State<VoiceState>, uri: Uri, headers: HeaderMap, body:
     let call_status = field(&form, "CallStatus").unwrap_or("unknown").to_owned();
     let mut conn = s.db.conn().await.map_err(unavailable)?;
     let tx = scope::begin(&mut conn, &Scope::default()).await.map_err(unavailable)?;
-    let fresh = first_time(&tx, &format!("status:{sid}:{call_status}"), "voice.status", &form, now)
+    let fresh = first_time(&tx, &format!("status:{sid}:{call_status}"), "voice.status", &form, &body, now)
         .await
         .map_err(unavailable)?;
     if let (true, Some((team, message, _))) = (fresh, call_message(&tx, &form).await.map_err(unavailable)?) {

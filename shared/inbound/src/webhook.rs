@@ -107,7 +107,7 @@ async fn signalhouse(State(s): State<WebhookState>, headers: HeaderMap, body: By
         None => format!("sha256:{}", hex::encode(sha2::Sha256::digest(&body))),
     };
     let signed_at = DateTime::from_timestamp_millis(signed_ms);
-    let stored = tokio::time::timeout(BUDGET, store(&s, &delivery_id, &event, &payload, signed_at))
+    let stored = tokio::time::timeout(BUDGET, store(&s, &delivery_id, &event, &payload, &body, signed_at))
         .await
         .map_err(|_| ApiError::Unavailable("the database did not answer in time".into()))?
         .map_err(|e| {
@@ -140,10 +140,11 @@ async fn store(
     delivery_id: &str,
     event: &str,
     payload: &Value,
+    raw: &[u8],
     signed_at: Option<DateTime<Utc>>,
 ) -> anyhow::Result<Option<(String, nextier_domain::ids::OutboxId)>> {
     let conn = s.db.conn().await?;
-    let d = Delivery { provider: PROVIDER, delivery_id, event, payload, signed_at, source: "webhook" };
+    let d = Delivery { provider: PROVIDER, delivery_id, event, payload, raw, signed_at, source: "webhook" };
     let id = nextier_domain::ids::WebhookEventId::new();
     let job = serde_json::to_value(Job::Webhook { webhook_event_id: id.to_string(), payload: payload.clone() })?;
     let correlation = nextier_runtime::correlation::current().unwrap_or_default().as_str().to_owned();

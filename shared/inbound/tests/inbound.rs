@@ -190,6 +190,14 @@ async fn signatures_are_checked_over_the_raw_body() {
     assert_eq!(v["errors"][0]["field"], "body");
 
     assert_eq!(f.count("SELECT count(*) FROM webhook_events").await, 3, "d-1, d-2 and d-6 only");
+    let raw: Vec<u8> =
+        f.t.superuser()
+            .await
+            .query_one("SELECT raw_body FROM webhook_events WHERE delivery_id = 'd-1'", &[])
+            .await
+            .unwrap()
+            .get(0);
+    assert_eq!(raw, body.as_bytes(), "the delivery is kept exactly as it arrived");
     assert_eq!(f.count("SELECT count(*) FROM outbox WHERE destination = 'inbound'").await, 3);
 }
 

@@ -64,7 +64,7 @@ fn record(v: &Value) -> Option<Notification> {
         _ => None,
     };
     let payload = v.get("metaData").or_else(|| v.get("metadata")).cloned().unwrap_or_else(|| json!({}));
-    Some(Notification { id, event, at, payload })
+    Some(Notification { id, event, at, payload, raw: v.clone() })
 }
 
 #[async_trait]

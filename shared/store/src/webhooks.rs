@@ -13,6 +13,8 @@ pub struct Delivery<'a> {
     pub delivery_id: &'a str,
     pub event: &'a str,
     pub payload: &'a serde_json::Value,
+    /// The body exactly as it arrived.
+    pub raw: &'a [u8],
     pub signed_at: Option<DateTime<Utc>>,
     /// `webhook` or `reconcile`.
     pub source: &'a str,
@@ -23,10 +25,10 @@ pub async fn receive(tx: &Tx<'_>, d: &Delivery<'_>) -> Result<Option<WebhookEven
     let id = WebhookEventId::new();
     let rows = tx
         .query_typed(
-            "INSERT INTO webhook_events (id, provider, delivery_id, event, payload, signed_at, source)
-             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (provider, delivery_id) DO NOTHING RETURNING id",
+            "INSERT INTO webhook_events (id, provider, delivery_id, event, payload, signed_at, source, raw_body)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (provider, delivery_id) DO NOTHING RETURNING id",
             params![id.as_str() => TEXT, d.provider => TEXT, d.delivery_id => TEXT, d.event => TEXT,
-                    d.payload => JSONB, d.signed_at => TIMESTAMPTZ, d.source => TEXT],
+                    d.payload => JSONB, d.signed_at => TIMESTAMPTZ, d.source => TEXT, d.raw => BYTEA],
         )
         .await?;
     Ok(rows.first().map(|_| id))
@@ -70,14 +72,14 @@ pub async fn receive_with_job(
     let outbox_id = nextier_domain::ids::OutboxId::new();
     let rows = client
         .query_typed(
-            "WITH w AS (INSERT INTO webhook_events (id, provider, delivery_id, event, payload, signed_at, source)
-                        VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (provider, delivery_id) DO NOTHING RETURNING id)
+            "WITH w AS (INSERT INTO webhook_events (id, provider, delivery_id, event, payload, signed_at, source, raw_body)
+                        VALUES ($1, $2, $3, $4, $5, $6, $7, $12) ON CONFLICT (provider, delivery_id) DO NOTHING RETURNING id)
              INSERT INTO outbox (id, team_id, kind, destination, payload, correlation_id, dedupe_key)
              SELECT $8, NULL, 'queue', $9, $10, $11, 'webhook:' || w.id FROM w
              RETURNING id",
             params![id.as_str() => TEXT, d.provider => TEXT, d.delivery_id => TEXT, d.event => TEXT,
                     d.payload => JSONB, d.signed_at => TIMESTAMPTZ, d.source => TEXT, outbox_id.as_str() => TEXT,
-                    queue => TEXT, job => JSONB, correlation_id => TEXT],
+                    queue => TEXT, job => JSONB, correlation_id => TEXT, d.raw => BYTEA],
         )
         .await?;
     Ok(rows.first().map(|_| outbox_id))

@@ -10,19 +10,7 @@ use support::{harness, As, Harness};
 const ALICE: As = As::User("alice");
 const BOB: As = As::User("bob");
 
-/// An area code where it is daytime now (quiet hours are checked on the wall clock):
-/// New York, Honolulu or Guam cover every hour.
-fn area() -> &'static str {
-    let now = chrono::Utc::now();
-    ["212", "808", "671"]
-        .into_iter()
-        .find(|a| {
-            let loc = nextier_domain::quiet_hours::locate(&format!("+1{a}7363100"), None);
-            nextier_domain::quiet_hours::allowed(now, &loc)
-                && nextier_domain::quiet_hours::allowed(now + chrono::Duration::minutes(10), &loc)
-        })
-        .expect("one of three zones is in its window")
-}
+use nextier_testkit::fixtures::daytime_area as area;
 
 async fn ok(h: &Harness, who: &As, method: &str, uri: &str, body: Option<Value>) -> Value {
     let r = h.call(who, method, uri, body).await;

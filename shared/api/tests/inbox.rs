@@ -235,19 +235,6 @@ async fn the_classification_preview_uses_the_team_configuration_and_stores_nothi
     assert_eq!(h.count("inbox_items").await + h.count("messages").await, 0);
 }
 
-/// An area code where it is daytime now (the gate checks quiet hours on the wall clock).
-fn daytime_area() -> &'static str {
-    let now = chrono::Utc::now();
-    ["212", "808", "671"]
-        .into_iter()
-        .find(|a| {
-            let loc = nextier_domain::quiet_hours::locate(&format!("+1{a}7363100"), None);
-            nextier_domain::quiet_hours::allowed(now, &loc)
-                && nextier_domain::quiet_hours::allowed(now + chrono::Duration::minutes(10), &loc)
-        })
-        .expect("one of three zones is in its window")
-}
-
 #[tokio::test]
 async fn ai_suggestions_are_sent_only_with_a_persons_approval_and_logged() {
     let h = harness().await;
@@ -260,7 +247,7 @@ async fn ai_suggestions_are_sent_only_with_a_persons_approval_and_logged() {
         )
         .await
         .unwrap();
-    let area = daytime_area();
+    let area = nextier_testkit::fixtures::daytime_area();
     let (ana, bo) = (format!("+1{area}7363101"), format!("+1{area}7363102"));
     for (n, name) in [(&ana, "Ana"), (&bo, "Bo")] {
         ok(

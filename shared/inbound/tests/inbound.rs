@@ -33,29 +33,7 @@ struct Fx {
     number: &'static str,
 }
 
-async fn team(t: &TestDb, name: &str) -> TeamId {
-    let su = t.superuser().await;
-    let (team, user) = (TeamId::new(), UserId::new());
-    su.execute("INSERT INTO users (id, subject) VALUES ($1, $2)", &[&user.as_str(), &user.as_str()]).await.unwrap();
-    su.execute(
-        "INSERT INTO teams (id, name, slug, created_by) VALUES ($1::text, $2, $1::text, $3)",
-        &[&team.as_str(), &name, &user.as_str()],
-    )
-    .await
-    .unwrap();
-    team
-}
-
-async fn number(t: &TestDb, team: &TeamId, e164: &str) {
-    t.superuser()
-        .await
-        .execute(
-            "INSERT INTO sending_numbers (id, team_id, e164, created_by) VALUES ($1, $2, $3, 'test')",
-            &[&format!("row_{}", ulid()), &team.as_str(), &e164],
-        )
-        .await
-        .unwrap();
-}
+use nextier_testkit::fixtures::{sending_number as number, team};
 
 fn ulid() -> String {
     nextier_domain::ids::RowId::new().as_str().trim_start_matches("row_").to_owned()

@@ -5,7 +5,7 @@
 use axum::body::Body;
 use http::{Request, StatusCode};
 use http_body_util::BodyExt;
-use nextier_domain::ids::{ContactId, TeamId, UserId};
+use nextier_domain::ids::ContactId;
 use nextier_inbound::skiptrace::{self, CallbackState, SandboxSkipTracer};
 use nextier_testkit::TestDb;
 use serde_json::{json, Value};
@@ -24,14 +24,7 @@ async fn post(r: &axum::Router, path: &str, body: Value) -> (StatusCode, Value) 
 async fn a_completed_trace_adds_what_was_found_to_the_right_contacts_once() {
     let t = TestDb::new().await;
     let su = t.superuser().await;
-    let (team, user) = (TeamId::new(), UserId::new());
-    su.execute("INSERT INTO users (id, subject) VALUES ($1, $2)", &[&user.as_str(), &user.as_str()]).await.unwrap();
-    su.execute(
-        "INSERT INTO teams (id, name, slug, created_by) VALUES ($1::text, 'T', $1::text, $2)",
-        &[&team.as_str(), &user.as_str()],
-    )
-    .await
-    .unwrap();
+    let team = nextier_testkit::fixtures::team(&t, "T").await;
     let (ana, bo) = (ContactId::new(), ContactId::new());
     for (c, name) in [(&ana, "Ana"), (&bo, "Bo")] {
         su.execute(

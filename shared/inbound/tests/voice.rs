@@ -6,10 +6,10 @@ use std::sync::Arc;
 use axum::body::Body;
 use http::{Request, StatusCode};
 use http_body_util::BodyExt;
-use nextier_domain::ids::{TeamId, UserId};
+use nextier_domain::ids::TeamId;
 use nextier_domain::webhook_signature::twilio_signature;
 use nextier_inbound::voice::{self, VoiceState};
-use nextier_testkit::TestDb;
+use nextier_testkit::{fixtures, TestDb};
 use tower::ServiceExt;
 
 const TOKEN: &str = "twilio-auth-token";
@@ -44,21 +44,8 @@ async fn send(r: &axum::Router, req: Request<Body>) -> (StatusCode, String) {
 
 async fn setup() -> (TestDb, TeamId, axum::Router) {
     let t = TestDb::new().await;
-    let su = t.superuser().await;
-    let (team, user) = (TeamId::new(), UserId::new());
-    su.execute("INSERT INTO users (id, subject) VALUES ($1, $2)", &[&user.as_str(), &user.as_str()]).await.unwrap();
-    su.execute(
-        "INSERT INTO teams (id, name, slug, created_by) VALUES ($1::text, 'T', $1::text, $2)",
-        &[&team.as_str(), &user.as_str()],
-    )
-    .await
-    .unwrap();
-    su.execute(
-        "INSERT INTO sending_numbers (id, team_id, e164, created_by) VALUES ('row_01JD8Z6Q3M4N5P6R7S8T9V0W1X', $1, '+12127363100', 't')",
-        &[&team.as_str()],
-    )
-    .await
-    .unwrap();
+    let team = fixtures::team(&t, "T").await;
+    fixtures::sending_number(&t, &team, "+12127363100").await;
     let state = VoiceState {
         db: t.db.clone(),
         auth_token: Arc::new(TOKEN.into()),

@@ -421,15 +421,7 @@ async fn the_sandbox_plays_the_carrier_with_signed_receipts_and_scripted_replies
         |path: &str, body: Value| http.post(format!("{base}{path}")).bearer_auth(&rt.dev_token).json(&body).send();
     assert!(post("/sending-numbers", json!({"number": "(212) 736-3100"})).await.unwrap().status().is_success());
     // A daytime number (the gate checks quiet hours on the wall clock).
-    let now = chrono::Utc::now();
-    let number = ["+12125559123", "+18085559123", "+16715559123"]
-        .into_iter()
-        .find(|n| {
-            let loc = nextier_domain::quiet_hours::locate(n, None);
-            nextier_domain::quiet_hours::allowed(now, &loc)
-                && nextier_domain::quiet_hours::allowed(now + chrono::Duration::minutes(5), &loc)
-        })
-        .expect("one of three zones is in its window");
+    let number = format!("+1{}5559123", nextier_testkit::fixtures::daytime_area());
     let contact: Value =
         post("/contacts", json!({"firstName": "Ana", "phones": [{"number": number, "type": "mobile"}]}))
             .await

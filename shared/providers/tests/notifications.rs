@@ -12,7 +12,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
 use axum::{Json, Router};
 use nextier_campaigns::ManualClock;
-use nextier_domain::ids::{TeamId, UserId};
 use nextier_inbound::{reconcile, Job, Processed, Processor};
 use nextier_outbound::{Gate, SandboxTransport};
 use nextier_platform::local::{PgEventBus, PgQueue};
@@ -81,21 +80,8 @@ fn notification(id: &str, event: &str, meta: Value) -> (String, Value, bool) {
 async fn missed_events_are_recovered_once() {
     let t = TestDb::new().await;
     let su = t.superuser().await;
-    let (team, user) = (TeamId::new(), UserId::new());
-    su.execute("INSERT INTO users (id, subject) VALUES ($1, $2)", &[&user.as_str(), &user.as_str()]).await.unwrap();
-    su.execute(
-        "INSERT INTO teams (id, name, slug, created_by) VALUES ($1::text, 'T', $1::text, $2)",
-        &[&team.as_str(), &user.as_str()],
-    )
-    .await
-    .unwrap();
-    su.execute(
-        "INSERT INTO sending_numbers (id, team_id, e164, created_by) VALUES ('row_01JD8Z6Q3M4N5P6R7S8T9V0W1X', $1, '+12127363100', 't')",
-        &[&team.as_str()],
-    )
-    .await
-    .unwrap();
-
+    let team = nextier_testkit::fixtures::team(&t, "T").await;
+    nextier_testkit::fixtures::sending_number(&t, &team, "+12127363100").await;
     let fake = Arc::new(Fake::default());
     let reply =
         |id: &str, text: &str| json!({"from": "+13126181234", "to": "+12127363100", "text": text, "message_id": id});

@@ -1,0 +1,50 @@
+//! Rows most tests need, written as the superuser (row-level security does not apply), and
+//! a phone number that may be texted now whatever the hour.
+
+use nextier_domain::ids::{RowId, TeamId, UserId};
+
+use crate::TestDb;
+
+/// A team (with the user who created it; no members), and its id. The team's inbox buckets
+/// are seeded by the database.
+pub async fn team(t: &TestDb, name: &str) -> TeamId {
+    let su = t.superuser().await;
+    let (team, user) = (TeamId::new(), UserId::new());
+    su.execute("INSERT INTO users (id, subject) VALUES ($1, $2)", &[&user.as_str(), &user.as_str()])
+        .await
+        .expect("insert user");
+    su.execute(
+        "INSERT INTO teams (id, name, slug, created_by) VALUES ($1::text, $2, $1::text, $3)",
+        &[&team.as_str(), &name, &user.as_str()],
+    )
+    .await
+    .expect("insert team");
+    team
+}
+
+/// A sending (and receiving) number of the team.
+pub async fn sending_number(t: &TestDb, team: &TeamId, e164: &str) {
+    t.superuser()
+        .await
+        .execute(
+            "INSERT INTO sending_numbers (id, team_id, e164, created_by) VALUES ($1, $2, $3, 'test')",
+            &[&RowId::new().as_str(), &team.as_str(), &e164],
+        )
+        .await
+        .expect("insert sending number");
+}
+
+/// An area code (New York, Honolulu or Guam, which cover every hour) where the next ten
+/// minutes are inside the quiet-hours window: tests that send on the wall clock use it, so
+/// they do not depend on when they run.
+pub fn daytime_area() -> &'static str {
+    let now = chrono::Utc::now();
+    ["212", "808", "671"]
+        .into_iter()
+        .find(|a| {
+            let loc = nextier_domain::quiet_hours::locate(&format!("+1{a}7363100"), None);
+            nextier_domain::quiet_hours::allowed(now, &loc)
+                && nextier_domain::quiet_hours::allowed(now + chrono::Duration::minutes(10), &loc)
+        })
+        .expect("one of three zones is in its window")
+}

@@ -89,8 +89,8 @@ pub async fn run_lambda(
         outbox: platform.outbox(&db),
         blobs: platform.blobs.clone(),
         gate: std::sync::Arc::new(nextier_providers::LazyGate::new(platform.limiter.clone())),
-        suggester: nextier_providers::suggester_from_env(),
-        skip_tracer: nextier_providers::realestate::skip_tracer_from_env(),
+        suggester: std::sync::Arc::new(nextier_providers::llm::LazySuggester::default()),
+        skip_tracer: std::sync::Arc::new(nextier_providers::realestate::LazySkipTracer::default()),
         db,
         config: std::sync::Arc::new(AppConfig::from_env()),
     };

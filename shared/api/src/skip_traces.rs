@@ -7,7 +7,6 @@ use axum::http::StatusCode;
 use axum::Json;
 use nextier_domain::access::Permission;
 use nextier_domain::ids::{ContactId, SkipTraceId, TeamId};
-use nextier_domain::FieldError;
 use nextier_http::{open_team, ApiError, Credential, JsonBody, PathParams};
 use nextier_inbound::skiptrace::{self, RequestError};
 use nextier_store::skip_trace::Job;
@@ -47,17 +46,7 @@ pub async fn request(
 ) -> Result<(StatusCode, Json<Job>), ApiError> {
     let team = TeamId::parse("teamId", p.get("teamId"))?;
     let mut problems = Problems::default();
-    if body.contact_ids.is_empty() || body.contact_ids.len() > LIMIT {
-        problems.0.push(FieldError::new("contactIds", format!("must hold 1 to {LIMIT} ids")));
-    }
-    let mut ids: Vec<ContactId> = Vec::new();
-    for (i, raw) in body.contact_ids.iter().enumerate() {
-        if let Some(id) = problems.take(ContactId::parse(&format!("contactIds[{i}]"), raw)) {
-            if !ids.contains(&id) {
-                ids.push(id);
-            }
-        }
-    }
+    let ids = problems.ids("contactIds", &body.contact_ids, LIMIT, ContactId::parse);
     problems.finish()?;
     let actor = {
         let mut conn = app.db.conn().await?;

@@ -251,7 +251,9 @@ impl Reply<'_> {
             if class == Classification::Positive {
                 path.push(LeadState::HighIntent);
             }
-            let mut state = contacts::get(tx, id).await?.lead_state;
+            // Only an opt-out or START changed the state in `act`; neither takes this path with
+            // a state it could move on from (a reinstated contact is already `responded`).
+            let mut state = self.contact.lead_state;
             for to in path {
                 if state.can_move_to(to) {
                     contacts::transition(tx, team, id, to, Some("reply"), "inbound").await?;

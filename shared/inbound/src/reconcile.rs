@@ -8,8 +8,8 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use nextier_domain::ids::WebhookEventId;
 use nextier_platform::outbox::OutboxPublisher;
-use nextier_store::outbox::{self, Destination, OutboxMessage};
 use nextier_store::webhooks::{self, Delivery};
 use nextier_store::{scope, Db, Scope};
 use serde::Serialize;
@@ -64,7 +64,7 @@ pub async fn run(
             let mut conn = db.conn().await?;
             let tx = scope::begin(&mut conn, &Scope::default()).await?;
             for n in &batch {
-                let mut payload = n.payload.clone();
+                let mut payload = crate::event::without_nul(n.payload.clone());
                 if !payload.is_object() {
                     payload = serde_json::json!({"data": payload});
                 }
@@ -81,16 +81,15 @@ pub async fn run(
                     signed_at: n.at,
                     source: "reconcile",
                 };
-                let Some(id) = webhooks::receive(&tx, &d).await? else { continue };
-                let job = Job::Webhook { webhook_event_id: id.to_string(), payload };
-                let msg = OutboxMessage {
-                    team: None,
-                    destination: Destination::Queue(QUEUE.into()),
-                    payload: serde_json::to_value(&job)?,
-                    correlation_id: format!("reconcile-{}", n.id),
-                    dedupe_key: Some(format!("webhook:{id}")),
+                let id = WebhookEventId::new();
+                let job =
+                    serde_json::to_value(Job::Webhook { webhook_event_id: id.to_string(), payload: payload.clone() })?;
+                let correlation = format!("reconcile-{}", n.id);
+                let Some(outbox_id) = webhooks::receive_with_job(&*tx, &d, &id, QUEUE, &job, &correlation).await?
+                else {
+                    continue;
                 };
-                staged.extend(outbox::stage(&tx, &msg).await?);
+                staged.push(outbox_id);
                 summary.recovered += 1;
             }
             tx.commit().await?;

@@ -92,9 +92,6 @@ async fn signalhouse(State(s): State<WebhookState>, headers: HeaderMap, body: By
         Some(Value::String(e)) if !e.trim().is_empty() && e.len() <= 100 => normalise(e),
         _ => return Err(ApiError::Validation(vec![FieldError::new("event", "must be a non-empty string")])),
     };
-    if !payload.is_object() {
-        return Err(ApiError::Validation(vec![FieldError::new("body", "must be a JSON object")]));
-    }
     // The same id on every retry; without one, the body's hash stands in for it.
     let delivery_id = match header("x-signalhouse-delivery-id").map(str::trim) {
         Some(d) if !d.is_empty() && d.len() <= 200 => d.to_owned(),
@@ -148,6 +145,6 @@ async fn store(
     let id = nextier_domain::ids::WebhookEventId::new();
     let job = serde_json::to_value(Job::Webhook { webhook_event_id: id.to_string(), payload: payload.clone() })?;
     let correlation = nextier_runtime::correlation::current().unwrap_or_default().as_str().to_owned();
-    let staged = webhooks::receive_with_job(&conn, &d, &id, QUEUE, &job, &correlation).await?;
+    let staged = webhooks::receive_with_job(&**conn, &d, &id, QUEUE, &job, &correlation).await?;
     Ok(staged.map(|outbox_id| (id.to_string(), outbox_id)))
 }

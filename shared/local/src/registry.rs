@@ -152,6 +152,27 @@ impl Registry {
                 })
             }),
         });
+        // template.yaml: SignalHouseReconcileFunction, rate(1 minute): reads SignalHouse's
+        // notifications when SIGNALHOUSE_API_KEY and SIGNALHOUSE_GROUP_ID are set, as deployed;
+        // otherwise there is nothing to reconcile from (the sandbox carrier's webhooks are not
+        // lost).
+        let (rec_db, rec_publisher) = (db.clone(), publisher.clone());
+        let source = nextier_providers::notifications::Config::from_env()
+            .map(|c| Arc::new(nextier_providers::notifications::SignalHouseNotifications::new(c)));
+        r.schedules.push(Schedule {
+            name: "signalhouse-reconcile".into(),
+            every: Duration::from_secs(60),
+            handler: Arc::new(move || {
+                let (db, publisher, source) = (rec_db.clone(), rec_publisher.clone(), source.clone());
+                Box::pin(async move {
+                    let Some(source) = source else {
+                        return Ok(serde_json::json!({"skipped": "not configured"}));
+                    };
+                    let s = nextier_inbound::reconcile::run(&db, &publisher, source.as_ref(), 10).await?;
+                    Ok(serde_json::to_value(s)?)
+                })
+            }),
+        });
         // template.yaml: OutboxSweeperFunction, rate(1 minute).
         r.schedules.push(Schedule {
             name: "outbox-sweeper".into(),

@@ -65,7 +65,7 @@ Offer a short call when they show interest. Never reply to someone who asked to 
 
 impl ChatCompletions {
     pub fn new(config: Config) -> Self {
-        let http = reqwest::Client::builder().timeout(config.timeout).build().expect("reqwest client");
+        let http = reqwest::Client::builder().timeout(config.timeout).build().unwrap_or_default();
         Self { http, config }
     }
 
@@ -132,5 +132,17 @@ pub fn suggester_from_env() -> std::sync::Arc<dyn Suggester> {
     match Config::from_env() {
         Some(c) => std::sync::Arc::new(ChatCompletions::new(c)),
         None => std::sync::Arc::new(nextier_inbound::suggest::TemplateSuggester),
+    }
+}
+
+/// [`suggester_from_env`] built on first use, so an API function's cold start does not pay
+/// for an HTTP client most invocations never use.
+#[derive(Default)]
+pub struct LazySuggester(std::sync::OnceLock<std::sync::Arc<dyn Suggester>>);
+
+#[async_trait]
+impl Suggester for LazySuggester {
+    async fn suggest(&self, ctx: &Context) -> anyhow::Result<Option<Written>> {
+        self.0.get_or_init(suggester_from_env).suggest(ctx).await
     }
 }

@@ -81,3 +81,18 @@ pub fn skip_tracer_from_env() -> std::sync::Arc<dyn SkipTracer> {
         None => std::sync::Arc::new(nextier_inbound::skiptrace::SandboxSkipTracer::default()),
     }
 }
+
+/// [`skip_tracer_from_env`] built on first use (not at the API function's cold start).
+#[derive(Default)]
+pub struct LazySkipTracer(std::sync::OnceLock<std::sync::Arc<dyn SkipTracer>>);
+
+#[async_trait]
+impl SkipTracer for LazySkipTracer {
+    fn name(&self) -> &'static str {
+        self.0.get_or_init(skip_tracer_from_env).name()
+    }
+
+    async fn bulk(&self, inputs: &[TraceInput], webhook_url: &str) -> anyhow::Result<String> {
+        self.0.get_or_init(skip_tracer_from_env).bulk(inputs, webhook_url).await
+    }
+}

@@ -57,12 +57,13 @@ pub async fn team_for_provider_message(tx: &Tx<'_>, provider: &str, id: &str) ->
     Ok(rows.first().and_then(|r| r.get::<_, Option<String>>(0)).map(TeamId::from_trusted))
 }
 
-/// Stores a delivery and, only if it is new, its queue job, in one statement (so one round
-/// trip, atomic without a transaction; no tenant scope is needed, as an unrouted delivery
-/// belongs to no team yet). `job` is built for the id given, which the row takes. `None`
-/// when this delivery id was stored before.
+/// Stores a delivery and, only if it is new, its queue job, in one statement: one round trip,
+/// atomic by itself on a plain connection (the webhook: no transaction, and no tenant scope,
+/// as an unrouted delivery belongs to no team yet) or inside the caller's transaction
+/// (reconciling). `job` is built for the id given, which the row takes. `None` when this
+/// delivery id was stored before.
 pub async fn receive_with_job(
-    client: &tokio_postgres::Client,
+    client: &impl tokio_postgres::GenericClient,
     d: &Delivery<'_>,
     id: &WebhookEventId,
     queue: &str,

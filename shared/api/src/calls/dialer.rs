@@ -7,7 +7,6 @@ use axum::Json;
 use chrono::Utc;
 use nextier_domain::access::Permission;
 use nextier_domain::ids::{ContactId, DialerSessionId, TeamId};
-use nextier_domain::FieldError;
 use nextier_http::{open_team, ApiError, Credential, JsonBody, PathParams};
 use nextier_outbound::{may_call, CallCheck};
 use nextier_store::calls::{self, Session};
@@ -40,17 +39,7 @@ pub async fn create_session(
     let team = TeamId::parse("teamId", p.get("teamId"))?;
     let mut problems = Problems::default();
     let title = problems.take(nextier_domain::validation::text("title", &body.title, 1, 200)).unwrap_or_default();
-    if body.contact_ids.is_empty() || body.contact_ids.len() > SESSION_LIMIT {
-        problems.0.push(FieldError::new("contactIds", format!("must hold 1 to {SESSION_LIMIT} ids")));
-    }
-    let mut ids: Vec<ContactId> = Vec::new();
-    for (i, raw) in body.contact_ids.iter().enumerate() {
-        if let Some(id) = problems.take(ContactId::parse(&format!("contactIds[{i}]"), raw)) {
-            if !ids.contains(&id) {
-                ids.push(id);
-            }
-        }
-    }
+    let ids = problems.ids("contactIds", &body.contact_ids, SESSION_LIMIT, ContactId::parse);
     problems.finish()?;
     let mut conn = app.db.conn().await?;
     let (tx, access) = open_team(&mut conn, &cred, &team, Permission::CallsWrite).await?;

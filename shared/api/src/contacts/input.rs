@@ -99,6 +99,29 @@ pub struct UpdateContact {
 pub struct Problems(pub Vec<FieldError>);
 
 impl Problems {
+    /// A list of 1 to `max` ids in `field`, in order and without repeats; a bad one is
+    /// named `field[i]`.
+    pub fn ids<T: PartialEq>(
+        &mut self,
+        field: &str,
+        raw: &[String],
+        max: usize,
+        parse: impl Fn(&str, &str) -> Result<T, FieldError>,
+    ) -> Vec<T> {
+        if raw.is_empty() || raw.len() > max {
+            self.0.push(FieldError::new(field, format!("must hold 1 to {max} ids")));
+        }
+        let mut ids = Vec::with_capacity(raw.len());
+        for (i, r) in raw.iter().enumerate() {
+            if let Some(id) = self.take(parse(&format!("{field}[{i}]"), r)) {
+                if !ids.contains(&id) {
+                    ids.push(id);
+                }
+            }
+        }
+        ids
+    }
+
     pub fn take<T>(&mut self, r: Result<T, FieldError>) -> Option<T> {
         match r {
             Ok(v) => Some(v),

@@ -247,17 +247,7 @@ pub async fn bulk_move(
     let mut problems = Problems::default();
     let to = problems.take(parse_bucket("bucket", &body.bucket));
     let reason = opt_text(&mut problems, "reason", &body.reason, 500);
-    if body.item_ids.is_empty() || body.item_ids.len() > BULK_LIMIT {
-        problems.0.push(FieldError::new("itemIds", format!("must hold 1 to {BULK_LIMIT} ids")));
-    }
-    let mut item_ids = Vec::with_capacity(body.item_ids.len());
-    for (i, raw) in body.item_ids.iter().enumerate() {
-        if let Some(id) = problems.take(InboxItemId::parse(&format!("itemIds[{i}]"), raw)) {
-            if !item_ids.contains(&id) {
-                item_ids.push(id);
-            }
-        }
-    }
+    let item_ids = problems.ids("itemIds", &body.item_ids, BULK_LIMIT, InboxItemId::parse);
     problems.finish()?;
     let to = to.ok_or_else(|| ApiError::field("bucket", "is required"))?;
     let mut conn = app.db.conn().await?;

@@ -44,7 +44,7 @@ pub(crate) async fn received(p: &Processor, webhook_id: &str, e: &Event) -> anyh
         return Ok(Processed::Unroutable(why));
     };
     scope::apply(&tx, &Scope::team(team.clone())).await?;
-    let contact = match sender(&tx, &team, &from).await {
+    let contact = match sender(&tx, &team, &from, "inbound").await {
         Ok(c) => c,
         Err(StoreError::NotFound) => {
             let why = "the sender's contact was deleted".to_owned();
@@ -57,6 +57,7 @@ pub(crate) async fn received(p: &Processor, webhook_id: &str, e: &Event) -> anyh
     let campaign = messages::latest_campaign(&tx, &contact.id).await?;
     let inbound = InboundMessage {
         team: &team,
+        channel: nextier_store::campaigns::Channel::Sms,
         contact: &contact.id,
         campaign: campaign.as_ref(),
         from: from.as_str(),
@@ -111,7 +112,7 @@ pub(crate) async fn received(p: &Processor, webhook_id: &str, e: &Event) -> anyh
 /// The sender among the team's contacts, or a new contact marked for review. Replies from one
 /// number are worked one at a time (so concurrent replies from an unknown number make one
 /// contact, and a conversation is read in order).
-async fn sender(tx: &Tx<'_>, team: &TeamId, from: &E164) -> Result<Contact, StoreError> {
+pub(crate) async fn sender(tx: &Tx<'_>, team: &TeamId, from: &E164, source: &str) -> Result<Contact, StoreError> {
     tx.query_typed(
         "SELECT pg_advisory_xact_lock(hashtextextended($1, 7))",
         &[(&format!("inbound:{team}:{from}"), Type::TEXT)],
@@ -124,7 +125,7 @@ async fn sender(tx: &Tx<'_>, team: &TeamId, from: &E164) -> Result<Contact, Stor
                 fields: Fields {
                     status: "active".into(),
                     pipeline_status: "replied".into(),
-                    source: Some("inbound".into()),
+                    source: Some(source.into()),
                     custom_fields: serde_json::json!({}),
                     ..Fields::default()
                 },
@@ -133,7 +134,7 @@ async fn sender(tx: &Tx<'_>, team: &TeamId, from: &E164) -> Result<Contact, Stor
                 address: None,
                 needs_review: true,
             };
-            contacts::create(tx, team, &new, "inbound").await?
+            contacts::create(tx, team, &new, source).await?
         }
     };
     contacts::get(tx, &id).await

@@ -26,9 +26,10 @@ use nextier_domain::phone::E164;
 use nextier_domain::webhook_signature::verify_twilio;
 use nextier_http::extract::url_pairs;
 use nextier_http::ApiError;
+use nextier_store::campaigns::Channel;
 use nextier_store::inbox::{self, NewItem};
 use nextier_store::webhooks::{self, Delivery};
-use nextier_store::{contacts, scope, settings, Db, Scope, StoreError, Tx};
+use nextier_store::{messages, scope, settings, Db, Scope, StoreError, Tx};
 
 pub const PATH: &str = "/webhooks/twilio/voice";
 pub const DEFAULT_GREETING: &str =
@@ -191,48 +192,25 @@ async fn record_call(
     sid: &str,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    tx.query_typed(
-        "SELECT pg_advisory_xact_lock(hashtextextended($1, 7))",
-        &[(&format!("inbound:{team}:{from}"), nextier_store::tokio_postgres::types::Type::TEXT)],
-    )
-    .await?;
-    let contact = match contacts::holder_of_phone(tx, from).await? {
-        Some(c) => c,
-        None => {
-            let new = contacts::NewContact {
-                fields: contacts::Fields {
-                    status: "active".into(),
-                    pipeline_status: "replied".into(),
-                    source: Some("inbound_call".into()),
-                    custom_fields: serde_json::json!({}),
-                    ..Default::default()
-                },
-                phones: vec![contacts::NewPhone { e164: from.clone(), kind: "mobile".into(), is_primary: true }],
-                emails: vec![],
-                address: None,
-                needs_review: true,
-            };
-            contacts::create(tx, team, &new, "inbound_call").await?
-        }
+    let contact = match crate::received::sender(tx, team, from, "inbound_call").await {
+        Ok(c) => c,
+        // The caller's contact was deleted: answer the call, record nothing against it.
+        Err(StoreError::NotFound) => return Ok(()),
+        Err(e) => return Err(e),
     };
-    tx.query_typed(
-        "WITH m AS (INSERT INTO messages (id, team_id, contact_id, channel, direction, to_address, from_address, body, status,
-                                          provider, provider_message_id, created_at)
-                    VALUES ($1, $2, $3, 'VOICE', 'inbound', $4, $5, 'Inbound call', 'received', 'twilio', $6, $7)
-                    ON CONFLICT (team_id, provider, provider_message_id)
-                       WHERE direction = 'inbound' AND provider_message_id IS NOT NULL DO NOTHING RETURNING id)
-         INSERT INTO message_events (team_id, message_id, status, at) SELECT $2, id, 'received', $7 FROM m",
-        &[
-            (&nextier_domain::ids::MessageId::new().as_str(), nextier_store::tokio_postgres::types::Type::TEXT),
-            (&team.as_str(), nextier_store::tokio_postgres::types::Type::TEXT),
-            (&contact.as_str(), nextier_store::tokio_postgres::types::Type::TEXT),
-            (&to.as_str(), nextier_store::tokio_postgres::types::Type::TEXT),
-            (&from.as_str(), nextier_store::tokio_postgres::types::Type::TEXT),
-            (&sid, nextier_store::tokio_postgres::types::Type::TEXT),
-            (&now, nextier_store::tokio_postgres::types::Type::TIMESTAMPTZ),
-        ],
-    )
-    .await?;
+    let call = messages::Inbound {
+        team,
+        channel: Channel::Voice,
+        contact: &contact.id,
+        campaign: None,
+        from: from.as_str(),
+        to: to.as_str(),
+        body: "Inbound call",
+        provider: "twilio",
+        provider_message_id: Some(sid),
+        at: now,
+    };
+    messages::record_inbound(tx, &call).await?;
     Ok(())
 }
 

@@ -215,10 +215,11 @@ pub async fn set_status(
     Ok(())
 }
 
-/// A reply as received.
+/// A reply (or an inbound call) as received.
 #[derive(Debug, Clone)]
 pub struct Inbound<'a> {
     pub team: &'a TeamId,
+    pub channel: Channel,
     pub contact: &'a ContactId,
     pub campaign: Option<&'a CampaignId>,
     pub from: &'a str,
@@ -237,7 +238,7 @@ pub async fn record_inbound(tx: &Tx<'_>, m: &Inbound<'_>) -> Result<(MessageId, 
         .query_typed(
             "WITH m AS (INSERT INTO messages (id, team_id, contact_id, campaign_id, channel, direction, to_address,
                                               from_address, body, status, provider, provider_message_id, created_at)
-                        VALUES ($1, $2, $3, $4, 'SMS', 'inbound', $5, $6, $7, 'received', $8, $9, $10)
+                        VALUES ($1, $2, $3, $4, $11, 'inbound', $5, $6, $7, 'received', $8, $9, $10)
                         ON CONFLICT (team_id, provider, provider_message_id)
                            WHERE direction = 'inbound' AND provider_message_id IS NOT NULL DO NOTHING
                         RETURNING id)
@@ -245,7 +246,7 @@ pub async fn record_inbound(tx: &Tx<'_>, m: &Inbound<'_>) -> Result<(MessageId, 
              RETURNING message_id",
             params![id.as_str() => TEXT, m.team.as_str() => TEXT, m.contact.as_str() => TEXT,
                     m.campaign.map(|c| c.as_str()) => TEXT, m.to => TEXT, m.from => TEXT, m.body => TEXT,
-                    m.provider => TEXT, m.provider_message_id => TEXT, m.at => TIMESTAMPTZ],
+                    m.provider => TEXT, m.provider_message_id => TEXT, m.at => TIMESTAMPTZ, m.channel.as_str() => TEXT],
         )
         .await?;
     if !rows.is_empty() {

@@ -73,7 +73,7 @@ pub async fn get_job(State(app): State<AppState>, cred: Credential, p: PathParam
     let id = SkipTraceId::parse("jobId", p.get("jobId"))?;
     let mut conn = app.db.conn().await?;
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::ContactsRead).await?;
-    let job = skiptrace::get(&tx, &id).await.map_err(|e| match e {
+    let job = nextier_store::skip_trace::get(&tx, &id).await.map_err(|e| match e {
         StoreError::NotFound => ApiError::NotFound("no such skip-trace job".into()),
         other => other.into(),
     })?;

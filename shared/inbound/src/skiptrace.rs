@@ -16,7 +16,7 @@ use axum::{Json, Router};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use nextier_domain::email::Email;
-use nextier_domain::ids::{ContactId, SkipTraceId, TeamId};
+use nextier_domain::ids::{ContactId, TeamId};
 use nextier_domain::phone::E164;
 use nextier_domain::FieldError;
 use nextier_http::ApiError;
@@ -294,9 +294,4 @@ async fn apply(tx: &nextier_store::Tx<'_>, team: &TeamId, job: &Job, payload: &V
     Ok(
         json!({"contacts": contacts_found, "phonesAdded": phones_added, "emailsAdded": emails_added, "unmatched": unmatched}),
     )
-}
-
-/// For the API: a job by id (in the caller's team).
-pub async fn get(tx: &nextier_store::Tx<'_>, id: &SkipTraceId) -> Result<Job, StoreError> {
-    skip_trace::get(tx, id).await
 }

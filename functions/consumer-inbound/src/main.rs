@@ -13,7 +13,7 @@ use nextier_store::Db;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     nextier_runtime::telemetry::init("consumer-inbound");
-    let db = Db::from_env()?;
+    let db = Db::worker_from_env()?;
     let platform = nextier_platform::wiring::Platform::from_env(&db).await;
     let gate = nextier_providers::gate_from_env(platform.limiter.clone());
     let outbox = Some(platform.outbox(&db));

@@ -9,7 +9,7 @@ use nextier_store::Db;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     nextier_runtime::telemetry::init("consumer-lead-import");
-    let db = Db::from_env()?;
+    let db = Db::worker_from_env()?;
     let platform = Platform::from_env(&db).await;
     let publisher = platform.outbox(&db);
     let (db, blobs, publisher) = (&db, platform.blobs.as_ref(), &publisher);

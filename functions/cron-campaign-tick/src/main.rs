@@ -10,7 +10,7 @@ use serde_json::Value;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     nextier_runtime::telemetry::init("cron-campaign-tick");
-    let db = Db::from_env()?;
+    let db = Db::worker_from_env()?;
     let platform = Platform::from_env(&db).await;
     let config = TickConfig::from_env();
     let (db, queue, config) = (&db, platform.queue.as_ref(), &config);

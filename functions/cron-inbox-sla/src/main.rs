@@ -9,7 +9,7 @@ use serde_json::Value;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     nextier_runtime::telemetry::init("cron-inbox-sla");
-    let db = Db::from_env()?;
+    let db = Db::worker_from_env()?;
     let outbox = Platform::from_env(&db).await.outbox(&db);
     let (db, outbox) = (&db, &outbox);
     lambda_runtime::run(service_fn(move |_: LambdaEvent<Value>| async move {

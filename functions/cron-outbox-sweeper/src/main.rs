@@ -12,7 +12,7 @@ use serde_json::Value;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     nextier_runtime::telemetry::init("cron-outbox-sweeper");
-    let db = Db::from_env()?;
+    let db = Db::worker_from_env()?;
     let publisher = Platform::from_env(&db).await.outbox(&db);
     let publisher = &publisher;
     lambda_runtime::run(service_fn(move |_: LambdaEvent<Value>| async move {

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     nextier_runtime::telemetry::init("cron-signalhouse-reconcile");
-    let db = Db::from_env()?;
+    let db = Db::worker_from_env()?;
     let outbox = Platform::from_env(&db).await.outbox(&db);
     let source = Config::from_env().map(SignalHouseNotifications::new);
     if source.is_none() {

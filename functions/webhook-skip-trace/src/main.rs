@@ -6,6 +6,6 @@ use nextier_inbound::skiptrace::{router, CallbackState};
 #[tokio::main]
 async fn main() -> Result<(), nextier_http::lambda_http::Error> {
     nextier_runtime::telemetry::init("webhook-skip-trace");
-    let db = nextier_store::Db::from_env()?;
+    let db = nextier_store::Db::worker_from_env()?;
     nextier_http::run_lambda(router(CallbackState { db, now: chrono::Utc::now })).await
 }

@@ -7,6 +7,6 @@ use nextier_inbound::voice::{router, VoiceState};
 #[tokio::main]
 async fn main() -> Result<(), nextier_http::lambda_http::Error> {
     nextier_runtime::telemetry::init("webhook-twilio");
-    let db = nextier_store::Db::from_env()?;
+    let db = nextier_store::Db::worker_from_env()?;
     nextier_http::run_lambda(router(VoiceState::from_env(db))).await
 }

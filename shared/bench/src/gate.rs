@@ -23,7 +23,7 @@ pub async fn run(n: usize) -> anyhow::Result<()> {
     let root = nextier_testkit::workspace_root().join("target/bench/gate");
     let _ = std::fs::remove_dir_all(&root);
     std::fs::create_dir_all(&root)?;
-    let database = LocalDatabase::open(&root, None, None).await?;
+    let database = LocalDatabase::open(&root, None, None, None).await?;
     database.migrate().await?;
     let team = seed_demo(&database.admin_url).await?;
     let admin = connect(&database.admin_url).await?;

@@ -68,14 +68,14 @@ pub async fn run(rows: usize) -> anyhow::Result<()> {
     let bytes = generate(&csv, rows)?;
     println!("generated {rows} rows, {:.1} MiB", bytes as f64 / 1_048_576.0);
 
-    let database = LocalDatabase::open(&root, None, None).await?;
+    let database = LocalDatabase::open(&root, None, None, None).await?;
     database.migrate().await?;
     if std::env::var_os("BENCH_LOG_SLOW").is_some() {
         connect(&database.admin_url).await?.batch_execute("ALTER SYSTEM SET log_min_duration_statement = 300").await?;
         connect(&database.admin_url).await?.batch_execute("SELECT pg_reload_conf()").await?;
     }
     let team = TeamId::parse("team", &seed_demo(&database.admin_url).await?)?;
-    let db = Db::connect(&database.app_url, 4)?;
+    let db = Db::connect(&database.worker_url, 4)?;
     let rss_before = peak_rss_mib();
 
     // The importer, as the consumer Lambda runs it.

@@ -52,6 +52,7 @@ async fn main() -> anyhow::Result<()> {
     config.port = 0;
     config.admin_url = None;
     config.app_url = None;
+    config.worker_url = None;
     let rt = start(config).await?;
 
     let size = std::fs::metadata(&binary)?.len();

@@ -61,7 +61,7 @@ pub async fn run(n: usize) -> anyhow::Result<()> {
     let root = nextier_testkit::workspace_root().join("target/bench/tick");
     let _ = std::fs::remove_dir_all(&root);
     std::fs::create_dir_all(&root)?;
-    let database = LocalDatabase::open(&root, None, None).await?;
+    let database = LocalDatabase::open(&root, None, None, None).await?;
     database.migrate().await?;
     let team = seed_demo(&database.admin_url).await?;
     let admin = connect(&database.admin_url).await?;
@@ -69,7 +69,7 @@ pub async fn run(n: usize) -> anyhow::Result<()> {
     seed(&admin, &team, n, CAMPAIGNS, 4500).await?;
     println!("seeded {n} due enrolments in {CAMPAIGNS} running campaigns in {:.1} s", started.elapsed().as_secs_f64());
 
-    let db = Db::connect(&database.app_url, 8)?;
+    let db = Db::connect(&database.worker_url, 8)?;
     let queue = PgQueue::new(db.clone());
     queue.declare(&QueueSpec::with_dlq(SEQUENCE_QUEUE, StdDuration::from_secs(180), 5)).await?;
     queue.declare(&QueueSpec::with_dlq("bench-baseline", StdDuration::from_secs(180), 5)).await?;

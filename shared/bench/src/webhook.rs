@@ -49,6 +49,7 @@ pub async fn run(seconds: u64) -> anyhow::Result<()> {
     config.port = 0;
     config.admin_url = None;
     config.app_url = None;
+    config.worker_url = None;
     let rt = start(config).await?;
     let http = reqwest_like_post(
         &format!("{}/teams/{}/sending-numbers", rt.api_url, rt.demo_team),
@@ -115,7 +116,7 @@ pub async fn run(seconds: u64) -> anyhow::Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let result = consumer(&rt.app_database_url).await;
+    let result = consumer(&rt.worker_database_url).await;
     rt.stop().await;
     result
 }
@@ -172,8 +173,8 @@ async fn reqwest_like_post(url: &str, token: &str, body: String) -> anyhow::Resu
     Ok(status)
 }
 
-async fn consumer(app_url: &str) -> anyhow::Result<()> {
-    let db = nextier_store::Db::connect(app_url, 8)?;
+async fn consumer(worker_url: &str) -> anyhow::Result<()> {
+    let db = nextier_store::Db::connect(worker_url, 8)?;
     let n: u64 = 4_000;
     let stamp = chrono::Utc::now().timestamp_millis();
     let jobs: Vec<Job> = (0..n)

@@ -3,14 +3,16 @@
 
 use std::path::Path;
 
-use nextier_store::migrate::{self, Target, APP_ROLE, OWNER_ROLE};
+use nextier_store::migrate::{self, Target, APP_ROLE, OWNER_ROLE, WORKER_ROLE};
 use nextier_testkit::pg::{connect, Cluster};
 
 pub struct LocalDatabase {
     /// An admin URL (migrations, seed).
     pub admin_url: String,
-    /// The application's URL (role nextier_app).
+    /// The API's URL (role nextier_app).
     pub app_url: String,
+    /// The consumers', schedules' and webhooks' URL (role nextier_worker).
+    pub worker_url: String,
     /// Set when we started the cluster and must stop it.
     pub cluster_dir: Option<std::path::PathBuf>,
 }
@@ -18,12 +20,18 @@ pub struct LocalDatabase {
 const DB_NAME: &str = "nextier";
 
 impl LocalDatabase {
-    /// Uses `admin_url` if given (and `app_url`, or the same server as `nextier_app`), else
-    /// starts the private cluster under `home`.
-    pub async fn open(home: &Path, admin_url: Option<String>, app_url: Option<String>) -> anyhow::Result<Self> {
+    /// Uses `admin_url` if given (and `app_url` and `worker_url`, or the same server as
+    /// `nextier_app` and `nextier_worker`), else starts the private cluster under `home`.
+    pub async fn open(
+        home: &Path,
+        admin_url: Option<String>,
+        app_url: Option<String>,
+        worker_url: Option<String>,
+    ) -> anyhow::Result<Self> {
         if let Some(admin_url) = admin_url {
             let app_url = app_url.unwrap_or_else(|| with_user(&admin_url, APP_ROLE));
-            return Ok(Self { admin_url, app_url, cluster_dir: None });
+            let worker_url = worker_url.unwrap_or_else(|| with_user(&admin_url, WORKER_ROLE));
+            return Ok(Self { admin_url, app_url, worker_url, cluster_dir: None });
         }
         let dir = nextier_testkit::pg::cluster_dir(&home.join("pg"));
         let port_file = dir.join("port");
@@ -32,13 +40,14 @@ impl LocalDatabase {
         let cluster = Cluster::start(&dir, port, true)?;
         std::fs::write(&port_file, port.to_string())?;
         let admin = connect(&cluster.superuser_url("postgres")).await?;
-        migrate::ensure_roles(&admin, None).await?;
+        migrate::ensure_roles(&admin, Default::default()).await?;
         if admin.query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&DB_NAME]).await?.is_none() {
             admin.batch_execute(&format!("CREATE DATABASE {DB_NAME} OWNER {OWNER_ROLE}")).await?;
         }
         Ok(Self {
             admin_url: cluster.superuser_url(DB_NAME),
             app_url: format!("postgres://{APP_ROLE}@127.0.0.1:{port}/{DB_NAME}"),
+            worker_url: format!("postgres://{WORKER_ROLE}@127.0.0.1:{port}/{DB_NAME}"),
             cluster_dir: Some(dir),
         })
     }

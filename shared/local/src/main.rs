@@ -19,10 +19,11 @@ async fn main() -> anyhow::Result<()> {
          \n{token_line}\
          \n  Try:   curl -s -H \"Authorization: Bearer $TOKEN\" {api}/teams/{team}\n\
          \n  Webhooks       {api}/webhooks/signalhouse (signing secret: {secret})\n                 {api}/webhooks/twilio/voice\n\
-         \n  Database (app role, RLS applies):  psql {app}\n  Database (admin):                  psql {admin}\n\
+         \n  Database (API role, RLS applies):     psql {app}\n  Database (worker role, RLS applies):  psql {worker}\n  Database (admin):                     psql {admin}\n\
          \nCtrl-C stops everything (and the private PostgreSQL cluster).\n",
         api = running.api_url,
         app = running.app_database_url,
+        worker = running.worker_database_url,
         admin = running.admin_database_url,
         secret = running.webhook_secret,
     );

@@ -35,8 +35,11 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// Everything the deployed stack runs, wired to the local adapters.
-    pub fn standard(db: Db, blobs: Arc<dyn BlobStore>, publisher: OutboxPublisher) -> Self {
+    /// Everything the deployed stack runs, wired to the local adapters and, as deployed
+    /// (template.yaml), to the database role each function connects as: `worker` for those
+    /// that route across teams (and `publisher`, which sweeps), `app` for the others.
+    pub fn standard(app: Db, worker: Db, blobs: Arc<dyn BlobStore>, publisher: OutboxPublisher) -> Self {
+        let db = worker;
         let mut r = Registry::default();
         // template.yaml: ConsumerLeadImportFunction on LeadImportQueue (visibility 5400 s,
         // 5 receives, then the DLQ).
@@ -54,9 +57,9 @@ impl Registry {
         // template.yaml: ConsumerCampaignSequenceFunction on CampaignSequenceQueue (visibility
         // 180 s = 6 × the 30 s timeout, 5 receives, then the DLQ).
         let seq = Arc::new(nextier_campaigns::sequence::Sequencer {
-            db: db.clone(),
+            db: app.clone(),
             gate: Arc::new(nextier_campaigns::gate::sandbox_limited(Arc::new(
-                nextier_platform::local::PgRateLimiter::new(db.clone()),
+                nextier_platform::local::PgRateLimiter::new(app.clone()),
             ))),
             clock: Arc::new(nextier_campaigns::SystemClock),
         });
@@ -70,7 +73,7 @@ impl Registry {
             }),
         });
         // template.yaml: ConsumerCampaignFunction on CampaignQueue (visibility 180 s, 5 receives).
-        let sync_db = db.clone();
+        let sync_db = app.clone();
         r.consumers.push(Consumer {
             queue: nextier_campaigns::SYNC_QUEUE.into(),
             specs: QueueSpec::with_dlq(nextier_campaigns::SYNC_QUEUE, Duration::from_secs(180), 5),
@@ -103,7 +106,7 @@ impl Registry {
         });
         // template.yaml: ConsumerMailFunction on MailQueue (visibility 180 s, 5 receives); locally
         // the mail is logged, not sent.
-        let (mail_db, mailer) = (db.clone(), Arc::new(nextier_inbound::notify::LogMailer::default()));
+        let (mail_db, mailer) = (app.clone(), Arc::new(nextier_inbound::notify::LogMailer::default()));
         r.consumers.push(Consumer {
             queue: nextier_inbound::notify::QUEUE.into(),
             specs: QueueSpec::with_dlq(nextier_inbound::notify::QUEUE, Duration::from_secs(180), 5),

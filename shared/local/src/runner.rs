@@ -28,6 +28,7 @@ pub struct LocalConfig {
     pub port: u16,
     pub admin_url: Option<String>,
     pub app_url: Option<String>,
+    pub worker_url: Option<String>,
     pub jwt_secret: String,
     /// Consumers and schedules beyond the standard ones (tests register theirs here).
     pub extra: Registry,
@@ -49,6 +50,7 @@ impl LocalConfig {
             port: std::env::var("NEXTIER_PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(3000),
             admin_url: std::env::var("DATABASE_URL").ok(),
             app_url: std::env::var("APP_DATABASE_URL").ok(),
+            worker_url: std::env::var("WORKER_DATABASE_URL").ok(),
             jwt_secret: nextier_runtime::config::local_secret(),
             extra: Registry::default(),
             schedule_every: None,
@@ -69,10 +71,14 @@ pub struct Running {
     pub webhook_secret: String,
     pub api_url: String,
     pub app_database_url: String,
+    pub worker_database_url: String,
     pub admin_database_url: String,
     pub dev_token: String,
     pub demo_team: String,
+    /// The API's pool (role nextier_app).
     pub db: Db,
+    /// The consumers', schedules' and webhooks' pool (role nextier_worker).
+    pub worker_db: Db,
     pub queue: PgQueue,
     pub bus: PgEventBus,
     database: LocalDatabase,
@@ -93,15 +99,25 @@ impl Running {
 
 pub async fn start(config: LocalConfig) -> anyhow::Result<Running> {
     std::fs::create_dir_all(&config.home)?;
-    let database = LocalDatabase::open(&config.home, config.admin_url.clone(), config.app_url.clone()).await?;
+    let database = LocalDatabase::open(
+        &config.home,
+        config.admin_url.clone(),
+        config.app_url.clone(),
+        config.worker_url.clone(),
+    )
+    .await?;
     let applied = database.migrate().await?;
     tracing::info!(?applied, "migrations");
     let demo_team = seed_demo(&database.admin_url).await?;
 
+    // As deployed: the API as nextier_app, everything that routes across teams as
+    // nextier_worker, each publishing through the outbox as its own role.
     let db = Db::connect(&database.app_url, 16)?;
+    let worker_db = Db::connect(&database.worker_url, 16)?;
     let queue = PgQueue::new(db.clone());
     let bus = PgEventBus::new(db.clone(), "default");
     let publisher = OutboxPublisher::new(db.clone(), Arc::new(queue.clone()), Arc::new(bus.clone()));
+    let worker_publisher = OutboxPublisher::new(worker_db.clone(), Arc::new(queue.clone()), Arc::new(bus.clone()));
 
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", config.port)).await?;
     let addr = listener.local_addr()?;
@@ -143,14 +159,14 @@ pub async fn start(config: LocalConfig) -> anyhow::Result<Running> {
     }
     let webhook_secret = String::from_utf8_lossy(&webhook_secrets[0]).into_owned();
     let webhook = nextier_inbound::webhook::routes(nextier_inbound::webhook::WebhookState::new(
-        db.clone(),
-        publisher.clone(),
+        worker_db.clone(),
+        worker_publisher.clone(),
         webhook_secrets,
     ));
     // Twilio's voice webhooks, signed over this server's own URL with TWILIO_AUTH_TOKEN or
     // the local default.
     let voice = nextier_inbound::voice::routes(nextier_inbound::voice::VoiceState {
-        db: db.clone(),
+        db: worker_db.clone(),
         auth_token: Arc::new(std::env::var("TWILIO_AUTH_TOKEN").unwrap_or_else(|_| LOCAL_TWILIO_TOKEN.to_owned())),
         base_url: Arc::new(api_url.clone()),
         now: chrono::Utc::now,
@@ -160,7 +176,7 @@ pub async fn start(config: LocalConfig) -> anyhow::Result<Running> {
         .merge(webhook)
         .merge(voice)
         .merge(nextier_inbound::skiptrace::routes(nextier_inbound::skiptrace::CallbackState {
-            db: db.clone(),
+            db: worker_db.clone(),
             now: chrono::Utc::now,
         }));
 
@@ -185,7 +201,7 @@ pub async fn start(config: LocalConfig) -> anyhow::Result<Running> {
     };
     tasks.push(tokio::spawn(carrier.run(stop_rx.clone())));
 
-    let mut registry = Registry::standard(db.clone(), blobs.clone(), publisher);
+    let mut registry = Registry::standard(db.clone(), worker_db.clone(), blobs.clone(), worker_publisher);
     registry.consumers.extend(config.extra.consumers.clone());
     registry.schedules.extend(config.extra.schedules.clone());
     for consumer in registry.consumers {
@@ -206,10 +222,12 @@ pub async fn start(config: LocalConfig) -> anyhow::Result<Running> {
         webhook_secret,
         api_url,
         app_database_url: database.app_url.clone(),
+        worker_database_url: database.worker_url.clone(),
         admin_database_url: database.admin_url.clone(),
         dev_token,
         demo_team,
         db,
+        worker_db,
         queue,
         bus,
         database,

@@ -24,6 +24,7 @@ async fn run_replying(t: &TestDb, extra: Registry, every: Option<Duration>, repl
         port: 0,
         admin_url: Some(t.superuser_url()),
         app_url: Some(t.app_url()),
+        worker_url: Some(t.worker_url()),
         jwt_secret: "test-secret-test-secret-test-secret".into(),
         extra,
         schedule_every: every,

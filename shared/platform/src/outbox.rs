@@ -37,13 +37,15 @@ impl OutboxPublisher {
         Self { db, queue, bus }
     }
 
-    /// Publishes the given rows now. Failures are recorded on the rows for the sweeper and
-    /// never surface to the caller, whose transaction has already committed.
+    /// Publishes the given rows, just staged, now. Failures are recorded on the rows for the
+    /// sweeper and never surface to the caller, whose transaction has already committed.
+    /// Works for either database role: it touches only the rows named, and only on their
+    /// first attempt.
     pub async fn publish(&self, ids: &[OutboxId]) -> PublishReport {
         if ids.is_empty() {
             return PublishReport::default();
         }
-        match self.run(Some(ids), ids.len() as i64).await {
+        match self.publish_staged(ids).await {
             Ok(report) => report,
             Err(e) => {
                 tracing::warn!(error = %e, "outbox publish deferred to the sweeper");
@@ -52,31 +54,46 @@ impl OutboxPublisher {
         }
     }
 
-    /// Publishes up to `limit` due rows of any team.
+    /// Publishes up to `limit` due rows of any team (the worker role's).
     pub async fn sweep(&self, limit: i64) -> Result<PublishReport, PlatformError> {
-        self.run(None, limit).await
-    }
-
-    async fn run(&self, ids: Option<&[OutboxId]>, limit: i64) -> Result<PublishReport, PlatformError> {
         let conn = self.db.conn().await?;
-        let rows = outbox::claim(&conn, ids, limit, LEASE_SECS).await?;
+        let rows = outbox::claim(&conn, None, limit, LEASE_SECS).await?;
         let mut report = PublishReport::default();
         let mut done = Vec::with_capacity(rows.len());
         for row in rows {
             match self.deliver(&row).await {
-                Ok(()) => {
-                    done.push(row.id.clone());
-                    report.published += 1;
-                }
+                Ok(()) => done.push(row.id.clone()),
                 Err(e) => {
-                    report.failed += 1;
-                    let retry_in = backoff_secs(row.attempts);
-                    tracing::warn!(outbox_id = %row.id, attempts = row.attempts, retry_in, error = %e, "outbox delivery failed");
+                    let retry_in = failed(&mut report, &row, &e);
                     outbox::mark_failed(&conn, &row.id, &e.to_string(), retry_in).await?;
                 }
             }
         }
+        report.published = done.len();
         outbox::mark_published(&conn, &done).await?;
+        Ok(report)
+    }
+
+    async fn publish_staged(&self, ids: &[OutboxId]) -> Result<PublishReport, PlatformError> {
+        let conn = self.db.conn().await?;
+        let mut report = PublishReport::default();
+        let mut done = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(100) {
+            for row in outbox::claim_staged(&conn, chunk, LEASE_SECS).await? {
+                match self.deliver(&row).await {
+                    Ok(()) => done.push(row.id.clone()),
+                    Err(e) => {
+                        let retry_in = failed(&mut report, &row, &e);
+                        let error = e.to_string();
+                        outbox::settle_staged(&conn, std::slice::from_ref(&row.id), Some(&error), retry_in).await?;
+                    }
+                }
+            }
+        }
+        report.published = done.len();
+        for chunk in done.chunks(100) {
+            outbox::settle_staged(&conn, chunk, None, 0).await?;
+        }
         Ok(report)
     }
 
@@ -107,6 +124,14 @@ impl OutboxPublisher {
             }
         }
     }
+}
+
+/// Counts a failed delivery and says when to retry it.
+fn failed(report: &mut PublishReport, row: &Pending, e: &PlatformError) -> i32 {
+    report.failed += 1;
+    let retry_in = backoff_secs(row.attempts);
+    tracing::warn!(outbox_id = %row.id, attempts = row.attempts, retry_in, error = %e, "outbox delivery failed");
+    retry_in
 }
 
 /// What one sweeper run did.

@@ -36,9 +36,20 @@ impl Db {
         Ok(Self { pool })
     }
 
-    /// From `DATABASE_URL` (the RDS Proxy endpoint when deployed) and `DB_POOL_SIZE`.
+    /// The API functions' pool, as the application role: from `DATABASE_URL` (the RDS Proxy
+    /// endpoint when deployed) and `DB_POOL_SIZE`.
     pub fn from_env() -> anyhow::Result<Self> {
-        let url = std::env::var("DATABASE_URL").map_err(|_| anyhow::anyhow!("DATABASE_URL is not set"))?;
+        Self::from_env_var("DATABASE_URL")
+    }
+
+    /// The pool of consumers, crons and webhooks, as the worker role (the functions that
+    /// cross teams, the outbox, unrouted webhook deliveries): from `WORKER_DATABASE_URL`.
+    pub fn worker_from_env() -> anyhow::Result<Self> {
+        Self::from_env_var("WORKER_DATABASE_URL")
+    }
+
+    fn from_env_var(name: &str) -> anyhow::Result<Self> {
+        let url = std::env::var(name).map_err(|_| anyhow::anyhow!("{name} is not set"))?;
         let size = std::env::var("DB_POOL_SIZE").ok().and_then(|s| s.parse().ok()).unwrap_or(2);
         Self::connect(&url, size)
     }

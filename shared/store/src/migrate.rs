@@ -10,8 +10,13 @@ static MIGRATIONS: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/../../migrations"
 
 /// The role that owns every object (and so is the only one that may alter them).
 pub const OWNER_ROLE: &str = "nextier_owner";
-/// The role the application connects as: owns nothing, no BYPASSRLS.
+/// The role the API functions connect as: owns nothing, no BYPASSRLS, sees only the rows of
+/// the team in scope and calls no function that crosses teams.
 pub const APP_ROLE: &str = "nextier_app";
+/// The role consumers, crons and webhooks connect as: everything the application role may do
+/// (it is a member), plus the functions that route work across teams, the outbox, and
+/// webhook deliveries not yet routed to a team (migration 0017).
+pub const WORKER_ROLE: &str = "nextier_worker";
 
 const LOCK_KEY: i64 = 0x6e65_7874_6965_72; // "nextier"
 
@@ -69,10 +74,17 @@ pub fn fingerprint(target: Target) -> String {
     hex::encode(h.finalize())[..16].to_owned()
 }
 
-/// Creates the two roles if they do not exist and lets the connecting (admin) user act as
-/// the owner. Needs CREATEROLE (superuser locally, the RDS master user when deployed).
-/// `app_password`, when given, is set on the application role.
-pub async fn ensure_roles(client: &Client, app_password: Option<&str>) -> anyhow::Result<()> {
+/// Login passwords to set on the roles (deployed: from Secrets Manager; locally: none).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Passwords<'a> {
+    pub app: Option<&'a str>,
+    pub worker: Option<&'a str>,
+}
+
+/// Creates the three roles if they do not exist, makes the worker a member of the
+/// application role, and lets the connecting (admin) user act as the owner. Needs CREATEROLE
+/// (superuser locally, the RDS master user when deployed). Passwords given are set.
+pub async fn ensure_roles(client: &Client, passwords: Passwords<'_>) -> anyhow::Result<()> {
     client
         .batch_execute(&format!(
             "DO $$ BEGIN
@@ -82,36 +94,47 @@ pub async fn ensure_roles(client: &Client, app_password: Option<&str>) -> anyhow
                IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{APP_ROLE}') THEN
                  CREATE ROLE {APP_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE;
                END IF;
+               IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{WORKER_ROLE}') THEN
+                 CREATE ROLE {WORKER_ROLE} LOGIN INHERIT NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE;
+               END IF;
+               IF NOT pg_has_role('{WORKER_ROLE}', '{APP_ROLE}', 'MEMBER') THEN
+                 GRANT {APP_ROLE} TO {WORKER_ROLE};
+               END IF;
                IF NOT pg_has_role(current_user, '{OWNER_ROLE}', 'MEMBER') THEN
                  EXECUTE format('GRANT {OWNER_ROLE} TO %I', current_user);
                END IF;
              END $$;"
         ))
         .await?;
-    if let Some(password) = app_password {
-        let row = client
-            .query_one(&format!("SELECT format('ALTER ROLE {APP_ROLE} PASSWORD %L', $1::text)"), &[&password])
-            .await?;
-        client.batch_execute(row.get::<_, &str>(0)).await?;
+    for (role, password) in [(APP_ROLE, passwords.app), (WORKER_ROLE, passwords.worker)] {
+        if let Some(password) = password {
+            let row = client
+                .query_one(&format!("SELECT format('ALTER ROLE {role} PASSWORD %L', $1::text)"), &[&password])
+                .await?;
+            client.batch_execute(row.get::<_, &str>(0)).await?;
+        }
     }
     Ok(())
 }
 
 /// Applies pending migrations as the owner role. Returns the versions applied now.
 pub async fn run(client: &mut Client, target: Target) -> anyhow::Result<Vec<String>> {
-    run_with(client, target, None).await
+    run_with(client, target, Passwords::default()).await
 }
 
 /// Everything happens under one advisory lock, role and schema grants included: concurrent
 /// GRANTs on one object can fail ("tuple concurrently updated"), and two deploys may overlap.
-async fn run_with(client: &mut Client, target: Target, app_password: Option<&str>) -> anyhow::Result<Vec<String>> {
+/// Only the owner creates objects: nobody else may CREATE in schema public (PostgreSQL 15
+/// already denies PUBLIC by default; a database created otherwise may not).
+async fn run_with(client: &mut Client, target: Target, passwords: Passwords<'_>) -> anyhow::Result<Vec<String>> {
     client.execute("SELECT pg_advisory_lock($1)", &[&LOCK_KEY]).await?;
     let result = async {
-        ensure_roles(client, app_password).await?;
+        ensure_roles(client, passwords).await?;
         client
             .batch_execute(&format!(
-                "GRANT USAGE, CREATE ON SCHEMA public TO {OWNER_ROLE};
-                 GRANT USAGE ON SCHEMA public TO {APP_ROLE};"
+                "REVOKE CREATE ON SCHEMA public FROM PUBLIC, {APP_ROLE}, {WORKER_ROLE};
+                 GRANT USAGE, CREATE ON SCHEMA public TO {OWNER_ROLE};
+                 GRANT USAGE ON SCHEMA public TO {APP_ROLE}, {WORKER_ROLE};"
             ))
             .await?;
         apply_all(client, target).await
@@ -163,11 +186,11 @@ async fn apply_all(client: &mut Client, target: Target) -> anyhow::Result<Vec<St
 }
 
 /// Connects to `url` (an admin user able to create roles), ensures the roles (setting the
-/// application role's password when given) and applies the deployed migrations.
-pub async fn run_url(url: &str, app_password: Option<&str>) -> anyhow::Result<Vec<String>> {
+/// login roles' passwords when given) and applies the deployed migrations.
+pub async fn run_url(url: &str, passwords: Passwords<'_>) -> anyhow::Result<Vec<String>> {
     let (mut client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
     let driver = tokio::spawn(conn);
-    let applied = run_with(&mut client, Target::Deployed, app_password).await;
+    let applied = run_with(&mut client, Target::Deployed, passwords).await;
     drop(client);
     let _ = driver.await;
     applied

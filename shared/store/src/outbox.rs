@@ -1,6 +1,11 @@
 //! SQL of the transactional outbox. Staging happens in the caller's (tenant) transaction;
 //! claiming and marking happen on a plain connection after commit, with a lease so two
 //! publishers never hold the same row at once.
+//!
+//! Either role stages and publishes what it has just staged ([`claim_staged`],
+//! [`settle_staged`]: the application role can neither read nor change a row otherwise);
+//! sweeping every team's rows ([`claim`] without ids, [`prune`], [`backlog`]) is the worker
+//! role's alone (migration 0017).
 
 use nextier_domain::ids::{OutboxId, TeamId};
 use tokio_postgres::{Client, Row};
@@ -37,7 +42,8 @@ pub struct Pending {
 }
 
 /// Writes the message in the caller's transaction. Returns `None` when a row with the same
-/// dedupe key already exists.
+/// dedupe key already exists. (No RETURNING: the application role may insert a row of its
+/// team but not read one back.)
 pub async fn stage(tx: &Tx<'_>, msg: &OutboxMessage) -> Result<Option<OutboxId>> {
     let id = OutboxId::new();
     let (kind, dest) = match &msg.destination {
@@ -45,16 +51,16 @@ pub async fn stage(tx: &Tx<'_>, msg: &OutboxMessage) -> Result<Option<OutboxId>>
         Destination::Event(e) => ("event", e.as_str()),
     };
     let team = msg.team.as_ref().map(|t| t.as_str());
-    let rows = tx
-        .query_typed(
+    let inserted = tx
+        .execute_typed(
             "INSERT INTO outbox (id, team_id, kind, destination, payload, correlation_id, dedupe_key)
              VALUES ($1, $2, $3, $4, $5, $6, $7)
-             ON CONFLICT (dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING RETURNING id",
+             ON CONFLICT (dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING",
             params![id.as_str() => TEXT, team => TEXT, kind => TEXT, dest => TEXT, msg.payload => JSONB,
                     msg.correlation_id.as_str() => TEXT, msg.dedupe_key.as_deref() => TEXT],
         )
         .await?;
-    Ok(rows.first().map(|_| id))
+    Ok((inserted == 1).then_some(id))
 }
 
 /// Stages a team's message to `destination` (no dedupe key, so it is always staged).
@@ -82,7 +88,37 @@ fn pending(row: &Row) -> Pending {
     }
 }
 
-/// Leases due, unpublished rows (all of them, or only `ids`) for `lease_secs`.
+/// Leases the rows just staged as `ids` that nobody has tried yet (`outbox_claim_staged`).
+pub async fn claim_staged(client: &Client, ids: &[OutboxId], lease_secs: i32) -> Result<Vec<Pending>> {
+    let ids: Vec<&str> = ids.iter().map(|i| i.as_str()).collect();
+    let rows = client
+        .query_typed(
+            "SELECT id, team_id, kind, destination, payload, correlation_id, attempts FROM outbox_claim_staged($1, $2)",
+            params![ids => TEXT_ARRAY, lease_secs => INT4],
+        )
+        .await?;
+    let mut out: Vec<Pending> = rows.iter().map(pending).collect();
+    out.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(out)
+}
+
+/// Settles rows leased by [`claim_staged`]: published when `error` is `None`, else due again
+/// after `retry_in_secs` (`outbox_settle_staged`).
+pub async fn settle_staged(client: &Client, ids: &[OutboxId], error: Option<&str>, retry_in_secs: i32) -> Result<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<&str> = ids.iter().map(|i| i.as_str()).collect();
+    client
+        .query_typed(
+            "SELECT outbox_settle_staged($1, $2, $3)",
+            params![ids => TEXT_ARRAY, error => TEXT, retry_in_secs => INT4],
+        )
+        .await?;
+    Ok(())
+}
+
+/// Leases due, unpublished rows (all of them, or only `ids`) for `lease_secs`. The worker's.
 pub async fn claim(client: &Client, ids: Option<&[OutboxId]>, limit: i64, lease_secs: i32) -> Result<Vec<Pending>> {
     let ids: Option<Vec<&str>> = ids.map(|ids| ids.iter().map(|i| i.as_str()).collect());
     let rows = client

@@ -1,6 +1,6 @@
 //! The one migration runner, as the `migrate` Lambda runs it after a deploy.
 
-use nextier_store::migrate::{self, Target};
+use nextier_store::migrate::{self, Passwords, Target};
 use nextier_testkit::pg::{connect, shared_cluster};
 
 async fn empty_database() -> (String, String) {
@@ -14,9 +14,9 @@ async fn empty_database() -> (String, String) {
 #[tokio::test]
 async fn a_fresh_database_is_migrated_once_and_reruns_are_no_ops() {
     let (url, _) = empty_database().await;
-    let first = migrate::run_url(&url, Some("s3cret-app-password")).await.unwrap();
+    let first = migrate::run_url(&url, Passwords { app: Some("s3cret-app-password"), worker: Some("s3cret-worker-password") }).await.unwrap();
     assert_eq!(first, migrate::migrations(Target::Deployed).into_iter().map(|m| m.version).collect::<Vec<_>>());
-    assert!(migrate::run_url(&url, None).await.unwrap().is_empty());
+    assert!(migrate::run_url(&url, Passwords::default()).await.unwrap().is_empty());
 
     let c = connect(&url).await.unwrap();
     let owner: String =
@@ -25,28 +25,30 @@ async fn a_fresh_database_is_migrated_once_and_reruns_are_no_ops() {
     let local_tables: i64 =
         c.query_one("SELECT count(*) FROM pg_tables WHERE tablename LIKE 'local\\_%'", &[]).await.unwrap().get(0);
     assert_eq!(local_tables, 0, "deployed databases never get the local stand-in tables");
-    let has_password: bool = c
-        .query_one("SELECT rolpassword IS NOT NULL FROM pg_authid WHERE rolname = $1", &[&migrate::APP_ROLE])
-        .await
-        .unwrap()
-        .get(0);
-    assert!(has_password);
+    for role in [migrate::APP_ROLE, migrate::WORKER_ROLE] {
+        let has_password: bool = c
+            .query_one("SELECT rolpassword IS NOT NULL FROM pg_authid WHERE rolname = $1", &[&role])
+            .await
+            .unwrap()
+            .get(0);
+        assert!(has_password, "{role} has its password");
+    }
 }
 
 #[tokio::test]
 async fn an_edited_applied_migration_stops_the_run() {
     let (url, _) = empty_database().await;
-    migrate::run_url(&url, None).await.unwrap();
+    migrate::run_url(&url, Passwords::default()).await.unwrap();
     let c = connect(&url).await.unwrap();
     c.execute("UPDATE schema_migrations SET checksum = 'edited' WHERE version = '0001_identity'", &[]).await.unwrap();
-    let err = migrate::run_url(&url, None).await.unwrap_err();
+    let err = migrate::run_url(&url, Passwords::default()).await.unwrap_err();
     assert!(err.to_string().contains("0001_identity was changed"), "{err}");
 }
 
 #[tokio::test]
 async fn concurrent_runs_apply_each_migration_exactly_once() {
     let (url, _) = empty_database().await;
-    let (a, b) = tokio::join!(migrate::run_url(&url, None), migrate::run_url(&url, None));
+    let (a, b) = tokio::join!(migrate::run_url(&url, Passwords::default()), migrate::run_url(&url, Passwords::default()));
     let total = a.unwrap().len() + b.unwrap().len();
     assert_eq!(total, migrate::migrations(Target::Deployed).len());
     let mut client = connect(&url).await.unwrap();

@@ -7,7 +7,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use nextier_store::migrate::{self, Target, APP_ROLE, OWNER_ROLE};
+use nextier_store::migrate::{self, Target, APP_ROLE, OWNER_ROLE, WORKER_ROLE};
 use nextier_store::Db;
 use tokio_postgres::NoTls;
 
@@ -199,7 +199,7 @@ async fn ensure_running(dir: &Path) -> anyhow::Result<ClusterHandle> {
     let admin = connect(&format!("postgres://{SUPERUSER}@127.0.0.1:{port}/postgres")).await?;
     let exists = admin.query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&template]).await?.is_some();
     if !exists {
-        migrate::ensure_roles(&admin, None).await?;
+        migrate::ensure_roles(&admin, Default::default()).await?;
         let building = format!("{template}_building");
         admin.batch_execute(&format!("DROP DATABASE IF EXISTS {building}")).await?;
         admin.batch_execute(&format!("CREATE DATABASE {building} OWNER {OWNER_ROLE}")).await?;
@@ -227,13 +227,15 @@ pub async fn connect(url: &str) -> anyhow::Result<tokio_postgres::Client> {
     }
 }
 
-/// A fresh, migrated database for one test, reached as the application role (so row-level
-/// security applies exactly as deployed) and, for setup, as the owner.
+/// A fresh, migrated database for one test, reached as the application and worker roles (so
+/// row-level security and grants apply exactly as deployed) and, for setup, as the owner.
 pub struct TestDb {
     pub name: String,
     pub cluster: ClusterHandle,
-    /// The application's pool: connects as `nextier_app`.
+    /// The API functions' pool: connects as `nextier_app`.
     pub db: Db,
+    /// The pool of consumers, crons and webhooks: connects as `nextier_worker`.
+    pub worker: Db,
 }
 
 impl TestDb {
@@ -260,11 +262,16 @@ impl TestDb {
             }
         }
         let db = Db::connect(&cluster.url(APP_ROLE, &name), 8)?;
-        Ok(Self { name, cluster, db })
+        let worker = Db::connect(&cluster.url(WORKER_ROLE, &name), 8)?;
+        Ok(Self { name, cluster, db, worker })
     }
 
     pub fn app_url(&self) -> String {
         self.cluster.url(APP_ROLE, &self.name)
+    }
+
+    pub fn worker_url(&self) -> String {
+        self.cluster.url(WORKER_ROLE, &self.name)
     }
 
     pub fn superuser_url(&self) -> String {

@@ -27,8 +27,8 @@ BEGIN
 END $$;
 
 -- The outbox ------------------------------------------------------------------------------
--- The app role stages rows of the team in scope (INSERT only: it can neither read nor change
--- a row, its own included); the worker drains every team's rows. The app role publishes
+-- The app role stages rows of the team in scope (INSERT, and reading its own dedupe keys: it
+-- can neither read nor change a row otherwise, its own included); the worker drains every team's rows. The app role publishes
 -- what it has just staged through outbox_claim_staged / outbox_settle_staged: a row's id is
 -- the ticket, returned only to the transaction that staged it, good for one attempt within
 -- five minutes. Anything else (a failed first attempt, a crash before publishing) is the
@@ -38,6 +38,10 @@ ALTER TABLE outbox FORCE ROW LEVEL SECURITY;
 REVOKE ALL ON outbox FROM PUBLIC, nextier_app;
 GRANT INSERT ON outbox TO nextier_app;
 CREATE POLICY stage_own_team ON outbox FOR INSERT TO nextier_app WITH CHECK (team_id = app_team_id());
+-- ON CONFLICT (dedupe_key) needs to read the key, and checks the new row against a SELECT
+-- policy: the dedupe keys of the team in scope, and no other column, are readable.
+GRANT SELECT (dedupe_key) ON outbox TO nextier_app;
+CREATE POLICY own_team_dedupe_keys ON outbox FOR SELECT TO nextier_app USING (team_id = app_team_id());
 GRANT SELECT, INSERT, UPDATE, DELETE ON outbox TO nextier_worker;
 CREATE POLICY worker_drains ON outbox FOR ALL TO nextier_worker USING (true) WITH CHECK (true);
 CREATE POLICY owner_maintenance ON outbox FOR ALL TO nextier_owner USING (true) WITH CHECK (true);

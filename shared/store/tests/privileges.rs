@@ -7,7 +7,7 @@
 use nextier_domain::ids::{OutboxId, TeamId};
 use nextier_store::outbox::{self, Destination, OutboxMessage};
 use nextier_store::tokio_postgres::{self, error::SqlState, Client};
-use nextier_store::{scope, Db, Scope};
+use nextier_store::{scope, Db, Scope, StoreError};
 use nextier_testkit::{fixtures, TestDb};
 use serde_json::json;
 
@@ -101,7 +101,7 @@ fn message(team: &TeamId, n: i64) -> OutboxMessage {
 async fn stage(db: &Db, scope_team: &TeamId, msg: &OutboxMessage) -> Result<Option<OutboxId>, String> {
     let mut conn = db.conn().await.unwrap();
     let tx = scope::begin(&mut conn, &Scope::team(scope_team.clone())).await.unwrap();
-    let id = outbox::stage(&tx, msg).await.map_err(|e| e.to_string())?;
+    let id = outbox::stage(&tx, msg).await.map_err(|e| format!("{e:?}"))?;
     tx.commit().await.unwrap();
     Ok(id)
 }
@@ -118,13 +118,18 @@ async fn the_api_role_stages_and_publishes_its_own_outbox_rows_and_reads_no_othe
 
     let app = scoped(&t.app_url(), &a).await;
     denied(app.query("SELECT * FROM outbox", &[]).await.map(|r| r.len()), "reading the outbox");
+    denied(app.query("SELECT payload FROM outbox", &[]).await.map(|r| r.len()), "reading a payload");
+    // Only its own dedupe keys are readable (staging with ON CONFLICT needs them).
+    assert_eq!(app.query("SELECT dedupe_key FROM outbox", &[]).await.unwrap().len(), 1, "its own row only");
     denied(app.execute("UPDATE outbox SET published_at = now()", &[]).await, "marking rows published");
     denied(app.execute("UPDATE outbox SET available_at = now() WHERE id = $1", &[&theirs.as_str()]).await, "claim");
     denied(app.execute("DELETE FROM outbox", &[]).await, "deleting rows");
     denied(app.execute("TRUNCATE outbox", &[]).await, "truncating");
     // Sweeping every team's due rows is the worker's alone.
-    let swept = outbox::claim(&app, None, 100, 60).await.unwrap_err().to_string();
-    assert!(swept.contains("permission denied"), "{swept}");
+    match outbox::claim(&app, None, 100, 60).await {
+        Err(StoreError::Db(e)) => assert_eq!(e.code(), Some(&SqlState::INSUFFICIENT_PRIVILEGE), "{e}"),
+        other => panic!("the API role swept the outbox: {other:?}"),
+    }
 
     // What it has just staged it publishes: claim, then settle.
     let claimed = outbox::claim_staged(&app, std::slice::from_ref(&mine), 60).await.unwrap();

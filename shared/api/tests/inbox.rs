@@ -17,7 +17,7 @@ const NUMBER: &str = "+12127363100";
 
 async fn reply(h: &Harness, from: &str, text: &str, id: &str) {
     let p = Processor {
-        db: h.t.db.clone(),
+        db: h.t.worker.clone(),
         gate: h.state.gate.clone(),
         clock: Arc::new(nextier_campaigns::SystemClock),
         outbox: None,

@@ -41,7 +41,7 @@ async fn suppress(f: &Fx, number: &str, kind: &str) {
 
 /// Ticks at the clock's time and processes everything queued.
 async fn run(f: &Fx, seq: &Sequencer, clock: &ManualClock) -> Vec<Processed> {
-    tick(&f.t.db, &f.queue, clock.now(), &TickConfig::default()).await.unwrap();
+    tick(&f.t.worker, &f.queue, clock.now(), &TickConfig::default()).await.unwrap();
     let mut out = vec![];
     loop {
         let msgs = f.queue.receive(SEQUENCE_QUEUE, 10).await.unwrap();
@@ -248,7 +248,7 @@ async fn no_interleaving_of_opt_outs_and_sends_reaches_a_suppressed_number() {
                 }
                 3..=7 => {
                     // Process part of what the tick queued, as a busy consumer would.
-                    tick(&f.t.db, &f.queue, clock.now(), &TickConfig::default()).await.unwrap();
+                    tick(&f.t.worker, &f.queue, clock.now(), &TickConfig::default()).await.unwrap();
                     for m in f.queue.receive(SEQUENCE_QUEUE, rng.gen_range(1..=10)).await.unwrap() {
                         let job: SequenceJob = serde_json::from_str(&m.body).unwrap();
                         seq.process(&job).await.unwrap();
@@ -433,7 +433,7 @@ async fn a_crash_between_the_provider_and_the_record_never_sends_twice() {
     let id = f.campaign(settings("c"), &[sms(Delay::Minutes(0), "Hi {{firstName}}")], &people).await;
     f.launch(&id, now).await;
     // The tick claims the step; the first consumer gets as far as the provider, then dies.
-    tick(&f.t.db, &f.queue, now, &TickConfig::default()).await.unwrap();
+    tick(&f.t.worker, &f.queue, now, &TickConfig::default()).await.unwrap();
     let msgs = f.queue.receive(SEQUENCE_QUEUE, 10).await.unwrap();
     let job: SequenceJob = serde_json::from_str(&msgs[0].body).unwrap();
     {

@@ -445,11 +445,11 @@ async fn the_starter_starts_only_approved_campaigns_whose_time_has_come() {
     f.move_to(&approved, CampaignStatus::Approved, f.approver().await, now).await.unwrap();
 
     let outbox = nextier_platform::outbox::OutboxPublisher::new(
-        f.t.db.clone(),
+        f.t.worker.clone(),
         Arc::new(nextier_platform::local::PgQueue::new(f.t.db.clone())),
         Arc::new(nextier_platform::local::PgEventBus::new(f.t.db.clone(), "nextier")),
     );
-    let s = starter::run(&f.t.db, &outbox, now).await.unwrap();
+    let s = starter::run(&f.t.worker, &outbox, now).await.unwrap();
     assert_eq!((s.started, s.completed), (1, 0));
     let status = |c: &CampaignId| format!("SELECT count(*) FROM campaigns WHERE id = '{c}' AND status = 'RUNNING'");
     assert_eq!(f.scalar(&status(&approved)).await, 1);

@@ -42,7 +42,7 @@ impl Fixture {
     }
 
     async fn run(&self, id: &ImportId, limits: Limits) -> Ran {
-        Importer { db: &self.t.db, blobs: &self.blobs, limits }.run(&self.team, id).await.unwrap().0
+        Importer { db: &self.t.worker, blobs: &self.blobs, limits }.run(&self.team, id).await.unwrap().0
     }
 
     async fn status(&self, id: &ImportId) -> Import {

@@ -46,7 +46,7 @@ async fn fx() -> Fx {
     let sandbox = Arc::new(SandboxTransport::new());
     let clock = Arc::new(ManualClock::at(Utc::now()));
     let p = Arc::new(Processor {
-        db: t.db.clone(),
+        db: t.worker.clone(),
         gate: Arc::new(Gate::sandbox(sandbox.clone())),
         clock: clock.clone(),
         outbox: None,
@@ -64,8 +64,8 @@ impl Fx {
     fn webhook(&self) -> axum::Router {
         let queue = Arc::new(PgQueue::new(self.t.db.clone()));
         let bus = Arc::new(PgEventBus::new(self.t.db.clone(), "default"));
-        let publisher = OutboxPublisher::new(self.t.db.clone(), queue, bus);
-        webhook::router(WebhookState::new(self.t.db.clone(), publisher, vec![OLD_SECRET.to_vec(), SECRET.to_vec()]))
+        let publisher = OutboxPublisher::new(self.t.worker.clone(), queue, bus);
+        webhook::router(WebhookState::new(self.t.worker.clone(), publisher, vec![OLD_SECRET.to_vec(), SECRET.to_vec()]))
     }
 
     /// Runs a job as the consumer would.
@@ -428,17 +428,17 @@ async fn the_sla_sweep_escalates_overdue_items_once_per_period() {
     f.job(received("+14155238800", f.number, "ok", "m-2")).await;
     let queue = Arc::new(PgQueue::new(f.t.db.clone()));
     let bus = Arc::new(PgEventBus::new(f.t.db.clone(), "default"));
-    let publisher = OutboxPublisher::new(f.t.db.clone(), queue, bus);
+    let publisher = OutboxPublisher::new(f.t.worker.clone(), queue, bus);
     let now = nextier_campaigns::Clock::now(f.clock.as_ref());
     // Positive responses have a 5-minute SLA; the neutral one 240 minutes.
-    let s = nextier_inbound::sla::run(&f.t.db, &publisher, now + Duration::minutes(4)).await.unwrap();
+    let s = nextier_inbound::sla::run(&f.t.worker, &publisher, now + Duration::minutes(4)).await.unwrap();
     assert_eq!(s.escalated, 0);
-    let s = nextier_inbound::sla::run(&f.t.db, &publisher, now + Duration::minutes(6)).await.unwrap();
+    let s = nextier_inbound::sla::run(&f.t.worker, &publisher, now + Duration::minutes(6)).await.unwrap();
     assert_eq!(s.escalated, 1);
     assert!(s.published >= 1);
-    let s = nextier_inbound::sla::run(&f.t.db, &publisher, now + Duration::minutes(7)).await.unwrap();
+    let s = nextier_inbound::sla::run(&f.t.worker, &publisher, now + Duration::minutes(7)).await.unwrap();
     assert_eq!(s.escalated, 0, "once per SLA period");
-    let s = nextier_inbound::sla::run(&f.t.db, &publisher, now + Duration::minutes(12)).await.unwrap();
+    let s = nextier_inbound::sla::run(&f.t.worker, &publisher, now + Duration::minutes(12)).await.unwrap();
     assert_eq!(s.escalated, 1, "the next period escalates again");
     let r =
         f.t.superuser()
@@ -567,12 +567,12 @@ async fn an_sla_breach_mails_the_teams_owners_and_admins_once() {
     f.job(received("+13126181234", f.number, "Yes, call me", "m-1")).await;
     f.job(received("+14155238800", f.number, "How much?", "m-2")).await;
     let publisher = OutboxPublisher::new(
-        f.t.db.clone(),
+        f.t.worker.clone(),
         Arc::new(PgQueue::new(f.t.db.clone())),
         Arc::new(PgEventBus::new(f.t.db.clone(), "default")),
     );
     let now = nextier_campaigns::Clock::now(f.clock.as_ref());
-    let s = nextier_inbound::sla::run(&f.t.db, &publisher, now + Duration::minutes(6)).await.unwrap();
+    let s = nextier_inbound::sla::run(&f.t.worker, &publisher, now + Duration::minutes(6)).await.unwrap();
     assert_eq!(s.escalated, 2);
     let jobs: Vec<MailJob> = su
         .query("SELECT payload FROM outbox WHERE destination = 'mail'", &[])

@@ -65,7 +65,7 @@ async fn a_completed_trace_adds_what_was_found_to_the_right_contacts_once() {
     let path = url.strip_prefix("https://hooks.example.com").unwrap().to_owned();
     assert!(path.starts_with("/webhooks/skip-trace/") && path.len() > 60, "{path}");
 
-    let r = skiptrace::router(CallbackState { db: t.db.clone(), now: chrono::Utc::now });
+    let r = skiptrace::router(CallbackState { db: t.worker.clone(), now: chrono::Utc::now });
     let results = json!({"jobId": "sandbox-job-1", "status": "completed", "results": [
         {"key": ana.to_string(), "output": {
             "identity": {"names": [{"first_name": "Ana"}]},

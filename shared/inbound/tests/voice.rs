@@ -47,7 +47,7 @@ async fn setup() -> (TestDb, TeamId, axum::Router) {
     let team = fixtures::team(&t, "T").await;
     fixtures::sending_number(&t, &team, "+12127363100").await;
     let state = VoiceState {
-        db: t.db.clone(),
+        db: t.worker.clone(),
         auth_token: Arc::new(TOKEN.into()),
         base_url: Arc::new(BASE.into()),
         now: chrono::Utc::now,

@@ -54,13 +54,14 @@ struct Fixture {
     publisher: OutboxPublisher,
 }
 
+/// The worker's publisher (the sweeper's, and the consumers'), which stages rows of any team.
 async fn fixture() -> Fixture {
     let t = TestDb::new().await;
     let pg = PgQueue::new(t.db.clone());
     pg.declare(&QueueSpec::with_dlq("work", Duration::from_secs(30), 5)).await.unwrap();
     let queue = Arc::new(Flaky { inner: pg, down: AtomicBool::new(false) });
     let bus = PgEventBus::new(t.db.clone(), "default");
-    let publisher = OutboxPublisher::new(t.db.clone(), queue.clone(), Arc::new(bus.clone()));
+    let publisher = OutboxPublisher::new(t.worker.clone(), queue.clone(), Arc::new(bus.clone()));
     Fixture { t, queue, bus, publisher }
 }
 
@@ -77,7 +78,7 @@ fn staged(dest: Destination, n: i64) -> OutboxMessage {
 #[tokio::test]
 async fn committed_rows_are_published_with_their_correlation_id() {
     let f = fixture().await;
-    let mut conn = f.t.db.conn().await.unwrap();
+    let mut conn = f.t.worker.conn().await.unwrap();
     let tx = scope::begin(&mut conn, &Scope::default()).await.unwrap();
     let q = outbox::stage(&tx, &staged(Destination::Queue("work".into()), 1)).await.unwrap().unwrap();
     let e = outbox::stage(&tx, &staged(Destination::Event("ThingHappened".into()), 2)).await.unwrap().unwrap();
@@ -104,7 +105,7 @@ async fn committed_rows_are_published_with_their_correlation_id() {
 #[tokio::test]
 async fn a_rolled_back_transaction_publishes_nothing() {
     let f = fixture().await;
-    let mut conn = f.t.db.conn().await.unwrap();
+    let mut conn = f.t.worker.conn().await.unwrap();
     let tx = scope::begin(&mut conn, &Scope::default()).await.unwrap();
     let id = outbox::stage(&tx, &staged(Destination::Queue("work".into()), 1)).await.unwrap().unwrap();
     tx.rollback().await.unwrap();
@@ -117,7 +118,7 @@ async fn a_rolled_back_transaction_publishes_nothing() {
 async fn the_sweeper_delivers_what_an_outage_left_behind() {
     let f = fixture().await;
     f.queue.down.store(true, Ordering::SeqCst);
-    let mut conn = f.t.db.conn().await.unwrap();
+    let mut conn = f.t.worker.conn().await.unwrap();
     let tx = scope::begin(&mut conn, &Scope::default()).await.unwrap();
     let id = outbox::stage(&tx, &staged(Destination::Queue("work".into()), 7)).await.unwrap().unwrap();
     tx.commit().await.unwrap();
@@ -144,7 +145,7 @@ async fn the_sweeper_delivers_what_an_outage_left_behind() {
 #[tokio::test]
 async fn a_dedupe_key_stages_one_row_only() {
     let f = fixture().await;
-    let mut conn = f.t.db.conn().await.unwrap();
+    let mut conn = f.t.worker.conn().await.unwrap();
     let tx = scope::begin(&mut conn, &Scope::default()).await.unwrap();
     let mut msg = staged(Destination::Queue("work".into()), 1);
     msg.dedupe_key = Some("import-42-start".into());
@@ -157,7 +158,7 @@ async fn a_dedupe_key_stages_one_row_only() {
 #[tokio::test]
 async fn concurrent_sweepers_never_publish_a_row_twice() {
     let f = fixture().await;
-    let mut conn = f.t.db.conn().await.unwrap();
+    let mut conn = f.t.worker.conn().await.unwrap();
     let tx = scope::begin(&mut conn, &Scope::default()).await.unwrap();
     for n in 0..40 {
         outbox::stage(&tx, &staged(Destination::Queue("work".into()), n)).await.unwrap();
@@ -168,4 +169,31 @@ async fn concurrent_sweepers_never_publish_a_row_twice() {
     let rest = f.publisher.sweep(100).await.unwrap().published;
     assert_eq!(total + rest, 40);
     assert_eq!(f.queue.inner.depth("work").await.unwrap(), 40);
+}
+
+#[tokio::test]
+async fn the_api_role_publishes_what_it_staged_and_leaves_the_rest_to_the_sweeper() {
+    let f = fixture().await;
+    let api = OutboxPublisher::new(f.t.db.clone(), f.queue.clone(), Arc::new(f.bus.clone()));
+    let team = nextier_testkit::fixtures::team(&f.t, "alpha").await;
+    let mut conn = f.t.db.conn().await.unwrap();
+    let tx = scope::begin(&mut conn, &Scope::team(team.clone())).await.unwrap();
+    let mut msg = staged(Destination::Queue("work".into()), 1);
+    msg.team = Some(team.clone());
+    let first = outbox::stage(&tx, &msg).await.unwrap().unwrap();
+    let second = outbox::stage(&tx, &msg).await.unwrap().unwrap();
+    tx.commit().await.unwrap();
+
+    assert_eq!(api.publish(&[first.clone()]).await.published, 1);
+    assert_eq!(f.queue.receive("work", 10).await.unwrap().len(), 1);
+    // A failed first attempt is not the API's to retry, and draining every team's rows is
+    // not its job at all: the sweeper (the worker role) delivers it.
+    f.queue.down.store(true, Ordering::SeqCst);
+    assert_eq!(api.publish(&[second.clone()]).await.failed, 1);
+    f.queue.down.store(false, Ordering::SeqCst);
+    assert_eq!(api.publish(&[second.clone()]).await.published, 0);
+    assert!(api.sweep(100).await.is_err(), "the API role cannot sweep");
+    f.t.superuser().await.execute("UPDATE outbox SET available_at = now() WHERE id = $1", &[&second.as_str()]).await.unwrap();
+    assert_eq!(f.publisher.sweep(100).await.unwrap().published, 1);
+    assert_eq!(f.queue.inner.depth("work").await.unwrap(), 2);
 }

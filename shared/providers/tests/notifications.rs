@@ -105,12 +105,12 @@ async fn missed_events_are_recovered_once() {
         timeout: Duration::from_secs(5),
     });
     let publisher = OutboxPublisher::new(
-        t.db.clone(),
+        t.worker.clone(),
         Arc::new(PgQueue::new(t.db.clone())),
         Arc::new(PgEventBus::new(t.db.clone(), "default")),
     );
     let p = Processor {
-        db: t.db.clone(),
+        db: t.worker.clone(),
         gate: Arc::new(Gate::sandbox(Arc::new(SandboxTransport::new()))),
         clock: Arc::new(ManualClock::at(chrono::Utc::now())),
         outbox: None,
@@ -123,7 +123,7 @@ async fn missed_events_are_recovered_once() {
     };
     assert!(matches!(p.process(&delivered, 1).await.unwrap(), Processed::Received { .. }));
 
-    let s = reconcile::run(&t.db, &publisher, &source, 5).await.unwrap();
+    let s = reconcile::run(&t.worker, &publisher, &source, 5).await.unwrap();
     assert_eq!((s.read, s.recovered), (3, 3));
     assert_eq!(fake.queries.lock().unwrap()[0].get("groupId").map(String::as_str), Some("G1"));
     assert!(fake.records.lock().unwrap().iter().all(|r| r.2), "every record is marked read");
@@ -157,10 +157,10 @@ async fn missed_events_are_recovered_once() {
     assert_eq!(sources, ["reconcile", "reconcile", "reconcile"]);
 
     // Nothing unread: nothing more.
-    let s = reconcile::run(&t.db, &publisher, &source, 5).await.unwrap();
+    let s = reconcile::run(&t.worker, &publisher, &source, 5).await.unwrap();
     assert_eq!((s.read, s.recovered), (0, 0));
     // A notification read again (a crash before marking) is stored once.
     fake.records.lock().unwrap()[1].2 = false;
-    let s = reconcile::run(&t.db, &publisher, &source, 5).await.unwrap();
+    let s = reconcile::run(&t.worker, &publisher, &source, 5).await.unwrap();
     assert_eq!((s.read, s.recovered), (1, 0));
 }

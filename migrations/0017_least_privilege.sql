@@ -92,23 +92,37 @@ GRANT INSERT ON webhook_events TO nextier_worker;
 -- Audit tables: insert-only --------------------------------------------------------------
 -- What happened is written once and read, never changed or removed by the application
 -- (cascades from a deleted parent run as the owner). The list, plus every table named
--- *_audit or *_log. Two keep a column-level UPDATE: a delivery's routing outcome, and a
--- timeline event re-pointed at the survivor of a contact merge.
+-- *_audit (suppression_audit among them). Two keep a column-level UPDATE: a timeline event
+-- re-pointed at the survivor of a contact merge, and a delivery's processing columns (never
+-- what arrived).
 DO $$
 DECLARE t regclass;
 BEGIN
     FOR t IN
         SELECT c.oid::regclass FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
          WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')
-           AND (c.relname IN ('campaign_state_changes', 'bucket_movements', 'message_events', 'contact_merges',
-                              'contact_events', 'webhook_events', 'suppression_audit')
-                OR c.relname ~ '_(audit|log)$')
+           AND (c.relname IN ('campaign_state_changes', 'bucket_movements', 'ai_approval_log', 'message_events',
+                              'mail_log', 'contact_merges', 'contact_events', 'webhook_events')
+                OR c.relname ~ '_audit$')
     LOOP
         EXECUTE format('REVOKE UPDATE, DELETE, TRUNCATE ON %s FROM PUBLIC, nextier_app, nextier_worker', t);
     END LOOP;
 END $$;
-GRANT UPDATE (team_id, processed_at, outcome) ON webhook_events TO nextier_worker;
 GRANT UPDATE (contact_id) ON contact_events TO nextier_app;
+-- The worker records what became of a delivery (its team, outcome, and any processing column
+-- an earlier migration added); what arrived stays as it arrived.
+DO $$
+DECLARE c text;
+BEGIN
+    FOR c IN
+        SELECT a.attname FROM pg_attribute a
+         WHERE a.attrelid = 'webhook_events'::regclass AND a.attnum > 0 AND NOT a.attisdropped
+           AND a.attname NOT IN ('id', 'provider', 'delivery_id', 'event', 'payload', 'raw_body', 'signed_at',
+                                 'received_at', 'source')
+    LOOP
+        EXECUTE format('GRANT UPDATE (%I) ON webhook_events TO nextier_worker', c);
+    END LOOP;
+END $$;
 
 -- For later migrations: an append-only tenant table (RLS like make_tenant_table, but only
 -- SELECT and INSERT are granted).

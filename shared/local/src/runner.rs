@@ -99,13 +99,9 @@ impl Running {
 
 pub async fn start(config: LocalConfig) -> anyhow::Result<Running> {
     std::fs::create_dir_all(&config.home)?;
-    let database = LocalDatabase::open(
-        &config.home,
-        config.admin_url.clone(),
-        config.app_url.clone(),
-        config.worker_url.clone(),
-    )
-    .await?;
+    let database =
+        LocalDatabase::open(&config.home, config.admin_url.clone(), config.app_url.clone(), config.worker_url.clone())
+            .await?;
     let applied = database.migrate().await?;
     tracing::info!(?applied, "migrations");
     let demo_team = seed_demo(&database.admin_url).await?;

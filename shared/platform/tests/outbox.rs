@@ -193,7 +193,11 @@ async fn the_api_role_publishes_what_it_staged_and_leaves_the_rest_to_the_sweepe
     f.queue.down.store(false, Ordering::SeqCst);
     assert_eq!(api.publish(&[second.clone()]).await.published, 0);
     assert!(api.sweep(100).await.is_err(), "the API role cannot sweep");
-    f.t.superuser().await.execute("UPDATE outbox SET available_at = now() WHERE id = $1", &[&second.as_str()]).await.unwrap();
+    f.t.superuser()
+        .await
+        .execute("UPDATE outbox SET available_at = now() WHERE id = $1", &[&second.as_str()])
+        .await
+        .unwrap();
     assert_eq!(f.publisher.sweep(100).await.unwrap().published, 1);
     assert_eq!(f.queue.inner.depth("work").await.unwrap(), 2);
 }

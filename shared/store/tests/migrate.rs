@@ -14,7 +14,10 @@ async fn empty_database() -> (String, String) {
 #[tokio::test]
 async fn a_fresh_database_is_migrated_once_and_reruns_are_no_ops() {
     let (url, _) = empty_database().await;
-    let first = migrate::run_url(&url, Passwords { app: Some("s3cret-app-password"), worker: Some("s3cret-worker-password") }).await.unwrap();
+    let first =
+        migrate::run_url(&url, Passwords { app: Some("s3cret-app-password"), worker: Some("s3cret-worker-password") })
+            .await
+            .unwrap();
     assert_eq!(first, migrate::migrations(Target::Deployed).into_iter().map(|m| m.version).collect::<Vec<_>>());
     assert!(migrate::run_url(&url, Passwords::default()).await.unwrap().is_empty());
 
@@ -48,7 +51,8 @@ async fn an_edited_applied_migration_stops_the_run() {
 #[tokio::test]
 async fn concurrent_runs_apply_each_migration_exactly_once() {
     let (url, _) = empty_database().await;
-    let (a, b) = tokio::join!(migrate::run_url(&url, Passwords::default()), migrate::run_url(&url, Passwords::default()));
+    let (a, b) =
+        tokio::join!(migrate::run_url(&url, Passwords::default()), migrate::run_url(&url, Passwords::default()));
     let total = a.unwrap().len() + b.unwrap().len();
     assert_eq!(total, migrate::migrations(Target::Deployed).len());
     let mut client = connect(&url).await.unwrap();

@@ -182,7 +182,7 @@ async fn a_three_step_sequence_sends_each_step_at_its_time_across_simulated_days
     let end = t0 + Duration::days(10);
     let mut ticks = 0;
     while clock.now() < end {
-        tick(&f.t.db, &f.queue, clock.now(), &cfg).await.unwrap();
+        tick(&f.t.worker, &f.queue, clock.now(), &cfg).await.unwrap();
         f.drain(&seq).await;
         ticks += 1;
         let next: Option<DateTime<Utc>> = su
@@ -265,11 +265,11 @@ async fn the_tick_never_claims_more_than_the_budget_or_a_campaigns_rate() {
     f.launch(&slow, now).await;
 
     let small = TickConfig { budget: 7, chunk: 4, ..TickConfig::default() };
-    let s = tick(&f.t.db, &f.queue, now, &small).await.unwrap();
+    let s = tick(&f.t.worker, &f.queue, now, &small).await.unwrap();
     assert_eq!((s.claimed, s.enqueued), (7, 7));
     assert_eq!(f.queue.depth(SEQUENCE_QUEUE).await.unwrap(), 7);
     // Nothing was processed: the next tick finds the budget spent by what is in flight.
-    let again = tick(&f.t.db, &f.queue, now + Duration::seconds(60), &small).await.unwrap();
+    let again = tick(&f.t.worker, &f.queue, now + Duration::seconds(60), &small).await.unwrap();
     assert_eq!(again.claimed, 0);
     assert_eq!(f.queue.depth(SEQUENCE_QUEUE).await.unwrap(), 7);
 
@@ -278,7 +278,7 @@ async fn the_tick_never_claims_more_than_the_budget_or_a_campaigns_rate() {
     let seq = f.sequencer(&clock);
     f.drain(&seq).await;
     let big = TickConfig { budget: 1000, ..TickConfig::default() };
-    tick(&f.t.db, &f.queue, now + Duration::seconds(61), &big).await.unwrap();
+    tick(&f.t.worker, &f.queue, now + Duration::seconds(61), &big).await.unwrap();
     let claimed = |c: &CampaignId| {
         format!("SELECT count(*) FROM campaign_enrolments WHERE campaign_id = '{c}' AND claimed_until IS NOT NULL")
     };
@@ -296,12 +296,12 @@ async fn a_lost_queue_message_is_claimed_again_after_its_lease() {
     let id = f.campaign(settings("c"), &[sms(Delay::Minutes(0), "Hi")], &f.contacts(&[Some("A")]).await).await;
     f.launch(&id, now).await;
     let cfg = TickConfig::default();
-    assert_eq!(tick(&f.t.db, &f.queue, now, &cfg).await.unwrap().claimed, 1);
+    assert_eq!(tick(&f.t.worker, &f.queue, now, &cfg).await.unwrap().claimed, 1);
     // The message vanishes (purged, or the send after the claim was lost).
     f.t.superuser().await.execute("DELETE FROM local_queue_messages", &[]).await.unwrap();
-    assert_eq!(tick(&f.t.db, &f.queue, now + Duration::minutes(5), &cfg).await.unwrap().claimed, 0);
+    assert_eq!(tick(&f.t.worker, &f.queue, now + Duration::minutes(5), &cfg).await.unwrap().claimed, 0);
     assert_eq!(
-        tick(&f.t.db, &f.queue, now + cfg.lease_chrono() + Duration::seconds(1), &cfg).await.unwrap().claimed,
+        tick(&f.t.worker, &f.queue, now + cfg.lease_chrono() + Duration::seconds(1), &cfg).await.unwrap().claimed,
         1
     );
 }
@@ -333,7 +333,7 @@ async fn exits_pauses_and_missing_fields_never_send() {
         .unwrap();
     // The name vanished after enrolment: the send is refused, not blanked.
     su.execute("UPDATE contacts SET first_name = ' ' WHERE id = $1", &[&people[3].as_str()]).await.unwrap();
-    tick(&f.t.db, &f.queue, now, &TickConfig::default()).await.unwrap();
+    tick(&f.t.worker, &f.queue, now, &TickConfig::default()).await.unwrap();
     let mut outcomes = f.drain(&seq).await;
     outcomes.sort_by_key(|p| format!("{p:?}"));
     assert_eq!(outcomes.len(), 4);
@@ -361,9 +361,9 @@ async fn exits_pauses_and_missing_fields_never_send() {
     f.move_to(&id, CampaignStatus::Paused, f.author().await, now).await.unwrap();
     clock.advance(Duration::hours(1));
     // Claimed while running would be released by the consumer; here nothing is claimed at all.
-    assert_eq!(tick(&f.t.db, &f.queue, clock.now(), &TickConfig::default()).await.unwrap().claimed, 0);
+    assert_eq!(tick(&f.t.worker, &f.queue, clock.now(), &TickConfig::default()).await.unwrap().claimed, 0);
     f.move_to(&id, CampaignStatus::Running, f.approver().await, clock.now()).await.unwrap();
-    assert_eq!(tick(&f.t.db, &f.queue, clock.now(), &TickConfig::default()).await.unwrap().claimed, 1);
+    assert_eq!(tick(&f.t.worker, &f.queue, clock.now(), &TickConfig::default()).await.unwrap().claimed, 1);
     f.move_to(&id, CampaignStatus::Paused, f.author().await, clock.now()).await.unwrap();
     assert_eq!(f.drain(&seq).await, vec![Processed::Released]);
     assert_eq!(f.scalar("SELECT count(*) FROM messages").await, 1);
@@ -466,7 +466,7 @@ async fn the_starter_starts_only_approved_campaigns_whose_time_has_come() {
             .get(0);
     assert_eq!(actor, "system:scheduler");
     // The started campaign's enrolment is due now.
-    assert_eq!(tick(&f.t.db, &f.queue, now, &TickConfig::default()).await.unwrap().claimed, 1);
+    assert_eq!(tick(&f.t.worker, &f.queue, now, &TickConfig::default()).await.unwrap().claimed, 1);
     let _ = ScoreBand { min_score: 0, max_score: 1 };
 }
 
@@ -521,11 +521,11 @@ async fn claims_whose_messages_were_refused_are_given_back_at_once() {
         .await;
     f.launch(&id, now).await;
     let half = HalfDown(PgQueue::new(f.t.db.clone()));
-    let s = tick(&f.t.db, &half, now, &TickConfig::default()).await.unwrap();
+    let s = tick(&f.t.worker, &half, now, &TickConfig::default()).await.unwrap();
     assert_eq!((s.claimed, s.enqueued, s.released), (4, 2, 2));
     assert_eq!(f.queue.depth(SEQUENCE_QUEUE).await.unwrap(), 2);
     // The two refused are claimable again straight away; the two queued are not.
-    let again = tick(&f.t.db, &f.queue, now, &TickConfig::default()).await.unwrap();
+    let again = tick(&f.t.worker, &f.queue, now, &TickConfig::default()).await.unwrap();
     assert_eq!(again.claimed, 2);
     assert_eq!(f.queue.depth(SEQUENCE_QUEUE).await.unwrap(), 4);
 }
@@ -549,7 +549,7 @@ async fn the_sqs_handler_acknowledges_malformed_and_stale_messages_and_sends_rea
     assert_eq!(f.scalar("SELECT count(*) FROM messages").await, 0);
 
     // The same envelope carrying a real job, delivered twice in one batch: sent once.
-    tick(&f.t.db, &f.queue, now, &TickConfig::default()).await.unwrap();
+    tick(&f.t.worker, &f.queue, now, &TickConfig::default()).await.unwrap();
     let queued = f.queue.receive(SEQUENCE_QUEUE, 10).await.unwrap();
     let mut event = sample;
     event.records.truncate(1);

@@ -5,8 +5,9 @@
 --     tenant grant and policy applies to it unchanged), and besides: the functions that
 --     cross teams, the whole outbox, and webhook deliveries not yet routed to a team.
 -- The roles are created by the migration runner (ensure_roles), which also revokes CREATE
--- on schema public from PUBLIC and both roles (as the admin: the schema is not the owner's). Written over the catalog, so that tables and
--- functions of earlier migrations are covered whatever their number.
+-- on schema public from PUBLIC and both roles (as the admin: the schema is not the owner's).
+-- Written over the catalog, so that tables and functions of earlier migrations are covered
+-- whatever their number.
 
 -- Functions that cross teams: the worker's only. Every SECURITY DEFINER function the app role
 -- could execute moves to the worker, except those the API needs before a team is known and
@@ -28,10 +29,10 @@ END $$;
 
 -- The outbox ------------------------------------------------------------------------------
 -- The app role stages rows of the team in scope (INSERT, and reading its own dedupe keys: it
--- can neither read nor change a row otherwise, its own included); the worker drains every team's rows. The app role publishes
--- what it has just staged through outbox_claim_staged / outbox_settle_staged: a row's id is
--- the ticket, returned only to the transaction that staged it, good for one attempt within
--- five minutes. Anything else (a failed first attempt, a crash before publishing) is the
+-- can neither read nor change a row otherwise, its own included); the worker drains every
+-- team's rows. The app role publishes what it has just staged through outbox_claim_staged /
+-- outbox_settle_staged: a row's id is the ticket, returned only to the transaction that
+-- staged it, good for one attempt within five minutes. Anything else (a failed first attempt, a crash before publishing) is the
 -- sweeper's, which connects as the worker.
 ALTER TABLE outbox ENABLE ROW LEVEL SECURITY;
 ALTER TABLE outbox FORCE ROW LEVEL SECURITY;

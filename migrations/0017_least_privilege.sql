@@ -32,8 +32,8 @@ END $$;
 -- can neither read nor change a row otherwise, its own included); the worker drains every
 -- team's rows. The app role publishes what it has just staged through outbox_claim_staged /
 -- outbox_settle_staged: a row's id is the ticket, returned only to the transaction that
--- staged it, good for one attempt within five minutes. Anything else (a failed first attempt, a crash before publishing) is the
--- sweeper's, which connects as the worker.
+-- staged it, good for one attempt within five minutes. Anything else (a failed first attempt,
+-- a crash before publishing) is the sweeper's, which connects as the worker.
 ALTER TABLE outbox ENABLE ROW LEVEL SECURITY;
 ALTER TABLE outbox FORCE ROW LEVEL SECURITY;
 REVOKE ALL ON outbox FROM PUBLIC, nextier_app;

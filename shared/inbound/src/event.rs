@@ -12,6 +12,9 @@ pub enum Kind {
     Received,
     /// A delivery receipt for one of our messages: `sent`, `delivered` or `failed`.
     Status(&'static str),
+    /// `NUMBER_PURCHASE_SUCCESSFUL` (true) or `NUMBER_PURCHASE_FAILED` (false) for
+    /// [`Event::number`] in [`Event::subgroup`].
+    NumberPurchase(bool),
     /// Anything else (number, brand, campaign events; ENQUEUED receipts): recorded, not acted on.
     Other(String),
 }
@@ -25,6 +28,9 @@ pub struct Event {
     pub text: Option<String>,
     pub error_code: Option<String>,
     pub at: Option<DateTime<Utc>>,
+    /// The number a number event is about (`phoneNumber`, or the notification's `identifier`).
+    pub number: Option<String>,
+    pub subgroup: Option<String>,
 }
 
 /// The event name as we store it: lower case, `_` as `.`.
@@ -44,9 +50,10 @@ fn status_of(s: &str) -> Option<&'static str> {
 /// Reads a payload. The caller has already checked that it is a JSON object with an `event`.
 pub fn parse(payload: &Value) -> Event {
     let data = payload.get("data").filter(|d| d.is_object());
+    let meta = payload.get("metaData").or_else(|| data.and_then(|d| d.get("metaData"))).filter(|d| d.is_object());
     let field = |names: &[&str]| -> Option<String> {
         for n in names {
-            for src in [Some(payload), data].into_iter().flatten() {
+            for src in [Some(payload), data, meta].into_iter().flatten() {
                 match src.get(*n) {
                     Some(Value::String(s)) if !s.trim().is_empty() => return Some(s.trim().to_owned()),
                     Some(Value::Number(x)) => return Some(x.to_string()),
@@ -70,6 +77,8 @@ pub fn parse(payload: &Value) -> Event {
                 None => Kind::Other(name.clone()),
             }
         }
+        "number.purchase.successful" | "number.purchase.succeeded" => Kind::NumberPurchase(true),
+        "number.purchase.failed" => Kind::NumberPurchase(false),
         _ => Kind::Other(name.clone()),
     };
     let at = field(&["timestamp"]).and_then(|t| {
@@ -86,6 +95,8 @@ pub fn parse(payload: &Value) -> Event {
         text: field(&["text", "body", "message"]),
         error_code: field(&["error_code", "errorCode"]),
         at,
+        number: field(&["phoneNumber", "phone_number", "number", "identifier"]),
+        subgroup: field(&["subgroupId", "subgroup_id"]),
     }
 }
 
@@ -116,6 +127,21 @@ mod tests {
         assert_eq!(e.kind, Kind::Other("message.status".into()));
         let e = parse(&json!({"event":"brand.add"}));
         assert_eq!(e.kind, Kind::Other("brand.add".into()));
+    }
+
+    #[test]
+    fn numbers_in_either_form_and_purchase_events() {
+        let e = parse(&json!({"event":"message.received","text":"hi","to":"15164079249","from":"15551234567"}));
+        assert_eq!((e.to.as_deref(), e.from.as_deref()), (Some("15164079249"), Some("15551234567")));
+        let to = nextier_domain::phone::E164::parse(e.to.as_deref().unwrap()).unwrap();
+        assert_eq!(to.as_str(), "+15164079249");
+        let e = parse(&json!({"event":"NUMBER_PURCHASE_SUCCESSFUL","data":{"phoneNumber":"12125550123","subgroupId":"sg1"}}));
+        assert_eq!(e.kind, Kind::NumberPurchase(true));
+        assert_eq!((e.number.as_deref(), e.subgroup.as_deref()), (Some("12125550123"), Some("sg1")));
+        let e = parse(&json!({"event":"NUMBER_PURCHASE_FAILED","identifier":"+12125550123",
+                              "metaData":{"subgroupId":"sg1","reason":"gone"}}));
+        assert_eq!(e.kind, Kind::NumberPurchase(false));
+        assert_eq!((e.number.as_deref(), e.subgroup.as_deref()), (Some("+12125550123"), Some("sg1")));
     }
 }
 

@@ -150,6 +150,7 @@ pub struct Cleared {
     subject: Option<String>,
     body: String,
     segments: u32,
+    filter_landlines: bool,
 }
 
 impl Cleared {
@@ -176,6 +177,11 @@ impl Cleared {
     pub fn segments(&self) -> u32 {
         self.segments
     }
+    /// The team asked the provider to drop landline and inactive recipients
+    /// (setting `sending`/[`FILTER_LANDLINES`]).
+    pub fn filter_landlines(&self) -> bool {
+        self.filter_landlines
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -192,12 +198,22 @@ pub enum TransportError {
     /// Worth a retry (timeouts, 429, 5xx).
     #[error("retryable: {0}")]
     Retryable(String),
+    /// The provider filtered the recipient out as a landline or inactive number (the team's
+    /// [`FILTER_LANDLINES`] setting): the gate marks the phone untextable.
+    #[error("unreachable: {reason}")]
+    Unreachable { reason: String },
 }
 
 /// A provider. It can only be handed a [`Cleared`] message.
 #[async_trait]
 pub trait Transport: Send + Sync {
     fn name(&self) -> &'static str;
+    /// Whether a text may go from this transport's own number when the team has no sending
+    /// number. Only the sandbox lends one (local runs and tests); a real provider never does,
+    /// so in production a team without an active number cannot text.
+    fn lends_numbers(&self) -> bool {
+        false
+    }
     async fn deliver(&self, message: &Cleared) -> Result<Delivered, TransportError>;
 }
 
@@ -233,6 +249,11 @@ pub const DEFAULT_TEAM_PER_MINUTE: i64 = 600;
 /// Texts a minute to numbers whose carrier is unknown (default [`DEFAULT_UNKNOWN_CARRIER_PER_MINUTE`]).
 pub const UNKNOWN_CARRIER_PER_MINUTE: &str = "unknown_carrier_per_minute";
 pub const DEFAULT_UNKNOWN_CARRIER_PER_MINUTE: i64 = 600;
+/// Ask the provider to drop landline and inactive recipients (yes/no, default no).
+pub const FILTER_LANDLINES: &str = "filter_landlines";
+/// Why a text waits when the team has no sending number of its own.
+pub const NO_SENDING_NUMBER: &str =
+    "no sending number: the team has no active number in its SignalHouse subgroup (register or buy one)";
 
 /// The gate, over one transport per channel and the team's token buckets.
 pub struct Gate {
@@ -374,6 +395,12 @@ impl OutboundGate for Gate {
         } else {
             match numbers::pick(tx, req.team, &req.contact.id, req.campaign.map(|c| c.campaign)).await? {
                 numbers::Pick::Number(n) => Some(n),
+                numbers::Pick::NoneConfigured if channel == Channel::Sms && !self.sms.lends_numbers() => {
+                    return decided(Verdict::Deferred {
+                        until: req.now + chrono::Duration::hours(1),
+                        reason: NO_SENDING_NUMBER.into(),
+                    })
+                }
                 numbers::Pick::NoneConfigured => None,
                 numbers::Pick::NoneActive => {
                     return decided(Verdict::Deferred {
@@ -393,6 +420,7 @@ impl OutboundGate for Gate {
             }
         }
         let from = number.as_ref().map(|n| n.e164.clone());
+        let filter_landlines = channel == Channel::Sms && settings::flag(tx, SCOPE, FILTER_LANDLINES).await?;
         let transport = self.transport(channel);
         let (message, created) = messages::record_outbound(
             tx,
@@ -429,6 +457,7 @@ impl OutboundGate for Gate {
             subject: req.subject.clone(),
             body: req.body.clone(),
             segments,
+            filter_landlines,
         };
         Ok(Prepared::Ready(Dispatch { cleared, team: req.team.clone() }))
     }
@@ -484,6 +513,12 @@ impl OutboundGate for Gate {
                     suppressions::add(tx, team, &s).await?;
                     return Ok(Verdict::Blocked { reason: "opt_out".into() });
                 }
+                Ok(Verdict::Blocked { reason })
+            }
+            Err(TransportError::Unreachable { reason }) => {
+                messages::set_status(tx, team, message, "failed", None, Some(&reason), now).await?;
+                let actor = self.transport(d.cleared.channel).name();
+                nextier_store::contacts::mark_untextable(tx, team, to, &reason, actor).await?;
                 Ok(Verdict::Blocked { reason })
             }
             Err(TransportError::Retryable(reason)) => Ok(Verdict::Failed { reason }),

@@ -18,6 +18,7 @@ pub mod invitations;
 pub mod members;
 pub mod messages;
 pub mod migrate;
+pub mod number_orders;
 pub mod numbers;
 pub mod outbox;
 pub mod scope;

@@ -4,6 +4,7 @@
 mod enrolments;
 mod library;
 mod numbers;
+mod provisioning;
 mod steps;
 
 use axum::extract::State;
@@ -37,6 +38,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(enrolments::router())
         .merge(library::router())
         .merge(numbers::router())
+        .merge(provisioning::router())
 }
 
 pub(crate) fn commit_err(e: tokio_postgres::Error) -> ApiError {

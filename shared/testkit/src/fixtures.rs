@@ -22,12 +22,13 @@ pub async fn team(t: &TestDb, name: &str) -> TeamId {
     team
 }
 
-/// A sending (and receiving) number of the team.
+/// A sending (and receiving) number of the team, as if the provider had listed it in the
+/// team's subgroup (verified).
 pub async fn sending_number(t: &TestDb, team: &TeamId, e164: &str) {
     t.superuser()
         .await
         .execute(
-            "INSERT INTO sending_numbers (id, team_id, e164, created_by) VALUES ($1, $2, $3, 'test')",
+            "INSERT INTO sending_numbers (id, team_id, e164, created_by, verified_at) VALUES ($1, $2, $3, 'test', now())",
             &[&RowId::new().as_str(), &team.as_str(), &e164],
         )
         .await

@@ -125,6 +125,9 @@ pub async fn start(config: LocalConfig) -> anyhow::Result<Running> {
         // any number a team registers.
         numbers: nextier_providers::numbers_from_env(),
     };
+    if state.numbers.name() == "sandbox" {
+        crate::database::connect_demo_to_sandbox(&database.admin_url, &demo_team).await?;
+    }
     // S3 notifies the lead-import queue of every upload under imports/; so does this hook.
     let notify_queue = queue.clone();
     let on_upload: UploadHook = Arc::new(move |key: String| {

@@ -308,11 +308,7 @@ async fn the_landline_filter_is_asked_for_when_the_team_wants_it_and_what_it_dro
     .unwrap();
     let reason = "filtered by SignalHouse as a landline or inactive number";
     assert_eq!(f.submit(&EnrolmentId::new()).await, Verdict::Blocked { reason: reason.into() });
-    let failed: String = su
-        .query_one("SELECT error FROM messages WHERE status = 'failed'", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let failed: String = su.query_one("SELECT error FROM messages WHERE status = 'failed'", &[]).await.unwrap().get(0);
     assert_eq!(failed, reason);
     let kind: String =
         su.query_one("SELECT type::text FROM contact_phones WHERE e164 = '+12125550199'", &[]).await.unwrap().get(0);

@@ -80,7 +80,8 @@ async fn purchase(State(f): State<Arc<Fake>>, Json(body): Json<Value>) -> Respon
     if let Some(r) = f.fault() {
         return r;
     }
-    let ok = body["phoneNumbers"].as_array().is_some_and(|a| a.iter().all(|n| n.as_str().is_some_and(|n| !n.contains('+'))));
+    let ok =
+        body["phoneNumbers"].as_array().is_some_and(|a| a.iter().all(|n| n.as_str().is_some_and(|n| !n.contains('+'))));
     if !ok {
         return (StatusCode::BAD_REQUEST, Json(json!({"message": "digits only"}))).into_response();
     }

@@ -140,7 +140,10 @@ async fn a_number_is_registered_only_when_the_provider_lists_it_and_never_tells_
     h.numbers.place(&mine, "+12125550403");
     assert_eq!(h.call(&MO, "POST", &url, add("2125550403")).await.status, StatusCode::FORBIDDEN);
     assert!(h.call(&MALLORY, "POST", &url, add("2125550403")).await.status.is_client_error());
-    let n = ok(&h, &BOB, "POST", &url, add("(212) 555-0403")).await;
+    let narrow = As::Key(h.key(&acme, "alice", &["campaigns:write"]).await);
+    assert_eq!(h.call(&narrow, "POST", &url, add("2125550403")).await.status, StatusCode::FORBIDDEN);
+    let key = As::Key(h.key(&acme, "alice", &["settings:manage"]).await);
+    let n = ok(&h, &key, "POST", &url, add("(212) 555-0403")).await;
     assert_eq!((n["e164"].as_str(), n["status"].as_str()), (Some("+12125550403"), Some("active")));
     assert_eq!(h.call(&BOB, "POST", &url, add("2125550403")).await.status, StatusCode::CONFLICT, "already ours");
     let verified: i64 = h

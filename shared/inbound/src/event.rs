@@ -135,7 +135,9 @@ mod tests {
         assert_eq!((e.to.as_deref(), e.from.as_deref()), (Some("15164079249"), Some("15551234567")));
         let to = nextier_domain::phone::E164::parse(e.to.as_deref().unwrap()).unwrap();
         assert_eq!(to.as_str(), "+15164079249");
-        let e = parse(&json!({"event":"NUMBER_PURCHASE_SUCCESSFUL","data":{"phoneNumber":"12125550123","subgroupId":"sg1"}}));
+        let e = parse(
+            &json!({"event":"NUMBER_PURCHASE_SUCCESSFUL","data":{"phoneNumber":"12125550123","subgroupId":"sg1"}}),
+        );
         assert_eq!(e.kind, Kind::NumberPurchase(true));
         assert_eq!((e.number.as_deref(), e.subgroup.as_deref()), (Some("12125550123"), Some("sg1")));
         let e = parse(&json!({"event":"NUMBER_PURCHASE_FAILED","identifier":"+12125550123",

@@ -83,8 +83,7 @@ pub enum Processed {
     Ignored(String),
     Replied(String),
     Suggested { suggestion: String, auto_sent: bool },
-    /// A purchase event settled the team's order for `number`: `active` when it is now the
-    /// team's sending number.
+    // A purchase event settled the team's order for `number` (`active`: now its sending number).
     Purchase { team: TeamId, number: String, active: bool },
 }
 

@@ -104,7 +104,8 @@ impl SignalHouse {
             Some(p) => Some(inserted.swap_remove(p)),
             None => inserted.into_iter().next(),
         };
-        let failed = mine.as_ref().is_some_and(|m| m.status.as_deref().is_some_and(|s| s.eq_ignore_ascii_case("FAILED")));
+        let failed =
+            mine.as_ref().is_some_and(|m| m.status.as_deref().is_some_and(|s| s.eq_ignore_ascii_case("FAILED")));
         if answer.enqueued_count >= 1 && !failed {
             let id = mine.and_then(|m| m.message_id);
             let id = id.ok_or_else(|| TransportError::Retryable("answer without a message id".into()))?;

@@ -71,8 +71,7 @@ pub async fn order(tx: &Tx<'_>, team: &TeamId, subgroup: &str, e164: &str, actor
 /// The team with a pending order for this number (in this subgroup, when the event names
 /// one), across teams; `None` when nobody (or, without a subgroup, more than one team) ordered it.
 pub async fn team_for_order(tx: &Tx<'_>, e164: &str, subgroup: Option<&str>) -> Result<Option<TeamId>> {
-    let rows =
-        tx.query_typed("SELECT team_for_number_order($1, $2)", params![e164 => TEXT, subgroup => TEXT]).await?;
+    let rows = tx.query_typed("SELECT team_for_number_order($1, $2)", params![e164 => TEXT, subgroup => TEXT]).await?;
     Ok(rows.first().and_then(|r| r.get::<_, Option<String>>(0)).map(TeamId::from_trusted))
 }
 

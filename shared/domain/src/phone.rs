@@ -98,12 +98,6 @@ impl E164 {
         &self.0
     }
 
-    /// Digits only, with the country code and no `+` (`14155551234`): how SignalHouse wants
-    /// numbers in request bodies and query strings.
-    pub fn digits(&self) -> &str {
-        self.0.trim_start_matches('+')
-    }
-
     /// The three-digit area code, for time-zone lookups.
     pub fn area_code(&self) -> &str {
         &self.0[2..5]

@@ -79,10 +79,9 @@ async fn send(State(fake): State<Arc<Fake>>, headers: HeaderMap, Json(body): Jso
         return (StatusCode::BAD_REQUEST, Json(json!({"message": "numbers are digits only"}))).into_response();
     }
     let filtering = body["filterLandlinesAndInactiveNumbers"] == json!(true);
-    let answer = if *fake.enqueue_nothing.lock().unwrap() {
-        json!({"requestedRecipientCount": 1, "enqueuedCount": 0, "failedCount": 0, "insertedMessages": [],
-               "dncBlockedNumbers": []})
-    } else if filtering && fake.landlines.lock().unwrap().contains(&to) {
+    // A moderation block, or a recipient the landline filter dropped: accepted, nothing enqueued.
+    let dropped = filtering && fake.landlines.lock().unwrap().contains(&to);
+    let answer = if *fake.enqueue_nothing.lock().unwrap() || dropped {
         json!({"requestedRecipientCount": 1, "enqueuedCount": 0, "failedCount": 0, "insertedMessages": [],
                "dncBlockedNumbers": []})
     } else if fake.dnc.lock().unwrap().contains(&to) {

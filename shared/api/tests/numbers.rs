@@ -234,7 +234,16 @@ async fn a_failed_purchase_leaves_nothing_and_routing_ignores_unverified_numbers
         .await
         .unwrap();
     let reply = json!({"event": "message.received", "from": "+13126181234", "to": "+12125550888", "text": "hi", "message_id": "m2"});
-    assert!(matches!(deliver(&h, "d-2", reply).await, Processed::Unroutable(_)));
+    assert!(matches!(deliver(&h, "d-2", reply.clone()).await, Processed::Unroutable(_)));
+    // Registering it again once the provider lists it verifies it, and then it routes.
+    let again = h.call(&BOB, "POST", &base, Some(json!({"number": "2125550888"}))).await;
+    assert_eq!(again.status, StatusCode::BAD_REQUEST, "not listed yet: {}", again.body);
+    h.numbers.place(&mine, "+12125550888");
+    let again = h.call(&BOB, "POST", &base, Some(json!({"number": "2125550888"}))).await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.body);
+    assert!(again.body["verifiedAt"].is_string());
+    let reply = json!({"event": "message.received", "from": "+13126181234", "to": "+12125550888", "text": "hi", "message_id": "m3"});
+    assert!(matches!(deliver(&h, "d-3", reply).await, Processed::Received { .. }));
 }
 
 /// A provider transport (it never lends a number), accepting every text.

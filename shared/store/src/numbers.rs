@@ -30,11 +30,14 @@ pub struct SendingNumber {
     pub status: String,
     pub consecutive_failures: i32,
     pub last_error: Option<String>,
+    /// When SignalHouse last confirmed the number is in the team's subgroup; only verified
+    /// numbers route inbound messages.
+    pub verified_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
 }
 
 const COLS: &str = "id, e164, provider, brand_id, provider_campaign_id, att_class, tmobile_tier, status,
-    consecutive_failures, last_error, created_at";
+    consecutive_failures, last_error, verified_at, created_at";
 
 fn number(r: &Row) -> SendingNumber {
     SendingNumber {
@@ -48,6 +51,7 @@ fn number(r: &Row) -> SendingNumber {
         status: r.get("status"),
         consecutive_failures: r.get("consecutive_failures"),
         last_error: r.get("last_error"),
+        verified_at: r.get("verified_at"),
         created_at: r.get("created_at"),
     }
 }
@@ -88,6 +92,17 @@ pub async fn find_live(tx: &Tx<'_>, e164: &str) -> Result<Option<SendingNumber>>
         )
         .await?;
     Ok(rows.first().map(number))
+}
+
+/// Records that the provider has just confirmed the team's number is in its subgroup.
+pub async fn verify(tx: &Tx<'_>, id: &RowId) -> Result<SendingNumber> {
+    let rows = tx
+        .query_typed(
+            &format!("UPDATE sending_numbers SET verified_at = now() WHERE id = $1 RETURNING {COLS}"),
+            params![id.as_str() => TEXT],
+        )
+        .await?;
+    rows.first().map(number).ok_or(StoreError::NotFound)
 }
 
 pub async fn list(tx: &Tx<'_>, page: &PageRequest) -> Result<Vec<SendingNumber>> {

@@ -45,6 +45,7 @@ pub struct AddNumber {
 #[utoipa::path(post, path = "/teams/{teamId}/sending-numbers", tag = "campaigns", request_body = AddNumber,
     params(("teamId" = String, Path)),
     responses((status = 201, description = "Registered", body = SendingNumber),
+              (status = 200, description = "Registered before, now verified", body = SendingNumber),
               (status = 400, description = "SignalHouse does not list the number in the team's subgroup"),
               (status = 409, description = "Already registered to the team, or SignalHouse not connected")),
     security(("bearer" = []), ("apiKey" = [])))]
@@ -68,7 +69,8 @@ pub async fn add_number(
     let mut conn = app.db.conn().await?;
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::SettingsManage).await?;
     let subgroup = team_subgroup(&tx, &team).await?;
-    if numbers::find_live(&tx, e164.as_str()).await?.is_some() {
+    let existing = numbers::find_live(&tx, e164.as_str()).await?;
+    if existing.as_ref().is_some_and(|n| n.verified_at.is_some()) {
         return Err(ApiError::Conflict("this number is already registered to the team".into()));
     }
     tx.commit().await.map_err(commit_err)?;
@@ -78,6 +80,12 @@ pub async fn add_number(
         return Err(not_listed());
     }
     let (tx, access) = open_team(&mut conn, &cred, &team, Permission::SettingsManage).await?;
+    if let Some(n) = existing {
+        // Registered before numbers were verified: the provider has now confirmed it.
+        let row = numbers::verify(&tx, &n.id).await?;
+        tx.commit().await.map_err(commit_err)?;
+        return Ok((StatusCode::OK, Json(row)));
+    }
     let n = NewNumber {
         e164: e164.as_str(),
         brand_id: body.brand_id.as_deref(),

@@ -157,6 +157,11 @@ async fn a_number_is_registered_only_when_the_provider_lists_it_and_never_tells_
     assert_eq!(verified, 1);
     let list = ok(&h, &MO, "GET", &url, None).await;
     assert_eq!(list["items"].as_array().unwrap().len(), 1);
+    let id = n["id"].as_str().unwrap();
+    let health = ok(&h, &MO, "GET", &format!("{url}/{id}/health"), None).await;
+    assert_eq!(health, json!({"number": "+12125550403", "score": 10.0}));
+    let theirs = h.call(&MALLORY, "GET", &format!("/teams/{other}/sending-numbers/{id}/health"), None).await;
+    assert_eq!(theirs.status, StatusCode::NOT_FOUND, "another team's number is not found");
 }
 
 fn purchase_event(event: &str, digits: &str, subgroup: &str) -> Value {

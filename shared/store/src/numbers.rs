@@ -94,6 +94,14 @@ pub async fn find_live(tx: &Tx<'_>, e164: &str) -> Result<Option<SendingNumber>>
     Ok(rows.first().map(number))
 }
 
+/// One of the team's numbers.
+pub async fn get(tx: &Tx<'_>, id: &RowId) -> Result<SendingNumber> {
+    let rows = tx
+        .query_typed(&format!("SELECT {COLS} FROM sending_numbers WHERE id = $1"), params![id.as_str() => TEXT])
+        .await?;
+    rows.first().map(number).ok_or(StoreError::NotFound)
+}
+
 /// Records that the provider has just confirmed the team's number is in its subgroup.
 pub async fn verify(tx: &Tx<'_>, id: &RowId) -> Result<SendingNumber> {
     let rows = tx

@@ -6,7 +6,7 @@ use axum::extract::State;
 use axum::http::{StatusCode, Uri};
 use axum::Json;
 use nextier_domain::access::Permission;
-use nextier_domain::ids::TeamId;
+use nextier_domain::ids::{RowId, TeamId};
 use nextier_domain::phone::E164;
 use nextier_domain::FieldError;
 use nextier_http::extract::url_pairs;
@@ -24,7 +24,11 @@ use crate::contacts::input::Problems;
 use crate::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(connect)).routes(routes!(available)).routes(routes!(purchase))
+    OpenApiRouter::new()
+        .routes(routes!(connect))
+        .routes(routes!(available))
+        .routes(routes!(purchase))
+        .routes(routes!(health))
 }
 
 /// A provider fault as the caller sees it: never the caller's doing unless SignalHouse
@@ -216,4 +220,31 @@ pub async fn purchase(
             Err(provision_err(e))
         }
     }
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Health {
+    number: String,
+    /// SignalHouse's live 1-10 score (delivery and opt-out rates); null when not scored yet.
+    score: Option<f64>,
+}
+
+/// The number's live health at SignalHouse (`GET /number/health`).
+#[utoipa::path(get, path = "/teams/{teamId}/sending-numbers/{numberId}/health", tag = "campaigns",
+    params(("teamId" = String, Path), ("numberId" = String, Path, description = "row_<ULID>")),
+    responses((status = 200, description = "The provider's score", body = Health)),
+    security(("bearer" = []), ("apiKey" = [])))]
+pub async fn health(State(app): State<AppState>, cred: Credential, p: PathParams) -> Result<Json<Health>, ApiError> {
+    let team = TeamId::parse("teamId", p.get("teamId"))?;
+    let id = RowId::parse("numberId", p.get("numberId"))?;
+    let mut conn = app.db.conn().await?;
+    let (tx, _) = open_team(&mut conn, &cred, &team, Permission::CampaignsRead).await?;
+    let n = nextier_store::numbers::get(&tx, &id).await.map_err(|e| match e {
+        nextier_store::StoreError::NotFound => ApiError::NotFound("no such sending number".into()),
+        other => other.into(),
+    })?;
+    tx.commit().await.map_err(commit_err)?;
+    let score = app.numbers.health(&n.e164).await.map_err(provision_err)?;
+    Ok(Json(Health { number: n.e164, score }))
 }

@@ -17,6 +17,7 @@ pub mod quiet_hours;
 pub mod rate;
 pub mod reply;
 pub mod segments;
+pub mod suppression;
 pub mod settings;
 pub mod team;
 pub mod template;

@@ -20,6 +20,7 @@ pub mod segments;
 pub mod settings;
 pub mod team;
 pub mod template;
+pub mod text;
 pub mod validation;
 pub mod webhook_signature;
 

@@ -66,6 +66,21 @@ pub fn as_written(raw: &str) -> Cow<'_, str> {
     Cow::Owned(raw.chars().filter(|c| *c != '\0').map(from_c1).collect())
 }
 
+/// Bytes that should have been UTF-8 and are not entirely: valid UTF-8 is kept, and each byte
+/// that is not is read as Windows-1252 (0x92 → ’, 0xE9 → é), the encoding such text nearly
+/// always came from. Nothing is replaced by U+FFFD, so nothing is lost. Borrows valid UTF-8.
+pub fn from_bytes(bytes: &[u8]) -> Cow<'_, str> {
+    if let Ok(s) = std::str::from_utf8(bytes) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(bytes.len() + 16);
+    for chunk in bytes.utf8_chunks() {
+        out.push_str(chunk.valid());
+        out.extend(chunk.invalid().iter().map(|b| from_c1(char::from(*b))));
+    }
+    Cow::Owned(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -106,6 +121,15 @@ mod tests {
         let out = as_written(&long);
         assert_eq!(out.chars().count(), long.chars().count());
         assert!(out.ends_with(&"’".repeat(200)));
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_are_read_as_windows_1252() {
+        assert!(matches!(from_bytes("ok 👍".as_bytes()), Cow::Borrowed("ok 👍")));
+        let mut sent = b"I don\x92t \x93know\x94 caf\xe9 \x80".to_vec();
+        sent.extend_from_slice("  👍".as_bytes());
+        assert_eq!(from_bytes(&sent), "I don’t “know” café €  👍");
+        assert_eq!(from_bytes(b"\x81\x9d"), "\u{81}\u{9D}");
     }
 
     #[test]

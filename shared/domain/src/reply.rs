@@ -73,7 +73,44 @@ fn revocation(text: &str, w: &str) -> Option<u8> {
         return Some(95);
     }
     let requested = |s: &String| revocation::requested(&tokens(s));
-    (normal::clauses(text).iter().any(requested) || sentences.iter().any(requested)).then_some(90)
+    let clauses = normal::clauses(text);
+    if clauses.iter().any(requested) || sentences.iter().any(requested) {
+        return Some(90);
+    }
+    shouted(text).then_some(90)
+}
+
+/// STOP, STOPALL or UNSUBSCRIBE in capitals among words that are not ("Not interested in
+/// selling STOP") is the keyword wherever it stands, unless a "don't" or "bus" comes before it
+/// or a "by" after it. In a run of capitals ("STOP VIOLENCE AGAINST WOMEN") it is a word.
+fn shouted(text: &str) -> bool {
+    const SHOUTED: &[&str] = &["STOP", "STOPALL", "UNSUBSCRIBE"];
+    if !SHOUTED.iter().any(|k| text.contains(k)) {
+        return false;
+    }
+    // The text as alternating runs: separators and words.
+    let mut runs: Vec<(bool, String)> = Vec::new();
+    for c in text.chars() {
+        let is_word = c.is_alphanumeric();
+        match runs.last_mut() {
+            Some((w, run)) if *w == is_word => run.push(c),
+            _ => runs.push((is_word, c.to_string())),
+        }
+    }
+    let words: Vec<usize> = (0..runs.len()).filter(|i| runs[*i].0).collect();
+    let capitals = |i: usize| runs[i].1.chars().count() > 1 && !runs[i].1.chars().any(char::is_lowercase);
+    let keywords: Vec<usize> = (0..words.len())
+        .filter(|&n| {
+            let beside = [n.checked_sub(1).map(|p| words[p]), words.get(n + 1).copied()];
+            SHOUTED.contains(&runs[words[n]].1.as_str()) && !beside.into_iter().flatten().any(capitals)
+        })
+        .map(|n| words[n])
+        .collect();
+    for &i in &keywords {
+        runs[i].1 = revocation::SHOUTED_MARK.to_owned();
+    }
+    let text: String = runs.into_iter().map(|(_, run)| run).collect();
+    !keywords.is_empty() && normal::clauses(&text).iter().any(|c| revocation::shouted(&tokens(c)))
 }
 
 const WRONG_NUMBER: &[&str] = &[

@@ -3,8 +3,8 @@
 //! is STOP), full-width letters read as ASCII, 🛑 read as "stop", everything else that is not
 //! a letter or digit a word break.
 
-/// Characters that break a message into sentences: a keyword alone in one of them is a
-/// keyword ("STOP. Wrong number", "Not interested, stop").
+/// Characters that break a message into sentences (emoji too): a keyword alone in one of them
+/// is a keyword ("STOP. Wrong number", "Not interested, stop").
 const SENTENCE_BREAKS: &[char] = &['.', '!', '?', ';', ',', ':', '\n', '\r', '…', '¡', '¿', '(', ')', '"', '“', '”'];
 /// Characters that end a clause: phrases are looked for within one.
 const CLAUSE_BREAKS: &[char] = &['.', '!', '?', ';', '\n', '\r', '…', '¡', '¿'];
@@ -55,8 +55,13 @@ fn dashes_as_breaks(text: &str) -> String {
     text.replace(" - ", "\n").replace(" – ", "\n").replace(" — ", "\n").replace(" -- ", "\n")
 }
 
+/// Emoji end a sentence as punctuation does ("I don't think so 😀 STOP"); 🛑 is a word.
+fn is_emoji(c: char) -> bool {
+    c != '🛑' && matches!(c, '\u{1F300}'..='\u{1FAFF}' | '\u{2600}'..='\u{27BF}')
+}
+
 fn split_words(text: &str, breaks: &[char]) -> Vec<String> {
-    dashes_as_breaks(text).split(breaks).map(words).filter(|w| !w.is_empty()).collect()
+    dashes_as_breaks(text).split(|c| breaks.contains(&c) || is_emoji(c)).map(words).filter(|w| !w.is_empty()).collect()
 }
 
 /// The message's sentences, each as its words.
@@ -92,5 +97,6 @@ mod tests {
         assert_eq!(sentences("Non-stop!"), ["non stop"]);
         assert_eq!(clauses("No, stop texting me. Thanks"), ["no stop texting me", "thanks"]);
         assert_eq!(sentences("¡BASTA!"), ["basta"]);
+        assert_eq!(sentences("I don't think so 😀 STOP 🛑"), ["i don't think so", "stop stop"]);
     }
 }

@@ -237,6 +237,18 @@ static COMPILED: LazyLock<Compiled> = LazyLock::new(|| {
     Compiled { patterns, by_first, anywhere }
 });
 
+/// What a keyword written in capitals is marked as before the words are read.
+pub(super) const SHOUTED_MARK: &str = "shoutedstopkeyword";
+
+static SHOUTED: LazyLock<Pattern> = LazyLock::new(|| {
+    Pattern::compile("!@not shoutedstopkeyword !by|in|over|at|and|sign|signs|light|lights|thinking|worrying", SETS)
+});
+
+/// Whether a clause with a capitalised keyword marked ([`SHOUTED_MARK`]) asks to stop.
+pub(super) fn shouted(words: &[&str]) -> bool {
+    (0..words.len()).any(|at| words[at] == SHOUTED_MARK && SHOUTED.found_at(words, at))
+}
+
 /// Whether a clause's words ask to stop.
 pub(super) fn requested(words: &[&str]) -> bool {
     let c = &*COMPILED;

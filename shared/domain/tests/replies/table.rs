@@ -392,4 +392,13 @@ pub const CASES: &[(&str, Intent)] = &[
     ("He said the offer ends Friday", Neutral),
     ("Unsubscribed from my gym emails today lol", Neutral),
     ("Please remove her from the deed first?", Question),
+    // A keyword in capitals inside an ordinary sentence is the keyword.
+    ("Not interested in selling STOP", OptOut),
+    ("I don't think so 😀 STOP", OptOut),
+    ("who is this STOP texting", OptOut),
+    ("Thanks but UNSUBSCRIBE", OptOut),
+    ("Meet me at the bus STOP", Neutral),
+    ("Please don't STOP texting me", Neutral),
+    ("Can you STOP by tomorrow", Neutral),
+    ("DON'T STOP, KEEP THE OFFERS COMING", Neutral),
 ];

@@ -33,9 +33,17 @@ fn replies() -> Vec<(String, String, &'static str)> {
         + " 🙂 ok?";
     let cases = [
         ("Yes 😀 call me 👍🏽", "Yes 😀 call me 👍🏽", "POSITIVE"),
-        ("I don\u{92}t know \u{93}maybe\u{94} \u{96} it\u{92}s worth \u{80}200k\u{85}", "I don’t know “maybe” – it’s worth €200k…", "POSITIVE"),
+        (
+            "I don\u{92}t know \u{93}maybe\u{94} \u{96} it\u{92}s worth \u{80}200k\u{85}",
+            "I don’t know “maybe” – it’s worth €200k…",
+            "POSITIVE",
+        ),
         ("Hola, 你好, привет, مرحبا — how much?", "Hola, 你好, привет, مرحبا — how much?", "POSITIVE"),
-        ("👨\u{200D}👩\u{200D}👧\u{200D}👦 family home 🏳\u{FE0F}\u{200D}🌈", "👨\u{200D}👩\u{200D}👧\u{200D}👦 family home 🏳\u{FE0F}\u{200D}🌈", "NEUTRAL"),
+        (
+            "👨\u{200D}👩\u{200D}👧\u{200D}👦 family home 🏳\u{FE0F}\u{200D}🌈",
+            "👨\u{200D}👩\u{200D}👧\u{200D}👦 family home 🏳\u{FE0F}\u{200D}🌈",
+            "NEUTRAL",
+        ),
         ("\u{200F}שלום, מה המחיר? مرحبا؟ ok?", "\u{200F}שלום, מה המחיר? مرحبا؟ ok?", "QUESTION"),
         ("line one\r\n\tline two  ", "line one\r\n\tline two  ", "NEUTRAL"),
         ("undefined \u{81}\u{8D}\u{8F}\u{90}\u{9D} kept", "undefined \u{81}\u{8D}\u{8F}\u{90}\u{9D} kept", "NEUTRAL"),
@@ -81,11 +89,8 @@ async fn deliver(h: &Harness, body: Vec<u8>, delivery: &str) -> Processed {
     let resp = router.oneshot(signed(body.clone(), delivery)).await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK, "{delivery}");
     let su = h.t.superuser().await;
-    let raw: Vec<u8> = su
-        .query_one("SELECT raw_body FROM webhook_events WHERE delivery_id = $1", &[&delivery])
-        .await
-        .unwrap()
-        .get(0);
+    let raw: Vec<u8> =
+        su.query_one("SELECT raw_body FROM webhook_events WHERE delivery_id = $1", &[&delivery]).await.unwrap().get(0);
     assert_eq!(raw, body, "{delivery}: the delivery is kept byte for byte");
     let job: Value = su
         .query_one(
@@ -125,14 +130,13 @@ async fn replies_read_back_as_their_senders_meant_them() {
         let item = items.body["items"].as_array().unwrap().iter().find(|it| it["messageId"] == message.as_str());
         assert_eq!(item.map(|it| it["responseText"].clone()), Some(json!(shown)), "{sent:?}: {}", items.body);
         if class == "DNC_REQUEST" {
-            let n: i64 = h
-                .t
-                .superuser()
-                .await
-                .query_one("SELECT count(*) FROM suppressions WHERE address = $1 AND kind = 'OPTED_OUT'", &[&from])
-                .await
-                .unwrap()
-                .get(0);
+            let n: i64 =
+                h.t.superuser()
+                    .await
+                    .query_one("SELECT count(*) FROM suppressions WHERE address = $1 AND kind = 'OPTED_OUT'", &[&from])
+                    .await
+                    .unwrap()
+                    .get(0);
             assert_eq!(n, 1, "{sent:?} suppresses its sender");
         }
     }

@@ -31,8 +31,12 @@ fn the_corpus_is_all_there() {
 fn no_ham_message_reads_as_an_opt_out_unless_it_is_one() {
     let hits: Vec<&str> = ham().filter(|text| read(text, false).intent == Intent::OptOut).collect();
     let unexpected: Vec<&&str> = hits.iter().filter(|t| !REVOCATIONS.iter().any(|(r, _)| r == *t)).collect();
-    assert!(unexpected.is_empty(), "{} read as opt-outs:\n{}", unexpected.len(),
-        unexpected.iter().map(|t| format!("{t:?}")).collect::<Vec<_>>().join("\n"));
+    assert!(
+        unexpected.is_empty(),
+        "{} read as opt-outs:\n{}",
+        unexpected.len(),
+        unexpected.iter().map(|t| format!("{t:?}")).collect::<Vec<_>>().join("\n")
+    );
     let missed: Vec<&str> = REVOCATIONS.iter().map(|(r, _)| *r).filter(|r| !hits.contains(r)).collect();
     assert!(missed.is_empty(), "listed as revocations but not read as opt-outs: {missed:?}");
 }

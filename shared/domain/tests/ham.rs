@@ -16,6 +16,15 @@ const REVOCATIONS: &[(&str, &str)] = &[
         "Any chance you might have had with me evaporated as soon as you violated my privacy by stealing my phone number from your employer's paperwork. Not cool at all. Please do not contact me again or I will report you to your supervisor.",
         "\"please do not contact me again\": a revocation, whoever it is sent to",
     ),
+    (
+        "What do u want when i come back?.a beautiful necklace as a token of my heart for you.thats what i will give but ONLY to MY WIFE OF MY LIKING.BE THAT AND SEE..NO ONE can give you that.dont call me.i will wait till i come.",
+        "\"dont call me.\" revokes consent to calls, and a stop on one channel stops them all (issue 11.3)",
+    ),
+    (
+        "Text me when you get off, don't call, my phones having problems",
+        "\"don't call\" revokes consent to calls; we cannot keep texting someone we may not call, so it stops \
+         everything (issue 11.3), though it asks for texts",
+    ),
 ];
 
 fn ham() -> impl Iterator<Item = &'static str> {

@@ -48,6 +48,8 @@ const KEYWORDS: &[&str] = &[
     "detener",
     "detente",
     "fin",
+    "st0p",
+    "stahp",
 ];
 /// Keywords of several words.
 const KEYWORD_RUNS: &[&[&str]] = &[
@@ -60,6 +62,7 @@ const KEYWORD_RUNS: &[&[&str]] = &[
     &["do", "not", "contact"],
     &["do", "not", "text"],
     &["darme", "de", "baja"],
+    &["s", "t", "o", "p"],
 ];
 /// Keywords unmistakable even with a "no" or "not interested" beside them.
 const STRONG: &[&str] = &["stop", "stopall", "unsubscribe", "unsub", "optout", "parar", "basta", "detener"];
@@ -102,24 +105,55 @@ const COURTESY: &[&str] = &[
     "ahora",
     "ahorita",
 ];
-/// What may stand beside a strong keyword in a sentence ("STOP not interested", "I said stop").
-const BESIDE: &[&str] = &[
-    "no",
+/// What may be the whole rest of a sentence with a strong keyword ("STOP no", "nope STOP").
+const BESIDE_WHOLE: &[&str] =
+    &["no", "nope", "nah", "no way", "hell no", "i said", "i already said", "said", "again i said", "i mean it"];
+/// How the rest of such a sentence may begin, after words like "I'm" or "we are" ("STOP I'm
+/// not selling", "we are not interested stop").
+const BESIDE_START: &[&str] = &[
     "not interested",
-    "im not interested",
-    "i'm not interested",
     "no thanks",
     "no thank you",
     "not selling",
+    "not for sale",
     "wrong number",
     "wrong person",
-    "i said",
-    "i already said",
-    "said",
-    "again i said",
+    "not the owner",
+    "don't want",
+    "dont want",
+    "do not want",
+    "no interest",
     "no gracias",
     "no me interesa",
+    "no estoy interesado",
+    "no estoy interesada",
     "numero equivocado",
+];
+const LEAD_IN: &[&str] = &[
+    "i'm",
+    "im",
+    "i",
+    "am",
+    "we're",
+    "we",
+    "are",
+    "were",
+    "this",
+    "is",
+    "it's",
+    "its",
+    "and",
+    "but",
+    "because",
+    "cause",
+    "cuz",
+    "sorry",
+    "really",
+    "just",
+    "still",
+    "definitely",
+    "absolutely",
+    "totally",
 ];
 
 /// "stoooop" and "STOPPP" are STOP.
@@ -156,15 +190,21 @@ pub(super) fn only_keywords(words: &[&str]) -> bool {
     saw
 }
 
-/// A strong keyword with only [`BESIDE`] words before or after it ("STOP not interested").
+/// A strong keyword at either end of a sentence whose rest is a refusal ("STOP not
+/// interested", "STOP I'm not selling", "nope STOP", "I said stop").
 pub(super) fn keyword_beside(words: &[&str]) -> bool {
     let kept: Vec<&str> = words.iter().copied().filter(|w| !COURTESY.contains(w)).collect();
     let strong = |w: &&&str| STRONG.contains(*w) || is_stop_spelling(w);
     let lead = kept.iter().take_while(strong).count();
     let trail = kept.iter().rev().take_while(strong).count();
-    let beside = |ws: &[&str]| BESIDE.contains(&ws.join(" ").as_str());
-    (lead > 0 && lead < kept.len() && beside(&kept[lead..]))
-        || (trail > 0 && trail < kept.len() && beside(&kept[..kept.len() - trail]))
+    let refusal = |rest: &[&str]| {
+        let joined = rest.join(" ");
+        let begun = rest.iter().skip_while(|w| LEAD_IN.contains(*w)).copied().collect::<Vec<_>>().join(" ");
+        BESIDE_WHOLE.contains(&joined.as_str())
+            || BESIDE_START.iter().any(|p| begun == *p || begun.starts_with(&format!("{p} ")))
+    };
+    (lead > 0 && lead < kept.len() && refusal(&kept[lead..]))
+        || (trail > 0 && trail < kept.len() && refusal(&kept[..kept.len() - trail]))
 }
 
 const SETS: &[(&str, &str)] = &[
@@ -177,7 +217,10 @@ const SETS: &[(&str, &str)] = &[
     ("det", "the|these|those|this|all|your|ur|all_the|all_these|all_of_the|all_of_these|all_your|with|w|with_the|with_these|with_all|with_your|w_the|sending|sending_me|sending_the|any|more|any_more|further|of_these|of_the|of_your|of_this|of_ur|of_those"),
     ("adj", "stupid|damn|dumb|fucking|freaking|annoying|automated|spam|spammy|marketing|promotional|unwanted|text|robo|junk|bs"),
     ("comm", "texts|text|txts|txt|messages|message|msgs|msg|sms|calls|emails|spam|texting|messaging|contact|communication|communications|solicitations|mensajes"),
-    ("verb", "text|txt|message|msg|contact|sms|txting|texting|messaging|contacting|hmu|hit_me_up"),
+    ("verb", "text|txt|message|msg|contact|sms|txting|texting|messaging|contacting|hmu|hit_me_up|bother_me|bother_us|bug_me|harass_me|pester_me"),
+    ("obj", "me|us|this_number|her|him|them|here|again|anymore|ever|any_more|my_number|my_phone|my_cell"),
+    ("when", "before|after|until|till|til|during|while|at_work|on_weekends|on_the_weekend|on_sundays|so_late|so_early|this_late|this_early|late|early|today|tonight|tomorrow|yet|right_now|between|in_the_morning|at_night|on|when_driving|while_driving"),
+    ("expletive", "the_f|tf|the_fuck|the_hell|the_heck|the_eff|the_frick|the_freak|fucking|f'ing|freaking|fricking"),
     ("self", "me|us|myself|ourselves|my_number|this_number|my_name|my_info|my_information|my_phone|my_phone_number|my_cell|my_cell_number|my_contact|my_contact_info|my_details|our_number|our_info|her_number|his_number|their_number|this_phone|this_phone_number|this_contact|this_cell"),
     ("number", "number|numbers|#|digits|phone_number|cell|cell_number|contact|contact_info|info|information|details"),
     ("your", "your|ur|yall's|y'all's|you_guys|this|that|the|these|those|of_your|of_ur|of_the|of_this|any|all|all_your|every|the_texting|the_mailing|the_contact|the_call|the_calling|the_sms|the_text"),
@@ -219,11 +262,17 @@ const PATTERNS: &[&str] = &[
     "!@not @stop it|this with @det* @comm",
     "please|pls|plz stop|quit !by|in|over|at|for|thinking|worrying|the_sale|the_foreclosure",
     "just stop !by|in|over|at|for|thinking|worrying|the_sale|the_foreclosure",
-    "!@subject @neg @ever? @verb !and_drive|and_walk|while|when_driving|while_driving",
+    // "Don't text me": a revocation, unless it only says when ("don't text me after 9").
+    "!@subject @neg @ever? @verb @obj !@when|and_drive|and_walk",
+    "!@subject @neg @ever? @verb !@obj|@when|and_drive|and_walk",
+    // "Don't call me" revokes too: a stop on one channel stops every channel (issue 11.3),
+    // so "don't call me, text me" is a stop as well.
+    "!@subject @neg @ever? call|ring|phone|calling @obj|or_text|or_txt|or_message|or_email|and_text !@when",
+    "!@subject @neg @ever? call|ring|phone $",
     "!@subject @neg @ever? send me? any|anymore|more|these|those|@adj* @comm",
     "!@subject never call|ring|bother me|us|this_number|my_number|again",
     "no more|further @det* @adj* @comm",
-    "leave me|us|him|her|them|my_family alone",
+    "leave me|us|him|her|them|my_family @expletive? alone",
     "leave my ~ alone",
     // remove / delete / take off, and the passive ("we asked to be taken off your list").
     "remove|delete|erase|unsubscribe|unsub|unenroll @self",
@@ -251,6 +300,15 @@ const PATTERNS: &[&str] = &[
     "not interested in @wantfill* @tocomm",
     "why|y do|does|are|is|did you|u|y'all|yall|you_guys|you_people|they|this_number keep|still @ing",
     "why|y you|u keep @ing",
+    "how_many_times do|must|should|have|will|did|am|are ~* ask|say|tell|told|asked|said|write|text|reply|asking|saying|telling",
+    // Annoyed: reported, blocked, called spam.
+    "reported|reporting|report you|u|y'all|yall|this_number|your_number|your_company|ur_company",
+    "reported|reporting|report|marked|marking|mark|flagged|flagging|flag ~? as spam|junk",
+    "^ spam|spammer|spammers|blocked|blocking @trail* $",
+    "block|blocking|blocked|blockin you|u|this|this_number|your_number|ur_number|y'all|yall|the_number",
+    "is|its|it's|this_is|that's|thats harassment|harrassment|harassing|harrassing|spam|unwanted",
+    "!@not cancel|end|stop my|this|the|your|these|all? subscription|subscriptions|alerts|notifications|texts|messages|texting",
+    "unsubscribe|unsub|optout from|of|to all @trail* $",
     "enough with|of? @det* @adj* @comm",
     "cease_and_desist",
     "cease|stop|end|discontinue|halt all|any? contact|communication|communications",

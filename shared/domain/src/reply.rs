@@ -135,6 +135,7 @@ const WRONG_NUMBER: &[&str] = &[
     "sold the house",
     "sold the property",
     "no longer own",
+    "numero equivocado",
 ];
 
 const PROFANITY: &[&str] = &[

@@ -151,7 +151,10 @@ async fn a_body_written_carelessly_is_read_not_refused() {
     let escaped = br#"{"event":"message.received","text":"I don\u0092t think so \ud83d\ude00 STOP","from":"+13126180001","to":"+12127363100","message_id":"esc"}"#;
     // Windows-1252 bytes that are not UTF-8, and a raw tab and line break inside the string.
     let cp1252 = b"{\"event\":\"message.received\",\"text\":\"caf\xe9 \x93ok\x94\tfine\nthanks\",\"from\":\"+13126180002\",\"to\":\"+12127363100\",\"message_id\":\"cp\"}";
+    // A concatenated message cut inside an emoji: half a surrogate pair.
+    let cut = br#"{"event":"message.received","text":"ok call me \ud83d","from":"+13126180003","to":"+12127363100","message_id":"cut"}"#;
     for (body, delivery, shown, class) in [
+        (cut.to_vec(), "cut", "ok call me \u{FFFD}", "POSITIVE"),
         (escaped.to_vec(), "esc", "I don’t think so 😀 STOP", "DNC_REQUEST"),
         (cp1252.to_vec(), "cp", "café “ok”\tfine\nthanks", "NEUTRAL"),
     ] {

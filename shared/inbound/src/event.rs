@@ -138,33 +138,46 @@ mod tests {
 
 /// Reads a delivery's body. A body that is JSON is read as it is. One that is not only
 /// because a sender wrote text into it carelessly is read anyway rather than refused (a
-/// refused reply would be lost): bytes that are not UTF-8 are read as Windows-1252, and
-/// control characters left unescaped inside a string are escaped. The stored `raw_body`
-/// keeps the bytes as they arrived.
+/// refused reply would be lost): bytes that are not UTF-8 are read as Windows-1252, control
+/// characters left unescaped inside a string are escaped, and half of a surrogate pair (a
+/// concatenated message cut inside an emoji) becomes U+FFFD. The stored `raw_body` keeps the
+/// bytes as they arrived.
 pub fn payload(body: &[u8]) -> Result<Value, serde_json::Error> {
     let strict = serde_json::from_slice(body);
     if strict.is_ok() {
         return strict;
     }
     let text = nextier_domain::text::from_bytes(body);
-    serde_json::from_str(&escape_controls_in_strings(&text)).or(strict)
+    serde_json::from_str(&mend_strings(&text)).or(strict)
 }
 
-/// `text` with every control character inside a JSON string written as `\u00XX`.
-fn escape_controls_in_strings(text: &str) -> String {
-    let (mut out, mut in_string, mut escaped) = (String::with_capacity(text.len() + 16), false, false);
-    for c in text.chars() {
-        if in_string && !escaped && (c as u32) < 0x20 {
-            out.push_str(&format!("\\u{:04x}", c as u32));
-            continue;
-        }
-        out.push(c);
-        match c {
-            _ if escaped => escaped = false,
-            '\\' if in_string => escaped = true,
-            '"' => in_string = !in_string,
-            _ => {}
-        }
+/// `text` with its JSON strings mended: control characters written as `\u00XX`, a `\uXXXX`
+/// that is half a surrogate pair written as `\ufffd`.
+fn mend_strings(text: &str) -> String {
+    let cs: Vec<char> = text.chars().collect();
+    let hex = |at: usize| cs.get(at..at + 4).and_then(|h| u32::from_str_radix(&h.iter().collect::<String>(), 16).ok());
+    let escape_at =
+        |at: usize| (cs.get(at) == Some(&'\\') && cs.get(at + 1) == Some(&'u')).then(|| hex(at + 2)).flatten();
+    let (mut out, mut i, mut in_string) = (String::with_capacity(text.len() + 16), 0, false);
+    while i < cs.len() {
+        let c = cs[i];
+        let (piece, len): (String, usize) = match c {
+            '"' => {
+                in_string = !in_string;
+                (c.into(), 1)
+            }
+            '\\' if in_string => match escape_at(i) {
+                Some(0xD800..=0xDBFF) if matches!(escape_at(i + 6), Some(0xDC00..=0xDFFF)) => {
+                    (cs[i..i + 12].iter().collect(), 12)
+                }
+                Some(0xD800..=0xDFFF) => ("\\ufffd".into(), 6),
+                _ => (cs[i..(i + 2).min(cs.len())].iter().collect(), 2),
+            },
+            c if in_string && (c as u32) < 0x20 => (format!("\\u{:04x}", c as u32), 1),
+            c => (c.into(), 1),
+        };
+        out.push_str(&piece);
+        i += len;
     }
     out
 }
@@ -190,6 +203,10 @@ mod nul_tests {
         let v = payload(b"{\"event\":\"message.received\",\"text\":\"it\x92s\tme\nok \\\"q\\\" caf\xe9\"}").unwrap();
         assert_eq!(v["text"], "it’s\tme\nok \"q\" café");
         assert_eq!(payload(br#"{"text":"a\u0092b"}"#).unwrap()["text"], "a\u{92}b");
+        let v =
+            payload(br#"{"a":"half \ud83d end","b":"whole \ud83d\ude00","c":"\\ud800 is text","d":"\udc00"}"#).unwrap();
+        assert_eq!((v["a"].as_str(), v["b"].as_str()), (Some("half \u{FFFD} end"), Some("whole 😀")));
+        assert_eq!((v["c"].as_str(), v["d"].as_str()), (Some("\\ud800 is text"), Some("\u{FFFD}")));
         assert!(payload(b"not json").is_err());
         assert!(payload(b"{\"text\":\"open").is_err());
     }

@@ -2,7 +2,7 @@
 //!
 //! A pattern is slots separated by spaces, matched against a clause's words:
 //! - `a|b|c` one of these words; `do_not` (an underscore) a run of words; `@set` a named set;
-//!   the forms mix (`@you|them`);
+//!   the forms mix (`@you|them`); in a set, `x+y` is each of `x` followed by each of `y`;
 //! - `~` any one word;
 //! - a slot ending in `?` may be absent, one ending in `*` may repeat up to four times;
 //! - `^` and `$` the clause's start and end;
@@ -38,8 +38,15 @@ pub(super) struct Pattern {
     first: Option<HashSet<String>>,
 }
 
-/// The runs `a|b_c|@set` stands for, sets expanded (a set may name other sets).
+/// The runs `a|b_c|@set` stands for, sets expanded (a set may name other sets); `x+y` is
+/// every run of `x` followed by every run of `y` (`from|off+the|my+@paper`).
 fn runs(spec: &str, sets: &[(&str, &str)]) -> Vec<Run> {
+    if spec.contains('+') {
+        return spec.split('+').fold(vec![vec![]], |heads: Vec<Run>, part| {
+            let tails = runs(part, sets);
+            heads.iter().flat_map(|h| tails.iter().map(move |t| [h.clone(), t.clone()].concat())).collect()
+        });
+    }
     let mut out = Vec::new();
     for alt in spec.split('|') {
         if let Some(name) = alt.strip_prefix('@') {
@@ -146,7 +153,12 @@ impl RunMatch for [&str] {
 mod tests {
     use super::*;
 
-    const SETS: &[(&str, &str)] = &[("neg", "don't|do_not|never"), ("verb", "texting|calling"), ("all", "@neg|not")];
+    const SETS: &[(&str, &str)] = &[
+        ("neg", "don't|do_not|never"),
+        ("verb", "texting|calling"),
+        ("all", "@neg|not"),
+        ("doc", "from|off_of+the|my+deed|title"),
+    ];
 
     fn found(pattern: &str, text: &str) -> bool {
         let words: Vec<&str> = text.split(' ').collect();
@@ -167,5 +179,8 @@ mod tests {
         assert!(!found("said stop !by", "he said stop by"));
         assert!(found("@all want", "not want"));
         assert!(found("no_more texts", "no more texts please"));
+        assert!(found("remove me !@doc", "remove me from your list"));
+        assert!(!found("remove me !@doc", "remove me from the title"));
+        assert!(!found("remove me !@doc", "remove me off of my deed"));
     }
 }

@@ -312,6 +312,13 @@ const SETS: &[(&str, &str)] = &[
         requested|request|also|really|please|do|did|prefer|rather|am|is|are|was|were|requesting|asking|going|gonna|\
         wanna|would_like|i'd_like|want_to",
     ),
+    (
+        "times",
+        "several_times|many_times|multiple_times|a_few_times|two_times|three_times|times|before|already|twice|\
+        repeatedly|previously|last_week|yesterday",
+    ),
+    ("tell", "ask|say|tell|told|asked|said|write|text|reply|asking|saying|telling"),
+    ("subscription", "subscription|subscriptions|alerts|notifications|texts|messages|texting"),
     ("passive", "removed|deleted|unsubscribed|opted_out|left_alone"),
     ("want", "want|wants|wanted|wish|wishes|wanna|need|needs|consent|consented|agree|agreed"),
     (
@@ -416,7 +423,7 @@ const PATTERNS: &[&str] = &[
     "added|put|placed to|on @your? do_not_call|do_not_contact|do_not_text|dnc|no_call|no_text",
     // Reported and repeated: "I told you to stop", "how many times do I have to say stop".
     "@ask @you? to @kw @trail* $",
-    "@ask @you? to stop|quit|remove_me|unsubscribe several|many|multiple|a_few|two|three? times|before|already|twice|repeatedly|previously|last_week|yesterday",
+    "@ask @you? to stop|quit|remove_me|unsubscribe ~? @times",
     "@said @kw !by|in|over|at|and|for|sign|signs|of|the|light|lights|a",
     "part_of stop|no",
     "make it|this|them|these|those stop",
@@ -433,14 +440,14 @@ const PATTERNS: &[&str] = &[
     "not interested in @wantfill* @tocomm",
     "why|y do|does|are|is|did you|u|y'all|yall|you_guys|you_people|they|this_number keep|still @ing",
     "why|y you|u keep @ing",
-    "how_many_times do|must|should|have|will|did|am|are ~* ask|say|tell|told|asked|said|write|text|reply|asking|saying|telling",
+    "how_many_times do|must|should|have|will|did|am|are ~* @tell",
     // Annoyed: reported, blocked, called spam.
     "reported|reporting|report you|u|y'all|yall|this_number|your_number|your_company|ur_company",
     "reported|reporting|report|marked|marking|mark|flagged|flagging|flag ~? as spam|junk",
     "^ spam|spammer|spammers|blocked|blocking @trail* $",
     "block|blocking|blocked|blockin you|u|this|this_number|your_number|ur_number|y'all|yall|the_number",
     "is|its|it's|this_is|that's|thats harassment|harrassment|harassing|harrassing|spam|unwanted",
-    "!@not cancel|end|stop my|this|the|your|these|all? subscription|subscriptions|alerts|notifications|texts|messages|texting",
+    "!@not cancel|end|stop my|this|the|your|these|all? @subscription",
     "unsubscribe|unsub|optout from|of|to all @trail* $",
     "enough with|of? @det* @adj* @comm",
     "cease_and_desist",

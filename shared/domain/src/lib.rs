@@ -21,6 +21,7 @@ pub mod suppression;
 pub mod settings;
 pub mod team;
 pub mod template;
+pub mod text;
 pub mod validation;
 pub mod webhook_signature;
 

@@ -8,6 +8,7 @@ mod sql;
 pub mod ai;
 pub mod api_keys;
 pub mod calls;
+pub mod campaign_changes;
 pub mod campaigns;
 pub mod contacts;
 pub mod db;

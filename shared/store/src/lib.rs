@@ -21,6 +21,7 @@ pub mod messages;
 pub mod migrate;
 pub mod numbers;
 pub mod outbox;
+pub mod parents;
 pub mod scope;
 pub mod settings;
 pub mod skip_trace;

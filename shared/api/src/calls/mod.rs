@@ -363,6 +363,9 @@ pub async fn history(
         .transpose()?;
     let mut conn = app.db.conn().await?;
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::CallsRead).await?;
+    if let Some(c) = &contact {
+        crate::parents::require(&tx, nextier_store::parents::Parent::Contact(c)).await?;
+    }
     let rows = calls::history(&tx, contact.as_ref(), 200).await?;
     tx.commit().await.map_err(commit_err)?;
     Ok(Json(rows))

@@ -18,6 +18,7 @@ use nextier_domain::FieldError;
 use nextier_http::{open_team, ApiError, Credential, JsonBody, OptionalJson, Page, PageQuery, PathParams, TeamAccess};
 use nextier_store::campaign_changes::CampaignChange;
 use nextier_store::campaigns::{self, Campaign, ScoreBand, Settings, StateChange, StepStats};
+use nextier_store::parents::Parent;
 use nextier_store::StoreError;
 use serde::{Deserialize, Deserializer};
 use utoipa::ToSchema;
@@ -393,7 +394,7 @@ pub async fn history(
     let page = q.page()?;
     let mut conn = app.db.conn().await?;
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::CampaignsRead).await?;
-    campaigns::get(&tx, &id).await.map_err(not_found)?;
+    crate::parents::require(&tx, Parent::Campaign(&id)).await?;
     let rows = campaigns::history(&tx, &id, &page).await?;
     tx.commit().await.map_err(commit_err)?;
     Ok(Json(Page::from_rows(&page, rows, |h| h.id.to_string())))
@@ -415,7 +416,7 @@ pub async fn changes(
     let page = q.page()?;
     let mut conn = app.db.conn().await?;
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::CampaignsRead).await?;
-    campaigns::get(&tx, &id).await.map_err(not_found)?;
+    crate::parents::require(&tx, Parent::Campaign(&id)).await?;
     let rows = nextier_store::campaign_changes::list(&tx, &id, &page).await?;
     tx.commit().await.map_err(commit_err)?;
     Ok(Json(Page::from_rows(&page, rows, |c| c.id.to_string())))
@@ -434,7 +435,7 @@ pub async fn stats(
     let (team, id) = team_and_campaign(&p)?;
     let mut conn = app.db.conn().await?;
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::CampaignsRead).await?;
-    campaigns::get(&tx, &id).await.map_err(not_found)?;
+    crate::parents::require(&tx, Parent::Campaign(&id)).await?;
     let rows = campaigns::stats(&tx, &id).await?;
     tx.commit().await.map_err(commit_err)?;
     Ok(Json(rows))

@@ -11,6 +11,7 @@ pub mod imports;
 pub mod inbox;
 pub mod messages;
 pub mod openapi;
+mod parents;
 pub mod skip_traces;
 mod state;
 pub mod suppressions;

@@ -104,6 +104,7 @@ pub async fn send(
         campaign: None,
         sent_by: &actor,
         purpose: nextier_outbound::Purpose::Outreach,
+        to: None,
         now,
     };
     let (tx, verdict) = match app.gate.prepare(&tx, &req).await.map_err(ApiError::Internal)? {
@@ -166,6 +167,7 @@ pub async fn thread(
     let page = q.page()?;
     let mut conn = app.db.conn().await?;
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::MessagesRead).await?;
+    crate::parents::require(&tx, nextier_store::parents::Parent::Contact(&contact_id)).await?;
     let rows = messages::thread(&tx, &contact_id, &page).await?;
     tx.commit().await.map_err(commit_err)?;
     Ok(Json(Page::from_rows(&page, rows, |m| m.id.to_string())))

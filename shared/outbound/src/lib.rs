@@ -11,7 +11,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use nextier_domain::ids::{CampaignId, EnrolmentId, MessageId, StepId, TeamId};
+use nextier_domain::ids::{CampaignId, ContactId, EnrolmentId, MessageId, StepId, TeamId};
+use nextier_domain::suppression::Kind;
 use nextier_domain::lead_state::LeadState;
 use nextier_domain::rate::{self, Bucket, Carrier, Limit, Take};
 use nextier_domain::{quiet_hours, segments};
@@ -20,7 +21,8 @@ use nextier_store::campaigns::Channel;
 use nextier_store::contacts::Contact;
 use nextier_store::messages::{self, Outbound};
 use nextier_store::outbox::{self, Destination};
-use nextier_store::suppressions::{self, NewSuppression};
+use nextier_store::consent;
+use nextier_store::suppressions::{self, Suppression};
 use nextier_store::Tx;
 use nextier_store::{numbers, settings};
 
@@ -51,9 +53,11 @@ pub enum Purpose {
     OptOutConfirmation,
 }
 
-/// The send key of the confirmation of the opt-out recorded as `suppression`.
-pub fn opt_out_confirmation_key(suppression: &str) -> String {
-    format!("opt-out-confirmation:{suppression}")
+/// The send key of the confirmation of an opt-out: one per revocation (the message that
+/// asked, or the entry when none did), so a person whose STOP suppressed all their numbers
+/// gets one confirmation, not one per number, and a repeated STOP gets none.
+pub fn opt_out_confirmation_key(s: &Suppression) -> String {
+    format!("opt-out-confirmation:{}", s.source_message_id.as_deref().unwrap_or(s.id.as_str()))
 }
 
 /// One message someone or something wants to send, rendered.
@@ -72,6 +76,9 @@ pub struct OutboundRequest<'a> {
     /// Who or what sent it (`usr_…`, `key_…`, `campaign`).
     pub sent_by: &'a str,
     pub purpose: Purpose,
+    /// The exact number or address to use (an answer goes to the number that wrote to us);
+    /// it must be one of the contact's. `None`: the channel's usual address of the contact.
+    pub to: Option<&'a str>,
     pub now: DateTime<Utc>,
 }
 
@@ -109,6 +116,7 @@ pub enum Prepared {
 pub struct Dispatch {
     cleared: Cleared,
     team: TeamId,
+    contact: ContactId,
 }
 
 impl Dispatch {
@@ -215,6 +223,24 @@ pub trait Transport: Send + Sync {
         false
     }
     async fn deliver(&self, message: &Cleared) -> Result<Delivered, TransportError>;
+}
+
+/// Where a channel would send for this contact, if anywhere. `exact` names the number or
+/// address to use, which must be the contact's (and, but for an opt-out's confirmation, not
+/// marked do-not-contact).
+pub fn address_for(contact: &Contact, channel: Channel, exact: Option<&str>, confirming: bool) -> Result<String, String> {
+    let Some(want) = exact else { return address(contact, channel) };
+    let allowed = match channel {
+        Channel::Sms | Channel::Voice => {
+            contact.phones.iter().any(|p| p.e164 == want && (confirming || !p.do_not_call))
+        }
+        Channel::Email => contact.emails.iter().any(|e| e.email == want && (confirming || !e.unsubscribed)),
+    };
+    if allowed {
+        Ok(want.to_owned())
+    } else {
+        Err(format!("{want} is not a reachable address of this contact"))
+    }
 }
 
 /// Where a channel would send for this contact, if anywhere.
@@ -355,7 +381,7 @@ impl OutboundGate for Gate {
         if req.contact.lead_state == LeadState::Suppressed && !confirming {
             return decided(Verdict::Blocked { reason: "opt_out".into() });
         }
-        let to = match address(req.contact, channel) {
+        let to = match address_for(req.contact, channel, req.to, confirming) {
             Ok(a) => a,
             Err(reason) => return decided(Verdict::Blocked { reason }),
         };
@@ -363,15 +389,19 @@ impl OutboundGate for Gate {
             Some(s)
                 if confirming
                     && s.kind == "OPTED_OUT"
-                    && req.send_key == opt_out_confirmation_key(s.id.as_str())
+                    && req.send_key == opt_out_confirmation_key(&s)
                     && req.now - s.created_at < chrono::Duration::hours(24) => {}
-            Some(s) => {
-                let reason =
-                    if s.kind == "OPTED_OUT" { "opt_out".to_owned() } else { format!("suppressed: {}", s.kind) };
-                return decided(Verdict::Blocked { reason });
-            }
+            Some(s) => return decided(Verdict::Blocked { reason: s.block_reason() }),
             None if confirming => return decided(Verdict::Blocked { reason: "no opt-out to confirm".into() }),
             None => {}
+        }
+        // A revocation on any of the person's numbers or addresses stops every channel to all
+        // of them, whatever their lead state (read after the lock on `to`, which orders it
+        // after an opt-out that suppressed `to` with the others).
+        if !confirming {
+            if let Some(s) = person_revocation(tx, req.contact).await? {
+                return decided(Verdict::Blocked { reason: s.block_reason() });
+            }
         }
         // Quiet hours for outreach texts and calls, in the recipient's local time.
         if channel != Channel::Email && req.purpose == Purpose::Outreach {
@@ -459,7 +489,7 @@ impl OutboundGate for Gate {
             segments,
             filter_landlines,
         };
-        Ok(Prepared::Ready(Dispatch { cleared, team: req.team.clone() }))
+        Ok(Prepared::Ready(Dispatch { cleared, team: req.team.clone(), contact: req.contact.id.clone() }))
     }
 
     async fn deliver(&self, d: &Dispatch) -> Result<Delivered, TransportError> {
@@ -502,15 +532,15 @@ impl OutboundGate for Gate {
             Err(TransportError::Rejected { reason, opted_out }) => {
                 messages::set_status(tx, team, message, "failed", None, Some(&reason), now).await?;
                 if opted_out {
-                    let s = NewSuppression {
-                        address: to,
-                        kind: "OPTED_OUT",
+                    // The carrier's record of the person's STOP: theirs, on every number.
+                    let r = consent::Revocation {
+                        kind: Kind::OptedOut,
                         reason: Some(&reason),
                         source: "provider_error",
                         actor: self.transport(d.cleared.channel).name(),
-                        expires_at: None,
+                        message: Some(message.as_str()),
                     };
-                    suppressions::add(tx, team, &s).await?;
+                    consent::revoke(tx, team, &d.contact, Some(to), &r).await?;
                     return Ok(Verdict::Blocked { reason: "opt_out".into() });
                 }
                 Ok(Verdict::Blocked { reason })
@@ -538,26 +568,71 @@ pub enum CallCheck {
     Never(String),
 }
 
+/// The strongest revocation (OPTED_OUT, LEGAL_DNC) on any number or address of the contact.
+pub async fn person_revocation(tx: &Tx<'_>, contact: &Contact) -> anyhow::Result<Option<Suppression>> {
+    let addresses: Vec<String> =
+        contact.phones.iter().map(|p| p.e164.clone()).chain(contact.emails.iter().map(|e| e.email.clone())).collect();
+    Ok(suppressions::revocation_among(tx, &addresses).await?)
+}
+
+/// The first of the contact's numbers that may be called now, checking each number on its
+/// own ([`may_call_number`]). When none may be called now but one may later, the earliest
+/// wait; when none ever may, the first number's reason.
 pub async fn may_call(tx: &Tx<'_>, team: &TeamId, contact: &Contact, now: DateTime<Utc>) -> anyhow::Result<CallCheck> {
+    let mut wait: Option<CallCheck> = None;
+    let mut never: Option<String> = None;
+    for phone in &contact.phones {
+        match may_call_number(tx, team, contact, &phone.e164, now).await? {
+            CallCheck::Call(to) => return Ok(CallCheck::Call(to)),
+            CallCheck::Wait { until, reason } => {
+                if !matches!(&wait, Some(CallCheck::Wait { until: u, .. }) if *u <= until) {
+                    wait = Some(CallCheck::Wait { until, reason });
+                }
+            }
+            CallCheck::Never(reason) => {
+                never.get_or_insert(reason);
+            }
+        }
+    }
+    Ok(wait.unwrap_or_else(|| CallCheck::Never(never.unwrap_or_else(|| "no callable number".into()))))
+}
+
+/// Whether a person may call this exact number of the contact now: the contact has not opted
+/// out, the number is one of theirs and not marked do-not-call, the number itself is not
+/// suppressed, and it is daytime both where its area code is and where the contact lives.
+pub async fn may_call_number(
+    tx: &Tx<'_>,
+    team: &TeamId,
+    contact: &Contact,
+    e164: &str,
+    now: DateTime<Utc>,
+) -> anyhow::Result<CallCheck> {
     if contact.lead_state == LeadState::Suppressed {
         return Ok(CallCheck::Never("opt_out".into()));
     }
-    let to = match address(contact, Channel::Voice) {
-        Ok(a) => a,
-        Err(reason) => return Ok(CallCheck::Never(reason)),
-    };
-    if let Some(s) = suppressions::active(tx, team, &to, now).await? {
-        let reason = if s.kind == "OPTED_OUT" { "opt_out".to_owned() } else { format!("suppressed: {}", s.kind) };
-        return Ok(CallCheck::Never(reason));
+    // A revocation on any of the person's numbers or addresses covers this one too.
+    if let Some(s) = person_revocation(tx, contact).await? {
+        return Ok(CallCheck::Never(s.block_reason()));
     }
+    let Some(phone) = contact.phones.iter().find(|p| p.e164 == e164) else {
+        return Ok(CallCheck::Never("not one of the contact's numbers".into()));
+    };
+    if phone.do_not_call {
+        return Ok(CallCheck::Never("do_not_call".into()));
+    }
+    if let Some(s) = suppressions::active(tx, team, e164, now).await? {
+        return Ok(CallCheck::Never(s.block_reason()));
+    }
+    // The number's own zone and the address's: a call must be inside the window in both.
     let state = contact.addresses.first().and_then(|a| a.state.as_deref());
-    let loc = quiet_hours::locate(&to, state);
-    let until = quiet_hours::next_allowed(now, &loc);
+    let (own, home) = (quiet_hours::locate(e164, None), quiet_hours::locate(e164, state));
+    let (own_until, home_until) = (quiet_hours::next_allowed(now, &own), quiet_hours::next_allowed(now, &home));
+    let (until, loc) = if own_until >= home_until { (own_until, own) } else { (home_until, home) };
     if until > now {
         return Ok(CallCheck::Wait {
             until,
             reason: format!("quiet hours in {}", loc.state.as_deref().unwrap_or("the recipient's zone")),
         });
     }
-    Ok(CallCheck::Call(to))
+    Ok(CallCheck::Call(e164.to_owned()))
 }

@@ -189,6 +189,7 @@ async fn our_sends(base: &str) -> Vec<String> {
             campaign: None,
             sent_by: "test",
             purpose: Purpose::Outreach,
+            to: None,
             // Wednesday 2 December 2026, 10:00 in New York.
             now: Utc.with_ymd_and_hms(2026, 12, 2, 15, 0, 0).unwrap(),
         };

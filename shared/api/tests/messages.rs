@@ -89,8 +89,10 @@ async fn a_suppressed_number_is_refused_and_the_refusal_is_on_the_thread() {
     let thread: Value = h.call(&ALICE, "GET", &format!("/teams/{team}/contacts/{contact}/messages"), None).await.body;
     assert_eq!(thread["items"][0]["status"], "blocked");
     assert_eq!(thread["items"][0]["error"], "not sent: opt_out");
-    // Another team's member sees nothing of it.
+    // Another team's member sees nothing of it: the contact is not theirs (404, as for a
+    // contact that does not exist).
     let other = h.team("eve", "Evil").await;
     let r = h.call(&As::User("eve"), "GET", &format!("/teams/{other}/contacts/{contact}/messages"), None).await;
-    assert_eq!(r.body["items"], json!([]));
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.body);
+    assert!(r.body.get("items").is_none());
 }

@@ -11,6 +11,7 @@ pub mod calls;
 pub mod campaigns;
 pub mod contacts;
 pub mod db;
+pub mod delivery;
 pub mod error;
 pub mod imports;
 pub mod inbox;

@@ -7,7 +7,8 @@
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use p256::ecdsa::signature::Verifier;
-use p256::ecdsa::{Signature, VerifyingKey};
+pub use p256::ecdsa::VerifyingKey;
+use p256::ecdsa::Signature;
 use p256::pkcs8::DecodePublicKey;
 
 use crate::webhook_signature::SignatureError;

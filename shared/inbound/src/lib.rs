@@ -13,6 +13,8 @@
 //! a retry never sends twice.
 
 pub mod event;
+pub mod mail_events;
+pub mod mail_webhook;
 pub mod notify;
 mod received;
 pub mod reconcile;
@@ -58,6 +60,10 @@ pub enum Job {
     /// team switched on auto-send).
     #[serde(rename_all = "camelCase")]
     Suggest { team_id: String, item_id: String },
+    /// One stored SendGrid event (an unsubscribe, spam report or bounce is an opt-out's
+    /// kin, so it shares the opt-outs' queue).
+    #[serde(rename_all = "camelCase")]
+    MailEvent { webhook_event_id: String, payload: serde_json::Value },
 }
 
 pub struct Processor {
@@ -81,6 +87,8 @@ pub enum Processed {
     Ignored(String),
     Replied(String),
     Suggested { suggestion: String, auto_sent: bool },
+    /// What a mail event did.
+    Mail(String),
 }
 
 /// The `inbound` queue's Lambda handler: a failed job is reported, and SQS redelivers it.
@@ -124,6 +132,7 @@ impl Processor {
                 let purpose = if *confirmation { Purpose::OptOutConfirmation } else { Purpose::KeywordReply };
                 self.reply(&team, &contact, body, send_key, purpose).await
             }
+            Job::MailEvent { webhook_event_id, payload } => self.mail_event(webhook_event_id, payload).await,
             Job::Suggest { team_id, item_id } => {
                 let team = TeamId::from_trusted(team_id.clone());
                 let item = nextier_domain::ids::InboxItemId::from_trusted(item_id.clone());

@@ -1,0 +1,212 @@
+//! What the mail provider tells us about our campaign email, and the person's own
+//! unsubscribe: an unsubscribe (link, one-click or SendGrid's), a spam report and a hard
+//! bounce become suppressions; SendGrid's processed, delivered and dropped events settle the
+//! message they name (by our message id, a custom argument on every mail).
+
+use chrono::{DateTime, Utc};
+use nextier_domain::ids::{ContactId, MessageId, TeamId};
+use nextier_domain::lead_state::LeadState;
+use nextier_store::suppressions::{self, NewSuppression};
+use nextier_store::{campaigns, contacts, delivery, scope, webhooks, Scope, StoreError, Tx};
+use serde_json::Value;
+
+use crate::{Processed, Processor};
+
+pub const PROVIDER: &str = "sendgrid";
+/// The suppression kind of a hard bounce (migration 0016).
+pub const BOUNCED: &str = "BOUNCED";
+/// Kinds an opt-out never overwrites (as strong or stronger).
+const KEEP: [&str; 3] = ["OPTED_OUT", "LEGAL_DNC", "BLACKLIST"];
+
+/// An email address's opt-out, made the person's: the address is suppressed, and so is every
+/// number and address of the contact who holds it (the message's contact, else whoever holds
+/// the address); their enrolments end and the contact is marked suppressed.
+///
+/// The person-wide part is the lead's `suppressions` rework to replace (issue 11 item 3): one
+/// call here, once that function exists.
+pub async fn opt_out_email(
+    tx: &Tx<'_>,
+    team: &TeamId,
+    email: &str,
+    holder: Option<&ContactId>,
+    source: &str,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let holder = match holder {
+        Some(c) => Some(c.clone()),
+        None => contacts::holder_of_email(tx, email).await?,
+    };
+    let contact = match &holder {
+        Some(c) => match contacts::get(tx, c).await {
+            Ok(c) => Some(c),
+            Err(StoreError::NotFound) => None,
+            Err(e) => return Err(e),
+        },
+        None => None,
+    };
+    let mut addresses = vec![email.to_owned()];
+    if let Some(c) = &contact {
+        addresses.extend(c.phones.iter().map(|p| p.e164.clone()));
+        addresses.extend(c.emails.iter().map(|e| e.email.clone()));
+    }
+    addresses.dedup();
+    for address in &addresses {
+        if suppressions::active(tx, team, address, now).await?.is_some_and(|s| KEEP.contains(&s.kind.as_str())) {
+            continue;
+        }
+        let s = NewSuppression {
+            address,
+            kind: "OPTED_OUT",
+            reason: Some(reason),
+            source,
+            actor: source,
+            expires_at: None,
+        };
+        suppressions::add(tx, team, &s).await?;
+    }
+    if let Some(c) = &contact {
+        campaigns::exit_contact(tx, &c.id, "opt_out").await?;
+        if c.lead_state.can_move_to(LeadState::Suppressed) {
+            contacts::transition(tx, team, &c.id, LeadState::Suppressed, Some(reason), source).await?;
+        }
+    }
+    Ok(())
+}
+
+/// One SendGrid event, as the webhook stored it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MailEvent {
+    pub event: String,
+    pub email: String,
+    /// Our message id (the `message_id` custom argument).
+    pub message: Option<String>,
+    pub sg_message_id: Option<String>,
+    /// A bounce's type: `bounce` (hard) or `blocked` (soft).
+    pub bounce_type: Option<String>,
+    pub reason: Option<String>,
+    pub at: Option<DateTime<Utc>>,
+}
+
+pub fn parse(v: &Value) -> MailEvent {
+    let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::trim).filter(|x| !x.is_empty()).map(str::to_owned);
+    MailEvent {
+        event: s("event").unwrap_or_default().to_ascii_lowercase(),
+        email: s("email").unwrap_or_default().to_ascii_lowercase(),
+        message: s("message_id"),
+        sg_message_id: s("sg_message_id"),
+        bounce_type: s("type").map(|t| t.to_ascii_lowercase()),
+        reason: s("reason"),
+        at: v.get("timestamp").and_then(Value::as_i64).and_then(|t| DateTime::from_timestamp(t, 0)),
+    }
+}
+
+/// What an event does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    /// The person unsubscribed (or reported spam): a person-wide opt-out.
+    OptOut(&'static str),
+    /// A hard bounce: the address is suppressed, the message failed.
+    Bounce,
+    /// The message's status moves.
+    Status(&'static str),
+    Nothing,
+}
+
+pub fn effect(e: &MailEvent) -> Effect {
+    match e.event.as_str() {
+        "unsubscribe" | "group_unsubscribe" => Effect::OptOut("email_unsubscribe"),
+        "spamreport" => Effect::OptOut("email_spam_report"),
+        "bounce" if e.bounce_type.as_deref() != Some("blocked") => Effect::Bounce,
+        "bounce" | "dropped" => Effect::Status("failed"),
+        "processed" => Effect::Status("sent"),
+        "delivered" => Effect::Status("delivered"),
+        _ => Effect::Nothing,
+    }
+}
+
+impl Processor {
+    /// Applies one stored SendGrid event to the team whose message it names.
+    pub(crate) async fn mail_event(&self, webhook_id: &str, payload: &Value) -> anyhow::Result<Processed> {
+        let e = parse(payload);
+        let effect = effect(&e);
+        if effect == Effect::Nothing {
+            self.finish(webhook_id, None, &format!("ignored: {}", e.event)).await?;
+            return Ok(Processed::Ignored(e.event));
+        }
+        let Some(message) = e.message.as_deref() else {
+            self.finish(webhook_id, None, "ignored: no message_id").await?;
+            return Ok(Processed::Ignored("no message_id".into()));
+        };
+        let now = self.clock.now();
+        let mut conn = self.db.conn().await?;
+        let tx = scope::begin(&mut conn, &Scope::default()).await?;
+        let owner = delivery::team_for_message(&tx, message).await?;
+        let Some((team, to)) = owner.filter(|(_, to)| to.eq_ignore_ascii_case(&e.email)) else {
+            drop(tx);
+            // Our message ids are recorded before the mail goes out: no owner is no match.
+            self.finish(webhook_id, None, "unmatched: no such message to this address").await?;
+            return Ok(Processed::Unroutable(format!("no message {message} to {}", e.email)));
+        };
+        scope::apply(&tx, &Scope::team(team.clone())).await?;
+        let id = MessageId::from_trusted(message.to_owned());
+        let at = e.at.filter(|at| *at <= now).unwrap_or(now);
+        let outcome = match effect {
+            Effect::OptOut(source) => {
+                let holder = nextier_store::messages::get(&tx, &id).await?.contact_id;
+                opt_out_email(&tx, &team, &to, holder.as_ref(), source, &format!("SendGrid {}", e.event), now).await?;
+                format!("opted out: {}", e.event)
+            }
+            Effect::Bounce => {
+                let reason = e.reason.clone().unwrap_or_else(|| "hard bounce".into());
+                let current = suppressions::active(&tx, &team, &to, now).await?;
+                if current.is_none_or(|s| !KEEP.contains(&s.kind.as_str())) {
+                    let s = NewSuppression {
+                        address: &to,
+                        kind: BOUNCED,
+                        reason: Some(&reason),
+                        source: "email_bounce",
+                        actor: PROVIDER,
+                        expires_at: None,
+                    };
+                    suppressions::add(&tx, &team, &s).await?;
+                }
+                delivery::apply_mail_status(&tx, &team, &id, "failed", None, Some(&reason), at).await?;
+                "bounced".to_owned()
+            }
+            Effect::Status(status) => {
+                let provider_id = e.sg_message_id.as_deref().map(|s| s.split('.').next().unwrap_or(s));
+                let moved = delivery::apply_mail_status(&tx, &team, &id, status, provider_id, None, at).await?;
+                format!("status: {status}{}", if moved { "" } else { " (no change)" })
+            }
+            Effect::Nothing => unreachable!("handled above"),
+        };
+        webhooks::finish(&tx, webhook_id, Some(&team), &outcome, now).await?;
+        tx.commit().await?;
+        Ok(Processed::Mail(outcome))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn unsubscribes_spam_reports_and_hard_bounces_suppress_and_soft_bounces_do_not() {
+        let e = |v: Value| effect(&parse(&v));
+        assert_eq!(e(json!({"event": "unsubscribe"})), Effect::OptOut("email_unsubscribe"));
+        assert_eq!(e(json!({"event": "group_unsubscribe"})), Effect::OptOut("email_unsubscribe"));
+        assert_eq!(e(json!({"event": "spamreport"})), Effect::OptOut("email_spam_report"));
+        assert_eq!(e(json!({"event": "bounce", "type": "bounce"})), Effect::Bounce);
+        assert_eq!(e(json!({"event": "bounce"})), Effect::Bounce);
+        assert_eq!(e(json!({"event": "bounce", "type": "blocked"})), Effect::Status("failed"));
+        assert_eq!(e(json!({"event": "processed"})), Effect::Status("sent"));
+        assert_eq!(e(json!({"event": "open"})), Effect::Nothing);
+        let p = parse(&json!({"event": "Delivered", "email": " Ada@Example.com ", "message_id": "msg_1", "timestamp": 1700000000}));
+        assert_eq!(p.email, "ada@example.com");
+        assert_eq!(p.message.as_deref(), Some("msg_1"));
+        assert_eq!(p.at.map(|a| a.timestamp()), Some(1_700_000_000));
+    }
+}

@@ -582,10 +582,13 @@ async fn configuration_fault(
     now: DateTime<Utc>,
 ) -> anyhow::Result<()> {
     tracing::error!(provider, reason, "provider refused our credentials; sends are held back");
-    nextier_runtime::metrics::emit(
-        &[("Provider", provider)],
-        &[("ProviderConfigurationFaults", 1.0, nextier_runtime::metrics::Unit::Count)],
-    );
+    // Once by provider (to read), once without dimensions (what the alarm watches).
+    for dimensions in [&[("Provider", provider)][..], &[]] {
+        nextier_runtime::metrics::emit(
+            dimensions,
+            &[("ProviderConfigurationFaults", 1.0, nextier_runtime::metrics::Unit::Count)],
+        );
+    }
     let window = now.timestamp() / (CONFIG_FAULT_RETRY_MINUTES * 60);
     outbox::stage(
         tx,

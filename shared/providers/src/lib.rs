@@ -4,6 +4,7 @@
 //! suggester over an OpenAI-compatible chat-completions API.
 
 pub mod llm;
+pub mod lookup;
 pub mod notifications;
 pub mod realestate;
 pub mod retry;

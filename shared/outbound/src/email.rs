@@ -52,7 +52,7 @@ impl UnsubscribeLinks {
 }
 
 /// The team's postal address, if it set one.
-pub async fn postal_address(tx: &Tx<'_>) -> anyhow::Result<Option<String>> {
+pub async fn postal_address(tx: &Tx<'_>) -> nextier_store::error::Result<Option<String>> {
     let s = settings::strings_in(tx, SCOPE).await?;
     Ok(s.get(POSTAL_ADDRESS).map(|a| a.trim().to_owned()).filter(|a| !a.is_empty()))
 }

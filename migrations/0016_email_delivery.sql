@@ -1,10 +1,6 @@
 -- Email as safe as SMS, and sends settled exactly once (issue 11, items 6 and 8).
 
--- A hard bounce suppresses the address it bounced from (that address only: the person's
--- other channels still work). Ranked with WRONG_NUMBER: weaker than an opt-out or LEGAL_DNC.
-ALTER TABLE suppressions DROP CONSTRAINT IF EXISTS suppressions_kind_check;
-ALTER TABLE suppressions ADD CONSTRAINT suppressions_kind_check
-    CHECK (kind IN ('OPTED_OUT', 'BLACKLIST', 'LEGAL_DNC', 'WRONG_NUMBER', 'BOUNCED'));
+-- (A hard bounce is a BOUNCED suppression: the kind came with 0013.)
 
 -- When a message was handed to a provider that has no idempotency key (SendGrid, Twilio).
 -- Set in the transaction that commits before the provider is called and cleared when the

@@ -127,6 +127,7 @@ pub async fn send(
         campaign: None,
         sent_by: &actor,
         purpose: nextier_outbound::Purpose::Outreach,
+        to: None,
         now,
     };
     let (tx, verdict) = match app.gate.prepare(&tx, &req).await.map_err(ApiError::Internal)? {

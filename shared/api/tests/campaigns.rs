@@ -465,7 +465,7 @@ async fn the_suppression_list_stops_campaigns_and_only_an_admin_lifts_it() {
     assert_eq!(e["items"][0]["exitReason"], "suppressed: LEGAL_DNC");
     let list = ok(&h, &MO, "GET", &t.url("/suppressions"), None).await;
     assert_eq!(list["items"].as_array().unwrap().len(), 1);
-    let path = t.url("/suppressions/%2B12125552181");
+    let path = t.url("/suppressions/%2B12125552181?reason=court%20order%20vacated");
     assert_eq!(h.call(&MO, "DELETE", &path, None).await.status, StatusCode::FORBIDDEN);
     assert_eq!(h.call(&BOB, "DELETE", &path, None).await.status, StatusCode::NO_CONTENT);
     assert_eq!(h.count("suppressions").await, 0);

@@ -18,6 +18,7 @@ pub mod rate;
 pub mod reply;
 pub mod segments;
 pub mod sendgrid_signature;
+pub mod suppression;
 pub mod settings;
 pub mod team;
 pub mod template;

@@ -18,6 +18,7 @@ pub mod mail_webhook;
 pub mod notify;
 mod received;
 pub mod reconcile;
+pub mod redrive;
 pub mod skiptrace;
 pub mod sla;
 pub mod suggest;
@@ -38,8 +39,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::event::Kind;
 
-/// The queue the webhook (through the outbox) and the consumer share.
+/// The queue of webhook deliveries (replies and receipts) only, so that an opt-out never
+/// waits behind an answer's provider call or an LLM.
 pub const QUEUE: &str = "inbound";
+/// Answers to keywords and opt-out confirmations (one provider call each).
+pub const ANSWERS_QUEUE: &str = "answers";
+/// Reply suggestions (an LLM call each, and an auto-send when the team allows it).
+pub const AI_QUEUE: &str = "ai";
 pub const PROVIDER: &str = "signalhouse";
 /// Team settings read by classification (see `nextier_domain::inbox`).
 pub const SETTINGS_SCOPE: &str = "inbox";
@@ -55,7 +61,17 @@ pub enum Job {
     Webhook { webhook_event_id: String, payload: serde_json::Value },
     /// An answer to a keyword (HELP, START) or the confirmation of an opt-out.
     #[serde(rename_all = "camelCase")]
-    Reply { team_id: String, contact_id: String, body: String, send_key: String, confirmation: bool },
+    Reply {
+        team_id: String,
+        contact_id: String,
+        body: String,
+        send_key: String,
+        confirmation: bool,
+        /// The number that wrote to us, which the answer goes to (absent in jobs staged
+        /// before it existed: the contact's usual number).
+        #[serde(default)]
+        to: Option<String>,
+    },
     /// Write a reply suggestion for an inbox item that needs one (sent at once only when the
     /// team switched on auto-send).
     #[serde(rename_all = "camelCase")]
@@ -93,7 +109,13 @@ pub enum Processed {
 
 /// The `inbound` queue's Lambda handler: a failed job is reported, and SQS redelivers it.
 pub async fn handle(p: &Processor, event: SqsEvent) -> SqsBatchResponse {
-    process_batch(QUEUE, event, |m: Message| async move {
+    handle_queue(p, QUEUE, event).await
+}
+
+/// The handler of one of the inbound path's queues (`inbound`, `answers`, `ai`): every job
+/// kind is understood on every queue, so a job staged before the queues were split still runs.
+pub async fn handle_queue(p: &Processor, queue: &'static str, event: SqsEvent) -> SqsBatchResponse {
+    process_batch(queue, event, |m: Message| async move {
         let job: Job = match serde_json::from_str(&m.body) {
             Ok(j) => j,
             Err(e) => {
@@ -126,11 +148,11 @@ impl Processor {
                     }
                 }
             }
-            Job::Reply { team_id, contact_id, body, send_key, confirmation } => {
+            Job::Reply { team_id, contact_id, body, send_key, confirmation, to } => {
                 let team = TeamId::from_trusted(team_id.clone());
                 let contact = ContactId::from_trusted(contact_id.clone());
                 let purpose = if *confirmation { Purpose::OptOutConfirmation } else { Purpose::KeywordReply };
-                self.reply(&team, &contact, body, send_key, purpose).await
+                self.reply(&team, &contact, body, send_key, purpose, to.as_deref()).await
             }
             Job::MailEvent { webhook_event_id, payload } => self.mail_event(webhook_event_id, payload).await,
             Job::Suggest { team_id, item_id } => {
@@ -241,12 +263,17 @@ impl Processor {
         body: &str,
         send_key: &str,
         purpose: Purpose,
+        to: Option<&str>,
     ) -> anyhow::Result<Processed> {
         let now = self.clock.now();
         let mut conn = self.db.conn().await?;
         let tx = scope::begin(&mut conn, &Scope::team(team.clone())).await?;
-        let c = match contacts::get(&tx, contact).await {
-            Ok(c) => c,
+        // An opt-out's confirmation goes to a deleted contact too; other answers do not.
+        let c = match contacts::get_any(&tx, contact).await {
+            Ok((_, true)) if purpose != Purpose::OptOutConfirmation => {
+                return Ok(Processed::Ignored("the contact was deleted".into()))
+            }
+            Ok((c, _)) => c,
             Err(StoreError::NotFound) => return Ok(Processed::Ignored("the contact was deleted".into())),
             Err(e) => return Err(e.into()),
         };
@@ -260,6 +287,7 @@ impl Processor {
             campaign: None,
             sent_by: "inbound",
             purpose,
+            to,
             now,
         };
         let verdict = match self.gate.prepare(&tx, &req).await? {

@@ -5,25 +5,20 @@
 
 use chrono::{DateTime, Utc};
 use nextier_domain::ids::{ContactId, MessageId, TeamId};
-use nextier_domain::lead_state::LeadState;
+use nextier_domain::suppression::Kind;
+use nextier_store::consent::{self, Revocation};
 use nextier_store::suppressions::{self, NewSuppression};
-use nextier_store::{campaigns, contacts, delivery, scope, webhooks, Scope, StoreError, Tx};
+use nextier_store::{contacts, delivery, scope, webhooks, Scope, StoreError, Tx};
 use serde_json::Value;
 
 use crate::{Processed, Processor};
 
 pub const PROVIDER: &str = "sendgrid";
-/// The suppression kind of a hard bounce (migration 0016).
-pub const BOUNCED: &str = "BOUNCED";
-/// Kinds an opt-out never overwrites (as strong or stronger).
-const KEEP: [&str; 3] = ["OPTED_OUT", "LEGAL_DNC", "BLACKLIST"];
 
-/// An email address's opt-out, made the person's: the address is suppressed, and so is every
-/// number and address of the contact who holds it (the message's contact, else whoever holds
-/// the address); their enrolments end and the contact is marked suppressed.
-///
-/// The person-wide part is the lead's `suppressions` rework to replace (issue 11 item 3): one
-/// call here, once that function exists.
+/// An email address's opt-out, made the person's through `consent::revoke`: every number
+/// and address of the contact who holds it (the message's contact, else whoever holds the
+/// address) is suppressed, enrolments end, call-queue entries are cancelled and the contact is
+/// suppressed. An address nobody holds is still suppressed.
 pub async fn opt_out_email(
     tx: &Tx<'_>,
     team: &TeamId,
@@ -31,44 +26,34 @@ pub async fn opt_out_email(
     holder: Option<&ContactId>,
     source: &str,
     reason: &str,
-    now: DateTime<Utc>,
+    message: Option<&MessageId>,
 ) -> Result<(), StoreError> {
     let holder = match holder {
         Some(c) => Some(c.clone()),
         None => contacts::holder_of_email(tx, email).await?,
     };
-    let contact = match &holder {
-        Some(c) => match contacts::get(tx, c).await {
-            Ok(c) => Some(c),
-            Err(StoreError::NotFound) => None,
-            Err(e) => return Err(e),
-        },
-        None => None,
+    let r = Revocation {
+        kind: Kind::OptedOut,
+        reason: Some(reason),
+        source,
+        actor: source,
+        message: message.map(|m| m.as_str()),
     };
-    let mut addresses = vec![email.to_owned()];
-    if let Some(c) = &contact {
-        addresses.extend(c.phones.iter().map(|p| p.e164.clone()));
-        addresses.extend(c.emails.iter().map(|e| e.email.clone()));
-    }
-    addresses.dedup();
-    for address in &addresses {
-        if suppressions::active(tx, team, address, now).await?.is_some_and(|s| KEEP.contains(&s.kind.as_str())) {
-            continue;
+    match holder {
+        Some(contact) => {
+            consent::revoke(tx, team, &contact, Some(email), &r).await?;
         }
-        let s = NewSuppression {
-            address,
-            kind: "OPTED_OUT",
-            reason: Some(reason),
-            source,
-            actor: source,
-            expires_at: None,
-        };
-        suppressions::add(tx, team, &s).await?;
-    }
-    if let Some(c) = &contact {
-        campaigns::exit_contact(tx, &c.id, "opt_out").await?;
-        if c.lead_state.can_move_to(LeadState::Suppressed) {
-            contacts::transition(tx, team, &c.id, LeadState::Suppressed, Some(reason), source).await?;
+        None => {
+            let s = NewSuppression {
+                address: email,
+                kind: Kind::OptedOut.as_str(),
+                reason: Some(reason),
+                source,
+                actor: source,
+                expires_at: None,
+                source_message: r.message,
+            };
+            suppressions::add(tx, team, &s).await?;
         }
     }
     Ok(())
@@ -154,23 +139,23 @@ impl Processor {
         let outcome = match effect {
             Effect::OptOut(source) => {
                 let holder = nextier_store::messages::get(&tx, &id).await?.contact_id;
-                opt_out_email(&tx, &team, &to, holder.as_ref(), source, &format!("SendGrid {}", e.event), now).await?;
+                let why = format!("SendGrid {}", e.event);
+                opt_out_email(&tx, &team, &to, holder.as_ref(), source, &why, Some(&id)).await?;
                 format!("opted out: {}", e.event)
             }
             Effect::Bounce => {
                 let reason = e.reason.clone().unwrap_or_else(|| "hard bounce".into());
-                let current = suppressions::active(&tx, &team, &to, now).await?;
-                if current.is_none_or(|s| !KEEP.contains(&s.kind.as_str())) {
-                    let s = NewSuppression {
-                        address: &to,
-                        kind: BOUNCED,
-                        reason: Some(&reason),
-                        source: "email_bounce",
-                        actor: PROVIDER,
-                        expires_at: None,
-                    };
-                    suppressions::add(&tx, &team, &s).await?;
-                }
+                // `add` keeps a stronger entry (an opt-out stays an opt-out).
+                let s = NewSuppression {
+                    address: &to,
+                    kind: Kind::Bounced.as_str(),
+                    reason: Some(&reason),
+                    source: "email_bounce",
+                    actor: PROVIDER,
+                    expires_at: None,
+                    source_message: Some(message),
+                };
+                suppressions::add(&tx, &team, &s).await?;
                 delivery::apply_mail_status(&tx, &team, &id, "failed", None, Some(&reason), at).await?;
                 "bounced".to_owned()
             }

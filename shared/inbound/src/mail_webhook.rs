@@ -202,8 +202,8 @@ async fn one_click(State(s): State<MailState>, Path(token): Path<String>, body: 
         Err(StoreError::NotFound) => None,
         Err(e) => return Err(e.into()),
     };
-    let now = (s.now)();
-    opt_out_email(&tx, &u.team, &u.address, holder.as_ref(), "email_unsubscribe", "unsubscribe link", now).await?;
+    opt_out_email(&tx, &u.team, &u.address, holder.as_ref(), "email_unsubscribe", "unsubscribe link", Some(&u.message))
+        .await?;
     tx.commit().await.map_err(StoreError::from)?;
     tracing::info!(team_id = %u.team, message = %u.message, "unsubscribed by link");
     Ok(page("Unsubscribed", &format!("{} will get nothing more from us.", html_escape(&u.address)), false))

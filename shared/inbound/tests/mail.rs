@@ -110,6 +110,7 @@ impl Fx {
             campaign: None,
             sent_by: "campaign",
             purpose: nextier_outbound::Purpose::Outreach,
+            to: None,
             now: now(),
         };
         match self.gate.prepare(&tx, &req).await.unwrap() {

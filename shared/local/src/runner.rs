@@ -245,8 +245,12 @@ async fn poll(queue: PgQueue, consumer: Consumer, mut stop: watch::Receiver<bool
         }
         let event = sqs_event(&consumer.queue, &batch);
         let handler = consumer.handler.clone();
+        // The invocation's deadline, as Lambda's: the visibility timeout the message is hidden for.
+        let budget = consumer.specs.first().map_or(Duration::from_secs(30), |s| s.visibility_timeout);
+        let deadline = Some(std::time::Instant::now() + budget);
         // A panicking handler fails its whole batch, as a crashed Lambda would.
-        let failed: HashSet<String> = match tokio::spawn(async move { handler(event).await }).await {
+        let run = async move { nextier_runtime::deadline::within(deadline, handler(event)).await };
+        let failed: HashSet<String> = match tokio::spawn(run).await {
             Ok(resp) => resp.batch_item_failures.into_iter().map(|f| f.item_identifier).collect(),
             Err(e) => {
                 tracing::error!(queue = %consumer.queue, error = %e, "consumer panicked; batch will be redelivered");

@@ -13,7 +13,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use nextier_domain::ids::{CampaignId, EnrolmentId, MessageId, StepId, TeamId};
+use nextier_domain::ids::{CampaignId, ContactId, EnrolmentId, MessageId, StepId, TeamId};
+use nextier_domain::suppression::Kind;
 use nextier_domain::lead_state::LeadState;
 use nextier_domain::rate::{self, Bucket, Carrier, Limit, Take};
 use nextier_domain::{quiet_hours, segments};
@@ -22,7 +23,8 @@ use nextier_store::campaigns::Channel;
 use nextier_store::contacts::Contact;
 use nextier_store::messages::{self, Outbound};
 use nextier_store::outbox::{self, Destination};
-use nextier_store::suppressions::{self, NewSuppression};
+use nextier_store::consent;
+use nextier_store::suppressions::{self, Suppression};
 use nextier_store::Tx;
 use nextier_store::{delivery, numbers, settings};
 
@@ -54,9 +56,11 @@ pub enum Purpose {
     OptOutConfirmation,
 }
 
-/// The send key of the confirmation of the opt-out recorded as `suppression`.
-pub fn opt_out_confirmation_key(suppression: &str) -> String {
-    format!("opt-out-confirmation:{suppression}")
+/// The send key of the confirmation of an opt-out: one per revocation (the message that
+/// asked, or the entry when none did), so a person whose STOP suppressed all their numbers
+/// gets one confirmation, not one per number, and a repeated STOP gets none.
+pub fn opt_out_confirmation_key(s: &Suppression) -> String {
+    format!("opt-out-confirmation:{}", s.source_message_id.as_deref().unwrap_or(s.id.as_str()))
 }
 
 /// One message someone or something wants to send, rendered.
@@ -75,6 +79,9 @@ pub struct OutboundRequest<'a> {
     /// Who or what sent it (`usr_…`, `key_…`, `campaign`).
     pub sent_by: &'a str,
     pub purpose: Purpose,
+    /// The exact number or address to use (an answer goes to the number that wrote to us);
+    /// it must be one of the contact's. `None`: the channel's usual address of the contact.
+    pub to: Option<&'a str>,
     pub now: DateTime<Utc>,
 }
 
@@ -112,6 +119,7 @@ pub enum Prepared {
 pub struct Dispatch {
     cleared: Cleared,
     team: TeamId,
+    contact: ContactId,
 }
 
 impl Dispatch {
@@ -217,6 +225,24 @@ pub trait Transport: Send + Sync {
     /// unanswered delivery to the reconciler.
     fn idempotent(&self) -> bool {
         true
+    }
+}
+
+/// Where a channel would send for this contact, if anywhere. `exact` names the number or
+/// address to use, which must be the contact's (and, but for an opt-out's confirmation, not
+/// marked do-not-contact).
+pub fn address_for(contact: &Contact, channel: Channel, exact: Option<&str>, confirming: bool) -> Result<String, String> {
+    let Some(want) = exact else { return address(contact, channel) };
+    let allowed = match channel {
+        Channel::Sms | Channel::Voice => {
+            contact.phones.iter().any(|p| p.e164 == want && (confirming || !p.do_not_call))
+        }
+        Channel::Email => contact.emails.iter().any(|e| e.email == want && (confirming || !e.unsubscribed)),
+    };
+    if allowed {
+        Ok(want.to_owned())
+    } else {
+        Err(format!("{want} is not a reachable address of this contact"))
     }
 }
 
@@ -361,7 +387,7 @@ impl OutboundGate for Gate {
         if req.contact.lead_state == LeadState::Suppressed && !confirming {
             return decided(Verdict::Blocked { reason: "opt_out".into() });
         }
-        let to = match address(req.contact, channel) {
+        let to = match address_for(req.contact, channel, req.to, confirming) {
             Ok(a) => a,
             Err(reason) => return decided(Verdict::Blocked { reason }),
         };
@@ -369,15 +395,19 @@ impl OutboundGate for Gate {
             Some(s)
                 if confirming
                     && s.kind == "OPTED_OUT"
-                    && req.send_key == opt_out_confirmation_key(s.id.as_str())
+                    && req.send_key == opt_out_confirmation_key(&s)
                     && req.now - s.created_at < chrono::Duration::hours(24) => {}
-            Some(s) => {
-                let reason =
-                    if s.kind == "OPTED_OUT" { "opt_out".to_owned() } else { format!("suppressed: {}", s.kind) };
-                return decided(Verdict::Blocked { reason });
-            }
+            Some(s) => return decided(Verdict::Blocked { reason: s.block_reason() }),
             None if confirming => return decided(Verdict::Blocked { reason: "no opt-out to confirm".into() }),
             None => {}
+        }
+        // A revocation on any of the person's numbers or addresses stops every channel to all
+        // of them, whatever their lead state (read after the lock on `to`, which orders it
+        // after an opt-out that suppressed `to` with the others).
+        if !confirming {
+            if let Some(s) = person_revocation(tx, req.contact).await? {
+                return decided(Verdict::Blocked { reason: s.block_reason() });
+            }
         }
         // Outreach email carries an unsubscribe link and the team's postal address, or waits.
         let postal = if channel == Channel::Email && req.purpose == Purpose::Outreach {
@@ -491,7 +521,7 @@ impl OutboundGate for Gate {
             segments,
             headers,
         };
-        Ok(Prepared::Ready(Dispatch { cleared, team: req.team.clone() }))
+        Ok(Prepared::Ready(Dispatch { cleared, team: req.team.clone(), contact: req.contact.id.clone() }))
     }
 
     async fn deliver(&self, d: &Dispatch) -> Result<Delivered, TransportError> {
@@ -535,15 +565,15 @@ impl OutboundGate for Gate {
             Err(TransportError::Rejected { reason, opted_out }) => {
                 messages::set_status(tx, team, message, "failed", None, Some(&reason), now).await?;
                 if opted_out {
-                    let s = NewSuppression {
-                        address: to,
-                        kind: "OPTED_OUT",
+                    // The carrier's record of the person's STOP: theirs, on every number.
+                    let r = consent::Revocation {
+                        kind: Kind::OptedOut,
                         reason: Some(&reason),
                         source: "provider_error",
                         actor: self.transport(d.cleared.channel).name(),
-                        expires_at: None,
+                        message: Some(message.as_str()),
                     };
-                    suppressions::add(tx, team, &s).await?;
+                    consent::revoke(tx, team, &d.contact, Some(to), &r).await?;
                     return Ok(Verdict::Blocked { reason: "opt_out".into() });
                 }
                 Ok(Verdict::Blocked { reason })
@@ -618,17 +648,26 @@ pub enum CallCheck {
     Never(String),
 }
 
+/// The strongest revocation (OPTED_OUT, LEGAL_DNC) on any number or address of the contact.
+pub async fn person_revocation(tx: &Tx<'_>, contact: &Contact) -> anyhow::Result<Option<Suppression>> {
+    let addresses: Vec<String> =
+        contact.phones.iter().map(|p| p.e164.clone()).chain(contact.emails.iter().map(|e| e.email.clone())).collect();
+    Ok(suppressions::revocation_among(tx, &addresses).await?)
+}
+
 pub async fn may_call(tx: &Tx<'_>, team: &TeamId, contact: &Contact, now: DateTime<Utc>) -> anyhow::Result<CallCheck> {
     if contact.lead_state == LeadState::Suppressed {
         return Ok(CallCheck::Never("opt_out".into()));
+    }
+    if let Some(s) = person_revocation(tx, contact).await? {
+        return Ok(CallCheck::Never(s.block_reason()));
     }
     let to = match address(contact, Channel::Voice) {
         Ok(a) => a,
         Err(reason) => return Ok(CallCheck::Never(reason)),
     };
     if let Some(s) = suppressions::active(tx, team, &to, now).await? {
-        let reason = if s.kind == "OPTED_OUT" { "opt_out".to_owned() } else { format!("suppressed: {}", s.kind) };
-        return Ok(CallCheck::Never(reason));
+        return Ok(CallCheck::Never(s.block_reason()));
     }
     let state = contact.addresses.first().and_then(|a| a.state.as_deref());
     let loc = quiet_hours::locate(&to, state);

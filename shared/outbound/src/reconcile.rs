@@ -18,7 +18,10 @@ use nextier_store::delivery::{self, Queued};
 use nextier_store::{contacts, messages, scope, Db, Scope, StoreError};
 use serde::Serialize;
 
-use crate::{opt_out_confirmation_key, FromCampaign, OutboundGate, OutboundRequest, Prepared, Purpose, Verdict};
+use crate::{FromCampaign, OutboundGate, OutboundRequest, Prepared, Purpose, Verdict};
+
+/// The send keys of opt-out confirmations start so (see [`crate::opt_out_confirmation_key`]).
+const OPT_OUT_CONFIRMATION_PREFIX: &str = "opt-out-confirmation:";
 
 /// What a provider says about one of our messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -183,7 +186,7 @@ async fn redeliver(db: &Db, gate: &dyn OutboundGate, q: &Queued, now: DateTime<U
         }),
         _ => None,
     };
-    let purpose = if q.send_key.starts_with(opt_out_confirmation_key("").as_str()) {
+    let purpose = if q.send_key.starts_with(OPT_OUT_CONFIRMATION_PREFIX) {
         Purpose::OptOutConfirmation
     } else {
         Purpose::Outreach
@@ -198,6 +201,8 @@ async fn redeliver(db: &Db, gate: &dyn OutboundGate, q: &Queued, now: DateTime<U
         campaign,
         sent_by: q.sent_by.as_deref().unwrap_or("reconciler"),
         purpose,
+        // The very address it was recorded for (an answer goes to the number that wrote).
+        to: Some(&q.to),
         now,
     };
     match gate.prepare(&tx, &req).await? {

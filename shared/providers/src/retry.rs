@@ -19,6 +19,9 @@ impl Default for Retry {
     }
 }
 
+/// An attempt is not started with less than this left of the invocation.
+pub const MIN_ATTEMPT: Duration = Duration::from_millis(500);
+
 /// A final answer: status, body.
 pub struct Answer {
     pub status: reqwest::StatusCode,
@@ -44,12 +47,26 @@ where
     let mut backoff = policy.backoff;
     let mut last = String::new();
     for attempt in 1..=policy.attempts.max(1) {
-        let wait = match build().send().await {
-            Err(e) => {
+        // No call outlives the invocation: each attempt gets at most what is left of it.
+        let left = nextier_runtime::deadline::remaining();
+        if left.is_some_and(|l| l < MIN_ATTEMPT) {
+            last = if last.is_empty() { "no time left in this invocation".into() } else { last };
+            break;
+        }
+        let sent = match left {
+            Some(l) => tokio::time::timeout(l, build().send()).await.map_err(|_| "timed out (end of invocation)"),
+            None => Ok(build().send().await),
+        };
+        let wait = match sent {
+            Err(why) => {
+                last = why.into();
+                backoff
+            }
+            Ok(Err(e)) => {
                 last = if e.is_timeout() { "timed out".into() } else { format!("unreachable: {e}") };
                 backoff
             }
-            Ok(resp) => {
+            Ok(Ok(resp)) => {
                 let status = resp.status();
                 let headers = resp.headers().clone();
                 let body = resp.text().await.unwrap_or_default();
@@ -68,6 +85,9 @@ where
         };
         tracing::warn!(provider, attempt, error = %last, "provider call will be retried");
         if attempt < policy.attempts {
+            if nextier_runtime::deadline::remaining().is_some_and(|l| l < wait + MIN_ATTEMPT) {
+                break;
+            }
             tokio::time::sleep(wait).await;
             backoff = (backoff * 2).min(policy.max_backoff);
         }

@@ -188,6 +188,7 @@ impl Fx {
             campaign: None,
             sent_by: "campaign",
             purpose: nextier_outbound::Purpose::Outreach,
+            to: None,
             now: t0(),
         };
         let d = match self.gate.prepare(&tx, &req).await.unwrap() {

@@ -162,6 +162,7 @@ impl Fx {
             sent_by: "campaign",
             // Wednesday 2 December 2026, 10:00 in New York.
             purpose: nextier_outbound::Purpose::Outreach,
+            to: None,
             now: Utc.with_ymd_and_hms(2026, 12, 2, 15, 0, 0).unwrap(),
         };
         match self.gate.prepare(&tx, &req).await.unwrap() {

@@ -254,6 +254,18 @@ pub async fn get(tx: &Tx<'_>, id: &ContactId) -> Result<Contact> {
     rows.first().map(contact).ok_or(StoreError::NotFound)
 }
 
+/// A contact whether or not it was deleted, and whether it was: compliance (an opt-out, its
+/// confirmation) applies to a deleted contact too.
+pub async fn get_any(tx: &Tx<'_>, id: &ContactId) -> Result<(Contact, bool)> {
+    let rows = tx
+        .query_typed(
+            &format!("SELECT * FROM ({SELECT} WHERE c.id = $1) x, (SELECT deleted_at IS NOT NULL AS deleted FROM contacts WHERE id = $1) d"),
+            params![id.as_str() => TEXT],
+        )
+        .await?;
+    rows.first().map(|r| (contact(r), r.get::<_, bool>("deleted"))).ok_or(StoreError::NotFound)
+}
+
 /// Locks a live contact for a change and returns it, in one round trip.
 pub async fn lock(tx: &Tx<'_>, id: &ContactId) -> Result<Contact> {
     let rows = tx

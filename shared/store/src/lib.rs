@@ -9,6 +9,7 @@ pub mod ai;
 pub mod api_keys;
 pub mod calls;
 pub mod campaigns;
+pub mod consent;
 pub mod contacts;
 pub mod db;
 pub mod delivery;

@@ -287,6 +287,7 @@ pub(super) async fn apply_outcome(
                 source: "call",
                 actor,
                 expires_at: None,
+                source_message: None,
             };
             suppressions::add(tx, team, &s).await?;
             campaigns::exit_contact(tx, contact, "suppressed:WRONG_NUMBER").await?;

@@ -52,8 +52,7 @@ pub async fn problems(tx: &Tx<'_>, campaign: &Campaign) -> Result<Vec<FieldError
             }
         }
     }
-    if steps.iter().any(|s| s.channel == Channel::Email)
-        && nextier_outbound::email::postal_address(tx).await?.is_none()
+    if steps.iter().any(|s| s.channel == Channel::Email) && nextier_outbound::email::postal_address(tx).await?.is_none()
     {
         problems.push(FieldError::new(
             "steps",

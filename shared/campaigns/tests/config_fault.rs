@@ -109,10 +109,8 @@ async fn a_campaign_with_email_steps_cannot_be_staged_without_the_teams_postal_a
     };
     let id = f.campaign(settings("mail"), &[email], &people).await;
     let now = daytime();
-    let err = f
-        .move_to(&id, nextier_domain::campaign::CampaignStatus::Staged, f.author().await, now)
-        .await
-        .unwrap_err();
+    let err =
+        f.move_to(&id, nextier_domain::campaign::CampaignStatus::Staged, f.author().await, now).await.unwrap_err();
     assert!(format!("{err:?}").contains("postal address"), "{err:?}");
     nextier_testkit::fixtures::postal_address(&f.t, &f.team).await;
     f.move_to(&id, nextier_domain::campaign::CampaignStatus::Staged, f.author().await, now).await.unwrap();

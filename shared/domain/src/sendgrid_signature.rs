@@ -7,8 +7,8 @@
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use p256::ecdsa::signature::Verifier;
-pub use p256::ecdsa::VerifyingKey;
 use p256::ecdsa::Signature;
+pub use p256::ecdsa::VerifyingKey;
 use p256::pkcs8::DecodePublicKey;
 
 use crate::webhook_signature::SignatureError;
@@ -68,7 +68,13 @@ mod tests {
         STANDARD.encode(sig.to_der().as_bytes())
     }
 
-    fn check(sig: Option<&str>, ts: Option<&str>, body: &[u8], key: &VerifyingKey, now: i64) -> Result<i64, SignatureError> {
+    fn check(
+        sig: Option<&str>,
+        ts: Option<&str>,
+        body: &[u8],
+        key: &VerifyingKey,
+        now: i64,
+    ) -> Result<i64, SignatureError> {
         verify(
             |h| match h {
                 SIGNATURE_HEADER => sig,

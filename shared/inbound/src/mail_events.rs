@@ -189,7 +189,9 @@ mod tests {
         assert_eq!(e(json!({"event": "bounce", "type": "blocked"})), Effect::Status("failed"));
         assert_eq!(e(json!({"event": "processed"})), Effect::Status("sent"));
         assert_eq!(e(json!({"event": "open"})), Effect::Nothing);
-        let p = parse(&json!({"event": "Delivered", "email": " Ada@Example.com ", "message_id": "msg_1", "timestamp": 1700000000}));
+        let p = parse(
+            &json!({"event": "Delivered", "email": " Ada@Example.com ", "message_id": "msg_1", "timestamp": 1700000000}),
+        );
         assert_eq!(p.email, "ada@example.com");
         assert_eq!(p.message.as_deref(), Some("msg_1"));
         assert_eq!(p.at.map(|a| a.timestamp()), Some(1_700_000_000));

@@ -64,7 +64,13 @@ impl MailState {
             None => None,
         };
         let secret = std::env::var("UNSUBSCRIBE_SECRET").ok().filter(|s| !s.trim().is_empty());
-        Self { db, outbox, key, unsubscribe_secret: secret.map(|s| Arc::new(s.trim().as_bytes().to_vec())), now: Utc::now }
+        Self {
+            db,
+            outbox,
+            key,
+            unsubscribe_secret: secret.map(|s| Arc::new(s.trim().as_bytes().to_vec())),
+            now: Utc::now,
+        }
     }
 }
 
@@ -95,7 +101,8 @@ fn events(body: &[u8]) -> Result<Vec<(String, String, Value)>, ApiError> {
         .ok_or_else(|| bad("body".into(), "must be a JSON array of events"))?;
     let mut out = Vec::with_capacity(list.len());
     for (i, e) in list.into_iter().map(crate::event::without_nul).enumerate() {
-        let text = |k: &str| e.get(k).and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty() && s.len() <= 200);
+        let text =
+            |k: &str| e.get(k).and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty() && s.len() <= 200);
         let id = text("sg_event_id").ok_or_else(|| bad(format!("[{i}].sg_event_id"), "must be 1 to 200 characters"))?;
         let event = text("event").ok_or_else(|| bad(format!("[{i}].event"), "must be a non-empty string"))?;
         out.push((id.to_owned(), event.to_ascii_lowercase(), e.clone()));
@@ -189,7 +196,11 @@ async fn confirm_page(State(s): State<MailState>, Path(token): Path<String>) -> 
 }
 
 /// RFC 8058 one-click (and the page's button): the person's opt-out, recorded now.
-async fn one_click(State(s): State<MailState>, Path(token): Path<String>, body: Bytes) -> Result<Html<String>, ApiError> {
+async fn one_click(
+    State(s): State<MailState>,
+    Path(token): Path<String>,
+    body: Bytes,
+) -> Result<Html<String>, ApiError> {
     let u = verified(&s, &token)?;
     let form = String::from_utf8_lossy(&body);
     if !form.contains(unsubscribe::ONE_CLICK_BODY) {

@@ -253,7 +253,10 @@ async fn a_replayed_unsubscribe_is_processed_once_and_blocks_the_persons_next_ca
         2
     );
     assert_eq!(f.count("SELECT count(*) FROM contacts WHERE lead_state = 'suppressed'").await, 1);
-    assert_eq!(f.count(&format!("SELECT count(*) FROM messages WHERE id = '{message}' AND status = 'delivered'")).await, 1);
+    assert_eq!(
+        f.count(&format!("SELECT count(*) FROM messages WHERE id = '{message}' AND status = 'delivered'")).await,
+        1
+    );
     assert_eq!(f.email().await, Verdict::Blocked { reason: "opt_out".into() });
     assert_eq!(f.sandbox.sent().len(), 1, "nothing more went out");
 }
@@ -273,8 +276,14 @@ async fn a_hard_bounce_suppresses_that_address_only_and_events_for_other_address
     assert_eq!(answer(&router, signed_by(&f.key, &body, now().timestamp())).await.0, StatusCode::OK);
     f.run_jobs().await;
     assert_eq!(f.count("SELECT count(*) FROM suppressions").await, 1);
-    assert_eq!(f.count(&format!("SELECT count(*) FROM suppressions WHERE address = '{EMAIL}' AND kind = 'BOUNCED'")).await, 1);
-    assert_eq!(f.count(&format!("SELECT count(*) FROM messages WHERE id = '{message}' AND status = 'failed'")).await, 1);
+    assert_eq!(
+        f.count(&format!("SELECT count(*) FROM suppressions WHERE address = '{EMAIL}' AND kind = 'BOUNCED'")).await,
+        1
+    );
+    assert_eq!(
+        f.count(&format!("SELECT count(*) FROM messages WHERE id = '{message}' AND status = 'failed'")).await,
+        1
+    );
     assert_eq!(f.email().await, Verdict::Blocked { reason: "suppressed: BOUNCED".into() });
 }
 

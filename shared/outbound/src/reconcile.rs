@@ -178,12 +178,9 @@ async fn redeliver(db: &Db, gate: &dyn OutboundGate, q: &Queued, now: DateTime<U
         return Ok(Settled::Failed);
     };
     let campaign = match (&q.campaign, &q.enrolment, &q.step) {
-        (Some(campaign), Some(enrolment), Some(step)) => Some(FromCampaign {
-            campaign,
-            enrolment,
-            step,
-            per_minute: q.per_minute.unwrap_or(1).max(1) as u32,
-        }),
+        (Some(campaign), Some(enrolment), Some(step)) => {
+            Some(FromCampaign { campaign, enrolment, step, per_minute: q.per_minute.unwrap_or(1).max(1) as u32 })
+        }
         _ => None,
     };
     let purpose = if q.send_key.starts_with(OPT_OUT_CONFIRMATION_PREFIX) {

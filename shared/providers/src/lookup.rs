@@ -80,7 +80,9 @@ fn matching(v: &Value, body: &str) -> Option<String> {
             .iter()
             .find_map(|k| {
                 let d = other.get(k)?;
-                d.as_array().or_else(|| ["data", "messages", "items"].iter().find_map(|k| d.get(k)?.as_array())).cloned()
+                d.as_array()
+                    .or_else(|| ["data", "messages", "items"].iter().find_map(|k| d.get(k)?.as_array()))
+                    .cloned()
             })
             .unwrap_or_default(),
     };
@@ -143,7 +145,10 @@ mod tests {
     fn a_listed_message_matches_by_its_text() {
         let v = json!({"success": true, "data": [{"id": "sh-1", "messageBody": "other"}, {"id": "sh-2", "messageBody": "Hi Ada"}]});
         assert_eq!(matching(&v, "Hi Ada").as_deref(), Some("sh-2"));
-        assert_eq!(matching(&json!({"data": {"messages": [{"messageId": "x", "message": "Hi"}]}}), "Hi").as_deref(), Some("x"));
+        assert_eq!(
+            matching(&json!({"data": {"messages": [{"messageId": "x", "message": "Hi"}]}}), "Hi").as_deref(),
+            Some("x")
+        );
         assert_eq!(matching(&json!([]), "Hi"), None);
     }
 }

@@ -73,7 +73,10 @@ where
                 if status.as_u16() == 401 || status.as_u16() == 403 {
                     // Our credentials or account: retrying now cannot help, and it is not the
                     // message's fault either.
-                    return Err(TransportError::Config(format!("HTTP {status}: {}", body.chars().take(300).collect::<String>())));
+                    return Err(TransportError::Config(format!(
+                        "HTTP {status}: {}",
+                        body.chars().take(300).collect::<String>()
+                    )));
                 }
                 if status.as_u16() == 429 || status.as_u16() == 408 || status.is_server_error() {
                     last = format!("HTTP {status}: {body}");

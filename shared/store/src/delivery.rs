@@ -12,8 +12,11 @@ use crate::Tx;
 /// Marks a message as handed to a provider that cannot replay (in the transaction that
 /// commits before the provider is called).
 pub async fn mark_dispatched(tx: &Tx<'_>, id: &MessageId, at: DateTime<Utc>) -> Result<()> {
-    tx.query_typed("UPDATE messages SET dispatched_at = $2 WHERE id = $1", params![id.as_str() => TEXT, at => TIMESTAMPTZ])
-        .await?;
+    tx.query_typed(
+        "UPDATE messages SET dispatched_at = $2 WHERE id = $1",
+        params![id.as_str() => TEXT, at => TIMESTAMPTZ],
+    )
+    .await?;
     Ok(())
 }
 
@@ -32,7 +35,10 @@ pub async fn dispatched_at(tx: &Tx<'_>, id: &MessageId) -> Result<Option<DateTim
 /// Messages left queued since before `before`, across teams, oldest first.
 pub async fn stale_queued(tx: &Tx<'_>, before: DateTime<Utc>, limit: i32) -> Result<Vec<(MessageId, TeamId)>> {
     let rows = tx
-        .query_typed("SELECT id, team_id FROM stale_queued_messages($1, $2)", params![before => TIMESTAMPTZ, limit => INT4])
+        .query_typed(
+            "SELECT id, team_id FROM stale_queued_messages($1, $2)",
+            params![before => TIMESTAMPTZ, limit => INT4],
+        )
         .await?;
     Ok(rows.iter().map(|r| (MessageId::from_trusted(r.get(0)), TeamId::from_trusted(r.get(1)))).collect())
 }

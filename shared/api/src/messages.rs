@@ -196,6 +196,7 @@ pub async fn thread(
     let page = q.page()?;
     let mut conn = app.db.conn().await?;
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::MessagesRead).await?;
+    crate::parents::require(&tx, nextier_store::parents::Parent::Contact(&contact_id)).await?;
     let rows = messages::thread(&tx, &contact_id, &page).await?;
     tx.commit().await.map_err(commit_err)?;
     Ok(Json(Page::from_rows(&page, rows, |m| m.id.to_string())))

@@ -495,6 +495,9 @@ async fn sending_numbers_are_registered_by_admins_and_assigned_to_campaigns() {
     let t = team(&h).await;
     let r = h.call(&MO, "POST", &t.url("/sending-numbers"), Some(json!({"number": "(212) 555-0401"}))).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "registering numbers needs ADMIN");
+    // The number is the team's because SignalHouse lists it in the team's subgroup.
+    let subgroup = ok(&h, &BOB, "POST", &t.url("/signalhouse/connect"), None).await;
+    h.numbers.place(subgroup["subgroupId"].as_str().unwrap(), "+12125550401");
     let r = h.call(&BOB, "POST", &t.url("/sending-numbers"), Some(json!({"number": "555", "attClass": "Z"}))).await;
     let fields: Vec<&str> = r.body["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
     assert_eq!(fields, vec!["number", "attClass"]);

@@ -10,7 +10,7 @@ const ALICE: As = As::User("alice");
 /// cover every hour), so the test does not depend on when it runs.
 async fn reachable_contact(h: &Harness, team: &str) -> (String, String) {
     let now = chrono::Utc::now();
-    let number = ["+12125553101", "+18085553101", "+16715553101"]
+    let number = ["+12125553101", "+18085553101", "+16715553101", "+17875553101"]
         .into_iter()
         .find(|n| {
             let loc = nextier_domain::quiet_hours::locate(n, None);

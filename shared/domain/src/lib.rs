@@ -23,6 +23,7 @@ pub mod settings;
 pub mod team;
 pub mod template;
 pub mod unsubscribe;
+pub mod text;
 pub mod validation;
 pub mod webhook_signature;
 

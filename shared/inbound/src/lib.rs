@@ -16,6 +16,7 @@ pub mod event;
 pub mod mail_events;
 pub mod mail_webhook;
 pub mod notify;
+pub mod provisioning;
 mod received;
 pub mod reconcile;
 pub mod redrive;
@@ -34,6 +35,7 @@ use nextier_domain::inbox::Classification;
 use nextier_outbound::{OutboundGate, OutboundRequest, Prepared, Purpose, Verdict};
 use nextier_runtime::sqs::{process_batch, Message, Outcome};
 use nextier_store::campaigns::Channel;
+use nextier_store::number_orders::{self, Settled};
 use nextier_store::{contacts, messages, scope, settings, webhooks, Db, Scope, StoreError};
 use serde::{Deserialize, Serialize};
 
@@ -105,6 +107,8 @@ pub enum Processed {
     Suggested { suggestion: String, auto_sent: bool },
     /// What a mail event did.
     Mail(String),
+    // A purchase event settled the team's order for `number` (`active`: now its sending number).
+    Purchase { team: TeamId, number: String, active: bool },
 }
 
 /// The `inbound` queue's Lambda handler: a failed job is reported, and SQS redelivers it.
@@ -142,6 +146,7 @@ impl Processor {
                 match e.kind.clone() {
                     Kind::Received => received::received(self, webhook_event_id, &e).await,
                     Kind::Status(status) => self.receipt(webhook_event_id, &e, status, receive_count).await,
+                    Kind::NumberPurchase(success) => self.purchase(webhook_event_id, &e, success).await,
                     Kind::Other(name) => {
                         self.finish(webhook_event_id, None, &format!("ignored: {name}")).await?;
                         Ok(Processed::Ignored(name))
@@ -211,6 +216,39 @@ impl Processor {
         webhooks::finish(&tx, webhook_id, Some(&team), &format!("receipt: {status}"), now).await?;
         tx.commit().await?;
         Ok(Processed::Receipt { status, moved })
+    }
+
+    /// A purchase completed or failed at the provider. Only an order this team placed for
+    /// this number (in the event's subgroup) is settled; any other event changes nothing.
+    async fn purchase(&self, webhook_id: &str, e: &event::Event, success: bool) -> anyhow::Result<Processed> {
+        let Some(number) = e.number.as_deref().and_then(|n| nextier_domain::phone::E164::parse(n).ok()) else {
+            self.finish(webhook_id, None, "ignored: purchase event without a number").await?;
+            return Ok(Processed::Ignored("purchase event without a number".into()));
+        };
+        let now = self.clock.now();
+        let mut conn = self.db.conn().await?;
+        let tx = scope::begin(&mut conn, &Scope::default()).await?;
+        let subgroup = e.subgroup.as_deref();
+        let Some(team) = number_orders::team_for_order(&tx, number.as_str(), subgroup).await? else {
+            drop(tx);
+            self.finish(webhook_id, None, "ignored: nobody ordered this number").await?;
+            return Ok(Processed::Ignored(format!("no pending order for {number}")));
+        };
+        scope::apply(&tx, &Scope::team(team.clone())).await?;
+        let detail = e.error_code.clone().or_else(|| e.text.clone());
+        let settled = number_orders::settle(&tx, &team, number.as_str(), subgroup, success, detail.as_deref()).await?;
+        let outcome = match &settled {
+            Settled::Active(_) => "purchase: number active",
+            Settled::Failed => "purchase: failed",
+            Settled::HeldElsewhere => "purchase: registered to another team",
+            Settled::NotOrdered => "ignored: nobody ordered this number",
+        };
+        webhooks::finish(&tx, webhook_id, Some(&team), outcome, now).await?;
+        tx.commit().await?;
+        if let Settled::HeldElsewhere = settled {
+            tracing::warn!(number = %number, team = %team, "bought number is registered to another team");
+        }
+        Ok(Processed::Purchase { team, number: number.to_string(), active: matches!(settled, Settled::Active(_)) })
     }
 
     async fn suggest(&self, team: &TeamId, item: &nextier_domain::ids::InboxItemId) -> anyhow::Result<Processed> {

@@ -114,7 +114,7 @@ impl Fx {
             fields: Fields {
                 first_name: Some("Ada".into()),
                 status: "active".into(),
-                pipeline_status: "new".into(),
+                pipeline_status: "raw".into(),
                 custom_fields: json!({}),
                 ..Fields::default()
             },
@@ -185,18 +185,24 @@ fn sqs_event(queue: &str, batch: &[nextier_platform::ReceivedMessage]) -> aws_la
 
 /// Two running campaigns with the contact enrolled, and an open call-queue entry.
 async fn engaged(f: &Fx, contact: &ContactId) {
+    use nextier_domain::ids::{CallId, CampaignId, EnrolmentId};
+    let (c1, c2) = (CampaignId::new(), CampaignId::new());
     f.sql(&format!(
         "SET session_replication_role = replica;
          INSERT INTO campaigns (id, team_id, name, status, created_by, approved_at)
-              VALUES ('cmp_g1', '{t}', 'One', 'RUNNING', 'test', now()), ('cmp_g2', '{t}', 'Two', 'RUNNING', 'test', now());
+              VALUES ('{c1}', '{t}', 'One', 'RUNNING', 'test', now()), ('{c2}', '{t}', 'Two', 'RUNNING', 'test', now());
          INSERT INTO campaign_enrolments (id, team_id, campaign_id, contact_id, exclusive, next_run_at, enrolled_by)
-              VALUES ('enr_g1', '{t}', 'cmp_g1', '{c}', false, now(), 'test'),
-                     ('enr_g2', '{t}', 'cmp_g2', '{c}', false, now(), 'test');
+              VALUES ('{e1}', '{t}', '{c1}', '{c}', false, now(), 'test'),
+                     ('{e2}', '{t}', '{c2}', '{c}', false, now(), 'test');
          INSERT INTO call_queue (id, team_id, contact_id, phone, priority, reason, source)
-              VALUES ('cq_g1', '{t}', '{c}', '+13125550143', 80, 'hot', 'test');
+              VALUES ('{q}', '{t}', '{c}', (SELECT e164 FROM contact_phones WHERE contact_id = '{c}' LIMIT 1),
+                      80, 'manual', 'test');
          SET session_replication_role = DEFAULT;",
         t = f.team,
-        c = contact
+        c = contact,
+        e1 = EnrolmentId::new(),
+        e2 = EnrolmentId::new(),
+        q = CallId::new(),
     ))
     .await;
 }
@@ -204,7 +210,7 @@ async fn engaged(f: &Fx, contact: &ContactId) {
 #[tokio::test]
 async fn a_stop_from_one_number_is_the_persons_on_every_number_address_and_channel_in_any_state() {
     let f = fx().await;
-    let (a, b, mail) = ("+13125550143", "+17735550188", "ada@example.com");
+    let (a, b, mail) = ("+13127360143", "+17737360188", "ada@example.com");
     let contact = f.contact(&[a, b], &[mail]).await;
     engaged(&f, &contact).await;
     // A closed lead is still a person whose stop counts.
@@ -236,7 +242,7 @@ async fn a_stop_from_one_number_is_the_persons_on_every_number_address_and_chann
         assert!(matches!(v, Verdict::Blocked { ref reason } if reason == "opt_out"), "{channel:?}: {v:?}");
     }
     f.sql(&format!("UPDATE contacts SET lead_state = 'responded' WHERE id = '{contact}'")).await;
-    let later = "+16465550101";
+    let later = "+16467360101";
     f.sql(&format!(
         "INSERT INTO contact_phones (id, team_id, contact_id, e164, type, is_primary)
               VALUES ('row_later', '{}', '{contact}', '{later}', 'mobile', true);
@@ -252,12 +258,12 @@ async fn a_stop_from_one_number_is_the_persons_on_every_number_address_and_chann
 #[tokio::test]
 async fn a_stop_from_a_deleted_contact_or_an_unknown_number_is_still_recorded() {
     let f = fx().await;
-    let gone = "+13125550177";
+    let gone = "+13127360177";
     let contact = f.contact(&[gone], &["gone@example.com"]).await;
     engaged(&f, &contact).await;
     f.sql(&format!("UPDATE contacts SET deleted_at = now() WHERE id = '{contact}'")).await;
     f.reply(gone, "Unsubscribe").await;
-    let stranger = "+14155550123";
+    let stranger = "+14157360123";
     f.reply(stranger, "stop").await;
     assert_eq!(f.drain().await, 0);
 
@@ -284,7 +290,7 @@ async fn a_stop_from_a_deleted_contact_or_an_unknown_number_is_still_recorded() 
 #[tokio::test]
 async fn no_reply_or_call_outcome_weakens_an_opt_out_and_the_audit_keeps_every_change() {
     let f = fx().await;
-    let n = "+13125550166";
+    let n = "+13127360166";
     let contact = f.contact(&[n], &[]).await;
     f.reply(n, "STOP").await;
     // "Wrong number" after a stop (a classic way to weaken it), then START and STOP again.

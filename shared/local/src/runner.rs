@@ -121,7 +121,13 @@ pub async fn start(config: LocalConfig) -> anyhow::Result<Running> {
         ))),
         suggester: Arc::new(nextier_inbound::suggest::TemplateSuggester),
         skip_tracer: Arc::new(nextier_inbound::skiptrace::SandboxSkipTracer::default()),
+        // Subgroups and numbers from SignalHouse when configured, else a sandbox that lists
+        // any number a team registers.
+        numbers: nextier_providers::numbers_from_env(),
     };
+    if state.numbers.name() == "sandbox" {
+        crate::database::connect_demo_to_sandbox(&database.admin_url, &demo_team).await?;
+    }
     // S3 notifies the lead-import queue of every upload under imports/; so does this hook.
     let notify_queue = queue.clone();
     let on_upload: UploadHook = Arc::new(move |key: String| {

@@ -163,6 +163,7 @@ pub struct Cleared {
     segments: u32,
     /// Extra headers (an email's `List-Unsubscribe` pair).
     headers: Vec<(String, String)>,
+    filter_landlines: bool,
 }
 
 impl Cleared {
@@ -193,6 +194,12 @@ impl Cleared {
     pub fn headers(&self) -> &[(String, String)] {
         &self.headers
     }
+
+    /// The team asked the provider to drop landline and inactive recipients
+    /// (setting `sending`/[`FILTER_LANDLINES`]).
+    pub fn filter_landlines(&self) -> bool {
+        self.filter_landlines
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -213,12 +220,22 @@ pub enum TransportError {
     /// message or the number. Retried later; raises `ProviderConfigurationFault`.
     #[error("provider configuration fault: {0}")]
     Config(String),
+    /// The provider filtered the recipient out as a landline or inactive number (the team's
+    /// [`FILTER_LANDLINES`] setting): the gate marks the phone untextable.
+    #[error("unreachable: {reason}")]
+    Unreachable { reason: String },
 }
 
 /// A provider. It can only be handed a [`Cleared`] message.
 #[async_trait]
 pub trait Transport: Send + Sync {
     fn name(&self) -> &'static str;
+    /// Whether a text may go from this transport's own number when the team has no sending
+    /// number. Only the sandbox lends one (local runs and tests); a real provider never does,
+    /// so in production a team without an active number cannot text.
+    fn lends_numbers(&self) -> bool {
+        false
+    }
     async fn deliver(&self, message: &Cleared) -> Result<Delivered, TransportError>;
     /// Whether a repeated delivery of the same message is replayed rather than sent again
     /// (an idempotency key). When not, the gate delivers a message at most once and leaves an
@@ -278,6 +295,11 @@ pub const DEFAULT_TEAM_PER_MINUTE: i64 = 600;
 /// Texts a minute to numbers whose carrier is unknown (default [`DEFAULT_UNKNOWN_CARRIER_PER_MINUTE`]).
 pub const UNKNOWN_CARRIER_PER_MINUTE: &str = "unknown_carrier_per_minute";
 pub const DEFAULT_UNKNOWN_CARRIER_PER_MINUTE: i64 = 600;
+/// Ask the provider to drop landline and inactive recipients (yes/no, default no).
+pub const FILTER_LANDLINES: &str = "filter_landlines";
+/// Why a text waits when the team has no sending number of its own.
+pub const NO_SENDING_NUMBER: &str =
+    "no sending number: the team has no active number in its SignalHouse subgroup (register or buy one)";
 
 /// The gate, over one transport per channel and the team's token buckets.
 pub struct Gate {
@@ -452,6 +474,12 @@ impl OutboundGate for Gate {
         } else {
             match numbers::pick(tx, req.team, &req.contact.id, req.campaign.map(|c| c.campaign)).await? {
                 numbers::Pick::Number(n) => Some(n),
+                numbers::Pick::NoneConfigured if channel == Channel::Sms && !self.sms.lends_numbers() => {
+                    return decided(Verdict::Deferred {
+                        until: req.now + chrono::Duration::hours(1),
+                        reason: NO_SENDING_NUMBER.into(),
+                    })
+                }
                 numbers::Pick::NoneConfigured => None,
                 numbers::Pick::NoneActive => {
                     return decided(Verdict::Deferred {
@@ -471,6 +499,7 @@ impl OutboundGate for Gate {
             }
         }
         let from = number.as_ref().map(|n| n.e164.clone());
+        let filter_landlines = channel == Channel::Sms && settings::flag(tx, SCOPE, FILTER_LANDLINES).await?;
         let transport = self.transport(channel);
         let (message, created) = messages::record_outbound(
             tx,
@@ -520,6 +549,7 @@ impl OutboundGate for Gate {
             body,
             segments,
             headers,
+            filter_landlines,
         };
         Ok(Prepared::Ready(Dispatch { cleared, team: req.team.clone(), contact: req.contact.id.clone() }))
     }
@@ -542,7 +572,10 @@ impl OutboundGate for Gate {
             let error = match &outcome {
                 Err(TransportError::Retryable(e)) => Some(e.clone()),
                 Err(TransportError::Rejected { reason, opted_out: false }) => Some(reason.clone()),
-                Err(TransportError::Config(_)) | Err(TransportError::Rejected { opted_out: true, .. }) | Ok(_) => None,
+                Err(TransportError::Config(_))
+                | Err(TransportError::Unreachable { .. })
+                | Err(TransportError::Rejected { opted_out: true, .. })
+                | Ok(_) => None,
             };
             if numbers::record_outcome(tx, number, error.as_deref()).await? {
                 tracing::warn!(number = %number, "sending number taken out of rotation");
@@ -576,6 +609,12 @@ impl OutboundGate for Gate {
                     consent::revoke(tx, team, &d.contact, Some(to), &r).await?;
                     return Ok(Verdict::Blocked { reason: "opt_out".into() });
                 }
+                Ok(Verdict::Blocked { reason })
+            }
+            Err(TransportError::Unreachable { reason }) => {
+                messages::set_status(tx, team, message, "failed", None, Some(&reason), now).await?;
+                let actor = self.transport(d.cleared.channel).name();
+                nextier_store::contacts::mark_untextable(tx, team, to, &reason, actor).await?;
                 Ok(Verdict::Blocked { reason })
             }
             Err(TransportError::Retryable(reason)) => {
@@ -655,28 +694,64 @@ pub async fn person_revocation(tx: &Tx<'_>, contact: &Contact) -> anyhow::Result
     Ok(suppressions::revocation_among(tx, &addresses).await?)
 }
 
+/// The first of the contact's numbers that may be called now, checking each number on its
+/// own ([`may_call_number`]). When none may be called now but one may later, the earliest
+/// wait; when none ever may, the first number's reason.
 pub async fn may_call(tx: &Tx<'_>, team: &TeamId, contact: &Contact, now: DateTime<Utc>) -> anyhow::Result<CallCheck> {
+    let mut wait: Option<CallCheck> = None;
+    let mut never: Option<String> = None;
+    for phone in &contact.phones {
+        match may_call_number(tx, team, contact, &phone.e164, now).await? {
+            CallCheck::Call(to) => return Ok(CallCheck::Call(to)),
+            CallCheck::Wait { until, reason } => {
+                if !matches!(&wait, Some(CallCheck::Wait { until: u, .. }) if *u <= until) {
+                    wait = Some(CallCheck::Wait { until, reason });
+                }
+            }
+            CallCheck::Never(reason) => {
+                never.get_or_insert(reason);
+            }
+        }
+    }
+    Ok(wait.unwrap_or_else(|| CallCheck::Never(never.unwrap_or_else(|| "no callable number".into()))))
+}
+
+/// Whether a person may call this exact number of the contact now: the contact has not opted
+/// out, the number is one of theirs and not marked do-not-call, the number itself is not
+/// suppressed, and it is daytime both where its area code is and where the contact lives.
+pub async fn may_call_number(
+    tx: &Tx<'_>,
+    team: &TeamId,
+    contact: &Contact,
+    e164: &str,
+    now: DateTime<Utc>,
+) -> anyhow::Result<CallCheck> {
     if contact.lead_state == LeadState::Suppressed {
         return Ok(CallCheck::Never("opt_out".into()));
     }
+    // A revocation on any of the person's numbers or addresses covers this one too.
     if let Some(s) = person_revocation(tx, contact).await? {
         return Ok(CallCheck::Never(s.block_reason()));
     }
-    let to = match address(contact, Channel::Voice) {
-        Ok(a) => a,
-        Err(reason) => return Ok(CallCheck::Never(reason)),
+    let Some(phone) = contact.phones.iter().find(|p| p.e164 == e164) else {
+        return Ok(CallCheck::Never("not one of the contact's numbers".into()));
     };
-    if let Some(s) = suppressions::active(tx, team, &to, now).await? {
+    if phone.do_not_call {
+        return Ok(CallCheck::Never("do_not_call".into()));
+    }
+    if let Some(s) = suppressions::active(tx, team, e164, now).await? {
         return Ok(CallCheck::Never(s.block_reason()));
     }
+    // The number's own zone and the address's: a call must be inside the window in both.
     let state = contact.addresses.first().and_then(|a| a.state.as_deref());
-    let loc = quiet_hours::locate(&to, state);
-    let until = quiet_hours::next_allowed(now, &loc);
+    let (own, home) = (quiet_hours::locate(e164, None), quiet_hours::locate(e164, state));
+    let (own_until, home_until) = (quiet_hours::next_allowed(now, &own), quiet_hours::next_allowed(now, &home));
+    let (until, loc) = if own_until >= home_until { (own_until, own) } else { (home_until, home) };
     if until > now {
         return Ok(CallCheck::Wait {
             until,
             reason: format!("quiet hours in {}", loc.state.as_deref().unwrap_or("the recipient's zone")),
         });
     }
-    Ok(CallCheck::Call(to))
+    Ok(CallCheck::Call(e164.to_owned()))
 }

@@ -10,6 +10,7 @@ pub mod realestate;
 pub mod retry;
 pub mod sendgrid;
 pub mod signalhouse;
+pub mod signalhouse_numbers;
 pub mod twilio;
 
 use std::sync::Arc;
@@ -87,5 +88,14 @@ impl OutboundGate for LazyGate {
         now: chrono::DateTime<chrono::Utc>,
     ) -> anyhow::Result<Verdict> {
         self.gate().settle(tx, d, outcome, now).await
+    }
+}
+
+/// Number provisioning: SignalHouse when `SIGNALHOUSE_API_KEY` and `SIGNALHOUSE_GROUP_ID` are
+/// set, else the (permissive) sandbox.
+pub fn numbers_from_env() -> Arc<dyn nextier_inbound::provisioning::NumberProvider> {
+    match notifications::Config::from_env() {
+        Some(c) => Arc::new(signalhouse_numbers::SignalHouseNumbers::new(c)),
+        None => Arc::new(nextier_inbound::provisioning::SandboxNumbers::permissive()),
     }
 }

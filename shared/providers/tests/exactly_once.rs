@@ -137,7 +137,6 @@ async fn fx() -> Fx {
     let sms = Arc::new(signalhouse::SignalHouse::new(signalhouse::Config {
         base_url: url.clone(),
         api_key: "sh-key".into(),
-        from: NUMBER.into(),
         status_callback_url: None,
         retry: retry.clone(),
         timeout,

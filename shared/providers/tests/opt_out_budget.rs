@@ -119,7 +119,6 @@ async fn a_stop_behind_ten_replies_is_suppressed_within_seconds_with_the_llm_han
     let sms = SignalHouse::new(signalhouse::Config {
         base_url: sh_url,
         api_key: "sh-test-key".into(),
-        from: "+12127363100".into(),
         status_callback_url: None,
         retry: retry.clone(),
         timeout: Duration::from_secs(10),
@@ -153,7 +152,7 @@ async fn a_stop_behind_ten_replies_is_suppressed_within_seconds_with_the_llm_han
     }
     // Give the suggestions time to be taken and hang on the LLM.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let stopper = "+17735550188";
+    let stopper = "+17737360188";
     let accepted = Instant::now();
     let r = router.clone().oneshot(signed(stopper, "STOP", 99)).await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);

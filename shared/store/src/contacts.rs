@@ -164,6 +164,23 @@ pub async fn record(
     Ok(())
 }
 
+/// The provider filtered this number out as a landline or inactive: it is no longer texted
+/// (marked a landline), and the contact's timeline says why.
+pub async fn mark_untextable(tx: &Tx<'_>, team: &TeamId, e164: &str, reason: &str, actor: &str) -> Result<()> {
+    let rows = tx
+        .query_typed(
+            "UPDATE contact_phones SET type = 'landline' WHERE e164 = $1 RETURNING contact_id",
+            params![e164 => TEXT],
+        )
+        .await?;
+    for r in &rows {
+        let contact = ContactId::from_trusted(r.get(0));
+        let data = serde_json::json!({"phone": e164, "reason": reason});
+        record(tx, team, &contact, "phone_untextable", data, actor).await?;
+    }
+    Ok(())
+}
+
 /// Which contact already holds a phone number or email in this team, if any.
 pub async fn holder_of_phone(tx: &Tx<'_>, e164: &E164) -> Result<Option<ContactId>> {
     let rows =

@@ -96,3 +96,22 @@ async fn a_suppressed_number_is_refused_and_the_refusal_is_on_the_thread() {
     assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.body);
     assert!(r.body.get("items").is_none());
 }
+
+#[tokio::test]
+async fn a_retried_send_without_an_idempotency_key_sends_once() {
+    let h = harness().await;
+    let team = h.team("alice", "Acme").await;
+    let (contact, _) = reachable_contact(&h, &team).await;
+    // The client timed out and sent the same request again, with no key.
+    let first = send(&h, &team, &contact, "Hi Ada, are you around today?", None).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
+    let again = send(&h, &team, &contact, "Hi Ada, are you around today?", None).await;
+    assert_eq!((again.status, again.body["id"].clone()), (StatusCode::OK, first.body["id"].clone()));
+    assert_eq!(h.sandbox.sent().len(), 1, "one text");
+    // Another text is another message; so is the same text from another person of the team.
+    let other = send(&h, &team, &contact, "And one more thing.", None).await;
+    assert_eq!(other.status, StatusCode::CREATED);
+    assert_eq!(h.sandbox.sent().len(), 2);
+    let thread: Value = h.call(&ALICE, "GET", &format!("/teams/{team}/contacts/{contact}/messages"), None).await.body;
+    assert_eq!(thread["items"].as_array().map(Vec::len), Some(2));
+}

@@ -13,6 +13,8 @@
 //! a retry never sends twice.
 
 pub mod event;
+pub mod mail_events;
+pub mod mail_webhook;
 pub mod notify;
 pub mod provisioning;
 mod received;
@@ -76,6 +78,10 @@ pub enum Job {
     /// team switched on auto-send).
     #[serde(rename_all = "camelCase")]
     Suggest { team_id: String, item_id: String },
+    /// One stored SendGrid event (an unsubscribe, spam report or bounce is an opt-out's
+    /// kin, so it shares the opt-outs' queue).
+    #[serde(rename_all = "camelCase")]
+    MailEvent { webhook_event_id: String, payload: serde_json::Value },
 }
 
 pub struct Processor {
@@ -99,6 +105,8 @@ pub enum Processed {
     Ignored(String),
     Replied(String),
     Suggested { suggestion: String, auto_sent: bool },
+    /// What a mail event did.
+    Mail(String),
     // A purchase event settled the team's order for `number` (`active`: now its sending number).
     Purchase { team: TeamId, number: String, active: bool },
 }
@@ -151,6 +159,7 @@ impl Processor {
                 let purpose = if *confirmation { Purpose::OptOutConfirmation } else { Purpose::KeywordReply };
                 self.reply(&team, &contact, body, send_key, purpose, to.as_deref()).await
             }
+            Job::MailEvent { webhook_event_id, payload } => self.mail_event(webhook_event_id, payload).await,
             Job::Suggest { team_id, item_id } => {
                 let team = TeamId::from_trusted(team_id.clone());
                 let item = nextier_domain::ids::InboxItemId::from_trusted(item_id.clone());

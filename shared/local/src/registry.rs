@@ -183,6 +183,28 @@ impl Registry {
                 })
             }),
         });
+        // template.yaml: MessageReconcileFunction, rate(5 minutes): messages left queued, settled
+        // through the sandbox gate (SignalHouse is asked when SIGNALHOUSE_API_KEY is set).
+        let (recon_db, recon_gate) = (
+            db.clone(),
+            Arc::new(nextier_campaigns::gate::sandbox_limited(Arc::new(
+                nextier_platform::local::PgRateLimiter::new(db.clone()),
+            ))),
+        );
+        let lookup = nextier_providers::lookup::lookup_from_env();
+        r.schedules.push(Schedule {
+            name: "message-reconcile".into(),
+            every: Duration::from_secs(300),
+            handler: Arc::new(move || {
+                let (db, gate, lookup) = (recon_db.clone(), recon_gate.clone(), lookup.clone());
+                Box::pin(async move {
+                    let config = nextier_outbound::reconcile::ReconcileConfig::default();
+                    let s = nextier_outbound::reconcile::run(&db, gate.as_ref(), lookup.as_ref(), &config, chrono::Utc::now())
+                        .await?;
+                    Ok(serde_json::to_value(s)?)
+                })
+            }),
+        });
         // template.yaml: OutboxSweeperFunction, rate(1 minute).
         r.schedules.push(Schedule {
             name: "outbox-sweeper".into(),

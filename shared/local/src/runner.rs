@@ -161,7 +161,14 @@ pub async fn start(config: LocalConfig) -> anyhow::Result<Running> {
         base_url: Arc::new(api_url.clone()),
         now: chrono::Utc::now,
     });
+    // SendGrid's event webhook (with SENDGRID_WEBHOOK_PUBLIC_KEY) and the unsubscribe links the
+    // sandbox gate signs (UNSUBSCRIBE_SECRET or the local default).
+    let mut mail = nextier_inbound::mail_webhook::MailState::from_env(db.clone(), publisher.clone());
+    if mail.unsubscribe_secret.is_none() {
+        mail.unsubscribe_secret = Some(Arc::new(nextier_outbound::email::LOCAL_SECRET.as_bytes().to_vec()));
+    }
     let app = nextier_api::full_app(state, Some(verifier))
+        .merge(nextier_inbound::mail_webhook::routes(mail))
         .merge(blob_router(blobs.clone(), Some(on_upload)))
         .merge(webhook)
         .merge(voice)

@@ -5,6 +5,8 @@
 //! the gate can make one (its fields are private to this crate and it has no public
 //! constructor). Code elsewhere that holds a transport still cannot send without the gate.
 
+pub mod email;
+pub mod reconcile;
 mod sandbox;
 
 use std::sync::Arc;
@@ -24,8 +26,9 @@ use nextier_store::outbox::{self, Destination};
 use nextier_store::consent;
 use nextier_store::suppressions::{self, Suppression};
 use nextier_store::Tx;
-use nextier_store::{numbers, settings};
+use nextier_store::{delivery, numbers, settings};
 
+pub use email::UnsubscribeLinks;
 pub use sandbox::{SandboxTransport, Sent as SandboxSent};
 
 /// Where a message comes from when a campaign step sends it.
@@ -158,6 +161,8 @@ pub struct Cleared {
     subject: Option<String>,
     body: String,
     segments: u32,
+    /// Extra headers (an email's `List-Unsubscribe` pair).
+    headers: Vec<(String, String)>,
     filter_landlines: bool,
 }
 
@@ -185,6 +190,11 @@ impl Cleared {
     pub fn segments(&self) -> u32 {
         self.segments
     }
+    /// Headers the message must carry (for email: `List-Unsubscribe`, `List-Unsubscribe-Post`).
+    pub fn headers(&self) -> &[(String, String)] {
+        &self.headers
+    }
+
     /// The team asked the provider to drop landline and inactive recipients
     /// (setting `sending`/[`FILTER_LANDLINES`]).
     pub fn filter_landlines(&self) -> bool {
@@ -206,6 +216,10 @@ pub enum TransportError {
     /// Worth a retry (timeouts, 429, 5xx).
     #[error("retryable: {0}")]
     Retryable(String),
+    /// The provider refused our credentials (401, 403): our configuration is wrong, not the
+    /// message or the number. Retried later; raises `ProviderConfigurationFault`.
+    #[error("provider configuration fault: {0}")]
+    Config(String),
     /// The provider filtered the recipient out as a landline or inactive number (the team's
     /// [`FILTER_LANDLINES`] setting): the gate marks the phone untextable.
     #[error("unreachable: {reason}")]
@@ -223,6 +237,12 @@ pub trait Transport: Send + Sync {
         false
     }
     async fn deliver(&self, message: &Cleared) -> Result<Delivered, TransportError>;
+    /// Whether a repeated delivery of the same message is replayed rather than sent again
+    /// (an idempotency key). When not, the gate delivers a message at most once and leaves an
+    /// unanswered delivery to the reconciler.
+    fn idempotent(&self) -> bool {
+        true
+    }
 }
 
 /// Where a channel would send for this contact, if anywhere. `exact` names the number or
@@ -287,16 +307,24 @@ pub struct Gate {
     email: Arc<dyn Transport>,
     voice: Arc<dyn Transport>,
     limiter: Option<Arc<dyn RateLimiter>>,
+    links: Option<Arc<UnsubscribeLinks>>,
 }
 
 impl Gate {
     pub fn new(sms: Arc<dyn Transport>, email: Arc<dyn Transport>, voice: Arc<dyn Transport>) -> Self {
-        Self { sms, email, voice, limiter: None }
+        Self { sms, email, voice, limiter: None, links: None }
     }
 
     /// Every channel through one sandbox transport (local runs and tests).
     pub fn sandbox(t: Arc<SandboxTransport>) -> Self {
-        Self { sms: t.clone(), email: t.clone(), voice: t, limiter: None }
+        Self { sms: t.clone(), email: t.clone(), voice: t, limiter: None, links: None }
+    }
+
+    /// Outreach email carries unsubscribe links built with these; without them, the gate
+    /// holds outreach email back.
+    pub fn with_unsubscribe_links(mut self, links: UnsubscribeLinks) -> Self {
+        self.links = Some(Arc::new(links));
+        self
     }
 
     /// Texts take a token from the team's bucket and the campaign's before they go.
@@ -403,6 +431,27 @@ impl OutboundGate for Gate {
                 return decided(Verdict::Blocked { reason: s.block_reason() });
             }
         }
+        // Outreach email carries an unsubscribe link and the team's postal address, or waits.
+        let postal = if channel == Channel::Email && req.purpose == Purpose::Outreach {
+            match (&self.links, email::postal_address(tx).await?) {
+                (None, _) => {
+                    return decided(Verdict::Deferred {
+                        until: req.now + chrono::Duration::hours(1),
+                        reason: "email unsubscribe links are not configured (UNSUBSCRIBE_BASE_URL, UNSUBSCRIBE_SECRET)"
+                            .into(),
+                    })
+                }
+                (Some(_), None) => {
+                    return decided(Verdict::Deferred {
+                        until: req.now + chrono::Duration::hours(1),
+                        reason: "the team has no postal address (setting email/postal_address)".into(),
+                    })
+                }
+                (Some(_), Some(a)) => Some(a),
+            }
+        } else {
+            None
+        };
         // Quiet hours for outreach texts and calls, in the recipient's local time.
         if channel != Channel::Email && req.purpose == Purpose::Outreach {
             let state = req.contact.addresses.first().and_then(|a| a.state.as_deref());
@@ -479,14 +528,27 @@ impl OutboundGate for Gate {
             // An earlier attempt already sent (or failed) this very step.
             return decided(Verdict::Sent { message });
         }
+        if !transport.idempotent() {
+            if !created && delivery::dispatched_at(tx, &message).await?.is_some() {
+                // Handed to a provider that cannot replay, and never answered (the sender
+                // died): delivering again could send twice. The reconciler settles it.
+                return decided(Verdict::Sent { message });
+            }
+            delivery::mark_dispatched(tx, &message, req.now).await?;
+        }
+        let (body, headers) = match (&postal, &self.links) {
+            (Some(postal), Some(links)) => email::compose(links, req.team, &message, &to, &req.body, postal),
+            _ => (req.body.clone(), Vec::new()),
+        };
         let cleared = Cleared {
             message: message.clone(),
             channel,
             to: to.clone(),
             from: from.clone(),
             subject: req.subject.clone(),
-            body: req.body.clone(),
+            body,
             segments,
+            headers,
             filter_landlines,
         };
         Ok(Prepared::Ready(Dispatch { cleared, team: req.team.clone(), contact: req.contact.id.clone() }))
@@ -506,10 +568,14 @@ impl OutboundGate for Gate {
         let (message, team, to) = (&d.cleared.message, &d.team, &d.cleared.to);
         // A number that keeps failing leaves the rotation, and the team hears of it.
         if let Some(number) = &d.cleared.from {
+            // A configuration fault (our credentials) says nothing about the number.
             let error = match &outcome {
                 Err(TransportError::Retryable(e)) => Some(e.clone()),
                 Err(TransportError::Rejected { reason, opted_out: false }) => Some(reason.clone()),
-                _ => None,
+                Err(TransportError::Config(_))
+                | Err(TransportError::Unreachable { .. })
+                | Err(TransportError::Rejected { opted_out: true, .. })
+                | Ok(_) => None,
             };
             if numbers::record_outcome(tx, number, error.as_deref()).await? {
                 tracing::warn!(number = %number, "sending number taken out of rotation");
@@ -551,9 +617,62 @@ impl OutboundGate for Gate {
                 nextier_store::contacts::mark_untextable(tx, team, to, &reason, actor).await?;
                 Ok(Verdict::Blocked { reason })
             }
-            Err(TransportError::Retryable(reason)) => Ok(Verdict::Failed { reason }),
+            Err(TransportError::Retryable(reason)) => {
+                // The provider answered no (or nothing): a retry may deliver it again.
+                delivery::clear_dispatched(tx, message).await?;
+                Ok(Verdict::Failed { reason })
+            }
+            Err(TransportError::Config(reason)) => {
+                delivery::clear_dispatched(tx, message).await?;
+                let provider = self.transport(d.cleared.channel).name();
+                configuration_fault(tx, team, provider, d.cleared.channel, message, &reason, now).await?;
+                Ok(Verdict::Deferred {
+                    until: now + chrono::Duration::minutes(CONFIG_FAULT_RETRY_MINUTES),
+                    reason: format!("provider configuration fault ({provider}): {reason}"),
+                })
+            }
         }
     }
+}
+
+/// How long a message held back by a provider configuration fault waits before it is tried
+/// again.
+pub const CONFIG_FAULT_RETRY_MINUTES: i64 = 15;
+
+/// A provider refused our credentials: an event for the team (one per provider per retry
+/// window, however many messages hit it) and a metric the alarm watches.
+async fn configuration_fault(
+    tx: &Tx<'_>,
+    team: &TeamId,
+    provider: &str,
+    channel: Channel,
+    message: &MessageId,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    tracing::error!(provider, reason, "provider refused our credentials; sends are held back");
+    // Once by provider (to read), once without dimensions (what the alarm watches).
+    for dimensions in [&[("Provider", provider)][..], &[]] {
+        nextier_runtime::metrics::emit(
+            dimensions,
+            &[("ProviderConfigurationFaults", 1.0, nextier_runtime::metrics::Unit::Count)],
+        );
+    }
+    let window = now.timestamp() / (CONFIG_FAULT_RETRY_MINUTES * 60);
+    outbox::stage(
+        tx,
+        &outbox::OutboxMessage {
+            team: Some(team.clone()),
+            destination: Destination::Event("ProviderConfigurationFault".into()),
+            payload: serde_json::json!({
+                "provider": provider, "channel": channel.as_str(), "reason": reason, "message": message,
+            }),
+            correlation_id: format!("provider-config-fault-{message}"),
+            dedupe_key: Some(format!("provider-config-fault:{team}:{provider}:{window}")),
+        },
+    )
+    .await?;
+    Ok(())
 }
 
 /// Whether a person may call a contact now (the dialer and the call queue ask before they

@@ -4,6 +4,7 @@
 //! suggester over an OpenAI-compatible chat-completions API.
 
 pub mod llm;
+pub mod lookup;
 pub mod notifications;
 pub mod realestate;
 pub mod retry;
@@ -42,7 +43,14 @@ pub fn gate_from_env(limiter: Arc<dyn RateLimiter>) -> Gate {
     for (channel, t) in [("sms", &sms), ("email", &email), ("voice", &voice)] {
         tracing::info!(channel, transport = t.name(), "outbound transport");
     }
-    Gate::new(sms, email, voice).with_limiter(limiter)
+    let gate = Gate::new(sms, email, voice).with_limiter(limiter);
+    match nextier_outbound::UnsubscribeLinks::from_env() {
+        Some(links) => gate.with_unsubscribe_links(links),
+        None => {
+            tracing::warn!("UNSUBSCRIBE_BASE_URL or UNSUBSCRIBE_SECRET is not set; campaign email is held back");
+            gate
+        }
+    }
 }
 
 /// [`gate_from_env`] built on first use, so a function that never sends (an API group that

@@ -1,5 +1,6 @@
 //! One retry policy for every provider: timeouts, 408, 429 and 5xx are retried with
-//! exponential backoff that honours `Retry-After`; any other answer is returned as it is.
+//! exponential backoff that honours `Retry-After`; 401 and 403 are a configuration fault
+//! ([`TransportError::Config`]) for every provider client; any other answer is returned as it is.
 
 use std::time::Duration;
 
@@ -69,6 +70,14 @@ where
                 let status = resp.status();
                 let headers = resp.headers().clone();
                 let body = resp.text().await.unwrap_or_default();
+                if status.as_u16() == 401 || status.as_u16() == 403 {
+                    // Our credentials or account: retrying now cannot help, and it is not the
+                    // message's fault either.
+                    return Err(TransportError::Config(format!(
+                        "HTTP {status}: {}",
+                        body.chars().take(300).collect::<String>()
+                    )));
+                }
                 if status.as_u16() == 429 || status.as_u16() == 408 || status.is_server_error() {
                     last = format!("HTTP {status}: {body}");
                     retry_after(&headers).unwrap_or(backoff).min(policy.max_backoff)

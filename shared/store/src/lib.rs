@@ -13,6 +13,7 @@ pub mod campaigns;
 pub mod consent;
 pub mod contacts;
 pub mod db;
+pub mod delivery;
 pub mod error;
 pub mod imports;
 pub mod inbox;

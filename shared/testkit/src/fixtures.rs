@@ -22,6 +22,20 @@ pub async fn team(t: &TestDb, name: &str) -> TeamId {
     team
 }
 
+/// The team's postal address (team setting `email/postal_address`), which campaign email
+/// must carry.
+pub async fn postal_address(t: &TestDb, team: &TeamId) {
+    t.superuser()
+        .await
+        .execute(
+            "INSERT INTO team_settings (team_id, scope, name, value) VALUES ($1, 'email', 'postal_address', $2)
+             ON CONFLICT (team_id, scope, name) DO UPDATE SET value = excluded.value",
+            &[&team.as_str(), &"Acme Realty, 1 Main St, Springfield, IL 62701"],
+        )
+        .await
+        .expect("insert postal address");
+}
+
 /// A sending (and receiving) number of the team, as if the provider had listed it in the
 /// team's subgroup (verified).
 pub async fn sending_number(t: &TestDb, team: &TeamId, e164: &str) {

@@ -57,7 +57,11 @@ impl SignalHouseNumbers {
             }
         })
         .await
-        .map_err(|e| ProvisionError::Unavailable(format!("{what}: {e}")))?;
+        .map_err(|e| match e {
+            // Our credentials, not the provider's health.
+            nextier_outbound::TransportError::Config(m) => ProvisionError::Unauthorized(format!("{what}: {m}")),
+            e => ProvisionError::Unavailable(format!("{what}: {e}")),
+        })?;
         match answer.status.as_u16() {
             200..=299 | 404 => Ok(answer),
             401 | 403 => Err(ProvisionError::Unauthorized(format!("{what}: HTTP {}", answer.status))),

@@ -11,7 +11,8 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 VENV="$ROOT/.venv"
-PY_TOOLS=("moto[server]>=5.1,<6" "cfn-lint>=1.20,<2")
+# signalhouse: the official SDK, driven by the SignalHouse contract test.
+PY_TOOLS=("moto[server]>=5.1,<6" "cfn-lint>=1.20,<2" "signalhouse>=1.5,<2")
 
 log() { printf '\033[1m== %s\033[0m\n' "$*" >&2; }
 
@@ -40,7 +41,7 @@ setup_python() {
     log "creating $VENV"
     python3 -m venv "$VENV"
   fi
-  if ! "$VENV/bin/python" -c "import moto, cfnlint" >/dev/null 2>&1; then
+  if ! "$VENV/bin/python" -c "import moto, cfnlint, signalhouse" >/dev/null 2>&1; then
     log "installing ${PY_TOOLS[*]} into .venv"
     "$VENV/bin/pip" install -q --disable-pip-version-check "${PY_TOOLS[@]}"
   fi
@@ -93,6 +94,8 @@ case "$cmd" in
   test)
     setup
     export MOTO_SERVER="$VENV/bin/moto_server"
+    # The contract test must run here, never skip: it fails without the SDK when this is set.
+    export SIGNALHOUSE_SDK_PYTHON="$VENV/bin/python"
     stop_test_services
     trap stop_test_services EXIT
     log "cargo nextest run --workspace"

@@ -20,7 +20,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let seq = Sequencer { db, gate: Arc::new(gate), clock: Arc::new(SystemClock) };
     let seq = &seq;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        Ok::<_, lambda_runtime::Error>(handle(seq, event.payload).await)
+        // No provider call outlives the invocation.
+        let deadline = nextier_runtime::deadline::from_epoch_millis(event.context.deadline);
+        Ok::<_, lambda_runtime::Error>(nextier_runtime::deadline::within(Some(deadline), handle(seq, event.payload)).await)
     }))
     .await
 }

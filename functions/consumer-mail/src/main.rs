@@ -12,7 +12,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let mailer = nextier_providers::sendgrid::mailer_from_env();
     let (db, mailer) = (&db, &mailer);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        Ok::<_, lambda_runtime::Error>(nextier_inbound::notify::handle(db, mailer.as_ref(), event.payload).await)
+        // No provider call outlives the invocation.
+        let deadline = nextier_runtime::deadline::from_epoch_millis(event.context.deadline);
+        let handled = nextier_inbound::notify::handle(db, mailer.as_ref(), event.payload);
+        Ok::<_, lambda_runtime::Error>(nextier_runtime::deadline::within(Some(deadline), handled).await)
     }))
     .await
 }

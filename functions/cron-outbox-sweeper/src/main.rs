@@ -1,5 +1,6 @@
 //! Every minute (EventBridge Scheduler): publishes outbox rows that were not published right
-//! after their transaction committed, prunes old ones and reports the backlog.
+//! after their transaction committed, prunes old ones and reports the backlog; then re-drives
+//! webhook deliveries left unprocessed for more than a few minutes.
 
 use std::time::Duration;
 
@@ -14,10 +15,13 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     nextier_runtime::telemetry::init("cron-outbox-sweeper");
     let db = Db::worker_from_env()?;
     let publisher = Platform::from_env(&db).await.outbox(&db);
-    let publisher = &publisher;
+    let (db, publisher) = (&db, &publisher);
     lambda_runtime::run(service_fn(move |_: LambdaEvent<Value>| async move {
         let summary = sweep_job(publisher, Duration::from_secs(40)).await?;
-        Ok::<_, lambda_runtime::Error>(serde_json::to_value(summary)?)
+        let redriven = nextier_inbound::redrive::run(db, publisher, nextier_inbound::redrive::AFTER).await?;
+        let mut out = serde_json::to_value(summary)?;
+        out["webhooksRedriven"] = redriven.into();
+        Ok::<_, lambda_runtime::Error>(out)
     }))
     .await
 }

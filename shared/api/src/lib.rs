@@ -11,6 +11,7 @@ pub mod imports;
 pub mod inbox;
 pub mod messages;
 pub mod openapi;
+mod parents;
 pub mod skip_traces;
 mod state;
 pub mod suppressions;
@@ -91,6 +92,7 @@ pub async fn run_lambda(
         gate: std::sync::Arc::new(nextier_providers::LazyGate::new(platform.limiter.clone())),
         suggester: std::sync::Arc::new(nextier_providers::llm::LazySuggester::default()),
         skip_tracer: std::sync::Arc::new(nextier_providers::realestate::LazySkipTracer::default()),
+        numbers: std::sync::Arc::new(nextier_providers::signalhouse_numbers::LazyNumbers::default()),
         db,
         config: std::sync::Arc::new(AppConfig::from_env()),
     };

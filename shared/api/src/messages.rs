@@ -45,11 +45,28 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     Ok(Some(key.to_owned()))
 }
 
+/// How long a request without an Idempotency-Key counts as a retry of an identical earlier one.
+pub const DERIVED_KEY_WINDOW_SECS: i64 = 300;
+
+/// The send keys a request without an Idempotency-Key may have been recorded under: the
+/// caller, the contact and the text's SHA-256, in this 5-minute window and the one before
+/// (a retry just after a window's end still finds the first attempt). The same person sending
+/// the same text to the same contact again within that time gets the first message back.
+pub fn derived_send_keys(actor: &str, contact: &ContactId, text: &str, now: chrono::DateTime<Utc>) -> [String; 2] {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(format!("{actor}\n{contact}\n{text}").as_bytes());
+    let hash = hex::encode(&digest[..16]);
+    let window = now.timestamp().div_euclid(DERIVED_KEY_WINDOW_SECS);
+    [format!("api:auto:{hash}:{window}"), format!("api:auto:{hash}:{}", window - 1)]
+}
+
 /// Sends a text to the contact through the outbound gate (consent, suppression, quiet hours,
 /// the team's rate). With an `Idempotency-Key` header a retried request returns the first
-/// answer instead of sending again; the same key with a different request is 409. A refused
-/// or held text is recorded with its reason and answered 409; a provider outage is 503 (retry
-/// with the same key).
+/// answer instead of sending again; the same key with a different request is 409. Without
+/// one, the key is derived from the caller, the contact and the text within a 5-minute window
+/// (and the one before), so a client's retry after a timeout does not send twice either. A
+/// refused or held text is recorded with its reason and answered 409; a provider outage or
+/// configuration fault is 503 (retry with the same key).
 #[utoipa::path(post, path = "/teams/{teamId}/contacts/{contactId}/messages", tag = "messages", request_body = SendMessage,
     params(("teamId" = String, Path), ("contactId" = String, Path),
            ("Idempotency-Key" = Option<String>, Header, description = "Makes a retried request safe")),
@@ -74,9 +91,17 @@ pub async fn send(
 
     let mut conn = app.db.conn().await?;
     let (tx, access) = open_team(&mut conn, &cred, &team, Permission::MessagesSend).await?;
+    let actor = access.actor.label();
+    let now = Utc::now();
     let send_key = match &key {
         Some(k) => format!("api:{k}"),
-        None => format!("api:{}", MessageId::new()),
+        None => {
+            let [current, previous] = derived_send_keys(&actor, &contact_id, &text, now);
+            match messages::by_send_key(&tx, &previous).await? {
+                Some(_) => previous,
+                None => current,
+            }
+        }
     };
     if let Some((prev, prev_contact)) = messages::by_send_key(&tx, &send_key).await? {
         if prev_contact.as_ref() != Some(&contact_id) || prev.body != text {
@@ -92,8 +117,6 @@ pub async fn send(
         StoreError::NotFound => ApiError::NotFound("no such contact".into()),
         other => other.into(),
     })?;
-    let actor = access.actor.label();
-    let now = Utc::now();
     let req = OutboundRequest {
         team: &team,
         contact: &contact,
@@ -104,6 +127,7 @@ pub async fn send(
         campaign: None,
         sent_by: &actor,
         purpose: nextier_outbound::Purpose::Outreach,
+        to: None,
         now,
     };
     let (tx, verdict) = match app.gate.prepare(&tx, &req).await.map_err(ApiError::Internal)? {
@@ -115,6 +139,12 @@ pub async fn send(
             let outcome = app.gate.deliver(&dispatch).await;
             let tx = scope::begin(&mut conn, &Scope::team(team.clone())).await?;
             let v = app.gate.settle(&tx, &dispatch, outcome, now).await.map_err(ApiError::Internal)?;
+            if let Verdict::Deferred { reason, .. } = &v {
+                // Held after the provider was asked (a configuration fault): the message stays
+                // queued under the key, and a retry with the key sends it once.
+                tx.commit().await.map_err(commit_err)?;
+                return Err(ApiError::Unavailable(format!("not sent now ({reason}); retry with the same key")));
+            }
             (tx, v)
         }
     };
@@ -166,6 +196,7 @@ pub async fn thread(
     let page = q.page()?;
     let mut conn = app.db.conn().await?;
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::MessagesRead).await?;
+    crate::parents::require(&tx, nextier_store::parents::Parent::Contact(&contact_id)).await?;
     let rows = messages::thread(&tx, &contact_id, &page).await?;
     tx.commit().await.map_err(commit_err)?;
     Ok(Json(Page::from_rows(&page, rows, |m| m.id.to_string())))

@@ -19,6 +19,8 @@ pub struct AppState {
     pub suggester: Arc<dyn nextier_inbound::suggest::Suggester>,
     /// Skip traces (RealEstateAPI when configured, else the sandbox).
     pub skip_tracer: Arc<dyn nextier_inbound::skiptrace::SkipTracer>,
+    /// Subgroups, number inventory and purchases (SignalHouse when configured, else the sandbox).
+    pub numbers: Arc<dyn nextier_inbound::provisioning::NumberProvider>,
 }
 
 #[derive(Debug, Clone)]

@@ -465,7 +465,7 @@ async fn the_suppression_list_stops_campaigns_and_only_an_admin_lifts_it() {
     assert_eq!(e["items"][0]["exitReason"], "suppressed: LEGAL_DNC");
     let list = ok(&h, &MO, "GET", &t.url("/suppressions"), None).await;
     assert_eq!(list["items"].as_array().unwrap().len(), 1);
-    let path = t.url("/suppressions/%2B12125552181");
+    let path = t.url("/suppressions/%2B12125552181?reason=court%20order%20vacated");
     assert_eq!(h.call(&MO, "DELETE", &path, None).await.status, StatusCode::FORBIDDEN);
     assert_eq!(h.call(&BOB, "DELETE", &path, None).await.status, StatusCode::NO_CONTENT);
     assert_eq!(h.count("suppressions").await, 0);
@@ -495,6 +495,9 @@ async fn sending_numbers_are_registered_by_admins_and_assigned_to_campaigns() {
     let t = team(&h).await;
     let r = h.call(&MO, "POST", &t.url("/sending-numbers"), Some(json!({"number": "(212) 555-0401"}))).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "registering numbers needs ADMIN");
+    // The number is the team's because SignalHouse lists it in the team's subgroup.
+    let subgroup = ok(&h, &BOB, "POST", &t.url("/signalhouse/connect"), None).await;
+    h.numbers.place(subgroup["subgroupId"].as_str().unwrap(), "+12125550401");
     let r = h.call(&BOB, "POST", &t.url("/sending-numbers"), Some(json!({"number": "555", "attClass": "Z"}))).await;
     let fields: Vec<&str> = r.body["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
     assert_eq!(fields, vec!["number", "attClass"]);

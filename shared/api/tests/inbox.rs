@@ -42,7 +42,7 @@ async fn setup(h: &Harness) -> String {
     h.t.superuser()
         .await
         .execute(
-            "INSERT INTO sending_numbers (id, team_id, e164, created_by) VALUES ('row_01JD8Z6Q3M4N5P6R7S8T9V0W1X', $1, $2, 'test')",
+            "INSERT INTO sending_numbers (id, team_id, e164, created_by, verified_at) VALUES ('row_01JD8Z6Q3M4N5P6R7S8T9V0W1X', $1, $2, 'test', now())",
             &[&team, &NUMBER],
         )
         .await
@@ -242,7 +242,7 @@ async fn ai_suggestions_are_sent_only_with_a_persons_approval_and_logged() {
     h.t.superuser()
         .await
         .execute(
-            "INSERT INTO sending_numbers (id, team_id, e164, created_by) VALUES ('row_01JD8Z6Q3M4N5P6R7S8T9V0W1X', $1, $2, 'test')",
+            "INSERT INTO sending_numbers (id, team_id, e164, created_by, verified_at) VALUES ('row_01JD8Z6Q3M4N5P6R7S8T9V0W1X', $1, $2, 'test', now())",
             &[&team, &NUMBER],
         )
         .await

@@ -10,7 +10,7 @@ const ALICE: As = As::User("alice");
 /// cover every hour), so the test does not depend on when it runs.
 async fn reachable_contact(h: &Harness, team: &str) -> (String, String) {
     let now = chrono::Utc::now();
-    let number = ["+12125553101", "+18085553101", "+16715553101"]
+    let number = ["+12125553101", "+18085553101", "+16715553101", "+17875553101"]
         .into_iter()
         .find(|n| {
             let loc = nextier_domain::quiet_hours::locate(n, None);
@@ -89,8 +89,29 @@ async fn a_suppressed_number_is_refused_and_the_refusal_is_on_the_thread() {
     let thread: Value = h.call(&ALICE, "GET", &format!("/teams/{team}/contacts/{contact}/messages"), None).await.body;
     assert_eq!(thread["items"][0]["status"], "blocked");
     assert_eq!(thread["items"][0]["error"], "not sent: opt_out");
-    // Another team's member sees nothing of it.
+    // Another team's member sees nothing of it: the contact is not theirs (404, as for a
+    // contact that does not exist).
     let other = h.team("eve", "Evil").await;
     let r = h.call(&As::User("eve"), "GET", &format!("/teams/{other}/contacts/{contact}/messages"), None).await;
-    assert_eq!(r.body["items"], json!([]));
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.body);
+    assert!(r.body.get("items").is_none());
+}
+
+#[tokio::test]
+async fn a_retried_send_without_an_idempotency_key_sends_once() {
+    let h = harness().await;
+    let team = h.team("alice", "Acme").await;
+    let (contact, _) = reachable_contact(&h, &team).await;
+    // The client timed out and sent the same request again, with no key.
+    let first = send(&h, &team, &contact, "Hi Ada, are you around today?", None).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
+    let again = send(&h, &team, &contact, "Hi Ada, are you around today?", None).await;
+    assert_eq!((again.status, again.body["id"].clone()), (StatusCode::OK, first.body["id"].clone()));
+    assert_eq!(h.sandbox.sent().len(), 1, "one text");
+    // Another text is another message; so is the same text from another person of the team.
+    let other = send(&h, &team, &contact, "And one more thing.", None).await;
+    assert_eq!(other.status, StatusCode::CREATED);
+    assert_eq!(h.sandbox.sent().len(), 2);
+    let thread: Value = h.call(&ALICE, "GET", &format!("/teams/{team}/contacts/{contact}/messages"), None).await.body;
+    assert_eq!(thread["items"].as_array().map(Vec::len), Some(2));
 }

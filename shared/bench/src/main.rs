@@ -9,11 +9,13 @@
 //! `infra/dev.sh bench gate [messages]`: the outbound gate's throughput and a 75/minute bucket (see `gate.rs`).
 //! `infra/dev.sh bench tick [enrolments]`: the campaign tick on 100,000 due enrolments (see `tick.rs`).
 //! `infra/dev.sh bench webhook [seconds]`: the SignalHouse webhook and the inbound consumer (see `webhook.rs`).
+//! `infra/dev.sh bench optout [stops]`: opt-out latency behind a slow LLM and a failing carrier (see `optout.rs`).
 
 mod cold;
 mod gate;
 mod import;
 mod load;
+mod optout;
 mod tick;
 mod webhook;
 
@@ -31,6 +33,10 @@ async fn main() -> anyhow::Result<()> {
     if std::env::args().nth(1).as_deref() == Some("webhook") {
         let seconds = std::env::args().nth(2).and_then(|s| s.parse().ok()).unwrap_or(10);
         return webhook::run(seconds).await;
+    }
+    if std::env::args().nth(1).as_deref() == Some("optout") {
+        let n = std::env::args().nth(2).and_then(|s| s.parse().ok()).unwrap_or(100);
+        return optout::run(n).await;
     }
     if std::env::args().nth(1).as_deref() == Some("tick") {
         let n = std::env::args().nth(2).and_then(|s| s.parse().ok()).unwrap_or(100_000);

@@ -8,9 +8,11 @@ pub use nextier_outbound::{
     Verdict,
 };
 
-/// The gate (suppression, consent, quiet hours) over the sandbox transport.
+/// The gate (suppression, consent, quiet hours) over the sandbox transport, its email carrying
+/// unsubscribe links from the environment or the local runtime's defaults.
 pub fn sandbox() -> Gate {
     Gate::sandbox(Arc::new(SandboxTransport::new()))
+        .with_unsubscribe_links(nextier_outbound::UnsubscribeLinks::from_env_or_local())
 }
 
 /// The same, with texts taking tokens from the team's and the campaign's buckets.

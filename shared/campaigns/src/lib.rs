@@ -4,6 +4,7 @@
 //! sends each step through the outbound gate ([`sequence`], [`gate`]) and the campaign
 //! consumer that enrols contacts whose score enters a running campaign's band ([`sync`]).
 
+pub mod edits;
 pub mod gate;
 pub mod lifecycle;
 pub mod sequence;

@@ -4,7 +4,7 @@
 //! [`apply`], so a scheduled start obeys exactly the rules a person's start does.
 
 use chrono::{DateTime, Utc};
-use nextier_domain::campaign::{may_approve, CampaignStatus, TransitionRefused};
+use nextier_domain::campaign::{approved_edit, may_approve, ApprovedEdit, CampaignStatus, TransitionRefused};
 use nextier_domain::ids::{CampaignId, OutboxId, TeamId, UserId};
 use nextier_domain::FieldError;
 use nextier_store::campaigns::{self, Campaign, Move};
@@ -171,16 +171,12 @@ pub async fn after_edit(
     Ok(Some(moved(tx, team, &c, CampaignStatus::Staged, who, Some(&reason), now).await?))
 }
 
-/// Checks, before an edit, that the campaign may be edited at all (so nothing is written
-/// for a campaign that will refuse it).
+/// Checks, before an edit of steps or enrolments, that the campaign may be edited at all (so
+/// nothing is written for a campaign that will refuse it). These always need a pause while
+/// RUNNING.
 pub fn editable(c: &Campaign, what: &str) -> Result<(), LifecycleError> {
-    match c.status {
-        CampaignStatus::Running => {
-            Err(LifecycleError::Conflict(format!("pause the campaign before changing its {what}")))
-        }
-        CampaignStatus::Completed | CampaignStatus::Cancelled => {
-            Err(LifecycleError::Conflict(format!("a {} campaign cannot be changed", c.status)))
-        }
+    match approved_edit(c.status, what, false, false) {
+        ApprovedEdit::Refused(why) => Err(LifecycleError::Conflict(why)),
         _ => Ok(()),
     }
 }

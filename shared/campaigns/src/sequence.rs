@@ -159,6 +159,7 @@ impl Sequencer {
             }),
             sent_by: "campaign",
             purpose: nextier_outbound::Purpose::Outreach,
+            to: None,
             now,
         };
         let (tx, verdict) = match self.gate.prepare(&tx, &req).await? {

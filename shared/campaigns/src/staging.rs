@@ -1,5 +1,6 @@
 //! What STAGED promises: the campaign has steps, every template parses, every email has a
-//! subject, there is an audience, and no enrolled contact lacks a merge field that has no
+//! subject, a campaign with email steps has the team's postal address to print in them
+//! (CAN-SPAM), there is an audience, and no enrolled contact lacks a merge field that has no
 //! fallback. A campaign that fails any of these is refused with each problem named.
 
 use nextier_domain::template::Template;
@@ -50,6 +51,13 @@ pub async fn problems(tx: &Tx<'_>, campaign: &Campaign) -> Result<Vec<FieldError
                 Err(e) => problems.push(FieldError::new(format!("steps[{i}].{field}"), e.to_string())),
             }
         }
+    }
+    if steps.iter().any(|s| s.channel == Channel::Email) && nextier_outbound::email::postal_address(tx).await?.is_none()
+    {
+        problems.push(FieldError::new(
+            "steps",
+            "email steps need the team's postal address: set the team setting email/postal_address first",
+        ));
     }
     if campaign.active_enrolments == 0 && campaign.auto_enrol.is_none() {
         problems.push(FieldError::new(

@@ -34,7 +34,7 @@ async fn phone_of(f: &Fx, c: &ContactId) -> String {
 async fn suppress(f: &Fx, number: &str, kind: &str) {
     let mut conn = f.t.db.conn().await.unwrap();
     let tx = scope::begin(&mut conn, &Scope::team(f.team.clone())).await.unwrap();
-    let s = NewSuppression { address: number, kind, reason: None, source: "api", actor: "test", expires_at: None };
+    let s = NewSuppression { address: number, kind, reason: None, source: "api", actor: "test", expires_at: None, source_message: None };
     suppressions::add(&tx, &f.team, &s).await.unwrap();
     tx.commit().await.unwrap();
 }
@@ -456,6 +456,7 @@ async fn a_crash_between_the_provider_and_the_record_never_sends_twice() {
             }),
             sent_by: "campaign",
             purpose: nextier_outbound::Purpose::Outreach,
+            to: None,
             now,
         };
         let Prepared::Ready(d) = gate.prepare(&tx, &req).await.unwrap() else { panic!("cleared") };

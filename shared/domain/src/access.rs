@@ -112,6 +112,36 @@ impl Authority {
         }
     }
 
+    /// A person acting through their role, not a machine client.
+    pub fn is_person(&self) -> bool {
+        matches!(self, Authority::Member(_))
+    }
+
+    /// Whether this caller may give someone `role`. ADMIN and OWNER power is granted by
+    /// people only: a leaked API key must not be able to make anyone an administrator.
+    pub fn check_role_grant(&self, role: Role) -> Result<(), String> {
+        if role >= Role::Admin && !self.is_person() {
+            return Err(format!("only a person can grant {role}; API keys cannot"));
+        }
+        Ok(())
+    }
+
+    /// Whether this caller may create an API key with `scopes`. A key never mints a key more
+    /// powerful than itself, and never one with administrative scopes (`*` or any
+    /// `…:manage`): those are created by a person.
+    pub fn check_key_grant(&self, scopes: &[Scope]) -> Result<(), String> {
+        let Authority::Key(own) = self else {
+            return Ok(());
+        };
+        if let Some(s) = scopes.iter().find(|s| s.is_administrative()) {
+            return Err(format!("only a person can create a key with the scope {}; API keys cannot", s.as_str()));
+        }
+        match scopes.iter().find(|s| !own.iter().any(|o| o.is_wildcard() || o == *s || o.implies(s))) {
+            Some(s) => Err(format!("this API key cannot grant {}, which it does not hold", s.as_str())),
+            None => Ok(()),
+        }
+    }
+
     /// The role used for rules that compare roles (e.g. only an OWNER touches owners).
     /// A key never counts as an owner.
     pub fn effective_role(&self) -> Role {
@@ -145,5 +175,27 @@ mod tests {
         assert!(manage.allows(Permission::SettingsRead), "manage implies read");
         assert!(Authority::Key(vec![Scope::parse_known("*")]).allows(Permission::KeysManage));
         assert!(!Authority::Key(vec![]).allows(Permission::TeamRead));
+    }
+
+    #[test]
+    fn only_people_grant_admin_power() {
+        let everything = Authority::Key(vec![Scope::parse_known("*")]);
+        assert!(everything.check_role_grant(Role::Admin).is_err());
+        assert!(everything.check_role_grant(Role::Owner).is_err());
+        assert!(everything.check_role_grant(Role::Member).is_ok());
+        assert!(Authority::Member(Role::Admin).check_role_grant(Role::Admin).is_ok());
+    }
+
+    #[test]
+    fn keys_mint_only_narrower_keys_without_manage_scopes() {
+        let everything = Authority::Key(vec![Scope::parse_known("*")]);
+        assert!(everything.check_key_grant(&[Scope::parse_known("*")]).is_err());
+        assert!(everything.check_key_grant(&[Scope::parse_known("keys:manage")]).is_err());
+        assert!(everything.check_key_grant(&[Scope::parse_known("contacts:read")]).is_ok());
+        let narrow = Authority::Key(vec![Scope::parse_known("contacts:write"), Scope::parse_known("keys:manage")]);
+        assert!(narrow.check_key_grant(&[Scope::parse_known("contacts:read")]).is_ok());
+        assert!(narrow.check_key_grant(&[Scope::parse_known("calls:read")]).is_err());
+        let person = Authority::Member(Role::Admin);
+        assert!(person.check_key_grant(&[Scope::parse_known("*")]).is_ok());
     }
 }

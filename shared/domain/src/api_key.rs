@@ -82,6 +82,11 @@ impl Scope {
         self.0 == "*"
     }
 
+    /// `*` or a `…:manage` scope: ADMIN-level power.
+    pub fn is_administrative(&self) -> bool {
+        self.is_wildcard() || self.0.ends_with(":manage")
+    }
+
     /// `x:manage` implies `x:read` and `x:write`.
     pub fn implies(&self, other: &Scope) -> bool {
         match (self.0.split_once(':'), other.0.split_once(':')) {

@@ -98,6 +98,36 @@ impl fmt::Display for CampaignStatus {
     }
 }
 
+/// What an edit to something an approver signed off (steps, audience, sending rate, exit
+/// rules, schedule) does in each state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApprovedEdit {
+    /// Not approved yet (DRAFT, STAGED): edit freely (a STAGED campaign must stay stageable).
+    Free,
+    /// APPROVED or PAUSED: the edit sends the campaign back to STAGED for a new approval.
+    Restage,
+    /// RUNNING, changed by an ADMIN or OWNER person: allowed, stays running, audited.
+    AuditedOverride,
+    /// Refused, with the reason a person can read.
+    Refused(String),
+}
+
+/// Decides [`ApprovedEdit`]. `admin_person` is an ADMIN or OWNER acting as themself (never an
+/// API key); `override_allowed` is false for edits that always need a pause (steps,
+/// enrolling contacts).
+pub fn approved_edit(status: CampaignStatus, what: &str, admin_person: bool, override_allowed: bool) -> ApprovedEdit {
+    match status {
+        Draft | Staged => ApprovedEdit::Free,
+        Approved | Paused => ApprovedEdit::Restage,
+        Running if admin_person && override_allowed => ApprovedEdit::AuditedOverride,
+        Running if override_allowed => ApprovedEdit::Refused(format!(
+            "pause the campaign before changing its {what} (or have an ADMIN or OWNER make the change)"
+        )),
+        Running => ApprovedEdit::Refused(format!("pause the campaign before changing its {what}")),
+        Completed | Cancelled => ApprovedEdit::Refused(format!("a {status} campaign cannot be changed")),
+    }
+}
+
 /// Who may approve: ADMIN or OWNER, and someone other than the author unless the team
 /// allows self-approval.
 pub fn may_approve(approver_is_admin: bool, approver_is_author: bool, team_allows_self_approval: bool) -> bool {
@@ -161,6 +191,18 @@ fn is_weekend(t: DateTime<Utc>) -> bool {
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    #[test]
+    fn approved_settings_change_restages_and_running_needs_an_admin_person() {
+        assert_eq!(approved_edit(Draft, "x", false, true), ApprovedEdit::Free);
+        assert_eq!(approved_edit(Staged, "x", false, true), ApprovedEdit::Free);
+        assert_eq!(approved_edit(Approved, "x", true, true), ApprovedEdit::Restage);
+        assert_eq!(approved_edit(Paused, "x", false, true), ApprovedEdit::Restage);
+        assert_eq!(approved_edit(Running, "x", true, true), ApprovedEdit::AuditedOverride);
+        assert!(matches!(approved_edit(Running, "x", false, true), ApprovedEdit::Refused(_)));
+        assert!(matches!(approved_edit(Running, "steps", true, false), ApprovedEdit::Refused(_)));
+        assert!(matches!(approved_edit(Completed, "x", true, true), ApprovedEdit::Refused(_)));
+    }
 
     /// The whole table, every pair: exactly these moves are allowed.
     #[test]

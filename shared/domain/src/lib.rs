@@ -17,9 +17,13 @@ pub mod quiet_hours;
 pub mod rate;
 pub mod reply;
 pub mod segments;
+pub mod sendgrid_signature;
+pub mod suppression;
 pub mod settings;
 pub mod team;
 pub mod template;
+pub mod unsubscribe;
+pub mod text;
 pub mod validation;
 pub mod webhook_signature;
 

@@ -19,6 +19,16 @@ pub struct Claims {
     pub subject: String,
     pub email: Option<String>,
     pub name: Option<String>,
+    /// The identity provider's `email_verified` claim, when the token carries one. Anything
+    /// but `true` counts as unverified.
+    pub email_verified: Option<bool>,
+}
+
+impl Claims {
+    /// False only when the token says the email address is not verified.
+    pub fn email_trusted(&self) -> bool {
+        self.email_verified != Some(false)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,6 +73,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Credential {
                 subject: subject.clone(),
                 email: claims.get("email").cloned(),
                 name: claims.get("name").cloned(),
+                email_verified: claims.get("email_verified").map(|v| v.trim().eq_ignore_ascii_case("true")),
             }));
         }
         if let Some(key) = api_key {

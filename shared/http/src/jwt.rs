@@ -125,6 +125,8 @@ impl JwtVerifier {
         v.set_issuer(&[&self.issuer]);
         v.set_audience(&[&self.audience]);
         v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        // Not-yet-valid tokens are refused too; the leeway absorbs small clock skew.
+        v.validate_nbf = true;
         v.leeway = 5;
         let data = decode::<HashMap<String, Value>>(token, &key, &v).map_err(|e| format!("invalid token: {e}"))?;
         Ok(data
@@ -146,7 +148,12 @@ pub fn mint_hs256(secret: &[u8], issuer: &str, audience: &str, subject: &str, em
     let now = chrono::Utc::now().timestamp();
     let claims =
         json!({"iss": issuer, "aud": audience, "sub": subject, "email": email, "iat": now, "exp": now + ttl_secs});
-    encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret))
+    mint_hs256_claims(secret, &claims)
+}
+
+/// Mints an HS256 token with exactly these claims (tests of `nbf`, `email_verified`, ...).
+pub fn mint_hs256_claims(secret: &[u8], claims: &Value) -> String {
+    encode(&Header::new(Algorithm::HS256), claims, &EncodingKey::from_secret(secret))
         .expect("HS256 encoding cannot fail")
 }
 
@@ -209,6 +216,20 @@ mod tests {
         assert!(v
             .verify(&mint_hs256(b"another-secret-another-secret!!", "nextier-local", "nextier-api", "u", "e@x.io", 60))
             .is_err());
+    }
+
+    #[test]
+    fn tokens_not_yet_valid_are_refused_beyond_a_small_leeway() {
+        let v = JwtVerifier::hs256(SECRET, "nextier-local", "nextier-api");
+        let now = chrono::Utc::now().timestamp();
+        let at = |nbf: i64| {
+            let claims =
+                json!({"iss": "nextier-local", "aud": "nextier-api", "sub": "u", "exp": now + 600, "nbf": nbf});
+            mint_hs256_claims(SECRET, &claims)
+        };
+        assert!(v.verify(&at(now + 300)).is_err(), "nbf five minutes ahead");
+        assert!(v.verify(&at(now + 2)).is_ok(), "two seconds of clock skew");
+        assert!(v.verify(&at(now - 60)).is_ok());
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! status, ...}}`). Event names are compared lower case with `_` read as `.`.
 
 use chrono::{DateTime, Utc};
+use nextier_domain::text::as_written;
 use serde_json::Value;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -12,6 +13,9 @@ pub enum Kind {
     Received,
     /// A delivery receipt for one of our messages: `sent`, `delivered` or `failed`.
     Status(&'static str),
+    /// `NUMBER_PURCHASE_SUCCESSFUL` (true) or `NUMBER_PURCHASE_FAILED` (false) for
+    /// [`Event::number`] in [`Event::subgroup`].
+    NumberPurchase(bool),
     /// Anything else (number, brand, campaign events; ENQUEUED receipts): recorded, not acted on.
     Other(String),
 }
@@ -25,6 +29,9 @@ pub struct Event {
     pub text: Option<String>,
     pub error_code: Option<String>,
     pub at: Option<DateTime<Utc>>,
+    /// The number a number event is about (`phoneNumber`, or the notification's `identifier`).
+    pub number: Option<String>,
+    pub subgroup: Option<String>,
 }
 
 /// The event name as we store it: lower case, `_` as `.`.
@@ -44,11 +51,13 @@ fn status_of(s: &str) -> Option<&'static str> {
 /// Reads a payload. The caller has already checked that it is a JSON object with an `event`.
 pub fn parse(payload: &Value) -> Event {
     let data = payload.get("data").filter(|d| d.is_object());
-    let field = |names: &[&str]| -> Option<String> {
+    let meta = payload.get("metaData").or_else(|| data.and_then(|d| d.get("metaData"))).filter(|d| d.is_object());
+    // The first of `names` that holds something, as sent.
+    let raw = |names: &[&str]| -> Option<String> {
         for n in names {
-            for src in [Some(payload), data].into_iter().flatten() {
+            for src in [Some(payload), data, meta].into_iter().flatten() {
                 match src.get(*n) {
-                    Some(Value::String(s)) if !s.trim().is_empty() => return Some(s.trim().to_owned()),
+                    Some(Value::String(s)) if !s.trim().is_empty() => return Some(s.clone()),
                     Some(Value::Number(x)) => return Some(x.to_string()),
                     _ => {}
                 }
@@ -56,6 +65,7 @@ pub fn parse(payload: &Value) -> Event {
         }
         None
     };
+    let field = |names: &[&str]| raw(names).map(|s| s.trim().to_owned());
     let name = normalise(payload.get("event").and_then(Value::as_str).unwrap_or(""));
     let status = field(&["status"]);
     let kind = match name.as_str() {
@@ -70,6 +80,8 @@ pub fn parse(payload: &Value) -> Event {
                 None => Kind::Other(name.clone()),
             }
         }
+        "number.purchase.successful" | "number.purchase.succeeded" => Kind::NumberPurchase(true),
+        "number.purchase.failed" => Kind::NumberPurchase(false),
         _ => Kind::Other(name.clone()),
     };
     let at = field(&["timestamp"]).and_then(|t| {
@@ -83,9 +95,14 @@ pub fn parse(payload: &Value) -> Event {
         message_id: field(&["message_id", "messageId", "id"]),
         from: field(&["from", "phoneNumber"]),
         to: field(&["to"]),
-        text: field(&["text", "body", "message"]),
+        // The reply as its sender wrote it: kept whole (whitespace, emoji, any length), with
+        // Windows-1252 characters that arrived as C1 controls read as meant, NUL dropped. The
+        // stored delivery (`raw_body`, `payload`) keeps what arrived, for an audit.
+        text: raw(&["text", "body", "message"]).map(|t| as_written(&t).into_owned()),
         error_code: field(&["error_code", "errorCode"]),
         at,
+        number: field(&["phoneNumber", "phone_number", "number", "identifier"]),
+        subgroup: field(&["subgroupId", "subgroup_id"]),
     }
 }
 
@@ -117,6 +134,80 @@ mod tests {
         let e = parse(&json!({"event":"brand.add"}));
         assert_eq!(e.kind, Kind::Other("brand.add".into()));
     }
+
+    #[test]
+    fn numbers_in_either_form_and_purchase_events() {
+        let e = parse(&json!({"event":"message.received","text":"hi","to":"15164079249","from":"15551234567"}));
+        assert_eq!((e.to.as_deref(), e.from.as_deref()), (Some("15164079249"), Some("15551234567")));
+        let to = nextier_domain::phone::E164::parse(e.to.as_deref().unwrap()).unwrap();
+        assert_eq!(to.as_str(), "+15164079249");
+        let e = parse(
+            &json!({"event":"NUMBER_PURCHASE_SUCCESSFUL","data":{"phoneNumber":"12125550123","subgroupId":"sg1"}}),
+        );
+        assert_eq!(e.kind, Kind::NumberPurchase(true));
+        assert_eq!((e.number.as_deref(), e.subgroup.as_deref()), (Some("12125550123"), Some("sg1")));
+        let e = parse(&json!({"event":"NUMBER_PURCHASE_FAILED","identifier":"+12125550123",
+                              "metaData":{"subgroupId":"sg1","reason":"gone"}}));
+        assert_eq!(e.kind, Kind::NumberPurchase(false));
+        assert_eq!((e.number.as_deref(), e.subgroup.as_deref()), (Some("+12125550123"), Some("sg1")));
+    }
+
+    #[test]
+    fn the_text_is_kept_as_written_and_c1_controls_read_as_windows_1252() {
+        let sent = "  I don\u{92}t want \u{93}offers\u{94} \u{96} STOP\u{85} 👨\u{200D}👩\u{200D}👧 שלום\tok\r\n ";
+        let e = parse(&json!({"event":"message.received","text":sent,"from":" +15551234567 "}));
+        assert_eq!(e.text.as_deref(), Some("  I don’t want “offers” – STOP… 👨\u{200D}👩\u{200D}👧 שלום\tok\r\n "));
+        assert_eq!(e.from.as_deref(), Some("+15551234567"));
+        let long = "é🙏".repeat(800);
+        assert_eq!(parse(&json!({"event":"sms.received","data":{"message":long}})).text, Some(long));
+        assert_eq!(parse(&json!({"event":"message.received","text":"   ","body":"b"})).text.as_deref(), Some("b"));
+    }
+}
+
+/// Reads a delivery's body. A body that is JSON is read as it is. One that is not only
+/// because a sender wrote text into it carelessly is read anyway rather than refused (a
+/// refused reply would be lost): bytes that are not UTF-8 are read as Windows-1252, control
+/// characters left unescaped inside a string are escaped, and half of a surrogate pair (a
+/// concatenated message cut inside an emoji) becomes U+FFFD. The stored `raw_body` keeps the
+/// bytes as they arrived.
+pub fn payload(body: &[u8]) -> Result<Value, serde_json::Error> {
+    let strict = serde_json::from_slice(body);
+    if strict.is_ok() {
+        return strict;
+    }
+    let text = nextier_domain::text::from_bytes(body);
+    serde_json::from_str(&mend_strings(&text)).or(strict)
+}
+
+/// `text` with its JSON strings mended: control characters written as `\u00XX`, a `\uXXXX`
+/// that is half a surrogate pair written as `\ufffd`.
+fn mend_strings(text: &str) -> String {
+    let cs: Vec<char> = text.chars().collect();
+    let hex = |at: usize| cs.get(at..at + 4).and_then(|h| u32::from_str_radix(&h.iter().collect::<String>(), 16).ok());
+    let escape_at =
+        |at: usize| (cs.get(at) == Some(&'\\') && cs.get(at + 1) == Some(&'u')).then(|| hex(at + 2)).flatten();
+    let (mut out, mut i, mut in_string) = (String::with_capacity(text.len() + 16), 0, false);
+    while i < cs.len() {
+        let c = cs[i];
+        let (piece, len): (String, usize) = match c {
+            '"' => {
+                in_string = !in_string;
+                (c.into(), 1)
+            }
+            '\\' if in_string => match escape_at(i) {
+                Some(0xD800..=0xDBFF) if matches!(escape_at(i + 6), Some(0xDC00..=0xDFFF)) => {
+                    (cs[i..i + 12].iter().collect(), 12)
+                }
+                Some(0xD800..=0xDFFF) => ("\\ufffd".into(), 6),
+                _ => (cs[i..(i + 2).min(cs.len())].iter().collect(), 2),
+            },
+            c if in_string && (c as u32) < 0x20 => (format!("\\u{:04x}", c as u32), 1),
+            c => (c.into(), 1),
+        };
+        out.push_str(&piece);
+        i += len;
+    }
+    out
 }
 
 /// PostgreSQL stores neither a NUL character in text nor `\u0000` in jsonb: a payload carrying
@@ -134,6 +225,19 @@ pub fn without_nul(v: Value) -> Value {
 #[cfg(test)]
 mod nul_tests {
     use super::*;
+
+    #[test]
+    fn a_carelessly_written_body_is_read_not_refused() {
+        let v = payload(b"{\"event\":\"message.received\",\"text\":\"it\x92s\tme\nok \\\"q\\\" caf\xe9\"}").unwrap();
+        assert_eq!(v["text"], "it’s\tme\nok \"q\" café");
+        assert_eq!(payload(br#"{"text":"a\u0092b"}"#).unwrap()["text"], "a\u{92}b");
+        let v =
+            payload(br#"{"a":"half \ud83d end","b":"whole \ud83d\ude00","c":"\\ud800 is text","d":"\udc00"}"#).unwrap();
+        assert_eq!((v["a"].as_str(), v["b"].as_str()), (Some("half \u{FFFD} end"), Some("whole 😀")));
+        assert_eq!((v["c"].as_str(), v["d"].as_str()), (Some("\\ud800 is text"), Some("\u{FFFD}")));
+        assert!(payload(b"not json").is_err());
+        assert!(payload(b"{\"text\":\"open").is_err());
+    }
 
     #[test]
     fn nul_characters_are_dropped_everywhere() {

@@ -13,9 +13,13 @@
 //! a retry never sends twice.
 
 pub mod event;
+pub mod mail_events;
+pub mod mail_webhook;
 pub mod notify;
+pub mod provisioning;
 mod received;
 pub mod reconcile;
+pub mod redrive;
 pub mod skiptrace;
 pub mod sla;
 pub mod suggest;
@@ -31,13 +35,19 @@ use nextier_domain::inbox::Classification;
 use nextier_outbound::{OutboundGate, OutboundRequest, Prepared, Purpose, Verdict};
 use nextier_runtime::sqs::{process_batch, Message, Outcome};
 use nextier_store::campaigns::Channel;
+use nextier_store::number_orders::{self, Settled};
 use nextier_store::{contacts, messages, scope, settings, webhooks, Db, Scope, StoreError};
 use serde::{Deserialize, Serialize};
 
 use crate::event::Kind;
 
-/// The queue the webhook (through the outbox) and the consumer share.
+/// The queue of webhook deliveries (replies and receipts) only, so that an opt-out never
+/// waits behind an answer's provider call or an LLM.
 pub const QUEUE: &str = "inbound";
+/// Answers to keywords and opt-out confirmations (one provider call each).
+pub const ANSWERS_QUEUE: &str = "answers";
+/// Reply suggestions (an LLM call each, and an auto-send when the team allows it).
+pub const AI_QUEUE: &str = "ai";
 pub const PROVIDER: &str = "signalhouse";
 /// Team settings read by classification (see `nextier_domain::inbox`).
 pub const SETTINGS_SCOPE: &str = "inbox";
@@ -53,11 +63,25 @@ pub enum Job {
     Webhook { webhook_event_id: String, payload: serde_json::Value },
     /// An answer to a keyword (HELP, START) or the confirmation of an opt-out.
     #[serde(rename_all = "camelCase")]
-    Reply { team_id: String, contact_id: String, body: String, send_key: String, confirmation: bool },
+    Reply {
+        team_id: String,
+        contact_id: String,
+        body: String,
+        send_key: String,
+        confirmation: bool,
+        /// The number that wrote to us, which the answer goes to (absent in jobs staged
+        /// before it existed: the contact's usual number).
+        #[serde(default)]
+        to: Option<String>,
+    },
     /// Write a reply suggestion for an inbox item that needs one (sent at once only when the
     /// team switched on auto-send).
     #[serde(rename_all = "camelCase")]
     Suggest { team_id: String, item_id: String },
+    /// One stored SendGrid event (an unsubscribe, spam report or bounce is an opt-out's
+    /// kin, so it shares the opt-outs' queue).
+    #[serde(rename_all = "camelCase")]
+    MailEvent { webhook_event_id: String, payload: serde_json::Value },
 }
 
 pub struct Processor {
@@ -81,11 +105,21 @@ pub enum Processed {
     Ignored(String),
     Replied(String),
     Suggested { suggestion: String, auto_sent: bool },
+    /// What a mail event did.
+    Mail(String),
+    // A purchase event settled the team's order for `number` (`active`: now its sending number).
+    Purchase { team: TeamId, number: String, active: bool },
 }
 
 /// The `inbound` queue's Lambda handler: a failed job is reported, and SQS redelivers it.
 pub async fn handle(p: &Processor, event: SqsEvent) -> SqsBatchResponse {
-    process_batch(QUEUE, event, |m: Message| async move {
+    handle_queue(p, QUEUE, event).await
+}
+
+/// The handler of one of the inbound path's queues (`inbound`, `answers`, `ai`): every job
+/// kind is understood on every queue, so a job staged before the queues were split still runs.
+pub async fn handle_queue(p: &Processor, queue: &'static str, event: SqsEvent) -> SqsBatchResponse {
+    process_batch(queue, event, |m: Message| async move {
         let job: Job = match serde_json::from_str(&m.body) {
             Ok(j) => j,
             Err(e) => {
@@ -112,18 +146,20 @@ impl Processor {
                 match e.kind.clone() {
                     Kind::Received => received::received(self, webhook_event_id, &e).await,
                     Kind::Status(status) => self.receipt(webhook_event_id, &e, status, receive_count).await,
+                    Kind::NumberPurchase(success) => self.purchase(webhook_event_id, &e, success).await,
                     Kind::Other(name) => {
                         self.finish(webhook_event_id, None, &format!("ignored: {name}")).await?;
                         Ok(Processed::Ignored(name))
                     }
                 }
             }
-            Job::Reply { team_id, contact_id, body, send_key, confirmation } => {
+            Job::Reply { team_id, contact_id, body, send_key, confirmation, to } => {
                 let team = TeamId::from_trusted(team_id.clone());
                 let contact = ContactId::from_trusted(contact_id.clone());
                 let purpose = if *confirmation { Purpose::OptOutConfirmation } else { Purpose::KeywordReply };
-                self.reply(&team, &contact, body, send_key, purpose).await
+                self.reply(&team, &contact, body, send_key, purpose, to.as_deref()).await
             }
+            Job::MailEvent { webhook_event_id, payload } => self.mail_event(webhook_event_id, payload).await,
             Job::Suggest { team_id, item_id } => {
                 let team = TeamId::from_trusted(team_id.clone());
                 let item = nextier_domain::ids::InboxItemId::from_trusted(item_id.clone());
@@ -182,6 +218,39 @@ impl Processor {
         Ok(Processed::Receipt { status, moved })
     }
 
+    /// A purchase completed or failed at the provider. Only an order this team placed for
+    /// this number (in the event's subgroup) is settled; any other event changes nothing.
+    async fn purchase(&self, webhook_id: &str, e: &event::Event, success: bool) -> anyhow::Result<Processed> {
+        let Some(number) = e.number.as_deref().and_then(|n| nextier_domain::phone::E164::parse(n).ok()) else {
+            self.finish(webhook_id, None, "ignored: purchase event without a number").await?;
+            return Ok(Processed::Ignored("purchase event without a number".into()));
+        };
+        let now = self.clock.now();
+        let mut conn = self.db.conn().await?;
+        let tx = scope::begin(&mut conn, &Scope::default()).await?;
+        let subgroup = e.subgroup.as_deref();
+        let Some(team) = number_orders::team_for_order(&tx, number.as_str(), subgroup).await? else {
+            drop(tx);
+            self.finish(webhook_id, None, "ignored: nobody ordered this number").await?;
+            return Ok(Processed::Ignored(format!("no pending order for {number}")));
+        };
+        scope::apply(&tx, &Scope::team(team.clone())).await?;
+        let detail = e.error_code.clone().or_else(|| e.text.clone());
+        let settled = number_orders::settle(&tx, &team, number.as_str(), subgroup, success, detail.as_deref()).await?;
+        let outcome = match &settled {
+            Settled::Active(_) => "purchase: number active",
+            Settled::Failed => "purchase: failed",
+            Settled::HeldElsewhere => "purchase: registered to another team",
+            Settled::NotOrdered => "ignored: nobody ordered this number",
+        };
+        webhooks::finish(&tx, webhook_id, Some(&team), outcome, now).await?;
+        tx.commit().await?;
+        if let Settled::HeldElsewhere = settled {
+            tracing::warn!(number = %number, team = %team, "bought number is registered to another team");
+        }
+        Ok(Processed::Purchase { team, number: number.to_string(), active: matches!(settled, Settled::Active(_)) })
+    }
+
     async fn suggest(&self, team: &TeamId, item: &nextier_domain::ids::InboxItemId) -> anyhow::Result<Processed> {
         // A retry after the provider failed an auto-sent suggestion: deliver that one again
         // (same key), never write a second.
@@ -232,12 +301,17 @@ impl Processor {
         body: &str,
         send_key: &str,
         purpose: Purpose,
+        to: Option<&str>,
     ) -> anyhow::Result<Processed> {
         let now = self.clock.now();
         let mut conn = self.db.conn().await?;
         let tx = scope::begin(&mut conn, &Scope::team(team.clone())).await?;
-        let c = match contacts::get(&tx, contact).await {
-            Ok(c) => c,
+        // An opt-out's confirmation goes to a deleted contact too; other answers do not.
+        let c = match contacts::get_any(&tx, contact).await {
+            Ok((_, true)) if purpose != Purpose::OptOutConfirmation => {
+                return Ok(Processed::Ignored("the contact was deleted".into()))
+            }
+            Ok((c, _)) => c,
             Err(StoreError::NotFound) => return Ok(Processed::Ignored("the contact was deleted".into())),
             Err(e) => return Err(e.into()),
         };
@@ -251,6 +325,7 @@ impl Processor {
             campaign: None,
             sent_by: "inbound",
             purpose,
+            to,
             now,
         };
         let verdict = match self.gate.prepare(&tx, &req).await? {

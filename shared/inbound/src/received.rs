@@ -13,12 +13,14 @@ use nextier_store::contacts::{self, Contact, Fields, NewContact, NewPhone};
 use nextier_store::inbox::{self, NewItem};
 use nextier_store::messages::{self, Inbound as InboundMessage};
 use nextier_store::outbox::{self, Destination, OutboxMessage};
-use nextier_store::suppressions::{self, NewSuppression, Suppression};
+use nextier_domain::suppression::Kind;
+use nextier_store::consent;
+use nextier_store::suppressions::{self, NewSuppression, Provenance, Suppression};
 use nextier_store::tokio_postgres::types::Type;
 use nextier_store::{scope, settings, webhooks, Scope, StoreError, Tx};
 
 use crate::event::Event;
-use crate::{suggest, Job, Processed, Processor, PROVIDER, QUEUE, SETTINGS_SCOPE};
+use crate::{suggest, Job, Processed, Processor, AI_QUEUE, ANSWERS_QUEUE, PROVIDER, SETTINGS_SCOPE};
 
 /// An answer the reply calls for: (text, send key, is the opt-out confirmation).
 type Answer = (String, String, bool);
@@ -44,16 +46,8 @@ pub(crate) async fn received(p: &Processor, webhook_id: &str, e: &Event) -> anyh
         return Ok(Processed::Unroutable(why));
     };
     scope::apply(&tx, &Scope::team(team.clone())).await?;
-    let contact = match sender(&tx, &team, &from, "inbound").await {
-        Ok(c) => c,
-        Err(StoreError::NotFound) => {
-            let why = "the sender's contact was deleted".to_owned();
-            webhooks::finish(&tx, webhook_id, Some(&team), &why, now).await?;
-            tx.commit().await?;
-            return Ok(Processed::Ignored(why));
-        }
-        Err(e) => return Err(e.into()),
-    };
+    // A deleted contact's reply is still theirs: an opt-out from them is honoured like any other.
+    let (contact, deleted) = sender(&tx, &team, &from, "inbound").await?;
     let campaign = messages::latest_campaign(&tx, &contact.id).await?;
     let inbound = InboundMessage {
         team: &team,
@@ -81,9 +75,21 @@ pub(crate) async fn received(p: &Processor, webhook_id: &str, e: &Event) -> anyh
 
     let r =
         Reply { team: &team, contact: &contact, from: &from, text: &text, message: &message, a: &a, reading: &reading };
-    r.update_contact(&tx).await?;
     let suppressed = current.is_some();
-    let answer = r.act(&tx, &config, current, opted_out).await?;
+    if deleted {
+        // Only what consent requires: the team deleted this person, so nothing is filed.
+        let answer = r.act(&tx, &config, opted_out).await?;
+        let staged = r.stage_answer(&tx, answer).await?;
+        let why = format!("received from a deleted contact: {}", a.classification.as_str());
+        webhooks::finish(&tx, webhook_id, Some(&team), &why, now).await?;
+        tx.commit().await?;
+        if let Some(publisher) = &p.outbox {
+            publisher.publish(&staged).await;
+        }
+        return Ok(Processed::Received { team, message, classification: a.classification });
+    }
+    r.update_contact(&tx).await?;
+    let answer = r.act(&tx, &config, opted_out).await?;
     r.follow_up(&tx, suppressed).await?;
     let new_item = NewItem {
         contact: &contact.id,
@@ -112,7 +118,12 @@ pub(crate) async fn received(p: &Processor, webhook_id: &str, e: &Event) -> anyh
 /// The sender among the team's contacts, or a new contact marked for review. Replies from one
 /// number are worked one at a time (so concurrent replies from an unknown number make one
 /// contact, and a conversation is read in order).
-pub(crate) async fn sender(tx: &Tx<'_>, team: &TeamId, from: &E164, source: &str) -> Result<Contact, StoreError> {
+pub(crate) async fn sender(
+    tx: &Tx<'_>,
+    team: &TeamId,
+    from: &E164,
+    source: &str,
+) -> Result<(Contact, bool), StoreError> {
     tx.query_typed(
         "SELECT pg_advisory_xact_lock(hashtextextended($1, 7))",
         &[(&format!("inbound:{team}:{from}"), Type::TEXT)],
@@ -137,7 +148,7 @@ pub(crate) async fn sender(tx: &Tx<'_>, team: &TeamId, from: &E164, source: &str
             contacts::create(tx, team, &new, source).await?
         }
     };
-    contacts::get(tx, &id).await
+    contacts::get_any(tx, &id).await
 }
 
 /// An email or number the reply gave that another contact already holds is not ours to take.
@@ -191,6 +202,7 @@ impl Reply<'_> {
             source: "inbound_reply",
             actor: "inbound",
             expires_at: None,
+            source_message: Some(self.message.as_str()),
         };
         suppressions::add(tx, self.team, &s).await
     }
@@ -203,34 +215,48 @@ impl Reply<'_> {
         &self,
         tx: &Tx<'_>,
         config: &InboxConfig,
-        current: Option<Suppression>,
         opted_out: bool,
     ) -> Result<Option<Answer>, StoreError> {
         let (team, id) = (self.team, &self.contact.id);
         Ok(match self.a.classification {
             Classification::DncRequest => {
-                let s = match current {
-                    Some(s) => s,
-                    None => self.suppress(tx, "OPTED_OUT").await?,
+                // The person's, on every number and address, in any state: see `consent::revoke`.
+                let revocation = consent::Revocation {
+                    kind: Kind::OptedOut,
+                    reason: Some(self.text),
+                    source: "inbound_reply",
+                    actor: "inbound",
+                    message: Some(self.message.as_str()),
                 };
-                campaign_store::exit_contact(tx, id, "opt_out").await?;
-                if self.contact.lead_state.can_move_to(LeadState::Suppressed) {
-                    contacts::transition(tx, team, id, LeadState::Suppressed, Some("opt-out reply"), "inbound").await?;
+                let revoked = consent::revoke(tx, team, id, Some(self.from.as_str()), &revocation).await?;
+                // A stronger entry (LEGAL_DNC) gets no confirmation; the gate allows none.
+                match revoked.entry(self.from.as_str()).filter(|s| s.kind == "OPTED_OUT") {
+                    Some(s) => {
+                        let key = nextier_outbound::opt_out_confirmation_key(s);
+                        Some((config.opt_out_text.clone(), key, true))
+                    }
+                    None => None,
                 }
-                Some((config.opt_out_text.clone(), nextier_outbound::opt_out_confirmation_key(s.id.as_str()), true))
             }
             Classification::OptIn => {
                 if opted_out {
-                    suppressions::remove(tx, team, self.from.as_str()).await?;
+                    // The person's own consent, from the number that had opted out: that
+                    // number is lifted (their other numbers stay as they are).
+                    let p = Provenance {
+                        actor: "inbound",
+                        reason: Some("opted back in by text"),
+                        source: "inbound_reply",
+                        message: Some(self.message.as_str()),
+                    };
+                    suppressions::lift(tx, team, self.from.as_str(), &p).await?;
                     contacts::reinstate(tx, team, id, "opted back in by text", "inbound").await?;
                 }
                 Some((config.opt_in_text.clone(), format!("opt-in:{}", self.message), false))
             }
             Classification::Help => Some((config.help_text.clone(), format!("help:{}", self.message), false)),
             Classification::WrongNumber => {
-                if current.is_none() {
-                    self.suppress(tx, "WRONG_NUMBER").await?;
-                }
+                // Never weakens what is there (the list only gets stronger).
+                self.suppress(tx, "WRONG_NUMBER").await?;
                 campaign_store::exit_contact(tx, id, "suppressed:WRONG_NUMBER").await?;
                 None
             }
@@ -291,6 +317,24 @@ impl Reply<'_> {
         Ok(())
     }
 
+    /// The answer the reply calls for (an opt-out's confirmation, HELP, START), as a job on
+    /// the answers queue, to the very number that wrote.
+    async fn stage_answer(&self, tx: &Tx<'_>, answer: Option<Answer>) -> anyhow::Result<Vec<OutboxId>> {
+        let Some((body, send_key, confirmation)) = answer else { return Ok(vec![]) };
+        let team = self.team;
+        let correlation = nextier_runtime::correlation::current().unwrap_or_default().as_str().to_owned();
+        let dedupe = format!("reply:{team}:{send_key}");
+        let job = Job::Reply {
+            team_id: team.to_string(),
+            contact_id: self.contact.id.to_string(),
+            body,
+            send_key,
+            confirmation,
+            to: Some(self.from.as_str().to_owned()),
+        };
+        Ok(stage_job(tx, team, ANSWERS_QUEUE, &job, &correlation, dedupe).await?.into_iter().collect())
+    }
+
     /// What happens next, staged with the reply: the answer and a suggestion as jobs, and the
     /// `InboundMessageReceived` event.
     async fn stage(&self, tx: &Tx<'_>, item: &InboxItemId, answer: Option<Answer>) -> anyhow::Result<Vec<OutboxId>> {
@@ -299,14 +343,9 @@ impl Reply<'_> {
         let mut staged = Vec::new();
         if suggest::needs_reply(self.a.classification) {
             let job = Job::Suggest { team_id: team.to_string(), item_id: item.to_string() };
-            staged.extend(stage_job(tx, team, &job, &correlation, format!("suggest:{item}")).await?);
+            staged.extend(stage_job(tx, team, AI_QUEUE, &job, &correlation, format!("suggest:{item}")).await?);
         }
-        if let Some((body, send_key, confirmation)) = answer {
-            let dedupe = format!("reply:{team}:{send_key}");
-            let contact_id = self.contact.id.to_string();
-            let job = Job::Reply { team_id: team.to_string(), contact_id, body, send_key, confirmation };
-            staged.extend(stage_job(tx, team, &job, &correlation, dedupe).await?);
-        }
+        staged.extend(self.stage_answer(tx, answer).await?);
         let a = self.a;
         let event = serde_json::json!({"messageId": self.message, "contactId": self.contact.id,
             "classification": a.classification, "priority": a.priority, "optOut": a.opt_out});
@@ -318,17 +357,18 @@ impl Reply<'_> {
     }
 }
 
-/// Stages a job for the inbound queue in the caller's transaction (once per dedupe key).
+/// Stages a job for `queue` in the caller's transaction (once per dedupe key).
 async fn stage_job(
     tx: &Tx<'_>,
     team: &TeamId,
+    queue: &str,
     job: &Job,
     correlation: &str,
     dedupe: String,
 ) -> anyhow::Result<Option<OutboxId>> {
     let msg = OutboxMessage {
         team: Some(team.clone()),
-        destination: Destination::Queue(QUEUE.into()),
+        destination: Destination::Queue(queue.into()),
         payload: serde_json::to_value(job)?,
         correlation_id: correlation.to_owned(),
         dedupe_key: Some(dedupe),

@@ -69,6 +69,10 @@ pub async fn run(
                     payload = serde_json::json!({"data": payload});
                 }
                 payload["event"] = Value::String(n.event.clone());
+                // Number events name their number as the record's identifier.
+                if let (Some(i), None) = (n.raw.get("identifier"), payload.get("identifier")) {
+                    payload["identifier"] = i.clone();
+                }
                 let event = normalise(&n.event);
                 let delivery_id = format!("notification:{}", n.id);
                 let raw = n.raw.to_string();

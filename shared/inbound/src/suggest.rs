@@ -209,6 +209,7 @@ pub async fn send(
         campaign: None,
         sent_by: actor,
         purpose: Purpose::Outreach,
+        to: None,
         now,
     };
     let dispatch = match gate.prepare(&tx, &req).await? {

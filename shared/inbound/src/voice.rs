@@ -193,9 +193,9 @@ async fn record_call(
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     let contact = match crate::received::sender(tx, team, from, "inbound_call").await {
-        Ok(c) => c,
+        Ok((c, false)) => c,
         // The caller's contact was deleted: answer the call, record nothing against it.
-        Err(StoreError::NotFound) => return Ok(()),
+        Ok((_, true)) | Err(StoreError::NotFound) => return Ok(()),
         Err(e) => return Err(e),
     };
     let call = messages::Inbound {

@@ -85,7 +85,7 @@ async fn signalhouse(State(s): State<WebhookState>, headers: HeaderMap, body: By
             other => other.to_string(),
         })
     })?;
-    let payload: Value = serde_json::from_slice(&body)
+    let payload: Value = crate::event::payload(&body)
         .map(crate::event::without_nul)
         .map_err(|e| ApiError::Validation(vec![FieldError::new("body", format!("is not JSON: {e}"))]))?;
     let event = match payload.get("event") {

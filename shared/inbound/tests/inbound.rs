@@ -79,7 +79,7 @@ impl Fx {
         let su = self.t.superuser().await;
         let rows = su
             .query(
-                "DELETE FROM outbox WHERE destination = 'inbound' AND payload->>'kind' = 'reply' RETURNING payload",
+                "DELETE FROM outbox WHERE destination = 'answers' AND payload->>'kind' = 'reply' RETURNING payload",
                 &[],
             )
             .await
@@ -342,6 +342,7 @@ async fn an_opt_out_suppresses_stops_every_enrolment_and_confirms_once() {
         body: "Special offer!".into(),
         send_key: "opt-out-confirmation:row_forged".into(),
         confirmation: true,
+        to: None,
     };
     let out = f.p.process(&job, 1).await.unwrap();
     assert!(matches!(out, Processed::Ignored(ref r) if r.contains("opt_out")), "{out:?}");
@@ -482,7 +483,7 @@ async fn with_auto_send_on_a_suggestion_goes_out_through_the_gate_with_its_log_r
         let rows =
             f.t.superuser()
                 .await
-                .query("DELETE FROM outbox WHERE payload->>'kind' = 'suggest' RETURNING payload", &[])
+                .query("DELETE FROM outbox WHERE destination = 'ai' AND payload->>'kind' = 'suggest' RETURNING payload", &[])
                 .await
                 .unwrap();
         let mut out = Vec::new();

@@ -119,6 +119,20 @@ pub async fn seed_demo(admin_url: &str) -> anyhow::Result<String> {
     Ok(team.to_string())
 }
 
+/// Locally, with the sandbox playing SignalHouse, the demo team starts connected (its own
+/// sandbox subgroup), so numbers can be registered without a connect call.
+pub async fn connect_demo_to_sandbox(admin_url: &str, team: &str) -> anyhow::Result<()> {
+    connect(admin_url)
+        .await?
+        .execute(
+            "UPDATE teams SET signalhouse_subgroup_id = coalesce(signalhouse_subgroup_id, 'sbx-subgroup-demo')
+              WHERE id = $1",
+            &[&team],
+        )
+        .await?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

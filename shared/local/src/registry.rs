@@ -95,15 +95,25 @@ impl Registry {
             outbox: Some(publisher.clone()),
             suggester: Arc::new(nextier_inbound::suggest::TemplateSuggester),
         });
-        r.consumers.push(Consumer {
-            queue: nextier_inbound::QUEUE.into(),
-            specs: QueueSpec::with_dlq(nextier_inbound::QUEUE, Duration::from_secs(180), 5),
-            batch_size: 10,
-            handler: Arc::new(move |event: SqsEvent| {
-                let p = inbound.clone();
-                Box::pin(async move { nextier_inbound::handle(&p, event).await })
-            }),
-        });
+        // template.yaml: ConsumerAnswersFunction on AnswersQueue (visibility 180 s) and
+        // ConsumerAiFunction on AiQueue (visibility 540 s), 5 receives each: the same handler
+        // and Processor, apart so that an opt-out never waits behind a provider or an LLM.
+        for (queue, visibility) in [
+            (nextier_inbound::QUEUE, 180),
+            (nextier_inbound::ANSWERS_QUEUE, 180),
+            (nextier_inbound::AI_QUEUE, 540),
+        ] {
+            let inbound = inbound.clone();
+            r.consumers.push(Consumer {
+                queue: queue.into(),
+                specs: QueueSpec::with_dlq(queue, Duration::from_secs(visibility), 5),
+                batch_size: 10,
+                handler: Arc::new(move |event: SqsEvent| {
+                    let p = inbound.clone();
+                    Box::pin(async move { nextier_inbound::handle_queue(&p, queue, event).await })
+                }),
+            });
+        }
         // template.yaml: ConsumerMailFunction on MailQueue (visibility 180 s, 5 receives); locally
         // the mail is logged, not sent.
         let (mail_db, mailer) = (app.clone(), Arc::new(nextier_inbound::notify::LogMailer::default()));
@@ -176,13 +186,40 @@ impl Registry {
                 })
             }),
         });
+        // template.yaml: MessageReconcileFunction, rate(5 minutes): messages left queued, settled
+        // through the sandbox gate (SignalHouse is asked when SIGNALHOUSE_API_KEY is set).
+        let (recon_db, recon_gate) = (
+            db.clone(),
+            Arc::new(nextier_campaigns::gate::sandbox_limited(Arc::new(
+                nextier_platform::local::PgRateLimiter::new(db.clone()),
+            ))),
+        );
+        let lookup = nextier_providers::lookup::lookup_from_env();
+        r.schedules.push(Schedule {
+            name: "message-reconcile".into(),
+            every: Duration::from_secs(300),
+            handler: Arc::new(move || {
+                let (db, gate, lookup) = (recon_db.clone(), recon_gate.clone(), lookup.clone());
+                Box::pin(async move {
+                    let config = nextier_outbound::reconcile::ReconcileConfig::default();
+                    let s = nextier_outbound::reconcile::run(&db, gate.as_ref(), lookup.as_ref(), &config, chrono::Utc::now())
+                        .await?;
+                    Ok(serde_json::to_value(s)?)
+                })
+            }),
+        });
         // template.yaml: OutboxSweeperFunction, rate(1 minute).
         r.schedules.push(Schedule {
             name: "outbox-sweeper".into(),
             every: Duration::from_secs(60),
             handler: Arc::new(move || {
-                let p = publisher.clone();
-                Box::pin(async move { Ok(serde_json::to_value(sweep_job(&p, Duration::from_secs(40)).await?)?) })
+                let (p, db) = (publisher.clone(), db.clone());
+                Box::pin(async move {
+                    let mut out = serde_json::to_value(sweep_job(&p, Duration::from_secs(40)).await?)?;
+                    let after = nextier_inbound::redrive::AFTER;
+                    out["webhooksRedriven"] = nextier_inbound::redrive::run(&db, &p, after).await?.into();
+                    Ok(out)
+                })
             }),
         });
         r

@@ -133,7 +133,13 @@ pub async fn start(config: LocalConfig) -> anyhow::Result<Running> {
         ))),
         suggester: Arc::new(nextier_inbound::suggest::TemplateSuggester),
         skip_tracer: Arc::new(nextier_inbound::skiptrace::SandboxSkipTracer::default()),
+        // Subgroups and numbers from SignalHouse when configured, else a sandbox that lists
+        // any number a team registers.
+        numbers: nextier_providers::numbers_from_env(),
     };
+    if state.numbers.name() == "sandbox" {
+        crate::database::connect_demo_to_sandbox(&database.admin_url, &demo_team).await?;
+    }
     // S3 notifies the lead-import queue of every upload under imports/; so does this hook.
     let notify_queue = queue.clone();
     let on_upload: UploadHook = Arc::new(move |key: String| {
@@ -167,7 +173,14 @@ pub async fn start(config: LocalConfig) -> anyhow::Result<Running> {
         base_url: Arc::new(api_url.clone()),
         now: chrono::Utc::now,
     });
+    // SendGrid's event webhook (with SENDGRID_WEBHOOK_PUBLIC_KEY) and the unsubscribe links the
+    // sandbox gate signs (UNSUBSCRIBE_SECRET or the local default).
+    let mut mail = nextier_inbound::mail_webhook::MailState::from_env(db.clone(), publisher.clone());
+    if mail.unsubscribe_secret.is_none() {
+        mail.unsubscribe_secret = Some(Arc::new(nextier_outbound::email::LOCAL_SECRET.as_bytes().to_vec()));
+    }
     let app = nextier_api::full_app(state, Some(verifier))
+        .merge(nextier_inbound::mail_webhook::routes(mail))
         .merge(blob_router(blobs.clone(), Some(on_upload)))
         .merge(webhook)
         .merge(voice)
@@ -252,8 +265,12 @@ async fn poll(queue: PgQueue, consumer: Consumer, mut stop: watch::Receiver<bool
         }
         let event = sqs_event(&consumer.queue, &batch);
         let handler = consumer.handler.clone();
+        // The invocation's deadline, as Lambda's: the visibility timeout the message is hidden for.
+        let budget = consumer.specs.first().map_or(Duration::from_secs(30), |s| s.visibility_timeout);
+        let deadline = Some(std::time::Instant::now() + budget);
         // A panicking handler fails its whole batch, as a crashed Lambda would.
-        let failed: HashSet<String> = match tokio::spawn(async move { handler(event).await }).await {
+        let run = async move { nextier_runtime::deadline::within(deadline, handler(event)).await };
+        let failed: HashSet<String> = match tokio::spawn(run).await {
             Ok(resp) => resp.batch_item_failures.into_iter().map(|f| f.item_identifier).collect(),
             Err(e) => {
                 tracing::error!(queue = %consumer.queue, error = %e, "consumer panicked; batch will be redelivered");

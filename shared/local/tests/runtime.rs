@@ -283,7 +283,7 @@ async fn a_scheduled_campaign_starts_ticks_and_sends_on_the_local_runtime() {
     // The consumer sends on the system clock through the real gate, quiet hours included:
     // text a number where it is daytime now (New York, Honolulu or Guam cover every hour).
     let now = chrono::Utc::now();
-    let number = ["+12125559123", "+18085559123", "+16715559123"]
+    let number = ["+12125559123", "+18085559123", "+16715559123", "+17875559123"]
         .into_iter()
         .find(|n| {
             let loc = nextier_domain::quiet_hours::locate(n, None);

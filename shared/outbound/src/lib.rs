@@ -5,13 +5,16 @@
 //! the gate can make one (its fields are private to this crate and it has no public
 //! constructor). Code elsewhere that holds a transport still cannot send without the gate.
 
+pub mod email;
+pub mod reconcile;
 mod sandbox;
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use nextier_domain::ids::{CampaignId, EnrolmentId, MessageId, StepId, TeamId};
+use nextier_domain::ids::{CampaignId, ContactId, EnrolmentId, MessageId, StepId, TeamId};
+use nextier_domain::suppression::Kind;
 use nextier_domain::lead_state::LeadState;
 use nextier_domain::rate::{self, Bucket, Carrier, Limit, Take};
 use nextier_domain::{quiet_hours, segments};
@@ -20,10 +23,12 @@ use nextier_store::campaigns::Channel;
 use nextier_store::contacts::Contact;
 use nextier_store::messages::{self, Outbound};
 use nextier_store::outbox::{self, Destination};
-use nextier_store::suppressions::{self, NewSuppression};
+use nextier_store::consent;
+use nextier_store::suppressions::{self, Suppression};
 use nextier_store::Tx;
-use nextier_store::{numbers, settings};
+use nextier_store::{delivery, numbers, settings};
 
+pub use email::UnsubscribeLinks;
 pub use sandbox::{SandboxTransport, Sent as SandboxSent};
 
 /// Where a message comes from when a campaign step sends it.
@@ -51,9 +56,11 @@ pub enum Purpose {
     OptOutConfirmation,
 }
 
-/// The send key of the confirmation of the opt-out recorded as `suppression`.
-pub fn opt_out_confirmation_key(suppression: &str) -> String {
-    format!("opt-out-confirmation:{suppression}")
+/// The send key of the confirmation of an opt-out: one per revocation (the message that
+/// asked, or the entry when none did), so a person whose STOP suppressed all their numbers
+/// gets one confirmation, not one per number, and a repeated STOP gets none.
+pub fn opt_out_confirmation_key(s: &Suppression) -> String {
+    format!("opt-out-confirmation:{}", s.source_message_id.as_deref().unwrap_or(s.id.as_str()))
 }
 
 /// One message someone or something wants to send, rendered.
@@ -72,6 +79,9 @@ pub struct OutboundRequest<'a> {
     /// Who or what sent it (`usr_…`, `key_…`, `campaign`).
     pub sent_by: &'a str,
     pub purpose: Purpose,
+    /// The exact number or address to use (an answer goes to the number that wrote to us);
+    /// it must be one of the contact's. `None`: the channel's usual address of the contact.
+    pub to: Option<&'a str>,
     pub now: DateTime<Utc>,
 }
 
@@ -109,6 +119,7 @@ pub enum Prepared {
 pub struct Dispatch {
     cleared: Cleared,
     team: TeamId,
+    contact: ContactId,
 }
 
 impl Dispatch {
@@ -150,6 +161,9 @@ pub struct Cleared {
     subject: Option<String>,
     body: String,
     segments: u32,
+    /// Extra headers (an email's `List-Unsubscribe` pair).
+    headers: Vec<(String, String)>,
+    filter_landlines: bool,
 }
 
 impl Cleared {
@@ -176,6 +190,16 @@ impl Cleared {
     pub fn segments(&self) -> u32 {
         self.segments
     }
+    /// Headers the message must carry (for email: `List-Unsubscribe`, `List-Unsubscribe-Post`).
+    pub fn headers(&self) -> &[(String, String)] {
+        &self.headers
+    }
+
+    /// The team asked the provider to drop landline and inactive recipients
+    /// (setting `sending`/[`FILTER_LANDLINES`]).
+    pub fn filter_landlines(&self) -> bool {
+        self.filter_landlines
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -192,13 +216,51 @@ pub enum TransportError {
     /// Worth a retry (timeouts, 429, 5xx).
     #[error("retryable: {0}")]
     Retryable(String),
+    /// The provider refused our credentials (401, 403): our configuration is wrong, not the
+    /// message or the number. Retried later; raises `ProviderConfigurationFault`.
+    #[error("provider configuration fault: {0}")]
+    Config(String),
+    /// The provider filtered the recipient out as a landline or inactive number (the team's
+    /// [`FILTER_LANDLINES`] setting): the gate marks the phone untextable.
+    #[error("unreachable: {reason}")]
+    Unreachable { reason: String },
 }
 
 /// A provider. It can only be handed a [`Cleared`] message.
 #[async_trait]
 pub trait Transport: Send + Sync {
     fn name(&self) -> &'static str;
+    /// Whether a text may go from this transport's own number when the team has no sending
+    /// number. Only the sandbox lends one (local runs and tests); a real provider never does,
+    /// so in production a team without an active number cannot text.
+    fn lends_numbers(&self) -> bool {
+        false
+    }
     async fn deliver(&self, message: &Cleared) -> Result<Delivered, TransportError>;
+    /// Whether a repeated delivery of the same message is replayed rather than sent again
+    /// (an idempotency key). When not, the gate delivers a message at most once and leaves an
+    /// unanswered delivery to the reconciler.
+    fn idempotent(&self) -> bool {
+        true
+    }
+}
+
+/// Where a channel would send for this contact, if anywhere. `exact` names the number or
+/// address to use, which must be the contact's (and, but for an opt-out's confirmation, not
+/// marked do-not-contact).
+pub fn address_for(contact: &Contact, channel: Channel, exact: Option<&str>, confirming: bool) -> Result<String, String> {
+    let Some(want) = exact else { return address(contact, channel) };
+    let allowed = match channel {
+        Channel::Sms | Channel::Voice => {
+            contact.phones.iter().any(|p| p.e164 == want && (confirming || !p.do_not_call))
+        }
+        Channel::Email => contact.emails.iter().any(|e| e.email == want && (confirming || !e.unsubscribed)),
+    };
+    if allowed {
+        Ok(want.to_owned())
+    } else {
+        Err(format!("{want} is not a reachable address of this contact"))
+    }
 }
 
 /// Where a channel would send for this contact, if anywhere.
@@ -233,6 +295,11 @@ pub const DEFAULT_TEAM_PER_MINUTE: i64 = 600;
 /// Texts a minute to numbers whose carrier is unknown (default [`DEFAULT_UNKNOWN_CARRIER_PER_MINUTE`]).
 pub const UNKNOWN_CARRIER_PER_MINUTE: &str = "unknown_carrier_per_minute";
 pub const DEFAULT_UNKNOWN_CARRIER_PER_MINUTE: i64 = 600;
+/// Ask the provider to drop landline and inactive recipients (yes/no, default no).
+pub const FILTER_LANDLINES: &str = "filter_landlines";
+/// Why a text waits when the team has no sending number of its own.
+pub const NO_SENDING_NUMBER: &str =
+    "no sending number: the team has no active number in its SignalHouse subgroup (register or buy one)";
 
 /// The gate, over one transport per channel and the team's token buckets.
 pub struct Gate {
@@ -240,16 +307,24 @@ pub struct Gate {
     email: Arc<dyn Transport>,
     voice: Arc<dyn Transport>,
     limiter: Option<Arc<dyn RateLimiter>>,
+    links: Option<Arc<UnsubscribeLinks>>,
 }
 
 impl Gate {
     pub fn new(sms: Arc<dyn Transport>, email: Arc<dyn Transport>, voice: Arc<dyn Transport>) -> Self {
-        Self { sms, email, voice, limiter: None }
+        Self { sms, email, voice, limiter: None, links: None }
     }
 
     /// Every channel through one sandbox transport (local runs and tests).
     pub fn sandbox(t: Arc<SandboxTransport>) -> Self {
-        Self { sms: t.clone(), email: t.clone(), voice: t, limiter: None }
+        Self { sms: t.clone(), email: t.clone(), voice: t, limiter: None, links: None }
+    }
+
+    /// Outreach email carries unsubscribe links built with these; without them, the gate
+    /// holds outreach email back.
+    pub fn with_unsubscribe_links(mut self, links: UnsubscribeLinks) -> Self {
+        self.links = Some(Arc::new(links));
+        self
     }
 
     /// Texts take a token from the team's bucket and the campaign's before they go.
@@ -334,7 +409,7 @@ impl OutboundGate for Gate {
         if req.contact.lead_state == LeadState::Suppressed && !confirming {
             return decided(Verdict::Blocked { reason: "opt_out".into() });
         }
-        let to = match address(req.contact, channel) {
+        let to = match address_for(req.contact, channel, req.to, confirming) {
             Ok(a) => a,
             Err(reason) => return decided(Verdict::Blocked { reason }),
         };
@@ -342,16 +417,41 @@ impl OutboundGate for Gate {
             Some(s)
                 if confirming
                     && s.kind == "OPTED_OUT"
-                    && req.send_key == opt_out_confirmation_key(s.id.as_str())
+                    && req.send_key == opt_out_confirmation_key(&s)
                     && req.now - s.created_at < chrono::Duration::hours(24) => {}
-            Some(s) => {
-                let reason =
-                    if s.kind == "OPTED_OUT" { "opt_out".to_owned() } else { format!("suppressed: {}", s.kind) };
-                return decided(Verdict::Blocked { reason });
-            }
+            Some(s) => return decided(Verdict::Blocked { reason: s.block_reason() }),
             None if confirming => return decided(Verdict::Blocked { reason: "no opt-out to confirm".into() }),
             None => {}
         }
+        // A revocation on any of the person's numbers or addresses stops every channel to all
+        // of them, whatever their lead state (read after the lock on `to`, which orders it
+        // after an opt-out that suppressed `to` with the others).
+        if !confirming {
+            if let Some(s) = person_revocation(tx, req.contact).await? {
+                return decided(Verdict::Blocked { reason: s.block_reason() });
+            }
+        }
+        // Outreach email carries an unsubscribe link and the team's postal address, or waits.
+        let postal = if channel == Channel::Email && req.purpose == Purpose::Outreach {
+            match (&self.links, email::postal_address(tx).await?) {
+                (None, _) => {
+                    return decided(Verdict::Deferred {
+                        until: req.now + chrono::Duration::hours(1),
+                        reason: "email unsubscribe links are not configured (UNSUBSCRIBE_BASE_URL, UNSUBSCRIBE_SECRET)"
+                            .into(),
+                    })
+                }
+                (Some(_), None) => {
+                    return decided(Verdict::Deferred {
+                        until: req.now + chrono::Duration::hours(1),
+                        reason: "the team has no postal address (setting email/postal_address)".into(),
+                    })
+                }
+                (Some(_), Some(a)) => Some(a),
+            }
+        } else {
+            None
+        };
         // Quiet hours for outreach texts and calls, in the recipient's local time.
         if channel != Channel::Email && req.purpose == Purpose::Outreach {
             let state = req.contact.addresses.first().and_then(|a| a.state.as_deref());
@@ -374,6 +474,12 @@ impl OutboundGate for Gate {
         } else {
             match numbers::pick(tx, req.team, &req.contact.id, req.campaign.map(|c| c.campaign)).await? {
                 numbers::Pick::Number(n) => Some(n),
+                numbers::Pick::NoneConfigured if channel == Channel::Sms && !self.sms.lends_numbers() => {
+                    return decided(Verdict::Deferred {
+                        until: req.now + chrono::Duration::hours(1),
+                        reason: NO_SENDING_NUMBER.into(),
+                    })
+                }
                 numbers::Pick::NoneConfigured => None,
                 numbers::Pick::NoneActive => {
                     return decided(Verdict::Deferred {
@@ -393,6 +499,7 @@ impl OutboundGate for Gate {
             }
         }
         let from = number.as_ref().map(|n| n.e164.clone());
+        let filter_landlines = channel == Channel::Sms && settings::flag(tx, SCOPE, FILTER_LANDLINES).await?;
         let transport = self.transport(channel);
         let (message, created) = messages::record_outbound(
             tx,
@@ -421,16 +528,30 @@ impl OutboundGate for Gate {
             // An earlier attempt already sent (or failed) this very step.
             return decided(Verdict::Sent { message });
         }
+        if !transport.idempotent() {
+            if !created && delivery::dispatched_at(tx, &message).await?.is_some() {
+                // Handed to a provider that cannot replay, and never answered (the sender
+                // died): delivering again could send twice. The reconciler settles it.
+                return decided(Verdict::Sent { message });
+            }
+            delivery::mark_dispatched(tx, &message, req.now).await?;
+        }
+        let (body, headers) = match (&postal, &self.links) {
+            (Some(postal), Some(links)) => email::compose(links, req.team, &message, &to, &req.body, postal),
+            _ => (req.body.clone(), Vec::new()),
+        };
         let cleared = Cleared {
             message: message.clone(),
             channel,
             to: to.clone(),
             from: from.clone(),
             subject: req.subject.clone(),
-            body: req.body.clone(),
+            body,
             segments,
+            headers,
+            filter_landlines,
         };
-        Ok(Prepared::Ready(Dispatch { cleared, team: req.team.clone() }))
+        Ok(Prepared::Ready(Dispatch { cleared, team: req.team.clone(), contact: req.contact.id.clone() }))
     }
 
     async fn deliver(&self, d: &Dispatch) -> Result<Delivered, TransportError> {
@@ -447,10 +568,14 @@ impl OutboundGate for Gate {
         let (message, team, to) = (&d.cleared.message, &d.team, &d.cleared.to);
         // A number that keeps failing leaves the rotation, and the team hears of it.
         if let Some(number) = &d.cleared.from {
+            // A configuration fault (our credentials) says nothing about the number.
             let error = match &outcome {
                 Err(TransportError::Retryable(e)) => Some(e.clone()),
                 Err(TransportError::Rejected { reason, opted_out: false }) => Some(reason.clone()),
-                _ => None,
+                Err(TransportError::Config(_))
+                | Err(TransportError::Unreachable { .. })
+                | Err(TransportError::Rejected { opted_out: true, .. })
+                | Ok(_) => None,
             };
             if numbers::record_outcome(tx, number, error.as_deref()).await? {
                 tracing::warn!(number = %number, "sending number taken out of rotation");
@@ -473,22 +598,81 @@ impl OutboundGate for Gate {
             Err(TransportError::Rejected { reason, opted_out }) => {
                 messages::set_status(tx, team, message, "failed", None, Some(&reason), now).await?;
                 if opted_out {
-                    let s = NewSuppression {
-                        address: to,
-                        kind: "OPTED_OUT",
+                    // The carrier's record of the person's STOP: theirs, on every number.
+                    let r = consent::Revocation {
+                        kind: Kind::OptedOut,
                         reason: Some(&reason),
                         source: "provider_error",
                         actor: self.transport(d.cleared.channel).name(),
-                        expires_at: None,
+                        message: Some(message.as_str()),
                     };
-                    suppressions::add(tx, team, &s).await?;
+                    consent::revoke(tx, team, &d.contact, Some(to), &r).await?;
                     return Ok(Verdict::Blocked { reason: "opt_out".into() });
                 }
                 Ok(Verdict::Blocked { reason })
             }
-            Err(TransportError::Retryable(reason)) => Ok(Verdict::Failed { reason }),
+            Err(TransportError::Unreachable { reason }) => {
+                messages::set_status(tx, team, message, "failed", None, Some(&reason), now).await?;
+                let actor = self.transport(d.cleared.channel).name();
+                nextier_store::contacts::mark_untextable(tx, team, to, &reason, actor).await?;
+                Ok(Verdict::Blocked { reason })
+            }
+            Err(TransportError::Retryable(reason)) => {
+                // The provider answered no (or nothing): a retry may deliver it again.
+                delivery::clear_dispatched(tx, message).await?;
+                Ok(Verdict::Failed { reason })
+            }
+            Err(TransportError::Config(reason)) => {
+                delivery::clear_dispatched(tx, message).await?;
+                let provider = self.transport(d.cleared.channel).name();
+                configuration_fault(tx, team, provider, d.cleared.channel, message, &reason, now).await?;
+                Ok(Verdict::Deferred {
+                    until: now + chrono::Duration::minutes(CONFIG_FAULT_RETRY_MINUTES),
+                    reason: format!("provider configuration fault ({provider}): {reason}"),
+                })
+            }
         }
     }
+}
+
+/// How long a message held back by a provider configuration fault waits before it is tried
+/// again.
+pub const CONFIG_FAULT_RETRY_MINUTES: i64 = 15;
+
+/// A provider refused our credentials: an event for the team (one per provider per retry
+/// window, however many messages hit it) and a metric the alarm watches.
+async fn configuration_fault(
+    tx: &Tx<'_>,
+    team: &TeamId,
+    provider: &str,
+    channel: Channel,
+    message: &MessageId,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    tracing::error!(provider, reason, "provider refused our credentials; sends are held back");
+    // Once by provider (to read), once without dimensions (what the alarm watches).
+    for dimensions in [&[("Provider", provider)][..], &[]] {
+        nextier_runtime::metrics::emit(
+            dimensions,
+            &[("ProviderConfigurationFaults", 1.0, nextier_runtime::metrics::Unit::Count)],
+        );
+    }
+    let window = now.timestamp() / (CONFIG_FAULT_RETRY_MINUTES * 60);
+    outbox::stage(
+        tx,
+        &outbox::OutboxMessage {
+            team: Some(team.clone()),
+            destination: Destination::Event("ProviderConfigurationFault".into()),
+            payload: serde_json::json!({
+                "provider": provider, "channel": channel.as_str(), "reason": reason, "message": message,
+            }),
+            correlation_id: format!("provider-config-fault-{message}"),
+            dedupe_key: Some(format!("provider-config-fault:{team}:{provider}:{window}")),
+        },
+    )
+    .await?;
+    Ok(())
 }
 
 /// Whether a person may call a contact now (the dialer and the call queue ask before they
@@ -503,26 +687,71 @@ pub enum CallCheck {
     Never(String),
 }
 
+/// The strongest revocation (OPTED_OUT, LEGAL_DNC) on any number or address of the contact.
+pub async fn person_revocation(tx: &Tx<'_>, contact: &Contact) -> anyhow::Result<Option<Suppression>> {
+    let addresses: Vec<String> =
+        contact.phones.iter().map(|p| p.e164.clone()).chain(contact.emails.iter().map(|e| e.email.clone())).collect();
+    Ok(suppressions::revocation_among(tx, &addresses).await?)
+}
+
+/// The first of the contact's numbers that may be called now, checking each number on its
+/// own ([`may_call_number`]). When none may be called now but one may later, the earliest
+/// wait; when none ever may, the first number's reason.
 pub async fn may_call(tx: &Tx<'_>, team: &TeamId, contact: &Contact, now: DateTime<Utc>) -> anyhow::Result<CallCheck> {
+    let mut wait: Option<CallCheck> = None;
+    let mut never: Option<String> = None;
+    for phone in &contact.phones {
+        match may_call_number(tx, team, contact, &phone.e164, now).await? {
+            CallCheck::Call(to) => return Ok(CallCheck::Call(to)),
+            CallCheck::Wait { until, reason } => {
+                if !matches!(&wait, Some(CallCheck::Wait { until: u, .. }) if *u <= until) {
+                    wait = Some(CallCheck::Wait { until, reason });
+                }
+            }
+            CallCheck::Never(reason) => {
+                never.get_or_insert(reason);
+            }
+        }
+    }
+    Ok(wait.unwrap_or_else(|| CallCheck::Never(never.unwrap_or_else(|| "no callable number".into()))))
+}
+
+/// Whether a person may call this exact number of the contact now: the contact has not opted
+/// out, the number is one of theirs and not marked do-not-call, the number itself is not
+/// suppressed, and it is daytime both where its area code is and where the contact lives.
+pub async fn may_call_number(
+    tx: &Tx<'_>,
+    team: &TeamId,
+    contact: &Contact,
+    e164: &str,
+    now: DateTime<Utc>,
+) -> anyhow::Result<CallCheck> {
     if contact.lead_state == LeadState::Suppressed {
         return Ok(CallCheck::Never("opt_out".into()));
     }
-    let to = match address(contact, Channel::Voice) {
-        Ok(a) => a,
-        Err(reason) => return Ok(CallCheck::Never(reason)),
-    };
-    if let Some(s) = suppressions::active(tx, team, &to, now).await? {
-        let reason = if s.kind == "OPTED_OUT" { "opt_out".to_owned() } else { format!("suppressed: {}", s.kind) };
-        return Ok(CallCheck::Never(reason));
+    // A revocation on any of the person's numbers or addresses covers this one too.
+    if let Some(s) = person_revocation(tx, contact).await? {
+        return Ok(CallCheck::Never(s.block_reason()));
     }
+    let Some(phone) = contact.phones.iter().find(|p| p.e164 == e164) else {
+        return Ok(CallCheck::Never("not one of the contact's numbers".into()));
+    };
+    if phone.do_not_call {
+        return Ok(CallCheck::Never("do_not_call".into()));
+    }
+    if let Some(s) = suppressions::active(tx, team, e164, now).await? {
+        return Ok(CallCheck::Never(s.block_reason()));
+    }
+    // The number's own zone and the address's: a call must be inside the window in both.
     let state = contact.addresses.first().and_then(|a| a.state.as_deref());
-    let loc = quiet_hours::locate(&to, state);
-    let until = quiet_hours::next_allowed(now, &loc);
+    let (own, home) = (quiet_hours::locate(e164, None), quiet_hours::locate(e164, state));
+    let (own_until, home_until) = (quiet_hours::next_allowed(now, &own), quiet_hours::next_allowed(now, &home));
+    let (until, loc) = if own_until >= home_until { (own_until, own) } else { (home_until, home) };
     if until > now {
         return Ok(CallCheck::Wait {
             until,
             reason: format!("quiet hours in {}", loc.state.as_deref().unwrap_or("the recipient's zone")),
         });
     }
-    Ok(CallCheck::Call(to))
+    Ok(CallCheck::Call(e164.to_owned()))
 }

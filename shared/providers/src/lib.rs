@@ -4,11 +4,13 @@
 //! suggester over an OpenAI-compatible chat-completions API.
 
 pub mod llm;
+pub mod lookup;
 pub mod notifications;
 pub mod realestate;
 pub mod retry;
 pub mod sendgrid;
 pub mod signalhouse;
+pub mod signalhouse_numbers;
 pub mod twilio;
 
 use std::sync::Arc;
@@ -41,7 +43,14 @@ pub fn gate_from_env(limiter: Arc<dyn RateLimiter>) -> Gate {
     for (channel, t) in [("sms", &sms), ("email", &email), ("voice", &voice)] {
         tracing::info!(channel, transport = t.name(), "outbound transport");
     }
-    Gate::new(sms, email, voice).with_limiter(limiter)
+    let gate = Gate::new(sms, email, voice).with_limiter(limiter);
+    match nextier_outbound::UnsubscribeLinks::from_env() {
+        Some(links) => gate.with_unsubscribe_links(links),
+        None => {
+            tracing::warn!("UNSUBSCRIBE_BASE_URL or UNSUBSCRIBE_SECRET is not set; campaign email is held back");
+            gate
+        }
+    }
 }
 
 /// [`gate_from_env`] built on first use, so a function that never sends (an API group that
@@ -79,5 +88,14 @@ impl OutboundGate for LazyGate {
         now: chrono::DateTime<chrono::Utc>,
     ) -> anyhow::Result<Verdict> {
         self.gate().settle(tx, d, outcome, now).await
+    }
+}
+
+/// Number provisioning: SignalHouse when `SIGNALHOUSE_API_KEY` and `SIGNALHOUSE_GROUP_ID` are
+/// set, else the (permissive) sandbox.
+pub fn numbers_from_env() -> Arc<dyn nextier_inbound::provisioning::NumberProvider> {
+    match notifications::Config::from_env() {
+        Some(c) => Arc::new(signalhouse_numbers::SignalHouseNumbers::new(c)),
+        None => Arc::new(nextier_inbound::provisioning::SandboxNumbers::permissive()),
     }
 }

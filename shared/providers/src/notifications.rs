@@ -1,12 +1,14 @@
 //! SignalHouse notifications, the durable record of every event (DOMAIN.md B):
 //! `GET {base}/notification?groupId=&status=UNREAD&page=1&limit=` and
-//! `PUT {base}/notification/status {ids, status: "READ"}`, with `Authorization: Bearer`.
+//! `PUT {base}/notification/status {ids, status: "READ"}`, with `Authorization: Bearer` and
+//! `Content-Type: application/json` (as the official SDK sends them).
 //! A record is `{id, timestamp, event, identifier, metaData}`; the list comes back as an
 //! array, or under `data` / `notifications` / `items`.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use nextier_inbound::reconcile::{Notification, NotificationSource};
+use reqwest::header::CONTENT_TYPE;
 use serde_json::{json, Value};
 
 use crate::retry::{self, Retry};
@@ -73,7 +75,8 @@ impl NotificationSource for SignalHouseNotifications {
         let url = self.url("/notification");
         let limit = limit.clamp(1, 100).to_string();
         let answer = retry::send(&self.config.retry, "signalhouse", || {
-            self.http.get(&url).bearer_auth(&self.config.api_key).query(&[
+            // Content-Type as the SDK's session sends on every request.
+            self.http.get(&url).bearer_auth(&self.config.api_key).header(CONTENT_TYPE, "application/json").query(&[
                 ("groupId", self.config.group_id.as_str()),
                 ("status", "UNREAD"),
                 ("page", "1"),

@@ -1,5 +1,6 @@
 //! One retry policy for every provider: timeouts, 408, 429 and 5xx are retried with
-//! exponential backoff that honours `Retry-After`; any other answer is returned as it is.
+//! exponential backoff that honours `Retry-After`; 401 and 403 are a configuration fault
+//! ([`TransportError::Config`]) for every provider client; any other answer is returned as it is.
 
 use std::time::Duration;
 
@@ -17,6 +18,9 @@ impl Default for Retry {
         Self { attempts: 3, backoff: Duration::from_secs(1), max_backoff: Duration::from_secs(10) }
     }
 }
+
+/// An attempt is not started with less than this left of the invocation.
+pub const MIN_ATTEMPT: Duration = Duration::from_millis(500);
 
 /// A final answer: status, body.
 pub struct Answer {
@@ -43,15 +47,37 @@ where
     let mut backoff = policy.backoff;
     let mut last = String::new();
     for attempt in 1..=policy.attempts.max(1) {
-        let wait = match build().send().await {
-            Err(e) => {
+        // No call outlives the invocation: each attempt gets at most what is left of it.
+        let left = nextier_runtime::deadline::remaining();
+        if left.is_some_and(|l| l < MIN_ATTEMPT) {
+            last = if last.is_empty() { "no time left in this invocation".into() } else { last };
+            break;
+        }
+        let sent = match left {
+            Some(l) => tokio::time::timeout(l, build().send()).await.map_err(|_| "timed out (end of invocation)"),
+            None => Ok(build().send().await),
+        };
+        let wait = match sent {
+            Err(why) => {
+                last = why.into();
+                backoff
+            }
+            Ok(Err(e)) => {
                 last = if e.is_timeout() { "timed out".into() } else { format!("unreachable: {e}") };
                 backoff
             }
-            Ok(resp) => {
+            Ok(Ok(resp)) => {
                 let status = resp.status();
                 let headers = resp.headers().clone();
                 let body = resp.text().await.unwrap_or_default();
+                if status.as_u16() == 401 || status.as_u16() == 403 {
+                    // Our credentials or account: retrying now cannot help, and it is not the
+                    // message's fault either.
+                    return Err(TransportError::Config(format!(
+                        "HTTP {status}: {}",
+                        body.chars().take(300).collect::<String>()
+                    )));
+                }
                 if status.as_u16() == 429 || status.as_u16() == 408 || status.is_server_error() {
                     last = format!("HTTP {status}: {body}");
                     retry_after(&headers).unwrap_or(backoff).min(policy.max_backoff)
@@ -62,6 +88,9 @@ where
         };
         tracing::warn!(provider, attempt, error = %last, "provider call will be retried");
         if attempt < policy.attempts {
+            if nextier_runtime::deadline::remaining().is_some_and(|l| l < wait + MIN_ATTEMPT) {
+                break;
+            }
             tokio::time::sleep(wait).await;
             backoff = (backoff * 2).min(policy.max_backoff);
         }

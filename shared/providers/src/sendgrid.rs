@@ -1,8 +1,10 @@
 //! SendGrid mail (v3 mail send): `POST {base}/v3/mail/send` with `Authorization: Bearer`,
 //! one personalization per message carrying our message id as a custom argument (the event
 //! webhook reports it back). A 202 is accepted (`X-Message-Id`); 4xx other than 408/429 are
-//! refusals; the rest is retried. SendGrid has no idempotency key: a timeout after it accepted
-//! can repeat a mail, which the event webhook's message id lets us detect.
+//! refusals (401/403: a configuration fault); the rest is retried. Campaign mail carries the
+//! gate's `List-Unsubscribe` headers on its personalization. SendGrid has no idempotency key:
+//! the gate hands a message over once (a retry after a crash does not send again), and the
+//! event webhook's message id tells the reconciler whether SendGrid took it.
 
 use async_trait::async_trait;
 use nextier_outbound::{Cleared, Delivered, Transport, TransportError};
@@ -54,9 +56,21 @@ impl Transport for SendGrid {
         "sendgrid"
     }
 
+    /// SendGrid has no idempotency key: the gate hands it a message once.
+    fn idempotent(&self) -> bool {
+        false
+    }
+
     async fn deliver(&self, m: &Cleared) -> Result<Delivered, TransportError> {
+        let headers: serde_json::Map<String, serde_json::Value> =
+            m.headers().iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+        let mut personalization =
+            json!({"to": [{"email": m.to()}], "custom_args": {"message_id": m.message().as_str()}});
+        if !headers.is_empty() {
+            personalization["headers"] = serde_json::Value::Object(headers);
+        }
         let body = json!({
-            "personalizations": [{"to": [{"email": m.to()}], "custom_args": {"message_id": m.message().as_str()}}],
+            "personalizations": [personalization],
             "from": {"email": self.config.from_email, "name": self.config.from_name},
             "subject": m.subject().unwrap_or(""),
             "content": [{"type": "text/plain", "value": m.body()}],

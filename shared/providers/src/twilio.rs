@@ -68,6 +68,12 @@ impl Transport for Twilio {
         "twilio"
     }
 
+    /// Twilio's REST API takes no idempotency key for creating a call (its docs: "triggering
+    /// an outbound call [is] not idempotent"): the gate hands it a call once.
+    fn idempotent(&self) -> bool {
+        false
+    }
+
     async fn deliver(&self, m: &Cleared) -> Result<Delivered, TransportError> {
         let twiml = format!("<Response><Say>{}</Say></Response>", xml_escape(m.body()));
         let from = m.from().unwrap_or(&self.config.from).to_owned();

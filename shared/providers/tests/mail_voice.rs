@@ -131,7 +131,13 @@ async fn fx(phone: &str) -> Fx {
         retry,
         timeout: Duration::from_secs(2),
     }));
-    let gate = Gate::new(Arc::new(SandboxTransport::new()), mail, voice);
+    nextier_testkit::fixtures::postal_address(&t, &team).await;
+    let links = nextier_outbound::UnsubscribeLinks {
+        base_url: "https://mail.acme.example".into(),
+        secret: b"unsubscribe-secret".to_vec(),
+        mailto: Some("unsubscribe@acme.example".into()),
+    };
+    let gate = Gate::new(Arc::new(SandboxTransport::new()), mail, voice).with_unsubscribe_links(links);
     Fx { t, team, contact, fake, gate, url }
 }
 
@@ -153,6 +159,7 @@ impl Fx {
             sent_by: "campaign",
             // Wednesday 2 December 2026, 10:00 in New York.
             purpose: nextier_outbound::Purpose::Outreach,
+            to: None,
             now: Utc.with_ymd_and_hms(2026, 12, 2, 15, 0, 0).unwrap(),
         };
         match self.gate.prepare(&tx, &req).await.unwrap() {
@@ -181,7 +188,15 @@ async fn mail_goes_to_sendgrid_with_our_message_id_and_survives_an_outage() {
     assert_eq!(mails.len(), 1);
     assert_eq!(mails[0]["personalizations"][0]["to"][0]["email"], "ada@example.com");
     assert_eq!(mails[0]["subject"], "Hello Ada");
-    assert_eq!(mails[0]["content"][0]["value"], "A note from Acme.");
+    let text = mails[0]["content"][0]["value"].as_str().unwrap();
+    assert!(text.starts_with("A note from Acme.\n\n--\nTo stop receiving these emails, unsubscribe: https://mail.acme.example/unsubscribe/"), "{text}");
+    assert!(text.ends_with("Acme Realty, 1 Main St, Springfield, IL 62701"), "{text}");
+    let headers = &mails[0]["personalizations"][0]["headers"];
+    let link = headers["List-Unsubscribe"].as_str().unwrap();
+    assert!(link.starts_with("<https://mail.acme.example/unsubscribe/"), "{link}");
+    assert!(link.ends_with(", <mailto:unsubscribe@acme.example?subject=unsubscribe>"), "{link}");
+    assert!(text.contains(&link[1..link.find('>').unwrap()]), "the body's link is the header's");
+    assert_eq!(headers["List-Unsubscribe-Post"], "List-Unsubscribe=One-Click");
     assert!(mails[0]["personalizations"][0]["custom_args"]["message_id"].as_str().unwrap().starts_with("msg_"));
     assert_eq!(*f.fake.requests.lock().unwrap(), 2, "one 503, then accepted");
     let row: (String, String) = {

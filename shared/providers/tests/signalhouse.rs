@@ -1,7 +1,9 @@
 //! The SignalHouse transport behind the real outbound gate, against a local fake server that
 //! speaks SignalHouse's contract: bearer auth, Idempotency-Key replay, enqueued/failed counts,
-//! per-recipient error codes, DNC lists, and scripted faults (503 with Retry-After, 429,
-//! answers slower than the client's timeout). No message is lost and none is sent twice.
+//! per-recipient error codes, DNC lists, the landline filter, numbers as digits only (a `+`
+//! is refused, as the SDK documents), and scripted faults (503 with Retry-After, 429, answers
+//! slower than the client's timeout). No message is lost and none is sent twice, and no text
+//! goes out without a number of the team's own.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -43,6 +45,10 @@ struct Fake {
     requests: Mutex<u32>,
     opted_out: Mutex<Vec<String>>,
     dnc: Mutex<Vec<String>>,
+    /// Recipients the landline filter drops (when the request asks for it).
+    landlines: Mutex<Vec<String>>,
+    /// Accept the request but enqueue nothing and say nothing more (a moderation block).
+    enqueue_nothing: Mutex<bool>,
 }
 
 async fn send(State(fake): State<Arc<Fake>>, headers: HeaderMap, Json(body): Json<Value>) -> Response {
@@ -68,8 +74,18 @@ async fn send(State(fake): State<Arc<Fake>>, headers: HeaderMap, Json(body): Jso
         return Json(prev.clone()).into_response();
     }
     let to = body["recipientPhoneNumber"][0].as_str().unwrap_or_default().to_owned();
-    let answer = if fake.dnc.lock().unwrap().contains(&to) {
-        json!({"enqueuedCount": 0, "failedCount": 1, "insertedMessages": [], "dncBlockedNumbers": [to]})
+    let from = body["senderPhoneNumber"].as_str().unwrap_or_default();
+    if [from, to.as_str()].iter().any(|n| n.is_empty() || !n.chars().all(|c| c.is_ascii_digit())) {
+        return (StatusCode::BAD_REQUEST, Json(json!({"message": "numbers are digits only"}))).into_response();
+    }
+    let filtering = body["filterLandlinesAndInactiveNumbers"] == json!(true);
+    // A moderation block, or a recipient the landline filter dropped: accepted, nothing enqueued.
+    let dropped = filtering && fake.landlines.lock().unwrap().contains(&to);
+    let answer = if *fake.enqueue_nothing.lock().unwrap() || dropped {
+        json!({"requestedRecipientCount": 1, "enqueuedCount": 0, "failedCount": 0, "insertedMessages": [],
+               "dncBlockedNumbers": []})
+    } else if fake.dnc.lock().unwrap().contains(&to) {
+        json!({"enqueuedCount": 0, "failedCount": 1, "insertedMessages": [], "dncBlockedNumbers": [format!("+{to}")]})
     } else if fake.opted_out.lock().unwrap().contains(&to) {
         json!({"enqueuedCount": 0, "failedCount": 1, "dncBlockedNumbers": [],
                "insertedMessages": [{"messageId": "shm_x", "status": "FAILED", "errorCode": "OUT",
@@ -78,7 +94,8 @@ async fn send(State(fake): State<Arc<Fake>>, headers: HeaderMap, Json(body): Jso
         let id = format!("shm_{}", fake.sent.lock().unwrap().len() + 1);
         fake.sent.lock().unwrap().push((key.clone(), to, body["messageBody"].as_str().unwrap_or_default().to_owned()));
         json!({"enqueuedCount": 1, "failedCount": 0, "dncBlockedNumbers": [],
-               "insertedMessages": [{"messageId": id, "status": "ENQUEUED"}]})
+               "requestedRecipientCount": 1,
+               "insertedMessages": [{"messageId": id, "status": "ENQUEUED", "recipientPhoneNumber": body["recipientPhoneNumber"][0]}]})
     };
     fake.answers.lock().unwrap().insert(key, answer.clone());
     if matches!(fault, Some(Fault::Slow)) {
@@ -118,10 +135,10 @@ async fn fx() -> Fx {
     ))
     .await
     .unwrap();
+    nextier_testkit::fixtures::sending_number(&t, &team, "+12125550100").await;
     let sh = Arc::new(SignalHouse::new(Config {
         base_url: url,
         api_key: "sh-test-key".into(),
-        from: "+12125550100".into(),
         status_callback_url: Some("https://hooks.example.com/signalhouse".into()),
         retry: nextier_providers::retry::Retry {
             attempts: 3,
@@ -162,6 +179,7 @@ impl Fx {
             sent_by: "campaign",
             // Wednesday 2 December 2026, 10:00 in New York.
             purpose: nextier_outbound::Purpose::Outreach,
+            to: None,
             now: Utc.with_ymd_and_hms(2026, 12, 2, 15, 0, 0).unwrap(),
         };
         match self.gate.prepare(&tx, &req).await.unwrap() {
@@ -201,7 +219,7 @@ async fn a_send_reaches_signalhouse_once_with_its_idempotency_key() {
     let sent = f.fake.sent.lock().unwrap().clone();
     assert_eq!(sent.len(), 1);
     assert!(sent[0].0.starts_with("msg_"), "the message id is the idempotency key");
-    assert_eq!((sent[0].1.as_str(), sent[0].2.as_str()), ("+12125550199", "Hi Ada"));
+    assert_eq!((sent[0].1.as_str(), sent[0].2.as_str()), ("12125550199", "Hi Ada"), "digits only, no +");
     assert_eq!(f.message_status().await, vec![("sent".into(), Some("shm_1".into()))]);
     // The same step submitted again: the gate finds it sent and the provider is not called.
     let requests = *f.fake.requests.lock().unwrap();
@@ -239,7 +257,7 @@ async fn an_outage_longer_than_the_retries_leaves_the_message_queued_for_the_nex
 #[tokio::test]
 async fn an_opt_out_or_dnc_answer_becomes_a_suppression() {
     let f = fx().await;
-    f.fake.opted_out.lock().unwrap().push("+12125550199".into());
+    f.fake.opted_out.lock().unwrap().push("12125550199".into());
     assert_eq!(f.submit(&EnrolmentId::new()).await, Verdict::Blocked { reason: "opt_out".into() });
     let kind: String =
         f.t.superuser()
@@ -259,8 +277,60 @@ async fn an_opt_out_or_dnc_answer_becomes_a_suppression() {
 #[tokio::test]
 async fn a_global_dnc_number_is_refused_and_recorded() {
     let f = fx().await;
-    f.fake.dnc.lock().unwrap().push("+12125550199".into());
+    f.fake.dnc.lock().unwrap().push("12125550199".into());
     assert_eq!(f.submit(&EnrolmentId::new()).await, Verdict::Blocked { reason: "opt_out".into() });
     let failed: Vec<(String, Option<String>)> = f.message_status().await;
     assert_eq!(failed, vec![("failed".into(), None)]);
+}
+
+#[tokio::test]
+async fn a_2xx_that_enqueued_nothing_is_not_a_send() {
+    let f = fx().await;
+    *f.fake.enqueue_nothing.lock().unwrap() = true;
+    let v = f.submit(&EnrolmentId::new()).await;
+    assert!(matches!(&v, Verdict::Blocked { reason } if reason.starts_with("not enqueued (0 of 1)")), "{v:?}");
+    assert_eq!(f.message_status().await, vec![("failed".into(), None)]);
+    assert!(f.fake.sent.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn the_landline_filter_is_asked_for_when_the_team_wants_it_and_what_it_drops_is_recorded() {
+    let f = fx().await;
+    f.fake.landlines.lock().unwrap().push("12125550199".into());
+    // Off by default: the provider is not asked to filter, and the text goes.
+    assert!(matches!(f.submit(&EnrolmentId::new()).await, Verdict::Sent { .. }));
+    let su = f.t.superuser().await;
+    su.execute(
+        "INSERT INTO team_settings (team_id, scope, name, value) VALUES ($1, 'sending', 'filter_landlines', 'true')",
+        &[&f.team.as_str()],
+    )
+    .await
+    .unwrap();
+    let reason = "filtered by SignalHouse as a landline or inactive number";
+    assert_eq!(f.submit(&EnrolmentId::new()).await, Verdict::Blocked { reason: reason.into() });
+    let failed: String = su.query_one("SELECT error FROM messages WHERE status = 'failed'", &[]).await.unwrap().get(0);
+    assert_eq!(failed, reason);
+    let kind: String =
+        su.query_one("SELECT type::text FROM contact_phones WHERE e164 = '+12125550199'", &[]).await.unwrap().get(0);
+    assert_eq!(kind, "landline", "the phone is no longer texted");
+    let events: i64 =
+        su.query_one("SELECT count(*) FROM contact_events WHERE kind = 'phone_untextable'", &[]).await.unwrap().get(0);
+    assert_eq!(events, 1);
+    // The next step finds no textable number and never reaches the provider.
+    let requests = *f.fake.requests.lock().unwrap();
+    assert!(matches!(f.submit(&EnrolmentId::new()).await, Verdict::Blocked { .. }));
+    assert_eq!(*f.fake.requests.lock().unwrap(), requests);
+}
+
+#[tokio::test]
+async fn a_team_without_a_number_of_its_own_cannot_text_and_is_told_why() {
+    let f = fx().await;
+    f.t.superuser().await.execute("DELETE FROM sending_numbers", &[]).await.unwrap();
+    let v = f.submit(&EnrolmentId::new()).await;
+    assert!(
+        matches!(&v, Verdict::Deferred { reason, .. } if reason == nextier_outbound::NO_SENDING_NUMBER),
+        "no platform sender: {v:?}"
+    );
+    assert_eq!(*f.fake.requests.lock().unwrap(), 0);
+    assert!(f.message_status().await.is_empty());
 }

@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod correlation;
+pub mod deadline;
 pub mod metrics;
 pub mod sqs;
 pub mod telemetry;

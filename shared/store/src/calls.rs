@@ -273,6 +273,8 @@ pub struct SessionContact {
     pub position: i32,
     pub status: String,
     pub skip_reason: Option<String>,
+    /// The number handed out for this contact (once the dialer reached them).
+    pub phone: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -319,7 +321,8 @@ pub async fn session(tx: &Tx<'_>, id: &DialerSessionId) -> Result<Session> {
     let r = rows.first().ok_or(StoreError::NotFound)?;
     let contacts = tx
         .query_typed(
-            "SELECT contact_id, position, status, skip_reason FROM dialer_contacts WHERE session_id = $1 ORDER BY position",
+            "SELECT contact_id, position, status, skip_reason, phone FROM dialer_contacts WHERE session_id = $1
+              ORDER BY position",
             params![id.as_str() => TEXT],
         )
         .await?
@@ -329,6 +332,7 @@ pub async fn session(tx: &Tx<'_>, id: &DialerSessionId) -> Result<Session> {
             position: c.get(1),
             status: c.get(2),
             skip_reason: c.get(3),
+            phone: c.get(4),
         })
         .collect();
     Ok(Session {
@@ -370,14 +374,52 @@ pub async fn set_session_contact(
     Ok(!rows.is_empty())
 }
 
-pub async fn session_contact_status(tx: &Tx<'_>, id: &DialerSessionId, contact: &ContactId) -> Result<Option<String>> {
+/// Marks the contact as being called on `phone`, the exact number the dialer handed out.
+pub async fn hand_out(tx: &Tx<'_>, id: &DialerSessionId, contact: &ContactId, phone: &str) -> Result<()> {
+    tx.query_typed(
+        "UPDATE dialer_contacts SET status = 'calling', skip_reason = NULL, phone = $3
+          WHERE session_id = $1 AND contact_id = $2",
+        params![id.as_str() => TEXT, contact.as_str() => TEXT, phone => TEXT],
+    )
+    .await?;
+    Ok(())
+}
+
+/// The contact's status in the session and the number handed out, if it is in it.
+pub async fn session_contact_status(
+    tx: &Tx<'_>,
+    id: &DialerSessionId,
+    contact: &ContactId,
+) -> Result<Option<(String, Option<String>)>> {
     let rows = tx
         .query_typed(
-            "SELECT status FROM dialer_contacts WHERE session_id = $1 AND contact_id = $2",
+            "SELECT status, phone FROM dialer_contacts WHERE session_id = $1 AND contact_id = $2",
             params![id.as_str() => TEXT, contact.as_str() => TEXT],
         )
         .await?;
-    Ok(rows.first().map(|r| r.get(0)))
+    Ok(rows.first().map(|r| (r.get(0), r.get(1))))
+}
+
+/// Cancels one queue entry (its number may not be called).
+pub async fn cancel_entry(tx: &Tx<'_>, id: &CallId, why: &str) -> Result<()> {
+    tx.query_typed(
+        "UPDATE call_queue SET status = 'cancelled', last_outcome = $2, claimed_by = NULL, claimed_until = NULL
+          WHERE id = $1 AND status IN ('pending', 'claimed')",
+        params![id.as_str() => TEXT, why => TEXT],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Puts a claimed entry back until `until` (its number is in its quiet hours).
+pub async fn defer_entry(tx: &Tx<'_>, id: &CallId, until: DateTime<Utc>) -> Result<()> {
+    tx.query_typed(
+        "UPDATE call_queue SET status = 'pending', claimed_by = NULL, claimed_until = NULL, available_at = $2
+          WHERE id = $1",
+        params![id.as_str() => TEXT, until => TIMESTAMPTZ],
+    )
+    .await?;
+    Ok(())
 }
 
 pub async fn finish_session(tx: &Tx<'_>, id: &DialerSessionId, now: DateTime<Utc>) -> Result<()> {

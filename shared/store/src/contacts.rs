@@ -164,6 +164,23 @@ pub async fn record(
     Ok(())
 }
 
+/// The provider filtered this number out as a landline or inactive: it is no longer texted
+/// (marked a landline), and the contact's timeline says why.
+pub async fn mark_untextable(tx: &Tx<'_>, team: &TeamId, e164: &str, reason: &str, actor: &str) -> Result<()> {
+    let rows = tx
+        .query_typed(
+            "UPDATE contact_phones SET type = 'landline' WHERE e164 = $1 RETURNING contact_id",
+            params![e164 => TEXT],
+        )
+        .await?;
+    for r in &rows {
+        let contact = ContactId::from_trusted(r.get(0));
+        let data = serde_json::json!({"phone": e164, "reason": reason});
+        record(tx, team, &contact, "phone_untextable", data, actor).await?;
+    }
+    Ok(())
+}
+
 /// Which contact already holds a phone number or email in this team, if any.
 pub async fn holder_of_phone(tx: &Tx<'_>, e164: &E164) -> Result<Option<ContactId>> {
     let rows =
@@ -252,6 +269,18 @@ pub async fn get(tx: &Tx<'_>, id: &ContactId) -> Result<Contact> {
         .query_typed(&format!("{SELECT} WHERE c.id = $1 AND c.deleted_at IS NULL"), params![id.as_str() => TEXT])
         .await?;
     rows.first().map(contact).ok_or(StoreError::NotFound)
+}
+
+/// A contact whether or not it was deleted, and whether it was: compliance (an opt-out, its
+/// confirmation) applies to a deleted contact too.
+pub async fn get_any(tx: &Tx<'_>, id: &ContactId) -> Result<(Contact, bool)> {
+    let rows = tx
+        .query_typed(
+            &format!("SELECT * FROM ({SELECT} WHERE c.id = $1) x, (SELECT deleted_at IS NOT NULL AS deleted FROM contacts WHERE id = $1) d"),
+            params![id.as_str() => TEXT],
+        )
+        .await?;
+    rows.first().map(|r| (contact(r), r.get::<_, bool>("deleted"))).ok_or(StoreError::NotFound)
 }
 
 /// Locks a live contact for a change and returns it, in one round trip.

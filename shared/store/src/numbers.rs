@@ -30,11 +30,14 @@ pub struct SendingNumber {
     pub status: String,
     pub consecutive_failures: i32,
     pub last_error: Option<String>,
+    /// When SignalHouse last confirmed the number is in the team's subgroup; only verified
+    /// numbers route inbound messages.
+    pub verified_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
 }
 
 const COLS: &str = "id, e164, provider, brand_id, provider_campaign_id, att_class, tmobile_tier, status,
-    consecutive_failures, last_error, created_at";
+    consecutive_failures, last_error, verified_at, created_at";
 
 fn number(r: &Row) -> SendingNumber {
     SendingNumber {
@@ -48,6 +51,7 @@ fn number(r: &Row) -> SendingNumber {
         status: r.get("status"),
         consecutive_failures: r.get("consecutive_failures"),
         last_error: r.get("last_error"),
+        verified_at: r.get("verified_at"),
         created_at: r.get("created_at"),
     }
 }
@@ -61,19 +65,51 @@ pub struct NewNumber<'a> {
     pub tmobile_tier: Option<&'a str>,
 }
 
+/// Registers a number the provider has just listed in the team's subgroup (so it is verified
+/// now). A number another team holds is a conflict.
 pub async fn add(tx: &Tx<'_>, team: &TeamId, n: &NewNumber<'_>, actor: &str) -> Result<SendingNumber> {
     let rows = tx
         .query_typed(
             &format!(
                 "INSERT INTO sending_numbers (id, team_id, e164, brand_id, provider_campaign_id, att_class, tmobile_tier,
-                                              created_by)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {COLS}"
+                                              created_by, verified_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now()) RETURNING {COLS}"
             ),
             params![RowId::new().as_str() => TEXT, team.as_str() => TEXT, n.e164 => TEXT, n.brand_id => TEXT,
                     n.provider_campaign_id => TEXT, n.att_class => TEXT, n.tmobile_tier => TEXT, actor => TEXT],
         )
         .await
-        .map_err(|e| StoreError::unique(e, "sending_numbers_e164_key", "this number is already registered"))?;
+        .map_err(|e| StoreError::unique(e, "sending_numbers_live_e164_idx", "this number is already registered"))?;
+    rows.first().map(number).ok_or(StoreError::NotFound)
+}
+
+/// The team's live (not retired) registration of a number, if any.
+pub async fn find_live(tx: &Tx<'_>, e164: &str) -> Result<Option<SendingNumber>> {
+    let rows = tx
+        .query_typed(
+            &format!("SELECT {COLS} FROM sending_numbers WHERE e164 = $1 AND status <> 'retired'"),
+            params![e164 => TEXT],
+        )
+        .await?;
+    Ok(rows.first().map(number))
+}
+
+/// One of the team's numbers.
+pub async fn get(tx: &Tx<'_>, id: &RowId) -> Result<SendingNumber> {
+    let rows = tx
+        .query_typed(&format!("SELECT {COLS} FROM sending_numbers WHERE id = $1"), params![id.as_str() => TEXT])
+        .await?;
+    rows.first().map(number).ok_or(StoreError::NotFound)
+}
+
+/// Records that the provider has just confirmed the team's number is in its subgroup.
+pub async fn verify(tx: &Tx<'_>, id: &RowId) -> Result<SendingNumber> {
+    let rows = tx
+        .query_typed(
+            &format!("UPDATE sending_numbers SET verified_at = now() WHERE id = $1 RETURNING {COLS}"),
+            params![id.as_str() => TEXT],
+        )
+        .await?;
     rows.first().map(number).ok_or(StoreError::NotFound)
 }
 

@@ -85,3 +85,37 @@ pub async fn receive_with_job(
         .await?;
     Ok(rows.first().map(|_| outbox_id))
 }
+
+/// A delivery left unprocessed, to enqueue again.
+#[derive(Debug, Clone)]
+pub struct Stale {
+    pub id: String,
+    pub payload: serde_json::Value,
+    pub redrives: i32,
+}
+
+/// Claims deliveries still unprocessed `after` their arrival (and as long since their last
+/// re-drive), at most `max_redrives` times each, oldest first; each claimed row counts one
+/// more re-drive, in the same statement, so two sweepers never take the same row twice.
+pub async fn claim_stale(
+    client: &impl tokio_postgres::GenericClient,
+    after: std::time::Duration,
+    max_redrives: i32,
+    limit: i64,
+) -> Result<Vec<Stale>> {
+    let secs = after.as_secs_f64();
+    let rows = client
+        .query_typed(
+            "UPDATE webhook_events w SET redrives = w.redrives + 1, redriven_at = clock_timestamp()
+               FROM (SELECT id FROM webhook_events
+                      WHERE processed_at IS NULL AND redrives < $2
+                        AND received_at < clock_timestamp() - make_interval(secs => $1)
+                        AND (redriven_at IS NULL OR redriven_at < clock_timestamp() - make_interval(secs => $1))
+                      ORDER BY received_at LIMIT $3 FOR UPDATE SKIP LOCKED) due
+              WHERE w.id = due.id
+             RETURNING w.id, w.payload, w.redrives",
+            params![secs => FLOAT8, max_redrives => INT4, limit => INT8],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| Stale { id: r.get(0), payload: r.get(1), redrives: r.get(2) }).collect())
+}

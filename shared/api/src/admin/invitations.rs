@@ -130,7 +130,9 @@ pub struct Accepted {
     role: Role,
 }
 
-/// Joins a team with an invitation token. The signed-in user's email must be the invited one.
+/// Joins a team with an invitation token. The signed-in user's email must be the invited one,
+/// and verified: a token whose `email_verified` claim is not `true` cannot claim an
+/// invitation (403), since anyone can sign up with someone else's address unverified.
 #[utoipa::path(post, path = "/invitations/accept", tag = "admin", request_body = Accept,
     responses((status = 200, description = "Joined", body = Accepted),
               (status = 409, description = "Already a member, or the invitation was already used"),
@@ -148,6 +150,11 @@ pub async fn accept_invitation(
     let Credential::User(claims) = &cred else {
         return Err(ApiError::Forbidden("invitations are accepted by people, not API keys".into()));
     };
+    if !claims.email_trusted() {
+        return Err(ApiError::Forbidden(
+            "verify your email address with your identity provider before accepting an invitation".into(),
+        ));
+    }
     let mut conn = app.db.conn().await?;
     let (tx, user) = open_user(&mut conn, &cred).await?;
     let inv = invitations::find_by_token(&tx, &hash(token)).await.map_err(|e| match e {

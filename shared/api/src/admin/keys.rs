@@ -2,7 +2,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
-use nextier_domain::access::{Authority, Permission};
+use nextier_domain::access::Permission;
 use nextier_domain::api_key::{self, Scope};
 use nextier_domain::ids::{ApiKeyId, TeamId};
 use nextier_domain::validation::text;
@@ -60,16 +60,8 @@ pub async fn create_key(
     }
     let mut conn = app.db.conn().await?;
     let (tx, access) = open_team(&mut conn, &cred, &team_id, Permission::KeysManage).await?;
-    // A key can mint keys, but never one more powerful than itself.
-    if let Authority::Key(own) = &access.authority {
-        let exceeds = scopes.iter().find(|s| !own.iter().any(|o| o.is_wildcard() || o == *s || o.implies(s)));
-        if let Some(s) = exceeds {
-            return Err(ApiError::Forbidden(format!(
-                "this API key cannot grant {}, which it does not hold",
-                s.as_str()
-            )));
-        }
-    }
+    // A key can mint keys, but never one more powerful than itself nor an administrative one.
+    access.authority.check_key_grant(&scopes).map_err(ApiError::Forbidden)?;
     let minted = api_key::mint();
     let key = api_keys::create(
         &tx,

@@ -40,6 +40,7 @@ pub struct ChangeRole {
 }
 
 /// Changes a member's role. Only an OWNER grants or removes OWNER; the last OWNER stays.
+/// Promoting to ADMIN or OWNER needs a person: an API key is refused (403).
 #[utoipa::path(patch, path = "/teams/{teamId}/members/{userId}", tag = "admin", request_body = ChangeRole,
     params(("teamId" = String, Path, description = "team_<ULID>"), ("userId" = String, Path, description = "usr_<ULID>")),
     responses((status = 200, description = "The member with the new role", body = Member),
@@ -56,6 +57,7 @@ pub async fn change_role(
     let role = Role::parse("role", &body.role)?;
     let mut conn = app.db.conn().await?;
     let (tx, access) = open_team(&mut conn, &cred, &team_id, Permission::MembersManage).await?;
+    access.authority.check_role_grant(role).map_err(ApiError::Forbidden)?;
     let (member, owners) = members::lock_for_change(&tx, &team_id, &user_id).await?;
     check_role_change(access.role(), member.role, role, owners)?;
     members::set_role(&tx, &team_id, &user_id, role).await?;

@@ -81,8 +81,10 @@ pub struct NextCall {
     pub skipped: Vec<ContactId>,
 }
 
-/// The next contact of the session who may be called now. Contacts who may never be called
-/// are skipped (with the reason); those in their quiet hours stay for later.
+/// The next contact of the session who may be called now, and the number to call: the first
+/// of their numbers that is not marked do-not-call, not suppressed and in daytime where it
+/// rings. Contacts none of whose numbers may ever be called are skipped (with the reason);
+/// those whose numbers are all in their quiet hours stay for later.
 #[utoipa::path(post, path = "/teams/{teamId}/dialer-sessions/{sessionId}/next", tag = "calls",
     params(("teamId" = String, Path), ("sessionId" = String, Path)),
     responses((status = 200, description = "Call this contact now", body = NextCall),
@@ -108,7 +110,7 @@ pub async fn next_in_session(
         let contact = contacts::get(&tx, &contact_id).await?;
         match may_call(&tx, &team, &contact, now).await.map_err(ApiError::Internal)? {
             CallCheck::Call(phone) => {
-                calls::set_session_contact(&tx, &id, &contact_id, "calling", None).await?;
+                calls::hand_out(&tx, &id, &contact_id, &phone).await?;
                 tx.commit().await.map_err(commit_err)?;
                 return Ok(Json(NextCall { contact_id, phone, skipped }));
             }
@@ -159,13 +161,13 @@ pub async fn record_in_session(
     let mut conn = app.db.conn().await?;
     let (tx, access) = open_team(&mut conn, &cred, &team, Permission::CallsWrite).await?;
     let who = access.actor.label();
-    match calls::session_contact_status(&tx, &id, &contact_id).await? {
-        Some(s) if s == "calling" => {}
-        Some(s) => return Err(ApiError::Conflict(format!("this contact is {s} in the session; ask for next first"))),
+    let phone = match calls::session_contact_status(&tx, &id, &contact_id).await? {
+        Some((s, Some(phone))) if s == "calling" => phone,
+        Some((s, _)) => {
+            return Err(ApiError::Conflict(format!("this contact is {s} in the session; ask for next first")))
+        }
         None => return Err(ApiError::NotFound("the contact is not in this session".into())),
-    }
-    let contact = contacts::get(&tx, &contact_id).await?;
-    let phone = nextier_outbound::address(&contact, nextier_store::campaigns::Channel::Voice).unwrap_or_default();
+    };
     let now = Utc::now();
     calls::record_call(&tx, &team, &contact_id, &phone, None, Some(&id), outcome, &record, &who, now).await?;
     calls::set_session_contact(&tx, &id, &contact_id, "called", None).await?;

@@ -14,7 +14,7 @@ use nextier_domain::lead_state::LeadState;
 use nextier_domain::FieldError;
 use nextier_http::extract::url_pairs;
 use nextier_http::{open_team, ApiError, Credential, JsonBody, Page, PageQuery, PathParams};
-use nextier_outbound::{may_call, CallCheck};
+use nextier_outbound::{may_call_number, CallCheck};
 use nextier_store::calls::{self, Call, CallRecord, Entry, Push};
 use nextier_store::suppressions::{self, NewSuppression};
 use nextier_store::{campaigns, contacts, settings, StoreError, Tx};
@@ -98,10 +98,9 @@ pub async fn push(
     let contact = contacts::get(&tx, &contact_id).await.map_err(missing("contact"))?;
     let cfg = config(&tx).await?;
     let now = Utc::now();
-    let phone = nextier_outbound::address(&contact, nextier_store::campaigns::Channel::Voice).ok();
-    let suppressed = match &phone {
-        Some(p) => suppressions::active(&tx, &team, p, now).await?.is_some(),
-        None => false,
+    let (phone, suppressed) = match number_to_queue(&tx, &team, &contact, now).await? {
+        Ok(number) => (Some(number), false),
+        Err(reason) => (None, reason == "opt_out" || reason.starts_with("suppressed")),
     };
     let candidate = Candidate {
         labels: &contact.tags,
@@ -139,6 +138,26 @@ pub async fn push(
 }
 
 use nextier_domain::access::Permission;
+
+/// The number to queue for a contact: the first of theirs that may be called, now or after
+/// its quiet hours; else why none may (the first number's reason).
+async fn number_to_queue(
+    tx: &Tx<'_>,
+    team: &TeamId,
+    contact: &nextier_store::contacts::Contact,
+    now: chrono::DateTime<Utc>,
+) -> Result<Result<String, String>, ApiError> {
+    let mut never = None;
+    for p in &contact.phones {
+        match may_call_number(tx, team, contact, &p.e164, now).await.map_err(ApiError::Internal)? {
+            CallCheck::Never(reason) => {
+                never.get_or_insert(reason);
+            }
+            _ => return Ok(Ok(p.e164.clone())),
+        }
+    }
+    Ok(Err(never.unwrap_or_else(|| "no callable number".into())))
+}
 
 /// Entries by priority (highest first); `status` pending (default), claimed, completed or
 /// cancelled.
@@ -182,8 +201,10 @@ pub struct ClaimCall {
     call_id: Option<String>,
 }
 
-/// Claims the next entry (or the given one) for 15 minutes. An entry whose contact may no
-/// longer be called is cancelled; one in its quiet hours waits until they end.
+/// Claims the next entry (or the given one) for 15 minutes. The entry's own number is
+/// checked: an entry whose number may no longer be called (contact opted out, number
+/// suppressed or marked do-not-call) is cancelled; one in its number's quiet hours waits until
+/// they end.
 #[utoipa::path(post, path = "/teams/{teamId}/call-queue/claim", tag = "calls", request_body = ClaimCall,
     params(("teamId" = String, Path)),
     responses((status = 200, description = "Claimed: call this number", body = Entry),
@@ -207,27 +228,15 @@ pub async fn claim(
         else {
             break;
         };
+        // The entry's own number is checked, not whichever of the contact's numbers comes first.
         let contact = contacts::get(&tx, &e.contact_id).await?;
-        match may_call(&tx, &team, &contact, now).await.map_err(ApiError::Internal)? {
+        match may_call_number(&tx, &team, &contact, &e.phone, now).await.map_err(ApiError::Internal)? {
             CallCheck::Call(_) => {
                 tx.commit().await.map_err(commit_err)?;
                 return Ok(Json(e));
             }
-            CallCheck::Never(reason) => {
-                calls::cancel_for_contact(&tx, &e.contact_id, &reason).await?;
-            }
-            CallCheck::Wait { until, .. } => {
-                tx.query_typed(
-                    "UPDATE call_queue SET status = 'pending', claimed_by = NULL, claimed_until = NULL, available_at = $2
-                      WHERE id = $1",
-                    &[
-                        (&e.id.as_str(), tokio_postgres::types::Type::TEXT),
-                        (&until, tokio_postgres::types::Type::TIMESTAMPTZ),
-                    ],
-                )
-                .await
-                .map_err(commit_err)?;
-            }
+            CallCheck::Never(reason) => calls::cancel_entry(&tx, &e.id, &reason).await?,
+            CallCheck::Wait { until, .. } => calls::defer_entry(&tx, &e.id, until).await?,
         }
         if wanted.is_some() {
             break;
@@ -287,6 +296,7 @@ pub(super) async fn apply_outcome(
                 source: "call",
                 actor,
                 expires_at: None,
+                source_message: None,
             };
             suppressions::add(tx, team, &s).await?;
             campaigns::exit_contact(tx, contact, "suppressed:WRONG_NUMBER").await?;
@@ -354,6 +364,9 @@ pub async fn history(
         .transpose()?;
     let mut conn = app.db.conn().await?;
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::CallsRead).await?;
+    if let Some(c) = &contact {
+        crate::parents::require(&tx, nextier_store::parents::Parent::Contact(c)).await?;
+    }
     let rows = calls::history(&tx, contact.as_ref(), 200).await?;
     tx.commit().await.map_err(commit_err)?;
     Ok(Json(rows))

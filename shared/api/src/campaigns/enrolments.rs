@@ -13,6 +13,7 @@ use nextier_http::extract::url_pairs;
 use nextier_http::{open_team, ApiError, Credential, JsonBody, Page, PageQuery, PathParams};
 use nextier_store::campaigns::{self, EnrolRules, Enrolled, Enrolment};
 use nextier_store::contacts::{Filter, Selection};
+use nextier_store::parents::Parent;
 use nextier_store::{settings, StoreError};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -206,7 +207,7 @@ pub async fn list_enrolments(
     }
     let mut conn = app.db.conn().await?;
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::CampaignsRead).await?;
-    campaigns::get(&tx, &id).await.map_err(super::not_found)?;
+    crate::parents::require(&tx, Parent::Campaign(&id)).await?;
     let rows = campaigns::enrolments(&tx, &id, status.as_deref(), &page).await?;
     tx.commit().await.map_err(commit_err)?;
     Ok(Json(Page::from_rows(&page, rows, |e| e.id.to_string())))

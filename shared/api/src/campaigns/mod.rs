@@ -4,6 +4,7 @@
 mod enrolments;
 mod library;
 mod numbers;
+mod provisioning;
 mod steps;
 
 use axum::extract::State;
@@ -16,7 +17,9 @@ use nextier_domain::campaign::CampaignStatus;
 use nextier_domain::ids::{CampaignId, TeamId};
 use nextier_domain::FieldError;
 use nextier_http::{open_team, ApiError, Credential, JsonBody, OptionalJson, Page, PageQuery, PathParams, TeamAccess};
+use nextier_store::campaign_changes::CampaignChange;
 use nextier_store::campaigns::{self, Campaign, ScoreBand, Settings, StateChange, StepStats};
+use nextier_store::parents::Parent;
 use nextier_store::StoreError;
 use serde::{Deserialize, Deserializer};
 use utoipa::ToSchema;
@@ -32,11 +35,13 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_campaign, update_campaign, delete_campaign))
         .routes(routes!(transition))
         .routes(routes!(history))
+        .routes(routes!(changes))
         .routes(routes!(stats))
         .merge(steps::router())
         .merge(enrolments::router())
         .merge(library::router())
         .merge(numbers::router())
+        .merge(provisioning::router())
 }
 
 pub(crate) fn commit_err(e: tokio_postgres::Error) -> ApiError {
@@ -242,12 +247,15 @@ pub async fn get_campaign(
     Ok(Json(c))
 }
 
-/// Changes settings. Changing the auto-enrol band is an audience change: after approval it
-/// sends the campaign back to STAGED; while RUNNING it is refused (pause first).
+/// Changes settings. The sending rate, exit rules, schedule and auto-enrol band are what an
+/// approver signed off: changing any of them on an APPROVED or PAUSED campaign sends it back
+/// to STAGED for a new approval; on a RUNNING campaign it is refused (409, pause first)
+/// unless an ADMIN or OWNER makes the change as a person (never an API key), and then it is
+/// audited (`GET …/changes`). Name and description change freely.
 #[utoipa::path(patch, path = "/teams/{teamId}/campaigns/{campaignId}", tag = "campaigns", request_body = UpdateCampaign,
     params(("teamId" = String, Path), ("campaignId" = String, Path)),
     responses((status = 200, description = "The campaign", body = Campaign),
-              (status = 409, description = "Finished, or running while the audience changes")),
+              (status = 409, description = "Finished, or running and the caller is not an ADMIN person")),
     security(("bearer" = []), ("apiKey" = [])))]
 pub async fn update_campaign(
     State(app): State<AppState>,
@@ -263,9 +271,6 @@ pub async fn update_campaign(
     let mut conn = app.db.conn().await?;
     let (tx, access) = open_team(&mut conn, &cred, &team, Permission::CampaignsWrite).await?;
     let current = campaigns::lock(&tx, &id).await.map_err(not_found)?;
-    if current.status.is_terminal() {
-        return Err(ApiError::Conflict(format!("a {} campaign cannot be changed", current.status)));
-    }
     let s = Settings {
         name: new_name.unwrap_or(current.name.clone()),
         description: description.unwrap_or(current.description.clone()),
@@ -279,24 +284,15 @@ pub async fn update_campaign(
     let mut problems = Problems::default();
     check_settings(&mut problems, &s);
     problems.finish()?;
-    let audience_changed = s.auto_enrol != current.auto_enrol;
-    if audience_changed {
-        lifecycle::editable(&current, "audience").map_err(lifecycle_err)?;
-    }
-    campaigns::update(&tx, &id, &s).await?;
     let (label, user, admin) = who(&access);
-    let mut events = vec![];
-    if audience_changed {
-        let w = Who { label: &label, user: user.as_ref(), admin };
-        if let Some(m) =
-            lifecycle::after_edit(&tx, &team, &id, "audience", w, Utc::now()).await.map_err(lifecycle_err)?
-        {
-            events.push(m.event);
-        }
-    }
+    let w = Who { label: &label, user: user.as_ref(), admin };
+    let admin_person = access.authority.is_person() && access.role() >= nextier_domain::team::Role::Admin;
+    let changed = nextier_campaigns::edits::change_settings(&tx, &team, &current, &s, w, admin_person, Utc::now())
+        .await
+        .map_err(lifecycle_err)?;
     let c = campaigns::get(&tx, &id).await?;
     tx.commit().await.map_err(commit_err)?;
-    app.outbox.publish(&events).await;
+    app.outbox.publish(&changed.events).await;
     Ok(Json(c))
 }
 
@@ -400,10 +396,32 @@ pub async fn history(
     let page = q.page()?;
     let mut conn = app.db.conn().await?;
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::CampaignsRead).await?;
-    campaigns::get(&tx, &id).await.map_err(not_found)?;
+    crate::parents::require(&tx, Parent::Campaign(&id)).await?;
     let rows = campaigns::history(&tx, &id, &page).await?;
     tx.commit().await.map_err(commit_err)?;
     Ok(Json(Page::from_rows(&page, rows, |h| h.id.to_string())))
+}
+
+/// Changes to approved settings (rate, exit rules, schedule, audience band), oldest first:
+/// who, when, the state then, each field before and after, and whether it was restaged.
+#[utoipa::path(get, path = "/teams/{teamId}/campaigns/{campaignId}/changes", tag = "campaigns",
+    params(("teamId" = String, Path), ("campaignId" = String, Path), PageQuery),
+    responses((status = 200, description = "Audited changes", body = Page<CampaignChange>)),
+    security(("bearer" = []), ("apiKey" = [])))]
+pub async fn changes(
+    State(app): State<AppState>,
+    cred: Credential,
+    p: PathParams,
+    q: PageQuery,
+) -> Result<Json<Page<CampaignChange>>, ApiError> {
+    let (team, id) = team_and_campaign(&p)?;
+    let page = q.page()?;
+    let mut conn = app.db.conn().await?;
+    let (tx, _) = open_team(&mut conn, &cred, &team, Permission::CampaignsRead).await?;
+    crate::parents::require(&tx, Parent::Campaign(&id)).await?;
+    let rows = nextier_store::campaign_changes::list(&tx, &id, &page).await?;
+    tx.commit().await.map_err(commit_err)?;
+    Ok(Json(Page::from_rows(&page, rows, |c| c.id.to_string())))
 }
 
 /// Per step: enrolments that reached it, sent, delivered, replied, opted out, failed.
@@ -419,7 +437,7 @@ pub async fn stats(
     let (team, id) = team_and_campaign(&p)?;
     let mut conn = app.db.conn().await?;
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::CampaignsRead).await?;
-    campaigns::get(&tx, &id).await.map_err(not_found)?;
+    crate::parents::require(&tx, Parent::Campaign(&id)).await?;
     let rows = campaigns::stats(&tx, &id).await?;
     tx.commit().await.map_err(commit_err)?;
     Ok(Json(rows))

@@ -8,13 +8,14 @@ use nextier_domain::ids::{RowId, TeamId};
 use nextier_domain::phone::E164;
 use nextier_domain::FieldError;
 use nextier_http::{open_team, ApiError, Credential, JsonBody, Page, PageQuery, PathParams};
-use nextier_store::campaigns;
 use nextier_store::numbers::{self, NewNumber, SendingNumber};
+use nextier_store::{campaigns, StoreError};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::provisioning::{provision_err, team_subgroup};
 use super::{commit_err, not_found, team_and_campaign};
 use crate::contacts::input::Problems;
 use crate::AppState;
@@ -26,6 +27,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(assign_numbers))
 }
 
+/// A number the provider lists in the team's subgroup (bought elsewhere, or ported).
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct AddNumber {
@@ -43,7 +45,9 @@ pub struct AddNumber {
 #[utoipa::path(post, path = "/teams/{teamId}/sending-numbers", tag = "campaigns", request_body = AddNumber,
     params(("teamId" = String, Path)),
     responses((status = 201, description = "Registered", body = SendingNumber),
-              (status = 409, description = "The number is already registered")),
+              (status = 200, description = "Registered before, now verified", body = SendingNumber),
+              (status = 400, description = "SignalHouse does not list the number in the team's subgroup"),
+              (status = 409, description = "Already registered to the team, or SignalHouse not connected")),
     security(("bearer" = []), ("apiKey" = [])))]
 pub async fn add_number(
     State(app): State<AppState>,
@@ -63,7 +67,25 @@ pub async fn add_number(
     problems.finish()?;
     let e164 = e164.expect("validated");
     let mut conn = app.db.conn().await?;
+    let (tx, _) = open_team(&mut conn, &cred, &team, Permission::SettingsManage).await?;
+    let subgroup = team_subgroup(&tx, &team).await?;
+    let existing = numbers::find_live(&tx, e164.as_str()).await?;
+    if existing.as_ref().is_some_and(|n| n.verified_at.is_some()) {
+        return Err(ApiError::Conflict("this number is already registered to the team".into()));
+    }
+    tx.commit().await.map_err(commit_err)?;
+    // Ours only when the provider lists it in our subgroup. The same answer whether the
+    // provider does not know the number or another team holds it.
+    if !app.numbers.owns(&subgroup, e164.as_str()).await.map_err(provision_err)? {
+        return Err(not_listed());
+    }
     let (tx, access) = open_team(&mut conn, &cred, &team, Permission::SettingsManage).await?;
+    if let Some(n) = existing {
+        // Registered before numbers were verified: the provider has now confirmed it.
+        let row = numbers::verify(&tx, &n.id).await?;
+        tx.commit().await.map_err(commit_err)?;
+        return Ok((StatusCode::OK, Json(row)));
+    }
     let n = NewNumber {
         e164: e164.as_str(),
         brand_id: body.brand_id.as_deref(),
@@ -71,9 +93,17 @@ pub async fn add_number(
         att_class: body.att_class.as_deref(),
         tmobile_tier: body.tmobile_tier.as_deref(),
     };
-    let row = numbers::add(&tx, &team, &n, &access.actor.label()).await?;
+    let row = match numbers::add(&tx, &team, &n, &access.actor.label()).await {
+        // Another team's live registration (the provider moved the number): said as above.
+        Err(StoreError::Conflict(_)) => return Err(not_listed()),
+        r => r?,
+    };
     tx.commit().await.map_err(commit_err)?;
     Ok((StatusCode::CREATED, Json(row)))
+}
+
+fn not_listed() -> ApiError {
+    ApiError::field("number", "SignalHouse does not list this number in the team's subgroup")
 }
 
 #[utoipa::path(get, path = "/teams/{teamId}/sending-numbers", tag = "campaigns",

@@ -13,6 +13,7 @@ use nextier_domain::template::Template;
 use nextier_domain::FieldError;
 use nextier_http::{open_team, ApiError, Credential, JsonBody, PathParams, TeamAccess};
 use nextier_store::campaigns::{self, Channel, Step, StepContent};
+use nextier_store::parents::Parent;
 use nextier_store::{StoreError, Tx};
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -170,7 +171,7 @@ pub async fn list_steps(
     let (team, id) = team_and_campaign(&p)?;
     let mut conn = app.db.conn().await?;
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::CampaignsRead).await?;
-    campaigns::get(&tx, &id).await.map_err(super::not_found)?;
+    crate::parents::require(&tx, Parent::Campaign(&id)).await?;
     let steps = campaigns::steps(&tx, &id).await?;
     tx.commit().await.map_err(commit_err)?;
     Ok(Json(steps))

@@ -12,6 +12,7 @@ use nextier_domain::FieldError;
 use nextier_http::extract::url_pairs;
 use nextier_http::{open_team, ApiError, Credential, JsonBody, Page, PageQuery, PathParams};
 use nextier_store::contacts::{self, BulkAction, Contact, MergeRecord, Selection, TimelineEntry};
+use nextier_store::parents::Parent;
 use nextier_store::StoreError;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -289,6 +290,9 @@ pub async fn bulk(
     let needed = if action == BulkAction::Delete { Permission::ContactsManage } else { Permission::ContactsWrite };
     let mut conn = app.db.conn().await?;
     let (tx, _) = open_team(&mut conn, &cred, &team, needed).await?;
+    if let Selection::Ids(ids) = &selection {
+        crate::parents::require_contacts(&tx, "ids", ids).await?;
+    }
     let affected = contacts::bulk(&tx, selection, action, &tags).await?;
     tx.commit().await.map_err(commit_err)?;
     Ok(Json(BulkResult { affected }))
@@ -352,6 +356,7 @@ pub async fn list_merges(
     let (team, id) = ids(&p)?;
     let mut conn = app.db.conn().await?;
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::ContactsRead).await?;
+    crate::parents::require(&tx, Parent::Contact(&id)).await?;
     let items = contacts::merges(&tx, &id).await?;
     tx.commit().await.map_err(commit_err)?;
     Ok(Json(Page { items, next_cursor: None }))
@@ -417,7 +422,7 @@ pub async fn timeline(
     let page = q.page()?;
     let mut conn = app.db.conn().await?;
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::ContactsRead).await?;
-    contacts::get(&tx, &id).await?;
+    crate::parents::require(&tx, Parent::Contact(&id)).await?;
     let rows = contacts::timeline(&tx, &id, &page).await?;
     tx.commit().await.map_err(commit_err)?;
     Ok(Json(Page::from_rows(&page, rows, |e| e.id.to_string())))

@@ -186,7 +186,7 @@ async fn move_one(
 ) -> Result<(), ApiError> {
     let before = inbox::move_to(tx, team, id, to, actor, reason, Utc::now()).await.map_err(not_found)?;
     if let Some(kind) = to.suppresses() {
-        let s = NewSuppression { address: &before.phone, kind, reason, source: "inbox", actor, expires_at: None };
+        let s = NewSuppression { address: &before.phone, kind, reason, source: "inbox", actor, expires_at: None, source_message: None };
         suppressions::add(tx, team, &s).await?;
         campaigns::exit_contact(tx, &before.contact_id, &format!("suppressed:{kind}")).await?;
     }
@@ -395,10 +395,17 @@ pub async fn stats(State(app): State<AppState>, cred: Credential, p: PathParams)
     Ok(Json(s))
 }
 
+/// The longest text the preview reads, in characters: well beyond the longest reply a
+/// carrier delivers (1,600 characters of a concatenated message, more once emoji sequences
+/// are counted character by character).
+pub const PREVIEW_MAX_CHARS: usize = 10_000;
+
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ClassifyText {
-    /// The reply to classify (1 to 1,600 characters).
+    /// The reply to classify, as a reply can be: emoji, any script, tabs and line breaks,
+    /// Windows-1252 characters that arrived as C1 controls (read as meant). NUL is dropped.
+    /// Not blank; at most 10,000 characters.
     text: String,
     /// Read it as if the sender were opted out (then YES opts back in).
     #[serde(default)]
@@ -408,6 +415,8 @@ pub struct ClassifyText {
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Classified {
+    /// The text as it was read: C1 controls as their Windows-1252 characters, NUL dropped.
+    pub text: String,
     pub classification: String,
     pub confidence: i32,
     pub labels: Vec<String>,
@@ -433,15 +442,25 @@ pub async fn classify(
     JsonBody(body): JsonBody<ClassifyText>,
 ) -> Result<Json<Classified>, ApiError> {
     let team = TeamId::parse("teamId", p.get("teamId"))?;
-    nextier_domain::validation::message_text("text", &body.text, 1600).map_err(|e| ApiError::Validation(vec![e]))?;
+    // Any real reply is previewed as the inbox would read it; only a blank or absurdly long
+    // text is refused.
+    let text = nextier_domain::text::as_written(&body.text).into_owned();
+    if text.trim().is_empty() {
+        return Err(ApiError::Validation(vec![FieldError::new("text", "must not be blank")]));
+    }
+    if text.chars().count() > PREVIEW_MAX_CHARS {
+        let why = format!("must be at most {PREVIEW_MAX_CHARS} characters");
+        return Err(ApiError::Validation(vec![FieldError::new("text", why)]));
+    }
     let mut conn = app.db.conn().await?;
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::InboxRead).await?;
     let config = InboxConfig::from_settings(&settings::strings_in(&tx, "inbox").await?);
     // Read-only: roll back rather than commit.
     drop(tx);
-    let r = reply::read(&body.text, body.opted_out);
+    let r = reply::read(&text, body.opted_out);
     let a = config.assess(&r);
     Ok(Json(Classified {
+        text,
         classification: a.classification.as_str().into(),
         confidence: a.confidence,
         labels: a.labels,

@@ -51,7 +51,7 @@ pub async fn list_suggestions(
     let (team, id) = ids(&p)?;
     let mut conn = app.db.conn().await?;
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::InboxRead).await?;
-    inbox::get(&tx, &id).await.map_err(not_found)?;
+    crate::parents::require(&tx, nextier_store::parents::Parent::InboxItem(&id)).await?;
     let rows = ai::for_item(&tx, &id).await?;
     tx.commit().await.map_err(commit_err)?;
     Ok(Json(rows))

@@ -49,6 +49,7 @@ pub async fn fx() -> Fx {
         .await
         .unwrap();
     }
+    nextier_testkit::fixtures::postal_address(&t, &team).await;
     let queue = PgQueue::new(t.db.clone());
     queue.declare(&QueueSpec::with_dlq(SEQUENCE_QUEUE, StdDuration::from_secs(180), 5)).await.unwrap();
     Fx { t, team, author, approver, queue }
@@ -162,7 +163,10 @@ impl Fx {
     ) -> Sequencer {
         Sequencer {
             db: self.t.db.clone(),
-            gate: Arc::new(nextier_campaigns::gate::Gate::sandbox(transport.clone())),
+            gate: Arc::new(
+                nextier_campaigns::gate::Gate::sandbox(transport.clone())
+                    .with_unsubscribe_links(nextier_outbound::UnsubscribeLinks::from_env_or_local()),
+            ),
             clock: Arc::new(clock.clone()),
         }
     }

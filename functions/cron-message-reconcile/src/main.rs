@@ -11,7 +11,7 @@ use serde_json::Value;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     nextier_runtime::telemetry::init("cron-message-reconcile");
-    let db = Db::from_env()?;
+    let db = Db::worker_from_env()?;
     let platform = nextier_platform::wiring::Platform::from_env(&db).await;
     let gate = nextier_providers::gate_from_env(platform.limiter.clone());
     let lookup = lookup_from_env();

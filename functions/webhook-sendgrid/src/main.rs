@@ -7,7 +7,7 @@ use nextier_inbound::mail_webhook::{router, MailState};
 #[tokio::main]
 async fn main() -> Result<(), nextier_http::lambda_http::Error> {
     nextier_runtime::telemetry::init("webhook-sendgrid");
-    let db = nextier_store::Db::from_env()?;
+    let db = nextier_store::Db::worker_from_env()?;
     let outbox = nextier_platform::wiring::Platform::from_env(&db).await.outbox(&db);
     nextier_http::run_lambda(router(MailState::from_env(db, outbox))).await
 }

@@ -94,7 +94,7 @@ async fn rig(llm_delay: Duration) -> anyhow::Result<Rig> {
     let t = nextier_testkit::TestDb::new().await;
     let team = nextier_testkit::fixtures::team(&t, "Bench").await;
     nextier_testkit::fixtures::sending_number(&t, &team, NUMBER).await;
-    let queue = Arc::new(PgQueue::new(t.db.clone()));
+    let queue = Arc::new(PgQueue::new(t.worker.clone()));
     let queues = [
         (nextier_inbound::QUEUE, Duration::from_secs(30)),
         (nextier_inbound::ANSWERS_QUEUE, Duration::from_secs(30)),
@@ -104,7 +104,7 @@ async fn rig(llm_delay: Duration) -> anyhow::Result<Rig> {
         queue.declare(&QueueSpec::with_dlq(q, v, 5)).await?;
     }
     let publisher =
-        OutboxPublisher::new(t.db.clone(), queue.clone(), Arc::new(PgEventBus::new(t.db.clone(), "default")));
+        OutboxPublisher::new(t.worker.clone(), queue.clone(), Arc::new(PgEventBus::new(t.worker.clone(), "default")));
     let llm_url = fake("/v1/chat/completions", llm_delay, StatusCode::OK).await?;
     let sh_url = fake("/message/sms", Duration::ZERO, StatusCode::SERVICE_UNAVAILABLE).await?;
     let retry = Retry { attempts: 3, backoff: Duration::from_millis(200), max_backoff: Duration::from_secs(2) };
@@ -124,7 +124,7 @@ async fn rig(llm_delay: Duration) -> anyhow::Result<Rig> {
     });
     let sandbox = Arc::new(SandboxTransport::new());
     let p = Arc::new(Processor {
-        db: t.db.clone(),
+        db: t.worker.clone(),
         gate: Arc::new(Gate::new(Arc::new(sms), sandbox.clone(), sandbox)),
         clock: Arc::new(nextier_campaigns::SystemClock),
         outbox: Some(publisher.clone()),
@@ -133,7 +133,7 @@ async fn rig(llm_delay: Duration) -> anyhow::Result<Rig> {
     for (q, v) in queues {
         poll(queue.clone(), p.clone(), q, v);
     }
-    let router = webhook::router(WebhookState::new(t.db.clone(), publisher, vec![SECRET.to_vec()]));
+    let router = webhook::router(WebhookState::new(t.worker.clone(), publisher, vec![SECRET.to_vec()]));
     Ok(Rig { t, router })
 }
 

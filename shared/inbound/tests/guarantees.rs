@@ -43,21 +43,21 @@ async fn fx() -> Fx {
     let t = TestDb::new().await;
     let team = team(&t, "Acme").await;
     sending_number(&t, &team, NUMBER).await;
-    let queue = Arc::new(PgQueue::new(t.db.clone()));
+    let queue = Arc::new(PgQueue::new(t.worker.clone()));
     for q in QUEUES {
         queue.declare(&QueueSpec::with_dlq(q, std::time::Duration::from_secs(180), 5)).await.unwrap();
     }
     let publisher =
-        OutboxPublisher::new(t.db.clone(), queue.clone(), Arc::new(PgEventBus::new(t.db.clone(), "default")));
+        OutboxPublisher::new(t.worker.clone(), queue.clone(), Arc::new(PgEventBus::new(t.worker.clone(), "default")));
     let sandbox = Arc::new(SandboxTransport::new());
     let p = Arc::new(Processor {
-        db: t.db.clone(),
+        db: t.worker.clone(),
         gate: Arc::new(Gate::sandbox(sandbox.clone())),
         clock: Arc::new(ManualClock::at(Utc::now())),
         outbox: Some(publisher.clone()),
         suggester: Arc::new(nextier_inbound::suggest::TemplateSuggester),
     });
-    let router = webhook::router(WebhookState::new(t.db.clone(), publisher, vec![SECRET.to_vec()]));
+    let router = webhook::router(WebhookState::new(t.worker.clone(), publisher, vec![SECRET.to_vec()]));
     Fx { t, team, sandbox, p, queue, router }
 }
 

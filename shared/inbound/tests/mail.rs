@@ -67,7 +67,7 @@ async fn fx() -> Fx {
     let links = UnsubscribeLinks { base_url: "https://mail.example".into(), secret: SECRET.to_vec(), mailto: None };
     let gate = Arc::new(Gate::sandbox(sandbox.clone()).with_unsubscribe_links(links));
     let p = Processor {
-        db: t.db.clone(),
+        db: t.worker.clone(),
         gate: gate.clone(),
         clock: Arc::new(ManualClock::at(now())),
         outbox: None,
@@ -83,11 +83,11 @@ fn public_key(key: &SigningKey) -> Arc<p256::ecdsa::VerifyingKey> {
 
 impl Fx {
     fn router(&self, at: fn() -> DateTime<Utc>) -> axum::Router {
-        let queue = Arc::new(PgQueue::new(self.t.db.clone()));
-        let bus = Arc::new(PgEventBus::new(self.t.db.clone(), "default"));
-        let publisher = OutboxPublisher::new(self.t.db.clone(), queue, bus);
+        let queue = Arc::new(PgQueue::new(self.t.worker.clone()));
+        let bus = Arc::new(PgEventBus::new(self.t.worker.clone(), "default"));
+        let publisher = OutboxPublisher::new(self.t.worker.clone(), queue, bus);
         mail_webhook::router(MailState {
-            db: self.t.db.clone(),
+            db: self.t.worker.clone(),
             outbox: publisher,
             key: Some(public_key(&self.key)),
             unsubscribe_secret: Some(Arc::new(SECRET.to_vec())),

@@ -225,7 +225,7 @@ impl Fx {
     }
 
     async fn reconcile(&self, at: DateTime<Utc>) -> reconcile::Summary {
-        reconcile::run(&self.t.db, &self.gate, &self.lookup, &ReconcileConfig::default(), at).await.unwrap()
+        reconcile::run(&self.t.worker, &self.gate, &self.lookup, &ReconcileConfig::default(), at).await.unwrap()
     }
 }
 

@@ -98,7 +98,7 @@ async fn a_stop_behind_ten_replies_is_suppressed_within_seconds_with_the_llm_han
     let t = TestDb::new().await;
     let team = team(&t, "Acme").await;
     sending_number(&t, &team, NUMBER).await;
-    let queue = Arc::new(PgQueue::new(t.db.clone()));
+    let queue = Arc::new(PgQueue::new(t.worker.clone()));
     let queues = [
         (nextier_inbound::QUEUE, Duration::from_secs(30)),
         (nextier_inbound::ANSWERS_QUEUE, Duration::from_secs(30)),
@@ -110,7 +110,7 @@ async fn a_stop_behind_ten_replies_is_suppressed_within_seconds_with_the_llm_han
         queue.declare(&QueueSpec::with_dlq(q, v, 2)).await.unwrap();
     }
     let publisher =
-        OutboxPublisher::new(t.db.clone(), queue.clone(), Arc::new(PgEventBus::new(t.db.clone(), "default")));
+        OutboxPublisher::new(t.worker.clone(), queue.clone(), Arc::new(PgEventBus::new(t.worker.clone(), "default")));
 
     // The LLM answers after a minute; SignalHouse answers 503 to everything.
     let llm_url = fake("/v1/chat/completions", Duration::from_secs(60), StatusCode::OK).await;
@@ -132,7 +132,7 @@ async fn a_stop_behind_ten_replies_is_suppressed_within_seconds_with_the_llm_han
     });
     let sandbox = Arc::new(SandboxTransport::new());
     let p = Arc::new(Processor {
-        db: t.db.clone(),
+        db: t.worker.clone(),
         gate: Arc::new(Gate::new(Arc::new(sms), sandbox.clone(), sandbox)),
         clock: Arc::new(nextier_campaigns::SystemClock),
         outbox: Some(publisher.clone()),
@@ -141,7 +141,7 @@ async fn a_stop_behind_ten_replies_is_suppressed_within_seconds_with_the_llm_han
     for (q, v) in queues {
         poll(queue.clone(), p.clone(), q, v);
     }
-    let router = webhook::router(WebhookState::new(t.db.clone(), publisher, vec![SECRET.to_vec()]));
+    let router = webhook::router(WebhookState::new(t.worker.clone(), publisher, vec![SECRET.to_vec()]));
 
     // Ten replies that each want an AI suggestion (and HELP answers that need SignalHouse).
     for n in 0..10 {

@@ -38,7 +38,7 @@ async fn contact(h: &Harness, team: &str, phones: &[&str]) -> String {
 /// A reply asking for a call, from `from`: the inbound consumer queues a call to that number.
 async fn reply_wanting_a_call(h: &Harness, from: &str, id: &str) {
     let p = Processor {
-        db: h.t.db.clone(),
+        db: h.t.worker.clone(),
         gate: h.state.gate.clone(),
         clock: Arc::new(nextier_campaigns::SystemClock),
         outbox: None,

@@ -87,7 +87,7 @@ async fn other_team(h: &Harness) -> HashMap<&'static str, String> {
 
 async fn reply(h: &Harness, from: &str, text: &str) {
     let p = Processor {
-        db: h.t.db.clone(),
+        db: h.t.worker.clone(),
         gate: h.state.gate.clone(),
         clock: Arc::new(nextier_campaigns::SystemClock),
         outbox: None,

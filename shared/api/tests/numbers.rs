@@ -53,10 +53,10 @@ async fn connect(h: &Harness, who: &As, team: &str) -> String {
 
 /// A SignalHouse webhook delivery, signed, then the job it staged run by the consumer.
 async fn deliver(h: &Harness, delivery: &str, payload: Value) -> Processed {
-    let queue = Arc::new(PgQueue::new(h.t.db.clone()));
-    let bus = Arc::new(PgEventBus::new(h.t.db.clone(), "default"));
-    let publisher = OutboxPublisher::new(h.t.db.clone(), queue, bus);
-    let router = webhook::router(WebhookState::new(h.t.db.clone(), publisher, vec![SECRET.to_vec()]));
+    let queue = Arc::new(PgQueue::new(h.t.worker.clone()));
+    let bus = Arc::new(PgEventBus::new(h.t.worker.clone(), "default"));
+    let publisher = OutboxPublisher::new(h.t.worker.clone(), queue, bus);
+    let router = webhook::router(WebhookState::new(h.t.worker.clone(), publisher, vec![SECRET.to_vec()]));
     let body = payload.to_string();
     let ts = Utc::now().timestamp_millis();
     let req = Request::post(webhook::PATH)
@@ -75,7 +75,7 @@ async fn deliver(h: &Harness, delivery: &str, payload: Value) -> Processed {
     assert_eq!(rows.len(), 1, "the webhook staged one job");
     let job: Job = serde_json::from_value(rows[0].get(0)).unwrap();
     let p = Processor {
-        db: h.t.db.clone(),
+        db: h.t.worker.clone(),
         gate: h.state.gate.clone(),
         clock: Arc::new(nextier_campaigns::SystemClock),
         outbox: None,

@@ -85,7 +85,7 @@ async fn setup(h: &Harness) -> String {
 
 /// Posts a signed delivery and runs the job it staged, as the consumer would.
 async fn deliver(h: &Harness, body: Vec<u8>, delivery: &str) -> Processed {
-    let router = webhook::router(WebhookState::new(h.t.db.clone(), h.state.outbox.clone(), vec![SECRET.to_vec()]));
+    let router = webhook::router(WebhookState::new(h.t.worker.clone(), h.state.outbox.clone(), vec![SECRET.to_vec()]));
     let resp = router.oneshot(signed(body.clone(), delivery)).await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK, "{delivery}");
     let su = h.t.superuser().await;
@@ -103,7 +103,7 @@ async fn deliver(h: &Harness, body: Vec<u8>, delivery: &str) -> Processed {
         .get(0);
     let job: Job = serde_json::from_value(job).unwrap();
     let p = Processor {
-        db: h.t.db.clone(),
+        db: h.t.worker.clone(),
         gate: h.state.gate.clone(),
         clock: Arc::new(nextier_campaigns::SystemClock),
         outbox: None,

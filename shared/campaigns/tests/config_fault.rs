@@ -38,7 +38,7 @@ impl Transport for LockedOut {
 }
 
 async fn run(f: &Fx, seq: &Sequencer, clock: &ManualClock) -> Vec<Processed> {
-    tick(&f.t.db, &f.queue, clock.now(), &TickConfig::default()).await.unwrap();
+    tick(&f.t.worker, &f.queue, clock.now(), &TickConfig::default()).await.unwrap();
     let mut out = vec![];
     loop {
         let msgs = f.queue.receive(SEQUENCE_QUEUE, 10).await.unwrap();

@@ -22,7 +22,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         // No provider call outlives the invocation.
         let deadline = nextier_runtime::deadline::from_epoch_millis(event.context.deadline);
-        Ok::<_, lambda_runtime::Error>(nextier_runtime::deadline::within(Some(deadline), handle(seq, event.payload)).await)
+        Ok::<_, lambda_runtime::Error>(
+            nextier_runtime::deadline::within(Some(deadline), handle(seq, event.payload)).await,
+        )
     }))
     .await
 }

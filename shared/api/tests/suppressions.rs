@@ -19,13 +19,12 @@ async fn ok(h: &Harness, who: &As, method: &str, uri: &str, body: Option<Value>)
 }
 
 async fn kind_of(h: &Harness, address: &str) -> (String, Option<String>) {
-    let r = h
-        .t
-        .superuser()
-        .await
-        .query_one("SELECT kind, expires_at::text FROM suppressions WHERE address = $1", &[&address])
-        .await
-        .unwrap();
+    let r =
+        h.t.superuser()
+            .await
+            .query_one("SELECT kind, expires_at::text FROM suppressions WHERE address = $1", &[&address])
+            .await
+            .unwrap();
     (r.get(0), r.get(1))
 }
 
@@ -49,8 +48,15 @@ async fn an_opt_out_is_never_weakened_nor_given_an_expiry_and_only_an_admin_pers
         .as_str()
         .unwrap()
         .to_owned();
-    let s = ok(&h, &BOB, "POST", &url("/suppressions"), Some(json!({"address": "212-555-2181", "kind": "OPTED_OUT",
-                                                                      "reason": "asked on a call"}))).await;
+    let s = ok(
+        &h,
+        &BOB,
+        "POST",
+        &url("/suppressions"),
+        Some(json!({"address": "212-555-2181", "kind": "OPTED_OUT",
+                                                                      "reason": "asked on a call"})),
+    )
+    .await;
     assert_eq!(s["kind"], "OPTED_OUT");
     // The person's: every number and address.
     for a in ["+12125552181", "+13127360143", "ada@example.com"] {
@@ -63,13 +69,19 @@ async fn an_opt_out_is_never_weakened_nor_given_an_expiry_and_only_an_admin_pers
     let key = As::Key(h.key(&team, "alice", &["contacts:read", "contacts:write", "contacts:manage"]).await);
     for who in [&MO, &key] {
         for kind in ["WRONG_NUMBER", "BLACKLIST", "BOUNCED"] {
-            let r = h.call(who, "POST", &url("/suppressions"), Some(json!({"address": "+13127360143", "kind": kind}))).await;
+            let r = h
+                .call(who, "POST", &url("/suppressions"), Some(json!({"address": "+13127360143", "kind": kind})))
+                .await;
             assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
             assert_eq!(r.body["kind"], "OPTED_OUT", "a {kind} over an opt-out leaves the opt-out");
         }
         let r = h
-            .call(who, "POST", &url("/suppressions"),
-                  Some(json!({"address": "+13127360143", "kind": "OPTED_OUT", "expiresAt": "2099-01-01T00:00:00Z"})))
+            .call(
+                who,
+                "POST",
+                &url("/suppressions"),
+                Some(json!({"address": "+13127360143", "kind": "OPTED_OUT", "expiresAt": "2099-01-01T00:00:00Z"})),
+            )
             .await;
         assert_eq!((r.status, r.field()), (StatusCode::BAD_REQUEST, Some("expiresAt")), "{}", r.body);
         let r = h.call(who, "DELETE", &url("/suppressions/%2B13127360143?reason=they%20said%20ok"), None).await;
@@ -77,8 +89,14 @@ async fn an_opt_out_is_never_weakened_nor_given_an_expiry_and_only_an_admin_pers
     }
     assert_eq!(kind_of(&h, "+13127360143").await, ("OPTED_OUT".to_owned(), None));
     // A weaker kind with an expiry becomes permanent once strengthened.
-    ok(&h, &MO, "POST", &url("/suppressions"),
-       Some(json!({"address": "+14157360100", "kind": "BLACKLIST", "expiresAt": "2099-01-01T00:00:00Z"}))).await;
+    ok(
+        &h,
+        &MO,
+        "POST",
+        &url("/suppressions"),
+        Some(json!({"address": "+14157360100", "kind": "BLACKLIST", "expiresAt": "2099-01-01T00:00:00Z"})),
+    )
+    .await;
     ok(&h, &MO, "POST", &url("/suppressions"), Some(json!({"address": "+14157360100", "kind": "LEGAL_DNC"}))).await;
     assert_eq!(kind_of(&h, "+14157360100").await, ("LEGAL_DNC".to_owned(), None));
 
@@ -92,8 +110,12 @@ async fn an_opt_out_is_never_weakened_nor_given_an_expiry_and_only_an_admin_pers
     // The ADMIN lifts it, but only with a reason.
     let r = h.call(&BOB, "DELETE", &url("/suppressions/%2B13127360143"), None).await;
     assert_eq!((r.status, r.field()), (StatusCode::BAD_REQUEST, Some("reason")), "{}", r.body);
-    assert_eq!(h.call(&BOB, "DELETE", &url("/suppressions/%2B13127360143?reason=%20"), None).await.status, StatusCode::BAD_REQUEST);
-    let r = h.call(&BOB, "DELETE", &url("/suppressions/%2B13127360143?reason=written%20consent%20on%20file"), None).await;
+    assert_eq!(
+        h.call(&BOB, "DELETE", &url("/suppressions/%2B13127360143?reason=%20"), None).await.status,
+        StatusCode::BAD_REQUEST
+    );
+    let r =
+        h.call(&BOB, "DELETE", &url("/suppressions/%2B13127360143?reason=written%20consent%20on%20file"), None).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
     // Her other number and address are still opted out, so she stays suppressed.
     assert_eq!(ok(&h, &MO, "GET", &url(&format!("/contacts/{ada}")), None).await["leadState"], "suppressed");

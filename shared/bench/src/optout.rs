@@ -69,9 +69,11 @@ fn poll(queue: Arc<PgQueue>, p: Arc<Processor>, name: &'static str, visibility: 
             }
             let records: Vec<_> = batch
                 .iter()
-                .map(|m| json!({"messageId": m.id, "receiptHandle": m.receipt_handle, "body": m.body,
+                .map(|m| {
+                    json!({"messageId": m.id, "receiptHandle": m.receipt_handle, "body": m.body,
                                 "attributes": {"ApproximateReceiveCount": m.receive_count.to_string()},
-                                "messageAttributes": {}}))
+                                "messageAttributes": {}})
+                })
                 .collect();
             let Ok(event) = serde_json::from_value(json!({"Records": records})) else { continue };
             let deadline = Some(Instant::now() + visibility);
@@ -145,7 +147,11 @@ async fn measure(rig: &Rig, stops: usize, load: usize, tag: &str) -> anyhow::Res
         for l in 0..load {
             let n = s * load + l;
             let from = format!("+1312{:03}{:04}", 736 + (n / 10_000) % 200, n % 10_000);
-            let r = rig.router.clone().oneshot(signed(&from, LOAD_TEXTS[n % LOAD_TEXTS.len()], &format!("{tag}-l{n}"))).await?;
+            let r = rig
+                .router
+                .clone()
+                .oneshot(signed(&from, LOAD_TEXTS[n % LOAD_TEXTS.len()], &format!("{tag}-l{n}")))
+                .await?;
             anyhow::ensure!(r.status() == StatusCode::OK, "load reply refused");
         }
         let stopper = format!("+1773{:03}{:04}", 736 + s / 10_000, s % 10_000);
@@ -153,10 +159,8 @@ async fn measure(rig: &Rig, stops: usize, load: usize, tag: &str) -> anyhow::Res
         anyhow::ensure!(r.status() == StatusCode::OK, "STOP refused");
         let accepted = Instant::now();
         loop {
-            let n: i64 = su
-                .query_one("SELECT count(*) FROM suppressions WHERE address = $1", &[&stopper])
-                .await?
-                .get(0);
+            let n: i64 =
+                su.query_one("SELECT count(*) FROM suppressions WHERE address = $1", &[&stopper]).await?.get(0);
             if n > 0 {
                 break;
             }
@@ -178,7 +182,8 @@ pub async fn run(stops: usize) -> anyhow::Result<()> {
     let mut base = measure(&quiet, stops, 0, "q").await?;
     let busy = rig(Duration::from_secs(3)).await?;
     let mut loaded = measure(&busy, stops, 10, "b").await?;
-    let (b50, b99, l50, l99) = (pct(&mut base, 0.5), pct(&mut base, 0.99), pct(&mut loaded, 0.5), pct(&mut loaded, 0.99));
+    let (b50, b99, l50, l99) =
+        (pct(&mut base, 0.5), pct(&mut base, 0.99), pct(&mut loaded, 0.5), pct(&mut loaded, 0.99));
     println!(
         "opt-out latency (webhook 200 -> suppression committed), {stops} STOPs each: \
          no load p50 {b50:.1} ms, p99 {b99:.1} ms | behind 10 replies each (AI jobs on a 3 s LLM, \

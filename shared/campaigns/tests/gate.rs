@@ -34,7 +34,15 @@ async fn phone_of(f: &Fx, c: &ContactId) -> String {
 async fn suppress(f: &Fx, number: &str, kind: &str) {
     let mut conn = f.t.db.conn().await.unwrap();
     let tx = scope::begin(&mut conn, &Scope::team(f.team.clone())).await.unwrap();
-    let s = NewSuppression { address: number, kind, reason: None, source: "api", actor: "test", expires_at: None, source_message: None };
+    let s = NewSuppression {
+        address: number,
+        kind,
+        reason: None,
+        source: "api",
+        actor: "test",
+        expires_at: None,
+        source_message: None,
+    };
     suppressions::add(&tx, &f.team, &s).await.unwrap();
     tx.commit().await.unwrap();
 }

@@ -18,12 +18,12 @@ pub mod rate;
 pub mod reply;
 pub mod segments;
 pub mod sendgrid_signature;
-pub mod suppression;
 pub mod settings;
+pub mod suppression;
 pub mod team;
 pub mod template;
-pub mod unsubscribe;
 pub mod text;
+pub mod unsubscribe;
 pub mod validation;
 pub mod webhook_signature;
 

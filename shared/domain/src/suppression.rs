@@ -68,7 +68,11 @@ impl fmt::Display for Kind {
 
 /// The kind and expiry that result from adding `new` (with `new_expiry`) over what is there.
 /// `existing` is `None` when nothing is there or what was there has lapsed.
-pub fn merge<T: Copy + Ord>(existing: Option<(Kind, Option<T>)>, new: Kind, new_expiry: Option<T>) -> (Kind, Option<T>) {
+pub fn merge<T: Copy + Ord>(
+    existing: Option<(Kind, Option<T>)>,
+    new: Kind,
+    new_expiry: Option<T>,
+) -> (Kind, Option<T>) {
     let expiry_for = |k: Kind, e: Option<T>| if k.is_permanent() { None } else { e };
     match existing {
         None => (new, expiry_for(new, new_expiry)),

@@ -98,17 +98,31 @@ pub struct Processor {
 /// What processing a job did (logged, and returned to tests).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Processed {
-    Received { team: TeamId, message: MessageId, classification: Classification },
+    Received {
+        team: TeamId,
+        message: MessageId,
+        classification: Classification,
+    },
     Duplicate,
-    Receipt { status: &'static str, moved: bool },
+    Receipt {
+        status: &'static str,
+        moved: bool,
+    },
     Unroutable(String),
     Ignored(String),
     Replied(String),
-    Suggested { suggestion: String, auto_sent: bool },
+    Suggested {
+        suggestion: String,
+        auto_sent: bool,
+    },
     /// What a mail event did.
     Mail(String),
     // A purchase event settled the team's order for `number` (`active`: now its sending number).
-    Purchase { team: TeamId, number: String, active: bool },
+    Purchase {
+        team: TeamId,
+        number: String,
+        active: bool,
+    },
 }
 
 /// The `inbound` queue's Lambda handler: a failed job is reported, and SQS redelivers it.

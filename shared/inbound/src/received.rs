@@ -8,13 +8,13 @@ use nextier_domain::inbox::{Assessment, Classification, InboxConfig};
 use nextier_domain::lead_state::LeadState;
 use nextier_domain::phone::E164;
 use nextier_domain::reply::{self, Reading};
+use nextier_domain::suppression::Kind;
 use nextier_store::campaigns as campaign_store;
+use nextier_store::consent;
 use nextier_store::contacts::{self, Contact, Fields, NewContact, NewPhone};
 use nextier_store::inbox::{self, NewItem};
 use nextier_store::messages::{self, Inbound as InboundMessage};
 use nextier_store::outbox::{self, Destination, OutboxMessage};
-use nextier_domain::suppression::Kind;
-use nextier_store::consent;
 use nextier_store::suppressions::{self, NewSuppression, Provenance, Suppression};
 use nextier_store::tokio_postgres::types::Type;
 use nextier_store::{scope, settings, webhooks, Scope, StoreError, Tx};
@@ -211,12 +211,7 @@ impl Reply<'_> {
     /// number (keeping an entry already there), ends every running enrolment and confirms
     /// once; START lifts an opt-out (never a blacklist); HELP gets the help text; a wrong
     /// number is suppressed.
-    async fn act(
-        &self,
-        tx: &Tx<'_>,
-        config: &InboxConfig,
-        opted_out: bool,
-    ) -> Result<Option<Answer>, StoreError> {
+    async fn act(&self, tx: &Tx<'_>, config: &InboxConfig, opted_out: bool) -> Result<Option<Answer>, StoreError> {
         let (team, id) = (self.team, &self.contact.id);
         Ok(match self.a.classification {
             Classification::DncRequest => {

@@ -219,13 +219,21 @@ async fn a_stop_from_one_number_is_the_persons_on_every_number_address_and_chann
     f.reply(b, "please stop texting me").await;
     assert_eq!(f.drain().await, 0, "nothing fails");
 
-    let entries = f.rows("SELECT address, kind, source, coalesce(source_message_id, '') FROM suppressions ORDER BY address").await;
+    let entries = f
+        .rows("SELECT address, kind, source, coalesce(source_message_id, '') FROM suppressions ORDER BY address")
+        .await;
     let addresses: Vec<&str> = entries.iter().map(|r| r[0].as_str()).collect();
     assert_eq!(addresses, vec![a, b, mail], "every number and the email");
     assert!(entries.iter().all(|r| r[1] == "OPTED_OUT" && r[2] == "inbound_reply" && r[3].starts_with("msg_")));
-    assert_eq!(f.count("SELECT count(*) FROM campaign_enrolments WHERE status = 'exited' AND exit_reason = 'opt_out'").await, 2);
+    assert_eq!(
+        f.count("SELECT count(*) FROM campaign_enrolments WHERE status = 'exited' AND exit_reason = 'opt_out'").await,
+        2
+    );
     assert_eq!(f.count("SELECT count(*) FROM call_queue WHERE status = 'cancelled'").await, 1);
-    assert_eq!(f.rows(&format!("SELECT lead_state::text FROM contacts WHERE id = '{contact}'")).await[0][0], "suppressed");
+    assert_eq!(
+        f.rows(&format!("SELECT lead_state::text FROM contacts WHERE id = '{contact}'")).await[0][0],
+        "suppressed"
+    );
     let sent = f.sandbox.sent();
     assert_eq!(sent.len(), 1, "exactly one confirmation: {sent:?}");
     assert_eq!(sent[0].to, b, "to the number that said stop");
@@ -268,10 +276,8 @@ async fn a_stop_from_a_deleted_contact_or_an_unknown_number_is_still_recorded() 
     assert_eq!(f.drain().await, 0);
 
     let entries = f.rows("SELECT address, kind FROM suppressions ORDER BY address").await;
-    let want: Vec<Vec<String>> = [gone, stranger, "gone@example.com"]
-        .iter()
-        .map(|a| vec![a.to_string(), "OPTED_OUT".to_string()])
-        .collect();
+    let want: Vec<Vec<String>> =
+        [gone, stranger, "gone@example.com"].iter().map(|a| vec![a.to_string(), "OPTED_OUT".to_string()]).collect();
     assert_eq!(entries, want);
     assert_eq!(f.count("SELECT count(*) FROM campaign_enrolments WHERE status = 'exited'").await, 2);
     assert_eq!(f.count("SELECT count(*) FROM call_queue WHERE status = 'cancelled'").await, 1);
@@ -302,12 +308,16 @@ async fn no_reply_or_call_outcome_weakens_an_opt_out_and_the_audit_keeps_every_c
     assert_eq!(f.count("SELECT count(*) FROM suppressions").await, 0, "the person's own START lifts it");
     f.reply(n, "stop").await;
     assert_eq!(f.drain().await, 0);
-    let audit = f.rows("SELECT action, kind, actor, source, coalesce(reason, '') FROM suppression_audit ORDER BY id").await;
+    let audit =
+        f.rows("SELECT action, kind, actor, source, coalesce(reason, '') FROM suppression_audit ORDER BY id").await;
     let actions: Vec<&str> = audit.iter().map(|r| r[0].as_str()).collect();
     assert_eq!(actions, vec!["add", "repeat", "lift", "add"], "{audit:?}");
     assert_eq!(audit[2][4], "opted back in by text");
     assert!(audit.iter().all(|r| r[2] == "inbound" && r[3] == "inbound_reply"));
-    assert_eq!(f.rows(&format!("SELECT lead_state::text FROM contacts WHERE id = '{contact}'")).await[0][0], "suppressed");
+    assert_eq!(
+        f.rows(&format!("SELECT lead_state::text FROM contacts WHERE id = '{contact}'")).await[0][0],
+        "suppressed"
+    );
     // Two confirmations: one per revocation (the START's answer is the third text).
     assert_eq!(f.sandbox.sent().iter().filter(|s| s.body.to_lowercase().contains("unsubscribed")).count(), 2);
 

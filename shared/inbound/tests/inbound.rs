@@ -483,7 +483,10 @@ async fn with_auto_send_on_a_suggestion_goes_out_through_the_gate_with_its_log_r
         let rows =
             f.t.superuser()
                 .await
-                .query("DELETE FROM outbox WHERE destination = 'ai' AND payload->>'kind' = 'suggest' RETURNING payload", &[])
+                .query(
+                    "DELETE FROM outbox WHERE destination = 'ai' AND payload->>'kind' = 'suggest' RETURNING payload",
+                    &[],
+                )
                 .await
                 .unwrap();
         let mut out = Vec::new();

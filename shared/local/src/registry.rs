@@ -98,11 +98,9 @@ impl Registry {
         // template.yaml: ConsumerAnswersFunction on AnswersQueue (visibility 180 s) and
         // ConsumerAiFunction on AiQueue (visibility 540 s), 5 receives each: the same handler
         // and Processor, apart so that an opt-out never waits behind a provider or an LLM.
-        for (queue, visibility) in [
-            (nextier_inbound::QUEUE, 180),
-            (nextier_inbound::ANSWERS_QUEUE, 180),
-            (nextier_inbound::AI_QUEUE, 540),
-        ] {
+        for (queue, visibility) in
+            [(nextier_inbound::QUEUE, 180), (nextier_inbound::ANSWERS_QUEUE, 180), (nextier_inbound::AI_QUEUE, 540)]
+        {
             let inbound = inbound.clone();
             r.consumers.push(Consumer {
                 queue: queue.into(),
@@ -190,9 +188,9 @@ impl Registry {
         // through the sandbox gate (SignalHouse is asked when SIGNALHOUSE_API_KEY is set).
         let (recon_db, recon_gate) = (
             db.clone(),
-            Arc::new(nextier_campaigns::gate::sandbox_limited(Arc::new(
-                nextier_platform::local::PgRateLimiter::new(db.clone()),
-            ))),
+            Arc::new(nextier_campaigns::gate::sandbox_limited(Arc::new(nextier_platform::local::PgRateLimiter::new(
+                db.clone(),
+            )))),
         );
         let lookup = nextier_providers::lookup::lookup_from_env();
         r.schedules.push(Schedule {
@@ -202,8 +200,14 @@ impl Registry {
                 let (db, gate, lookup) = (recon_db.clone(), recon_gate.clone(), lookup.clone());
                 Box::pin(async move {
                     let config = nextier_outbound::reconcile::ReconcileConfig::default();
-                    let s = nextier_outbound::reconcile::run(&db, gate.as_ref(), lookup.as_ref(), &config, chrono::Utc::now())
-                        .await?;
+                    let s = nextier_outbound::reconcile::run(
+                        &db,
+                        gate.as_ref(),
+                        lookup.as_ref(),
+                        &config,
+                        chrono::Utc::now(),
+                    )
+                    .await?;
                     Ok(serde_json::to_value(s)?)
                 })
             }),

@@ -14,16 +14,16 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use nextier_domain::ids::{CampaignId, ContactId, EnrolmentId, MessageId, StepId, TeamId};
-use nextier_domain::suppression::Kind;
 use nextier_domain::lead_state::LeadState;
 use nextier_domain::rate::{self, Bucket, Carrier, Limit, Take};
+use nextier_domain::suppression::Kind;
 use nextier_domain::{quiet_hours, segments};
 pub use nextier_platform::RateLimiter;
 use nextier_store::campaigns::Channel;
+use nextier_store::consent;
 use nextier_store::contacts::Contact;
 use nextier_store::messages::{self, Outbound};
 use nextier_store::outbox::{self, Destination};
-use nextier_store::consent;
 use nextier_store::suppressions::{self, Suppression};
 use nextier_store::Tx;
 use nextier_store::{delivery, numbers, settings};
@@ -248,7 +248,12 @@ pub trait Transport: Send + Sync {
 /// Where a channel would send for this contact, if anywhere. `exact` names the number or
 /// address to use, which must be the contact's (and, but for an opt-out's confirmation, not
 /// marked do-not-contact).
-pub fn address_for(contact: &Contact, channel: Channel, exact: Option<&str>, confirming: bool) -> Result<String, String> {
+pub fn address_for(
+    contact: &Contact,
+    channel: Channel,
+    exact: Option<&str>,
+    confirming: bool,
+) -> Result<String, String> {
     let Some(want) = exact else { return address(contact, channel) };
     let allowed = match channel {
         Channel::Sms | Channel::Voice => {

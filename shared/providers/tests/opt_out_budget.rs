@@ -77,9 +77,11 @@ fn poll(queue: Arc<PgQueue>, p: Arc<Processor>, name: &'static str, visibility: 
             }
             let records: Vec<_> = batch
                 .iter()
-                .map(|m| json!({"messageId": m.id, "receiptHandle": m.receipt_handle, "body": m.body,
+                .map(|m| {
+                    json!({"messageId": m.id, "receiptHandle": m.receipt_handle, "body": m.body,
                                 "attributes": {"ApproximateReceiveCount": m.receive_count.to_string()},
-                                "messageAttributes": {}}))
+                                "messageAttributes": {}})
+                })
                 .collect();
             let event = serde_json::from_value(json!({"Records": records})).unwrap();
             let deadline = Some(Instant::now() + visibility);

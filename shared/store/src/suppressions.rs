@@ -121,7 +121,8 @@ pub struct NewSuppression<'a> {
 /// only repeats keeps its original provenance (the first STOP stays the record). What had
 /// lapsed is replaced.
 pub async fn add(tx: &Tx<'_>, team: &TeamId, s: &NewSuppression<'_>) -> Result<Suppression> {
-    let kind = Kind::parse(s.kind).ok_or_else(|| StoreError::Conflict(format!("unknown suppression kind {}", s.kind)))?;
+    let kind =
+        Kind::parse(s.kind).ok_or_else(|| StoreError::Conflict(format!("unknown suppression kind {}", s.kind)))?;
     let expires_at = if kind.is_permanent() { None } else { s.expires_at };
     let p = Provenance { actor: s.actor, reason: s.reason, source: s.source, message: s.source_message };
     lock_for_change(tx, team, s.address, &p).await?;

@@ -186,7 +186,15 @@ async fn move_one(
 ) -> Result<(), ApiError> {
     let before = inbox::move_to(tx, team, id, to, actor, reason, Utc::now()).await.map_err(not_found)?;
     if let Some(kind) = to.suppresses() {
-        let s = NewSuppression { address: &before.phone, kind, reason, source: "inbox", actor, expires_at: None, source_message: None };
+        let s = NewSuppression {
+            address: &before.phone,
+            kind,
+            reason,
+            source: "inbox",
+            actor,
+            expires_at: None,
+            source_message: None,
+        };
         suppressions::add(tx, team, &s).await?;
         campaigns::exit_contact(tx, &before.contact_id, &format!("suppressed:{kind}")).await?;
     }

@@ -109,6 +109,9 @@ async fn a_retried_send_without_an_idempotency_key_sends_once() {
     assert_eq!((again.status, again.body["id"].clone()), (StatusCode::OK, first.body["id"].clone()));
     assert_eq!(h.sandbox.sent().len(), 1, "one text");
     // Another text is another message; so is the same text from another person of the team.
+    // (The team's bucket has a burst of 1 at 600 a minute until issue 12: a second text inside
+    // the same 100 ms would be held for the rate limit, which is not what this test is about.)
+    tokio::time::sleep(std::time::Duration::from_millis(150)).await;
     let other = send(&h, &team, &contact, "And one more thing.", None).await;
     assert_eq!(other.status, StatusCode::CREATED);
     assert_eq!(h.sandbox.sent().len(), 2);

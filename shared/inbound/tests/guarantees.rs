@@ -338,3 +338,31 @@ async fn no_reply_or_call_outcome_weakens_an_opt_out_and_the_audit_keeps_every_c
     drop(tx);
     assert_eq!(f.rows("SELECT kind FROM suppressions").await, vec![vec!["OPTED_OUT".to_string()]]);
 }
+
+#[tokio::test]
+async fn a_stop_whose_job_was_lost_is_redriven_by_the_sweeper_once_due() {
+    let f = fx().await;
+    let n = "+13127360199";
+    f.reply(n, "STOP").await;
+    // The job is lost between the queue and the consumer (a crash, a DLQ): nothing processes it.
+    for m in f.queue.receive(nextier_inbound::QUEUE, 10).await.unwrap() {
+        f.queue.delete(nextier_inbound::QUEUE, &m.receipt_handle).await.unwrap();
+    }
+    assert_eq!(f.drain().await, 0);
+    assert_eq!(f.count("SELECT count(*) FROM suppressions").await, 0);
+    let publisher = f.p.outbox.as_ref().unwrap();
+    // Not yet due: a delivery that is merely slow is left alone.
+    let after = nextier_inbound::redrive::AFTER;
+    assert_eq!(nextier_inbound::redrive::run(&f.t.worker, publisher, after).await.unwrap(), 0);
+    f.sql("UPDATE webhook_events SET received_at = now() - interval '10 minutes'").await;
+    assert_eq!(nextier_inbound::redrive::run(&f.t.worker, publisher, after).await.unwrap(), 1);
+    // Re-driven once per period, not on every sweep.
+    assert_eq!(nextier_inbound::redrive::run(&f.t.worker, publisher, after).await.unwrap(), 0);
+    assert_eq!(f.drain().await, 0);
+    assert_eq!(
+        f.rows("SELECT address, kind FROM suppressions").await,
+        vec![vec![n.to_string(), "OPTED_OUT".to_string()]]
+    );
+    assert_eq!(f.count("SELECT count(*) FROM webhook_events WHERE processed_at IS NULL").await, 0);
+    assert_eq!(f.sandbox.sent().len(), 1, "the confirmation, once");
+}

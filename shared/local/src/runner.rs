@@ -175,7 +175,7 @@ pub async fn start(config: LocalConfig) -> anyhow::Result<Running> {
     });
     // SendGrid's event webhook (with SENDGRID_WEBHOOK_PUBLIC_KEY) and the unsubscribe links the
     // sandbox gate signs (UNSUBSCRIBE_SECRET or the local default).
-    let mut mail = nextier_inbound::mail_webhook::MailState::from_env(db.clone(), publisher.clone());
+    let mut mail = nextier_inbound::mail_webhook::MailState::from_env(worker_db.clone(), worker_publisher.clone());
     if mail.unsubscribe_secret.is_none() {
         mail.unsubscribe_secret = Some(Arc::new(nextier_outbound::email::LOCAL_SECRET.as_bytes().to_vec()));
     }

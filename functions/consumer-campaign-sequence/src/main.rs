@@ -1,5 +1,5 @@
-//! The campaign-sequence queue's consumer: one step per message, through the outbound gate,
-//! idempotent per (enrolment, step), with partial batch failures.
+//! The campaign-sequence queue's consumer: a batch of steps at a time through the outbound
+//! gate, idempotent per (enrolment, step), with partial batch failures.
 
 use std::sync::Arc;
 
@@ -17,7 +17,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     // The outbound gate (suppression, quiet hours, DynamoDB token buckets) over SignalHouse,
     // SendGrid and Twilio where configured, else the sandbox.
     let gate = nextier_providers::gate_from_env(platform.limiter.clone());
-    let seq = Sequencer { db, gate: Arc::new(gate), clock: Arc::new(SystemClock) };
+    // Short deferrals (a rate-limit slot, quiet hours about to end) go back on this queue.
+    let seq = Sequencer { db, gate: Arc::new(gate), clock: Arc::new(SystemClock), queue: Some(platform.queue.clone()) };
     let seq = &seq;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         // No provider call outlives the invocation.

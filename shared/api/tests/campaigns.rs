@@ -82,8 +82,12 @@ async fn run_tick(h: &Harness, q: &PgQueue) -> u64 {
     );
     let s = tick(&h.t.worker, q, at, &TickConfig::default()).await.unwrap();
     let clock = nextier_campaigns::ManualClock::at(at);
-    let seq =
-        Sequencer { db: h.t.db.clone(), gate: Arc::new(nextier_campaigns::gate::sandbox()), clock: Arc::new(clock) };
+    let seq = Sequencer {
+        db: h.t.db.clone(),
+        gate: Arc::new(nextier_campaigns::gate::sandbox()),
+        clock: Arc::new(clock),
+        queue: None,
+    };
     loop {
         let msgs = q.receive(SEQUENCE_QUEUE, 10).await.unwrap();
         if msgs.is_empty() {

@@ -37,13 +37,19 @@ pub async fn run(n: usize) -> anyhow::Result<()> {
             campaign_id: CampaignId::from_trusted(r.get(1)),
             enrolment_id: EnrolmentId::from_trusted(r.get(0)),
             step: 1,
+            slot: None,
         })
         .collect();
     let db = Db::connect(&database.app_url, 4)?;
     // Wednesday 2 December 2026, 10:00 in New York: inside quiet hours for every number.
     let clock = ManualClock::at(Utc.with_ymd_and_hms(2026, 12, 2, 15, 0, 0).unwrap());
     let transport = Arc::new(SandboxTransport::new());
-    let seq = Sequencer { db: db.clone(), gate: Arc::new(Gate::sandbox(transport.clone())), clock: Arc::new(clock) };
+    let seq = Sequencer {
+        db: db.clone(),
+        gate: Arc::new(Gate::sandbox(transport.clone())),
+        clock: Arc::new(clock),
+        queue: None,
+    };
     let (first, second) = jobs.split_at(n);
     let started = Instant::now();
     for job in first {

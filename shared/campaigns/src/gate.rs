@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 pub use nextier_outbound::{
-    address, Dispatch, FromCampaign, Gate, OutboundGate, OutboundRequest, Prepared, RateLimiter, SandboxTransport,
-    Verdict,
+    address, Batched, Dispatch, FromCampaign, Gate, OutboundGate, OutboundRequest, Prepared, RateLimiter,
+    SandboxTransport, Verdict,
 };
 
 /// The gate (suppression, consent, quiet hours) over the sandbox transport, its email carrying

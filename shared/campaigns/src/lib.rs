@@ -13,52 +13,13 @@ pub mod starter;
 pub mod sync;
 pub mod tick;
 
-use std::sync::{Arc, Mutex};
-
-use chrono::{DateTime, Utc};
-
 /// The queue the tick fills and the sequence consumer drains.
 pub const SEQUENCE_QUEUE: &str = "campaign-sequence";
 /// The queue of score changes that may enrol a contact in running campaigns.
 pub const SYNC_QUEUE: &str = "campaign";
 
-/// Where time comes from, so a test can run a sequence across simulated days.
-pub trait Clock: Send + Sync {
-    fn now(&self) -> DateTime<Utc>;
-}
-
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> DateTime<Utc> {
-        Utc::now()
-    }
-}
-
-/// A clock that moves only when told.
-#[derive(Clone)]
-pub struct ManualClock(Arc<Mutex<DateTime<Utc>>>);
-
-impl ManualClock {
-    pub fn at(t: DateTime<Utc>) -> Self {
-        Self(Arc::new(Mutex::new(t)))
-    }
-
-    pub fn set(&self, t: DateTime<Utc>) {
-        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = t;
-    }
-
-    pub fn advance(&self, d: chrono::Duration) {
-        let mut t = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        *t += d;
-    }
-}
-
-impl Clock for ManualClock {
-    fn now(&self) -> DateTime<Utc> {
-        *self.0.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
+/// The clock port (moved to `nextier_runtime::clock`, re-exported here for the callers).
+pub use nextier_runtime::clock::{Clock, ManualClock, SystemClock};
 
 /// Team settings that change campaign rules (scope `campaigns`).
 pub mod team_rules {

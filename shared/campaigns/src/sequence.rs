@@ -1,22 +1,38 @@
-//! The campaign-sequence consumer: one message per (enrolment, step). Each is processed in
-//! one transaction that locks the enrolment, so a duplicate delivery finds the step already
-//! done and changes nothing. The step goes through the outbound gate, an execution row
-//! records the attempt, and the enrolment advances, retries, completes or ends.
+//! The campaign-sequence consumer: one message per (enrolment, step), handled a batch at a
+//! time. A team's jobs in a batch share one transaction that locks their enrolments (in id
+//! order), reads their contacts and suppressions (each send ordered after any opt-out that
+//! committed first, as one at a time would be) and records their messages; their rate-limit
+//! slots are reserved in one limiter call; they are delivered concurrently, each at its slot;
+//! and their outcomes are settled in a second transaction. A duplicate delivery finds the
+//! step already done and changes nothing.
+//!
+//! Pacing: with a queue to come back on, a text reserves its rate-limit slot up to
+//! [`REQUEUE_WITHIN`] ahead (GCRA as a scheduler, in the batch's one limiter call). A slot
+//! within [`nextier_outbound::RESERVE_AHEAD`] is waited for in-process; a later one sends the
+//! step back on the queue, holding its slot, to arrive just before it. So a campaign at n a
+//! minute sends n a minute, evenly, each step handled about once, and never over any bucket.
+//! A step the gate defers by less than [`REQUEUE_WITHIN`] for another reason (quiet hours
+//! about to end) also goes back on the queue with a delay and keeps its claim; a longer
+//! deferral goes back to the tick.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
+use futures::future::{join_all, try_join_all};
 use nextier_domain::campaign::CampaignStatus;
 use nextier_domain::ids::{CampaignId, EnrolmentId, TeamId};
 use nextier_domain::lead_state::LeadState;
 use nextier_domain::template::Template;
-use nextier_runtime::sqs::{process_batch, Message, Outcome};
-use nextier_store::campaigns::{self, Execution, Next};
-use nextier_store::{contacts, scope, Db, Scope, StoreError};
+use nextier_platform::{OutgoingMessage, Queue};
+use nextier_runtime::sqs::{process_whole_batch, Message, Outcome};
+use nextier_store::campaigns::{self, Execution, Next, Work};
+use nextier_store::contacts::Contact;
+use nextier_store::{contacts, scope, Db, Scope, StoreError, Tx};
 use serde::{Deserialize, Serialize};
 
-use crate::gate::{FromCampaign, OutboundGate, OutboundRequest, Prepared, Verdict};
+use crate::gate::{Batched, FromCampaign, OutboundGate, OutboundRequest, Prepared, Verdict};
 use crate::{Clock, SEQUENCE_QUEUE};
 
 /// The queue message: everything needed to find the work, team id included (the original's
@@ -28,6 +44,10 @@ pub struct SequenceJob {
     pub campaign_id: CampaignId,
     pub enrolment_id: EnrolmentId,
     pub step: i32,
+    /// The rate-limit slot this step already holds (set when the consumer sends it back to
+    /// wait for a slot it reserved): it goes then, without asking the limiter again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slot: Option<DateTime<Utc>>,
 }
 
 /// What processing one message did.
@@ -51,187 +71,390 @@ pub enum Processed {
 /// How many failed attempts a step gets before the enrolment is marked failed.
 pub const MAX_FAILED_ATTEMPTS: i64 = 3;
 
+/// A deferral shorter than this goes back on the queue with a delay (SQS delays reach 15
+/// minutes); a longer one is left for the tick. With a queue to come back on, a step also
+/// reserves its rate-limit slot up to this far ahead and comes back just before it.
+pub const REQUEUE_WITHIN: Duration = Duration::minutes(10);
+
+/// How long before its reserved slot a step comes back (SQS delays are whole seconds).
+const EARLY: Duration = Duration::seconds(1);
+
+/// How long past its time a requeued step keeps its claim: if its queue message were lost,
+/// a tick claims it again once this has passed.
+const REQUEUE_GRACE: Duration = Duration::minutes(2);
+
 pub struct Sequencer {
     pub db: Db,
     pub gate: Arc<dyn OutboundGate>,
     pub clock: Arc<dyn Clock>,
+    /// Where short deferrals go back to (the campaign-sequence queue). `None`: every
+    /// deferral waits for the tick.
+    pub queue: Option<Arc<dyn Queue>>,
+}
+
+/// One job's place in the batch once its enrolment is locked.
+struct Job<'a> {
+    /// Its place in the batch.
+    pos: usize,
+    job: &'a SequenceJob,
+    work: &'a Work,
+    idx: usize,
+    contact: Contact,
+    subject: Option<String>,
+    body: String,
+}
+
+impl Job<'_> {
+    fn base(&self, now: DateTime<Utc>) -> Execution<'_> {
+        base(self.job, self.work, self.idx, now)
+    }
+}
+
+fn base<'a>(job: &'a SequenceJob, work: &'a Work, idx: usize, now: DateTime<Utc>) -> Execution<'a> {
+    Execution {
+        team: &job.team_id,
+        campaign: &work.campaign,
+        enrolment: &work.enrolment,
+        step: Some(&work.steps[idx].id),
+        position: job.step,
+        status: "skipped",
+        reason: None,
+        message: None,
+        at: now,
+    }
+}
+
+/// An attempt that ends the enrolment before the gate: its execution and where it goes.
+struct Ending<'a> {
+    job: &'a SequenceJob,
+    work: &'a Work,
+    idx: usize,
+    status: &'static str,
+    reason: String,
+    next: Next,
+}
+
+/// A step to send back to the queue after the transaction commits, due at `at`.
+struct Requeue {
+    job: SequenceJob,
+    at: DateTime<Utc>,
 }
 
 impl Sequencer {
+    /// One job (a batch of one).
     pub async fn process(&self, job: &SequenceJob) -> anyhow::Result<Processed> {
+        let mut out = self.process_team(&job.team_id, std::slice::from_ref(job)).await?;
+        out.pop().ok_or_else(|| anyhow::anyhow!("no outcome"))
+    }
+
+    /// A batch, each team's jobs together; one result per job, in order.
+    pub async fn process_all(&self, jobs: &[SequenceJob]) -> Vec<anyhow::Result<Processed>> {
+        let mut teams: Vec<&TeamId> = jobs.iter().map(|j| &j.team_id).collect();
+        teams.sort();
+        teams.dedup();
+        let mut results: Vec<Option<anyhow::Result<Processed>>> = jobs.iter().map(|_| None).collect();
+        for team in teams {
+            let (idx, group): (Vec<usize>, Vec<SequenceJob>) =
+                jobs.iter().enumerate().filter(|(_, j)| &j.team_id == team).map(|(i, j)| (i, j.clone())).unzip();
+            match self.process_team(team, &group).await {
+                Ok(out) => {
+                    for (i, p) in idx.into_iter().zip(out) {
+                        results[i] = Some(Ok(p));
+                    }
+                }
+                Err(e) => {
+                    let msg = format!("{e:#}");
+                    for i in idx {
+                        results[i] = Some(Err(anyhow::anyhow!("{msg}")));
+                    }
+                }
+            }
+        }
+        results.into_iter().map(|r| r.unwrap_or_else(|| Err(anyhow::anyhow!("no outcome")))).collect()
+    }
+
+    async fn process_team(&self, team: &TeamId, jobs: &[SequenceJob]) -> anyhow::Result<Vec<Processed>> {
         let now = self.clock.now();
+        let mut out: Vec<Option<Processed>> = jobs.iter().map(|_| None).collect();
+        let mut requeue: Vec<Requeue> = Vec::new();
         let mut conn = self.db.conn().await?;
-        let tx = scope::begin(&mut conn, &Scope::team(job.team_id.clone())).await?;
-        let Some(work) = campaigns::lock_work(&tx, &job.enrolment_id).await? else {
-            tx.commit().await?;
-            return Ok(Processed::Stale);
-        };
-        if work.campaign != job.campaign_id || work.status != "active" || work.current_step != job.step {
-            tx.commit().await?;
-            return Ok(Processed::Stale);
-        }
-        if work.campaign_status != CampaignStatus::Running {
-            campaigns::settle(&tx, &work.enrolment, &Next::Release, now).await?;
-            tx.commit().await?;
-            return Ok(Processed::Released);
-        }
-        let base = Execution {
-            team: &job.team_id,
-            campaign: &work.campaign,
-            enrolment: &work.enrolment,
-            step: None,
-            position: job.step,
-            status: "skipped",
-            reason: None,
-            message: None,
-            at: now,
-        };
-        let Some(idx) = work.steps.iter().position(|s| s.position == job.step) else {
-            // The step no longer exists (steps were removed): the sequence is over.
-            campaigns::settle(&tx, &work.enrolment, &Next::Complete, now).await?;
-            tx.commit().await?;
-            return Ok(Processed::Sent { next: Next::Complete });
-        };
-        let step = &work.steps[idx];
-        let base = Execution { step: Some(&step.id), ..base };
+        let tx = scope::begin(&mut conn, &Scope::team(team.clone())).await?;
 
-        let end = |status: &'static str, reason: String| Next::End { status, reason };
-        let contact = match contacts::get(&tx, &work.contact).await {
-            Ok(c) => c,
-            Err(StoreError::NotFound) => {
-                let next = end("exited", "contact_deleted".into());
-                campaigns::record_execution(&tx, &Execution { reason: Some("contact deleted"), ..base.clone() })
-                    .await?;
-                campaigns::settle(&tx, &work.enrolment, &next, now).await?;
-                tx.commit().await?;
-                return Ok(Processed::Ended { status: "exited", reason: "contact_deleted".into() });
-            }
-            Err(e) => return Err(e.into()),
-        };
-        // Exit rules that the contact's state already answers.
-        let exit = match contact.lead_state {
-            LeadState::Suppressed => Some("opt_out"),
-            LeadState::AppointmentBooked if work.exit_on_meeting => Some("meeting_booked"),
-            _ => None,
-        };
-        if let Some(reason) = exit {
-            campaigns::record_execution(&tx, &Execution { reason: Some(reason), ..base.clone() }).await?;
-            campaigns::settle(&tx, &work.enrolment, &end("exited", reason.into()), now).await?;
-            tx.commit().await?;
-            return Ok(Processed::Ended { status: "exited", reason: reason.into() });
-        }
+        // Lock every enrolment of the batch at once, in id order.
+        let ids: Vec<&EnrolmentId> = jobs.iter().map(|j| &j.enrolment_id).collect();
+        let works: HashMap<EnrolmentId, Work> =
+            campaigns::lock_work_all(&tx, &ids).await?.into_iter().map(|w| (w.enrolment.clone(), w)).collect();
 
-        // Render; a missing required field refuses the send (never a blank).
-        let lookup = |f: &str| campaigns::merge_value(&contact, f);
-        let rendered = Template::parse(&step.body).map_err(|e| e.to_string()).and_then(|t| {
-            let body = t.render(lookup).map_err(|e| e.to_string())?;
-            let subject = match &step.subject {
-                Some(s) => {
-                    Some(Template::parse(s).map_err(|e| e.to_string())?.render(lookup).map_err(|e| e.to_string())?)
-                }
-                None => None,
+        // What the enrolment alone decides; the rest need their contact.
+        let mut seen = std::collections::HashSet::new();
+        let mut live: Vec<(usize, &Work, usize)> = Vec::new();
+        let mut settles: Vec<(EnrolmentId, Next)> = Vec::new();
+        for (i, job) in jobs.iter().enumerate() {
+            let Some(work) = works.get(&job.enrolment_id) else {
+                out[i] = Some(Processed::Stale);
+                continue;
             };
-            Ok((subject, body))
-        });
-        let (subject, body) = match rendered {
-            Ok(r) => r,
-            Err(why) => {
-                campaigns::record_execution(&tx, &Execution { status: "failed", reason: Some(&why), ..base.clone() })
-                    .await?;
-                campaigns::settle(&tx, &work.enrolment, &end("failed", why.clone()), now).await?;
-                tx.commit().await?;
-                return Ok(Processed::Ended { status: "failed", reason: why });
+            let stale = work.campaign != job.campaign_id || work.status != "active" || work.current_step != job.step;
+            // The same step twice in one batch (a redelivery): the first does it.
+            if stale || !seen.insert((&job.enrolment_id, job.step)) {
+                out[i] = Some(Processed::Stale);
+                continue;
             }
-        };
-
-        let req = OutboundRequest {
-            team: &job.team_id,
-            contact: &contact,
-            channel: step.channel,
-            subject,
-            body,
-            send_key: format!("{}:{}", work.enrolment, step.position),
-            campaign: Some(FromCampaign {
-                campaign: &work.campaign,
-                enrolment: &work.enrolment,
-                step: &step.id,
-                per_minute: work.sends_per_minute.max(1) as u32,
-            }),
-            sent_by: "campaign",
-            purpose: nextier_outbound::Purpose::Outreach,
-            to: None,
-            now,
-        };
-        let (tx, verdict) = match self.gate.prepare(&tx, &req).await? {
-            Prepared::Decided(v) => (tx, v),
-            Prepared::Ready(dispatch) => {
-                // The message is recorded as queued under its send key: commit that before the
-                // provider is called, so a crash from here on retries the same message.
-                tx.commit().await?;
-                let outcome = self.gate.deliver(&dispatch).await;
-                let tx = scope::begin(&mut conn, &Scope::team(job.team_id.clone())).await?;
-                let still = campaigns::lock_position(&tx, &job.enrolment_id).await?;
-                let verdict = self.gate.settle(&tx, &dispatch, outcome, now).await?;
-                if still != Some(("active".to_owned(), job.step)) {
-                    // A duplicate delivery finished this step meanwhile (the provider replayed).
-                    tx.commit().await?;
-                    return Ok(Processed::Stale);
+            if work.campaign_status != CampaignStatus::Running {
+                settles.push((work.enrolment.clone(), Next::Release));
+                out[i] = Some(Processed::Released);
+                continue;
+            }
+            match work.steps.iter().position(|s| s.position == job.step) {
+                // The step no longer exists (steps were removed): the sequence is over.
+                None => {
+                    settles.push((work.enrolment.clone(), Next::Complete));
+                    out[i] = Some(Processed::Sent { next: Next::Complete });
                 }
-                (tx, verdict)
+                Some(idx) => live.push((i, work, idx)),
             }
-        };
-        let processed = match verdict {
+        }
+
+        // Their contacts, in one pipelined round.
+        let found = try_join_all(live.iter().map(|(_, w, _)| async {
+            match contacts::get(&tx, &w.contact).await {
+                Ok(c) => Ok(Some(c)),
+                Err(StoreError::NotFound) => Ok(None),
+                Err(e) => Err(e),
+            }
+        }))
+        .await?;
+
+        let mut endings: Vec<Ending<'_>> = Vec::new();
+        let mut ready: Vec<Job<'_>> = Vec::new();
+        for ((i, work, idx), contact) in live.into_iter().zip(found) {
+            let job = &jobs[i];
+            let mut ending = |status: &'static str, reason: String, next_status: &'static str| {
+                let next = Next::End { status: next_status, reason: reason.clone() };
+                out[i] = Some(Processed::Ended { status: next_status, reason: reason.clone() });
+                endings.push(Ending { job, work, idx, status, reason, next });
+            };
+            let Some(contact) = contact else {
+                ending("skipped", "contact_deleted".into(), "exited");
+                continue;
+            };
+            // Exit rules that the contact's state already answers.
+            let exit = match contact.lead_state {
+                LeadState::Suppressed => Some("opt_out"),
+                LeadState::AppointmentBooked if work.exit_on_meeting => Some("meeting_booked"),
+                _ => None,
+            };
+            if let Some(reason) = exit {
+                ending("skipped", reason.into(), "exited");
+                continue;
+            }
+            // Render; a missing required field refuses the send (never a blank).
+            match render(&work.steps[idx], &contact) {
+                Ok((subject, body)) => ready.push(Job { pos: i, job, work, idx, contact, subject, body }),
+                Err(why) => ending("failed", why, "failed"),
+            }
+        }
+
+        // The gate, for all that may send: checks pipelined, one reservation, records pipelined.
+        let reqs: Vec<OutboundRequest<'_>> = ready.iter().map(|j| request(j, now)).collect();
+        let held: Vec<Option<DateTime<Utc>>> = ready.iter().map(|j| j.job.slot).collect();
+        let ahead = if self.queue.is_some() { REQUEUE_WITHIN } else { nextier_outbound::RESERVE_AHEAD };
+        let prepared = self.gate.prepare_ahead(&tx, &reqs, &held, ahead).await?;
+        drop(reqs);
+
+        let mut dispatches = Vec::new();
+        let mut decided = Vec::new();
+        let mut later = Vec::new();
+        for (j, p) in ready.iter().zip(prepared) {
+            match p {
+                Batched::Now(Prepared::Decided(v)) => decided.push((j, v)),
+                Batched::Now(Prepared::Ready(d)) => dispatches.push((j, d)),
+                Batched::Later { slot } => later.push((j, slot)),
+            }
+        }
+        // Slots further ahead: back on the queue holding them, claims kept until then.
+        if !later.is_empty() {
+            let ids: Vec<EnrolmentId> = later.iter().map(|(j, _)| j.work.enrolment.clone()).collect();
+            let holds: Vec<DateTime<Utc>> = later.iter().map(|(_, slot)| *slot + REQUEUE_GRACE).collect();
+            campaigns::extend_claims(&tx, &ids, &holds).await?;
+            for (j, slot) in later {
+                out[j.pos] = Some(Processed::Deferred);
+                let job = SequenceJob { slot: Some(slot), ..j.job.clone() };
+                requeue.push(Requeue { job, at: (slot - EARLY).max(now) });
+            }
+        }
+        // Settle what the gate decided without sending, in one pipelined round.
+        let applied = try_join_all(decided.iter().map(|(j, v)| self.apply(&tx, j, v.clone(), now))).await?;
+        for ((j, _), (processed, back)) in decided.iter().zip(applied) {
+            out[j.pos] = Some(processed);
+            requeue.extend(back);
+        }
+        try_join_all(endings.iter().map(|e| async {
+            let reason = if e.reason == "contact_deleted" { "contact deleted" } else { e.reason.as_str() };
+            let x = Execution { status: e.status, reason: Some(reason), ..base(e.job, e.work, e.idx, now) };
+            campaigns::record_execution(&tx, &x).await?;
+            campaigns::settle(&tx, &e.work.enrolment, &e.next, now).await
+        }))
+        .await?;
+        try_join_all(settles.iter().map(|(e, n)| campaigns::settle(&tx, e, n, now))).await?;
+        // The messages are recorded as queued under their send keys: commit before any provider
+        // is called, so a crash from here on retries the same messages.
+        tx.commit().await?;
+
+        if !dispatches.is_empty() {
+            // Delivered concurrently, each at its rate-limit slot.
+            let outcomes = join_all(dispatches.iter().map(|(_, d)| self.gate.deliver(d))).await;
+            let tx = scope::begin(&mut conn, &Scope::team(team.clone())).await?;
+            let ids: Vec<&EnrolmentId> = dispatches.iter().map(|(j, _)| &j.work.enrolment).collect();
+            let positions: HashMap<EnrolmentId, (String, i32)> = campaigns::lock_positions(&tx, &ids)
+                .await?
+                .into_iter()
+                .map(|(id, status, step)| (id, (status, step)))
+                .collect();
+            let settled = try_join_all(dispatches.iter().zip(outcomes).map(|((j, d), outcome)| {
+                let still = positions.get(&j.work.enrolment) == Some(&("active".to_owned(), j.job.step));
+                let tx = &tx;
+                async move {
+                    // Sent when its slot came (it was handed over then, not when the batch began).
+                    let verdict = self.gate.settle(tx, d, outcome, d.not_before().max(now)).await?;
+                    if !still {
+                        // A duplicate delivery finished this step meanwhile (the provider replayed).
+                        return Ok((Processed::Stale, None));
+                    }
+                    self.apply(tx, j, verdict, now).await
+                }
+            }))
+            .await?;
+            tx.commit().await?;
+            for ((j, _), (processed, back)) in dispatches.iter().zip(settled) {
+                out[j.pos] = Some(processed);
+                requeue.extend(back);
+            }
+        }
+
+        self.requeue(requeue, now).await;
+        Ok(out.into_iter().map(|p| p.unwrap_or(Processed::Stale)).collect())
+    }
+
+    /// Records a verdict on the enrolment; a short deferral also answers the job to requeue.
+    async fn apply(
+        &self,
+        tx: &Tx<'_>,
+        j: &Job<'_>,
+        verdict: Verdict,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<(Processed, Option<Requeue>)> {
+        let base = j.base(now);
+        let end = |status: &'static str, reason: String| Next::End { status, reason };
+        let step = &j.work.steps[j.idx];
+        Ok(match verdict {
             Verdict::Sent { message } => {
-                campaigns::record_execution(
-                    &tx,
-                    &Execution { status: "sent", message: Some(message.as_str()), ..base.clone() },
-                )
-                .await?;
-                let next = match work.steps.get(idx + 1) {
+                campaigns::record_execution(tx, &Execution { status: "sent", message: Some(message.as_str()), ..base })
+                    .await?;
+                let next = match j.work.steps.get(j.idx + 1) {
                     Some(n) => Next::Advance { step: n.position, at: n.delay.after(now) },
                     None => Next::Complete,
                 };
-                campaigns::settle(&tx, &work.enrolment, &next, now).await?;
-                Processed::Sent { next }
+                campaigns::settle(tx, &j.work.enrolment, &next, now).await?;
+                (Processed::Sent { next }, None)
             }
             Verdict::Deferred { until, reason } => {
-                campaigns::record_execution(
-                    &tx,
-                    &Execution { status: "deferred", reason: Some(&reason), ..base.clone() },
-                )
-                .await?;
-                campaigns::settle(&tx, &work.enrolment, &Next::Retry { at: until.max(now) }, now).await?;
-                Processed::Deferred
+                let until = until.max(now);
+                if self.queue.is_some() && until - now <= REQUEUE_WITHIN {
+                    // Back on the queue, claim kept: no execution row for a wait of seconds.
+                    let hold = until + REQUEUE_GRACE;
+                    campaigns::extend_claims(tx, std::slice::from_ref(&j.work.enrolment), &[hold]).await?;
+                    let job = SequenceJob { slot: None, ..j.job.clone() };
+                    return Ok((Processed::Deferred, Some(Requeue { job, at: until })));
+                }
+                campaigns::record_execution(tx, &Execution { status: "deferred", reason: Some(&reason), ..base })
+                    .await?;
+                campaigns::settle(tx, &j.work.enrolment, &Next::Retry { at: until }, now).await?;
+                (Processed::Deferred, None)
             }
             Verdict::Blocked { reason } => {
-                campaigns::record_execution(
-                    &tx,
-                    &Execution { status: "blocked", reason: Some(&reason), ..base.clone() },
-                )
-                .await?;
-                campaigns::settle(&tx, &work.enrolment, &end("exited", reason.clone()), now).await?;
-                Processed::Ended { status: "exited", reason }
+                campaigns::record_execution(tx, &Execution { status: "blocked", reason: Some(&reason), ..base })
+                    .await?;
+                campaigns::settle(tx, &j.work.enrolment, &end("exited", reason.clone()), now).await?;
+                (Processed::Ended { status: "exited", reason }, None)
             }
             Verdict::Failed { reason } => {
-                campaigns::record_execution(
-                    &tx,
-                    &Execution { status: "failed", reason: Some(&reason), ..base.clone() },
-                )
-                .await?;
-                let failures = campaigns::failed_attempts(&tx, &work.enrolment, step.position).await?;
+                campaigns::record_execution(tx, &Execution { status: "failed", reason: Some(&reason), ..base }).await?;
+                let failures = campaigns::failed_attempts(tx, &j.work.enrolment, step.position).await?;
                 if failures >= MAX_FAILED_ATTEMPTS {
                     let why = format!("step {} failed {failures} times: {reason}", step.position);
-                    campaigns::settle(&tx, &work.enrolment, &end("failed", why.clone()), now).await?;
-                    Processed::Ended { status: "failed", reason: why }
+                    campaigns::settle(tx, &j.work.enrolment, &end("failed", why.clone()), now).await?;
+                    (Processed::Ended { status: "failed", reason: why }, None)
                 } else {
                     let at = now + Duration::minutes(5 * failures);
-                    campaigns::settle(&tx, &work.enrolment, &Next::Retry { at }, now).await?;
-                    Processed::Retrying
+                    campaigns::settle(tx, &j.work.enrolment, &Next::Retry { at }, now).await?;
+                    (Processed::Retrying, None)
                 }
             }
-        };
-        tx.commit().await?;
-        Ok(processed)
+        })
+    }
+
+    /// Sends deferred steps back to the queue, due when their wait ends. One that cannot be
+    /// sent is not lost: its claim lapses shortly after its time and a tick claims it again.
+    async fn requeue(&self, jobs: Vec<Requeue>, now: DateTime<Utc>) {
+        let Some(queue) = &self.queue else { return };
+        let correlation_id = nextier_runtime::correlation::current().unwrap_or_default().to_string();
+        for chunk in jobs.chunks(nextier_platform::MAX_BATCH) {
+            let msgs = chunk
+                .iter()
+                .map(|r| OutgoingMessage {
+                    body: serde_json::to_string(&r.job).unwrap_or_default(),
+                    correlation_id: correlation_id.clone(),
+                    team_id: Some(r.job.team_id.to_string()),
+                    delay: (r.at - now).to_std().unwrap_or_default(),
+                    ..Default::default()
+                })
+                .collect();
+            match queue.send_batch(SEQUENCE_QUEUE, msgs).await {
+                Ok(results) => {
+                    for (r, res) in chunk.iter().zip(results) {
+                        if let Err(e) = res {
+                            tracing::warn!(enrolment_id = %r.job.enrolment_id, error = %e, "deferred step not requeued; a tick will claim it");
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, count = chunk.len(), "deferred steps not requeued; a tick will claim them")
+                }
+            }
+        }
+    }
+}
+
+fn render(step: &campaigns::Step, contact: &Contact) -> Result<(Option<String>, String), String> {
+    let lookup = |f: &str| campaigns::merge_value(contact, f);
+    let body = Template::parse(&step.body).map_err(|e| e.to_string())?.render(lookup).map_err(|e| e.to_string())?;
+    let subject = match &step.subject {
+        Some(s) => Some(Template::parse(s).map_err(|e| e.to_string())?.render(lookup).map_err(|e| e.to_string())?),
+        None => None,
+    };
+    Ok((subject, body))
+}
+
+fn request<'a>(j: &'a Job<'a>, now: DateTime<Utc>) -> OutboundRequest<'a> {
+    let step = &j.work.steps[j.idx];
+    OutboundRequest {
+        team: &j.job.team_id,
+        contact: &j.contact,
+        channel: step.channel,
+        subject: j.subject.clone(),
+        body: j.body.clone(),
+        send_key: format!("{}:{}", j.work.enrolment, step.position),
+        campaign: Some(FromCampaign {
+            campaign: &j.work.campaign,
+            enrolment: &j.work.enrolment,
+            step: &step.id,
+            per_minute: j.work.sends_per_minute.max(1) as u32,
+        }),
+        sent_by: "campaign",
+        purpose: nextier_outbound::Purpose::Outreach,
+        to: None,
+        now,
     }
 }
 
@@ -246,25 +469,32 @@ pub fn parse_job(m: &Message) -> Result<SequenceJob, String> {
     Ok(job)
 }
 
-/// The `consumer-campaign-sequence` handler, with partial batch failures. A malformed
-/// message is logged and acknowledged (retrying cannot fix it); a database or gate error is
-/// retried by SQS and, after the redrive limit, lands in the DLQ.
+/// The `consumer-campaign-sequence` handler, with partial batch failures. The batch is
+/// processed together ([`Sequencer::process_all`]). A malformed message is logged and
+/// acknowledged (retrying cannot fix it); a database or gate error fails its team's jobs,
+/// which SQS retries and, after the redrive limit, moves to the DLQ.
 pub async fn handle(seq: &Sequencer, event: SqsEvent) -> SqsBatchResponse {
-    process_batch(SEQUENCE_QUEUE, event, |m: Message| async move {
-        let job = match parse_job(&m) {
-            Ok(j) => j,
-            Err(why) => {
-                tracing::warn!(reason = %why, "dropping malformed message");
-                return Outcome::Done;
-            }
-        };
-        match seq.process(&job).await {
-            Ok(p) => {
-                tracing::info!(enrolment_id = %job.enrolment_id, step = job.step, outcome = ?p, "step processed");
-                Outcome::Done
-            }
-            Err(e) => Outcome::Retry(e),
-        }
+    process_whole_batch(SEQUENCE_QUEUE, event, |msgs: Vec<Message>| async move {
+        let parsed: Vec<Result<SequenceJob, String>> = msgs.iter().map(parse_job).collect();
+        let jobs: Vec<SequenceJob> = parsed.iter().filter_map(|p| p.as_ref().ok().cloned()).collect();
+        let mut results = seq.process_all(&jobs).await.into_iter();
+        parsed
+            .into_iter()
+            .map(|p| match p {
+                Err(why) => {
+                    tracing::warn!(reason = %why, "dropping malformed message");
+                    Outcome::Done
+                }
+                Ok(job) => match results.next() {
+                    Some(Ok(p)) => {
+                        tracing::info!(enrolment_id = %job.enrolment_id, step = job.step, outcome = ?p, "step processed");
+                        Outcome::Done
+                    }
+                    Some(Err(e)) => Outcome::Retry(e),
+                    None => Outcome::Retry(anyhow::anyhow!("no outcome")),
+                },
+            })
+            .collect()
     })
     .await
 }

@@ -36,7 +36,7 @@ pub struct TickConfig {
 
 impl Default for TickConfig {
     fn default() -> Self {
-        Self { budget: 1000, chunk: 1000, lease: Duration::from_secs(600), concurrency: 8 }
+        Self { budget: 20_000, chunk: 1000, lease: Duration::from_secs(600), concurrency: 8 }
     }
 }
 
@@ -71,6 +71,7 @@ fn message(c: &Claimed, correlation_id: &str) -> OutgoingMessage {
         campaign_id: c.campaign.clone(),
         enrolment_id: c.enrolment.clone(),
         step: c.step,
+        slot: None,
     };
     OutgoingMessage {
         body: serde_json::to_string(&job).unwrap_or_default(),

@@ -64,6 +64,7 @@ async fn a_401_keeps_the_enrolment_and_the_number_and_the_step_goes_once_when_fi
         db: f.t.db.clone(),
         gate: Arc::new(Gate::new(provider.clone(), provider.clone(), provider.clone())),
         clock: Arc::new(clock.clone()),
+        queue: None,
     };
     nextier_testkit::fixtures::sending_number(&f.t, &f.team, "+12125550100").await;
     let people = f.contacts(&[Some("Ada")]).await;

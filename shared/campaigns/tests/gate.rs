@@ -288,6 +288,7 @@ async fn the_campaigns_bucket_paces_its_texts_and_refused_ones_wait() {
         db: f.t.db.clone(),
         gate: Arc::new(nextier_campaigns::gate::Gate::sandbox(transport.clone()).with_limiter(limiter)),
         clock: Arc::new(clock.clone()),
+        queue: None,
     };
     let people = f.contacts(&[Some("A"), Some("B"), Some("C"), Some("D"), Some("E")]).await;
     let id = f
@@ -502,6 +503,7 @@ async fn texts_to_att_numbers_share_their_10dlc_campaigns_class_limit() {
         db: f.t.db.clone(),
         gate: Arc::new(nextier_campaigns::gate::Gate::sandbox(transport.clone()).with_limiter(limiter)),
         clock: Arc::new(clock.clone()),
+        queue: None,
     };
     {
         let mut conn = f.t.db.conn().await.unwrap();
@@ -515,15 +517,19 @@ async fn texts_to_att_numbers_share_their_10dlc_campaigns_class_limit() {
         nextier_store::numbers::add(&tx, &f.team, &n, "t").await.unwrap();
         tx.commit().await.unwrap();
     }
-    let people = f.contacts(&[Some("A"), Some("B"), Some("C")]).await;
+    let people = f.contacts(&[Some("A"), Some("B"), Some("C"), Some("D"), Some("E")]).await;
     f.t.superuser().await.execute("UPDATE contact_phones SET carrier = 'AT&T Mobility'", &[]).await.unwrap();
-    // Our campaign allows 4,500 a minute; AT&T's class T allows 75 (one every 0.8 s).
+    // Our campaign allows 4,500 a minute; AT&T's class T allows 75 (one every 0.8 s). A text
+    // reserves its slot up to two seconds ahead and waits for it: three go (at 0, 0.8 and
+    // 1.6 s), the fourth's slot (2.4 s) is too far and it waits.
     let id = f
         .campaign(Settings { sends_per_minute: 4500, ..settings("fast") }, &[sms(Delay::Minutes(0), "Hi")], &people)
         .await;
     f.launch(&id, now).await;
+    let started = std::time::Instant::now();
     run(&f, &seq, &clock).await;
-    assert_eq!(transport.sent().len(), 1, "one at once through a class T campaign");
+    assert_eq!(transport.sent().len(), 3, "three slots within reach through a class T campaign");
+    assert!(started.elapsed() >= std::time::Duration::from_millis(1600), "the third waited for its slot");
     let reason: String =
         f.t.superuser()
             .await
@@ -534,8 +540,8 @@ async fn texts_to_att_numbers_share_their_10dlc_campaigns_class_limit() {
     assert_eq!(reason, "rate limit (att)");
     // The deferred texts go one per 0.8 s as the class allows.
     for _ in 0..3 {
-        clock.advance(Duration::seconds(1));
+        clock.advance(Duration::seconds(2));
         run(&f, &seq, &clock).await;
     }
-    assert_eq!(transport.sent().len(), 3, "the waiting texts went out, paced");
+    assert_eq!(transport.sent().len(), 5, "the waiting texts went out, paced");
 }

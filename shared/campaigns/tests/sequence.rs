@@ -246,6 +246,7 @@ async fn a_three_step_sequence_sends_each_step_at_its_time_across_simulated_days
         campaign_id: id.clone(),
         enrolment_id: nextier_domain::ids::EnrolmentId::from_trusted(enrolment),
         step: 1,
+        slot: None,
     };
     assert_eq!(seq.process(&dup).await.unwrap(), Processed::Stale);
     assert_eq!(f.scalar("SELECT count(*) FROM messages").await, 6);

@@ -22,9 +22,11 @@ pub enum Limit {
 }
 
 impl Limit {
-    /// `per_minute` units a minute with a burst of `burst`.
+    /// `per_minute` units a minute with a burst of `burst`. The interval is rounded up, so
+    /// with a burst of 1 no 60-second window ever fits one more.
     pub fn per_minute(per_minute: u32, burst: u32) -> Limit {
-        Limit::Rate { interval_us: 60_000_000 / i64::from(per_minute.max(1)), burst: i64::from(burst.max(1)) }
+        let n = i64::from(per_minute.max(1));
+        Limit::Rate { interval_us: (60_000_000 + n - 1) / n, burst: i64::from(burst.max(1)) }
     }
 
     /// `per_second` units a second (e.g. a team's API send rate).
@@ -74,41 +76,126 @@ pub fn from_micros(us: i64) -> DateTime<Utc> {
 }
 
 /// Decides a request over the buckets' current states (`None`: never used). Returns the new
-/// states to write when granted.
+/// states to write when granted. A grant is for `now`: [`schedule`] with no horizon.
 pub fn decide(buckets: &[Bucket], states: &[Option<i64>], cost: i64, now: DateTime<Utc>) -> (Take, Vec<i64>) {
+    match schedule(buckets, states, cost, now, chrono::Duration::zero()) {
+        (Slot::At(_), next) => (Take::Granted, next),
+        (Slot::Refused { retry_at, bucket }, next) => (Take::Refused { retry_at, bucket }, next),
+    }
+}
+
+/// When a reserved unit may go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Slot {
+    /// Reserved: it may go at `at` (between `now` and `now + horizon`), not before.
+    At(DateTime<Utc>),
+    /// Nothing reserved; asking again at `retry_at` can succeed. `bucket` is the one that refused.
+    Refused { retry_at: DateTime<Utc>, bucket: String },
+}
+
+/// Reserves a unit's slot: the earliest time every bucket conforms, if it is within
+/// `horizon` of `now` (GCRA as a scheduler). The caller must not send before the slot;
+/// each rate bucket is charged as if the unit arrived at its slot, so units sent at their
+/// slots are `interval` apart on every bucket they share, and with a burst of 1 no 60-second
+/// window holds more than the rate, however the reservations interleave.
+pub fn schedule(
+    buckets: &[Bucket],
+    states: &[Option<i64>],
+    cost: i64,
+    now: DateTime<Utc>,
+    horizon: chrono::Duration,
+) -> (Slot, Vec<i64>) {
     let now_us = micros(now);
-    let mut next = Vec::with_capacity(buckets.len());
-    let mut refusal: Option<(i64, &str)> = None;
+    let horizon_us = horizon.num_microseconds().unwrap_or(0).max(0);
+    // The earliest time each rate bucket conforms; a spent quota refuses until its window ends.
+    let mut at = now_us;
+    let mut by: Option<&str> = None;
+    let mut spent: Option<(i64, &str)> = None;
     for (b, state) in buckets.iter().zip(states) {
         let cost = b.charge.unwrap_or(cost);
         match &b.limit {
             Limit::Rate { interval_us, burst } => {
-                let tat = state.unwrap_or(now_us).max(now_us);
-                let new_tat = tat + cost * interval_us;
-                let allowed_from = new_tat - burst * interval_us;
-                if allowed_from > now_us {
-                    if refusal.is_none_or(|(r, _)| allowed_from > r) {
-                        refusal = Some((allowed_from, &b.key));
-                    }
+                let earliest = state.unwrap_or(now_us) + (cost - burst) * interval_us;
+                if earliest > at {
+                    at = earliest;
+                    by = Some(&b.key);
                 }
-                next.push(new_tat);
             }
             Limit::Quota { limit, window_end } => {
-                let used = state.unwrap_or(0);
-                if used + cost > *limit {
-                    let at = micros(*window_end);
-                    if refusal.is_none_or(|(r, _)| at > r) {
-                        refusal = Some((at, &b.key));
-                    }
+                if state.unwrap_or(0) + cost > *limit && spent.is_none_or(|(e, _)| micros(*window_end) > e) {
+                    spent = Some((micros(*window_end), &b.key));
                 }
-                next.push(used + cost);
             }
         }
     }
-    match refusal {
-        Some((at, key)) => (Take::Refused { retry_at: from_micros(at), bucket: key.to_owned() }, vec![]),
-        None => (Take::Granted, next),
+    if let Some((end, key)) = spent {
+        return (Slot::Refused { retry_at: from_micros(end.max(at - horizon_us)), bucket: key.to_owned() }, vec![]);
     }
+    if at > now_us.saturating_add(horizon_us) {
+        let bucket = by.unwrap_or_default().to_owned();
+        return (Slot::Refused { retry_at: from_micros(at - horizon_us), bucket }, vec![]);
+    }
+    let next = buckets
+        .iter()
+        .zip(states)
+        .map(|(b, state)| {
+            let cost = b.charge.unwrap_or(cost);
+            match &b.limit {
+                Limit::Rate { interval_us, .. } => state.unwrap_or(at).max(at) + cost * interval_us,
+                Limit::Quota { .. } => state.unwrap_or(0) + cost,
+            }
+        })
+        .collect();
+    (Slot::At(from_micros(at)), next)
+}
+
+/// One request of a batch: the buckets it takes and its cost.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ask {
+    pub buckets: Vec<Bucket>,
+    pub cost: i64,
+}
+
+/// Reserves a batch in order over shared state: `states` holds every key's state and is
+/// updated with what is reserved. A refused ask leaves the real state alone, but a shadow
+/// of it moves on, so the asks refused after it are told later retry times (each its own
+/// place in line) rather than all the same instant.
+pub fn schedule_all(
+    asks: &[Ask],
+    states: &mut std::collections::HashMap<String, Option<i64>>,
+    now: DateTime<Utc>,
+    horizon: chrono::Duration,
+) -> Vec<Slot> {
+    let mut shadow = states.clone();
+    let mut out = Vec::with_capacity(asks.len());
+    for ask in asks {
+        let real: Vec<Option<i64>> = ask.buckets.iter().map(|b| states.get(&b.key).copied().flatten()).collect();
+        match schedule(&ask.buckets, &real, ask.cost, now, horizon) {
+            (Slot::At(at), next) => {
+                for (b, v) in ask.buckets.iter().zip(next) {
+                    states.insert(b.key.clone(), Some(v));
+                    let s = shadow.entry(b.key.clone()).or_insert(None);
+                    *s = Some(s.unwrap_or(v).max(v));
+                }
+                out.push(Slot::At(at));
+            }
+            (Slot::Refused { bucket, .. }, _) => {
+                // Its place in line: where it would go behind everything refused before it.
+                let queued: Vec<Option<i64>> =
+                    ask.buckets.iter().map(|b| shadow.get(&b.key).copied().flatten()).collect();
+                let (slot, next) = schedule(&ask.buckets, &queued, ask.cost, now, chrono::Duration::days(36_500));
+                let retry_at = match slot {
+                    Slot::At(at) => at - horizon,
+                    Slot::Refused { retry_at, .. } => retry_at,
+                };
+                for (b, v) in ask.buckets.iter().zip(next) {
+                    shadow.insert(b.key.clone(), Some(v));
+                }
+                out.push(Slot::Refused { retry_at: retry_at.max(now), bucket });
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -176,6 +263,64 @@ mod tests {
         for w in grants.windows(76) {
             assert!(w[75] - w[0] >= Duration::seconds(60), "76 grants within a minute");
         }
+    }
+}
+
+#[cfg(test)]
+mod window_tests {
+    use super::*;
+    use chrono::{Duration, TimeZone};
+
+    /// Work arrives in whole seconds (as SQS delays deliver it), more than the limit allows,
+    /// and reserves up to a second ahead: no 60-second window holds more than `n` slots, and
+    /// ten minutes hold within 2% of `10 n`.
+    #[test]
+    fn slots_never_overfill_a_minute_and_fill_it_within_two_percent() {
+        for n in [1u32, 2, 59, 60, 61, 75, 240, 600, 2400, 4500, 6000] {
+            let b = vec![Bucket::new("k", Limit::per_minute(n, 1))];
+            let t0 = Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap();
+            let mut states = std::collections::HashMap::new();
+            let mut slots = Vec::new();
+            let offered = (n as usize).div_ceil(60) + 2;
+            for s in 0..600 {
+                let asks = vec![Ask { buckets: b.clone(), cost: 1 }; offered];
+                for slot in schedule_all(&asks, &mut states, t0 + Duration::seconds(s), Duration::seconds(1)) {
+                    if let Slot::At(at) = slot {
+                        slots.push(at);
+                    }
+                }
+            }
+            slots.retain(|at| *at < t0 + Duration::seconds(600));
+            assert!(slots.windows(2).all(|w| w[1] - w[0] >= Duration::microseconds(60_000_000 / i64::from(n))));
+            // Slots are in order: the most in a minute is the widest run shorter than 60 s.
+            let (mut j, mut max_in_window) = (0, 0);
+            for i in 0..slots.len() {
+                while slots[i] - slots[j] >= Duration::seconds(60) {
+                    j += 1;
+                }
+                max_in_window = max_in_window.max(i - j + 1);
+            }
+            assert!(max_in_window <= n as usize, "{n}/min: {max_in_window} in one minute");
+            assert!(slots.len() as f64 >= 0.98 * 10.0 * f64::from(n), "{n}/min: {} in 10 minutes", slots.len());
+        }
+    }
+
+    #[test]
+    fn a_slot_waits_for_every_bucket_and_refusals_queue_in_line() {
+        let t0 = Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap();
+        let team = Bucket::new("team", Limit::per_minute(60, 1));
+        let campaign = Bucket::new("campaign", Limit::per_minute(120, 1));
+        let asks = vec![Ask { buckets: vec![team.clone(), campaign.clone()], cost: 1 }; 4];
+        let mut states = std::collections::HashMap::new();
+        let slots = schedule_all(&asks, &mut states, t0, Duration::milliseconds(1500));
+        assert_eq!(slots[0], Slot::At(t0));
+        assert_eq!(slots[1], Slot::At(t0 + Duration::seconds(1)), "the team's second, not the campaign's half");
+        // The third would go at +2 s: refused, retry when +2 s is within the horizon; the
+        // fourth is told its own place, a second later.
+        assert_eq!(slots[2], Slot::Refused { retry_at: t0 + Duration::milliseconds(500), bucket: "team".into() });
+        assert_eq!(slots[3], Slot::Refused { retry_at: t0 + Duration::milliseconds(1500), bucket: "team".into() });
+        assert_eq!(states["team"], Some(micros(t0) + 2_000_000));
+        assert_eq!(states["campaign"], Some(micros(t0) + 1_500_000), "charged at the slot it went in");
     }
 }
 

@@ -9,6 +9,7 @@ use futures::future::BoxFuture;
 use nextier_platform::local::QueueSpec;
 use nextier_platform::outbox::{sweep_job, OutboxPublisher};
 use nextier_platform::BlobStore;
+use nextier_runtime::clock::{Clock, SystemClock};
 use nextier_store::Db;
 
 /// A queue consumer: the queue (with its DLQ, as in template.yaml) and the batch handler.
@@ -39,7 +40,25 @@ impl Registry {
     /// (template.yaml), to the database role each function connects as: `worker` for those
     /// that route across teams (and `publisher`, which sweeps), `app` for the others.
     pub fn standard(app: Db, worker: Db, blobs: Arc<dyn BlobStore>, publisher: OutboxPublisher) -> Self {
+        let queue = nextier_platform::local::PgQueue::new(worker.clone());
+        Self::standard_at(app, worker, blobs, publisher, Arc::new(SystemClock), queue)
+    }
+
+    /// [`Registry::standard`] on a given clock, with the queue the tick fills and the
+    /// sequence consumer requeues to (a simulation drives both with one clock).
+    pub fn standard_at(
+        app: Db,
+        worker: Db,
+        blobs: Arc<dyn BlobStore>,
+        publisher: OutboxPublisher,
+        clock: Arc<dyn Clock>,
+        queue: nextier_platform::local::PgQueue,
+    ) -> Self {
         let db = worker;
+        let limited = |db: &Db| {
+            nextier_campaigns::gate::sandbox_limited(Arc::new(nextier_platform::local::PgRateLimiter::new(db.clone())))
+                .with_clock(clock.clone())
+        };
         let mut r = Registry::default();
         // template.yaml: ConsumerLeadImportFunction on LeadImportQueue (visibility 5400 s,
         // 5 receives, then the DLQ).
@@ -58,10 +77,9 @@ impl Registry {
         // 180 s = 6 × the 30 s timeout, 5 receives, then the DLQ).
         let seq = Arc::new(nextier_campaigns::sequence::Sequencer {
             db: app.clone(),
-            gate: Arc::new(nextier_campaigns::gate::sandbox_limited(Arc::new(
-                nextier_platform::local::PgRateLimiter::new(app.clone()),
-            ))),
-            clock: Arc::new(nextier_campaigns::SystemClock),
+            gate: Arc::new(limited(&app)),
+            clock: clock.clone(),
+            queue: Some(Arc::new(queue.clone())),
         });
         r.consumers.push(Consumer {
             queue: nextier_campaigns::SEQUENCE_QUEUE.into(),
@@ -73,25 +91,21 @@ impl Registry {
             }),
         });
         // template.yaml: ConsumerCampaignFunction on CampaignQueue (visibility 180 s, 5 receives).
-        let sync_db = app.clone();
+        let (sync_db, sync_clock) = (app.clone(), clock.clone());
         r.consumers.push(Consumer {
             queue: nextier_campaigns::SYNC_QUEUE.into(),
             specs: QueueSpec::with_dlq(nextier_campaigns::SYNC_QUEUE, Duration::from_secs(180), 5),
             batch_size: 10,
             handler: Arc::new(move |event: SqsEvent| {
-                let db = sync_db.clone();
-                Box::pin(
-                    async move { nextier_campaigns::sync::handle(&db, &nextier_campaigns::SystemClock, event).await },
-                )
+                let (db, clock) = (sync_db.clone(), sync_clock.clone());
+                Box::pin(async move { nextier_campaigns::sync::handle(&db, clock.as_ref(), event).await })
             }),
         });
         // template.yaml: ConsumerInboundFunction on InboundQueue (visibility 180 s, 5 receives).
         let inbound = Arc::new(nextier_inbound::Processor {
             db: db.clone(),
-            gate: Arc::new(nextier_campaigns::gate::sandbox_limited(Arc::new(
-                nextier_platform::local::PgRateLimiter::new(db.clone()),
-            ))),
-            clock: Arc::new(nextier_campaigns::SystemClock),
+            gate: Arc::new(limited(&db)),
+            clock: clock.clone(),
             outbox: Some(publisher.clone()),
             suggester: Arc::new(nextier_inbound::suggest::TemplateSuggester),
         });
@@ -125,40 +139,41 @@ impl Registry {
             }),
         });
         // template.yaml: InboxSlaFunction, rate(1 minute).
-        let (sla_db, sla_publisher) = (db.clone(), publisher.clone());
+        let (sla_db, sla_publisher, sla_clock) = (db.clone(), publisher.clone(), clock.clone());
         r.schedules.push(Schedule {
             name: "inbox-sla".into(),
             every: Duration::from_secs(60),
             handler: Arc::new(move || {
-                let (db, publisher) = (sla_db.clone(), sla_publisher.clone());
+                let (db, publisher, now) = (sla_db.clone(), sla_publisher.clone(), sla_clock.now());
                 Box::pin(async move {
-                    let s = nextier_inbound::sla::run(&db, &publisher, chrono::Utc::now()).await?;
+                    let s = nextier_inbound::sla::run(&db, &publisher, now).await?;
                     Ok(serde_json::to_value(s)?)
                 })
             }),
         });
         // template.yaml: CampaignTickFunction and CampaignStarterFunction, rate(1 minute).
-        let (tick_db, tick_queue) = (db.clone(), Arc::new(nextier_platform::local::PgQueue::new(db.clone())));
+        let (tick_db, tick_queue, tick_clock) = (db.clone(), Arc::new(queue.clone()), clock.clone());
         let tick_config = nextier_campaigns::tick::TickConfig::from_env();
         r.schedules.push(Schedule {
             name: "campaign-tick".into(),
             every: Duration::from_secs(60),
             handler: Arc::new(move || {
-                let (db, queue, config) = (tick_db.clone(), tick_queue.clone(), tick_config.clone());
+                let (db, queue, config, now) =
+                    (tick_db.clone(), tick_queue.clone(), tick_config.clone(), tick_clock.now());
                 Box::pin(async move {
-                    let s = nextier_campaigns::tick::tick(&db, queue.as_ref(), chrono::Utc::now(), &config).await?;
+                    let s = nextier_campaigns::tick::tick(&db, queue.as_ref(), now, &config).await?;
                     Ok(serde_json::to_value(s)?)
                 })
             }),
         });
-        let (start_db, start_publisher) = (db.clone(), publisher.clone());
+        let (start_db, start_publisher, start_clock) = (db.clone(), publisher.clone(), clock.clone());
         r.schedules.push(Schedule {
             name: "campaign-starter".into(),
             every: Duration::from_secs(60),
             handler: Arc::new(move || {
-                let (db, publisher) = (start_db.clone(), start_publisher.clone());
+                let (db, publisher, now) = (start_db.clone(), start_publisher.clone(), start_clock.now());
                 Box::pin(async move {
-                    let s = nextier_campaigns::starter::run(&db, &publisher, chrono::Utc::now()).await?;
+                    let s = nextier_campaigns::starter::run(&db, &publisher, now).await?;
                     Ok(serde_json::to_value(s)?)
                 })
             }),
@@ -186,28 +201,16 @@ impl Registry {
         });
         // template.yaml: MessageReconcileFunction, rate(5 minutes): messages left queued, settled
         // through the sandbox gate (SignalHouse is asked when SIGNALHOUSE_API_KEY is set).
-        let (recon_db, recon_gate) = (
-            db.clone(),
-            Arc::new(nextier_campaigns::gate::sandbox_limited(Arc::new(nextier_platform::local::PgRateLimiter::new(
-                db.clone(),
-            )))),
-        );
+        let (recon_db, recon_gate, recon_clock) = (db.clone(), Arc::new(limited(&db)), clock.clone());
         let lookup = nextier_providers::lookup::lookup_from_env();
         r.schedules.push(Schedule {
             name: "message-reconcile".into(),
             every: Duration::from_secs(300),
             handler: Arc::new(move || {
-                let (db, gate, lookup) = (recon_db.clone(), recon_gate.clone(), lookup.clone());
+                let (db, gate, lookup, now) = (recon_db.clone(), recon_gate.clone(), lookup.clone(), recon_clock.now());
                 Box::pin(async move {
                     let config = nextier_outbound::reconcile::ReconcileConfig::default();
-                    let s = nextier_outbound::reconcile::run(
-                        &db,
-                        gate.as_ref(),
-                        lookup.as_ref(),
-                        &config,
-                        chrono::Utc::now(),
-                    )
-                    .await?;
+                    let s = nextier_outbound::reconcile::run(&db, gate.as_ref(), lookup.as_ref(), &config, now).await?;
                     Ok(serde_json::to_value(s)?)
                 })
             }),

@@ -15,10 +15,11 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use nextier_domain::ids::{CampaignId, ContactId, EnrolmentId, MessageId, StepId, TeamId};
 use nextier_domain::lead_state::LeadState;
-use nextier_domain::rate::{self, Bucket, Carrier, Limit, Take};
+use nextier_domain::rate::{self, Ask, Bucket, Carrier, Limit, Slot};
 use nextier_domain::suppression::Kind;
 use nextier_domain::{quiet_hours, segments};
 pub use nextier_platform::RateLimiter;
+use nextier_runtime::clock::{Clock, SystemClock};
 use nextier_store::campaigns::Channel;
 use nextier_store::consent;
 use nextier_store::contacts::Contact;
@@ -114,17 +115,36 @@ pub enum Prepared {
     Ready(Dispatch),
 }
 
+/// What [`OutboundGate::prepare_ahead`] decided for one request.
+#[derive(Debug)]
+pub enum Batched {
+    Now(Prepared),
+    /// Its slot is reserved for `slot` and nothing is recorded yet: bring it back before then.
+    Later {
+        slot: DateTime<Utc>,
+    },
+}
+
 /// A cleared message and what settling its outcome needs.
 #[derive(Debug, Clone)]
 pub struct Dispatch {
     cleared: Cleared,
     team: TeamId,
     contact: ContactId,
+    /// Its rate-limit slot: [`OutboundGate::deliver`] does not hand it over before.
+    not_before: DateTime<Utc>,
+    /// How long after it was prepared its slot comes (zero when it takes no tokens).
+    wait: chrono::Duration,
 }
 
 impl Dispatch {
     pub fn message(&self) -> &MessageId {
         &self.cleared.message
+    }
+
+    /// When its rate-limit slot comes (the time it was prepared when it takes no tokens).
+    pub fn not_before(&self) -> DateTime<Utc> {
+        self.not_before
     }
 }
 
@@ -141,6 +161,30 @@ impl Dispatch {
 #[async_trait]
 pub trait OutboundGate: Send + Sync {
     async fn prepare(&self, tx: &Tx<'_>, req: &OutboundRequest<'_>) -> anyhow::Result<Prepared>;
+    /// [`prepare`](OutboundGate::prepare) for a batch in one transaction: the answers in the
+    /// requests' order. The gate reserves the batch's rate-limit tokens in one limiter call
+    /// and pipelines its statements; the default asks one by one.
+    async fn prepare_all(&self, tx: &Tx<'_>, reqs: &[OutboundRequest<'_>]) -> anyhow::Result<Vec<Prepared>> {
+        let mut out = Vec::with_capacity(reqs.len());
+        for r in reqs {
+            out.push(self.prepare(tx, r).await?);
+        }
+        Ok(out)
+    }
+    /// [`prepare_all`](OutboundGate::prepare_all) for a sender that can come back later: a
+    /// text may reserve a rate-limit slot up to `ahead` away, and one whose slot is further
+    /// than [`RESERVE_AHEAD`] is answered [`Batched::Later`] with nothing recorded: the caller
+    /// brings it back before its slot, passing the slot in `held` (it is not reserved again).
+    async fn prepare_ahead(
+        &self,
+        tx: &Tx<'_>,
+        reqs: &[OutboundRequest<'_>],
+        held: &[Option<DateTime<Utc>>],
+        ahead: chrono::Duration,
+    ) -> anyhow::Result<Vec<Batched>> {
+        let _ = (held, ahead);
+        Ok(self.prepare_all(tx, reqs).await?.into_iter().map(Batched::Now).collect())
+    }
     async fn deliver(&self, d: &Dispatch) -> Result<Delivered, TransportError>;
     async fn settle(
         &self,
@@ -313,16 +357,38 @@ pub struct Gate {
     voice: Arc<dyn Transport>,
     limiter: Option<Arc<dyn RateLimiter>>,
     links: Option<Arc<UnsubscribeLinks>>,
+    clock: Arc<dyn Clock>,
+}
+
+/// How far ahead a text may reserve its rate-limit slot. Work arrives in whole seconds (SQS
+/// delays are whole seconds), so a slot up to two seconds ahead is waited for in-process
+/// rather than sent back to the queue, and no token goes unused between arrivals.
+pub const RESERVE_AHEAD: chrono::Duration = chrono::Duration::seconds(2);
+
+/// What the checks found for a request that may go, before its tokens.
+struct Checked {
+    to: String,
+    postal: Option<String>,
+    segments: u32,
+    from: Option<String>,
+    /// The buckets it takes (texts, when the gate has a limiter).
+    buckets: Option<Vec<Bucket>>,
 }
 
 impl Gate {
     pub fn new(sms: Arc<dyn Transport>, email: Arc<dyn Transport>, voice: Arc<dyn Transport>) -> Self {
-        Self { sms, email, voice, limiter: None, links: None }
+        Self { sms, email, voice, limiter: None, links: None, clock: Arc::new(SystemClock) }
     }
 
     /// Every channel through one sandbox transport (local runs and tests).
     pub fn sandbox(t: Arc<SandboxTransport>) -> Self {
-        Self { sms: t.clone(), email: t.clone(), voice: t, limiter: None, links: None }
+        Self::new(t.clone(), t.clone(), t)
+    }
+
+    /// Where delivery waits for a rate-limit slot (a simulation's clock; the system's by default).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// Outreach email carries unsubscribe links built with these; without them, the gate
@@ -404,10 +470,11 @@ impl Gate {
     }
 }
 
-#[async_trait]
-impl OutboundGate for Gate {
-    async fn prepare(&self, tx: &Tx<'_>, req: &OutboundRequest<'_>) -> anyhow::Result<Prepared> {
-        let decided = |v: Verdict| Ok(Prepared::Decided(v));
+impl Gate {
+    /// Every rule but throughput: consent, suppression, the person's revocations, what email
+    /// needs, quiet hours, a sending number; and the buckets the text will take.
+    async fn check(&self, tx: &Tx<'_>, req: &OutboundRequest<'_>) -> anyhow::Result<Result<Checked, Verdict>> {
+        let decided = |v: Verdict| Ok(Err(v));
         let channel = req.channel;
         // Consent: an opted-out person gets nothing, on any number or address.
         let confirming = req.purpose == Purpose::OptOutConfirmation;
@@ -494,16 +561,24 @@ impl OutboundGate for Gate {
                 }
             }
         };
-        // Throughput, before anything is recorded: every bucket this text needs, taken together
-        // or not at all; a refusal waits for its retry time and is never dropped.
-        if let (Channel::Sms, Some(limiter)) = (channel, &self.limiter) {
-            let buckets = self.buckets(tx, req, &to, number.as_ref(), segments).await?;
-            if let Take::Refused { retry_at, bucket } = limiter.take(&buckets, 1, req.now).await? {
-                let reason = format!("rate limit ({})", bucket.split(':').next().unwrap_or("bucket"));
-                return decided(Verdict::Deferred { until: retry_at, reason });
-            }
-        }
-        let from = number.as_ref().map(|n| n.e164.clone());
+        let buckets = match (channel, &self.limiter) {
+            (Channel::Sms, Some(_)) => Some(self.buckets(tx, req, &to, number.as_ref(), segments).await?),
+            _ => None,
+        };
+        Ok(Ok(Checked { to, postal, segments, from: number.map(|n| n.e164), buckets }))
+    }
+
+    /// Records the message as `queued` under its send key and clears it for delivery at its slot.
+    async fn record(
+        &self,
+        tx: &Tx<'_>,
+        req: &OutboundRequest<'_>,
+        c: Checked,
+        not_before: DateTime<Utc>,
+    ) -> anyhow::Result<Prepared> {
+        let decided = |v: Verdict| Ok(Prepared::Decided(v));
+        let Checked { to, postal, segments, from, .. } = c;
+        let channel = req.channel;
         let filter_landlines = channel == Channel::Sms && settings::flag(tx, SCOPE, FILTER_LANDLINES).await?;
         let transport = self.transport(channel);
         let (message, created) = messages::record_outbound(
@@ -556,10 +631,106 @@ impl OutboundGate for Gate {
             headers,
             filter_landlines,
         };
-        Ok(Prepared::Ready(Dispatch { cleared, team: req.team.clone(), contact: req.contact.id.clone() }))
+        let wait = (not_before - req.now).clamp(chrono::Duration::zero(), RESERVE_AHEAD);
+        Ok(Prepared::Ready(Dispatch {
+            cleared,
+            team: req.team.clone(),
+            contact: req.contact.id.clone(),
+            not_before,
+            wait,
+        }))
+    }
+}
+
+#[async_trait]
+impl OutboundGate for Gate {
+    async fn prepare(&self, tx: &Tx<'_>, req: &OutboundRequest<'_>) -> anyhow::Result<Prepared> {
+        let mut all = self.prepare_all(tx, std::slice::from_ref(req)).await?;
+        all.pop().ok_or_else(|| anyhow::anyhow!("the gate answered nothing"))
+    }
+
+    async fn prepare_all(&self, tx: &Tx<'_>, reqs: &[OutboundRequest<'_>]) -> anyhow::Result<Vec<Prepared>> {
+        let batched = self.prepare_ahead(tx, reqs, &[], RESERVE_AHEAD).await?;
+        Ok(batched
+            .into_iter()
+            .map(|b| match b {
+                Batched::Now(p) => p,
+                // Not reachable with RESERVE_AHEAD; as a deferral to the slot if it were.
+                Batched::Later { slot } => {
+                    Prepared::Decided(Verdict::Deferred { until: slot, reason: "rate limit (slot)".into() })
+                }
+            })
+            .collect())
+    }
+
+    /// The checks of every request, pipelined on the transaction; then one reservation of
+    /// the batch's tokens, every bucket each text needs or none, in order (a refusal waits
+    /// for its retry time and is never dropped); then the records, pipelined.
+    async fn prepare_ahead(
+        &self,
+        tx: &Tx<'_>,
+        reqs: &[OutboundRequest<'_>],
+        held: &[Option<DateTime<Utc>>],
+        ahead: chrono::Duration,
+    ) -> anyhow::Result<Vec<Batched>> {
+        let checks = futures::future::try_join_all(reqs.iter().map(|r| self.check(tx, r))).await?;
+        let held = |i: usize| held.get(i).copied().flatten();
+        // A text that already holds a slot is not charged again.
+        let asks: Vec<Ask> = checks
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| held(*i).is_none())
+            .filter_map(|(_, c)| c.as_ref().ok()?.buckets.clone())
+            .map(|buckets| Ask { buckets, cost: 1 })
+            .collect();
+        let mut slots = match (&self.limiter, reqs.first()) {
+            (Some(limiter), Some(first)) if !asks.is_empty() => {
+                limiter.reserve(&asks, first.now, ahead.max(RESERVE_AHEAD)).await?.into_iter()
+            }
+            _ => Vec::new().into_iter(),
+        };
+        let ready = |p: Prepared| futures::future::Either::Left(futures::future::ready(Ok(Batched::Now(p))));
+        let mut pending = Vec::with_capacity(reqs.len());
+        for (i, (req, check)) in reqs.iter().zip(checks).enumerate() {
+            let c = match check {
+                Err(v) => {
+                    pending.push(ready(Prepared::Decided(v)));
+                    continue;
+                }
+                Ok(c) => c,
+            };
+            let slot = match (held(i), c.buckets.is_some()) {
+                (Some(at), _) => Some(Slot::At(at)),
+                (None, true) => slots.next(),
+                (None, false) => None,
+            };
+            let not_before = match slot {
+                None => req.now,
+                Some(Slot::At(at)) if at > req.now + RESERVE_AHEAD => {
+                    pending
+                        .push(futures::future::Either::Left(futures::future::ready(Ok(Batched::Later { slot: at }))));
+                    continue;
+                }
+                Some(Slot::At(at)) => at,
+                Some(Slot::Refused { retry_at, bucket }) => {
+                    let reason = format!("rate limit ({})", bucket.split(':').next().unwrap_or("bucket"));
+                    pending.push(ready(Prepared::Decided(Verdict::Deferred { until: retry_at, reason })));
+                    continue;
+                }
+            };
+            pending.push(futures::future::Either::Right(async move {
+                Ok(Batched::Now(self.record(tx, req, c, not_before).await?))
+            }));
+        }
+        futures::future::try_join_all(pending).await
     }
 
     async fn deliver(&self, d: &Dispatch) -> Result<Delivered, TransportError> {
+        // Not before its slot: a text that reserved one ahead waits for it here (measured from
+        // when it was prepared, on the gate's clock).
+        if d.wait > chrono::Duration::zero() {
+            self.clock.sleep_until(self.clock.now() + d.wait).await;
+        }
         self.transport(d.cleared.channel).deliver(&d.cleared).await
     }
 

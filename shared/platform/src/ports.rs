@@ -60,6 +60,13 @@ pub trait Queue: Send + Sync {
     async fn change_visibility(&self, queue: &str, receipt_handle: &str, after: Duration) -> Result<()>;
 }
 
+/// The delay SQS applies to a message: `DelaySeconds` is a whole number of seconds up to
+/// 900, so a fraction waits the whole next second (never less than asked).
+pub fn delay_seconds(d: Duration) -> u32 {
+    let whole = d.as_secs() + u64::from(d.subsec_nanos() > 0);
+    whole.min(900) as u32
+}
+
 /// A domain event for the event bus. `detail` is a JSON object.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DomainEvent {
@@ -77,13 +84,48 @@ pub trait EventBus: Send + Sync {
 /// Token buckets (DynamoDB deployed, Postgres locally); the math is `nextier_domain::rate`.
 #[async_trait]
 pub trait RateLimiter: Send + Sync {
-    /// Takes `cost` units from every bucket, or from none; a refusal says when to ask again.
+    /// Reserves a slot for each ask, in order, in one transaction over all their buckets: a
+    /// slot is within `horizon` of `now` and the unit must not go before it; a refusal says
+    /// when to ask again (each refused ask its own place in line).
+    async fn reserve(
+        &self,
+        asks: &[nextier_domain::rate::Ask],
+        now: chrono::DateTime<chrono::Utc>,
+        horizon: chrono::Duration,
+    ) -> Result<Vec<nextier_domain::rate::Slot>>;
+
+    /// Takes `cost` units from every bucket now, or from none; a refusal says when to ask again.
     async fn take(
         &self,
         buckets: &[nextier_domain::rate::Bucket],
         cost: i64,
         now: chrono::DateTime<chrono::Utc>,
-    ) -> Result<nextier_domain::rate::Take>;
+    ) -> Result<nextier_domain::rate::Take> {
+        use nextier_domain::rate::{Ask, Slot, Take};
+        let ask = Ask { buckets: buckets.to_vec(), cost };
+        let slot = self.reserve(std::slice::from_ref(&ask), now, chrono::Duration::zero()).await?;
+        Ok(match slot.into_iter().next() {
+            Some(Slot::At(_)) => Take::Granted,
+            Some(Slot::Refused { retry_at, bucket }) => Take::Refused { retry_at, bucket },
+            None => return Err(PlatformError::Unavailable("the limiter answered nothing".into())),
+        })
+    }
+}
+
+/// Every bucket of a batch of asks, each key once, in key order (the order to lock them in),
+/// with the limit that decides its expiry.
+pub fn check_asks(asks: &[nextier_domain::rate::Ask]) -> Result<Vec<&nextier_domain::rate::Bucket>> {
+    let mut all: Vec<&nextier_domain::rate::Bucket> = Vec::new();
+    for a in asks {
+        check_buckets(&a.buckets)?;
+        all.extend(a.buckets.iter());
+    }
+    all.sort_by(|a, b| a.key.cmp(&b.key));
+    all.dedup_by(|a, b| a.key == b.key);
+    if all.len() > 100 {
+        return Err(PlatformError::Invalid("a batch names at most 100 buckets".into()));
+    }
+    Ok(all)
 }
 
 /// Refuses a request naming one bucket twice (it would be decided against itself).

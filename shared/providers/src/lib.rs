@@ -76,6 +76,24 @@ impl OutboundGate for LazyGate {
         self.gate().prepare(tx, req).await
     }
 
+    async fn prepare_all(
+        &self,
+        tx: &nextier_store::Tx<'_>,
+        reqs: &[OutboundRequest<'_>],
+    ) -> anyhow::Result<Vec<Prepared>> {
+        self.gate().prepare_all(tx, reqs).await
+    }
+
+    async fn prepare_ahead(
+        &self,
+        tx: &nextier_store::Tx<'_>,
+        reqs: &[OutboundRequest<'_>],
+        held: &[Option<chrono::DateTime<chrono::Utc>>],
+        ahead: chrono::Duration,
+    ) -> anyhow::Result<Vec<nextier_outbound::Batched>> {
+        self.gate().prepare_ahead(tx, reqs, held, ahead).await
+    }
+
     async fn deliver(&self, d: &Dispatch) -> Result<Delivered, TransportError> {
         self.gate().deliver(d).await
     }

@@ -100,6 +100,48 @@ where
     resp
 }
 
+/// Like [`process_batch`], for a handler that takes the whole batch at once (to share its
+/// transactions and round trips) and answers one outcome per message, in order. The batch
+/// runs under the first message's correlation id; each message's outcome is logged under
+/// its own.
+pub async fn process_whole_batch<F, Fut>(queue: &str, event: SqsEvent, handle: F) -> SqsBatchResponse
+where
+    F: FnOnce(Vec<Message>) -> Fut,
+    Fut: Future<Output = Vec<Outcome>>,
+{
+    let msgs: Vec<Message> = event.records.iter().map(Message::from_sqs).collect();
+    let ids: Vec<(String, CorrelationId)> = msgs.iter().map(|m| (m.id.clone(), m.correlation_id.clone())).collect();
+    let cid = msgs.first().map(|m| m.correlation_id.clone()).unwrap_or_default();
+    let span = tracing::info_span!("batch", function = crate::telemetry::function(), queue, size = msgs.len(), correlation_id = %cid);
+    let started = Instant::now();
+    let outcomes = correlation::CURRENT.scope(cid, handle(msgs).instrument(span)).await;
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    let mut failures = Vec::new();
+    let mut outcomes = outcomes.into_iter();
+    for (id, cid) in ids {
+        // A handler that answered too few leaves the rest to be redelivered.
+        let outcome = outcomes.next().unwrap_or_else(|| Outcome::Retry(anyhow::anyhow!("no outcome")));
+        if let Outcome::Retry(err) = outcome {
+            tracing::warn!(queue, message_id = %id, correlation_id = %cid, error = %format!("{err:#}"), "message failed; SQS will redeliver");
+            let mut f = BatchItemFailure::default();
+            f.item_identifier = id;
+            failures.push(f);
+        }
+    }
+    let n = event.records.len() as f64;
+    metrics::emit(
+        &[("Function", crate::telemetry::function()), ("Queue", queue)],
+        &[
+            ("Messages", n, Unit::Count),
+            ("MessageFailures", failures.len() as f64, Unit::Count),
+            ("BatchLatency", ms, Unit::Milliseconds),
+        ],
+    );
+    let mut resp = SqsBatchResponse::default();
+    resp.batch_item_failures = failures;
+    resp
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

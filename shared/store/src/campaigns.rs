@@ -828,6 +828,23 @@ pub async fn claim_due(
         .collect())
 }
 
+/// Keeps claims while their steps wait in the queue for a rate-limit slot or quiet hours to
+/// pass: each held until its time (and never shortened), so no tick claims them twice.
+pub async fn extend_claims(tx: &Tx<'_>, ids: &[EnrolmentId], until: &[DateTime<Utc>]) -> Result<u64> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let ids: Vec<&str> = ids.iter().map(|i| i.as_str()).collect();
+    Ok(tx
+        .execute_typed(
+            "UPDATE campaign_enrolments e SET claimed_until = greatest(e.claimed_until, x.until)
+               FROM unnest($1::text[], $2::timestamptz[]) AS x(id, until)
+              WHERE e.id = x.id AND e.status = 'active' AND e.claimed_until IS NOT NULL",
+            params![ids => TEXT_ARRAY, until => TIMESTAMPTZ_ARRAY],
+        )
+        .await?)
+}
+
 /// Gives back claims whose queue message could not be sent.
 pub async fn release_claims(client: &tokio_postgres::Client, ids: &[EnrolmentId]) -> Result<i32> {
     let ids: Vec<String> = ids.iter().map(|i| i.to_string()).collect();
@@ -884,6 +901,60 @@ pub async fn lock_work(tx: &Tx<'_>, id: &EnrolmentId) -> Result<Option<Work>> {
         sends_per_minute: r.get("sends_per_minute"),
         steps,
     }))
+}
+
+/// [`lock_work`] for a batch: the enrolments locked in id order (so two batches never
+/// deadlock) and every step of their campaigns, in two statements sent together.
+pub async fn lock_work_all(tx: &Tx<'_>, ids: &[&EnrolmentId]) -> Result<Vec<Work>> {
+    let ids: Vec<&str> = ids.iter().map(|i| i.as_str()).collect();
+    let p = params![ids => TEXT_ARRAY];
+    let lock = tx.query_typed(
+        "SELECT e.id, e.campaign_id, e.contact_id, e.status, e.current_step, c.status AS campaign_status,
+                c.exit_on_meeting, c.sends_per_minute
+           FROM campaign_enrolments e JOIN campaigns c ON c.id = e.campaign_id
+          WHERE e.id = ANY($1) ORDER BY e.id FOR UPDATE OF e",
+        p,
+    );
+    let steps_sql = format!(
+        "SELECT campaign_id, {STEP_COLS} FROM campaign_steps
+          WHERE campaign_id IN (SELECT campaign_id FROM campaign_enrolments WHERE id = ANY($1))
+          ORDER BY campaign_id, position"
+    );
+    let steps = tx.query_typed(&steps_sql, p);
+    let (rows, step_rows) = futures::future::try_join(lock, steps).await?;
+    let mut by_campaign: std::collections::HashMap<String, Vec<Step>> = std::collections::HashMap::new();
+    for r in &step_rows {
+        by_campaign.entry(r.get("campaign_id")).or_default().push(step(r));
+    }
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let campaign: String = r.get("campaign_id");
+            Work {
+                enrolment: EnrolmentId::from_trusted(r.get("id")),
+                steps: by_campaign.get(&campaign).cloned().unwrap_or_default(),
+                campaign: CampaignId::from_trusted(campaign),
+                contact: ContactId::from_trusted(r.get("contact_id")),
+                status: r.get("status"),
+                current_step: r.get("current_step"),
+                campaign_status: r.get::<_, &str>("campaign_status").parse().unwrap_or(CampaignStatus::Draft),
+                exit_on_meeting: r.get("exit_on_meeting"),
+                sends_per_minute: r.get("sends_per_minute"),
+            }
+        })
+        .collect())
+}
+
+/// [`lock_position`] for a batch, in id order: each enrolment's status and current step.
+pub async fn lock_positions(tx: &Tx<'_>, ids: &[&EnrolmentId]) -> Result<Vec<(EnrolmentId, String, i32)>> {
+    let ids: Vec<&str> = ids.iter().map(|i| i.as_str()).collect();
+    let rows = tx
+        .query_typed(
+            "SELECT id, status, current_step FROM campaign_enrolments WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+            params![ids => TEXT_ARRAY],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| (EnrolmentId::from_trusted(r.get(0)), r.get(1), r.get(2))).collect())
 }
 
 /// Locks an enrolment and answers its status and current step (one round trip).

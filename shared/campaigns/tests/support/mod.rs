@@ -168,6 +168,7 @@ impl Fx {
                     .with_unsubscribe_links(nextier_outbound::UnsubscribeLinks::from_env_or_local()),
             ),
             clock: Arc::new(clock.clone()),
+            queue: None,
         }
     }
 
@@ -176,6 +177,7 @@ impl Fx {
             db: self.t.db.clone(),
             gate: Arc::new(nextier_campaigns::gate::sandbox()),
             clock: Arc::new(clock.clone()),
+            queue: None,
         }
     }
 

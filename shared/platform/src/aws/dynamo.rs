@@ -1,18 +1,19 @@
 //! Token buckets in DynamoDB: one item per bucket (`pk`, value `v`, version `ver`, and `ttl`
-//! for quota windows). A request reads its buckets with TransactGetItems, decides with the
-//! shared math, and writes all of them in one TransactWriteItems whose conditions check each
-//! bucket's version: if another request got there first the transaction is cancelled and the
-//! request decides again on fresh state. All buckets or none, and never over a limit.
+//! for quota windows). A batch of requests reads all its buckets with one TransactGetItems,
+//! reserves with the shared math, and writes every bucket it moved in one
+//! TransactWriteItems whose conditions check each bucket's version: if another batch got
+//! there first the transaction is cancelled and the batch decides again on fresh state. All
+//! buckets or none, and never over a limit.
 
 use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, Get, Put, TransactGetItem, TransactWriteItem};
 use aws_sdk_dynamodb::Client;
-use chrono::{DateTime, Utc};
-use nextier_domain::rate::{decide, Bucket, Limit, Take};
+use chrono::{DateTime, Duration, Utc};
+use nextier_domain::rate::{schedule_all, Ask, Limit, Slot};
 
-use crate::ports::{check_buckets, RateLimiter, Result};
+use crate::ports::{check_asks, RateLimiter, Result};
 use crate::PlatformError;
 
 pub struct DynamoRateLimiter {
@@ -43,10 +44,13 @@ fn number(item: &HashMap<String, AttributeValue>, name: &str) -> Option<i64> {
 
 #[async_trait]
 impl RateLimiter for DynamoRateLimiter {
-    async fn take(&self, buckets: &[Bucket], cost: i64, now: DateTime<Utc>) -> Result<Take> {
-        check_buckets(buckets)?;
+    async fn reserve(&self, asks: &[Ask], now: DateTime<Utc>, horizon: Duration) -> Result<Vec<Slot>> {
+        let all = check_asks(asks)?;
+        if all.is_empty() {
+            return Ok(vec![]);
+        }
         for _ in 0..ATTEMPTS {
-            let gets = buckets
+            let gets = all
                 .iter()
                 .map(|b| {
                     let get = Get::builder()
@@ -66,18 +70,15 @@ impl RateLimiter for DynamoRateLimiter {
                 .map_err(super::classify)?;
             let items: Vec<Option<HashMap<String, AttributeValue>>> =
                 read.responses.unwrap_or_default().into_iter().map(|r| r.item).collect();
-            let states: Vec<Option<i64>> = (0..buckets.len())
-                .map(|i| items.get(i).and_then(|it| it.as_ref()).and_then(|it| number(it, "v")))
-                .collect();
-            let versions: Vec<Option<i64>> = (0..buckets.len())
-                .map(|i| items.get(i).and_then(|it| it.as_ref()).and_then(|it| number(it, "ver")))
-                .collect();
-            let (take, next) = decide(buckets, &states, cost, now);
-            if take != Take::Granted {
-                return Ok(take);
-            }
-            let mut writes = Vec::with_capacity(buckets.len());
-            for ((b, v), ver) in buckets.iter().zip(&next).zip(&versions) {
+            let item = |i: usize| items.get(i).and_then(|it| it.as_ref());
+            let mut states: HashMap<String, Option<i64>> =
+                all.iter().enumerate().map(|(i, b)| (b.key.clone(), item(i).and_then(|it| number(it, "v")))).collect();
+            let before = states.clone();
+            let slots = schedule_all(asks, &mut states, now, horizon);
+            let mut writes = Vec::new();
+            for (i, b) in all.iter().enumerate() {
+                let Some(Some(v)) = states.get(&b.key).filter(|v| before.get(&b.key) != Some(*v)) else { continue };
+                let ver = item(i).and_then(|it| number(it, "ver"));
                 let mut put = Put::builder()
                     .table_name(&self.table)
                     .item("pk", AttributeValue::S(b.key.clone()))
@@ -94,8 +95,11 @@ impl RateLimiter for DynamoRateLimiter {
                 };
                 writes.push(TransactWriteItem::builder().put(put.build().map_err(invalid)?).build());
             }
+            if writes.is_empty() {
+                return Ok(slots);
+            }
             match self.client.transact_write_items().set_transact_items(Some(writes)).send().await {
-                Ok(_) => return Ok(Take::Granted),
+                Ok(_) => return Ok(slots),
                 Err(e) => {
                     let raced = e.as_service_error().is_some_and(|s| s.is_transaction_canceled_exception());
                     if !raced {

@@ -66,7 +66,7 @@ impl Queue for SqsQueue {
             .queue_url(url)
             .message_body(msg.body)
             .message_attributes(nextier_runtime::correlation::ATTRIBUTE, string_attr(&msg.correlation_id)?)
-            .delay_seconds(msg.delay.as_secs().min(900) as i32);
+            .delay_seconds(crate::ports::delay_seconds(msg.delay) as i32);
         if let Some(team) = &msg.team_id {
             req = req.message_attributes("team_id", string_attr(team)?);
         }
@@ -91,7 +91,7 @@ impl Queue for SqsQueue {
                 .id(i.to_string())
                 .message_body(&msg.body)
                 .message_attributes(nextier_runtime::correlation::ATTRIBUTE, string_attr(&msg.correlation_id)?)
-                .delay_seconds(msg.delay.as_secs().min(900) as i32);
+                .delay_seconds(crate::ports::delay_seconds(msg.delay) as i32);
             if let Some(team) = &msg.team_id {
                 e = e.message_attributes("team_id", string_attr(team)?);
             }

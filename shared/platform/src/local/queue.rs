@@ -1,5 +1,9 @@
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use nextier_runtime::clock::{Clock, SystemClock};
 
 use async_trait::async_trait;
 use nextier_store::{Db, StoreError};
@@ -43,11 +47,22 @@ impl QueueSpec {
 #[derive(Clone)]
 pub struct PgQueue {
     db: Db,
+    clock: Arc<dyn Clock>,
 }
 
 impl PgQueue {
     pub fn new(db: Db) -> Self {
-        Self { db }
+        Self { db, clock: Arc::new(SystemClock) }
+    }
+
+    /// Delays and visibility follow `clock` (a simulation moves it; deployed SQS keeps its own).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
     }
 
     /// Creates or updates queues (dead-letter queues first).
@@ -80,6 +95,10 @@ impl PgQueue {
     }
 }
 
+fn sqs_delay(d: Duration) -> f64 {
+    f64::from(crate::ports::delay_seconds(d))
+}
+
 fn db(e: tokio_postgres::Error) -> PlatformError {
     PlatformError::Store(StoreError::Db(e))
 }
@@ -103,11 +122,12 @@ impl Queue for PgQueue {
             attrs.insert("team_id".into(), team);
         }
         let attrs = serde_json::to_value(attrs).unwrap_or_default();
-        let delay = msg.delay.as_secs_f64();
+        let delay = sqs_delay(msg.delay);
+        let now = self.now();
         conn.execute(
             "INSERT INTO local_queue_messages (id, queue, body, attributes, visible_at)
-             VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5))",
-            &[&id, &queue, &msg.body, &attrs, &delay],
+             VALUES ($1, $2, $3, $4, $6::timestamptz + make_interval(secs => $5))",
+            &[&id, &queue, &msg.body, &attrs, &delay, &now],
         )
         .await
         .map_err(|e| unknown_queue(e, queue))?;
@@ -122,6 +142,7 @@ impl Queue for PgQueue {
             return Ok(vec![]);
         }
         let conn = self.db.conn().await.map_err(PlatformError::Store)?;
+        let now = self.now();
         let mut ids = Vec::with_capacity(msgs.len());
         let mut bodies = Vec::with_capacity(msgs.len());
         let mut attrs = Vec::with_capacity(msgs.len());
@@ -135,14 +156,14 @@ impl Queue for PgQueue {
             ids.push(ulid::Ulid::new().to_string());
             bodies.push(msg.body);
             attrs.push(serde_json::to_value(a).unwrap_or_default());
-            delays.push(msg.delay.as_secs_f64());
+            delays.push(sqs_delay(msg.delay));
         }
         // One statement: all of the batch or none of it.
         conn.execute(
             "INSERT INTO local_queue_messages (id, queue, body, attributes, visible_at)
-             SELECT i, $2, b, a, now() + make_interval(secs => d)
+             SELECT i, $2, b, a, $6::timestamptz + make_interval(secs => d)
                FROM unnest($1::text[], $3::text[], $4::jsonb[], $5::float8[]) AS u(i, b, a, d)",
-            &[&ids, &queue, &bodies, &attrs, &delays],
+            &[&ids, &queue, &bodies, &attrs, &delays, &now],
         )
         .await
         .map_err(|e| unknown_queue(e, queue))?;
@@ -151,16 +172,17 @@ impl Queue for PgQueue {
 
     async fn receive(&self, queue: &str, max: u32) -> Result<Vec<ReceivedMessage>> {
         let mut conn = self.db.conn().await.map_err(PlatformError::Store)?;
+        let now = self.now();
         let tx = conn.transaction().await.map_err(db)?;
         // Like SQS: a visible message already received max_receive_count times is moved to
         // the dead-letter queue instead of being handed out again.
         tx.execute(
             "UPDATE local_queue_messages m
-                SET queue = q.dead_letter_queue, receive_count = 0, visible_at = now(), receipt_handle = NULL
+                SET queue = q.dead_letter_queue, receive_count = 0, visible_at = $2, receipt_handle = NULL
                FROM local_queues q
               WHERE q.name = $1 AND m.queue = q.name AND q.dead_letter_queue IS NOT NULL
-                AND m.visible_at <= now() AND m.receive_count >= q.max_receive_count",
-            &[&queue],
+                AND m.visible_at <= $2 AND m.receive_count >= q.max_receive_count",
+            &[&queue, &now],
         )
         .await
         .map_err(db)?;
@@ -169,17 +191,17 @@ impl Queue for PgQueue {
             .query(
                 "WITH ready AS (
                      SELECT id FROM local_queue_messages
-                      WHERE queue = $1 AND visible_at <= now()
+                      WHERE queue = $1 AND visible_at <= $3
                       ORDER BY visible_at, id LIMIT $2 FOR UPDATE SKIP LOCKED)
                  UPDATE local_queue_messages m
                     SET receive_count = m.receive_count + 1,
                         receipt_handle = m.id || ':' || (m.receive_count + 1) || ':' || md5(random()::text),
-                        visible_at = now() + make_interval(secs => q.visibility_timeout),
-                        first_received_at = coalesce(m.first_received_at, now())
+                        visible_at = $3::timestamptz + make_interval(secs => q.visibility_timeout),
+                        first_received_at = coalesce(m.first_received_at, $3)
                    FROM ready, local_queues q
                   WHERE m.id = ready.id AND q.name = m.queue
                  RETURNING m.id, m.receipt_handle, m.body, m.attributes, m.receive_count",
-                &[&queue, &limit],
+                &[&queue, &limit, &now],
             )
             .await
             .map_err(db)?;
@@ -212,10 +234,11 @@ impl Queue for PgQueue {
     async fn change_visibility(&self, queue: &str, receipt_handle: &str, after: Duration) -> Result<()> {
         let conn = self.db.conn().await.map_err(PlatformError::Store)?;
         let secs = after.as_secs_f64();
+        let now = self.now();
         conn.execute(
-            "UPDATE local_queue_messages SET visible_at = now() + make_interval(secs => $3)
+            "UPDATE local_queue_messages SET visible_at = $4::timestamptz + make_interval(secs => $3)
               WHERE queue = $1 AND receipt_handle = $2",
-            &[&queue, &receipt_handle, &secs],
+            &[&queue, &receipt_handle, &secs, &now],
         )
         .await
         .map_err(db)?;

@@ -1,8 +1,11 @@
 //! `nextier-bench gate [messages]`: campaign steps through the campaign-sequence consumer's
 //! path (lock the enrolment, exit rules, render, the outbound gate: suppression with its
 //! lock, quiet hours, record the message, the sandbox transport, the status timeline,
-//! execution row, advance) on one consumer, with no rate limits; then ten simulated minutes
-//! against a 75-a-minute bucket on the Postgres limiter, with the count for each minute.
+//! execution row, advance) on one consumer, with no rate limits: one message per call (the
+//! baseline: how it was handled before batches) and SQS batches of ten (as deployed), in the
+//! same run; then the batches again with the team's and campaign's token buckets (one limiter
+//! call per batch); then ten simulated minutes against a 75-a-minute bucket on the Postgres
+//! limiter, with the count for each minute.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -40,7 +43,7 @@ pub async fn run(n: usize) -> anyhow::Result<()> {
             slot: None,
         })
         .collect();
-    let db = Db::connect(&database.app_url, 4)?;
+    let db = Db::connect(&database.app_url, 12)?;
     // Wednesday 2 December 2026, 10:00 in New York: inside quiet hours for every number.
     let clock = ManualClock::at(Utc.with_ymd_and_hms(2026, 12, 2, 15, 0, 0).unwrap());
     let transport = Arc::new(SandboxTransport::new());
@@ -51,27 +54,56 @@ pub async fn run(n: usize) -> anyhow::Result<()> {
         queue: None,
     };
     let (first, second) = jobs.split_at(n);
+    let half = n / 2;
+    // Baseline: one message per call, as the consumer handled a batch before.
     let started = Instant::now();
-    for job in first {
+    for job in &first[..half] {
         seq.process(job).await?;
     }
-    let secs = started.elapsed().as_secs_f64();
+    let single = started.elapsed().as_secs_f64();
+    // Batches of ten, as SQS hands them over: one transaction, pipelined, delivered concurrently.
+    let started = Instant::now();
+    for batch in first[half..].chunks(10) {
+        for r in seq.process_all(batch).await {
+            r?;
+        }
+    }
+    let batched = started.elapsed().as_secs_f64();
     anyhow::ensure!(transport.sent().len() == n, "sent {} of {n}", transport.sent().len());
+    let (single_rate, batch_rate) = (half as f64 / single, (n - half) as f64 / batched);
     println!(
-        "gate + send + record, one consumer, sandbox transport, no limits: {:.0} messages/s ({n} in {secs:.2} s, {:.2} ms each)",
-        n as f64 / secs,
-        secs * 1000.0 / n as f64
+        "one consumer, sandbox transport, no limits: one message per call {single_rate:.0} messages/s ({:.2} ms each); \
+         batches of ten {batch_rate:.0} messages/s ({:.2} ms each): {:.1}x",
+        single * 1000.0 / half as f64,
+        batched * 1000.0 / (n - half) as f64,
+        batch_rate / single_rate
     );
-    // Four consumers at once (as Lambda runs several), on the same two cores as Postgres.
-    let seq = Arc::new(seq);
+    // Batches with the token buckets (team and campaign, Postgres limiter), four consumers at
+    // once (as Lambda runs several) on the same two cores as Postgres.
+    let limited = Arc::new(Sequencer {
+        db: db.clone(),
+        gate: Arc::new(Gate::sandbox(transport.clone()).with_limiter(Arc::new(PgRateLimiter::new(db.clone())))),
+        clock: seq.clock.clone(),
+        queue: None,
+    });
+    admin
+        .batch_execute(&format!(
+            "INSERT INTO team_settings (team_id, scope, name, value) VALUES
+               ('{team}', 'sending', 'sms_per_minute', '1000000'), ('{team}', 'sending', 'unknown_carrier_per_minute', '1000000')
+             ON CONFLICT (team_id, scope, name) DO UPDATE SET value = excluded.value;
+             UPDATE campaigns SET sends_per_minute = 1000000"
+        ))
+        .await?;
     let started = Instant::now();
     let tasks: Vec<_> = second
         .chunks(n.div_ceil(4))
         .map(|part| {
-            let (seq, part) = (seq.clone(), part.to_vec());
+            let (seq, part) = (limited.clone(), part.to_vec());
             tokio::spawn(async move {
-                for job in &part {
-                    seq.process(job).await?;
+                for batch in part.chunks(10) {
+                    for r in seq.process_all(batch).await {
+                        r?;
+                    }
                 }
                 Ok::<_, anyhow::Error>(())
             })
@@ -84,7 +116,10 @@ pub async fn run(n: usize) -> anyhow::Result<()> {
     let recorded: i64 = admin.query_one("SELECT count(*) FROM messages WHERE status = 'sent'", &[]).await?.get(0);
     anyhow::ensure!(recorded as usize == 2 * n, "recorded {recorded} of {}", 2 * n);
     anyhow::ensure!(transport.sent().len() == 2 * n, "sent {} of {}", transport.sent().len(), 2 * n);
-    println!("  four consumers: {:.0} messages/s ({n} in {secs4:.2} s)", n as f64 / secs4);
+    println!(
+        "  batches of ten with the token buckets, four consumers: {:.0} messages/s ({n} in {secs4:.2} s)",
+        n as f64 / secs4
+    );
 
     // Ten simulated minutes against 75 a minute (burst 1), always a message waiting.
     let limiter = PgRateLimiter::new(db.clone());

@@ -76,8 +76,10 @@ pub const MAX_FAILED_ATTEMPTS: i64 = 3;
 /// reserves its rate-limit slot up to this far ahead and comes back just before it.
 pub const REQUEUE_WITHIN: Duration = Duration::minutes(10);
 
-/// How long before its reserved slot a step comes back (SQS delays are whole seconds).
-const EARLY: Duration = Duration::seconds(1);
+/// How long before its reserved slot a step comes back: SQS delays are whole seconds, so it
+/// arrives one to two seconds early and waits the rest in-process (a step that came back
+/// after its slot would reserve another).
+const EARLY: Duration = Duration::seconds(3);
 
 /// How long past its time a requeued step keeps its claim: if its queue message were lost,
 /// a tick claims it again once this has passed.
@@ -147,16 +149,22 @@ impl Sequencer {
         out.pop().ok_or_else(|| anyhow::anyhow!("no outcome"))
     }
 
-    /// A batch, each team's jobs together; one result per job, in order.
+    /// A batch, each team's jobs together (the teams side by side, so none waits behind
+    /// another's rate-limit slots); one result per job, in order.
     pub async fn process_all(&self, jobs: &[SequenceJob]) -> Vec<anyhow::Result<Processed>> {
         let mut teams: Vec<&TeamId> = jobs.iter().map(|j| &j.team_id).collect();
         teams.sort();
         teams.dedup();
+        let groups: Vec<(Vec<usize>, Vec<SequenceJob>)> = teams
+            .into_iter()
+            .map(|team| {
+                jobs.iter().enumerate().filter(|(_, j)| &j.team_id == team).map(|(i, j)| (i, j.clone())).unzip()
+            })
+            .collect();
+        let outcomes = join_all(groups.iter().map(|(_, group)| self.process_team(&group[0].team_id, group))).await;
         let mut results: Vec<Option<anyhow::Result<Processed>>> = jobs.iter().map(|_| None).collect();
-        for team in teams {
-            let (idx, group): (Vec<usize>, Vec<SequenceJob>) =
-                jobs.iter().enumerate().filter(|(_, j)| &j.team_id == team).map(|(i, j)| (i, j.clone())).unzip();
-            match self.process_team(team, &group).await {
+        for ((idx, _), outcome) in groups.into_iter().zip(outcomes) {
+            match outcome {
                 Ok(out) => {
                     for (i, p) in idx.into_iter().zip(out) {
                         results[i] = Some(Ok(p));
@@ -300,10 +308,15 @@ impl Sequencer {
         // The messages are recorded as queued under their send keys: commit before any provider
         // is called, so a crash from here on retries the same messages.
         tx.commit().await?;
+        // No connection is held while the texts wait for their slots.
+        drop(conn);
+        // Steps holding later slots go back now, not after this batch's waits.
+        self.requeue(std::mem::take(&mut requeue)).await;
 
         if !dispatches.is_empty() {
             // Delivered concurrently, each at its rate-limit slot.
             let outcomes = join_all(dispatches.iter().map(|(_, d)| self.gate.deliver(d))).await;
+            let mut conn = self.db.conn().await?;
             let tx = scope::begin(&mut conn, &Scope::team(team.clone())).await?;
             let ids: Vec<&EnrolmentId> = dispatches.iter().map(|(j, _)| &j.work.enrolment).collect();
             let positions: HashMap<EnrolmentId, (String, i32)> = campaigns::lock_positions(&tx, &ids)
@@ -332,7 +345,7 @@ impl Sequencer {
             }
         }
 
-        self.requeue(requeue, now).await;
+        self.requeue(requeue).await;
         Ok(out.into_iter().map(|p| p.unwrap_or(Processed::Stale)).collect())
     }
 
@@ -396,8 +409,13 @@ impl Sequencer {
 
     /// Sends deferred steps back to the queue, due when their wait ends. One that cannot be
     /// sent is not lost: its claim lapses shortly after its time and a tick claims it again.
-    async fn requeue(&self, jobs: Vec<Requeue>, now: DateTime<Utc>) {
+    async fn requeue(&self, jobs: Vec<Requeue>) {
         let Some(queue) = &self.queue else { return };
+        if jobs.is_empty() {
+            return;
+        }
+        // Delays from the time they are sent, which may be after this batch's waits.
+        let now = self.clock.now();
         let correlation_id = nextier_runtime::correlation::current().unwrap_or_default().to_string();
         for chunk in jobs.chunks(nextier_platform::MAX_BATCH) {
             let msgs = chunk

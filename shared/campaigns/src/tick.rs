@@ -101,6 +101,30 @@ async fn send(queue: &dyn Queue, batch: Vec<Claimed>, correlation_id: &str) -> V
     }
 }
 
+/// The claims in turn by campaign (a, b, c, a, b, c, ...), so that campaigns sharing a
+/// team's bucket reserve its slots alternately: a run of one campaign's steps would leave
+/// the team's slots between its own unused.
+fn interleave(claimed: Vec<Claimed>) -> Vec<Claimed> {
+    let mut by_campaign: Vec<std::collections::VecDeque<Claimed>> = Vec::new();
+    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for c in claimed {
+        let i = *index.entry(c.campaign.to_string()).or_insert_with(|| {
+            by_campaign.push(std::collections::VecDeque::new());
+            by_campaign.len() - 1
+        });
+        by_campaign[i].push_back(c);
+    }
+    let mut out = Vec::new();
+    while by_campaign.iter().any(|q| !q.is_empty()) {
+        for q in &mut by_campaign {
+            if let Some(c) = q.pop_front() {
+                out.push(c);
+            }
+        }
+    }
+    out
+}
+
 /// One tick at `now`.
 pub async fn tick(db: &Db, queue: &dyn Queue, now: DateTime<Utc>, cfg: &TickConfig) -> anyhow::Result<TickSummary> {
     let correlation_id = nextier_runtime::correlation::current().unwrap_or_default().to_string();
@@ -113,6 +137,7 @@ pub async fn tick(db: &Db, queue: &dyn Queue, now: DateTime<Utc>, cfg: &TickConf
         if claimed.is_empty() {
             break;
         }
+        let claimed = interleave(claimed);
         let batches: Vec<Vec<Claimed>> = claimed.chunks(MAX_BATCH).map(<[Claimed]>::to_vec).collect();
         let results: Vec<Vec<EnrolmentId>> = stream::iter(batches)
             .map(|batch| send(queue, batch, &correlation_id))

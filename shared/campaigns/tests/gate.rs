@@ -517,19 +517,20 @@ async fn texts_to_att_numbers_share_their_10dlc_campaigns_class_limit() {
         nextier_store::numbers::add(&tx, &f.team, &n, "t").await.unwrap();
         tx.commit().await.unwrap();
     }
-    let people = f.contacts(&[Some("A"), Some("B"), Some("C"), Some("D"), Some("E")]).await;
+    let names: Vec<Option<&str>> = vec![Some("P"); 8];
+    let people = f.contacts(&names).await;
     f.t.superuser().await.execute("UPDATE contact_phones SET carrier = 'AT&T Mobility'", &[]).await.unwrap();
     // Our campaign allows 4,500 a minute; AT&T's class T allows 75 (one every 0.8 s). A text
-    // reserves its slot up to two seconds ahead and waits for it: three go (at 0, 0.8 and
-    // 1.6 s), the fourth's slot (2.4 s) is too far and it waits.
+    // reserves its slot up to four seconds ahead and waits for it: six go (at 0, 0.8, ...,
+    // 4.0 s), the seventh's slot (4.8 s) is too far and it waits.
     let id = f
         .campaign(Settings { sends_per_minute: 4500, ..settings("fast") }, &[sms(Delay::Minutes(0), "Hi")], &people)
         .await;
     f.launch(&id, now).await;
     let started = std::time::Instant::now();
     run(&f, &seq, &clock).await;
-    assert_eq!(transport.sent().len(), 3, "three slots within reach through a class T campaign");
-    assert!(started.elapsed() >= std::time::Duration::from_millis(1600), "the third waited for its slot");
+    assert_eq!(transport.sent().len(), 6, "six slots within reach through a class T campaign");
+    assert!(started.elapsed() >= std::time::Duration::from_millis(4000), "the sixth waited for its slot");
     let reason: String =
         f.t.superuser()
             .await
@@ -540,8 +541,8 @@ async fn texts_to_att_numbers_share_their_10dlc_campaigns_class_limit() {
     assert_eq!(reason, "rate limit (att)");
     // The deferred texts go one per 0.8 s as the class allows.
     for _ in 0..3 {
-        clock.advance(Duration::seconds(2));
+        clock.advance(Duration::seconds(5));
         run(&f, &seq, &clock).await;
     }
-    assert_eq!(transport.sent().len(), 5, "the waiting texts went out, paced");
+    assert_eq!(transport.sent().len(), 8, "the waiting texts went out, paced");
 }

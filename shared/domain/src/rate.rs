@@ -156,34 +156,52 @@ pub struct Ask {
     pub cost: i64,
 }
 
-/// Reserves a batch in order over shared state: `states` holds every key's state and is
-/// updated with what is reserved. A refused ask leaves the real state alone, but a shadow
-/// of it moves on, so the asks refused after it are told later retry times (each its own
-/// place in line) rather than all the same instant.
+/// Reserves a batch over shared state: `states` holds every key's state and is updated with
+/// what is reserved. The asks are served earliest slot first (each answer stays at its
+/// ask's index), so that asks sharing a bucket (a team's, under two campaigns' own) fill its
+/// slots alternately rather than leaving gaps behind a run of one campaign. A refused ask
+/// leaves the real state alone, but a shadow of it moves on, so the asks refused after it
+/// are told later retry times (each its own place in line) rather than all the same instant.
 pub fn schedule_all(
     asks: &[Ask],
     states: &mut std::collections::HashMap<String, Option<i64>>,
     now: DateTime<Utc>,
     horizon: chrono::Duration,
 ) -> Vec<Slot> {
+    let far = chrono::Duration::days(36_500);
+    let state_of = |states: &std::collections::HashMap<String, Option<i64>>, ask: &Ask| -> Vec<Option<i64>> {
+        ask.buckets.iter().map(|b| states.get(&b.key).copied().flatten()).collect()
+    };
     let mut shadow = states.clone();
-    let mut out = Vec::with_capacity(asks.len());
-    for ask in asks {
-        let real: Vec<Option<i64>> = ask.buckets.iter().map(|b| states.get(&b.key).copied().flatten()).collect();
-        match schedule(&ask.buckets, &real, ask.cost, now, horizon) {
+    let mut out: Vec<Option<Slot>> = vec![None; asks.len()];
+    let mut left: Vec<usize> = (0..asks.len()).collect();
+    while !left.is_empty() {
+        // The ask that could go first.
+        let pick = left
+            .iter()
+            .enumerate()
+            .min_by_key(|(_, i)| {
+                match schedule(&asks[**i].buckets, &state_of(states, &asks[**i]), asks[**i].cost, now, far) {
+                    (Slot::At(at), _) => micros(at),
+                    (Slot::Refused { retry_at, .. }, _) => micros(retry_at).saturating_add(micros(now + far)),
+                }
+            })
+            .map(|(pos, _)| pos)
+            .unwrap_or(0);
+        let i = left.remove(pick);
+        let ask = &asks[i];
+        match schedule(&ask.buckets, &state_of(states, ask), ask.cost, now, horizon) {
             (Slot::At(at), next) => {
                 for (b, v) in ask.buckets.iter().zip(next) {
                     states.insert(b.key.clone(), Some(v));
                     let s = shadow.entry(b.key.clone()).or_insert(None);
                     *s = Some(s.unwrap_or(v).max(v));
                 }
-                out.push(Slot::At(at));
+                out[i] = Some(Slot::At(at));
             }
             (Slot::Refused { bucket, .. }, _) => {
                 // Its place in line: where it would go behind everything refused before it.
-                let queued: Vec<Option<i64>> =
-                    ask.buckets.iter().map(|b| shadow.get(&b.key).copied().flatten()).collect();
-                let (slot, next) = schedule(&ask.buckets, &queued, ask.cost, now, chrono::Duration::days(36_500));
+                let (slot, next) = schedule(&ask.buckets, &state_of(&shadow, ask), ask.cost, now, far);
                 let retry_at = match slot {
                     Slot::At(at) => at - horizon,
                     Slot::Refused { retry_at, .. } => retry_at,
@@ -191,11 +209,11 @@ pub fn schedule_all(
                 for (b, v) in ask.buckets.iter().zip(next) {
                     shadow.insert(b.key.clone(), Some(v));
                 }
-                out.push(Slot::Refused { retry_at: retry_at.max(now), bucket });
+                out[i] = Some(Slot::Refused { retry_at: retry_at.max(now), bucket });
             }
         }
     }
-    out
+    out.into_iter().map(|s| s.unwrap_or(Slot::Refused { retry_at: now, bucket: String::new() })).collect()
 }
 
 #[cfg(test)]

@@ -363,7 +363,7 @@ pub struct Gate {
 /// How far ahead a text may reserve its rate-limit slot. Work arrives in whole seconds (SQS
 /// delays are whole seconds), so a slot up to two seconds ahead is waited for in-process
 /// rather than sent back to the queue, and no token goes unused between arrivals.
-pub const RESERVE_AHEAD: chrono::Duration = chrono::Duration::seconds(2);
+pub const RESERVE_AHEAD: chrono::Duration = chrono::Duration::seconds(4);
 
 /// What the checks found for a request that may go, before its tokens.
 struct Checked {
@@ -674,8 +674,9 @@ impl OutboundGate for Gate {
         ahead: chrono::Duration,
     ) -> anyhow::Result<Vec<Batched>> {
         let checks = futures::future::try_join_all(reqs.iter().map(|r| self.check(tx, r))).await?;
-        let held = |i: usize| held.get(i).copied().flatten();
-        // A text that already holds a slot is not charged again.
+        // A text that already holds a slot is not charged again; one that comes back after its
+        // slot has passed reserves a new one (sent late, it could crowd the next slots).
+        let held = |i: usize| held.get(i).copied().flatten().filter(|at| reqs.get(i).is_some_and(|r| *at >= r.now));
         let asks: Vec<Ask> = checks
             .iter()
             .enumerate()

@@ -32,7 +32,14 @@ struct State {
     now: DateTime<Utc>,
     /// `None`: a sleeper moves the clock to its wake time itself (one task at a time).
     /// `Some`: a driver moves it, waking sleepers as it passes their times.
-    sleepers: Option<Vec<(DateTime<Utc>, oneshot::Sender<()>)>>,
+    sleepers: Option<Vec<Sleeper>>,
+}
+
+struct Sleeper {
+    wake: DateTime<Utc>,
+    /// The tokio task waiting (several futures of one task may wait at once).
+    task: Option<tokio::task::Id>,
+    tx: oneshot::Sender<()>,
 }
 
 /// A clock that moves only when told. Made with [`ManualClock::at`], a sleep moves it to the
@@ -59,10 +66,10 @@ impl ManualClock {
         let mut s = self.state();
         s.now = t;
         if let Some(sleepers) = &mut s.sleepers {
-            let (due, later): (Vec<_>, Vec<_>) = sleepers.drain(..).partition(|(w, _)| *w <= t);
+            let (due, later): (Vec<_>, Vec<_>) = sleepers.drain(..).partition(|s| s.wake <= t);
             *sleepers = later;
-            for (_, tx) in due {
-                let _ = tx.send(());
+            for s in due {
+                let _ = s.tx.send(());
             }
         }
     }
@@ -72,13 +79,16 @@ impl ManualClock {
         self.set(t);
     }
 
-    /// How many tasks wait on this clock.
+    /// How many tasks wait on this clock (a task counts once however many of its futures wait).
     pub fn sleeping(&self) -> usize {
         let mut s = self.state();
         match &mut s.sleepers {
             Some(v) => {
-                v.retain(|(_, tx)| !tx.is_closed());
-                v.len()
+                v.retain(|s| !s.tx.is_closed());
+                let mut tasks: Vec<Option<tokio::task::Id>> = v.iter().map(|s| s.task).collect();
+                tasks.sort_by_key(|t| t.map(|id| id.to_string()));
+                tasks.dedup();
+                tasks.len()
             }
             None => 0,
         }
@@ -86,7 +96,7 @@ impl ManualClock {
 
     /// The earliest time a sleeper waits for.
     pub fn next_wake(&self) -> Option<DateTime<Utc>> {
-        self.state().sleepers.as_ref()?.iter().map(|(t, _)| *t).min()
+        self.state().sleepers.as_ref()?.iter().filter(|s| !s.tx.is_closed()).map(|s| s.wake).min()
     }
 }
 
@@ -107,7 +117,7 @@ impl Clock for ManualClock {
             }
             Some(sleepers) => {
                 let (tx, rx) = oneshot::channel();
-                sleepers.push((t, tx));
+                sleepers.push(Sleeper { wake: t, task: tokio::task::try_id(), tx });
                 Box::pin(async move {
                     let _ = rx.await;
                 })

@@ -32,7 +32,7 @@ use nextier_store::contacts::Contact;
 use nextier_store::{contacts, scope, Db, Scope, StoreError, Tx};
 use serde::{Deserialize, Serialize};
 
-use crate::gate::{Batched, FromCampaign, OutboundGate, OutboundRequest, Prepared, Verdict};
+use crate::gate::{Batched, Dispatch, FromCampaign, OutboundGate, OutboundRequest, Prepared, Verdict};
 use crate::{Clock, SEQUENCE_QUEUE};
 
 /// The queue message: everything needed to find the work, team id included (the original's
@@ -134,6 +134,15 @@ struct Ending<'a> {
     status: &'static str,
     reason: String,
     next: Next,
+}
+
+/// What became of a cleared text.
+enum Delivery {
+    Done(Result<nextier_outbound::Delivered, nextier_outbound::TransportError>),
+    /// An opt-out or suppression came in while it waited for its slot: not sent.
+    Stopped(String),
+    /// Consent could not be checked again after the wait: not sent, tried again shortly.
+    Unchecked(String),
 }
 
 /// A step to send back to the queue after the transaction commits, due at `at`.
@@ -314,8 +323,22 @@ impl Sequencer {
         self.requeue(std::mem::take(&mut requeue)).await;
 
         if !dispatches.is_empty() {
-            // Delivered concurrently, each at its rate-limit slot.
-            let outcomes = join_all(dispatches.iter().map(|(_, d)| self.gate.deliver(d))).await;
+            // Delivered concurrently, each at its rate-limit slot; one that waited for its slot
+            // is checked for consent again first (an opt-out may have come in meanwhile).
+            let outcomes = join_all(dispatches.iter_mut().map(|(j, d)| async move {
+                let wait = d.slot_wait();
+                if wait > Duration::zero() {
+                    self.clock.sleep_until(self.clock.now() + wait).await;
+                    d.waited();
+                    match self.still_clear(team, j, d).await {
+                        Ok(None) => {}
+                        Ok(Some(reason)) => return Delivery::Stopped(reason),
+                        Err(e) => return Delivery::Unchecked(format!("{e:#}")),
+                    }
+                }
+                Delivery::Done(self.gate.deliver(d).await)
+            }))
+            .await;
             let mut conn = self.db.conn().await?;
             let tx = scope::begin(&mut conn, &Scope::team(team.clone())).await?;
             let ids: Vec<&EnrolmentId> = dispatches.iter().map(|(j, _)| &j.work.enrolment).collect();
@@ -328,8 +351,29 @@ impl Sequencer {
                 let still = positions.get(&j.work.enrolment) == Some(&("active".to_owned(), j.job.step));
                 let tx = &tx;
                 async move {
-                    // Sent when its slot came (it was handed over then, not when the batch began).
-                    let verdict = self.gate.settle(tx, d, outcome, d.not_before().max(now)).await?;
+                    let verdict = match outcome {
+                        // Sent when its slot came (it was handed over then, not when the batch began).
+                        Delivery::Done(outcome) => self.gate.settle(tx, d, outcome, d.not_before().max(now)).await?,
+                        Delivery::Stopped(reason) => {
+                            let at = d.not_before().max(now);
+                            nextier_store::messages::set_status(
+                                tx,
+                                team,
+                                d.message(),
+                                "failed",
+                                None,
+                                Some(&reason),
+                                at,
+                            )
+                            .await?;
+                            Verdict::Blocked { reason }
+                        }
+                        // Not sent and still queued under its send key: the step goes again shortly.
+                        Delivery::Unchecked(why) => Verdict::Deferred {
+                            until: now + Duration::minutes(1),
+                            reason: format!("consent could not be checked again: {why}"),
+                        },
+                    };
                     if !still {
                         // A duplicate delivery finished this step meanwhile (the provider replayed).
                         return Ok((Processed::Stale, None));
@@ -347,6 +391,15 @@ impl Sequencer {
 
         self.requeue(requeue).await;
         Ok(out.into_iter().map(|p| p.unwrap_or(Processed::Stale)).collect())
+    }
+
+    /// After a wait for a slot: what now stops the text, if anything (its own short transaction).
+    async fn still_clear(&self, team: &TeamId, j: &Job<'_>, d: &Dispatch) -> anyhow::Result<Option<String>> {
+        let mut conn = self.db.conn().await?;
+        let tx = scope::begin(&mut conn, &Scope::team(team.clone())).await?;
+        let found = nextier_outbound::revoked_since(&tx, team, &j.contact, d.to(), self.clock.now()).await?;
+        tx.commit().await?;
+        Ok(found.map(|s| s.block_reason()))
     }
 
     /// Records a verdict on the enrolment; a short deferral also answers the job to requeue.

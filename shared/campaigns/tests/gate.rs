@@ -520,29 +520,107 @@ async fn texts_to_att_numbers_share_their_10dlc_campaigns_class_limit() {
     let names: Vec<Option<&str>> = vec![Some("P"); 8];
     let people = f.contacts(&names).await;
     f.t.superuser().await.execute("UPDATE contact_phones SET carrier = 'AT&T Mobility'", &[]).await.unwrap();
-    // Our campaign allows 4,500 a minute; AT&T's class T allows 75 (one every 0.8 s). A text
-    // reserves its slot up to four seconds ahead and waits for it: six go (at 0, 0.8, ...,
-    // 4.0 s), the seventh's slot (4.8 s) is too far and it waits.
+    // Our campaign allows 4,500 a minute; AT&T's class T allows 75 (one every 0.8 s). Each
+    // text reserves its slot and the consumer waits for it (on its clock): all eight go, 0.8 s
+    // apart, recorded at their slots.
     let id = f
         .campaign(Settings { sends_per_minute: 4500, ..settings("fast") }, &[sms(Delay::Minutes(0), "Hi")], &people)
         .await;
     f.launch(&id, now).await;
-    let started = std::time::Instant::now();
     run(&f, &seq, &clock).await;
-    assert_eq!(transport.sent().len(), 6, "six slots within reach through a class T campaign");
-    assert!(started.elapsed() >= std::time::Duration::from_millis(4000), "the sixth waited for its slot");
-    let reason: String =
+    assert_eq!(transport.sent().len(), 8, "every text went, each at its slot");
+    assert!(
+        clock.now() - now >= Duration::milliseconds(5600),
+        "the eighth waited for its slot (on the consumer's clock)"
+    );
+    let at: Vec<DateTime<Utc>> =
         f.t.superuser()
             .await
-            .query_one("SELECT reason FROM campaign_executions WHERE status = 'deferred' LIMIT 1", &[])
+            .query("SELECT sent_at FROM messages WHERE status = 'sent' ORDER BY sent_at", &[])
             .await
             .unwrap()
-            .get(0);
-    assert_eq!(reason, "rate limit (att)");
-    // The deferred texts go one per 0.8 s as the class allows.
-    for _ in 0..3 {
-        clock.advance(Duration::seconds(5));
-        run(&f, &seq, &clock).await;
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+    assert_eq!(at.len(), 8);
+    assert!(at.windows(2).all(|w| w[1] - w[0] == Duration::milliseconds(800)), "one every 0.8 s: {at:?}");
+}
+
+/// A clock on which waiting for a rate-limit slot is when the person texts STOP: the opt-out
+/// commits while the text waits.
+struct StopWhileWaiting {
+    inner: ManualClock,
+    superuser_url: String,
+    team: String,
+    numbers: Vec<String>,
+}
+
+impl Clock for StopWhileWaiting {
+    fn now(&self) -> DateTime<Utc> {
+        self.inner.now()
     }
-    assert_eq!(transport.sent().len(), 8, "the waiting texts went out, paced");
+
+    fn sleep_until(&self, t: DateTime<Utc>) -> futures::future::BoxFuture<'static, ()> {
+        let (url, team, numbers, wait) =
+            (self.superuser_url.clone(), self.team.clone(), self.numbers.clone(), self.inner.sleep_until(t));
+        Box::pin(async move {
+            // The person (both numbers: whichever text waits) opts out.
+            let su = nextier_testkit::pg::connect(&url).await.unwrap();
+            for n in numbers {
+                let id = nextier_domain::ids::RowId::new();
+                su.execute(
+                    "INSERT INTO suppressions (id, team_id, address, kind, source, created_by)
+                     VALUES ($3, $1, $2, 'OPTED_OUT', 'inbound', 'person') ON CONFLICT DO NOTHING",
+                    &[&team, &n, &id.as_str()],
+                )
+                .await
+                .unwrap();
+            }
+            wait.await;
+        })
+    }
+}
+
+#[tokio::test]
+async fn an_opt_out_that_comes_in_while_a_text_waits_for_its_slot_stops_it() {
+    let f = fx().await;
+    let now = daytime();
+    let people = f.contacts(&[Some("A"), Some("B")]).await;
+    let numbers = vec![phone_of(&f, &people[0]).await, phone_of(&f, &people[1]).await];
+    let clock = ManualClock::at(now);
+    let transport = Arc::new(SandboxTransport::new());
+    let limiter = Arc::new(nextier_platform::local::PgRateLimiter::new(f.t.db.clone()));
+    let seq = Sequencer {
+        db: f.t.db.clone(),
+        gate: Arc::new(nextier_campaigns::gate::Gate::sandbox(transport.clone()).with_limiter(limiter)),
+        clock: Arc::new(StopWhileWaiting {
+            inner: clock.clone(),
+            superuser_url: f.t.superuser_url(),
+            team: f.team.to_string(),
+            numbers: numbers.clone(),
+        }),
+        queue: None,
+    };
+    // At one a second both are cleared at once and the second waits 1 s for its slot.
+    let id =
+        f.campaign(Settings { sends_per_minute: 60, ..settings("c") }, &[sms(Delay::Minutes(0), "Hi")], &people).await;
+    f.launch(&id, now).await;
+    tick(&f.t.worker, &f.queue, now, &TickConfig::default()).await.unwrap();
+    let msgs = f.queue.receive(SEQUENCE_QUEUE, 10).await.unwrap();
+    let jobs: Vec<SequenceJob> = msgs.iter().map(|m| serde_json::from_str(&m.body).unwrap()).collect();
+    assert_eq!(jobs.len(), 2);
+    let out = seq.process_all(&jobs).await;
+    assert!(out.iter().all(|r| r.is_ok()));
+    let sent: Vec<String> = transport.sent().into_iter().map(|s| s.to).collect();
+    assert_eq!(sent.len(), 1, "only the text that did not wait went");
+    let waited = numbers.iter().find(|n| !sent.contains(n)).unwrap();
+    let (status, error): (String, Option<String>) =
+        f.t.superuser()
+            .await
+            .query_one("SELECT status, error FROM messages WHERE to_address = $1", &[waited])
+            .await
+            .map(|r| (r.get(0), r.get(1)))
+            .unwrap();
+    assert_eq!(status, "failed", "the opt-out that came in during the wait stopped the text to {waited}");
+    assert!(error.is_some_and(|e| e.contains("opt")), "its reason names the opt-out");
 }

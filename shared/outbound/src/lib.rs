@@ -146,6 +146,36 @@ impl Dispatch {
     pub fn not_before(&self) -> DateTime<Utc> {
         self.not_before
     }
+
+    /// How long after it was prepared its slot comes.
+    pub fn slot_wait(&self) -> chrono::Duration {
+        self.wait
+    }
+
+    /// The caller waited for the slot itself (and checked consent again): deliver at once.
+    pub fn waited(&mut self) {
+        self.wait = chrono::Duration::zero();
+    }
+
+    pub fn to(&self) -> &str {
+        &self.cleared.to
+    }
+}
+
+/// What would stop a text cleared earlier from going now: a suppression of its address or a
+/// revocation on any of the person's (checked again after a wait for a rate-limit slot, so an
+/// opt-out that came in meanwhile stops it).
+pub async fn revoked_since(
+    tx: &Tx<'_>,
+    team: &TeamId,
+    contact: &Contact,
+    to: &str,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Option<Suppression>> {
+    if let Some(s) = suppressions::active(tx, team, to, now).await? {
+        return Ok(Some(s));
+    }
+    person_revocation(tx, contact).await
 }
 
 /// The one way out, in three steps so that a send happens once whatever fails:

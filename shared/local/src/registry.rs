@@ -18,6 +18,8 @@ pub struct Consumer {
     pub queue: String,
     pub specs: Vec<QueueSpec>,
     pub batch_size: u32,
+    /// Invocations at once (the template's MaximumConcurrency where waiting matters).
+    pub concurrency: usize,
     pub handler: Arc<dyn Fn(SqsEvent) -> BoxFuture<'static, SqsBatchResponse> + Send + Sync>,
 }
 
@@ -68,6 +70,7 @@ impl Registry {
             queue: nextier_imports::QUEUE.into(),
             specs: QueueSpec::with_dlq(nextier_imports::QUEUE, Duration::from_secs(5400), 5),
             batch_size: 1,
+            concurrency: 1,
             handler: Arc::new(move |event: SqsEvent| {
                 let (db, blobs, publisher) = (import_db.clone(), blobs.clone(), import_publisher.clone());
                 Box::pin(async move { nextier_imports::handle(&db, blobs.as_ref(), &publisher, event).await })
@@ -85,6 +88,7 @@ impl Registry {
             queue: nextier_campaigns::SEQUENCE_QUEUE.into(),
             specs: QueueSpec::with_dlq(nextier_campaigns::SEQUENCE_QUEUE, Duration::from_secs(180), 5),
             batch_size: 10,
+            concurrency: 25,
             handler: Arc::new(move |event: SqsEvent| {
                 let seq = seq.clone();
                 Box::pin(async move { nextier_campaigns::sequence::handle(&seq, event).await })
@@ -96,6 +100,7 @@ impl Registry {
             queue: nextier_campaigns::SYNC_QUEUE.into(),
             specs: QueueSpec::with_dlq(nextier_campaigns::SYNC_QUEUE, Duration::from_secs(180), 5),
             batch_size: 10,
+            concurrency: 1,
             handler: Arc::new(move |event: SqsEvent| {
                 let (db, clock) = (sync_db.clone(), sync_clock.clone());
                 Box::pin(async move { nextier_campaigns::sync::handle(&db, clock.as_ref(), event).await })
@@ -120,6 +125,7 @@ impl Registry {
                 queue: queue.into(),
                 specs: QueueSpec::with_dlq(queue, Duration::from_secs(visibility), 5),
                 batch_size: 10,
+                concurrency: 1,
                 handler: Arc::new(move |event: SqsEvent| {
                     let p = inbound.clone();
                     Box::pin(async move { nextier_inbound::handle_queue(&p, queue, event).await })
@@ -133,6 +139,7 @@ impl Registry {
             queue: nextier_inbound::notify::QUEUE.into(),
             specs: QueueSpec::with_dlq(nextier_inbound::notify::QUEUE, Duration::from_secs(180), 5),
             batch_size: 10,
+            concurrency: 1,
             handler: Arc::new(move |event: SqsEvent| {
                 let (db, mailer) = (mail_db.clone(), mailer.clone());
                 Box::pin(async move { nextier_inbound::notify::handle(&db, mailer.as_ref(), event).await })

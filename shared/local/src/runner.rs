@@ -247,10 +247,18 @@ pub async fn start(config: LocalConfig) -> anyhow::Result<Running> {
 
 /// The local stand-in for SQS's event source mapping: receive a batch, hand it to the
 /// consumer as an `SqsEvent`, delete what succeeded, leave failures to reappear after the
-/// visibility timeout (and reach the DLQ after max receives).
+/// visibility timeout (and reach the DLQ after max receives). Up to `concurrency` batches run
+/// at once, as Lambda runs several invocations (the campaign-sequence consumer's wait for
+/// rate-limit slots must not hold back the next batch).
 async fn poll(queue: PgQueue, consumer: Consumer, mut stop: watch::Receiver<bool>) {
     let idle = Duration::from_millis(200);
+    let mut running = tokio::task::JoinSet::new();
     while !*stop.borrow() {
+        while running.try_join_next().is_some() {}
+        if running.len() >= consumer.concurrency.max(1) {
+            let _ = tokio::time::timeout(idle, running.join_next()).await;
+            continue;
+        }
         let batch = match queue.receive(&consumer.queue, consumer.batch_size).await {
             Ok(b) => b,
             Err(e) => {
@@ -263,24 +271,41 @@ async fn poll(queue: PgQueue, consumer: Consumer, mut stop: watch::Receiver<bool
             wait(&mut stop, idle).await;
             continue;
         }
-        let event = sqs_event(&consumer.queue, &batch);
-        let handler = consumer.handler.clone();
-        // The invocation's deadline, as Lambda's: the visibility timeout the message is hidden for.
-        let budget = consumer.specs.first().map_or(Duration::from_secs(30), |s| s.visibility_timeout);
-        let deadline = Some(std::time::Instant::now() + budget);
-        // A panicking handler fails its whole batch, as a crashed Lambda would.
-        let run = async move { nextier_runtime::deadline::within(deadline, handler(event)).await };
-        let failed: HashSet<String> = match tokio::spawn(run).await {
-            Ok(resp) => resp.batch_item_failures.into_iter().map(|f| f.item_identifier).collect(),
-            Err(e) => {
-                tracing::error!(queue = %consumer.queue, error = %e, "consumer panicked; batch will be redelivered");
-                batch.iter().map(|m| m.id.clone()).collect()
-            }
-        };
-        for m in batch.iter().filter(|m| !failed.contains(&m.id)) {
-            if let Err(e) = queue.delete(&consumer.queue, &m.receipt_handle).await {
-                tracing::warn!(queue = %consumer.queue, error = %e, "delete failed; message will be redelivered");
-            }
+        let serial = consumer_is_serial(&consumer);
+        let (queue, consumer) = (queue.clone(), consumer.clone());
+        let invocation = async move { invoke(&queue, &consumer, batch).await };
+        if serial {
+            invocation.await;
+        } else {
+            running.spawn(invocation);
+        }
+    }
+    running.shutdown().await;
+}
+
+fn consumer_is_serial(c: &Consumer) -> bool {
+    c.concurrency <= 1
+}
+
+/// One invocation: the handler on the batch, then the deletes.
+async fn invoke(queue: &PgQueue, consumer: &Consumer, batch: Vec<ReceivedMessage>) {
+    let event = sqs_event(&consumer.queue, &batch);
+    let handler = consumer.handler.clone();
+    // The invocation's deadline, as Lambda's: the visibility timeout the message is hidden for.
+    let budget = consumer.specs.first().map_or(Duration::from_secs(30), |s| s.visibility_timeout);
+    let deadline = Some(std::time::Instant::now() + budget);
+    // A panicking handler fails its whole batch, as a crashed Lambda would.
+    let run = async move { nextier_runtime::deadline::within(deadline, handler(event)).await };
+    let failed: HashSet<String> = match tokio::spawn(run).await {
+        Ok(resp) => resp.batch_item_failures.into_iter().map(|f| f.item_identifier).collect(),
+        Err(e) => {
+            tracing::error!(queue = %consumer.queue, error = %e, "consumer panicked; batch will be redelivered");
+            batch.iter().map(|m| m.id.clone()).collect()
+        }
+    };
+    for m in batch.iter().filter(|m| !failed.contains(&m.id)) {
+        if let Err(e) = queue.delete(&consumer.queue, &m.receipt_handle).await {
+            tracing::warn!(queue = %consumer.queue, error = %e, "delete failed; message will be redelivered");
         }
     }
 }

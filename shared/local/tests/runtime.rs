@@ -100,6 +100,7 @@ async fn queued_messages_reach_their_consumer_and_failures_end_in_the_dlq() {
         queue: "echo".into(),
         specs: QueueSpec::with_dlq("echo", Duration::from_secs(1), 2),
         batch_size: 10,
+        concurrency: 1,
         handler: Arc::new(move |event: SqsEvent| {
             let log = log.clone();
             Box::pin(async move {

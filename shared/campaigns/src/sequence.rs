@@ -131,8 +131,9 @@ struct Ending<'a> {
     job: &'a SequenceJob,
     work: &'a Work,
     idx: usize,
+    /// The execution row's status and reason.
     status: &'static str,
-    reason: String,
+    note: String,
     next: Next,
 }
 
@@ -246,13 +247,14 @@ impl Sequencer {
         let mut ready: Vec<Job<'_>> = Vec::new();
         for ((i, work, idx), contact) in live.into_iter().zip(found) {
             let job = &jobs[i];
-            let mut ending = |status: &'static str, reason: String, next_status: &'static str| {
+            // The execution's status and note; the enrolment's end and reason.
+            let mut ending = |status: &'static str, note: String, next_status: &'static str, reason: String| {
                 let next = Next::End { status: next_status, reason: reason.clone() };
-                out[i] = Some(Processed::Ended { status: next_status, reason: reason.clone() });
-                endings.push(Ending { job, work, idx, status, reason, next });
+                out[i] = Some(Processed::Ended { status: next_status, reason });
+                endings.push(Ending { job, work, idx, status, note, next });
             };
             let Some(contact) = contact else {
-                ending("skipped", "contact_deleted".into(), "exited");
+                ending("skipped", "contact deleted".into(), "exited", "contact_deleted".into());
                 continue;
             };
             // Exit rules that the contact's state already answers.
@@ -262,13 +264,13 @@ impl Sequencer {
                 _ => None,
             };
             if let Some(reason) = exit {
-                ending("skipped", reason.into(), "exited");
+                ending("skipped", reason.into(), "exited", reason.into());
                 continue;
             }
             // Render; a missing required field refuses the send (never a blank).
             match render(&work.steps[idx], &contact) {
                 Ok((subject, body)) => ready.push(Job { pos: i, job, work, idx, contact, subject, body }),
-                Err(why) => ending("failed", why, "failed"),
+                Err(why) => ending("failed", why.clone(), "failed", why),
             }
         }
 
@@ -307,8 +309,7 @@ impl Sequencer {
             requeue.extend(back);
         }
         try_join_all(endings.iter().map(|e| async {
-            let reason = if e.reason == "contact_deleted" { "contact deleted" } else { e.reason.as_str() };
-            let x = Execution { status: e.status, reason: Some(reason), ..base(e.job, e.work, e.idx, now) };
+            let x = Execution { status: e.status, reason: Some(&e.note), ..base(e.job, e.work, e.idx, now) };
             campaigns::record_execution(&tx, &x).await?;
             campaigns::settle(&tx, &e.work.enrolment, &e.next, now).await
         }))

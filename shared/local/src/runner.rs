@@ -271,7 +271,7 @@ async fn poll(queue: PgQueue, consumer: Consumer, mut stop: watch::Receiver<bool
             wait(&mut stop, idle).await;
             continue;
         }
-        let serial = consumer_is_serial(&consumer);
+        let serial = consumer.concurrency <= 1;
         let (queue, consumer) = (queue.clone(), consumer.clone());
         let invocation = async move { invoke(&queue, &consumer, batch).await };
         if serial {
@@ -281,10 +281,6 @@ async fn poll(queue: PgQueue, consumer: Consumer, mut stop: watch::Receiver<bool
         }
     }
     running.shutdown().await;
-}
-
-fn consumer_is_serial(c: &Consumer) -> bool {
-    c.concurrency <= 1
 }
 
 /// One invocation: the handler on the batch, then the deletes.

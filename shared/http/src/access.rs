@@ -7,7 +7,7 @@ use nextier_domain::access::{Authority, Permission};
 use nextier_domain::api_key;
 use nextier_domain::ids::{ApiKeyId, TeamId, UserId};
 use nextier_domain::team::Role;
-use nextier_store::{api_keys, members, users, StoreError};
+use nextier_store::{api_keys, users, StoreError};
 
 use crate::auth::Credential;
 use crate::ApiError;
@@ -80,8 +80,8 @@ pub async fn open_team<'c>(
     let access = match credential {
         Credential::User(claims) => {
             let (email, name) = (claims.email.as_deref(), claims.name.as_deref());
-            let user = users::resolve_scoped(&tx, &claims.subject, email, name, Some(team)).await?;
-            let role = members::approved_role(&tx, team, &user).await?.ok_or_else(no_team)?;
+            let (user, role) = users::resolve_member(&tx, &claims.subject, email, name, team).await?;
+            let role = role.ok_or_else(no_team)?;
             TeamAccess { team: team.clone(), actor: Actor::User(user), authority: Authority::Member(role) }
         }
         Credential::ApiKey(raw) => {

@@ -34,17 +34,6 @@ fn member(row: &Row) -> Member {
 const SELECT: &str = "SELECT m.user_id, u.email, u.name, m.role::text AS role, m.status::text AS status, m.created_at
                         FROM team_members m JOIN users u ON u.id = m.user_id";
 
-/// The approved role of `user` in `team`, if any.
-pub async fn approved_role(tx: &Tx<'_>, team: &TeamId, user: &UserId) -> Result<Option<Role>> {
-    let rows = tx
-        .query_typed(
-            "SELECT role::text FROM team_members WHERE team_id = $1 AND user_id = $2 AND status = 'APPROVED'",
-            params![team.as_str() => TEXT, user.as_str() => TEXT],
-        )
-        .await?;
-    Ok(rows.first().and_then(|r| r.get::<_, &str>(0).parse().ok()))
-}
-
 pub async fn add(tx: &Tx<'_>, team: &TeamId, user: &UserId, role: Role, status: MemberStatus) -> Result<()> {
     tx.query_typed(
         "INSERT INTO team_members (team_id, user_id, role, status) VALUES ($1, $2, $3::member_role, $4::member_status)",

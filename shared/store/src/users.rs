@@ -27,3 +27,28 @@ pub async fn resolve_scoped(
         .ok_or(StoreError::NotFound)?;
     Ok(UserId::from_trusted(row.get(0)))
 }
+
+/// For a request on `team`: resolves the person (as [`resolve_scoped`]) and reads their
+/// approved role there, scoping the transaction to the user and — only when they are an
+/// approved member — to the team, in one round trip. `None` role: not (yet) a member.
+pub async fn resolve_member(
+    tx: &Tx<'_>,
+    subject: &str,
+    email: Option<&str>,
+    name: Option<&str>,
+    team: &nextier_domain::ids::TeamId,
+) -> Result<(UserId, Option<nextier_domain::team::Role>)> {
+    let candidate = UserId::new();
+    let row = tx
+        .query_typed(
+            "SELECT a.user_id, a.role, set_config('app.user_id', a.user_id, true),
+                    set_config('app.team_id', CASE WHEN a.role IS NULL THEN '' ELSE $5 END, true)
+               FROM auth_team_member($1, $2, $3, $4, $5) a",
+            params![candidate.as_str() => TEXT, subject => TEXT, email => TEXT, name => TEXT, team.as_str() => TEXT],
+        )
+        .await?
+        .pop()
+        .ok_or(StoreError::NotFound)?;
+    let role = row.get::<_, Option<&str>>(1).and_then(|r| r.parse().ok());
+    Ok((UserId::from_trusted(row.get(0)), role))
+}

@@ -13,8 +13,14 @@ use serde_json::json;
 
 /// The SECURITY DEFINER functions the API may call: the lookups that precede knowing the
 /// team, and publishing outbox rows it has just staged. Anything else is the worker's.
-const APP_DEFINER_FUNCTIONS: &[&str] =
-    &["auth_resolve_user", "auth_api_key", "auth_invitation", "outbox_claim_staged", "outbox_settle_staged"];
+const APP_DEFINER_FUNCTIONS: &[&str] = &[
+    "auth_resolve_user",
+    "auth_team_member",
+    "auth_api_key",
+    "auth_invitation",
+    "outbox_claim_staged",
+    "outbox_settle_staged",
+];
 
 /// Which columns of an audit table the application may still update.
 enum Updatable {

@@ -175,7 +175,7 @@ async fn reqwest_like_post(url: &str, token: &str, body: String) -> anyhow::Resu
 
 async fn consumer(worker_url: &str) -> anyhow::Result<()> {
     let db = nextier_store::Db::connect(worker_url, 8)?;
-    let n: u64 = 4_000;
+    let n: u64 = 5_000;
     let stamp = chrono::Utc::now().timestamp_millis();
     let jobs: Vec<Job> = (0..n)
         .map(|i| Job::Webhook {
@@ -191,7 +191,8 @@ async fn consumer(worker_url: &str) -> anyhow::Result<()> {
         outbox: None,
         suggester: Arc::new(nextier_inbound::suggest::TemplateSuggester),
     });
-    let (one, four) = jobs.split_at(1_000);
+    let (one, rest) = jobs.split_at(1_000);
+    let (batched, four) = rest.split_at(1_000);
     let started = Instant::now();
     for j in one {
         p.process(j, 1).await?;
@@ -202,6 +203,37 @@ async fn consumer(worker_url: &str) -> anyhow::Result<()> {
         one.len() as f64 / secs,
         one.len(),
         secs * 1000.0 / one.len() as f64
+    );
+    // The consumer as deployed: SQS batches of ten through the queue handler, which works the
+    // batch's conversations side by side (`BATCH_CONCURRENCY`).
+    let started = Instant::now();
+    let mut failed = 0;
+    for chunk in batched.chunks(10) {
+        let msgs: Vec<nextier_platform::ReceivedMessage> = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, j)| nextier_platform::ReceivedMessage {
+                id: format!("m{i}"),
+                receipt_handle: format!("r{i}"),
+                body: serde_json::to_string(j).expect("a job serialises"),
+                receive_count: 1,
+                attributes: Default::default(),
+            })
+            .collect();
+        let resp = nextier_inbound::handle_queue(
+            &p,
+            nextier_inbound::QUEUE,
+            nextier_local::runner::sqs_event("inbound", &msgs),
+        )
+        .await;
+        failed += resp.batch_item_failures.len();
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "inbound consumer, 1 worker, SQS batches of 10 (conversations side by side, {} at once): {:.0} messages/s ({} in {secs:.2} s, {failed} failed)",
+        nextier_inbound::BATCH_CONCURRENCY,
+        batched.len() as f64 / secs,
+        batched.len()
     );
     let chunks: Vec<Vec<Job>> = four.chunks(four.len() / 4).map(|c| c.to_vec()).collect();
     let started = Instant::now();

@@ -33,7 +33,7 @@ use nextier_campaigns::Clock;
 use nextier_domain::ids::{ContactId, MessageId, TeamId};
 use nextier_domain::inbox::Classification;
 use nextier_outbound::{OutboundGate, OutboundRequest, Prepared, Purpose, Verdict};
-use nextier_runtime::sqs::{process_batch, Message, Outcome};
+use nextier_runtime::sqs::{process_batch_by_key, Message, Outcome};
 use nextier_store::campaigns::Channel;
 use nextier_store::number_orders::{self, Settled};
 use nextier_store::{contacts, messages, scope, settings, webhooks, Db, Scope, StoreError};
@@ -130,26 +130,59 @@ pub async fn handle(p: &Processor, event: SqsEvent) -> SqsBatchResponse {
     handle_queue(p, QUEUE, event).await
 }
 
+/// Jobs of different conversations in one batch run side by side, at most this many at once
+/// (each holds at most two database connections at a time; the functions' pools are larger).
+pub const BATCH_CONCURRENCY: usize = 4;
+
 /// The handler of one of the inbound path's queues (`inbound`, `answers`, `ai`): every job
 /// kind is understood on every queue, so a job staged before the queues were split still runs.
+/// Jobs of one conversation ([`conversation`]) run in the batch's order; others side by side.
 pub async fn handle_queue(p: &Processor, queue: &'static str, event: SqsEvent) -> SqsBatchResponse {
-    process_batch(queue, event, |m: Message| async move {
-        let job: Job = match serde_json::from_str(&m.body) {
-            Ok(j) => j,
-            Err(e) => {
-                tracing::warn!(error = %e, "dropping malformed inbound job");
-                return Outcome::Done;
+    process_batch_by_key(
+        queue,
+        event,
+        BATCH_CONCURRENCY,
+        |m| conversation(&m.body),
+        |m: Message| async move {
+            let job: Job = match serde_json::from_str(&m.body) {
+                Ok(j) => j,
+                Err(e) => {
+                    tracing::warn!(error = %e, "dropping malformed inbound job");
+                    return Outcome::Done;
+                }
+            };
+            match p.process(&job, m.receive_count).await {
+                Ok(done) => {
+                    tracing::info!(outcome = ?done, "inbound job");
+                    Outcome::Done
+                }
+                Err(e) => Outcome::Retry(e),
             }
-        };
-        match p.process(&job, m.receive_count).await {
-            Ok(done) => {
-                tracing::info!(outcome = ?done, "inbound job");
-                Outcome::Done
-            }
-            Err(e) => Outcome::Retry(e),
-        }
-    })
+        },
+    )
     .await
+}
+
+/// What a job must stay in order with: a reply with the other texts between the same two
+/// numbers (a STOP then a START), a receipt with the other receipts of its message, an answer
+/// or suggestion with the other jobs for its contact or item. Jobs that cannot be read are
+/// each their own.
+pub fn conversation(body: &str) -> String {
+    match serde_json::from_str::<Job>(body) {
+        Ok(Job::Webhook { webhook_event_id, payload }) => {
+            let e = event::parse(&payload);
+            match (&e.kind, e.from, e.to, e.message_id) {
+                (Kind::Received, Some(from), Some(to), _) => format!("text:{from}:{to}"),
+                (Kind::Status(_), _, _, Some(id)) => format!("message:{id}"),
+                (Kind::NumberPurchase(_), _, _, _) => format!("number:{}", e.number.unwrap_or_default()),
+                _ => format!("delivery:{webhook_event_id}"),
+            }
+        }
+        Ok(Job::Reply { team_id, contact_id, .. }) => format!("contact:{team_id}:{contact_id}"),
+        Ok(Job::Suggest { team_id, item_id }) => format!("item:{team_id}:{item_id}"),
+        Ok(Job::MailEvent { webhook_event_id, .. }) => format!("mail:{webhook_event_id}"),
+        Err(_) => format!("unreadable:{body}"),
+    }
 }
 
 impl Processor {

@@ -117,7 +117,9 @@ pub(crate) async fn received(p: &Processor, webhook_id: &str, e: &Event) -> anyh
 
 /// The sender among the team's contacts, or a new contact marked for review. Replies from one
 /// number are worked one at a time (so concurrent replies from an unknown number make one
-/// contact, and a conversation is read in order).
+/// contact, and a conversation is read in order), and so are replies to one person from any
+/// of their numbers: two STOPs from a person's two phones at once would otherwise each hold
+/// what the other's revocation needs (its number's suppression lock, the contact row).
 pub(crate) async fn sender(
     tx: &Tx<'_>,
     team: &TeamId,
@@ -148,6 +150,11 @@ pub(crate) async fn sender(
             contacts::create(tx, team, &new, source).await?
         }
     };
+    tx.query_typed(
+        "SELECT pg_advisory_xact_lock(hashtextextended($1, 7))",
+        &[(&format!("inbound-contact:{id}"), Type::TEXT)],
+    )
+    .await?;
     contacts::get_any(tx, &id).await
 }
 

@@ -61,43 +61,111 @@ where
 {
     let mut failures = Vec::new();
     for record in &event.records {
-        let msg = Message::from_sqs(record);
-        let id = msg.id.clone();
-        let span = tracing::info_span!(
-            "message",
-            function = crate::telemetry::function(),
-            queue,
-            message_id = %msg.id,
-            correlation_id = %msg.correlation_id,
-            team_id = msg.team_id.as_deref().unwrap_or(""),
-            receive_count = msg.receive_count,
-        );
-        let cid = msg.correlation_id.clone();
-        let started = Instant::now();
-        let outcome = correlation::CURRENT.scope(cid, handle(msg).instrument(span.clone())).await;
-        let ms = started.elapsed().as_secs_f64() * 1000.0;
-        let failed = match outcome {
-            Outcome::Done => 0.0,
-            Outcome::Retry(err) => {
-                span.in_scope(|| tracing::warn!(error = %format!("{err:#}"), "message failed; SQS will redeliver"));
-                let mut f = BatchItemFailure::default();
-                f.item_identifier = id;
-                failures.push(f);
-                1.0
-            }
-        };
-        metrics::emit(
-            &[("Function", crate::telemetry::function()), ("Queue", queue)],
-            &[
-                ("Messages", 1.0, Unit::Count),
-                ("MessageFailures", failed, Unit::Count),
-                ("MessageLatency", ms, Unit::Milliseconds),
-            ],
-        );
+        if let Some(f) = run_one(queue, Message::from_sqs(record), &handle).await {
+            failures.push(f);
+        }
     }
     let mut resp = SqsBatchResponse::default();
     resp.batch_item_failures = failures;
     resp
+}
+
+/// Like [`process_batch`], with the messages of different keys (conversations, say) handled
+/// side by side, at most `limit` keys at once. Messages that share a key run one after the
+/// other in the batch's order, and once one of them is to be retried the later ones of its
+/// key are retried too without running, so a key's messages are never handled out of order.
+/// The failures are answered in the batch's order.
+pub async fn process_batch_by_key<K, F, Fut>(
+    queue: &str,
+    event: SqsEvent,
+    limit: usize,
+    key: K,
+    handle: F,
+) -> SqsBatchResponse
+where
+    K: Fn(&Message) -> String,
+    F: Fn(Message) -> Fut,
+    Fut: Future<Output = Outcome>,
+{
+    use futures::StreamExt;
+    let mut groups: Vec<(String, Vec<(usize, Message)>)> = Vec::new();
+    for (i, record) in event.records.iter().enumerate() {
+        let msg = Message::from_sqs(record);
+        let k = key(&msg);
+        match groups.iter_mut().find(|(g, _)| *g == k) {
+            Some((_, members)) => members.push((i, msg)),
+            None => groups.push((k, vec![(i, msg)])),
+        }
+    }
+    let handle = &handle;
+    let mut failed: Vec<(usize, BatchItemFailure)> = futures::stream::iter(groups)
+        .map(|(_, members)| async move {
+            let mut failed = Vec::new();
+            let mut members = members.into_iter();
+            for (i, msg) in members.by_ref() {
+                if let Some(f) = run_one(queue, msg, handle).await {
+                    failed.push((i, f));
+                    break;
+                }
+            }
+            for (i, msg) in members {
+                tracing::warn!(queue, message_id = %msg.id, correlation_id = %msg.correlation_id,
+                    "an earlier message of its conversation failed; SQS will redeliver this one too");
+                let mut f = BatchItemFailure::default();
+                f.item_identifier = msg.id;
+                failed.push((i, f));
+            }
+            failed
+        })
+        .buffer_unordered(limit.max(1))
+        .flat_map(futures::stream::iter)
+        .collect()
+        .await;
+    failed.sort_by_key(|(i, _)| *i);
+    let mut resp = SqsBatchResponse::default();
+    resp.batch_item_failures = failed.into_iter().map(|(_, f)| f).collect();
+    resp
+}
+
+/// Runs one message in its span and correlation scope, emits its metrics and answers the
+/// failure to report, if any.
+async fn run_one<F, Fut>(queue: &str, msg: Message, handle: &F) -> Option<BatchItemFailure>
+where
+    F: Fn(Message) -> Fut,
+    Fut: Future<Output = Outcome>,
+{
+    let id = msg.id.clone();
+    let span = tracing::info_span!(
+        "message",
+        function = crate::telemetry::function(),
+        queue,
+        message_id = %msg.id,
+        correlation_id = %msg.correlation_id,
+        team_id = msg.team_id.as_deref().unwrap_or(""),
+        receive_count = msg.receive_count,
+    );
+    let cid = msg.correlation_id.clone();
+    let started = Instant::now();
+    let outcome = correlation::CURRENT.scope(cid, handle(msg).instrument(span.clone())).await;
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    let failure = match outcome {
+        Outcome::Done => None,
+        Outcome::Retry(err) => {
+            span.in_scope(|| tracing::warn!(error = %format!("{err:#}"), "message failed; SQS will redeliver"));
+            let mut f = BatchItemFailure::default();
+            f.item_identifier = id;
+            Some(f)
+        }
+    };
+    metrics::emit(
+        &[("Function", crate::telemetry::function()), ("Queue", queue)],
+        &[
+            ("Messages", 1.0, Unit::Count),
+            ("MessageFailures", if failure.is_some() { 1.0 } else { 0.0 }, Unit::Count),
+            ("MessageLatency", ms, Unit::Milliseconds),
+        ],
+    );
+    failure
 }
 
 /// Like [`process_batch`], for a handler that takes the whole batch at once (to share its
@@ -181,5 +249,62 @@ mod tests {
         })
         .await;
         assert!(resp.batch_item_failures.is_empty());
+    }
+
+    fn batch(keys: &[&str]) -> SqsEvent {
+        let mut ev = event();
+        let template = ev.records[0].clone();
+        ev.records = keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| {
+                let mut r = template.clone();
+                r.message_id = Some(format!("m{i}"));
+                r.body = Some(k.to_string());
+                r
+            })
+            .collect();
+        ev
+    }
+
+    #[tokio::test]
+    async fn keys_run_side_by_side_and_each_key_in_order_stopping_at_its_first_failure() {
+        use std::sync::{Arc, Mutex};
+        // Conversation a: m0, m2 (fails), m4 (not run). b: m1, m3. c: m5.
+        let ev = batch(&["a", "b", "a", "b", "a", "c"]);
+        let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+        let running = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let most = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let resp = process_batch_by_key(
+            "test",
+            ev,
+            2,
+            |m| m.body.clone(),
+            |m| {
+                let (seen, running, most) = (seen.clone(), running.clone(), most.clone());
+                async move {
+                    use std::sync::atomic::Ordering::SeqCst;
+                    let now = running.fetch_add(1, SeqCst) + 1;
+                    most.fetch_max(now, SeqCst);
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                    seen.lock().unwrap().push(m.id.clone());
+                    running.fetch_sub(1, SeqCst);
+                    if m.id == "m2" {
+                        Outcome::Retry(anyhow::anyhow!("boom"))
+                    } else {
+                        Outcome::Done
+                    }
+                }
+            },
+        )
+        .await;
+        let ids: Vec<_> = resp.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect();
+        assert_eq!(ids, vec!["m2".to_string(), "m4".to_string()], "the failure and the later message of its key");
+        let seen = seen.lock().unwrap().clone();
+        assert!(!seen.contains(&"m4".to_string()), "a key stops at its first failure: {seen:?}");
+        let pos = |id: &str| seen.iter().position(|s| s == id).unwrap();
+        assert!(pos("m0") < pos("m2") && pos("m1") < pos("m3"), "each key in order: {seen:?}");
+        assert_eq!(seen.len(), 5);
+        assert_eq!(most.load(std::sync::atomic::Ordering::SeqCst), 2, "two keys at once, never more");
     }
 }

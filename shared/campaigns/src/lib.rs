@@ -2,11 +2,13 @@
 //! ([`staging`]), the per-minute tick that claims due enrolments ([`tick`]), the starter
 //! that runs scheduled starts and ends ([`starter`]), the campaign-sequence consumer that
 //! sends each step through the outbound gate ([`sequence`], [`gate`]) and the campaign
-//! consumer that enrols contacts whose score enters a running campaign's band ([`sync`]).
+//! consumer that enrols contacts whose score enters a running campaign's band ([`sync`]), and
+//! merging two contacts with their enrolments ([`merge`]).
 
 pub mod edits;
 pub mod gate;
 pub mod lifecycle;
+pub mod merge;
 pub mod sequence;
 pub mod staging;
 pub mod starter;

@@ -573,7 +573,7 @@ async fn merging_contacts_moves_enrolments_without_double_booking() {
     let b = f.campaign(settings("b"), &[sms(Delay::Minutes(0), "Hi")], &people[1..]).await;
     let mut conn = f.t.db.conn().await.unwrap();
     let tx = f.tx(&mut conn).await;
-    nextier_store::contacts::merge(&tx, &f.team, &people[0], &people[1], None, "t").await.unwrap();
+    nextier_campaigns::merge::merge_contacts(&tx, &f.team, &people[0], &people[1], None, "t").await.unwrap();
     tx.commit().await.unwrap();
     let rows: Vec<(String, String, String)> =
         f.t.superuser()

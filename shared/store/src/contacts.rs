@@ -579,6 +579,7 @@ pub struct MergeRecord {
 /// Merges `merged` into `survivor`: phones, emails, addresses, business and property roles
 /// and the timeline move; blank fields are filled, tags united, the higher score kept. If
 /// either was suppressed the survivor is suppressed: an opt-out of either is the person's.
+/// Enrolments are the campaigns' to move: merge through `nextier_campaigns::merge`.
 pub async fn merge(
     tx: &Tx<'_>,
     team: &TeamId,
@@ -632,7 +633,6 @@ pub async fn merge(
     }
     tx.query_typed("UPDATE contact_events SET contact_id = $1 WHERE contact_id = $2", params![s => TEXT, m => TEXT])
         .await?;
-    crate::campaigns::move_enrolments(tx, survivor, merged).await?;
 
     let suppressed = keep.lead_state == LeadState::Suppressed || gone.lead_state == LeadState::Suppressed;
     let state = if suppressed { LeadState::Suppressed } else { keep.lead_state };

@@ -330,7 +330,15 @@ pub async fn merge(
     problems.finish()?;
     let mut conn = app.db.conn().await?;
     let (tx, access) = open_team(&mut conn, &cred, &team, Permission::ContactsWrite).await?;
-    let record = contacts::merge(&tx, &team, &survivor, &merged, reason.as_deref(), &access.actor.label()).await?;
+    let record = nextier_campaigns::merge::merge_contacts(
+        &tx,
+        &team,
+        &survivor,
+        &merged,
+        reason.as_deref(),
+        &access.actor.label(),
+    )
+    .await?;
     let event =
         events::stage(&tx, &team, "ContactsMerged", json!({"survivorId": survivor, "mergedId": merged})).await?;
     let contact = contacts::get(&tx, &survivor).await?;

@@ -25,10 +25,6 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(thread, send)).routes(routes!(get_message))
 }
 
-fn commit_err(e: tokio_postgres::Error) -> ApiError {
-    StoreError::from(e).into()
-}
-
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct SendMessage {
@@ -108,7 +104,7 @@ pub async fn send(
             return Err(ApiError::Conflict("this Idempotency-Key was used for a different request".into()));
         }
         if prev.status != "queued" {
-            tx.commit().await.map_err(commit_err)?;
+            tx.commit().await?;
             return Ok((StatusCode::OK, Json(prev)));
         }
         // Queued: the provider failed last time; the gate retries with the same message id.
@@ -135,14 +131,14 @@ pub async fn send(
         Prepared::Ready(dispatch) => {
             // Recorded as queued under the key: commit before the provider is called, so a
             // retry after any failure delivers the same message (the provider replays it).
-            tx.commit().await.map_err(commit_err)?;
+            tx.commit().await?;
             let outcome = app.gate.deliver(&dispatch).await;
             let tx = scope::begin(&mut conn, &Scope::team(team.clone())).await?;
             let v = app.gate.settle(&tx, &dispatch, outcome, now).await.map_err(ApiError::Internal)?;
             if let Verdict::Deferred { reason, .. } = &v {
                 // Held after the provider was asked (a configuration fault): the message stays
                 // queued under the key, and a retry with the key sends it once.
-                tx.commit().await.map_err(commit_err)?;
+                tx.commit().await?;
                 return Err(ApiError::Unavailable(format!("not sent now ({reason}); retry with the same key")));
             }
             (tx, v)
@@ -157,22 +153,22 @@ pub async fn send(
     match verdict {
         Verdict::Sent { message } => {
             let m = messages::get(&tx, &message).await?;
-            tx.commit().await.map_err(commit_err)?;
+            tx.commit().await?;
             Ok((StatusCode::CREATED, Json(m)))
         }
         Verdict::Blocked { reason } => {
             let reason = refused(format!("not sent: {reason}")).await?;
-            tx.commit().await.map_err(commit_err)?;
+            tx.commit().await?;
             Err(ApiError::Conflict(reason))
         }
         Verdict::Deferred { until, reason } => {
             let reason = refused(format!("not sent now: {reason}; allowed from {}", until.to_rfc3339())).await?;
-            tx.commit().await.map_err(commit_err)?;
+            tx.commit().await?;
             Err(ApiError::Conflict(reason))
         }
         Verdict::Failed { reason } => {
             // The message stays queued under this key; a retry with the key resends it once.
-            tx.commit().await.map_err(commit_err)?;
+            tx.commit().await?;
             Err(ApiError::Unavailable(format!(
                 "the provider did not take the message ({reason}); retry with the same Idempotency-Key"
             )))
@@ -198,7 +194,7 @@ pub async fn thread(
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::MessagesRead).await?;
     crate::parents::require(&tx, nextier_store::parents::Parent::Contact(&contact_id)).await?;
     let rows = messages::thread(&tx, &contact_id, &page).await?;
-    tx.commit().await.map_err(commit_err)?;
+    tx.commit().await?;
     Ok(Json(Page::from_rows(&page, rows, |m| m.id.to_string())))
 }
 
@@ -216,6 +212,6 @@ pub async fn get_message(
     let mut conn = app.db.conn().await?;
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::MessagesRead).await?;
     let m = messages::get(&tx, &id).await?;
-    tx.commit().await.map_err(commit_err)?;
+    tx.commit().await?;
     Ok(Json(m))
 }

@@ -34,10 +34,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(remove_suppression))
 }
 
-fn commit_err(e: tokio_postgres::Error) -> ApiError {
-    StoreError::from(e).into()
-}
-
 /// A phone number (any US format, stored as E.164) or an email address (lower-cased).
 fn parse_address(field: &str, raw: &str) -> Result<String, FieldError> {
     if raw.contains('@') {
@@ -146,7 +142,7 @@ pub async fn add_suppression(
             row
         }
     };
-    tx.commit().await.map_err(commit_err)?;
+    tx.commit().await?;
     Ok((StatusCode::CREATED, Json(row)))
 }
 
@@ -165,7 +161,7 @@ pub async fn list_suppressions(
     let mut conn = app.db.conn().await?;
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::ContactsRead).await?;
     let rows = suppressions::list(&tx, &page).await?;
-    tx.commit().await.map_err(commit_err)?;
+    tx.commit().await?;
     Ok(Json(Page::from_rows(&page, rows, |s| s.id.to_string())))
 }
 
@@ -204,7 +200,7 @@ pub async fn remove_suppression(
     if let Some(contact) = holder(&tx, &address).await? {
         consent::after_lift(&tx, &team, &contact, reason.as_deref().unwrap_or_default(), &actor).await?;
     }
-    tx.commit().await.map_err(commit_err)?;
+    tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -235,6 +231,6 @@ pub async fn suppression_audit(
     let mut conn = app.db.conn().await?;
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::ContactsRead).await?;
     let rows = suppressions::audit(&tx, address.as_deref(), after, page.fetch_limit()).await?;
-    tx.commit().await.map_err(commit_err)?;
+    tx.commit().await?;
     Ok(Json(Page::from_rows(&page, rows, |e| e.id.to_string())))
 }

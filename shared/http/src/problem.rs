@@ -32,6 +32,9 @@ pub enum ApiError {
     UnsupportedMediaType,
     #[error("service unavailable")]
     Unavailable(String),
+    /// Throttled: the caller may try again after `retry_after_secs` (sent as `Retry-After`).
+    #[error("too many requests")]
+    TooManyRequests { detail: String, retry_after_secs: u64 },
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -95,6 +98,9 @@ impl ApiError {
                 "send the body as application/json".into(),
             ),
             Unavailable(d) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Temporarily unavailable", d.clone()),
+            TooManyRequests { detail, .. } => {
+                (StatusCode::TOO_MANY_REQUESTS, "too-many-requests", "Too many requests", detail.clone())
+            }
             Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal",
@@ -124,6 +130,10 @@ impl IntoResponse for ApiError {
                 tracing::info!(status = status.as_u16(), problem = slug, detail = %detail, "request refused")
             }
         }
+        let retry_after = match &self {
+            ApiError::TooManyRequests { retry_after_secs, .. } => Some(*retry_after_secs),
+            _ => None,
+        };
         let errors = match self {
             ApiError::Validation(errs) => {
                 errs.into_iter().map(|e| ProblemField { field: e.field, message: e.message }).collect()
@@ -140,6 +150,9 @@ impl IntoResponse for ApiError {
         };
         let mut resp = (status, axum::Json(body)).into_response();
         resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        if let Some(secs) = retry_after {
+            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+        }
         if status == StatusCode::UNAUTHORIZED {
             resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
@@ -162,6 +175,13 @@ impl From<StoreError> for ApiError {
             e if e.is_transient() => ApiError::Unavailable("database busy, retry".into()),
             StoreError::Db(e) => ApiError::Internal(e.into()),
         }
+    }
+}
+
+/// A statement or a commit that failed outside the store's functions (`tx.commit().await?`).
+impl From<deadpool_postgres::tokio_postgres::Error> for ApiError {
+    fn from(e: deadpool_postgres::tokio_postgres::Error) -> Self {
+        StoreError::from(e).into()
     }
 }
 
@@ -190,4 +210,22 @@ pub fn panic_response(err: Box<dyn std::any::Any + Send + 'static>) -> Response 
         .or_else(|| err.downcast_ref::<&str>().map(|s| s.to_string()))
         .unwrap_or_default();
     ApiError::Internal(anyhow::anyhow!("handler panicked: {msg}")).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_throttled_request_is_a_429_problem_with_retry_after() {
+        let err = ApiError::TooManyRequests { detail: "slow down".into(), retry_after_secs: 7 };
+        let resp = err.into_response();
+        assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(resp.headers()[header::RETRY_AFTER], "7");
+        assert_eq!(resp.headers()[header::CONTENT_TYPE], "application/problem+json");
+        let body = axum::body::to_bytes(resp.into_body(), 4096).await.unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["type"], problem_type("too-many-requests"));
+        assert_eq!((v["status"].as_u64(), v["detail"].as_str()), (Some(429), Some("slow down")));
+    }
 }

@@ -14,7 +14,7 @@ use nextier_store::contacts;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{apply_outcome, call_record, commit_err, missing, parse_outcome, SESSION_LIMIT};
+use super::{apply_outcome, call_record, missing, parse_outcome, SESSION_LIMIT};
 use crate::contacts::input::{opt_text, Problems};
 use crate::AppState;
 
@@ -50,7 +50,7 @@ pub async fn create_session(
     }
     let id = calls::create_session(&tx, &team, &title, &ids, &access.actor.label()).await?;
     let s = calls::session(&tx, &id).await?;
-    tx.commit().await.map_err(commit_err)?;
+    tx.commit().await?;
     Ok((StatusCode::CREATED, Json(s)))
 }
 
@@ -68,7 +68,7 @@ pub async fn get_session(
     let mut conn = app.db.conn().await?;
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::CallsRead).await?;
     let s = calls::session(&tx, &id).await.map_err(missing("dialer session"))?;
-    tx.commit().await.map_err(commit_err)?;
+    tx.commit().await?;
     Ok(Json(s))
 }
 
@@ -111,7 +111,7 @@ pub async fn next_in_session(
         match may_call(&tx, &team, &contact, now).await.map_err(ApiError::Internal)? {
             CallCheck::Call(phone) => {
                 calls::hand_out(&tx, &id, &contact_id, &phone).await?;
-                tx.commit().await.map_err(commit_err)?;
+                tx.commit().await?;
                 return Ok(Json(NextCall { contact_id, phone, skipped }));
             }
             CallCheck::Never(reason) => {
@@ -124,7 +124,7 @@ pub async fn next_in_session(
     if waiting == 0 {
         calls::finish_session(&tx, &id, now).await?;
     }
-    tx.commit().await.map_err(commit_err)?;
+    tx.commit().await?;
     Err(ApiError::NotFound(format!("nobody left to call now ({waiting} waiting for their quiet hours to end)")))
 }
 
@@ -173,6 +173,6 @@ pub async fn record_in_session(
     calls::set_session_contact(&tx, &id, &contact_id, "called", None).await?;
     apply_outcome(&tx, &team, &contact_id, &phone, outcome, &who).await?;
     let s = calls::session(&tx, &id).await?;
-    tx.commit().await.map_err(commit_err)?;
+    tx.commit().await?;
     Ok((StatusCode::CREATED, Json(s)))
 }

@@ -44,10 +44,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(dialer::record_in_session))
 }
 
-pub(super) fn commit_err(e: tokio_postgres::Error) -> ApiError {
-    StoreError::from(e).into()
-}
-
 pub(super) fn missing(what: &'static str) -> impl Fn(StoreError) -> ApiError {
     move |e| match e {
         StoreError::NotFound => ApiError::NotFound(format!("no such {what}")),
@@ -133,7 +129,7 @@ pub async fn push(
         },
     )
     .await?;
-    tx.commit().await.map_err(commit_err)?;
+    tx.commit().await?;
     Ok((if created { StatusCode::CREATED } else { StatusCode::OK }, Json(Pushed { entry, created })))
 }
 
@@ -190,7 +186,7 @@ pub async fn list_queue(
     let mut conn = app.db.conn().await?;
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::CallsRead).await?;
     let rows = calls::list(&tx, &status, page.after.as_deref(), page.fetch_limit()).await?;
-    tx.commit().await.map_err(commit_err)?;
+    tx.commit().await?;
     Ok(Json(Page::from_rows(&page, rows, |e| format!("{}|{}", e.priority, e.id))))
 }
 
@@ -232,7 +228,7 @@ pub async fn claim(
         let contact = contacts::get(&tx, &e.contact_id).await?;
         match may_call_number(&tx, &team, &contact, &e.phone, now).await.map_err(ApiError::Internal)? {
             CallCheck::Call(_) => {
-                tx.commit().await.map_err(commit_err)?;
+                tx.commit().await?;
                 return Ok(Json(e));
             }
             CallCheck::Never(reason) => calls::cancel_entry(&tx, &e.id, &reason).await?,
@@ -242,7 +238,7 @@ pub async fn claim(
             break;
         }
     }
-    tx.commit().await.map_err(commit_err)?;
+    tx.commit().await?;
     Err(ApiError::NotFound("nothing to call now".into()))
 }
 
@@ -341,7 +337,7 @@ pub async fn complete(
         .await
         .map_err(missing("call-queue entry"))?;
     apply_outcome(&tx, &team, &e.contact_id, &e.phone, outcome, &who).await?;
-    tx.commit().await.map_err(commit_err)?;
+    tx.commit().await?;
     Ok(Json(e))
 }
 
@@ -368,6 +364,6 @@ pub async fn history(
         crate::parents::require(&tx, nextier_store::parents::Parent::Contact(c)).await?;
     }
     let rows = calls::history(&tx, contact.as_ref(), 200).await?;
-    tx.commit().await.map_err(commit_err)?;
+    tx.commit().await?;
     Ok(Json(rows))
 }

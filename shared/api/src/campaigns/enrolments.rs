@@ -20,7 +20,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{commit_err, lifecycle_err, team_and_campaign, who};
+use super::{lifecycle_err, team_and_campaign, who};
 use crate::contacts::input::{self, Problems};
 use crate::AppState;
 
@@ -175,7 +175,7 @@ pub async fn enrol(
             events.push(m.event);
         }
     }
-    tx.commit().await.map_err(commit_err)?;
+    tx.commit().await?;
     app.outbox.publish(&events).await;
     Ok(Json(out))
 }
@@ -209,7 +209,7 @@ pub async fn list_enrolments(
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::CampaignsRead).await?;
     crate::parents::require(&tx, Parent::Campaign(&id)).await?;
     let rows = campaigns::enrolments(&tx, &id, status.as_deref(), &page).await?;
-    tx.commit().await.map_err(commit_err)?;
+    tx.commit().await?;
     Ok(Json(Page::from_rows(&page, rows, |e| e.id.to_string())))
 }
 
@@ -253,6 +253,6 @@ pub async fn unenrol(
     let (tx, access) = open_team(&mut conn, &cred, &team, Permission::CampaignsWrite).await?;
     campaigns::lock(&tx, &id).await.map_err(super::not_found)?;
     let removed = campaigns::unenrol(&tx, &id, &ids, &access.actor.label()).await?;
-    tx.commit().await.map_err(commit_err)?;
+    tx.commit().await?;
     Ok(Json(Removed { removed }))
 }

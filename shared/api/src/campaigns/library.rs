@@ -13,7 +13,6 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::commit_err;
 use super::enrolments::filter_from;
 use super::steps::check_content;
 use crate::contacts::input::Problems;
@@ -81,7 +80,7 @@ pub async fn create_template(
         &access.actor.label(),
     )
     .await?;
-    tx.commit().await.map_err(commit_err)?;
+    tx.commit().await?;
     Ok((StatusCode::CREATED, Json(t)))
 }
 
@@ -100,7 +99,7 @@ pub async fn list_templates(
     let mut conn = app.db.conn().await?;
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::CampaignsRead).await?;
     let rows = campaigns::list_templates(&tx, &page).await?;
-    tx.commit().await.map_err(commit_err)?;
+    tx.commit().await?;
     Ok(Json(Page::from_rows(&page, rows, |t| t.id.to_string())))
 }
 
@@ -117,7 +116,7 @@ pub async fn get_template(
     let mut conn = app.db.conn().await?;
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::CampaignsRead).await?;
     let t = campaigns::get_template(&tx, &id).await?;
-    tx.commit().await.map_err(commit_err)?;
+    tx.commit().await?;
     Ok(Json(t))
 }
 
@@ -147,7 +146,7 @@ pub async fn update_template(
     check_content(&mut problems, cur.channel, subject.as_deref(), &text);
     problems.finish()?;
     let t = campaigns::update_template(&tx, &id, &name, subject.as_deref(), &text).await?;
-    tx.commit().await.map_err(commit_err)?;
+    tx.commit().await?;
     Ok(Json(t))
 }
 
@@ -164,7 +163,7 @@ pub async fn delete_template(
     let mut conn = app.db.conn().await?;
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::CampaignsWrite).await?;
     campaigns::delete_template(&tx, &id).await?;
-    tx.commit().await.map_err(commit_err)?;
+    tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -199,7 +198,7 @@ pub async fn create_filter(
     let (tx, access) = open_team(&mut conn, &cred, &team, Permission::CampaignsWrite).await?;
     let value = serde_json::to_value(&body.filter).unwrap_or_default();
     let f = campaigns::create_filter(&tx, &team, &name.unwrap_or_default(), &value, &access.actor.label()).await?;
-    tx.commit().await.map_err(commit_err)?;
+    tx.commit().await?;
     Ok((StatusCode::CREATED, Json(f)))
 }
 
@@ -218,7 +217,7 @@ pub async fn list_filters(
     let mut conn = app.db.conn().await?;
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::CampaignsRead).await?;
     let rows = campaigns::list_filters(&tx, &page).await?;
-    tx.commit().await.map_err(commit_err)?;
+    tx.commit().await?;
     Ok(Json(Page::from_rows(&page, rows, |f| f.id.to_string())))
 }
 
@@ -236,6 +235,6 @@ pub async fn delete_filter(
     let mut conn = app.db.conn().await?;
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::CampaignsWrite).await?;
     campaigns::delete_filter(&tx, &id).await?;
-    tx.commit().await.map_err(commit_err)?;
+    tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }

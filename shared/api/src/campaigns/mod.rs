@@ -44,10 +44,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(provisioning::router())
 }
 
-pub(crate) fn commit_err(e: tokio_postgres::Error) -> ApiError {
-    StoreError::from(e).into()
-}
-
 pub(crate) fn team_and_campaign(p: &PathParams) -> Result<(TeamId, CampaignId), ApiError> {
     let team = TeamId::parse("teamId", p.get("teamId"));
     let campaign = CampaignId::parse("campaignId", p.get("campaignId"));
@@ -190,7 +186,7 @@ pub async fn create_campaign(
     let (tx, access) = open_team(&mut conn, &cred, &team, Permission::CampaignsWrite).await?;
     let id = campaigns::create(&tx, &team, &s, access.actor.user(), &access.actor.label()).await?;
     let c = campaigns::get(&tx, &id).await?;
-    tx.commit().await.map_err(commit_err)?;
+    tx.commit().await?;
     Ok((StatusCode::CREATED, Json(c)))
 }
 
@@ -226,7 +222,7 @@ pub async fn list_campaigns(
     let mut conn = app.db.conn().await?;
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::CampaignsRead).await?;
     let rows = campaigns::list(&tx, status, &page).await?;
-    tx.commit().await.map_err(commit_err)?;
+    tx.commit().await?;
     Ok(Json(Page::from_rows(&page, rows, |c| c.id.to_string())))
 }
 
@@ -243,7 +239,7 @@ pub async fn get_campaign(
     let mut conn = app.db.conn().await?;
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::CampaignsRead).await?;
     let c = campaigns::get(&tx, &id).await.map_err(not_found)?;
-    tx.commit().await.map_err(commit_err)?;
+    tx.commit().await?;
     Ok(Json(c))
 }
 
@@ -291,7 +287,7 @@ pub async fn update_campaign(
         .await
         .map_err(lifecycle_err)?;
     let c = campaigns::get(&tx, &id).await?;
-    tx.commit().await.map_err(commit_err)?;
+    tx.commit().await?;
     app.outbox.publish(&changed.events).await;
     Ok(Json(c))
 }
@@ -310,7 +306,7 @@ pub async fn delete_campaign(
     let mut conn = app.db.conn().await?;
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::CampaignsWrite).await?;
     campaigns::delete_draft(&tx, &id).await.map_err(not_found)?;
-    tx.commit().await.map_err(commit_err)?;
+    tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -376,7 +372,7 @@ pub async fn transition(
     let w = Who { label: &label, user: user.as_ref(), admin };
     let moved = lifecycle::apply(&tx, &team, &id, to, w, reason.as_deref(), Utc::now()).await.map_err(lifecycle_err)?;
     let c = campaigns::get(&tx, &id).await?;
-    tx.commit().await.map_err(commit_err)?;
+    tx.commit().await?;
     app.outbox.publish(&[moved.event]).await;
     Ok(Json(c))
 }
@@ -398,7 +394,7 @@ pub async fn history(
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::CampaignsRead).await?;
     crate::parents::require(&tx, Parent::Campaign(&id)).await?;
     let rows = campaigns::history(&tx, &id, &page).await?;
-    tx.commit().await.map_err(commit_err)?;
+    tx.commit().await?;
     Ok(Json(Page::from_rows(&page, rows, |h| h.id.to_string())))
 }
 
@@ -420,7 +416,7 @@ pub async fn changes(
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::CampaignsRead).await?;
     crate::parents::require(&tx, Parent::Campaign(&id)).await?;
     let rows = nextier_store::campaign_changes::list(&tx, &id, &page).await?;
-    tx.commit().await.map_err(commit_err)?;
+    tx.commit().await?;
     Ok(Json(Page::from_rows(&page, rows, |c| c.id.to_string())))
 }
 
@@ -439,6 +435,6 @@ pub async fn stats(
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::CampaignsRead).await?;
     crate::parents::require(&tx, Parent::Campaign(&id)).await?;
     let rows = campaigns::stats(&tx, &id).await?;
-    tx.commit().await.map_err(commit_err)?;
+    tx.commit().await?;
     Ok(Json(rows))
 }

@@ -16,7 +16,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::provisioning::{provision_err, team_subgroup};
-use super::{commit_err, not_found, team_and_campaign};
+use super::{not_found, team_and_campaign};
 use crate::contacts::input::Problems;
 use crate::AppState;
 
@@ -73,7 +73,7 @@ pub async fn add_number(
     if existing.as_ref().is_some_and(|n| n.verified_at.is_some()) {
         return Err(ApiError::Conflict("this number is already registered to the team".into()));
     }
-    tx.commit().await.map_err(commit_err)?;
+    tx.commit().await?;
     // Ours only when the provider lists it in our subgroup. The same answer whether the
     // provider does not know the number or another team holds it.
     if !app.numbers.owns(&subgroup, e164.as_str()).await.map_err(provision_err)? {
@@ -83,7 +83,7 @@ pub async fn add_number(
     if let Some(n) = existing {
         // Registered before numbers were verified: the provider has now confirmed it.
         let row = numbers::verify(&tx, &n.id).await?;
-        tx.commit().await.map_err(commit_err)?;
+        tx.commit().await?;
         return Ok((StatusCode::OK, Json(row)));
     }
     let n = NewNumber {
@@ -98,7 +98,7 @@ pub async fn add_number(
         Err(StoreError::Conflict(_)) => return Err(not_listed()),
         r => r?,
     };
-    tx.commit().await.map_err(commit_err)?;
+    tx.commit().await?;
     Ok((StatusCode::CREATED, Json(row)))
 }
 
@@ -121,7 +121,7 @@ pub async fn list_numbers(
     let mut conn = app.db.conn().await?;
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::CampaignsRead).await?;
     let rows = numbers::list(&tx, &page).await?;
-    tx.commit().await.map_err(commit_err)?;
+    tx.commit().await?;
     Ok(Json(Page::from_rows(&page, rows, |n| n.id.to_string())))
 }
 
@@ -150,7 +150,7 @@ pub async fn update_number(
     let mut conn = app.db.conn().await?;
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::SettingsManage).await?;
     let row = numbers::set_status(&tx, &id, &body.status).await?;
-    tx.commit().await.map_err(commit_err)?;
+    tx.commit().await?;
     Ok(Json(row))
 }
 
@@ -195,6 +195,6 @@ pub async fn assign_numbers(
     if assigned as usize != ids.len() {
         return Err(ApiError::field("numberIds", "name only this team's numbers that are not retired"));
     }
-    tx.commit().await.map_err(commit_err)?;
+    tx.commit().await?;
     Ok(Json(Assigned { assigned }))
 }

@@ -19,7 +19,6 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::commit_err;
 use crate::contacts::input::Problems;
 use crate::AppState;
 
@@ -79,7 +78,7 @@ pub async fn connect(
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::SettingsManage).await?;
     let existing = number_orders::subgroup(&tx, &team).await?;
     let name = teams::get(&tx, &team).await?.name;
-    tx.commit().await.map_err(commit_err)?;
+    tx.commit().await?;
     if let Some(id) = existing {
         let found = app.numbers.subgroup(&id).await.map_err(provision_err)?;
         let Some(s) = found else {
@@ -92,7 +91,7 @@ pub async fn connect(
     let s = s.map_err(provision_err)?;
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::SettingsManage).await?;
     let id = number_orders::set_subgroup(&tx, &team, &s.id).await?;
-    tx.commit().await.map_err(commit_err)?;
+    tx.commit().await?;
     let status = if id == s.id { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(Connection { subgroup_id: id, subgroup_name: s.name })))
 }
@@ -153,7 +152,7 @@ pub async fn available(
     let search = search_from(&uri)?;
     let mut conn = app.db.conn().await?;
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::SettingsManage).await?;
-    tx.commit().await.map_err(commit_err)?;
+    tx.commit().await?;
     let items = app.numbers.available(&search).await.map_err(provision_err)?;
     Ok(Json(Available { items }))
 }
@@ -204,7 +203,7 @@ pub async fn purchase(
         items.push(number_orders::order(&tx, &team, &subgroup, n.as_str(), &access.actor.label()).await?);
     }
     // Recorded before the provider is asked, so the completion event always finds its order.
-    tx.commit().await.map_err(commit_err)?;
+    tx.commit().await?;
     let list: Vec<String> = numbers.iter().map(|n| n.to_string()).collect();
     let key = format!("purchase-{}-{}", items[0].id, items.len());
     match app.numbers.purchase(&subgroup, &list, &key).await {
@@ -216,7 +215,7 @@ pub async fn purchase(
             for n in &numbers {
                 number_orders::settle(&tx, &team, n.as_str(), Some(&subgroup), false, Some(&e.to_string())).await?;
             }
-            tx.commit().await.map_err(commit_err)?;
+            tx.commit().await?;
             Err(provision_err(e))
         }
     }
@@ -244,7 +243,7 @@ pub async fn health(State(app): State<AppState>, cred: Credential, p: PathParams
         nextier_store::StoreError::NotFound => ApiError::NotFound("no such sending number".into()),
         other => other.into(),
     })?;
-    tx.commit().await.map_err(commit_err)?;
+    tx.commit().await?;
     let score = app.numbers.health(&n.e164).await.map_err(provision_err)?;
     Ok(Json(Health { number: n.e164, score }))
 }

@@ -20,7 +20,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{commit_err, lifecycle_err, team_and_campaign, who};
+use super::{lifecycle_err, team_and_campaign, who};
 use crate::contacts::input::Problems;
 use crate::AppState;
 
@@ -152,7 +152,7 @@ async fn finish_edit(
     let (label, user, admin) = who(access);
     let w = Who { label: &label, user: user.as_ref(), admin };
     let moved = lifecycle::after_edit(&tx, team, campaign, "steps", w, Utc::now()).await.map_err(lifecycle_err)?;
-    tx.commit().await.map_err(commit_err)?;
+    tx.commit().await?;
     if let Some(m) = moved {
         app.outbox.publish(&[m.event]).await;
     }
@@ -173,7 +173,7 @@ pub async fn list_steps(
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::CampaignsRead).await?;
     crate::parents::require(&tx, Parent::Campaign(&id)).await?;
     let steps = campaigns::steps(&tx, &id).await?;
-    tx.commit().await.map_err(commit_err)?;
+    tx.commit().await?;
     Ok(Json(steps))
 }
 

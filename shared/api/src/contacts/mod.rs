@@ -42,10 +42,6 @@ fn ids(p: &PathParams) -> Result<(TeamId, ContactId), ApiError> {
     }
 }
 
-fn commit_err(e: tokio_postgres::Error) -> ApiError {
-    StoreError::from(e).into()
-}
-
 #[utoipa::path(post, path = "/teams/{teamId}/contacts", tag = "contacts", request_body = CreateContact,
     params(("teamId" = String, Path, description = "team_<ULID>")),
     responses((status = 201, description = "Created", body = Contact),
@@ -63,7 +59,7 @@ pub async fn create_contact(
     let (tx, access) = open_team(&mut conn, &cred, &team, Permission::ContactsWrite).await?;
     let id = contacts::create(&tx, &team, &new, &access.actor.label()).await?;
     let contact = contacts::get(&tx, &id).await?;
-    tx.commit().await.map_err(commit_err)?;
+    tx.commit().await?;
     Ok((StatusCode::CREATED, Json(contact)))
 }
 
@@ -89,7 +85,7 @@ pub async fn list_contacts(
     let mut conn = app.db.conn().await?;
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::ContactsRead).await?;
     let rows = contacts::list(&tx, &filter, &page).await?;
-    tx.commit().await.map_err(commit_err)?;
+    tx.commit().await?;
     Ok(Json(Page::from_rows(&page, rows, |c| c.id.to_string())))
 }
 
@@ -106,7 +102,7 @@ pub async fn get_contact(
     let mut conn = app.db.conn().await?;
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::ContactsRead).await?;
     let contact = contacts::get(&tx, &id).await?;
-    tx.commit().await.map_err(commit_err)?;
+    tx.commit().await?;
     Ok(Json(contact))
 }
 
@@ -186,7 +182,7 @@ pub async fn update_contact(
         staged.push(events::stage_queue(&tx, &team, nextier_campaigns::SYNC_QUEUE, body).await?);
     }
     let contact = contacts::get(&tx, &id).await?;
-    tx.commit().await.map_err(commit_err)?;
+    tx.commit().await?;
     app.outbox.publish(&staged).await;
     Ok(Json(contact))
 }
@@ -206,7 +202,7 @@ pub async fn delete_contact(
     let (tx, access) = open_team(&mut conn, &cred, &team, Permission::ContactsWrite).await?;
     contacts::soft_delete(&tx, &id).await?;
     contacts::record(&tx, &team, &id, "deleted", json!({}), &access.actor.label()).await?;
-    tx.commit().await.map_err(commit_err)?;
+    tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -294,7 +290,7 @@ pub async fn bulk(
         crate::parents::require_contacts(&tx, "ids", ids).await?;
     }
     let affected = contacts::bulk(&tx, selection, action, &tags).await?;
-    tx.commit().await.map_err(commit_err)?;
+    tx.commit().await?;
     Ok(Json(BulkResult { affected }))
 }
 
@@ -347,7 +343,7 @@ pub async fn merge(
         nextier_store::campaigns::exit_contact(&tx, &survivor, "opt_out").await?;
         crate::suppressions::suppress_contact(&tx, &team, &contact, "merge", &access.actor.label()).await?;
     }
-    tx.commit().await.map_err(commit_err)?;
+    tx.commit().await?;
     app.outbox.publish(&[event]).await;
     Ok(Json(Merged { contact, merge: record }))
 }
@@ -366,7 +362,7 @@ pub async fn list_merges(
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::ContactsRead).await?;
     crate::parents::require(&tx, Parent::Contact(&id)).await?;
     let items = contacts::merges(&tx, &id).await?;
-    tx.commit().await.map_err(commit_err)?;
+    tx.commit().await?;
     Ok(Json(Page { items, next_cursor: None }))
 }
 
@@ -409,7 +405,7 @@ pub async fn change_lead_state(
     let event =
         events::stage(&tx, &team, "ContactLeadStateChanged", json!({"contactId": id, "from": from, "to": to})).await?;
     let contact = contacts::get(&tx, &id).await?;
-    tx.commit().await.map_err(commit_err)?;
+    tx.commit().await?;
     app.outbox.publish(&[event]).await;
     Ok(Json(contact))
 }
@@ -432,6 +428,6 @@ pub async fn timeline(
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::ContactsRead).await?;
     crate::parents::require(&tx, Parent::Contact(&id)).await?;
     let rows = contacts::timeline(&tx, &id, &page).await?;
-    tx.commit().await.map_err(commit_err)?;
+    tx.commit().await?;
     Ok(Json(Page::from_rows(&page, rows, |e| e.id.to_string())))
 }

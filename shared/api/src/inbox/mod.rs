@@ -47,10 +47,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(suggestions::reject_suggestion))
 }
 
-pub(super) fn commit_err(e: tokio_postgres::Error) -> ApiError {
-    StoreError::from(e).into()
-}
-
 pub(super) fn ids(p: &PathParams) -> Result<(TeamId, InboxItemId), ApiError> {
     Ok((TeamId::parse("teamId", p.get("teamId"))?, InboxItemId::parse("itemId", p.get("itemId"))?))
 }
@@ -131,7 +127,7 @@ pub async fn list_items(
     let mut conn = app.db.conn().await?;
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::InboxRead).await?;
     let rows = inbox::list(&tx, &f, &page).await?;
-    tx.commit().await.map_err(commit_err)?;
+    tx.commit().await?;
     Ok(Json(Page::from_rows(&page, rows, |i| inbox::cursor(f.order, i))))
 }
 
@@ -161,7 +157,7 @@ pub async fn get_item(
     let mut conversation = messages::thread(&tx, &item.contact_id, &page).await?;
     conversation.truncate(50);
     let movements = inbox::movements(&tx, &id).await?;
-    tx.commit().await.map_err(commit_err)?;
+    tx.commit().await?;
     Ok(Json(ItemDetail { item, conversation, movements }))
 }
 
@@ -221,7 +217,7 @@ pub async fn move_item(
     let (tx, access) = open_team(&mut conn, &cred, &team, Permission::InboxWrite).await?;
     move_one(&tx, &team, &id, to, &access.actor.label(), reason.as_deref()).await?;
     let item = inbox::get(&tx, &id).await?;
-    tx.commit().await.map_err(commit_err)?;
+    tx.commit().await?;
     Ok(Json(item))
 }
 
@@ -267,7 +263,7 @@ pub async fn bulk_move(
             other => other,
         })?;
     }
-    tx.commit().await.map_err(commit_err)?;
+    tx.commit().await?;
     Ok(Json(BulkMoved { moved: item_ids.len() }))
 }
 
@@ -290,7 +286,7 @@ where
     let (tx, access) = open_team(&mut conn, cred, &team, Permission::InboxWrite).await?;
     change(&tx, &id, access.actor.label()).await.map_err(not_found)?;
     let item = inbox::get(&tx, &id).await?;
-    tx.commit().await.map_err(commit_err)?;
+    tx.commit().await?;
     Ok(Json(item))
 }
 
@@ -337,7 +333,7 @@ pub async fn list_buckets(
     let mut conn = app.db.conn().await?;
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::InboxRead).await?;
     let b = inbox::buckets(&tx, Utc::now()).await?;
-    tx.commit().await.map_err(commit_err)?;
+    tx.commit().await?;
     Ok(Json(b))
 }
 
@@ -386,7 +382,7 @@ pub async fn update_bucket(
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::SettingsManage).await?;
     inbox::update_bucket(&tx, bucket, name.as_deref(), body.sla_minutes).await?;
     let b = inbox::buckets(&tx, Utc::now()).await?;
-    tx.commit().await.map_err(commit_err)?;
+    tx.commit().await?;
     Ok(Json(b))
 }
 
@@ -399,7 +395,7 @@ pub async fn stats(State(app): State<AppState>, cred: Credential, p: PathParams)
     let mut conn = app.db.conn().await?;
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::InboxRead).await?;
     let s = inbox::stats(&tx, Utc::now()).await?;
-    tx.commit().await.map_err(commit_err)?;
+    tx.commit().await?;
     Ok(Json(s))
 }
 

@@ -13,7 +13,7 @@ use nextier_store::StoreError;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{commit_err, ids, not_found};
+use super::{ids, not_found};
 use crate::contacts::input::{opt_text, Problems};
 use crate::AppState;
 
@@ -53,7 +53,7 @@ pub async fn list_suggestions(
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::InboxRead).await?;
     crate::parents::require(&tx, nextier_store::parents::Parent::InboxItem(&id)).await?;
     let rows = ai::for_item(&tx, &id).await?;
-    tx.commit().await.map_err(commit_err)?;
+    tx.commit().await?;
     Ok(Json(rows))
 }
 
@@ -138,7 +138,7 @@ pub async fn approve_suggestion(
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::MessagesRead).await?;
     let suggestion = ai::get(&tx, &id).await?;
     let message = messages::get(&tx, &message).await?;
-    tx.commit().await.map_err(commit_err)?;
+    tx.commit().await?;
     Ok(Json(Approved { suggestion, message }))
 }
 

@@ -78,10 +78,7 @@ pub fn meta() -> OpenApiRouter<AppState> {
 
 #[utoipa::path(get, path = "/health", tag = "meta", responses((status = 200, description = "Up, database reachable"), (status = 503, description = "Database unreachable")))]
 pub async fn health(State(app): State<AppState>) -> impl IntoResponse {
-    let db = match app.db.conn().await {
-        Ok(conn) => conn.query_typed("SELECT 1", &[]).await.is_ok(),
-        Err(_) => false,
-    };
+    let db = app.db.ping().await;
     let status = if db { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, Json(json!({"status": if db { "ok" } else { "degraded" }, "database": db})))
 }

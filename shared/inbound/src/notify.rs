@@ -69,47 +69,17 @@ pub async fn deliver(db: &Db, mailer: &dyn Mailer, job: &MailJob) -> anyhow::Res
     let team = TeamId::from_trusted(job.team_id.clone());
     let mut conn = db.conn().await?;
     let tx = scope::begin(&mut conn, &Scope::team(team.clone())).await?;
-    let seen = tx
-        .query_typed(
-            "SELECT 1 FROM mail_log WHERE team_id = $1 AND key = $2",
-            &[
-                (&team.as_str(), tokio_postgres::types::Type::TEXT),
-                (&job.key.as_str(), tokio_postgres::types::Type::TEXT),
-            ],
-        )
-        .await?;
-    if !seen.is_empty() {
+    if nextier_store::mail::already_sent(&tx, &team, &job.key).await? {
         return Ok(Mailed::AlreadySent);
     }
-    let to: Vec<String> = tx
-        .query_typed(
-            "SELECT u.email FROM team_members m JOIN users u ON u.id = m.user_id
-              WHERE m.team_id = $1 AND m.status = 'APPROVED' AND m.role IN ('OWNER', 'ADMIN') AND u.email IS NOT NULL
-              ORDER BY u.email",
-            &[(&team.as_str(), tokio_postgres::types::Type::TEXT)],
-        )
-        .await?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let to = nextier_store::mail::admin_addresses(&tx, &team).await?;
     if to.is_empty() {
         return Ok(Mailed::NobodyToMail);
     }
     drop(tx);
     mailer.send(&to, &job.subject, &job.text, &job.key).await?;
     let tx = scope::begin(&mut conn, &Scope::team(team.clone())).await?;
-    tx.query_typed(
-        "INSERT INTO mail_log (team_id, key, recipients, subject, mailer) VALUES ($1, $2, $3, $4, $5)
-         ON CONFLICT DO NOTHING",
-        &[
-            (&team.as_str(), tokio_postgres::types::Type::TEXT),
-            (&job.key.as_str(), tokio_postgres::types::Type::TEXT),
-            (&to, tokio_postgres::types::Type::TEXT_ARRAY),
-            (&job.subject.as_str(), tokio_postgres::types::Type::TEXT),
-            (&mailer.name(), tokio_postgres::types::Type::TEXT),
-        ],
-    )
-    .await?;
+    nextier_store::mail::log(&tx, &team, &job.key, &to, &job.subject, mailer.name()).await?;
     tx.commit().await?;
     Ok(Mailed::Sent(to))
 }

@@ -16,7 +16,6 @@ use nextier_store::inbox::{self, NewItem};
 use nextier_store::messages::{self, Inbound as InboundMessage};
 use nextier_store::outbox::{self, Destination, OutboxMessage};
 use nextier_store::suppressions::{self, NewSuppression, Provenance, Suppression};
-use nextier_store::tokio_postgres::types::Type;
 use nextier_store::{scope, settings, webhooks, Scope, StoreError, Tx};
 
 use crate::event::Event;
@@ -126,11 +125,7 @@ pub(crate) async fn sender(
     from: &E164,
     source: &str,
 ) -> Result<(Contact, bool), StoreError> {
-    tx.query_typed(
-        "SELECT pg_advisory_xact_lock(hashtextextended($1, 7))",
-        &[(&format!("inbound:{team}:{from}"), Type::TEXT)],
-    )
-    .await?;
+    contacts::serialize_replies_from(tx, team, from.as_str()).await?;
     let id = match contacts::holder_of_phone(tx, from).await? {
         Some(c) => c,
         None => {
@@ -150,11 +145,7 @@ pub(crate) async fn sender(
             contacts::create(tx, team, &new, source).await?
         }
     };
-    tx.query_typed(
-        "SELECT pg_advisory_xact_lock(hashtextextended($1, 7))",
-        &[(&format!("inbound-contact:{id}"), Type::TEXT)],
-    )
-    .await?;
+    contacts::serialize_replies_to(tx, &id).await?;
     contacts::get_any(tx, &id).await
 }
 
@@ -183,13 +174,7 @@ impl Reply<'_> {
     /// Score, labels as tags, the email or mobile the reply gave, the timeline.
     async fn update_contact(&self, tx: &Tx<'_>) -> Result<(), StoreError> {
         let (team, id) = (self.team, &self.contact.id);
-        tx.query_typed(
-            "UPDATE contacts SET score = least(greatest(score + $2, 0), 100),
-                    tags = ARRAY(SELECT DISTINCT unnest(tags || $3::text[])), updated_at = now()
-              WHERE id = $1",
-            &[(&id.as_str(), Type::TEXT), (&self.a.score_delta, Type::INT4), (&self.a.labels, Type::TEXT_ARRAY)],
-        )
-        .await?;
+        contacts::add_score_and_tags(tx, id, self.a.score_delta, &self.a.labels).await?;
         if let Some(email) = &self.reading.email {
             ignore_conflict(contacts::add_email(tx, team, id, email, self.contact.emails.is_empty()).await)?;
         }

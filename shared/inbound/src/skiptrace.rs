@@ -251,15 +251,7 @@ async fn apply(tx: &nextier_store::Tx<'_>, team: &TeamId, job: &Job, payload: &V
                 Ok(()) => {
                     p_added += 1;
                     if let Some(carrier) = text(p, &["carrier"]) {
-                        tx.query_typed(
-                            "UPDATE contact_phones SET carrier = $3 WHERE contact_id = $1 AND e164 = $2 AND carrier IS NULL",
-                            &[
-                                (&contact.as_str(), tokio_postgres::types::Type::TEXT),
-                                (&e164.as_str(), tokio_postgres::types::Type::TEXT),
-                                (&carrier, tokio_postgres::types::Type::TEXT),
-                            ],
-                        )
-                        .await?;
+                        contacts::set_carrier_if_unknown(tx, &contact, e164.as_str(), &carrier).await?;
                     }
                 }
                 Err(StoreError::Conflict(_)) => {}

@@ -220,13 +220,8 @@ async fn call_message(tx: &Tx<'_>, form: &[(String, String)]) -> Result<Option<(
     let Ok(to) = E164::parse(to) else { return Ok(None) };
     let Some(team) = webhooks::team_for_number(tx, to.as_str()).await? else { return Ok(None) };
     scope::apply(tx, &Scope::team(team.clone())).await?;
-    let rows = tx
-        .query_typed(
-            "SELECT id, contact_id FROM messages WHERE provider = 'twilio' AND provider_message_id = $1",
-            &[(&sid, nextier_store::tokio_postgres::types::Type::TEXT)],
-        )
-        .await?;
-    Ok(rows.first().map(|r| (team, r.get::<_, String>(0), r.get::<_, Option<String>>(1).unwrap_or_default())))
+    let found = messages::by_provider_id(tx, "twilio", sid).await?;
+    Ok(found.map(|(id, contact)| (team, id, contact.unwrap_or_default())))
 }
 
 /// Appends to a call's timeline.
@@ -238,19 +233,7 @@ async fn add_event(
     detail: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    use nextier_store::tokio_postgres::types::Type;
-    tx.query_typed(
-        "INSERT INTO message_events (team_id, message_id, status, detail, at) VALUES ($1, $2, $3, $4, $5)",
-        &[
-            (&team.as_str(), Type::TEXT),
-            (&message, Type::TEXT),
-            (&status, Type::TEXT),
-            (&detail, Type::TEXT),
-            (&now, Type::TIMESTAMPTZ),
-        ],
-    )
-    .await?;
-    Ok(())
+    messages::add_event(tx, team, message, status, detail, now).await
 }
 
 async fn recording(

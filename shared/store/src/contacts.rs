@@ -701,3 +701,48 @@ pub async fn merges(tx: &Tx<'_>, survivor: &ContactId) -> Result<Vec<MergeRecord
         })
         .collect())
 }
+
+/// Records a phone's carrier where none is known yet.
+pub async fn set_carrier_if_unknown(tx: &Tx<'_>, contact: &ContactId, e164: &str, carrier: &str) -> Result<()> {
+    tx.query_typed(
+        "UPDATE contact_phones SET carrier = $3 WHERE contact_id = $1 AND e164 = $2 AND carrier IS NULL",
+        params![contact.as_str() => TEXT, e164 => TEXT, carrier => TEXT],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Replies from one number to a team are worked one at a time, until the transaction ends
+/// (so concurrent replies from an unknown number make one contact, and a conversation is
+/// read in order).
+pub async fn serialize_replies_from(tx: &Tx<'_>, team: &TeamId, from: &str) -> Result<()> {
+    tx.query_typed(
+        "SELECT pg_advisory_xact_lock(hashtextextended($1, 7))",
+        params![format!("inbound:{team}:{from}") => TEXT],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Replies to one person are worked one at a time, whichever of their numbers they came from,
+/// until the transaction ends.
+pub async fn serialize_replies_to(tx: &Tx<'_>, contact: &ContactId) -> Result<()> {
+    tx.query_typed(
+        "SELECT pg_advisory_xact_lock(hashtextextended($1, 7))",
+        params![format!("inbound-contact:{contact}") => TEXT],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Moves a contact's score by `delta` (kept within 0..=100) and adds `labels` to its tags.
+pub async fn add_score_and_tags(tx: &Tx<'_>, contact: &ContactId, delta: i32, labels: &[String]) -> Result<()> {
+    tx.query_typed(
+        "UPDATE contacts SET score = least(greatest(score + $2, 0), 100),
+                tags = ARRAY(SELECT DISTINCT unnest(tags || $3::text[])), updated_at = now()
+          WHERE id = $1",
+        params![contact.as_str() => TEXT, delta => INT4, labels => TEXT_ARRAY],
+    )
+    .await?;
+    Ok(())
+}

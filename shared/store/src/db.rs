@@ -54,6 +54,14 @@ impl Db {
         Self::connect(&url, size)
     }
 
+    /// Whether the database answers a trivial statement.
+    pub async fn ping(&self) -> bool {
+        match self.conn().await {
+            Ok(conn) => conn.query_typed("SELECT 1", &[]).await.is_ok(),
+            Err(_) => false,
+        }
+    }
+
     pub async fn conn(&self) -> Result<Object> {
         Ok(self.pool.get().await?)
     }

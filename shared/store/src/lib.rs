@@ -18,6 +18,7 @@ pub mod error;
 pub mod imports;
 pub mod inbox;
 pub mod invitations;
+pub mod mail;
 pub mod members;
 pub mod messages;
 pub mod migrate;

@@ -320,3 +320,35 @@ pub async fn apply_receipt(
     .await?;
     Ok(Some((id, true)))
 }
+
+/// A message by its provider's id (a Twilio CallSid, say): its id and contact, in the team in scope.
+pub async fn by_provider_id(
+    tx: &Tx<'_>,
+    provider: &str,
+    provider_id: &str,
+) -> Result<Option<(String, Option<String>)>> {
+    let rows = tx
+        .query_typed(
+            "SELECT id, contact_id FROM messages WHERE provider = $1 AND provider_message_id = $2",
+            params![provider => TEXT, provider_id => TEXT],
+        )
+        .await?;
+    Ok(rows.first().map(|r| (r.get(0), r.get(1))))
+}
+
+/// Appends an event to a message's timeline.
+pub async fn add_event(
+    tx: &Tx<'_>,
+    team: &TeamId,
+    message: &str,
+    status: &str,
+    detail: Option<&str>,
+    at: DateTime<Utc>,
+) -> Result<()> {
+    tx.query_typed(
+        "INSERT INTO message_events (team_id, message_id, status, detail, at) VALUES ($1, $2, $3, $4, $5)",
+        params![team.as_str() => TEXT, message => TEXT, status => TEXT, detail => TEXT, at => TIMESTAMPTZ],
+    )
+    .await?;
+    Ok(())
+}

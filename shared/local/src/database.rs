@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
+use nextier_pgcluster::{connect, Cluster};
 use nextier_store::migrate::{self, Target, APP_ROLE, OWNER_ROLE, WORKER_ROLE};
-use nextier_testkit::pg::{connect, Cluster};
 
 pub struct LocalDatabase {
     /// An admin URL (migrations, seed).
@@ -33,9 +33,9 @@ impl LocalDatabase {
             let worker_url = worker_url.unwrap_or_else(|| with_user(&admin_url, WORKER_ROLE));
             return Ok(Self { admin_url, app_url, worker_url, cluster_dir: None });
         }
-        let dir = nextier_testkit::pg::cluster_dir(&home.join("pg"));
+        let dir = nextier_pgcluster::cluster_dir(&home.join("pg"));
         let port_file = dir.join("port");
-        let port = nextier_testkit::free_port();
+        let port = nextier_pgcluster::free_port();
         let _ = Cluster::stop(&dir);
         let cluster = Cluster::start(&dir, port, true)?;
         std::fs::write(&port_file, port.to_string())?;

@@ -30,6 +30,4 @@ pub async fn lock_dir(dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
     Ok(tokio::task::spawn_blocking(move || file.lock().map(|_| file)).await??)
 }
 
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
-}
+pub use nextier_pgcluster::free_port;

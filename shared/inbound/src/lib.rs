@@ -382,11 +382,8 @@ impl Processor {
             }
             Prepared::Ready(d) => {
                 tx.commit().await?;
-                let outcome = self.gate.deliver(&d).await;
-                let tx = scope::begin(&mut conn, &Scope::team(team.clone())).await?;
-                let v = self.gate.settle(&tx, &d, outcome, now).await?;
-                tx.commit().await?;
-                v
+                drop(conn);
+                nextier_outbound::deliver_and_settle(self.gate.as_ref(), &self.db, team, &d, now).await?
             }
         };
         match verdict {

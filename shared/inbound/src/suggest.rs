@@ -131,11 +131,14 @@ pub async fn suggest_for_item(
         settings: settings::strings_in(&tx, SETTINGS_SCOPE).await?,
     };
     drop(tx);
+    // Nor any connection: several suggestions may wait on a slow model at once.
+    drop(conn);
     let Some(w) = suggester.suggest(&ctx).await? else { return Ok(None) };
     let text: String = w.text.trim().chars().take(1600).collect();
     if text.is_empty() {
         anyhow::bail!("the suggester wrote nothing");
     }
+    let mut conn = db.conn().await?;
     let tx = scope::begin(&mut conn, &Scope::team(team.clone())).await?;
     let out = ai::create(&tx, team, item, &it.contact_id, &text, &w.source).await?;
     tx.commit().await?;
@@ -234,10 +237,8 @@ pub async fn send(
         inbox::mark_processed(&tx, &s.inbox_item_id, actor, now).await?;
     }
     tx.commit().await.map_err(StoreError::from)?;
-    let outcome = gate.deliver(&dispatch).await;
-    let tx = scope::begin(&mut conn, &Scope::team(team.clone())).await?;
-    let verdict = gate.settle(&tx, &dispatch, outcome, now).await?;
-    tx.commit().await.map_err(StoreError::from)?;
+    drop(conn);
+    let verdict = nextier_outbound::deliver_and_settle(gate.as_ref(), db, team, &dispatch, now).await?;
     match verdict {
         Verdict::Sent { message } => Ok((s, message)),
         Verdict::Failed { reason } => Err(SendError::Provider(reason)),

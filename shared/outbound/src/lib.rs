@@ -168,6 +168,25 @@ impl Dispatch {
     }
 }
 
+/// After the transaction that prepared `d` has committed: delivers it holding no database
+/// connection (a provider may take seconds, and a consumer works several messages at once),
+/// then settles it in a transaction of its own, scoped to `team`. The one way the consumers
+/// finish a send; the caller drops its connection first.
+pub async fn deliver_and_settle(
+    gate: &dyn OutboundGate,
+    db: &nextier_store::Db,
+    team: &TeamId,
+    d: &Dispatch,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Verdict> {
+    let outcome = gate.deliver(d).await;
+    let mut conn = db.conn().await?;
+    let tx = nextier_store::scope::begin(&mut conn, &nextier_store::Scope::team(team.clone())).await?;
+    let verdict = gate.settle(&tx, d, outcome, now).await?;
+    tx.commit().await?;
+    Ok(verdict)
+}
+
 /// What would stop a text cleared earlier from going now: a suppression of its address or a
 /// revocation on any of the person's (checked again after a wait for a rate-limit slot, so an
 /// opt-out that came in meanwhile stops it).

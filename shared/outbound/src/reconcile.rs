@@ -205,10 +205,8 @@ async fn redeliver(db: &Db, gate: &dyn OutboundGate, q: &Queued, now: DateTime<U
     match gate.prepare(&tx, &req).await? {
         Prepared::Ready(d) => {
             tx.commit().await?;
-            let outcome = gate.deliver(&d).await;
-            let tx = scope::begin(&mut conn, &Scope::team(q.team.clone())).await?;
-            let verdict = gate.settle(&tx, &d, outcome, now).await?;
-            tx.commit().await?;
+            drop(conn);
+            let verdict = crate::deliver_and_settle(gate, db, &q.team, &d, now).await?;
             Ok(match verdict {
                 Verdict::Sent { .. } => Settled::Redelivered,
                 Verdict::Blocked { .. } => Settled::Failed,

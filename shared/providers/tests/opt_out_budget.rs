@@ -143,7 +143,10 @@ async fn a_stop_behind_ten_replies_is_suppressed_within_seconds_with_the_llm_han
     for (q, v) in queues {
         poll(queue.clone(), p.clone(), q, v);
     }
-    let router = webhook::router(WebhookState::new(t.worker.clone(), publisher, vec![SECRET.to_vec()]));
+    // The webhook is its own function deployed, with its own connections: the consumers'
+    // pool being busy must not be what the STOP waits for.
+    let webhook_db = nextier_store::Db::connect(&t.worker_url(), 2).unwrap();
+    let router = webhook::router(WebhookState::new(webhook_db, publisher, vec![SECRET.to_vec()]));
 
     // Ten replies that each want an AI suggestion (and HELP answers that need SignalHouse).
     for n in 0..10 {

@@ -21,9 +21,8 @@ use std::sync::Arc;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use chrono::{DateTime, Duration, Utc};
 use futures::future::{join_all, try_join_all};
-use nextier_domain::campaign::CampaignStatus;
 use nextier_domain::ids::{CampaignId, EnrolmentId, TeamId};
-use nextier_domain::lead_state::LeadState;
+use nextier_domain::sequence::{decide_contact, decide_enrolment, ContactDecision, EnrolmentDecision, EnrolmentFacts};
 use nextier_domain::template::Template;
 use nextier_platform::{OutgoingMessage, Queue};
 use nextier_runtime::sqs::{process_whole_batch, Message, Outcome};
@@ -212,24 +211,27 @@ impl Sequencer {
                 out[i] = Some(Processed::Stale);
                 continue;
             };
-            let stale = work.campaign != job.campaign_id || work.status != "active" || work.current_step != job.step;
-            // The same step twice in one batch (a redelivery): the first does it.
-            if stale || !seen.insert((&job.enrolment_id, job.step)) {
-                out[i] = Some(Processed::Stale);
-                continue;
-            }
-            if work.campaign_status != CampaignStatus::Running {
-                settles.push((work.enrolment.clone(), Next::Release));
-                out[i] = Some(Processed::Released);
-                continue;
-            }
-            match work.steps.iter().position(|s| s.position == job.step) {
+            let idx = work.steps.iter().position(|s| s.position == job.step);
+            let facts = EnrolmentFacts {
+                active: work.status == "active",
+                at_the_jobs_step: work.campaign == job.campaign_id && work.current_step == job.step,
+                // The same step twice in one batch (a redelivery): the first does it.
+                repeated: !seen.insert((&job.enrolment_id, job.step)),
+                campaign: work.campaign_status,
+                step_exists: idx.is_some(),
+            };
+            match (decide_enrolment(&facts), idx) {
+                (EnrolmentDecision::Stale, _) => out[i] = Some(Processed::Stale),
+                (EnrolmentDecision::Release, _) => {
+                    settles.push((work.enrolment.clone(), Next::Release));
+                    out[i] = Some(Processed::Released);
+                }
+                (EnrolmentDecision::ReadContact, Some(idx)) => live.push((i, work, idx)),
                 // The step no longer exists (steps were removed): the sequence is over.
-                None => {
+                (EnrolmentDecision::Complete | EnrolmentDecision::ReadContact, _) => {
                     settles.push((work.enrolment.clone(), Next::Complete));
                     out[i] = Some(Processed::Sent { next: Next::Complete });
                 }
-                Some(idx) => live.push((i, work, idx)),
             }
         }
 
@@ -253,20 +255,19 @@ impl Sequencer {
                 out[i] = Some(Processed::Ended { status: next_status, reason });
                 endings.push(Ending { job, work, idx, status, note, next });
             };
-            let Some(contact) = contact else {
-                ending("skipped", "contact deleted".into(), "exited", "contact_deleted".into());
-                continue;
-            };
             // Exit rules that the contact's state already answers.
-            let exit = match contact.lead_state {
-                LeadState::Suppressed => Some("opt_out"),
-                LeadState::AppointmentBooked if work.exit_on_meeting => Some("meeting_booked"),
-                _ => None,
+            let contact = match (decide_contact(contact.as_ref().map(|c| c.lead_state), work.exit_on_meeting), contact)
+            {
+                (ContactDecision::Send, Some(contact)) => contact,
+                (ContactDecision::Exit("contact_deleted"), _) | (ContactDecision::Send, None) => {
+                    ending("skipped", "contact deleted".into(), "exited", "contact_deleted".into());
+                    continue;
+                }
+                (ContactDecision::Exit(reason), _) => {
+                    ending("skipped", reason.into(), "exited", reason.into());
+                    continue;
+                }
             };
-            if let Some(reason) = exit {
-                ending("skipped", reason.into(), "exited", reason.into());
-                continue;
-            }
             // Render; a missing required field refuses the send (never a blank).
             match render(&work.steps[idx], &contact) {
                 Ok((subject, body)) => ready.push(Job { pos: i, job, work, idx, contact, subject, body }),

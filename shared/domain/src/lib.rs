@@ -18,6 +18,7 @@ pub mod rate;
 pub mod reply;
 pub mod segments;
 pub mod sendgrid_signature;
+pub mod sequence;
 pub mod settings;
 pub mod suppression;
 pub mod team;

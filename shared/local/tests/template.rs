@@ -39,7 +39,8 @@ fn registry() -> Registry {
     let (app, worker) = (db("nextier_app"), db("nextier_worker"));
     let queue = Arc::new(PgQueue::new(worker.clone()));
     let publisher = OutboxPublisher::new(worker.clone(), queue, Arc::new(PgEventBus::new(worker.clone(), "default")));
-    let blobs = Arc::new(FolderBlobStore::new(std::env::temp_dir().join("nextier-template-test"), "http://localhost", b"x"));
+    let blobs =
+        Arc::new(FolderBlobStore::new(std::env::temp_dir().join("nextier-template-test"), "http://localhost", b"x"));
     Registry::standard(app, worker, blobs, publisher)
 }
 
@@ -88,7 +89,8 @@ fn every_local_consumer_is_deployed_with_the_same_queue_settings() {
     let consumers = d.events("SQS");
     let registry = registry();
     for c in &registry.consumers {
-        let (logical, queue) = d.queues.get(&c.queue).unwrap_or_else(|| panic!("queue {} is not in template.yaml", c.queue));
+        let (logical, queue) =
+            d.queues.get(&c.queue).unwrap_or_else(|| panic!("queue {} is not in template.yaml", c.queue));
         let spec = c.specs.iter().find(|s| s.name == c.queue).expect("the consumer's own queue spec");
         let props = queue.get("Properties").expect("queue properties");
         assert_eq!(

@@ -9,8 +9,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     nextier_runtime::telemetry::init("migrate");
     lambda_runtime::run(service_fn(|_: LambdaEvent<Value>| async {
         let url = nextier_runtime::config::var("MIGRATION_DATABASE_URL")?;
-        let app = std::env::var("APP_DB_PASSWORD").ok();
-        let worker = std::env::var("WORKER_DB_PASSWORD").ok();
+        let app = nextier_runtime::config::get("APP_DB_PASSWORD");
+        let worker = nextier_runtime::config::get("WORKER_DB_PASSWORD");
         let passwords = nextier_store::migrate::Passwords { app: app.as_deref(), worker: worker.as_deref() };
         let applied = nextier_store::migrate::run_url(&url, passwords).await?;
         Ok::<_, lambda_runtime::Error>(json!({"applied": applied}))

@@ -40,10 +40,10 @@ impl Default for AppConfig {
 
 impl AppConfig {
     pub fn from_env() -> Self {
-        let hours = std::env::var("INVITATION_TTL_HOURS").ok().and_then(|h| h.parse().ok()).unwrap_or(72);
+        let hours = nextier_runtime::config::parse("INVITATION_TTL_HOURS").unwrap_or(72);
         Self {
             invitation_ttl: Duration::hours(hours),
-            webhook_base_url: std::env::var("WEBHOOK_BASE_URL").unwrap_or_else(|_| "http://127.0.0.1:3000".into()),
+            webhook_base_url: nextier_runtime::config::or("WEBHOOK_BASE_URL", "http://127.0.0.1:3000"),
         }
     }
 }

@@ -68,10 +68,10 @@ async fn holder(tx: &Tx<'_>, address: &str) -> Result<Option<nextier_domain::ids
 }
 
 /// Ends the live enrolments of whoever holds `address`.
-pub(crate) async fn exit_holder(tx: &Tx<'_>, address: &str, kind: &str) -> Result<(), ApiError> {
+pub(crate) async fn exit_holder(tx: &Tx<'_>, address: &str, kind: Kind) -> Result<(), ApiError> {
     if let Some(contact) = holder(tx, address).await? {
         // Every kind stops campaigns; an opt-out is recorded as such for the stats.
-        let reason = if kind == "OPTED_OUT" { "opt_out".to_owned() } else { format!("suppressed: {kind}") };
+        let reason = if kind == Kind::OptedOut { "opt_out".to_owned() } else { format!("suppressed: {kind}") };
         campaigns::exit_contact(tx, &contact, &reason).await?;
     }
     Ok(())
@@ -138,7 +138,7 @@ pub async fn add_suppression(
                 source_message: None,
             };
             let row = suppressions::add(&tx, &team, &s).await?;
-            exit_holder(&tx, &address, &row.kind).await?;
+            exit_holder(&tx, &address, row.kind).await?;
             row
         }
     };

@@ -44,7 +44,7 @@ impl TickConfig {
     /// `CAMPAIGN_TICK_BUDGET`, `CAMPAIGN_TICK_CHUNK`, `CAMPAIGN_TICK_LEASE_SECONDS`.
     pub fn from_env() -> Self {
         let d = Self::default();
-        let var = |n: &str| std::env::var(n).ok().and_then(|v| v.parse::<u64>().ok());
+        let var = |n: &str| nextier_runtime::config::parse::<u64>(n);
         Self {
             budget: var("CAMPAIGN_TICK_BUDGET").map(|b| b.clamp(1, 1_000_000) as i32).unwrap_or(d.budget),
             chunk: var("CAMPAIGN_TICK_CHUNK").map(|c| c.clamp(10, 10_000) as i32).unwrap_or(d.chunk),

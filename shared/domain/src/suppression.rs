@@ -6,8 +6,12 @@
 
 use std::fmt;
 
-/// What a suppression says, weakest first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// What a suppression says, weakest first. Written as `OPTED_OUT` and so on, in the database
+/// and in the API alike.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Kind {
     /// The number reached someone else (a reply or a call said so).
     WrongNumber,

@@ -25,7 +25,7 @@ pub const LOCAL_AUDIENCE: &str = "nextier-api";
 /// the local platform (`PLATFORM=local`: the local runtime, `cargo lambda watch`). Deployed
 /// functions never set PLATFORM and trust only the authorizer's context.
 pub fn local_verifier_from_env() -> Option<JwtVerifier> {
-    if std::env::var("PLATFORM").ok().as_deref() != Some("local") {
+    if !nextier_runtime::config::is_local() {
         return None;
     }
     match verifier_from_env(&nextier_runtime::config::local_secret()) {
@@ -45,14 +45,14 @@ pub fn local_verifier_from_env() -> Option<JwtVerifier> {
 /// The local verifier: an identity provider's JWKS document when `LOCAL_JWKS_FILE` names one
 /// (with `LOCAL_JWT_ISSUER` and `LOCAL_JWT_AUDIENCE`), else HS256 with `secret`.
 pub fn verifier_from_env(secret: &str) -> anyhow::Result<JwtVerifier> {
-    match std::env::var("LOCAL_JWKS_FILE") {
-        Ok(path) => {
+    match nextier_runtime::config::get("LOCAL_JWKS_FILE") {
+        Some(path) => {
             let doc = std::fs::read_to_string(&path).map_err(|e| anyhow::anyhow!("reading {path}: {e}"))?;
-            let issuer = std::env::var("LOCAL_JWT_ISSUER").unwrap_or_else(|_| LOCAL_ISSUER.into());
-            let audience = std::env::var("LOCAL_JWT_AUDIENCE").unwrap_or_else(|_| LOCAL_AUDIENCE.into());
+            let issuer = nextier_runtime::config::or("LOCAL_JWT_ISSUER", LOCAL_ISSUER);
+            let audience = nextier_runtime::config::or("LOCAL_JWT_AUDIENCE", LOCAL_AUDIENCE);
             JwtVerifier::jwks(&doc, &issuer, &audience)
         }
-        Err(_) => Ok(JwtVerifier::hs256(secret.as_bytes(), LOCAL_ISSUER, LOCAL_AUDIENCE)),
+        None => Ok(JwtVerifier::hs256(secret.as_bytes(), LOCAL_ISSUER, LOCAL_AUDIENCE)),
     }
 }
 

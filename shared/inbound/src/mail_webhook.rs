@@ -53,7 +53,7 @@ impl MailState {
     /// [`PUBLIC_KEY_ENV`] and `UNSUBSCRIBE_SECRET` (missing or invalid: logged, and that door
     /// answers 503).
     pub fn from_env(db: Db, outbox: OutboxPublisher) -> Self {
-        let key = match std::env::var(PUBLIC_KEY_ENV).ok().filter(|k| !k.trim().is_empty()) {
+        let key = match nextier_runtime::config::get(PUBLIC_KEY_ENV) {
             Some(k) => match sendgrid_signature::public_key(&k) {
                 Ok(k) => Some(Arc::new(k)),
                 Err(e) => {
@@ -63,7 +63,7 @@ impl MailState {
             },
             None => None,
         };
-        let secret = std::env::var("UNSUBSCRIBE_SECRET").ok().filter(|s| !s.trim().is_empty());
+        let secret = nextier_runtime::config::get("UNSUBSCRIBE_SECRET");
         Self {
             db,
             outbox,

@@ -67,7 +67,7 @@ pub(crate) async fn received(p: &Processor, webhook_id: &str, e: &Event) -> anyh
         return Ok(Processed::Duplicate);
     }
     let current = suppressions::active(&tx, &team, from.as_str(), now).await?;
-    let opted_out = current.as_ref().is_some_and(|s| s.kind == "OPTED_OUT");
+    let opted_out = current.as_ref().is_some_and(|s| s.kind == Kind::OptedOut);
     let reading = reply::read(&text, opted_out);
     let config = InboxConfig::from_settings(&settings::strings_in(&tx, SETTINGS_SCOPE).await?);
     let a = config.assess(&reading);
@@ -217,7 +217,7 @@ impl Reply<'_> {
                 };
                 let revoked = consent::revoke(tx, team, id, Some(self.from.as_str()), &revocation).await?;
                 // A stronger entry (LEGAL_DNC) gets no confirmation; the gate allows none.
-                match revoked.entry(self.from.as_str()).filter(|s| s.kind == "OPTED_OUT") {
+                match revoked.entry(self.from.as_str()).filter(|s| s.kind == Kind::OptedOut) {
                     Some(s) => {
                         let key = nextier_outbound::opt_out_confirmation_key(s);
                         Some((config.opt_out_text.clone(), key, true))

@@ -47,7 +47,7 @@ pub struct VoiceState {
 impl VoiceState {
     /// `TWILIO_AUTH_TOKEN` and `TWILIO_WEBHOOK_BASE_URL`.
     pub fn from_env(db: Db) -> Self {
-        let var = |n: &str| std::env::var(n).unwrap_or_default();
+        let var = |n: &str| nextier_runtime::config::get(n).unwrap_or_default();
         Self {
             db,
             auth_token: Arc::new(var("TWILIO_AUTH_TOKEN")),

@@ -50,7 +50,7 @@ impl WebhookState {
 
 /// The secrets from [`SECRETS_ENV`]; empty when unset (every request is then refused).
 pub fn secrets_from_env() -> Vec<Vec<u8>> {
-    std::env::var(SECRETS_ENV)
+    nextier_runtime::config::get(SECRETS_ENV)
         .unwrap_or_default()
         .split(',')
         .map(str::trim)

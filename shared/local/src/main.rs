@@ -9,9 +9,11 @@ async fn main() -> anyhow::Result<()> {
     nextier_runtime::telemetry::init("nextier-local");
     let running = start(LocalConfig::from_env()?).await?;
     let team = &running.demo_team;
-    let token_line = match std::env::var("LOCAL_JWKS_FILE") {
-        Ok(path) => format!("  Bearer tokens are checked against the JWKS in {path}; use your identity provider's.\n"),
-        Err(_) => format!("  Dev token (30 days, user demo@nextier.local):\n  export TOKEN={}\n", running.dev_token),
+    let token_line = match nextier_runtime::config::get("LOCAL_JWKS_FILE") {
+        Some(path) => {
+            format!("  Bearer tokens are checked against the JWKS in {path}; use your identity provider's.\n")
+        }
+        None => format!("  Dev token (30 days, user demo@nextier.local):\n  export TOKEN={}\n", running.dev_token),
     };
     let banner = format!(
         "\nNextier local runtime is up.\n\

@@ -41,20 +41,20 @@ pub struct LocalConfig {
 impl LocalConfig {
     /// Embedded defaults, overridable from the environment.
     pub fn from_env() -> anyhow::Result<Self> {
-        let home = match std::env::var_os("NEXTIER_HOME") {
+        let home = match nextier_runtime::config::get("NEXTIER_HOME") {
             Some(h) => PathBuf::from(h),
             None => std::env::current_dir()?.join(".local"),
         };
         Ok(Self {
             home,
-            port: std::env::var("NEXTIER_PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(3000),
-            admin_url: std::env::var("DATABASE_URL").ok(),
-            app_url: std::env::var("APP_DATABASE_URL").ok(),
-            worker_url: std::env::var("WORKER_DATABASE_URL").ok(),
+            port: nextier_runtime::config::parse("NEXTIER_PORT").unwrap_or(3000),
+            admin_url: nextier_runtime::config::get("DATABASE_URL"),
+            app_url: nextier_runtime::config::get("APP_DATABASE_URL"),
+            worker_url: nextier_runtime::config::get("WORKER_DATABASE_URL"),
             jwt_secret: nextier_runtime::config::local_secret(),
             extra: Registry::default(),
             schedule_every: None,
-            sandbox_reply: std::env::var("LOCAL_SANDBOX_REPLY").ok().filter(|r| !r.trim().is_empty()),
+            sandbox_reply: nextier_runtime::config::get("LOCAL_SANDBOX_REPLY"),
         })
     }
 }
@@ -169,7 +169,7 @@ pub async fn start(config: LocalConfig) -> anyhow::Result<Running> {
     // the local default.
     let voice = nextier_inbound::voice::routes(nextier_inbound::voice::VoiceState {
         db: worker_db.clone(),
-        auth_token: Arc::new(std::env::var("TWILIO_AUTH_TOKEN").unwrap_or_else(|_| LOCAL_TWILIO_TOKEN.to_owned())),
+        auth_token: Arc::new(nextier_runtime::config::or("TWILIO_AUTH_TOKEN", LOCAL_TWILIO_TOKEN)),
         base_url: Arc::new(api_url.clone()),
         now: chrono::Utc::now,
     });

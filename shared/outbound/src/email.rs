@@ -32,7 +32,7 @@ pub struct UnsubscribeLinks {
 impl UnsubscribeLinks {
     /// [`BASE_URL_ENV`], [`SECRET_ENV`] and [`MAILTO_ENV`]; `None` without a URL or secret.
     pub fn from_env() -> Option<Self> {
-        let var = |n: &str| std::env::var(n).ok().map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let var = |n: &str| nextier_runtime::config::get(n);
         Some(Self { base_url: var(BASE_URL_ENV)?, secret: var(SECRET_ENV)?.into_bytes(), mailto: var(MAILTO_ENV) })
     }
 

@@ -155,7 +155,7 @@ impl Gate {
         match suppressions::active(tx, req.team, &to, req.now).await? {
             Some(s)
                 if confirming
-                    && s.kind == "OPTED_OUT"
+                    && s.kind == Kind::OptedOut
                     && req.send_key == opt_out_confirmation_key(&s)
                     && req.now - s.created_at < chrono::Duration::hours(24) => {}
             Some(s) => return decided(Verdict::Blocked { reason: s.block_reason() }),

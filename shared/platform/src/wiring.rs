@@ -22,14 +22,14 @@ pub struct Platform {
 
 impl Platform {
     pub async fn from_env(db: &Db) -> Self {
-        if std::env::var("PLATFORM").is_ok_and(|p| p == "local") {
+        if nextier_runtime::config::is_local() {
             return Self::local(db);
         }
         let config = sdk_config().await;
-        let prefix = std::env::var("QUEUE_PREFIX").unwrap_or_default();
-        let bus = std::env::var("EVENT_BUS_NAME").unwrap_or_else(|_| "default".into());
-        let bucket = std::env::var("UPLOADS_BUCKET").unwrap_or_else(|_| "nextier-uploads-not-configured".into());
-        let table = std::env::var("RATE_TABLE").unwrap_or_else(|_| "nextier-rate-buckets".into());
+        let prefix = nextier_runtime::config::get("QUEUE_PREFIX").unwrap_or_default();
+        let bus = nextier_runtime::config::or("EVENT_BUS_NAME", "default");
+        let bucket = nextier_runtime::config::or("UPLOADS_BUCKET", "nextier-uploads-not-configured");
+        let table = nextier_runtime::config::or("RATE_TABLE", "nextier-rate-buckets");
         Self {
             limiter: Arc::new(DynamoRateLimiter::new(&config, &table)),
             queue: Arc::new(SqsQueue::new(&config, &prefix)),
@@ -40,8 +40,8 @@ impl Platform {
 
     pub fn local(db: &Db) -> Self {
         // Blobs live where the local runtime serves them (`infra/dev.sh run` defaults).
-        let dir = std::env::var("LOCAL_BLOB_DIR").unwrap_or_else(|_| ".local/blobs".into());
-        let url = std::env::var("LOCAL_PUBLIC_URL").unwrap_or_else(|_| "http://127.0.0.1:3000".into());
+        let dir = nextier_runtime::config::or("LOCAL_BLOB_DIR", ".local/blobs");
+        let url = nextier_runtime::config::or("LOCAL_PUBLIC_URL", "http://127.0.0.1:3000");
         // The local runtime signs blob URLs with the same secret as its tokens.
         let secret = nextier_runtime::config::local_secret();
         Self {

@@ -28,7 +28,7 @@ pub struct Config {
 
 impl Config {
     pub fn from_env() -> Option<Config> {
-        let var = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
+        let var = |n: &str| nextier_runtime::config::get(n);
         Some(Config {
             base_url: var("AI_BASE_URL").unwrap_or_else(|| "https://api.openai.com/v1".into()),
             api_key: var("AI_API_KEY")?,

@@ -121,7 +121,7 @@ impl DeliveryLookup for ProviderLookup {
 
 /// SignalHouse's lookup when `SIGNALHOUSE_API_KEY` is set.
 pub fn lookup_from_env() -> Arc<ProviderLookup> {
-    let var = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
+    let var = |n: &str| nextier_runtime::config::get(n);
     let signalhouse = var("SIGNALHOUSE_API_KEY").map(|api_key| SignalHouseLookupConfig {
         base_url: var("SIGNALHOUSE_BASE_URL").unwrap_or_else(|| "https://api.signalhouse.io/api/v1".into()),
         api_key,

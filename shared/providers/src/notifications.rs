@@ -26,7 +26,7 @@ impl Config {
     /// `SIGNALHOUSE_BASE_URL`, `SIGNALHOUSE_API_KEY`, `SIGNALHOUSE_GROUP_ID`; `None` without
     /// a key or group (nothing to reconcile from: the local runtime).
     pub fn from_env() -> Option<Config> {
-        let var = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
+        let var = |n: &str| nextier_runtime::config::get(n);
         Some(Config {
             base_url: var("SIGNALHOUSE_BASE_URL").unwrap_or_else(|| "https://api.signalhouse.io/api/v1".into()),
             api_key: var("SIGNALHOUSE_API_KEY")?,

@@ -20,7 +20,7 @@ pub struct Config {
 impl Config {
     /// `REALESTATE_API_KEY` (and `REALESTATE_API_BASE_URL`); `None` without a key.
     pub fn from_env() -> Option<Config> {
-        let var = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
+        let var = |n: &str| nextier_runtime::config::get(n);
         Some(Config {
             base_url: var("REALESTATE_API_BASE_URL").unwrap_or_else(|| "https://api.realestateapi.com/v2".into()),
             api_key: var("REALESTATE_API_KEY")?,

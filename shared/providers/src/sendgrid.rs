@@ -26,7 +26,7 @@ pub struct Config {
 impl Config {
     /// `SENDGRID_API_KEY`, `SENDGRID_FROM_EMAIL`, `SENDGRID_FROM_NAME`; `None` when unset.
     pub fn from_env() -> Option<Config> {
-        let var = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
+        let var = |n: &str| nextier_runtime::config::get(n);
         Some(Config {
             base_url: var("SENDGRID_BASE_URL").unwrap_or_else(|| "https://api.sendgrid.com".into()),
             api_key: var("SENDGRID_API_KEY")?,

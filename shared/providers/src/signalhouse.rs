@@ -42,7 +42,7 @@ impl Config {
     /// `None` without a key. There is no platform sender: every text goes from a number of
     /// the sending team's own subgroup.
     pub fn from_env() -> Option<Config> {
-        let var = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
+        let var = |n: &str| nextier_runtime::config::get(n);
         Some(Config {
             base_url: var("SIGNALHOUSE_BASE_URL").unwrap_or_else(|| "https://api.signalhouse.io/api/v1".into()),
             api_key: var("SIGNALHOUSE_API_KEY")?,

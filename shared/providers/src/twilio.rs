@@ -26,7 +26,7 @@ impl Config {
     /// `TWILIO_ACCOUNT_SID`, `TWILIO_AUTH_TOKEN`, `TWILIO_FROM`, `TWILIO_STATUS_CALLBACK_URL`;
     /// `None` when unset.
     pub fn from_env() -> Option<Config> {
-        let var = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
+        let var = |n: &str| nextier_runtime::config::get(n);
         Some(Config {
             base_url: var("TWILIO_BASE_URL").unwrap_or_else(|| "https://api.twilio.com".into()),
             account_sid: var("TWILIO_ACCOUNT_SID")?,

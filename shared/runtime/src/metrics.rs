@@ -27,9 +27,9 @@ impl Unit {
 
 /// Whether EMF lines are written: on in Lambda, off locally unless `METRICS_EMF=1`.
 pub fn enabled() -> bool {
-    match std::env::var("METRICS_EMF") {
-        Ok(v) => v == "1" || v.eq_ignore_ascii_case("true"),
-        Err(_) => crate::config::in_lambda(),
+    match crate::config::get("METRICS_EMF") {
+        Some(v) => v == "1" || v.eq_ignore_ascii_case("true"),
+        None => crate::config::in_lambda(),
     }
 }
 

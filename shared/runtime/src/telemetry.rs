@@ -7,7 +7,7 @@ static FUNCTION: OnceLock<String> = OnceLock::new();
 /// Installs the JSON log subscriber once per process. Every line carries the fields of the
 /// span it was logged in (correlation id, team id, function name). `RUST_LOG` filters.
 pub fn init(function: &str) {
-    let name = std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| function.to_owned());
+    let name = crate::config::or("AWS_LAMBDA_FUNCTION_NAME", function);
     let _ = FUNCTION.set(name);
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let _ = fmt()

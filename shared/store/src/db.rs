@@ -49,8 +49,8 @@ impl Db {
     }
 
     fn from_env_var(name: &str) -> anyhow::Result<Self> {
-        let url = std::env::var(name).map_err(|_| anyhow::anyhow!("{name} is not set"))?;
-        let size = std::env::var("DB_POOL_SIZE").ok().and_then(|s| s.parse().ok()).unwrap_or(2);
+        let url = nextier_runtime::config::var(name)?;
+        let size = nextier_runtime::config::parse("DB_POOL_SIZE").unwrap_or(2);
         Self::connect(&url, size)
     }
 

@@ -28,7 +28,7 @@ pub const KINDS: [&str; 5] = ["WRONG_NUMBER", "BOUNCED", "BLACKLIST", "OPTED_OUT
 pub struct Suppression {
     pub id: RowId,
     pub address: String,
-    pub kind: String,
+    pub kind: Kind,
     pub reason: Option<String>,
     pub source: String,
     pub created_by: String,
@@ -41,12 +41,12 @@ pub struct Suppression {
 impl Suppression {
     /// A person's revocation of consent or a legal do-not-contact.
     pub fn is_opt_out(&self) -> bool {
-        Kind::parse(&self.kind).is_some_and(Kind::is_revocation)
+        self.kind.is_revocation()
     }
 
     /// Why the gate refuses a message to this address.
     pub fn block_reason(&self) -> String {
-        if self.kind == "OPTED_OUT" {
+        if self.kind == Kind::OptedOut {
             "opt_out".to_owned()
         } else {
             format!("suppressed: {}", self.kind)
@@ -58,7 +58,9 @@ fn suppression(r: &Row) -> Suppression {
     Suppression {
         id: RowId::from_trusted(r.get("id")),
         address: r.get("address"),
-        kind: r.get("kind"),
+        // The database allows only these kinds (a CHECK); were another to appear, it would
+        // count as the strongest, so that nothing is sent on a misreading.
+        kind: Kind::parse(r.get("kind")).unwrap_or(Kind::LegalDnc),
         reason: r.get("reason"),
         source: r.get("source"),
         created_by: r.get("created_by"),

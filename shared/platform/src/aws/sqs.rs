@@ -31,9 +31,9 @@ impl SqsQueue {
             return Ok(url.clone());
         }
         let env = format!("QUEUE_URL_{}", queue.to_uppercase().replace('-', "_"));
-        let url = match std::env::var(&env) {
-            Ok(url) => url,
-            Err(_) => self
+        let url = match nextier_runtime::config::get(&env) {
+            Some(url) => url,
+            None => self
                 .client
                 .get_queue_url()
                 .queue_name(format!("{}{}", self.prefix, queue))

@@ -3,8 +3,6 @@
 
 use std::sync::Arc;
 
-use aws_lambda_events::event::sqs::SqsEvent;
-use lambda_runtime::{service_fn, LambdaEvent};
 use nextier_campaigns::sequence::{handle, Sequencer};
 use nextier_campaigns::SystemClock;
 use nextier_store::Db;
@@ -20,12 +18,5 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     // Short deferrals (a rate-limit slot, quiet hours about to end) go back on this queue.
     let seq = Sequencer { db, gate: Arc::new(gate), clock: Arc::new(SystemClock), queue: Some(platform.queue.clone()) };
     let seq = &seq;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        // No provider call outlives the invocation.
-        let deadline = nextier_runtime::deadline::from_epoch_millis(event.context.deadline);
-        Ok::<_, lambda_runtime::Error>(
-            nextier_runtime::deadline::within(Some(deadline), handle(seq, event.payload)).await,
-        )
-    }))
-    .await
+    nextier_runtime::serve::sqs(|event| handle(seq, event)).await
 }

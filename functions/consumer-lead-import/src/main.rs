@@ -1,8 +1,6 @@
 //! The lead-import queue's consumer: S3 upload notifications and continuation messages, one
 //! job at a time, with partial batch failures.
 
-use aws_lambda_events::event::sqs::SqsEvent;
-use lambda_runtime::{service_fn, LambdaEvent};
 use nextier_platform::wiring::Platform;
 use nextier_store::Db;
 
@@ -13,8 +11,5 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let platform = Platform::from_env(&db).await;
     let publisher = platform.outbox(&db);
     let (db, blobs, publisher) = (&db, platform.blobs.as_ref(), &publisher);
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        Ok::<_, lambda_runtime::Error>(nextier_imports::handle(db, blobs, publisher, event.payload).await)
-    }))
-    .await
+    nextier_runtime::serve::sqs(|event| nextier_imports::handle(db, blobs, publisher, event)).await
 }

@@ -1,11 +1,9 @@
 //! Every minute (EventBridge Scheduler): claims due enrolments of running campaigns, within
 //! the send budget, and queues one campaign-sequence message per step.
 
-use lambda_runtime::{service_fn, LambdaEvent};
 use nextier_campaigns::tick::{tick, TickConfig};
 use nextier_platform::wiring::Platform;
 use nextier_store::Db;
-use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -14,9 +12,5 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let platform = Platform::from_env(&db).await;
     let config = TickConfig::from_env();
     let (db, queue, config) = (&db, platform.queue.as_ref(), &config);
-    lambda_runtime::run(service_fn(move |_: LambdaEvent<Value>| async move {
-        let summary = tick(db, queue, chrono::Utc::now(), config).await?;
-        Ok::<_, lambda_runtime::Error>(serde_json::to_value(summary)?)
-    }))
-    .await
+    nextier_runtime::serve::cron(|| tick(db, queue, chrono::Utc::now(), config)).await
 }

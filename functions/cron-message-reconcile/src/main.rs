@@ -2,11 +2,9 @@
 //! deadline. It asks the provider; it resends only under the same idempotency key while the
 //! provider still replays it, through the gate; anything else is marked failed for review.
 
-use lambda_runtime::{service_fn, LambdaEvent};
 use nextier_outbound::reconcile::{run, ReconcileConfig};
 use nextier_providers::lookup::lookup_from_env;
 use nextier_store::Db;
-use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -17,9 +15,5 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let lookup = lookup_from_env();
     let config = ReconcileConfig::default();
     let (db, gate, lookup, config) = (&db, &gate, &lookup, &config);
-    lambda_runtime::run(service_fn(move |_: LambdaEvent<Value>| async move {
-        let summary = run(db, gate, lookup.as_ref(), config, chrono::Utc::now()).await?;
-        Ok::<_, lambda_runtime::Error>(serde_json::to_value(summary)?)
-    }))
-    .await
+    nextier_runtime::serve::cron(|| run(db, gate, lookup.as_ref(), config, chrono::Utc::now())).await
 }

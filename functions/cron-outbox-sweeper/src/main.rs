@@ -4,11 +4,9 @@
 
 use std::time::Duration;
 
-use lambda_runtime::{service_fn, LambdaEvent};
 use nextier_platform::outbox::sweep_job;
 use nextier_platform::wiring::Platform;
 use nextier_store::Db;
-use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -16,12 +14,12 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let db = Db::worker_from_env()?;
     let publisher = Platform::from_env(&db).await.outbox(&db);
     let (db, publisher) = (&db, &publisher);
-    lambda_runtime::run(service_fn(move |_: LambdaEvent<Value>| async move {
+    nextier_runtime::serve::cron(|| async {
         let summary = sweep_job(publisher, Duration::from_secs(40)).await?;
         let redriven = nextier_inbound::redrive::run(db, publisher, nextier_inbound::redrive::AFTER).await?;
         let mut out = serde_json::to_value(summary)?;
         out["webhooksRedriven"] = redriven.into();
-        Ok::<_, lambda_runtime::Error>(out)
-    }))
+        Ok::<_, anyhow::Error>(out)
+    })
     .await
 }

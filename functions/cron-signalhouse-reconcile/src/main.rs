@@ -1,11 +1,10 @@
 //! Every minute (EventBridge Scheduler): reads SignalHouse's unread notifications (the
 //! durable record of every event) and enqueues any the webhook missed, then marks them read.
 
-use lambda_runtime::{service_fn, LambdaEvent};
 use nextier_platform::wiring::Platform;
 use nextier_providers::notifications::{Config, SignalHouseNotifications};
 use nextier_store::Db;
-use serde_json::{json, Value};
+use serde_json::json;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -17,10 +16,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         tracing::warn!("SIGNALHOUSE_API_KEY or SIGNALHOUSE_GROUP_ID is not set; nothing to reconcile from");
     }
     let (db, outbox, source) = (&db, &outbox, &source);
-    lambda_runtime::run(service_fn(move |_: LambdaEvent<Value>| async move {
-        let Some(source) = source else { return Ok::<_, lambda_runtime::Error>(json!({"skipped": "not configured"})) };
+    nextier_runtime::serve::cron(|| async {
+        let Some(source) = source else { return Ok::<_, anyhow::Error>(json!({"skipped": "not configured"})) };
         let summary = nextier_inbound::reconcile::run(db, outbox, source, 10).await?;
         Ok(serde_json::to_value(summary)?)
-    }))
+    })
     .await
 }

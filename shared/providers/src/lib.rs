@@ -23,6 +23,22 @@ use nextier_outbound::{
     TransportError, Verdict,
 };
 
+/// The inbound path's processor as the inbound, answers and AI functions deploy it: the
+/// platform's token buckets and outbox for `db`, the gate and the suggester from the
+/// environment. One assembly for the three.
+pub async fn inbound_processor(db: nextier_store::Db) -> nextier_inbound::Processor {
+    let platform = nextier_platform::wiring::Platform::from_env(&db).await;
+    let gate = gate_from_env(platform.limiter.clone());
+    let outbox = Some(platform.outbox(&db));
+    nextier_inbound::Processor {
+        db,
+        gate: Arc::new(gate),
+        clock: Arc::new(nextier_runtime::clock::SystemClock),
+        outbox,
+        suggester: suggester_from_env(),
+    }
+}
+
 /// The gate over the providers configured in the environment (SignalHouse, SendGrid,
 /// Twilio), each channel falling back to the sandbox when its provider is not configured, with
 /// the platform's token buckets.

@@ -6,6 +6,7 @@ pub mod config;
 pub mod correlation;
 pub mod deadline;
 pub mod metrics;
+pub mod serve;
 pub mod sqs;
 pub mod telemetry;
 

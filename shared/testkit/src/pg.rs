@@ -67,7 +67,27 @@ async fn ensure_running(dir: &Path) -> anyhow::Result<ClusterHandle> {
         drop(client);
         admin.batch_execute(&format!("ALTER DATABASE {building} RENAME TO {template}")).await?;
     }
+    drop_leftovers(&admin).await;
     Ok(ClusterHandle { port, template })
+}
+
+/// Drops the databases of earlier runs. A test database lives as long as its test (minutes);
+/// one whose name (`t_<ULID>`) says it is over an hour old is left over from a run that ended,
+/// and across many runs of `cargo nextest` they would fill the disk.
+async fn drop_leftovers(admin: &tokio_postgres::Client) {
+    let Ok(rows) = admin.query("SELECT datname FROM pg_database WHERE datname LIKE 't\\_%'", &[]).await else {
+        return;
+    };
+    let hour_ago = std::time::SystemTime::now() - Duration::from_secs(3600);
+    for row in rows {
+        let name: String = row.get(0);
+        let born = ulid::Ulid::from_string(&name[2..].to_uppercase()).map(|u| u.datetime());
+        if born.is_ok_and(|t| t < hour_ago) {
+            if let Err(e) = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await {
+                tracing::debug!(error = %e, database = %name, "leftover test database not dropped");
+            }
+        }
+    }
 }
 
 /// A fresh, migrated database for one test, reached as the application and worker roles (so

@@ -366,3 +366,33 @@ async fn a_stop_whose_job_was_lost_is_redriven_by_the_sweeper_once_due() {
     assert_eq!(f.count("SELECT count(*) FROM webhook_events WHERE processed_at IS NULL").await, 0);
     assert_eq!(f.sandbox.sent().len(), 1, "the confirmation, once");
 }
+
+#[tokio::test]
+async fn a_batch_keeps_each_conversation_in_order_while_others_run_beside_it() {
+    let f = fx().await;
+    let n = "+13127360177";
+    let contact = f.contact(&[n], &[]).await;
+    // One batch: this person's STOP, START and STOP again, between replies from six others.
+    let others: Vec<String> = (0..6).map(|i| format!("+1312736{:04}", 200 + i)).collect();
+    f.reply(n, "STOP").await;
+    f.reply(&others[0], "Yes I am interested").await;
+    f.reply(&others[1], "how much?").await;
+    f.reply(n, "START").await;
+    f.reply(&others[2], "call me tomorrow").await;
+    f.reply(&others[3], "ok").await;
+    f.reply(n, "stop").await;
+    f.reply(&others[4], "not now").await;
+    f.reply(&others[5], "sounds good").await;
+    assert_eq!(f.drain().await, 0, "nothing fails");
+    // Read in the order written: stopped, back in, stopped again.
+    let actions: Vec<String> =
+        f.rows("SELECT action FROM suppression_audit ORDER BY id").await.into_iter().map(|r| r[0].clone()).collect();
+    assert_eq!(actions, vec!["add", "lift", "add"]);
+    assert_eq!(f.rows("SELECT kind FROM suppressions").await, vec![vec!["OPTED_OUT".to_string()]]);
+    assert_eq!(
+        f.rows(&format!("SELECT lead_state::text FROM contacts WHERE id = '{contact}'")).await[0][0],
+        "suppressed"
+    );
+    // Every other reply was filed, once.
+    assert_eq!(f.count("SELECT count(*) FROM messages WHERE direction = 'inbound'").await, 9);
+}

@@ -21,6 +21,7 @@ use std::sync::Arc;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use chrono::{DateTime, Duration, Utc};
 use futures::future::{join_all, try_join_all};
+use nextier_domain::campaign::EnrolmentStatus;
 use nextier_domain::ids::{CampaignId, EnrolmentId, TeamId};
 use nextier_domain::sequence::{decide_contact, decide_enrolment, ContactDecision, EnrolmentDecision, EnrolmentFacts};
 use nextier_domain::template::Template;
@@ -213,7 +214,7 @@ impl Sequencer {
             };
             let idx = work.steps.iter().position(|s| s.position == job.step);
             let facts = EnrolmentFacts {
-                active: work.status == "active",
+                active: work.status == EnrolmentStatus::Active,
                 at_the_jobs_step: work.campaign == job.campaign_id && work.current_step == job.step,
                 // The same step twice in one batch (a redelivery): the first does it.
                 repeated: !seen.insert((&job.enrolment_id, job.step)),

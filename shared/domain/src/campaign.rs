@@ -24,6 +24,46 @@ pub enum CampaignStatus {
 
 use CampaignStatus::*;
 
+/// Where a contact stands in a campaign (`campaign_enrolments.status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum EnrolmentStatus {
+    /// Still in the sequence.
+    Active,
+    /// Every step done.
+    Completed,
+    /// Left by a rule (an opt-out, a meeting, a suppression, a deleted contact).
+    Exited,
+    /// A step could not be sent and will not be.
+    Failed,
+    /// Taken out by a person (or merged into another enrolment).
+    Removed,
+}
+
+impl EnrolmentStatus {
+    pub const ALL: [EnrolmentStatus; 5] = [
+        EnrolmentStatus::Active,
+        EnrolmentStatus::Completed,
+        EnrolmentStatus::Exited,
+        EnrolmentStatus::Failed,
+        EnrolmentStatus::Removed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EnrolmentStatus::Active => "active",
+            EnrolmentStatus::Completed => "completed",
+            EnrolmentStatus::Exited => "exited",
+            EnrolmentStatus::Failed => "failed",
+            EnrolmentStatus::Removed => "removed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|e| e.as_str() == s)
+    }
+}
+
 pub const ALL: [CampaignStatus; 7] = [Draft, Staged, Approved, Running, Paused, Completed, Cancelled];
 
 impl CampaignStatus {

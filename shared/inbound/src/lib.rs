@@ -306,7 +306,7 @@ impl Processor {
             let tx = scope::begin(&mut conn, &Scope::team(team.clone())).await?;
             nextier_store::ai::for_item(&tx, item).await?
         };
-        if let Some(prev) = earlier.iter().find(|s| s.status == "auto_sent") {
+        if let Some(prev) = earlier.iter().find(|s| s.status == nextier_store::ai::SuggestionStatus::AutoSent) {
             return match suggest::send(&self.db, &self.gate, team, &prev.id, None, true, "ai:auto", self.clock.now())
                 .await
             {

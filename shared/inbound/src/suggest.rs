@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use nextier_domain::ids::{InboxItemId, MessageId, SuggestionId, TeamId};
 use nextier_domain::inbox::Classification;
 use nextier_outbound::{OutboundGate, OutboundRequest, Prepared, Purpose, Verdict};
-use nextier_store::ai::{self, Suggestion};
+use nextier_store::ai::{self, Suggestion, SuggestionStatus};
 use nextier_store::campaigns::Channel;
 use nextier_store::{contacts, inbox, messages, scope, settings, Db, Scope, StoreError};
 
@@ -179,8 +179,8 @@ pub async fn send(
     let s = ai::lock(&tx, id).await?;
     // A decided suggestion whose message the provider has not yet taken is retried (same
     // text, same key); any other decided suggestion is final.
-    let retrying = match (&s.status[..], &s.log) {
-        ("pending", _) => None,
+    let retrying = match (s.status, &s.log) {
+        (SuggestionStatus::Pending, _) => None,
         (_, Some(log)) if log.message_id.is_some() => {
             let m = MessageId::from_trusted(log.message_id.clone().unwrap_or_default());
             match messages::status(&tx, &m).await?.as_deref() {
@@ -258,7 +258,7 @@ pub async fn reject(
     let mut conn = db.conn().await?;
     let tx = scope::begin(&mut conn, &Scope::team(team.clone())).await?;
     let s = ai::lock(&tx, id).await?;
-    if s.status != "pending" {
+    if s.status != SuggestionStatus::Pending {
         return Err(StoreError::Conflict(format!("the suggestion was already {}", s.status)).into());
     }
     ai::decide(&tx, team, &s, "rejected", None, reason, actor, None, now).await?;

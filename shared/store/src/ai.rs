@@ -9,6 +9,48 @@ use utoipa::ToSchema;
 use crate::error::{Result, StoreError};
 use crate::Tx;
 
+/// Where a reply suggestion stands (`ai_suggestions.status`): pending until a person (or the
+/// team's auto-send) decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SuggestionStatus {
+    Pending,
+    Approved,
+    Edited,
+    Rejected,
+    AutoSent,
+}
+
+impl SuggestionStatus {
+    pub const ALL: [SuggestionStatus; 5] = [
+        SuggestionStatus::Pending,
+        SuggestionStatus::Approved,
+        SuggestionStatus::Edited,
+        SuggestionStatus::Rejected,
+        SuggestionStatus::AutoSent,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SuggestionStatus::Pending => "pending",
+            SuggestionStatus::Approved => "approved",
+            SuggestionStatus::Edited => "edited",
+            SuggestionStatus::Rejected => "rejected",
+            SuggestionStatus::AutoSent => "auto_sent",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for SuggestionStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Suggestion {
@@ -17,7 +59,7 @@ pub struct Suggestion {
     pub contact_id: ContactId,
     pub suggested_text: String,
     pub source: String,
-    pub status: String,
+    pub status: SuggestionStatus,
     pub created_at: DateTime<Utc>,
     pub decided_at: Option<DateTime<Utc>>,
     /// The decision, once made.
@@ -56,7 +98,8 @@ fn suggestion(r: &Row) -> Suggestion {
         contact_id: ContactId::from_trusted(r.get("contact_id")),
         suggested_text: r.get("suggested_text"),
         source: r.get("source"),
-        status: r.get("status"),
+        // The database allows only these (a CHECK); another would count as decided.
+        status: SuggestionStatus::parse(r.get("status")).unwrap_or(SuggestionStatus::Rejected),
         created_at: r.get("created_at"),
         decided_at: r.get("decided_at"),
         log,

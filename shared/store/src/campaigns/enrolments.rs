@@ -7,7 +7,7 @@ use super::*;
 pub struct Enrolment {
     pub id: EnrolmentId,
     pub contact_id: ContactId,
-    pub status: String,
+    pub status: EnrolmentStatus,
     pub current_step: i32,
     pub next_run_at: Option<DateTime<Utc>>,
     pub last_run_at: Option<DateTime<Utc>>,
@@ -178,7 +178,7 @@ pub async fn enrolments(
         .map(|r| Enrolment {
             id: EnrolmentId::from_trusted(r.get("id")),
             contact_id: ContactId::from_trusted(r.get("contact_id")),
-            status: r.get("status"),
+            status: enrolment_status(r),
             current_step: r.get("current_step"),
             next_run_at: r.get("next_run_at"),
             last_run_at: r.get("last_run_at"),

@@ -4,7 +4,7 @@
 //! concept; the paths stay `nextier_store::campaigns::…`.
 
 use chrono::{DateTime, Utc};
-use nextier_domain::campaign::{CampaignStatus, Delay};
+use nextier_domain::campaign::{CampaignStatus, Delay, EnrolmentStatus};
 use nextier_domain::ids::{CampaignId, ContactId, EnrolmentId, FilterId, StepId, TeamId, TemplateId, UserId};
 use nextier_domain::page::PageRequest;
 use serde::{Deserialize, Serialize};
@@ -274,4 +274,10 @@ pub async fn auto_enrol_campaigns(tx: &Tx<'_>, score: i32) -> Result<Vec<Campaig
         )
         .await?;
     Ok(rows.iter().map(|r| CampaignId::from_trusted(r.get(0))).collect())
+}
+
+/// An enrolment row's status. The database allows only these (a CHECK); were another to
+/// appear, the enrolment would count as removed, so that nothing more is sent for it.
+fn enrolment_status(r: &Row) -> EnrolmentStatus {
+    EnrolmentStatus::parse(r.get("status")).unwrap_or(EnrolmentStatus::Removed)
 }

@@ -20,6 +20,30 @@ pub const SEQUENCE_QUEUE: &str = "campaign-sequence";
 /// The queue of score changes that may enrol a contact in running campaigns.
 pub const SYNC_QUEUE: &str = "campaign";
 
+/// The campaign-sequence consumer: 25 invocations at once (each may wait up to a few seconds
+/// for its rate-limit slots, holding no connection), 30 s each.
+pub const SEQUENCE_CONSUMER: nextier_runtime::serve::QueueConsumer = nextier_runtime::serve::QueueConsumer {
+    queue: SEQUENCE_QUEUE,
+    batch_size: 10,
+    visibility_secs: 180,
+    max_receives: 5,
+    concurrency: 25,
+};
+/// The consumer of score changes (30 s invocations).
+pub const SYNC_CONSUMER: nextier_runtime::serve::QueueConsumer = nextier_runtime::serve::QueueConsumer {
+    queue: SYNC_QUEUE,
+    batch_size: 10,
+    visibility_secs: 180,
+    max_receives: 5,
+    concurrency: 1,
+};
+/// The tick: every minute.
+pub const TICK_SCHEDULE: nextier_runtime::serve::ScheduledJob =
+    nextier_runtime::serve::ScheduledJob { name: "campaign-tick", every_secs: 60 };
+/// Scheduled starts and ends: every minute.
+pub const STARTER_SCHEDULE: nextier_runtime::serve::ScheduledJob =
+    nextier_runtime::serve::ScheduledJob { name: "campaign-starter", every_secs: 60 };
+
 /// The clock port (moved to `nextier_runtime::clock`, re-exported here for the callers).
 pub use nextier_runtime::clock::{Clock, ManualClock, SystemClock};
 

@@ -22,6 +22,14 @@ use nextier_store::{scope, Db, Scope};
 use serde_json::json;
 
 pub const QUEUE: &str = "lead-import";
+/// The import consumer: one upload at a time, 15-minute invocations (visibility 6 × 900 s).
+pub const CONSUMER: nextier_runtime::serve::QueueConsumer = nextier_runtime::serve::QueueConsumer {
+    queue: QUEUE,
+    batch_size: 1,
+    visibility_secs: 5400,
+    max_receives: 5,
+    concurrency: 1,
+};
 
 /// Tunables; the defaults fit a Lambda with 15 minutes and 1 GB.
 #[derive(Debug, Clone)]

@@ -33,6 +33,7 @@ use nextier_campaigns::Clock;
 use nextier_domain::ids::{ContactId, MessageId, TeamId};
 use nextier_domain::inbox::Classification;
 use nextier_outbound::{OutboundGate, OutboundRequest, Prepared, Purpose, Verdict};
+use nextier_runtime::serve::QueueConsumer;
 use nextier_runtime::sqs::{process_batch_by_key, Message, Outcome};
 use nextier_store::campaigns::Channel;
 use nextier_store::number_orders::{self, Settled};
@@ -48,6 +49,15 @@ pub const QUEUE: &str = "inbound";
 pub const ANSWERS_QUEUE: &str = "answers";
 /// Reply suggestions (an LLM call each, and an auto-send when the team allows it).
 pub const AI_QUEUE: &str = "ai";
+/// The inbound consumer (30 s invocations).
+pub const INBOUND_CONSUMER: QueueConsumer =
+    QueueConsumer { queue: QUEUE, batch_size: 10, visibility_secs: 180, max_receives: 5, concurrency: 1 };
+/// The answers consumer (30 s invocations).
+pub const ANSWERS_CONSUMER: QueueConsumer =
+    QueueConsumer { queue: ANSWERS_QUEUE, batch_size: 10, visibility_secs: 180, max_receives: 5, concurrency: 1 };
+/// The AI consumer (90 s invocations: a model may be slow).
+pub const AI_CONSUMER: QueueConsumer =
+    QueueConsumer { queue: AI_QUEUE, batch_size: 10, visibility_secs: 540, max_receives: 5, concurrency: 1 };
 pub const PROVIDER: &str = "signalhouse";
 /// Team settings read by classification (see `nextier_domain::inbox`).
 pub const SETTINGS_SCOPE: &str = "inbox";

@@ -15,6 +15,14 @@ use nextier_store::{scope, Db, Scope};
 use serde::{Deserialize, Serialize};
 
 pub const QUEUE: &str = "mail";
+/// The mail consumer (30 s invocations).
+pub const CONSUMER: nextier_runtime::serve::QueueConsumer = nextier_runtime::serve::QueueConsumer {
+    queue: QUEUE,
+    batch_size: 10,
+    visibility_secs: 180,
+    max_receives: 5,
+    concurrency: 1,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

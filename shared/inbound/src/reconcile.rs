@@ -18,6 +18,10 @@ use serde_json::Value;
 use crate::event::normalise;
 use crate::{Job, PROVIDER, QUEUE};
 
+/// Reading SignalHouse's notifications for what the webhook missed: every minute.
+pub const SCHEDULE: nextier_runtime::serve::ScheduledJob =
+    nextier_runtime::serve::ScheduledJob { name: "signalhouse-reconcile", every_secs: 60 };
+
 /// One notification record: `{id, timestamp, event, identifier, metaData}`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Notification {

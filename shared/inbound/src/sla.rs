@@ -11,6 +11,9 @@ use serde::Serialize;
 
 /// Items escalated per run at most; the rest wait a minute.
 pub const BATCH: i32 = 500;
+/// The SLA sweep: every minute.
+pub const SCHEDULE: nextier_runtime::serve::ScheduledJob =
+    nextier_runtime::serve::ScheduledJob { name: "inbox-sla", every_secs: 60 };
 
 #[derive(Debug, Clone, Default, Serialize)]
 #[serde(rename_all = "camelCase")]

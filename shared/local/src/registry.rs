@@ -10,6 +10,7 @@ use nextier_platform::local::QueueSpec;
 use nextier_platform::outbox::{sweep_job, OutboxPublisher};
 use nextier_platform::BlobStore;
 use nextier_runtime::clock::{Clock, SystemClock};
+use nextier_runtime::serve::{QueueConsumer, ScheduledJob};
 use nextier_store::Db;
 
 /// A queue consumer: the queue (with its DLQ, as in template.yaml) and the batch handler.
@@ -29,6 +30,32 @@ pub struct Schedule {
     pub name: String,
     pub every: Duration,
     pub handler: Arc<dyn Fn() -> BoxFuture<'static, anyhow::Result<serde_json::Value>> + Send + Sync>,
+}
+
+impl Consumer {
+    /// A consumer run as its use-case crate declares it (`QueueConsumer`), with its DLQ.
+    pub fn declared(
+        c: &QueueConsumer,
+        handler: Arc<dyn Fn(SqsEvent) -> BoxFuture<'static, SqsBatchResponse> + Send + Sync>,
+    ) -> Self {
+        Consumer {
+            queue: c.queue.into(),
+            specs: QueueSpec::with_dlq(c.queue, Duration::from_secs(c.visibility_secs), c.max_receives),
+            batch_size: c.batch_size,
+            concurrency: c.concurrency,
+            handler,
+        }
+    }
+}
+
+impl Schedule {
+    /// A schedule run as its use-case crate declares it (`ScheduledJob`).
+    pub fn declared(
+        j: &ScheduledJob,
+        handler: Arc<dyn Fn() -> BoxFuture<'static, anyhow::Result<serde_json::Value>> + Send + Sync>,
+    ) -> Self {
+        Schedule { name: j.name.into(), every: Duration::from_secs(j.every_secs), handler }
+    }
 }
 
 #[derive(Clone, Default)]
@@ -62,51 +89,41 @@ impl Registry {
                 .with_clock(clock.clone())
         };
         let mut r = Registry::default();
-        // template.yaml: ConsumerLeadImportFunction on LeadImportQueue (visibility 5400 s,
-        // 5 receives, then the DLQ).
+        // Each consumer and schedule runs with the settings its crate declares (`QueueConsumer`,
+        // `ScheduledJob`); tests/template.rs holds template.yaml to the same.
+        // template.yaml: ConsumerLeadImportFunction.
         let import_publisher = publisher.clone();
         let import_db = db.clone();
-        r.consumers.push(Consumer {
-            queue: nextier_imports::QUEUE.into(),
-            specs: QueueSpec::with_dlq(nextier_imports::QUEUE, Duration::from_secs(5400), 5),
-            batch_size: 1,
-            concurrency: 1,
-            handler: Arc::new(move |event: SqsEvent| {
+        r.consumers.push(Consumer::declared(
+            &nextier_imports::CONSUMER,
+            Arc::new(move |event: SqsEvent| {
                 let (db, blobs, publisher) = (import_db.clone(), blobs.clone(), import_publisher.clone());
                 Box::pin(async move { nextier_imports::handle(&db, blobs.as_ref(), &publisher, event).await })
             }),
-        });
-        // template.yaml: ConsumerCampaignSequenceFunction on CampaignSequenceQueue (visibility
-        // 180 s = 6 × the 30 s timeout, 5 receives, then the DLQ).
+        ));
+        // template.yaml: ConsumerCampaignSequenceFunction.
         let seq = Arc::new(nextier_campaigns::sequence::Sequencer {
             db: app.clone(),
             gate: Arc::new(limited(&app)),
             clock: clock.clone(),
             queue: Some(Arc::new(queue.clone())),
         });
-        r.consumers.push(Consumer {
-            queue: nextier_campaigns::SEQUENCE_QUEUE.into(),
-            specs: QueueSpec::with_dlq(nextier_campaigns::SEQUENCE_QUEUE, Duration::from_secs(180), 5),
-            batch_size: 10,
-            concurrency: 25,
-            handler: Arc::new(move |event: SqsEvent| {
+        r.consumers.push(Consumer::declared(
+            &nextier_campaigns::SEQUENCE_CONSUMER,
+            Arc::new(move |event: SqsEvent| {
                 let seq = seq.clone();
                 Box::pin(async move { nextier_campaigns::sequence::handle(&seq, event).await })
             }),
-        });
-        // template.yaml: ConsumerCampaignFunction on CampaignQueue (visibility 180 s, 5 receives).
+        ));
+        // template.yaml: ConsumerCampaignFunction.
         let (sync_db, sync_clock) = (app.clone(), clock.clone());
-        r.consumers.push(Consumer {
-            queue: nextier_campaigns::SYNC_QUEUE.into(),
-            specs: QueueSpec::with_dlq(nextier_campaigns::SYNC_QUEUE, Duration::from_secs(180), 5),
-            batch_size: 10,
-            concurrency: 1,
-            handler: Arc::new(move |event: SqsEvent| {
+        r.consumers.push(Consumer::declared(
+            &nextier_campaigns::SYNC_CONSUMER,
+            Arc::new(move |event: SqsEvent| {
                 let (db, clock) = (sync_db.clone(), sync_clock.clone());
                 Box::pin(async move { nextier_campaigns::sync::handle(&db, clock.as_ref(), event).await })
             }),
-        });
-        // template.yaml: ConsumerInboundFunction on InboundQueue (visibility 180 s, 5 receives).
+        ));
         let inbound = Arc::new(nextier_inbound::Processor {
             db: db.clone(),
             gate: Arc::new(limited(&db)),
@@ -114,57 +131,45 @@ impl Registry {
             outbox: Some(publisher.clone()),
             suggester: Arc::new(nextier_inbound::suggest::TemplateSuggester),
         });
-        // template.yaml: ConsumerAnswersFunction on AnswersQueue (visibility 180 s) and
-        // ConsumerAiFunction on AiQueue (visibility 540 s), 5 receives each: the same handler
-        // and Processor, apart so that an opt-out never waits behind a provider or an LLM.
-        for (queue, visibility) in
-            [(nextier_inbound::QUEUE, 180), (nextier_inbound::ANSWERS_QUEUE, 180), (nextier_inbound::AI_QUEUE, 540)]
-        {
-            let inbound = inbound.clone();
-            r.consumers.push(Consumer {
-                queue: queue.into(),
-                specs: QueueSpec::with_dlq(queue, Duration::from_secs(visibility), 5),
-                batch_size: 10,
-                concurrency: 1,
-                handler: Arc::new(move |event: SqsEvent| {
+        // ConsumerInboundFunction, ConsumerAnswersFunction and ConsumerAiFunction: the same
+        // handler and Processor, apart so that an opt-out never waits behind a provider or an LLM.
+        for c in [nextier_inbound::INBOUND_CONSUMER, nextier_inbound::ANSWERS_CONSUMER, nextier_inbound::AI_CONSUMER] {
+            let (inbound, queue) = (inbound.clone(), c.queue);
+            r.consumers.push(Consumer::declared(
+                &c,
+                Arc::new(move |event: SqsEvent| {
                     let p = inbound.clone();
                     Box::pin(async move { nextier_inbound::handle_queue(&p, queue, event).await })
                 }),
-            });
+            ));
         }
-        // template.yaml: ConsumerMailFunction on MailQueue (visibility 180 s, 5 receives); locally
-        // the mail is logged, not sent.
+        // template.yaml: ConsumerMailFunction; locally the mail is logged, not sent.
         let (mail_db, mailer) = (app.clone(), Arc::new(nextier_inbound::notify::LogMailer::default()));
-        r.consumers.push(Consumer {
-            queue: nextier_inbound::notify::QUEUE.into(),
-            specs: QueueSpec::with_dlq(nextier_inbound::notify::QUEUE, Duration::from_secs(180), 5),
-            batch_size: 10,
-            concurrency: 1,
-            handler: Arc::new(move |event: SqsEvent| {
+        r.consumers.push(Consumer::declared(
+            &nextier_inbound::notify::CONSUMER,
+            Arc::new(move |event: SqsEvent| {
                 let (db, mailer) = (mail_db.clone(), mailer.clone());
                 Box::pin(async move { nextier_inbound::notify::handle(&db, mailer.as_ref(), event).await })
             }),
-        });
-        // template.yaml: InboxSlaFunction, rate(1 minute).
+        ));
+        // template.yaml: InboxSlaFunction.
         let (sla_db, sla_publisher, sla_clock) = (db.clone(), publisher.clone(), clock.clone());
-        r.schedules.push(Schedule {
-            name: "inbox-sla".into(),
-            every: Duration::from_secs(60),
-            handler: Arc::new(move || {
+        r.schedules.push(Schedule::declared(
+            &nextier_inbound::sla::SCHEDULE,
+            Arc::new(move || {
                 let (db, publisher, now) = (sla_db.clone(), sla_publisher.clone(), sla_clock.now());
                 Box::pin(async move {
                     let s = nextier_inbound::sla::run(&db, &publisher, now).await?;
                     Ok(serde_json::to_value(s)?)
                 })
             }),
-        });
-        // template.yaml: CampaignTickFunction and CampaignStarterFunction, rate(1 minute).
+        ));
+        // template.yaml: CampaignTickFunction and CampaignStarterFunction.
         let (tick_db, tick_queue, tick_clock) = (db.clone(), Arc::new(queue.clone()), clock.clone());
         let tick_config = nextier_campaigns::tick::TickConfig::from_env();
-        r.schedules.push(Schedule {
-            name: "campaign-tick".into(),
-            every: Duration::from_secs(60),
-            handler: Arc::new(move || {
+        r.schedules.push(Schedule::declared(
+            &nextier_campaigns::TICK_SCHEDULE,
+            Arc::new(move || {
                 let (db, queue, config, now) =
                     (tick_db.clone(), tick_queue.clone(), tick_config.clone(), tick_clock.now());
                 Box::pin(async move {
@@ -172,30 +177,28 @@ impl Registry {
                     Ok(serde_json::to_value(s)?)
                 })
             }),
-        });
+        ));
         let (start_db, start_publisher, start_clock) = (db.clone(), publisher.clone(), clock.clone());
-        r.schedules.push(Schedule {
-            name: "campaign-starter".into(),
-            every: Duration::from_secs(60),
-            handler: Arc::new(move || {
+        r.schedules.push(Schedule::declared(
+            &nextier_campaigns::STARTER_SCHEDULE,
+            Arc::new(move || {
                 let (db, publisher, now) = (start_db.clone(), start_publisher.clone(), start_clock.now());
                 Box::pin(async move {
                     let s = nextier_campaigns::starter::run(&db, &publisher, now).await?;
                     Ok(serde_json::to_value(s)?)
                 })
             }),
-        });
-        // template.yaml: SignalHouseReconcileFunction, rate(1 minute): reads SignalHouse's
+        ));
+        // template.yaml: SignalHouseReconcileFunction: reads SignalHouse's
         // notifications when SIGNALHOUSE_API_KEY and SIGNALHOUSE_GROUP_ID are set, as deployed;
         // otherwise there is nothing to reconcile from (the sandbox carrier's webhooks are not
         // lost).
         let (rec_db, rec_publisher) = (db.clone(), publisher.clone());
         let source = nextier_providers::notifications::Config::from_env()
             .map(|c| Arc::new(nextier_providers::notifications::SignalHouseNotifications::new(c)));
-        r.schedules.push(Schedule {
-            name: "signalhouse-reconcile".into(),
-            every: Duration::from_secs(60),
-            handler: Arc::new(move || {
+        r.schedules.push(Schedule::declared(
+            &nextier_inbound::reconcile::SCHEDULE,
+            Arc::new(move || {
                 let (db, publisher, source) = (rec_db.clone(), rec_publisher.clone(), source.clone());
                 Box::pin(async move {
                     let Some(source) = source else {
@@ -205,15 +208,14 @@ impl Registry {
                     Ok(serde_json::to_value(s)?)
                 })
             }),
-        });
-        // template.yaml: MessageReconcileFunction, rate(5 minutes): messages left queued, settled
+        ));
+        // template.yaml: MessageReconcileFunction: messages left queued, settled
         // through the sandbox gate (SignalHouse is asked when SIGNALHOUSE_API_KEY is set).
         let (recon_db, recon_gate, recon_clock) = (db.clone(), Arc::new(limited(&db)), clock.clone());
         let lookup = nextier_providers::lookup::lookup_from_env();
-        r.schedules.push(Schedule {
-            name: "message-reconcile".into(),
-            every: Duration::from_secs(300),
-            handler: Arc::new(move || {
+        r.schedules.push(Schedule::declared(
+            &nextier_outbound::reconcile::SCHEDULE,
+            Arc::new(move || {
                 let (db, gate, lookup, now) = (recon_db.clone(), recon_gate.clone(), lookup.clone(), recon_clock.now());
                 Box::pin(async move {
                     let config = nextier_outbound::reconcile::ReconcileConfig::default();
@@ -221,12 +223,11 @@ impl Registry {
                     Ok(serde_json::to_value(s)?)
                 })
             }),
-        });
-        // template.yaml: OutboxSweeperFunction, rate(1 minute).
-        r.schedules.push(Schedule {
-            name: "outbox-sweeper".into(),
-            every: Duration::from_secs(60),
-            handler: Arc::new(move || {
+        ));
+        // template.yaml: OutboxSweeperFunction.
+        r.schedules.push(Schedule::declared(
+            &nextier_platform::outbox::SWEEP_SCHEDULE,
+            Arc::new(move || {
                 let (p, db) = (publisher.clone(), db.clone());
                 Box::pin(async move {
                     let mut out = serde_json::to_value(sweep_job(&p, Duration::from_secs(40)).await?)?;
@@ -235,7 +236,7 @@ impl Registry {
                     Ok(out)
                 })
             }),
-        });
+        ));
         r
     }
 }

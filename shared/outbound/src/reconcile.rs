@@ -20,6 +20,10 @@ use serde::Serialize;
 
 use crate::{FromCampaign, OutboundGate, OutboundRequest, Prepared, Purpose, Verdict};
 
+/// Settling messages left queued: every five minutes.
+pub const SCHEDULE: nextier_runtime::serve::ScheduledJob =
+    nextier_runtime::serve::ScheduledJob { name: "message-reconcile", every_secs: 300 };
+
 /// The send keys of opt-out confirmations start so (see [`crate::opt_out_confirmation_key`]).
 const OPT_OUT_CONFIRMATION_PREFIX: &str = "opt-out-confirmation:";
 

@@ -16,6 +16,9 @@ use crate::PlatformError;
 
 /// The `source` of every domain event we publish.
 pub const EVENT_SOURCE: &str = "nextier";
+/// The outbox sweeper (and the redrive of unprocessed webhook deliveries): every minute.
+pub const SWEEP_SCHEDULE: nextier_runtime::serve::ScheduledJob =
+    nextier_runtime::serve::ScheduledJob { name: "outbox-sweeper", every_secs: 60 };
 /// How long a claimed row is reserved for its publisher before another may take it.
 const LEASE_SECS: i32 = 60;
 

@@ -42,3 +42,26 @@ where
     }))
     .await
 }
+
+/// A queue consumer's settings, declared once beside its handler in its use-case crate. The
+/// local runtime's registry runs the consumer with them, and `shared/local/tests/template.rs`
+/// holds template.yaml's queue, dead-letter queue and event source mapping to them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueConsumer {
+    pub queue: &'static str,
+    pub batch_size: u32,
+    /// The queue's visibility timeout: at least six times the function's timeout.
+    pub visibility_secs: u64,
+    /// Receives before a message goes to the dead-letter queue.
+    pub max_receives: u32,
+    /// Invocations at once (the mapping's MaximumConcurrency, where waiting matters).
+    pub concurrency: usize,
+}
+
+/// A scheduled job, declared once beside its handler: its name (the schedule's Input,
+/// `{"schedule": name}`) and how often it runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScheduledJob {
+    pub name: &'static str,
+    pub every_secs: u64,
+}

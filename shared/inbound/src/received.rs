@@ -82,6 +82,8 @@ pub(crate) async fn received(p: &Processor, webhook_id: &str, e: &Event) -> anyh
         let why = format!("received from a deleted contact: {}", a.classification.as_str());
         webhooks::finish(&tx, webhook_id, Some(&team), &why, now).await?;
         tx.commit().await?;
+        // Publishing takes a connection of its own: give this one back first.
+        drop(conn);
         if let Some(publisher) = &p.outbox {
             publisher.publish(&staged).await;
         }
@@ -103,6 +105,8 @@ pub(crate) async fn received(p: &Processor, webhook_id: &str, e: &Event) -> anyh
     let staged = r.stage(&tx, &item, answer).await?;
     webhooks::finish(&tx, webhook_id, Some(&team), &format!("received: {}", a.classification.as_str()), now).await?;
     tx.commit().await?;
+    // Publishing takes a connection of its own: give this one back first.
+    drop(conn);
     if let Some(publisher) = &p.outbox {
         publisher.publish(&staged).await;
     }

@@ -108,8 +108,13 @@ pub async fn start(config: LocalConfig) -> anyhow::Result<Running> {
 
     // As deployed: the API as nextier_app, everything that routes across teams as
     // nextier_worker, each publishing through the outbox as its own role.
-    let db = Db::connect(&database.app_url, 16)?;
-    let worker_db = Db::connect(&database.worker_url, 16)?;
+    // Deployed, each function has its own pool; here they share two. A consumer's invocation
+    // may hold a transaction while the local token buckets take a second connection, so the
+    // pools have room for two per concurrent invocation (the sequence consumer's 25 on the app
+    // role; the inbound trio's 3 × 4 conversations, the crons and webhooks on the worker role),
+    // lest they wait on each other.
+    let db = Db::connect(&database.app_url, 64)?;
+    let worker_db = Db::connect(&database.worker_url, 48)?;
     let queue = PgQueue::new(db.clone());
     let bus = PgEventBus::new(db.clone(), "default");
     let publisher = OutboxPublisher::new(db.clone(), Arc::new(queue.clone()), Arc::new(bus.clone()));

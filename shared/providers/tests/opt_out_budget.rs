@@ -133,15 +133,18 @@ async fn a_stop_behind_ten_replies_is_suppressed_within_seconds_with_the_llm_han
         timeout: Duration::from_secs(20),
     });
     let sandbox = Arc::new(SandboxTransport::new());
-    let p = Arc::new(Processor {
-        db: t.worker.clone(),
-        gate: Arc::new(Gate::new(Arc::new(sms), sandbox.clone(), sandbox)),
-        clock: Arc::new(nextier_campaigns::SystemClock),
-        outbox: Some(publisher.clone()),
-        suggester: Arc::new(suggester),
-    });
+    let gate: Arc<dyn nextier_outbound::OutboundGate> = Arc::new(Gate::new(Arc::new(sms), sandbox.clone(), sandbox));
+    let suggester: Arc<dyn nextier_inbound::suggest::Suggester> = Arc::new(suggester);
     for (q, v) in queues {
-        poll(queue.clone(), p.clone(), q, v);
+        // Each queue's consumer is its own function deployed, with its own pool of five.
+        let p = Arc::new(Processor {
+            db: nextier_store::Db::connect(&t.worker_url(), 5).unwrap(),
+            gate: gate.clone(),
+            clock: Arc::new(nextier_campaigns::SystemClock),
+            outbox: Some(publisher.clone()),
+            suggester: suggester.clone(),
+        });
+        poll(queue.clone(), p, q, v);
     }
     // The webhook is its own function deployed, with its own connections: the consumers'
     // pool being busy must not be what the STOP waits for.

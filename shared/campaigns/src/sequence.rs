@@ -260,11 +260,9 @@ impl Sequencer {
             let contact = match (decide_contact(contact.as_ref().map(|c| c.lead_state), work.exit_on_meeting), contact)
             {
                 (ContactDecision::Send, Some(contact)) => contact,
-                (ContactDecision::Exit("contact_deleted"), _) | (ContactDecision::Send, None) => {
-                    ending("skipped", "contact deleted".into(), "exited", "contact_deleted".into());
-                    continue;
-                }
-                (ContactDecision::Exit(reason), _) => {
+                (decision, _) => {
+                    // A contact that is gone is always an exit (`contact_deleted`), never a send.
+                    let reason = if let ContactDecision::Exit(r) = decision { r } else { "contact_deleted" };
                     ending("skipped", reason.into(), "exited", reason.into());
                     continue;
                 }

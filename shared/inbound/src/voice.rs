@@ -224,18 +224,6 @@ async fn call_message(tx: &Tx<'_>, form: &[(String, String)]) -> Result<Option<(
     Ok(found.map(|(id, contact)| (team, id, contact.unwrap_or_default())))
 }
 
-/// Appends to a call's timeline.
-async fn add_event(
-    tx: &Tx<'_>,
-    team: &TeamId,
-    message: &str,
-    status: &str,
-    detail: Option<&str>,
-    now: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    messages::add_event(tx, team, message, status, detail, now).await
-}
-
 async fn recording(
     State(s): State<VoiceState>,
     uri: Uri,
@@ -254,7 +242,7 @@ async fn recording(
         let url = field(&form, "RecordingUrl").unwrap_or_default();
         let secs: i32 = field(&form, "RecordingDuration").and_then(|d| d.parse().ok()).unwrap_or(0);
         let detail = format!("voicemail, {secs} s: {url}");
-        add_event(&tx, &team, &message, "voicemail", Some(&detail), now).await.map_err(unavailable)?;
+        messages::add_event(&tx, &team, &message, "voicemail", Some(&detail), now).await.map_err(unavailable)?;
         if secs > 0 && !contact.is_empty() {
             // Someone who called and left a message: a person should call back, soon.
             let a = Assessment {
@@ -303,7 +291,7 @@ async fn status(State(s): State<VoiceState>, uri: Uri, headers: HeaderMap, body:
         .map_err(unavailable)?;
     if let (true, Some((team, message, _))) = (fresh, call_message(&tx, &form).await.map_err(unavailable)?) {
         let detail = field(&form, "CallDuration").map(|d| format!("{d} s"));
-        add_event(&tx, &team, &message, &format!("call:{call_status}"), detail.as_deref(), now)
+        messages::add_event(&tx, &team, &message, &format!("call:{call_status}"), detail.as_deref(), now)
             .await
             .map_err(unavailable)?;
     }

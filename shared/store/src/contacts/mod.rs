@@ -428,22 +428,18 @@ pub async fn set_carrier_if_unknown(tx: &Tx<'_>, contact: &ContactId, e164: &str
 /// (so concurrent replies from an unknown number make one contact, and a conversation is
 /// read in order).
 pub async fn serialize_replies_from(tx: &Tx<'_>, team: &TeamId, from: &str) -> Result<()> {
-    tx.query_typed(
-        "SELECT pg_advisory_xact_lock(hashtextextended($1, 7))",
-        params![format!("inbound:{team}:{from}") => TEXT],
-    )
-    .await?;
-    Ok(())
+    reply_lock(tx, &format!("inbound:{team}:{from}")).await
 }
 
 /// Replies to one person are worked one at a time, whichever of their numbers they came from,
 /// until the transaction ends.
 pub async fn serialize_replies_to(tx: &Tx<'_>, contact: &ContactId) -> Result<()> {
-    tx.query_typed(
-        "SELECT pg_advisory_xact_lock(hashtextextended($1, 7))",
-        params![format!("inbound-contact:{contact}") => TEXT],
-    )
-    .await?;
+    reply_lock(tx, &format!("inbound-contact:{contact}")).await
+}
+
+/// A transaction-level advisory lock in the reply path's key space (seed 7).
+async fn reply_lock(tx: &Tx<'_>, key: &str) -> Result<()> {
+    tx.query_typed("SELECT pg_advisory_xact_lock(hashtextextended($1, 7))", params![key => TEXT]).await?;
     Ok(())
 }
 

@@ -2,7 +2,7 @@
 //! account's ECDSA key, each event stored once by its sg_event_id and enqueued through the
 //! outbox for the inbound consumer) and the one-click unsubscribe link of campaign email.
 
-use nextier_inbound::mail_webhook::{router, MailState};
+use nextier_webhooks::sendgrid::{router, MailState};
 
 #[tokio::main]
 async fn main() -> Result<(), nextier_http::lambda_http::Error> {

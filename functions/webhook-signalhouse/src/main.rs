@@ -2,7 +2,7 @@
 //! stores the delivery once (by X-SignalHouse-Delivery-Id) and enqueues it through the outbox
 //! for the inbound consumer, answering well inside SignalHouse's 3 s.
 
-use nextier_inbound::webhook::{router, secrets_from_env, WebhookState};
+use nextier_webhooks::signalhouse::{router, secrets_from_env, WebhookState};
 
 #[tokio::main]
 async fn main() -> Result<(), nextier_http::lambda_http::Error> {

@@ -1,11 +1,11 @@
 //! The skip-trace provider's completion webhook, on a function URL: each job's callback URL
 //! carries its own random token; the results join the job's contacts, once.
 
-use nextier_inbound::skiptrace::{router, CallbackState};
+use nextier_webhooks::skip_trace::{router, CallbackState};
 
 #[tokio::main]
 async fn main() -> Result<(), nextier_http::lambda_http::Error> {
     nextier_runtime::telemetry::init("webhook-skip-trace");
     let db = nextier_store::Db::worker_from_env()?;
-    nextier_http::run_lambda(router(CallbackState { db, now: chrono::Utc::now })).await
+    nextier_http::run_lambda(router(CallbackState::new(db))).await
 }

@@ -2,7 +2,7 @@
 //! team's greeting and a voicemail recording, the voicemail filed in the inbox, call progress
 //! on the call's timeline. Every request's X-Twilio-Signature is checked.
 
-use nextier_inbound::voice::{router, VoiceState};
+use nextier_webhooks::twilio::{router, VoiceState};
 
 #[tokio::main]
 async fn main() -> Result<(), nextier_http::lambda_http::Error> {

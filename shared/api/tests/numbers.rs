@@ -12,13 +12,13 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use chrono::{TimeZone, Utc};
 use nextier_domain::webhook_signature::sign_signalhouse;
-use nextier_inbound::webhook::{self, WebhookState};
 use nextier_inbound::{Job, Processed, Processor};
 use nextier_outbound::{
     Cleared, Delivered, Dispatch, Gate, OutboundGate, OutboundRequest, Prepared, Transport, TransportError, Verdict,
 };
 use nextier_platform::local::{PgEventBus, PgQueue};
 use nextier_platform::outbox::OutboxPublisher;
+use nextier_webhooks::signalhouse::{self as webhook, WebhookState};
 use serde_json::{json, Value};
 use support::{harness, As, Harness};
 use tower::ServiceExt;

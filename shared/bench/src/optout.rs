@@ -14,7 +14,6 @@ use axum::http::{Request, StatusCode};
 use axum::routing::post;
 use axum::Router;
 use nextier_domain::webhook_signature::sign_signalhouse;
-use nextier_inbound::webhook::{self, WebhookState};
 use nextier_inbound::Processor;
 use nextier_outbound::{Gate, SandboxTransport};
 use nextier_platform::local::{PgEventBus, PgQueue, QueueSpec};
@@ -23,6 +22,7 @@ use nextier_platform::Queue;
 use nextier_providers::llm::{self, ChatCompletions};
 use nextier_providers::retry::Retry;
 use nextier_providers::signalhouse::{self, SignalHouse};
+use nextier_webhooks::signalhouse::{self as webhook, WebhookState};
 use serde_json::json;
 use tower::ServiceExt;
 

@@ -1,10 +1,11 @@
-//! Inbound: the SignalHouse webhook, the consumer that turns a delivery into a message, a
-//! contact's reply in the team's inbox and the compliance actions it calls for, and the SLA
-//! sweep that escalates what waits too long.
+//! Inbound: what a provider's delivery does once its webhook (`nextier-webhooks`) verified
+//! it: the consumer that turns a delivery into a message, a contact's reply in the team's
+//! inbox and the compliance actions it calls for, voice calls, skip-trace results, and the SLA
+//! sweep that escalates what waits too long. No HTTP here: errors are the use cases' own.
 //!
-//! The path of a reply: the webhook verifies and stores the delivery once
+//! The path of a reply: the webhook verifies the delivery and [`intake`] stores it once
 //! (`webhook_events`), staging a [`Job::Webhook`] for the `inbound` queue in the same
-//! transaction. The consumer routes it to the team that owns the receiving number, finds the
+//! statement. The consumer routes it to the team that owns the receiving number, finds the
 //! sender among that team's contacts only (or creates one marked for review), records the
 //! message once per provider message id, classifies it with the team's configuration, files
 //! the inbox item, and acts: an opt-out suppresses the number, ends every running enrolment of
@@ -13,8 +14,8 @@
 //! a retry never sends twice.
 
 pub mod event;
+pub mod intake;
 pub mod mail_events;
-pub mod mail_webhook;
 pub mod notify;
 pub mod provisioning;
 mod received;
@@ -24,7 +25,6 @@ pub mod skiptrace;
 pub mod sla;
 pub mod suggest;
 pub mod voice;
-pub mod webhook;
 
 use std::sync::Arc;
 

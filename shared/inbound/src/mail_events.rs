@@ -8,7 +8,7 @@ use nextier_domain::ids::{ContactId, MessageId, TeamId};
 use nextier_domain::suppression::Kind;
 use nextier_store::consent::{self, Revocation};
 use nextier_store::suppressions::{self, NewSuppression};
-use nextier_store::{contacts, delivery, scope, webhooks, Scope, StoreError, Tx};
+use nextier_store::{contacts, delivery, messages, scope, webhooks, Db, Scope, StoreError, Tx};
 use serde_json::Value;
 
 use crate::{Processed, Processor};
@@ -56,6 +56,23 @@ pub async fn opt_out_email(
             suppressions::add(tx, team, &s).await?;
         }
     }
+    Ok(())
+}
+
+/// The unsubscribe link's one-click (RFC 8058): the person who got the message opts out at
+/// once (the message's contact, else whoever holds the address).
+pub async fn unsubscribe(db: &Db, u: &nextier_domain::unsubscribe::Unsubscribe) -> Result<(), StoreError> {
+    let mut conn = db.conn().await?;
+    let tx = scope::begin(&mut conn, &Scope::team(u.team.clone())).await?;
+    let holder = match messages::get(&tx, &u.message).await {
+        Ok(m) => m.contact_id,
+        Err(StoreError::NotFound) => None,
+        Err(e) => return Err(e),
+    };
+    opt_out_email(&tx, &u.team, &u.address, holder.as_ref(), "email_unsubscribe", "unsubscribe link", Some(&u.message))
+        .await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    tracing::info!(team_id = %u.team, message = %u.message, "unsubscribed by link");
     Ok(())
 }
 

@@ -10,25 +10,18 @@
 use std::sync::Mutex;
 
 use async_trait::async_trait;
-use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::routing::post;
-use axum::{Json, Router};
-use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use nextier_domain::email::Email;
 use nextier_domain::ids::{ContactId, TeamId};
 use nextier_domain::phone::E164;
-use nextier_domain::FieldError;
-use nextier_http::ApiError;
 use nextier_store::contacts::{self, NewPhone};
 use nextier_store::skip_trace::{self, Job};
 use nextier_store::{scope, Db, Scope, StoreError};
 use serde_json::{json, Value};
 use sha2::Digest;
 
-pub const PATH: &str = "/webhooks/skip-trace/{token}";
-/// A callback carries the results of up to 1,000 contacts.
-const BODY_LIMIT: usize = 8 * 1024 * 1024;
+/// Where the provider calls back (`{token}`: the job's own), on the skip-trace webhook's origin.
+pub const CALLBACK_PATH: &str = "/webhooks/skip-trace/{token}";
 
 /// One contact to trace; `key` is our contact id, echoed back with its results.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -125,7 +118,7 @@ pub async fn request(
     let token = format!("{}{}", ulid::Ulid::new(), ulid::Ulid::new()).to_lowercase();
     let id = skip_trace::create(&tx, team, tracer.name(), contact_ids, &hash(&token), actor).await?;
     tx.commit().await.map_err(StoreError::from)?;
-    let url = format!("{}{}", callback_base.trim_end_matches('/'), PATH.replace("{token}", &token));
+    let url = format!("{}{}", callback_base.trim_end_matches('/'), CALLBACK_PATH.replace("{token}", &token));
     let outcome = tracer.bulk(&inputs, &url).await;
     let tx = scope::begin(&mut conn, &Scope::team(team.clone())).await?;
     match &outcome {
@@ -140,31 +133,6 @@ pub async fn request(
     Ok(job)
 }
 
-#[derive(Clone)]
-pub struct CallbackState {
-    pub db: Db,
-    pub now: fn() -> DateTime<Utc>,
-}
-
-fn routes_inner(state: CallbackState) -> Router {
-    Router::new().route(PATH, post(callback).layer(DefaultBodyLimit::max(BODY_LIMIT))).with_state(state)
-}
-
-/// As its own function, with the problem+json fallbacks.
-pub fn router(state: CallbackState) -> Router {
-    nextier_http::finish(routes_inner(state))
-}
-
-/// To merge into a router with fallbacks (the local runtime).
-pub fn routes(state: CallbackState) -> Router {
-    nextier_http::layered(routes_inner(state))
-}
-
-fn unavailable(e: impl std::fmt::Display) -> ApiError {
-    tracing::warn!(error = %e, "skip-trace callback not applied");
-    ApiError::Unavailable("could not apply the results; retry".into())
-}
-
 fn text(v: &Value, names: &[&str]) -> Option<String> {
     names.iter().find_map(|n| match v.get(*n) {
         Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_owned()),
@@ -177,46 +145,64 @@ fn list<'a>(v: &'a Value, names: &[&str]) -> &'a [Value] {
     names.iter().find_map(|n| v.get(*n).and_then(Value::as_array)).map(Vec::as_slice).unwrap_or(&[])
 }
 
-async fn callback(
-    State(s): State<CallbackState>,
-    Path(token): Path<String>,
-    body: Bytes,
-) -> Result<Json<Value>, ApiError> {
-    let now = (s.now)();
-    let mut conn = s.db.conn().await.map_err(unavailable)?;
-    let tx = scope::begin(&mut conn, &Scope::default()).await.map_err(unavailable)?;
-    let Some((id, team)) = skip_trace::job_for_token(&tx, &hash(&token)).await.map_err(unavailable)? else {
-        return Err(ApiError::NotFound("no skip-trace job has this callback".into()));
+/// Why a callback was not applied.
+#[derive(Debug, thiserror::Error)]
+pub enum CallbackError {
+    #[error("no skip-trace job has this callback")]
+    UnknownToken,
+    #[error("body: must be a JSON object")]
+    NotAnObject,
+    #[error("jobId: does not match the job this callback is for")]
+    WrongJob,
+    #[error("{0}")]
+    Store(#[from] StoreError),
+}
+
+/// What a callback did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Completion {
+    /// The job had already ended: nothing changed.
+    Duplicate,
+    /// The provider said the job failed.
+    Failed,
+    /// The results joined the job's contacts.
+    Completed,
+}
+
+/// The provider's callback for the job whose token is `token`: a job ends once; the results
+/// (phones and emails) join its contacts, never another's.
+pub async fn complete(db: &Db, token: &str, body: &[u8], now: DateTime<Utc>) -> Result<Completion, CallbackError> {
+    let mut conn = db.conn().await?;
+    let tx = scope::begin(&mut conn, &Scope::default()).await?;
+    let Some((id, team)) = skip_trace::job_for_token(&tx, &hash(token)).await? else {
+        return Err(CallbackError::UnknownToken);
     };
-    let payload: Value = serde_json::from_slice(&body)
+    let payload: Value = serde_json::from_slice(body)
         .ok()
         .map(crate::event::without_nul)
         .filter(Value::is_object)
-        .ok_or_else(|| ApiError::Validation(vec![FieldError::new("body", "must be a JSON object")]))?;
-    scope::apply(&tx, &Scope::team(team.clone())).await.map_err(unavailable)?;
-    let job = skip_trace::lock(&tx, &id).await.map_err(unavailable)?;
+        .ok_or(CallbackError::NotAnObject)?;
+    scope::apply(&tx, &Scope::team(team.clone())).await?;
+    let job = skip_trace::lock(&tx, &id).await?;
     if job.status == "completed" || job.status == "failed" {
-        return Ok(Json(json!({"received": true, "duplicate": true})));
+        return Ok(Completion::Duplicate);
     }
     let given = text(&payload, &["jobId", "job_id", "id"]);
     if job.provider_job_id.is_some() && given != job.provider_job_id {
-        return Err(ApiError::Validation(vec![FieldError::new(
-            "jobId",
-            "does not match the job this callback is for",
-        )]));
+        return Err(CallbackError::WrongJob);
     }
     let status = text(&payload, &["status"]).unwrap_or_default().to_ascii_lowercase();
     if matches!(status.as_str(), "failed" | "error" | "cancelled") {
         let error = text(&payload, &["error", "message"]).unwrap_or_else(|| status.clone());
-        skip_trace::finish(&tx, &id, "failed", &json!({}), Some(&error), now).await.map_err(unavailable)?;
-        tx.commit().await.map_err(unavailable)?;
-        return Ok(Json(json!({"received": true, "duplicate": false})));
+        skip_trace::finish(&tx, &id, "failed", &json!({}), Some(&error), now).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        return Ok(Completion::Failed);
     }
-    let summary = apply(&tx, &team, &job, &payload).await.map_err(unavailable)?;
-    skip_trace::finish(&tx, &id, "completed", &summary, None, now).await.map_err(unavailable)?;
-    tx.commit().await.map_err(unavailable)?;
+    let summary = apply(&tx, &team, &job, &payload).await?;
+    skip_trace::finish(&tx, &id, "completed", &summary, None, now).await?;
+    tx.commit().await.map_err(StoreError::from)?;
     tracing::info!(job = %id, summary = %summary, "skip trace completed");
-    Ok(Json(json!({"received": true, "duplicate": false})))
+    Ok(Completion::Completed)
 }
 
 /// Adds what the provider found to the job's contacts; returns the counts.

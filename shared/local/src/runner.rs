@@ -160,39 +160,38 @@ pub async fn start(config: LocalConfig) -> anyhow::Result<Running> {
         })
     });
     // SignalHouse's webhook, signed with SIGNALHOUSE_WEBHOOK_SECRETS or the local default.
-    let mut webhook_secrets = nextier_inbound::webhook::secrets_from_env();
+    let mut webhook_secrets = nextier_webhooks::signalhouse::secrets_from_env();
     if webhook_secrets.is_empty() {
         webhook_secrets.push(LOCAL_WEBHOOK_SECRET.as_bytes().to_vec());
     }
     let webhook_secret = String::from_utf8_lossy(&webhook_secrets[0]).into_owned();
-    let webhook = nextier_inbound::webhook::routes(nextier_inbound::webhook::WebhookState::new(
+    let webhook = nextier_webhooks::signalhouse::routes(nextier_webhooks::signalhouse::WebhookState::new(
         worker_db.clone(),
         worker_publisher.clone(),
         webhook_secrets,
     ));
     // Twilio's voice webhooks, signed over this server's own URL with TWILIO_AUTH_TOKEN or
     // the local default.
-    let voice = nextier_inbound::voice::routes(nextier_inbound::voice::VoiceState {
+    let voice = nextier_webhooks::twilio::routes(nextier_webhooks::twilio::VoiceState {
         db: worker_db.clone(),
         auth_token: Arc::new(nextier_runtime::config::or("TWILIO_AUTH_TOKEN", LOCAL_TWILIO_TOKEN)),
         base_url: Arc::new(api_url.clone()),
-        now: chrono::Utc::now,
+        clock: Arc::new(nextier_runtime::clock::SystemClock),
     });
     // SendGrid's event webhook (with SENDGRID_WEBHOOK_PUBLIC_KEY) and the unsubscribe links the
     // sandbox gate signs (UNSUBSCRIBE_SECRET or the local default).
-    let mut mail = nextier_inbound::mail_webhook::MailState::from_env(worker_db.clone(), worker_publisher.clone());
+    let mut mail = nextier_webhooks::sendgrid::MailState::from_env(worker_db.clone(), worker_publisher.clone());
     if mail.unsubscribe_secret.is_none() {
         mail.unsubscribe_secret = Some(Arc::new(nextier_outbound::email::LOCAL_SECRET.as_bytes().to_vec()));
     }
     let app = nextier_api::full_app(state, Some(verifier))
-        .merge(nextier_inbound::mail_webhook::routes(mail))
+        .merge(nextier_webhooks::sendgrid::routes(mail))
         .merge(blob_router(blobs.clone(), Some(on_upload)))
         .merge(webhook)
         .merge(voice)
-        .merge(nextier_inbound::skiptrace::routes(nextier_inbound::skiptrace::CallbackState {
-            db: worker_db.clone(),
-            now: chrono::Utc::now,
-        }));
+        .merge(nextier_webhooks::skip_trace::routes(nextier_webhooks::skip_trace::CallbackState::new(
+            worker_db.clone(),
+        )));
 
     let (shutdown, stop_rx) = watch::channel(false);
     let mut tasks = Vec::new();
@@ -209,7 +208,7 @@ pub async fn start(config: LocalConfig) -> anyhow::Result<Running> {
     // The sandbox plays the carrier: receipts (and scripted replies) as signed webhooks.
     let carrier = crate::carrier::Carrier {
         admin_url: database.admin_url.clone(),
-        webhook_url: format!("{api_url}{}", nextier_inbound::webhook::PATH),
+        webhook_url: format!("{api_url}{}", nextier_webhooks::signalhouse::PATH),
         secret: webhook_secret.clone(),
         reply: config.sandbox_reply.clone(),
     };

@@ -18,7 +18,6 @@ use axum::routing::post;
 use axum::Router;
 use chrono::Utc;
 use nextier_domain::webhook_signature::sign_signalhouse;
-use nextier_inbound::webhook::{self, WebhookState};
 use nextier_inbound::Processor;
 use nextier_outbound::{Gate, SandboxTransport};
 use nextier_platform::local::{PgEventBus, PgQueue, QueueSpec};
@@ -29,6 +28,7 @@ use nextier_providers::retry::Retry;
 use nextier_providers::signalhouse::{self, SignalHouse};
 use nextier_testkit::fixtures::{sending_number, team};
 use nextier_testkit::TestDb;
+use nextier_webhooks::signalhouse::{self as webhook, WebhookState};
 use serde_json::json;
 use tower::ServiceExt;
 

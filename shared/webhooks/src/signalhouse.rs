@@ -14,18 +14,17 @@ use axum::http::HeaderMap;
 use axum::routing::post;
 use axum::{Json, Router};
 use bytes::Bytes;
-use chrono::{DateTime, Utc};
+use chrono::DateTime;
 use nextier_domain::validation::FieldError;
 use nextier_domain::webhook_signature::{verify_signalhouse, SignatureError};
 use nextier_http::ApiError;
+use nextier_inbound::event::{normalise, payload, without_nul};
+use nextier_inbound::{intake, PROVIDER};
 use nextier_platform::outbox::OutboxPublisher;
-use nextier_store::webhooks::{self, Delivery};
+use nextier_runtime::clock::{Clock, SystemClock};
 use nextier_store::Db;
 use serde_json::{json, Value};
 use sha2::Digest;
-
-use crate::event::normalise;
-use crate::{Job, PROVIDER, QUEUE};
 
 pub const PATH: &str = "/webhooks/signalhouse";
 /// The signing secrets, comma-separated: during a rotation both the old and the new.
@@ -39,12 +38,12 @@ pub struct WebhookState {
     pub outbox: OutboxPublisher,
     pub secrets: Arc<Vec<Vec<u8>>>,
     /// The clock the signature's freshness is checked against (tests move it).
-    pub now: fn() -> DateTime<Utc>,
+    pub clock: Arc<dyn Clock>,
 }
 
 impl WebhookState {
     pub fn new(db: Db, outbox: OutboxPublisher, secrets: Vec<Vec<u8>>) -> Self {
-        Self { db, outbox, secrets: Arc::new(secrets), now: Utc::now }
+        Self { db, outbox, secrets: Arc::new(secrets), clock: Arc::new(SystemClock) }
     }
 }
 
@@ -77,7 +76,7 @@ async fn signalhouse(State(s): State<WebhookState>, headers: HeaderMap, body: By
     }
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let secrets: Vec<&[u8]> = s.secrets.iter().map(Vec::as_slice).collect();
-    let now = (s.now)();
+    let now = s.clock.now();
     let signed_ms = verify_signalhouse(header, &body, &secrets, now.timestamp_millis()).map_err(|e| {
         tracing::warn!(error = %e, "webhook refused");
         ApiError::Unauthorized(match e {
@@ -85,8 +84,8 @@ async fn signalhouse(State(s): State<WebhookState>, headers: HeaderMap, body: By
             other => other.to_string(),
         })
     })?;
-    let payload: Value = crate::event::payload(&body)
-        .map(crate::event::without_nul)
+    let payload: Value = payload(&body)
+        .map(without_nul)
         .map_err(|e| ApiError::Validation(vec![FieldError::new("body", format!("is not JSON: {e}"))]))?;
     let event = match payload.get("event") {
         Some(Value::String(e)) if !e.trim().is_empty() && e.len() <= 100 => normalise(e),
@@ -104,13 +103,14 @@ async fn signalhouse(State(s): State<WebhookState>, headers: HeaderMap, body: By
         None => format!("sha256:{}", hex::encode(sha2::Sha256::digest(&body))),
     };
     let signed_at = DateTime::from_timestamp_millis(signed_ms);
-    let stored = tokio::time::timeout(BUDGET, store(&s, &delivery_id, &event, &payload, &body, signed_at))
-        .await
-        .map_err(|_| ApiError::Unavailable("the database did not answer in time".into()))?
-        .map_err(|e| {
-            tracing::warn!(error = %format!("{e:#}"), "webhook not stored");
-            ApiError::Unavailable("could not store the delivery; retry".into())
-        })?;
+    let stored =
+        tokio::time::timeout(BUDGET, intake::signalhouse(&s.db, &delivery_id, &event, &payload, &body, signed_at))
+            .await
+            .map_err(|_| ApiError::Unavailable("the database did not answer in time".into()))?
+            .map_err(|e| {
+                tracing::warn!(error = %format!("{e:#}"), "webhook not stored");
+                ApiError::Unavailable("could not store the delivery; retry".into())
+            })?;
     let duplicate = stored.is_none();
     nextier_runtime::metrics::emit(
         &[("Function", nextier_runtime::telemetry::function()), ("Provider", PROVIDER)],
@@ -128,23 +128,4 @@ async fn signalhouse(State(s): State<WebhookState>, headers: HeaderMap, body: By
         tracing::info!(delivery_id, event, "duplicate webhook acknowledged");
     }
     Ok(Json(json!({"received": true, "duplicate": duplicate, "deliveryId": delivery_id})))
-}
-
-/// Stores the delivery and stages its job in one statement (one round trip, atomic);
-/// `None` for a duplicate.
-async fn store(
-    s: &WebhookState,
-    delivery_id: &str,
-    event: &str,
-    payload: &Value,
-    raw: &[u8],
-    signed_at: Option<DateTime<Utc>>,
-) -> anyhow::Result<Option<(String, nextier_domain::ids::OutboxId)>> {
-    let conn = s.db.conn().await?;
-    let d = Delivery { provider: PROVIDER, delivery_id, event, payload, raw, signed_at, source: "webhook" };
-    let id = nextier_domain::ids::WebhookEventId::new();
-    let job = serde_json::to_value(Job::Webhook { webhook_event_id: id.to_string(), payload: payload.clone() })?;
-    let correlation = nextier_runtime::correlation::current().unwrap_or_default().as_str().to_owned();
-    let staged = webhooks::receive_with_job(&**conn, &d, &id, QUEUE, &job, &correlation).await?;
-    Ok(staged.map(|outbox_id| (id.to_string(), outbox_id)))
 }

@@ -6,8 +6,9 @@ use axum::body::Body;
 use http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use nextier_domain::ids::ContactId;
-use nextier_inbound::skiptrace::{self, CallbackState, SandboxSkipTracer};
+use nextier_inbound::skiptrace::{self, SandboxSkipTracer};
 use nextier_testkit::TestDb;
+use nextier_webhooks::skip_trace::{self as callback, CallbackState};
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
@@ -65,7 +66,7 @@ async fn a_completed_trace_adds_what_was_found_to_the_right_contacts_once() {
     let path = url.strip_prefix("https://hooks.example.com").unwrap().to_owned();
     assert!(path.starts_with("/webhooks/skip-trace/") && path.len() > 60, "{path}");
 
-    let r = skiptrace::router(CallbackState { db: t.worker.clone(), now: chrono::Utc::now });
+    let r = callback::router(CallbackState::new(t.worker.clone()));
     let results = json!({"jobId": "sandbox-job-1", "status": "completed", "results": [
         {"key": ana.to_string(), "output": {
             "identity": {"names": [{"first_name": "Ana"}]},

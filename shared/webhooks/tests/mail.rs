@@ -11,7 +11,6 @@ use http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use nextier_campaigns::ManualClock;
 use nextier_domain::ids::{ContactId, MessageId, RowId, TeamId};
-use nextier_inbound::mail_webhook::{self, MailState};
 use nextier_inbound::{Job, Processed, Processor};
 use nextier_outbound::{Gate, OutboundGate, OutboundRequest, Prepared, SandboxTransport, UnsubscribeLinks, Verdict};
 use nextier_platform::local::{PgEventBus, PgQueue};
@@ -20,6 +19,7 @@ use nextier_store::campaigns::Channel;
 use nextier_store::{contacts, scope, Scope};
 use nextier_testkit::fixtures::{postal_address, team};
 use nextier_testkit::TestDb;
+use nextier_webhooks::sendgrid::{self as mail_webhook, MailState};
 use p256::ecdsa::signature::Signer;
 use p256::ecdsa::{Signature, SigningKey};
 use p256::pkcs8::EncodePublicKey;
@@ -91,7 +91,7 @@ impl Fx {
             outbox: publisher,
             key: Some(public_key(&self.key)),
             unsubscribe_secret: Some(Arc::new(SECRET.to_vec())),
-            now: at,
+            clock: Arc::new(nextier_runtime::clock::ManualClock::at(at())),
         })
     }
 

@@ -1,7 +1,7 @@
 //! The mail function's two public doors (function URL, no login):
 //! - `POST /webhooks/sendgrid`, SendGrid's Event Webhook: verified (ECDSA P-256 over the
 //!   timestamp and the raw body), each event stored once by its `sg_event_id` with its queue
-//!   job in one statement, answered. The inbound consumer applies it ([`crate::mail_events`]).
+//!   job in one statement, answered. The inbound consumer applies it (`nextier_inbound::mail_events`).
 //!   401 for an unsigned, mis-signed or stale request, 400 for a signed body that is not a list
 //!   of events, 503 when unconfigured or the database is unavailable (SendGrid retries).
 //! - `/unsubscribe/{token}`, the link in every campaign email: GET shows a confirmation page
@@ -17,19 +17,19 @@ use axum::response::Html;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use bytes::Bytes;
-use chrono::{DateTime, Utc};
+use chrono::DateTime;
 use nextier_domain::sendgrid_signature::{self, VerifyingKey};
 use nextier_domain::unsubscribe;
 use nextier_domain::validation::FieldError;
 use nextier_domain::webhook_signature::SignatureError;
 use nextier_http::ApiError;
+use nextier_inbound::event::without_nul;
+use nextier_inbound::intake::{self, MailDelivery};
+use nextier_inbound::mail_events::{self, PROVIDER};
 use nextier_platform::outbox::OutboxPublisher;
-use nextier_store::webhooks::{self, Delivery};
-use nextier_store::{messages, scope, Db, Scope, StoreError};
+use nextier_runtime::clock::{Clock, SystemClock};
+use nextier_store::Db;
 use serde_json::{json, Value};
-
-use crate::mail_events::{opt_out_email, PROVIDER};
-use crate::{Job, QUEUE};
 
 pub const WEBHOOK_PATH: &str = "/webhooks/sendgrid";
 pub const UNSUBSCRIBE_PATH: &str = "/unsubscribe/{token}";
@@ -46,7 +46,7 @@ pub struct MailState {
     pub key: Option<Arc<VerifyingKey>>,
     /// The secret unsubscribe tokens are signed with; `None`: links answer 503.
     pub unsubscribe_secret: Option<Arc<Vec<u8>>>,
-    pub now: fn() -> DateTime<Utc>,
+    pub clock: Arc<dyn Clock>,
 }
 
 impl MailState {
@@ -69,7 +69,7 @@ impl MailState {
             outbox,
             key,
             unsubscribe_secret: secret.map(|s| Arc::new(s.trim().as_bytes().to_vec())),
-            now: Utc::now,
+            clock: Arc::new(SystemClock),
         }
     }
 }
@@ -92,7 +92,7 @@ pub fn routes(state: MailState) -> Router {
 }
 
 /// The events of a body: a JSON array of objects, each with a `sg_event_id` and an `event`.
-fn events(body: &[u8]) -> Result<Vec<(String, String, Value)>, ApiError> {
+fn events(body: &[u8]) -> Result<Vec<MailDelivery>, ApiError> {
     let bad = |field: String, why: &str| ApiError::Validation(vec![FieldError::new(field, why)]);
     let list: Vec<Value> = serde_json::from_slice::<Value>(body)
         .map_err(|e| bad("body".into(), &format!("is not JSON: {e}")))?
@@ -100,12 +100,12 @@ fn events(body: &[u8]) -> Result<Vec<(String, String, Value)>, ApiError> {
         .cloned()
         .ok_or_else(|| bad("body".into(), "must be a JSON array of events"))?;
     let mut out = Vec::with_capacity(list.len());
-    for (i, e) in list.into_iter().map(crate::event::without_nul).enumerate() {
+    for (i, e) in list.into_iter().map(without_nul).enumerate() {
         let text =
             |k: &str| e.get(k).and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty() && s.len() <= 200);
         let id = text("sg_event_id").ok_or_else(|| bad(format!("[{i}].sg_event_id"), "must be 1 to 200 characters"))?;
         let event = text("event").ok_or_else(|| bad(format!("[{i}].event"), "must be a non-empty string"))?;
-        out.push((id.to_owned(), event.to_ascii_lowercase(), e.clone()));
+        out.push(MailDelivery { id: id.to_owned(), event: event.to_ascii_lowercase(), payload: e.clone() });
     }
     Ok(out)
 }
@@ -116,7 +116,7 @@ async fn sendgrid(State(s): State<MailState>, headers: HeaderMap, body: Bytes) -
         return Err(ApiError::Unavailable("the webhook has no verification key configured".into()));
     };
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let signed = sendgrid_signature::verify(header, &body, key, (s.now)().timestamp()).map_err(|e| {
+    let signed = sendgrid_signature::verify(header, &body, key, s.clock.now().timestamp()).map_err(|e| {
         tracing::warn!(error = %e, "SendGrid webhook refused");
         ApiError::Unauthorized(match e {
             SignatureError::Unsigned => "the request is not signed (X-Twilio-Email-Event-Webhook-Signature)".into(),
@@ -125,7 +125,7 @@ async fn sendgrid(State(s): State<MailState>, headers: HeaderMap, body: Bytes) -
     })?;
     let events = events(&body)?;
     let signed_at = DateTime::from_timestamp(signed, 0);
-    let stored = tokio::time::timeout(BUDGET, store(&s, &events, &body, signed_at))
+    let stored = tokio::time::timeout(BUDGET, intake::sendgrid(&s.db, &events, &body, signed_at))
         .await
         .map_err(|_| ApiError::Unavailable("the database did not answer in time".into()))?
         .map_err(|e| {
@@ -144,28 +144,6 @@ async fn sendgrid(State(s): State<MailState>, headers: HeaderMap, body: Bytes) -
         let _ = tokio::time::timeout(Duration::from_millis(500), s.outbox.publish(&stored)).await;
     }
     Ok(Json(json!({"received": events.len(), "duplicates": duplicates})))
-}
-
-/// Stores each event once (by `sg_event_id`) with its job, one statement each; the outbox
-/// ids of the new ones.
-async fn store(
-    s: &MailState,
-    events: &[(String, String, Value)],
-    raw: &[u8],
-    signed_at: Option<DateTime<Utc>>,
-) -> anyhow::Result<Vec<nextier_domain::ids::OutboxId>> {
-    let conn = s.db.conn().await?;
-    let correlation = nextier_runtime::correlation::current().unwrap_or_default().as_str().to_owned();
-    let mut staged = Vec::new();
-    for (delivery_id, event, payload) in events {
-        let d = Delivery { provider: PROVIDER, delivery_id, event, payload, raw, signed_at, source: "webhook" };
-        let id = nextier_domain::ids::WebhookEventId::new();
-        let job = serde_json::to_value(Job::MailEvent { webhook_event_id: id.to_string(), payload: payload.clone() })?;
-        if let Some(o) = webhooks::receive_with_job(&**conn, &d, &id, QUEUE, &job, &correlation).await? {
-            staged.push(o);
-        }
-    }
-    Ok(staged)
 }
 
 fn page(title: &str, text: &str, button: bool) -> Html<String> {
@@ -206,17 +184,7 @@ async fn one_click(
     if !form.contains(unsubscribe::ONE_CLICK_BODY) {
         return Err(ApiError::Validation(vec![FieldError::new("List-Unsubscribe", "must be One-Click")]));
     }
-    let mut conn = s.db.conn().await.map_err(|e| ApiError::Unavailable(e.to_string()))?;
-    let tx = scope::begin(&mut conn, &Scope::team(u.team.clone())).await?;
-    let holder = match messages::get(&tx, &u.message).await {
-        Ok(m) => m.contact_id,
-        Err(StoreError::NotFound) => None,
-        Err(e) => return Err(e.into()),
-    };
-    opt_out_email(&tx, &u.team, &u.address, holder.as_ref(), "email_unsubscribe", "unsubscribe link", Some(&u.message))
-        .await?;
-    tx.commit().await.map_err(StoreError::from)?;
-    tracing::info!(team_id = %u.team, message = %u.message, "unsubscribed by link");
+    mail_events::unsubscribe(&s.db, &u).await?;
     Ok(page("Unsubscribed", &format!("{} will get nothing more from us.", html_escape(&u.address)), false))
 }
 

@@ -8,8 +8,8 @@ use http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use nextier_domain::ids::TeamId;
 use nextier_domain::webhook_signature::twilio_signature;
-use nextier_inbound::voice::{self, VoiceState};
 use nextier_testkit::{fixtures, TestDb};
+use nextier_webhooks::twilio::{self as voice, VoiceState};
 use tower::ServiceExt;
 
 const TOKEN: &str = "twilio-auth-token";
@@ -50,7 +50,7 @@ async fn setup() -> (TestDb, TeamId, axum::Router) {
         db: t.worker.clone(),
         auth_token: Arc::new(TOKEN.into()),
         base_url: Arc::new(BASE.into()),
-        now: chrono::Utc::now,
+        clock: Arc::new(nextier_runtime::clock::SystemClock),
     };
     (t, team, voice::router(state))
 }

@@ -11,12 +11,12 @@ use nextier_campaigns::ManualClock;
 use nextier_domain::ids::{TeamId, UserId};
 use nextier_domain::inbox::Classification;
 use nextier_domain::webhook_signature::sign_signalhouse;
-use nextier_inbound::webhook::{self, WebhookState};
 use nextier_inbound::{Job, Processed, Processor};
 use nextier_outbound::{Gate, SandboxTransport};
 use nextier_platform::local::{PgEventBus, PgQueue};
 use nextier_platform::outbox::OutboxPublisher;
 use nextier_testkit::TestDb;
+use nextier_webhooks::signalhouse::{self as webhook, WebhookState};
 use serde_json::{json, Value};
 use tower::ServiceExt;
 

@@ -12,7 +12,6 @@ use nextier_campaigns::ManualClock;
 use nextier_domain::ids::{ContactId, TeamId};
 use nextier_domain::phone::E164;
 use nextier_domain::webhook_signature::sign_signalhouse;
-use nextier_inbound::webhook::{self, WebhookState};
 use nextier_inbound::Processor;
 use nextier_outbound::{Gate, OutboundRequest, Prepared, Purpose, SandboxTransport, Verdict};
 use nextier_platform::local::{PgEventBus, PgQueue, QueueSpec};
@@ -23,6 +22,7 @@ use nextier_store::contacts::{self, Fields, NewContact, NewPhone};
 use nextier_store::{scope, Scope};
 use nextier_testkit::fixtures::{sending_number, team};
 use nextier_testkit::TestDb;
+use nextier_webhooks::signalhouse::{self as webhook, WebhookState};
 use serde_json::json;
 use tower::ServiceExt;
 

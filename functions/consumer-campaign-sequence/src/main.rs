@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use nextier_campaigns::sequence::{handle, Sequencer};
-use nextier_campaigns::SystemClock;
+use nextier_platform::ports::clock::SystemClock;
 use nextier_store::Db;
 
 #[tokio::main]

@@ -1,7 +1,7 @@
 //! The campaign queue's consumer (sync-lead-campaign): a contact whose score changed is
 //! enrolled in the running campaigns whose auto-enrol band contains it.
 
-use nextier_campaigns::SystemClock;
+use nextier_platform::ports::clock::SystemClock;
 use nextier_store::Db;
 
 #[tokio::main]

@@ -16,11 +16,11 @@ pub struct AppState {
     /// The one way out for a person's messages (the cockpit's sends).
     pub gate: Arc<dyn OutboundGate>,
     /// Writes reply suggestions for inbox items (an LLM when configured, else templates).
-    pub suggester: Arc<dyn nextier_inbound::suggest::Suggester>,
+    pub suggester: Arc<dyn nextier_platform::ports::suggester::Suggester>,
     /// Skip traces (RealEstateAPI when configured, else the sandbox).
-    pub skip_tracer: Arc<dyn nextier_inbound::skiptrace::SkipTracer>,
+    pub skip_tracer: Arc<dyn nextier_platform::ports::skip_tracer::SkipTracer>,
     /// Subgroups, number inventory and purchases (SignalHouse when configured, else the sandbox).
-    pub numbers: Arc<dyn nextier_inbound::provisioning::NumberProvider>,
+    pub numbers: Arc<dyn nextier_platform::ports::numbers::NumberProvider>,
 }
 
 #[derive(Debug, Clone)]

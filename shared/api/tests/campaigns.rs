@@ -81,7 +81,7 @@ async fn run_tick(h: &Harness, q: &PgQueue) -> u64 {
         &nextier_domain::quiet_hours::locate("+12125552101", None),
     );
     let s = tick(&h.t.worker, q, at, &TickConfig::default()).await.unwrap();
-    let clock = nextier_campaigns::ManualClock::at(at);
+    let clock = nextier_platform::ports::clock::ManualClock::at(at);
     let seq = Sequencer {
         db: h.t.db.clone(),
         gate: Arc::new(nextier_campaigns::gate::sandbox()),

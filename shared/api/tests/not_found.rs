@@ -89,7 +89,7 @@ async fn reply(h: &Harness, from: &str, text: &str) {
     let p = Processor {
         db: h.t.worker.clone(),
         gate: h.state.gate.clone(),
-        clock: Arc::new(nextier_campaigns::SystemClock),
+        clock: Arc::new(nextier_platform::ports::clock::SystemClock),
         outbox: None,
         suggester: Arc::new(nextier_inbound::suggest::TemplateSuggester),
     };

@@ -77,7 +77,7 @@ async fn deliver(h: &Harness, delivery: &str, payload: Value) -> Processed {
     let p = Processor {
         db: h.t.worker.clone(),
         gate: h.state.gate.clone(),
-        clock: Arc::new(nextier_campaigns::SystemClock),
+        clock: Arc::new(nextier_platform::ports::clock::SystemClock),
         outbox: None,
         suggester: Arc::new(nextier_inbound::suggest::TemplateSuggester),
     };

@@ -105,7 +105,7 @@ async fn deliver(h: &Harness, body: Vec<u8>, delivery: &str) -> Processed {
     let p = Processor {
         db: h.t.worker.clone(),
         gate: h.state.gate.clone(),
-        clock: Arc::new(nextier_campaigns::SystemClock),
+        clock: Arc::new(nextier_platform::ports::clock::SystemClock),
         outbox: None,
         suggester: Arc::new(nextier_inbound::suggest::TemplateSuggester),
     };

@@ -128,7 +128,7 @@ async fn rig(llm_delay: Duration) -> anyhow::Result<Rig> {
     let p = Arc::new(Processor {
         db: t.worker.clone(),
         gate: Arc::new(Gate::new(Arc::new(sms), sandbox.clone(), sandbox)),
-        clock: Arc::new(nextier_campaigns::SystemClock),
+        clock: Arc::new(nextier_platform::ports::clock::SystemClock),
         outbox: Some(publisher.clone()),
         suggester: Arc::new(suggester),
     });

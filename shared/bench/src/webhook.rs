@@ -187,7 +187,7 @@ async fn consumer(worker_url: &str) -> anyhow::Result<()> {
     let p = Arc::new(Processor {
         db: db.clone(),
         gate: Arc::new(nextier_campaigns::gate::sandbox()),
-        clock: Arc::new(nextier_campaigns::SystemClock),
+        clock: Arc::new(nextier_platform::ports::clock::SystemClock),
         outbox: None,
         suggester: Arc::new(nextier_inbound::suggest::TemplateSuggester),
     });

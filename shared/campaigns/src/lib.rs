@@ -44,8 +44,7 @@ pub const TICK_SCHEDULE: nextier_runtime::serve::ScheduledJob =
 pub const STARTER_SCHEDULE: nextier_runtime::serve::ScheduledJob =
     nextier_runtime::serve::ScheduledJob { name: "campaign-starter", every_secs: 60 };
 
-/// The clock port (moved to `nextier_runtime::clock`, re-exported here for the callers).
-pub use nextier_runtime::clock::{Clock, ManualClock, SystemClock};
+/// The clock port (moved to `nextier_platform::ports::clock`, re-exported here for the callers).
 
 /// Team settings that change campaign rules (scope `campaigns`).
 pub mod team_rules {

@@ -33,7 +33,9 @@ use nextier_store::{contacts, scope, Db, Scope, StoreError, Tx};
 use serde::{Deserialize, Serialize};
 
 use crate::gate::{Batched, Dispatch, FromCampaign, OutboundGate, OutboundRequest, Prepared, Verdict};
-use crate::{Clock, SEQUENCE_QUEUE};
+use nextier_platform::ports::clock::Clock;
+
+use crate::SEQUENCE_QUEUE;
 
 /// The queue message: everything needed to find the work, team id included (the original's
 /// jobs carried none and were all rejected).

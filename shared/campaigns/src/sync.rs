@@ -11,7 +11,9 @@ use nextier_store::contacts::{self, Selection};
 use nextier_store::{scope, settings, Db, Scope, StoreError};
 use serde::{Deserialize, Serialize};
 
-use crate::{staging, team_rules, Clock, SYNC_QUEUE};
+use nextier_platform::ports::clock::Clock;
+
+use crate::{staging, team_rules, SYNC_QUEUE};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

@@ -12,9 +12,10 @@ use chrono::Duration;
 use nextier_campaigns::gate::{Gate, SandboxTransport};
 use nextier_campaigns::sequence::{Processed, SequenceJob, Sequencer};
 use nextier_campaigns::tick::{tick, TickConfig};
-use nextier_campaigns::{Clock, ManualClock, SEQUENCE_QUEUE};
+use nextier_campaigns::SEQUENCE_QUEUE;
 use nextier_domain::campaign::Delay;
 use nextier_outbound::{Cleared, Delivered, Transport, TransportError};
+use nextier_platform::ports::clock::{Clock, ManualClock};
 use nextier_platform::Queue;
 use support::*;
 

@@ -17,7 +17,6 @@ pub mod event;
 pub mod intake;
 pub mod mail_events;
 pub mod notify;
-pub mod provisioning;
 mod received;
 pub mod reconcile;
 pub mod redrive;
@@ -29,10 +28,10 @@ pub mod voice;
 use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use nextier_campaigns::Clock;
 use nextier_domain::ids::{ContactId, MessageId, TeamId};
 use nextier_domain::inbox::Classification;
 use nextier_outbound::{OutboundGate, OutboundRequest, Prepared, Purpose, Verdict};
+use nextier_platform::ports::clock::Clock;
 use nextier_runtime::serve::QueueConsumer;
 use nextier_runtime::sqs::{process_batch_by_key, Message, Outcome};
 use nextier_store::campaigns::Channel;
@@ -102,7 +101,7 @@ pub struct Processor {
     /// the outbox sweeper does, within a minute.
     pub outbox: Option<nextier_platform::outbox::OutboxPublisher>,
     /// Writes reply suggestions (the template suggester locally, an LLM when configured).
-    pub suggester: Arc<dyn suggest::Suggester>,
+    pub suggester: Arc<dyn nextier_platform::ports::suggester::Suggester>,
 }
 
 /// What processing a job did (logged, and returned to tests).

@@ -5,11 +5,9 @@
 //! outreach: they go to team members, never to contacts, so the outbound gate's rules
 //! (consent, quiet hours, carrier limits) do not apply to them.
 
-use std::sync::Mutex;
-
-use async_trait::async_trait;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use nextier_domain::ids::TeamId;
+use nextier_platform::ports::mailer::Mailer;
 use nextier_runtime::sqs::{process_batch, Message, Outcome};
 use nextier_store::{scope, Db, Scope};
 use serde::{Deserialize, Serialize};
@@ -32,37 +30,6 @@ pub struct MailJob {
     pub key: String,
     pub subject: String,
     pub text: String,
-}
-
-#[async_trait]
-pub trait Mailer: Send + Sync {
-    fn name(&self) -> &'static str;
-    async fn send(&self, to: &[String], subject: &str, text: &str, key: &str) -> anyhow::Result<()>;
-}
-
-/// The local mailer: logs each mail and keeps it (tests read it back).
-#[derive(Default)]
-pub struct LogMailer {
-    sent: Mutex<Vec<(Vec<String>, String, String)>>,
-}
-
-impl LogMailer {
-    pub fn sent(&self) -> Vec<(Vec<String>, String, String)> {
-        self.sent.lock().unwrap_or_else(|p| p.into_inner()).clone()
-    }
-}
-
-#[async_trait]
-impl Mailer for LogMailer {
-    fn name(&self) -> &'static str {
-        "log"
-    }
-
-    async fn send(&self, to: &[String], subject: &str, text: &str, key: &str) -> anyhow::Result<()> {
-        tracing::info!(to = ?to, subject, key, "mail (local: logged, not sent)");
-        self.sent.lock().unwrap_or_else(|p| p.into_inner()).push((to.to_vec(), subject.to_owned(), text.to_owned()));
-        Ok(())
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -6,10 +6,9 @@
 //! also came by webhook is recorded once downstream: replies by provider message id, receipts
 //! by status order.
 
-use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use nextier_domain::ids::WebhookEventId;
 use nextier_platform::outbox::OutboxPublisher;
+use nextier_platform::ports::notifications::NotificationSource;
 use nextier_store::webhooks::{self, Delivery};
 use nextier_store::{scope, Db, Scope};
 use serde::Serialize;
@@ -21,26 +20,6 @@ use crate::{Job, PROVIDER, QUEUE};
 /// Reading SignalHouse's notifications for what the webhook missed: every minute.
 pub const SCHEDULE: nextier_runtime::serve::ScheduledJob =
     nextier_runtime::serve::ScheduledJob { name: "signalhouse-reconcile", every_secs: 60 };
-
-/// One notification record: `{id, timestamp, event, identifier, metaData}`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Notification {
-    pub id: String,
-    pub event: String,
-    pub at: Option<DateTime<Utc>>,
-    /// The event's data, as a webhook would carry it.
-    pub payload: Value,
-    /// The whole record as the API gave it.
-    pub raw: Value,
-}
-
-/// Where unread notifications come from (SignalHouse's API; a fake in tests).
-#[async_trait]
-pub trait NotificationSource: Send + Sync {
-    /// Up to `limit` unread notifications, oldest first.
-    async fn unread(&self, limit: u32) -> anyhow::Result<Vec<Notification>>;
-    async fn mark_read(&self, ids: &[String]) -> anyhow::Result<()>;
-}
 
 #[derive(Debug, Clone, Default, Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -5,7 +5,6 @@
 //! same transaction that records the outgoing message, so nothing AI-written is sent without
 //! it. Sending goes through the outbound gate like any other message.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -13,6 +12,7 @@ use chrono::{DateTime, Utc};
 use nextier_domain::ids::{InboxItemId, MessageId, SuggestionId, TeamId};
 use nextier_domain::inbox::Classification;
 use nextier_outbound::{OutboundGate, OutboundRequest, Prepared, Purpose, Verdict};
+use nextier_platform::ports::suggester::{Context, Suggester, Written};
 use nextier_store::ai::{self, Suggestion, SuggestionStatus};
 use nextier_store::campaigns::Channel;
 use nextier_store::{contacts, inbox, messages, scope, settings, Db, Scope, StoreError};
@@ -20,32 +20,6 @@ use nextier_store::{contacts, inbox, messages, scope, settings, Db, Scope, Store
 /// Team settings: `auto_send` (yes/no) and `template.<class>` (the template suggester's text
 /// for a class; `{{firstName}}` is replaced).
 pub const SETTINGS_SCOPE: &str = "ai";
-
-/// What a suggester is told.
-#[derive(Debug, Clone)]
-pub struct Context {
-    pub first_name: Option<String>,
-    pub classification: Classification,
-    /// The reply being answered.
-    pub text: String,
-    /// The conversation, oldest first: (direction, body).
-    pub conversation: Vec<(String, String)>,
-    /// The team's `ai` settings.
-    pub settings: HashMap<String, String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Written {
-    pub text: String,
-    /// `template:<class>` or `llm:<model>`.
-    pub source: String,
-}
-
-#[async_trait]
-pub trait Suggester: Send + Sync {
-    /// A reply, or `None` when the item should not be answered by a machine.
-    async fn suggest(&self, ctx: &Context) -> anyhow::Result<Option<Written>>;
-}
 
 /// Whether a class of reply wants an answer from a person (opt-outs, HELP and START are
 /// answered by the system; wrong numbers and profanity by nobody).

@@ -8,8 +8,8 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use futures::future::BoxFuture;
 use nextier_platform::local::QueueSpec;
 use nextier_platform::outbox::{sweep_job, OutboxPublisher};
+use nextier_platform::ports::clock::{Clock, SystemClock};
 use nextier_platform::BlobStore;
-use nextier_runtime::clock::{Clock, SystemClock};
 use nextier_runtime::serve::{QueueConsumer, ScheduledJob};
 use nextier_store::Db;
 
@@ -144,7 +144,7 @@ impl Registry {
             ));
         }
         // template.yaml: ConsumerMailFunction; locally the mail is logged, not sent.
-        let (mail_db, mailer) = (app.clone(), Arc::new(nextier_inbound::notify::LogMailer::default()));
+        let (mail_db, mailer) = (app.clone(), Arc::new(nextier_platform::ports::mailer::LogMailer::default()));
         r.consumers.push(Consumer::declared(
             &nextier_inbound::notify::CONSUMER,
             Arc::new(move |event: SqsEvent| {

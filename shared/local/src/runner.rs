@@ -137,7 +137,7 @@ pub async fn start(config: LocalConfig) -> anyhow::Result<Running> {
             nextier_platform::local::PgRateLimiter::new(db.clone()),
         ))),
         suggester: Arc::new(nextier_inbound::suggest::TemplateSuggester),
-        skip_tracer: Arc::new(nextier_inbound::skiptrace::SandboxSkipTracer::default()),
+        skip_tracer: Arc::new(nextier_platform::ports::skip_tracer::SandboxSkipTracer::default()),
         // Subgroups and numbers from SignalHouse when configured, else a sandbox that lists
         // any number a team registers.
         numbers: nextier_providers::numbers_from_env(),
@@ -176,7 +176,7 @@ pub async fn start(config: LocalConfig) -> anyhow::Result<Running> {
         db: worker_db.clone(),
         auth_token: Arc::new(nextier_runtime::config::or("TWILIO_AUTH_TOKEN", LOCAL_TWILIO_TOKEN)),
         base_url: Arc::new(api_url.clone()),
-        clock: Arc::new(nextier_runtime::clock::SystemClock),
+        clock: Arc::new(nextier_platform::ports::clock::SystemClock),
     });
     // SendGrid's event webhook (with SENDGRID_WEBHOOK_PUBLIC_KEY) and the unsubscribe links the
     // sandbox gate signs (UNSUBSCRIBE_SECRET or the local default).

@@ -11,9 +11,9 @@
 
 use std::time::Duration;
 
-use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use nextier_domain::ids::{MessageId, TeamId};
+use nextier_platform::ports::delivery_lookup::{DeliveryLookup, Lookup};
 use nextier_store::delivery::{self, Queued};
 use nextier_store::{contacts, messages, scope, Db, Scope, StoreError};
 use serde::Serialize;
@@ -26,26 +26,6 @@ pub const SCHEDULE: nextier_runtime::serve::ScheduledJob =
 
 /// The send keys of opt-out confirmations start so (see [`crate::opt_out_confirmation_key`]).
 const OPT_OUT_CONFIRMATION_PREFIX: &str = "opt-out-confirmation:";
-
-/// What a provider says about one of our messages.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Lookup {
-    /// It took the message, under this id.
-    Found { provider_message_id: String },
-    /// It has no such message.
-    NotFound,
-    /// It cannot say (no lookup for this provider).
-    Unknown,
-}
-
-/// Asks the providers about queued messages.
-#[async_trait]
-pub trait DeliveryLookup: Send + Sync {
-    async fn lookup(&self, message: &Queued) -> anyhow::Result<Lookup>;
-    /// How long after a first request the provider replays a repeated one under the same
-    /// idempotency key; `None`: it takes no key, so a second request is a second message.
-    fn replay_window(&self, provider: &str) -> Option<Duration>;
-}
 
 #[derive(Debug, Clone)]
 pub struct ReconcileConfig {

@@ -33,7 +33,7 @@ pub async fn inbound_processor(db: nextier_store::Db) -> nextier_inbound::Proces
     nextier_inbound::Processor {
         db,
         gate: Arc::new(gate),
-        clock: Arc::new(nextier_runtime::clock::SystemClock),
+        clock: Arc::new(nextier_platform::ports::clock::SystemClock),
         outbox,
         suggester: suggester_from_env(),
     }
@@ -127,9 +127,9 @@ impl OutboundGate for LazyGate {
 
 /// Number provisioning: SignalHouse when `SIGNALHOUSE_API_KEY` and `SIGNALHOUSE_GROUP_ID` are
 /// set, else the (permissive) sandbox.
-pub fn numbers_from_env() -> Arc<dyn nextier_inbound::provisioning::NumberProvider> {
+pub fn numbers_from_env() -> Arc<dyn nextier_platform::ports::numbers::NumberProvider> {
     match notifications::Config::from_env() {
         Some(c) => Arc::new(signalhouse_numbers::SignalHouseNumbers::new(c)),
-        None => Arc::new(nextier_inbound::provisioning::SandboxNumbers::permissive()),
+        None => Arc::new(nextier_platform::ports::numbers::SandboxNumbers::permissive()),
     }
 }

@@ -8,7 +8,8 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use nextier_inbound::suggest::{needs_reply, Context, Suggester, Written};
+use nextier_inbound::suggest::needs_reply;
+use nextier_platform::ports::suggester::{Context, Suggester, Written};
 use serde::Deserialize;
 use serde_json::json;
 

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use nextier_outbound::reconcile::{DeliveryLookup, Lookup};
+use nextier_platform::ports::delivery_lookup::{DeliveryLookup, Lookup};
 use nextier_store::delivery::Queued;
 use serde_json::Value;
 

@@ -7,7 +7,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use nextier_inbound::reconcile::{Notification, NotificationSource};
+use nextier_platform::ports::notifications::{Notification, NotificationSource};
 use reqwest::header::CONTENT_TYPE;
 use serde_json::{json, Value};
 

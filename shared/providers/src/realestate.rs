@@ -3,7 +3,7 @@
 //! webhookUrl}`; the answer carries the job id (`jobId`). The results come to the webhook.
 
 use async_trait::async_trait;
-use nextier_inbound::skiptrace::{SkipTracer, TraceInput};
+use nextier_platform::ports::skip_tracer::{SkipTracer, TraceInput};
 use serde_json::{json, Value};
 
 use crate::retry::{self, Retry};
@@ -78,7 +78,7 @@ impl SkipTracer for RealEstateApi {
 pub fn skip_tracer_from_env() -> std::sync::Arc<dyn SkipTracer> {
     match Config::from_env() {
         Some(c) => std::sync::Arc::new(RealEstateApi::new(c)),
-        None => std::sync::Arc::new(nextier_inbound::skiptrace::SandboxSkipTracer::default()),
+        None => std::sync::Arc::new(nextier_platform::ports::skip_tracer::SandboxSkipTracer::default()),
     }
 }
 

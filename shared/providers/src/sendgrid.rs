@@ -96,7 +96,7 @@ impl Transport for SendGrid {
 /// Notifications to the team's own people (not outreach: no gate), one mail to all of them,
 /// the job's key as a custom argument.
 #[async_trait]
-impl nextier_inbound::notify::Mailer for SendGrid {
+impl nextier_platform::ports::mailer::Mailer for SendGrid {
     fn name(&self) -> &'static str {
         "sendgrid"
     }
@@ -126,9 +126,9 @@ impl nextier_inbound::notify::Mailer for SendGrid {
 }
 
 /// SendGrid when configured, else the local log mailer.
-pub fn mailer_from_env() -> std::sync::Arc<dyn nextier_inbound::notify::Mailer> {
+pub fn mailer_from_env() -> std::sync::Arc<dyn nextier_platform::ports::mailer::Mailer> {
     match Config::from_env() {
         Some(c) => std::sync::Arc::new(SendGrid::new(c)),
-        None => std::sync::Arc::new(nextier_inbound::notify::LogMailer::default()),
+        None => std::sync::Arc::new(nextier_platform::ports::mailer::LogMailer::default()),
     }
 }

@@ -7,7 +7,7 @@
 //! `Authorization: Bearer` and `Content-Type: application/json`, as the SDK's session does.
 
 use async_trait::async_trait;
-use nextier_inbound::provisioning::{AvailableNumber, NumberProvider, ProvisionError, Search, Subgroup};
+use nextier_platform::ports::numbers::{AvailableNumber, NumberProvider, ProvisionError, Search, Subgroup};
 use serde_json::{json, Value};
 
 use crate::notifications::Config;

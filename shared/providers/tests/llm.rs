@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use nextier_domain::inbox::Classification;
-use nextier_inbound::suggest::{Context, Suggester};
+use nextier_platform::ports::suggester::{Context, Suggester};
 use nextier_providers::llm::{ChatCompletions, Config};
 use nextier_providers::retry::Retry;
 use serde_json::{json, Value};

@@ -231,7 +231,7 @@ async fn calls_go_to_twilio_with_escaped_twiml_and_an_unsubscribed_number_is_sup
 
 #[tokio::test]
 async fn team_notifications_go_to_sendgrid_as_one_mail_to_every_recipient() {
-    use nextier_inbound::notify::Mailer;
+    use nextier_platform::ports::mailer::Mailer;
     let f = fx("+12125550123").await;
     let mailer = sendgrid::SendGrid::new(sendgrid::Config {
         base_url: f.url.clone(),

@@ -134,13 +134,13 @@ async fn a_stop_behind_ten_replies_is_suppressed_within_seconds_with_the_llm_han
     });
     let sandbox = Arc::new(SandboxTransport::new());
     let gate: Arc<dyn nextier_outbound::OutboundGate> = Arc::new(Gate::new(Arc::new(sms), sandbox.clone(), sandbox));
-    let suggester: Arc<dyn nextier_inbound::suggest::Suggester> = Arc::new(suggester);
+    let suggester: Arc<dyn nextier_platform::ports::suggester::Suggester> = Arc::new(suggester);
     for (q, v) in queues {
         // Each queue's consumer is its own function deployed, with its own pool of five.
         let p = Arc::new(Processor {
             db: nextier_store::Db::connect(&t.worker_url(), 5).unwrap(),
             gate: gate.clone(),
-            clock: Arc::new(nextier_campaigns::SystemClock),
+            clock: Arc::new(nextier_platform::ports::clock::SystemClock),
             outbox: Some(publisher.clone()),
             suggester: suggester.clone(),
         });

@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
-use nextier_inbound::skiptrace::{SkipTracer, TraceInput};
+use nextier_platform::ports::skip_tracer::{SkipTracer, TraceInput};
 use nextier_providers::realestate::{Config, RealEstateApi};
 use nextier_providers::retry::Retry;
 use serde_json::{json, Value};

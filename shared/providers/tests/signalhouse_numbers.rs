@@ -12,7 +12,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use nextier_inbound::provisioning::{NumberProvider, ProvisionError, Search};
+use nextier_platform::ports::numbers::{NumberProvider, ProvisionError, Search};
 use nextier_providers::notifications::Config;
 use nextier_providers::retry::Retry;
 use nextier_providers::signalhouse_numbers::SignalHouseNumbers;

@@ -1,7 +1,6 @@
 //! What every function shares at run time: JSON logs through `tracing` with a correlation
 //! id, CloudWatch EMF metrics, the SQS partial-batch helper, and small config helpers.
 
-pub mod clock;
 pub mod config;
 pub mod correlation;
 pub mod deadline;

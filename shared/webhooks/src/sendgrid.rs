@@ -27,7 +27,7 @@ use nextier_inbound::event::without_nul;
 use nextier_inbound::intake::{self, MailDelivery};
 use nextier_inbound::mail_events::{self, PROVIDER};
 use nextier_platform::outbox::OutboxPublisher;
-use nextier_runtime::clock::{Clock, SystemClock};
+use nextier_platform::ports::clock::{Clock, SystemClock};
 use nextier_store::Db;
 use serde_json::{json, Value};
 

@@ -21,7 +21,7 @@ use nextier_http::ApiError;
 use nextier_inbound::event::{normalise, payload, without_nul};
 use nextier_inbound::{intake, PROVIDER};
 use nextier_platform::outbox::OutboxPublisher;
-use nextier_runtime::clock::{Clock, SystemClock};
+use nextier_platform::ports::clock::{Clock, SystemClock};
 use nextier_store::Db;
 use serde_json::{json, Value};
 use sha2::Digest;

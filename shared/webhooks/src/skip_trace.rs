@@ -15,7 +15,7 @@ use bytes::Bytes;
 use nextier_domain::FieldError;
 use nextier_http::ApiError;
 use nextier_inbound::skiptrace::{self, CallbackError, Completion, CALLBACK_PATH};
-use nextier_runtime::clock::{Clock, SystemClock};
+use nextier_platform::ports::clock::{Clock, SystemClock};
 use nextier_store::Db;
 use serde_json::{json, Value};
 

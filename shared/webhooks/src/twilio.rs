@@ -20,7 +20,7 @@ use nextier_domain::webhook_signature::verify_twilio;
 use nextier_http::extract::url_pairs;
 use nextier_http::ApiError;
 use nextier_inbound::voice::{self, field, CallAnswer};
-use nextier_runtime::clock::{Clock, SystemClock};
+use nextier_platform::ports::clock::{Clock, SystemClock};
 use nextier_store::Db;
 
 pub const PATH: &str = "/webhooks/twilio/voice";

@@ -7,7 +7,6 @@ use axum::body::Body;
 use chrono::{DateTime, Duration, Utc};
 use http::{Request, StatusCode};
 use http_body_util::BodyExt;
-use nextier_campaigns::ManualClock;
 use nextier_domain::ids::{TeamId, UserId};
 use nextier_domain::inbox::Classification;
 use nextier_domain::webhook_signature::sign_signalhouse;
@@ -15,6 +14,7 @@ use nextier_inbound::{Job, Processed, Processor};
 use nextier_outbound::{Gate, SandboxTransport};
 use nextier_platform::local::{PgEventBus, PgQueue};
 use nextier_platform::outbox::OutboxPublisher;
+use nextier_platform::ports::clock::ManualClock;
 use nextier_testkit::TestDb;
 use nextier_webhooks::signalhouse::{self as webhook, WebhookState};
 use serde_json::{json, Value};
@@ -430,7 +430,7 @@ async fn the_sla_sweep_escalates_overdue_items_once_per_period() {
     let queue = Arc::new(PgQueue::new(f.t.db.clone()));
     let bus = Arc::new(PgEventBus::new(f.t.db.clone(), "default"));
     let publisher = OutboxPublisher::new(f.t.worker.clone(), queue, bus);
-    let now = nextier_campaigns::Clock::now(f.clock.as_ref());
+    let now = nextier_platform::ports::clock::Clock::now(f.clock.as_ref());
     // Positive responses have a 5-minute SLA; the neutral one 240 minutes.
     let s = nextier_inbound::sla::run(&f.t.worker, &publisher, now + Duration::minutes(4)).await.unwrap();
     assert_eq!(s.escalated, 0);
@@ -548,7 +548,8 @@ async fn with_auto_send_on_a_suggestion_goes_out_through_the_gate_with_its_log_r
 
 #[tokio::test]
 async fn an_sla_breach_mails_the_teams_owners_and_admins_once() {
-    use nextier_inbound::notify::{self, LogMailer, MailJob, Mailed};
+    use nextier_inbound::notify::{self, MailJob, Mailed};
+    use nextier_platform::ports::mailer::LogMailer;
     let f = fx().await;
     let su = f.t.superuser().await;
     for (email, role, status) in [
@@ -575,7 +576,7 @@ async fn an_sla_breach_mails_the_teams_owners_and_admins_once() {
         Arc::new(PgQueue::new(f.t.db.clone())),
         Arc::new(PgEventBus::new(f.t.db.clone(), "default")),
     );
-    let now = nextier_campaigns::Clock::now(f.clock.as_ref());
+    let now = nextier_platform::ports::clock::Clock::now(f.clock.as_ref());
     let s = nextier_inbound::sla::run(&f.t.worker, &publisher, now + Duration::minutes(6)).await.unwrap();
     assert_eq!(s.escalated, 2);
     let jobs: Vec<MailJob> = su

@@ -9,12 +9,12 @@ use base64::Engine;
 use chrono::{DateTime, TimeZone, Utc};
 use http::{Request, StatusCode};
 use http_body_util::BodyExt;
-use nextier_campaigns::ManualClock;
 use nextier_domain::ids::{ContactId, MessageId, RowId, TeamId};
 use nextier_inbound::{Job, Processed, Processor};
 use nextier_outbound::{Gate, OutboundGate, OutboundRequest, Prepared, SandboxTransport, UnsubscribeLinks, Verdict};
 use nextier_platform::local::{PgEventBus, PgQueue};
 use nextier_platform::outbox::OutboxPublisher;
+use nextier_platform::ports::clock::ManualClock;
 use nextier_store::campaigns::Channel;
 use nextier_store::{contacts, scope, Scope};
 use nextier_testkit::fixtures::{postal_address, team};
@@ -91,7 +91,7 @@ impl Fx {
             outbox: publisher,
             key: Some(public_key(&self.key)),
             unsubscribe_secret: Some(Arc::new(SECRET.to_vec())),
-            clock: Arc::new(nextier_runtime::clock::ManualClock::at(at())),
+            clock: Arc::new(nextier_platform::ports::clock::ManualClock::at(at())),
         })
     }
 

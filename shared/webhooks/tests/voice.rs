@@ -50,7 +50,7 @@ async fn setup() -> (TestDb, TeamId, axum::Router) {
         db: t.worker.clone(),
         auth_token: Arc::new(TOKEN.into()),
         base_url: Arc::new(BASE.into()),
-        clock: Arc::new(nextier_runtime::clock::SystemClock),
+        clock: Arc::new(nextier_platform::ports::clock::SystemClock),
     };
     (t, team, voice::router(state))
 }

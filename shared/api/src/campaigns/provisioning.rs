@@ -11,7 +11,7 @@ use nextier_domain::phone::E164;
 use nextier_domain::FieldError;
 use nextier_http::extract::url_pairs;
 use nextier_http::{open_team, ApiError, Credential, JsonBody, PathParams};
-use nextier_inbound::provisioning::{AvailableNumber, ProvisionError, Search};
+use nextier_platform::ports::numbers::{AvailableNumber, ProvisionError, Search};
 use nextier_store::number_orders::{self, Order};
 use nextier_store::teams;
 use serde::{Deserialize, Serialize};

@@ -19,7 +19,7 @@ use tower::ServiceExt;
 pub struct Harness {
     pub sandbox: Arc<nextier_outbound::SandboxTransport>,
     /// The provider's number inventory: lists only what a test places in a subgroup.
-    pub numbers: Arc<nextier_inbound::provisioning::SandboxNumbers>,
+    pub numbers: Arc<nextier_platform::ports::numbers::SandboxNumbers>,
     pub t: TestDb,
     pub app: Router,
     pub bus: PgEventBus,
@@ -40,7 +40,7 @@ pub async fn harness() -> Harness {
         nextier_outbound::Gate::sandbox(sandbox.clone())
             .with_limiter(Arc::new(nextier_platform::local::PgRateLimiter::new(t.db.clone()))),
     );
-    let numbers = Arc::new(nextier_inbound::provisioning::SandboxNumbers::strict());
+    let numbers = Arc::new(nextier_platform::ports::numbers::SandboxNumbers::strict());
     let state = AppState {
         numbers: numbers.clone(),
         db: t.db.clone(),
@@ -49,7 +49,7 @@ pub async fn harness() -> Harness {
         config: Arc::new(AppConfig::default()),
         gate,
         suggester: Arc::new(nextier_inbound::suggest::TemplateSuggester),
-        skip_tracer: Arc::new(nextier_inbound::skiptrace::SandboxSkipTracer::default()),
+        skip_tracer: Arc::new(nextier_platform::ports::skip_tracer::SandboxSkipTracer::default()),
     };
     Harness { app: nextier_api::full_app(state.clone(), None), t, bus, state, sandbox, numbers }
 }

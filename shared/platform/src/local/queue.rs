@@ -2,8 +2,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::ports::clock::{Clock, SystemClock};
 use chrono::{DateTime, Utc};
-use nextier_runtime::clock::{Clock, SystemClock};
 
 use async_trait::async_trait;
 use nextier_store::{Db, StoreError};

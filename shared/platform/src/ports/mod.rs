@@ -1,3 +1,11 @@
+pub mod clock;
+pub mod delivery_lookup;
+pub mod mailer;
+pub mod notifications;
+pub mod numbers;
+pub mod skip_tracer;
+pub mod suggester;
+
 use std::collections::HashMap;
 use std::time::Duration;
 

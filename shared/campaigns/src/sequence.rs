@@ -363,7 +363,7 @@ impl Sequencer {
                                 tx,
                                 team,
                                 d.message(),
-                                "failed",
+                                nextier_domain::message::MessageStatus::Failed,
                                 None,
                                 Some(&reason),
                                 at,

@@ -4,6 +4,7 @@
 //! status, ...}}`). Event names are compared lower case with `_` read as `.`.
 
 use chrono::{DateTime, Utc};
+use nextier_domain::message::MessageStatus;
 use nextier_domain::text::as_written;
 use serde_json::Value;
 
@@ -12,7 +13,7 @@ pub enum Kind {
     /// A reply from a lead.
     Received,
     /// A delivery receipt for one of our messages: `sent`, `delivered` or `failed`.
-    Status(&'static str),
+    Status(MessageStatus),
     /// `NUMBER_PURCHASE_SUCCESSFUL` (true) or `NUMBER_PURCHASE_FAILED` (false) for
     /// [`Event::number`] in [`Event::subgroup`].
     NumberPurchase(bool),
@@ -39,11 +40,11 @@ pub fn normalise(event: &str) -> String {
     event.trim().to_ascii_lowercase().replace('_', ".")
 }
 
-fn status_of(s: &str) -> Option<&'static str> {
+fn status_of(s: &str) -> Option<MessageStatus> {
     match s.trim().to_ascii_lowercase().as_str() {
-        "sent" | "dequeued" => Some("sent"),
-        "delivered" => Some("delivered"),
-        "failed" | "undelivered" | "rejected" | "blocked" => Some("failed"),
+        "sent" | "dequeued" => Some(MessageStatus::Sent),
+        "delivered" => Some(MessageStatus::Delivered),
+        "failed" | "undelivered" | "rejected" | "blocked" => Some(MessageStatus::Failed),
         _ => None,
     }
 }
@@ -126,9 +127,9 @@ mod tests {
         let e = parse(&json!({"event":"SMS_RECEIVED","data":{"from":"+1","to":"+2","message":"hi","messageId":"x"}}));
         assert_eq!((e.kind, e.text.as_deref(), e.message_id.as_deref()), (Kind::Received, Some("hi"), Some("x")));
         let e = parse(&json!({"event":"message.undelivered","message_id":"x","error_code":"30007"}));
-        assert_eq!((e.kind, e.error_code.as_deref()), (Kind::Status("failed"), Some("30007")));
+        assert_eq!((e.kind, e.error_code.as_deref()), (Kind::Status(MessageStatus::Failed), Some("30007")));
         let e = parse(&json!({"event":"message.status","message_id":"x","status":"DELIVERED"}));
-        assert_eq!(e.kind, Kind::Status("delivered"));
+        assert_eq!(e.kind, Kind::Status(MessageStatus::Delivered));
         let e = parse(&json!({"event":"message.status","message_id":"x","status":"ENQUEUED"}));
         assert_eq!(e.kind, Kind::Other("message.status".into()));
         let e = parse(&json!({"event":"brand.add"}));

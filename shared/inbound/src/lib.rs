@@ -114,7 +114,7 @@ pub enum Processed {
     },
     Duplicate,
     Receipt {
-        status: &'static str,
+        status: nextier_domain::message::MessageStatus,
         moved: bool,
     },
     Unroutable(String),
@@ -236,7 +236,7 @@ impl Processor {
         &self,
         webhook_id: &str,
         e: &event::Event,
-        status: &'static str,
+        status: nextier_domain::message::MessageStatus,
         receive_count: u32,
     ) -> anyhow::Result<Processed> {
         let Some(provider_id) = e.message_id.as_deref() else {

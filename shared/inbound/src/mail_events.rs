@@ -5,6 +5,7 @@
 
 use chrono::{DateTime, Utc};
 use nextier_domain::ids::{ContactId, MessageId, TeamId};
+use nextier_domain::message::MessageStatus;
 use nextier_domain::suppression::Kind;
 use nextier_store::consent::{self, Revocation};
 use nextier_store::suppressions::{self, NewSuppression};
@@ -111,7 +112,7 @@ pub enum Effect {
     /// A hard bounce: the address is suppressed, the message failed.
     Bounce,
     /// The message's status moves.
-    Status(&'static str),
+    Status(MessageStatus),
     Nothing,
 }
 
@@ -120,9 +121,9 @@ pub fn effect(e: &MailEvent) -> Effect {
         "unsubscribe" | "group_unsubscribe" => Effect::OptOut("email_unsubscribe"),
         "spamreport" => Effect::OptOut("email_spam_report"),
         "bounce" if e.bounce_type.as_deref() != Some("blocked") => Effect::Bounce,
-        "bounce" | "dropped" => Effect::Status("failed"),
-        "processed" => Effect::Status("sent"),
-        "delivered" => Effect::Status("delivered"),
+        "bounce" | "dropped" => Effect::Status(MessageStatus::Failed),
+        "processed" => Effect::Status(MessageStatus::Sent),
+        "delivered" => Effect::Status(MessageStatus::Delivered),
         _ => Effect::Nothing,
     }
 }
@@ -173,7 +174,7 @@ impl Processor {
                     source_message: Some(message),
                 };
                 suppressions::add(&tx, &team, &s).await?;
-                delivery::apply_mail_status(&tx, &team, &id, "failed", None, Some(&reason), at).await?;
+                delivery::apply_mail_status(&tx, &team, &id, MessageStatus::Failed, None, Some(&reason), at).await?;
                 "bounced".to_owned()
             }
             Effect::Status(status) => {
@@ -203,8 +204,8 @@ mod tests {
         assert_eq!(e(json!({"event": "spamreport"})), Effect::OptOut("email_spam_report"));
         assert_eq!(e(json!({"event": "bounce", "type": "bounce"})), Effect::Bounce);
         assert_eq!(e(json!({"event": "bounce"})), Effect::Bounce);
-        assert_eq!(e(json!({"event": "bounce", "type": "blocked"})), Effect::Status("failed"));
-        assert_eq!(e(json!({"event": "processed"})), Effect::Status("sent"));
+        assert_eq!(e(json!({"event": "bounce", "type": "blocked"})), Effect::Status(MessageStatus::Failed));
+        assert_eq!(e(json!({"event": "processed"})), Effect::Status(MessageStatus::Sent));
         assert_eq!(e(json!({"event": "open"})), Effect::Nothing);
         let p = parse(
             &json!({"event": "Delivered", "email": " Ada@Example.com ", "message_id": "msg_1", "timestamp": 1700000000}),

@@ -13,7 +13,7 @@ use nextier_domain::ids::{ContactId, TeamId};
 use nextier_domain::phone::E164;
 use nextier_platform::ports::skip_tracer::{SkipTracer, TraceInput};
 use nextier_store::contacts::{self, NewPhone};
-use nextier_store::skip_trace::{self, Job};
+use nextier_store::skip_trace::{self, Ending, Job};
 use nextier_store::{scope, Db, Scope, StoreError};
 use serde_json::{json, Value};
 use sha2::Digest;
@@ -134,7 +134,7 @@ pub async fn complete(db: &Db, token: &str, body: &[u8], now: DateTime<Utc>) -> 
         .ok_or(CallbackError::NotAnObject)?;
     scope::apply(&tx, &Scope::team(team.clone())).await?;
     let job = skip_trace::lock(&tx, &id).await?;
-    if job.status == "completed" || job.status == "failed" {
+    if job.status.ended() {
         return Ok(Completion::Duplicate);
     }
     let given = text(&payload, &["jobId", "job_id", "id"]);
@@ -144,12 +144,12 @@ pub async fn complete(db: &Db, token: &str, body: &[u8], now: DateTime<Utc>) -> 
     let status = text(&payload, &["status"]).unwrap_or_default().to_ascii_lowercase();
     if matches!(status.as_str(), "failed" | "error" | "cancelled") {
         let error = text(&payload, &["error", "message"]).unwrap_or_else(|| status.clone());
-        skip_trace::finish(&tx, &id, "failed", &json!({}), Some(&error), now).await?;
+        skip_trace::finish(&tx, &id, Ending::Failed, &json!({}), Some(&error), now).await?;
         tx.commit().await.map_err(StoreError::from)?;
         return Ok(Completion::Failed);
     }
     let summary = apply(&tx, &team, &job, &payload).await?;
-    skip_trace::finish(&tx, &id, "completed", &summary, None, now).await?;
+    skip_trace::finish(&tx, &id, Ending::Completed, &summary, None, now).await?;
     tx.commit().await.map_err(StoreError::from)?;
     tracing::info!(job = %id, summary = %summary, "skip trace completed");
     Ok(Completion::Completed)

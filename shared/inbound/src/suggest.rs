@@ -157,8 +157,10 @@ pub async fn send(
         (SuggestionStatus::Pending, _) => None,
         (_, Some(log)) if log.message_id.is_some() => {
             let m = MessageId::from_trusted(log.message_id.clone().unwrap_or_default());
-            match messages::status(&tx, &m).await?.as_deref() {
-                Some("queued") => Some(log.final_text.clone().unwrap_or_default()),
+            match messages::status(&tx, &m).await? {
+                Some(nextier_domain::message::MessageStatus::Queued) => {
+                    Some(log.final_text.clone().unwrap_or_default())
+                }
                 _ => return Err(StoreError::Conflict(format!("the suggestion was already {}", s.status)).into()),
             }
         }

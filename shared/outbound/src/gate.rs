@@ -2,6 +2,7 @@
 //! and delivery of every outbound message.
 
 use super::*;
+use nextier_domain::message::MessageStatus;
 
 /// Team settings (scope `sending`) the gate reads.
 pub const SCOPE: &str = "sending";
@@ -264,14 +265,14 @@ impl Gate {
                 body: &req.body,
                 provider: transport.name(),
                 provider_message_id: None,
-                status: "queued",
+                status: MessageStatus::Queued,
                 send_key: &req.send_key,
                 segments: Some(segments as i32),
                 at: req.now,
             },
         )
         .await?;
-        if !created && messages::status(tx, &message).await?.as_deref() != Some("queued") {
+        if !created && messages::status(tx, &message).await? != Some(MessageStatus::Queued) {
             // An earlier attempt already sent (or failed) this very step.
             return decided(Verdict::Sent { message });
         }
@@ -435,12 +436,20 @@ impl OutboundGate for Gate {
         }
         match outcome {
             Ok(delivered) => {
-                messages::set_status(tx, team, message, "sent", Some(&delivered.provider_message_id), None, now)
-                    .await?;
+                messages::set_status(
+                    tx,
+                    team,
+                    message,
+                    MessageStatus::Sent,
+                    Some(&delivered.provider_message_id),
+                    None,
+                    now,
+                )
+                .await?;
                 Ok(Verdict::Sent { message: message.clone() })
             }
             Err(TransportError::Rejected { reason, opted_out }) => {
-                messages::set_status(tx, team, message, "failed", None, Some(&reason), now).await?;
+                messages::set_status(tx, team, message, MessageStatus::Failed, None, Some(&reason), now).await?;
                 if opted_out {
                     // The carrier's record of the person's STOP: theirs, on every number.
                     let r = consent::Revocation {
@@ -456,7 +465,7 @@ impl OutboundGate for Gate {
                 Ok(Verdict::Blocked { reason })
             }
             Err(TransportError::Unreachable { reason }) => {
-                messages::set_status(tx, team, message, "failed", None, Some(&reason), now).await?;
+                messages::set_status(tx, team, message, MessageStatus::Failed, None, Some(&reason), now).await?;
                 let actor = self.transport(d.cleared.channel).name();
                 nextier_store::contacts::mark_untextable(tx, team, to, &reason, actor).await?;
                 Ok(Verdict::Blocked { reason })

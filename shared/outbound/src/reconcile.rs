@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use nextier_domain::ids::{MessageId, TeamId};
+use nextier_domain::message::MessageStatus;
 use nextier_platform::ports::delivery_lookup::{DeliveryLookup, Lookup};
 use nextier_store::delivery::{self, Queued};
 use nextier_store::{contacts, messages, scope, Db, Scope, StoreError};
@@ -115,21 +116,24 @@ async fn settle_one(
         .and_then(|w| chrono::Duration::from_std(w).ok())
         .is_some_and(|w| now - q.created_at < w);
     let (status, provider_id, detail, settled) = match answer {
-        Lookup::Found { provider_message_id } => {
-            ("sent", Some(provider_message_id), format!("reconciled: {} has it", q.provider), Settled::Found)
-        }
+        Lookup::Found { provider_message_id } => (
+            MessageStatus::Sent,
+            Some(provider_message_id),
+            format!("reconciled: {} has it", q.provider),
+            Settled::Found,
+        ),
         Lookup::NotFound if replays => {
             tx.commit().await?;
             return redeliver(db, gate, &q, now).await;
         }
         Lookup::NotFound => (
-            "failed",
+            MessageStatus::Failed,
             None,
             format!("needs review: {} has no record of it, and it was not resent (no safe replay)", q.provider),
             Settled::Failed,
         ),
         Lookup::Unknown => (
-            "failed",
+            MessageStatus::Failed,
             None,
             format!("needs review: {} cannot confirm it; not resent, to avoid sending twice", q.provider),
             Settled::Failed,
@@ -157,7 +161,8 @@ async fn redeliver(db: &Db, gate: &dyn OutboundGate, q: &Queued, now: DateTime<U
         None => None,
     };
     let Some(contact) = contact else {
-        messages::set_status(&tx, &q.team, &q.id, "failed", None, Some("the contact was deleted"), now).await?;
+        messages::set_status(&tx, &q.team, &q.id, MessageStatus::Failed, None, Some("the contact was deleted"), now)
+            .await?;
         tx.commit().await?;
         return Ok(Settled::Failed);
     };
@@ -198,8 +203,16 @@ async fn redeliver(db: &Db, gate: &dyn OutboundGate, q: &Queued, now: DateTime<U
             })
         }
         Prepared::Decided(Verdict::Blocked { reason }) => {
-            messages::set_status(&tx, &q.team, &q.id, "failed", None, Some(&format!("not sent: {reason}")), now)
-                .await?;
+            messages::set_status(
+                &tx,
+                &q.team,
+                &q.id,
+                MessageStatus::Failed,
+                None,
+                Some(&format!("not sent: {reason}")),
+                now,
+            )
+            .await?;
             tx.commit().await?;
             Ok(Settled::Failed)
         }

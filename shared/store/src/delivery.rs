@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use nextier_domain::ids::{CampaignId, ContactId, EnrolmentId, MessageId, StepId, TeamId};
+use nextier_domain::message::MessageStatus;
 
 use crate::campaigns::Channel;
 use crate::error::Result;
@@ -113,17 +114,15 @@ pub async fn apply_mail_status(
     tx: &Tx<'_>,
     team: &TeamId,
     id: &MessageId,
-    status: &str,
+    status: MessageStatus,
     provider_message_id: Option<&str>,
     detail: Option<&str>,
     at: DateTime<Utc>,
 ) -> Result<bool> {
-    let from: &[&str] = match status {
-        "sent" => &["queued"],
-        "delivered" | "failed" => &["queued", "sent"],
-        _ => return Ok(false),
-    };
-    let from: Vec<String> = from.iter().map(|s| (*s).to_owned()).collect();
+    let from: Vec<&str> = status.reported_from().iter().map(|s| s.as_str()).collect();
+    if from.is_empty() {
+        return Ok(false);
+    }
     let rows = tx
         .query_typed(
             "WITH m AS (UPDATE messages SET status = $2, provider_message_id = coalesce(provider_message_id, $3),
@@ -133,7 +132,7 @@ pub async fn apply_mail_status(
                          WHERE id = $1 AND status = ANY($7) RETURNING id)
              INSERT INTO message_events (team_id, message_id, status, detail, at) SELECT $6, id, $2, $4, $5 FROM m
              RETURNING 1",
-            params![id.as_str() => TEXT, status => TEXT, provider_message_id => TEXT, detail => TEXT,
+            params![id.as_str() => TEXT, status.as_str() => TEXT, provider_message_id => TEXT, detail => TEXT,
                     at => TIMESTAMPTZ, team.as_str() => TEXT, from => TEXT_ARRAY],
         )
         .await?;

@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use nextier_domain::ids::{CampaignId, ContactId, EnrolmentId, MessageId, StepId, TeamId};
+use nextier_domain::message::MessageStatus;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -24,7 +25,7 @@ pub struct Outbound<'a> {
     pub body: &'a str,
     pub provider: &'a str,
     pub provider_message_id: Option<&'a str>,
-    pub status: &'a str,
+    pub status: MessageStatus,
     pub send_key: &'a str,
     pub sent_by: Option<&'a str>,
     pub segments: Option<i32>,
@@ -46,7 +47,7 @@ pub async fn record_outbound(tx: &Tx<'_>, m: &Outbound<'_>) -> Result<(MessageId
             params![id.as_str() => TEXT, m.team.as_str() => TEXT, m.contact.as_str() => TEXT,
                     m.campaign.map(|c| c.as_str()) => TEXT, m.step.map(|s| s.as_str()) => TEXT,
                     m.enrolment.map(|e| e.as_str()) => TEXT, m.channel.as_str() => TEXT, m.to => TEXT, m.from => TEXT,
-                    m.subject => TEXT, m.body => TEXT, m.status => TEXT, m.provider => TEXT,
+                    m.subject => TEXT, m.body => TEXT, m.status.as_str() => TEXT, m.provider => TEXT,
                     m.provider_message_id => TEXT, m.send_key => TEXT, m.at => TIMESTAMPTZ,
                     m.segments => INT4, m.sent_by => TEXT],
         )
@@ -86,7 +87,7 @@ pub struct MessageView {
     pub subject: Option<String>,
     pub body: String,
     pub segments: Option<i32>,
-    pub status: String,
+    pub status: MessageStatus,
     /// Why it was refused or failed.
     pub error: Option<String>,
     pub provider: String,
@@ -117,7 +118,7 @@ fn view(r: &tokio_postgres::Row) -> MessageView {
         subject: r.get("subject"),
         body: r.get("body"),
         segments: r.get("segments"),
-        status: r.get("status"),
+        status: status_of(r.get("status")),
         error: r.get("error"),
         provider: r.get("provider"),
         provider_message_id: r.get("provider_message_id"),
@@ -187,9 +188,15 @@ pub async fn record_blocked(
 }
 
 /// The status of a message by id.
-pub async fn status(tx: &Tx<'_>, id: &MessageId) -> Result<Option<String>> {
+pub async fn status(tx: &Tx<'_>, id: &MessageId) -> Result<Option<MessageStatus>> {
     let rows = tx.query_typed("SELECT status FROM messages WHERE id = $1", params![id.as_str() => TEXT]).await?;
-    Ok(rows.first().map(|r| r.get(0)))
+    Ok(rows.first().map(|r| status_of(r.get(0))))
+}
+
+/// A stored status; the table's CHECK allows no other, so an unknown one is a newer writer's
+/// and is read as `failed` (nothing is resent or counted as delivered on its account).
+fn status_of(s: &str) -> MessageStatus {
+    MessageStatus::parse(s).unwrap_or(MessageStatus::Failed)
 }
 
 /// Moves a message to `status` and appends it to the message's timeline.
@@ -197,7 +204,7 @@ pub async fn set_status(
     tx: &Tx<'_>,
     team: &TeamId,
     id: &MessageId,
-    status: &str,
+    status: MessageStatus,
     provider_message_id: Option<&str>,
     detail: Option<&str>,
     at: DateTime<Utc>,
@@ -208,8 +215,8 @@ pub async fn set_status(
                            sent_at = CASE WHEN $2 = 'sent' THEN $5 ELSE sent_at END
                      WHERE id = $1 RETURNING id)
          INSERT INTO message_events (team_id, message_id, status, detail, at) SELECT $6, id, $2, $4, $5 FROM m",
-        params![id.as_str() => TEXT, status => TEXT, provider_message_id => TEXT, detail => TEXT, at => TIMESTAMPTZ,
-                team.as_str() => TEXT],
+        params![id.as_str() => TEXT, status.as_str() => TEXT, provider_message_id => TEXT, detail => TEXT,
+                at => TIMESTAMPTZ, team.as_str() => TEXT],
     )
     .await?;
     Ok(())
@@ -274,17 +281,6 @@ pub async fn latest_campaign(tx: &Tx<'_>, contact: &ContactId) -> Result<Option<
     Ok(rows.first().map(|r| CampaignId::from_trusted(r.get(0))))
 }
 
-/// How far along a status is: a receipt never moves a message backwards (a late `sent`
-/// after `delivered` is recorded as nothing).
-fn rank(status: &str) -> i32 {
-    match status {
-        "queued" => 0,
-        "sent" => 1,
-        "delivered" | "failed" => 2,
-        _ => -1,
-    }
-}
-
 /// Applies a provider's delivery receipt to the outbound message it names. Returns the
 /// message and whether its status moved (a repeated or out-of-order receipt does not).
 pub async fn apply_receipt(
@@ -292,7 +288,7 @@ pub async fn apply_receipt(
     team: &TeamId,
     provider: &str,
     provider_message_id: &str,
-    status: &str,
+    status: MessageStatus,
     detail: Option<&str>,
     at: DateTime<Utc>,
 ) -> Result<Option<(MessageId, bool)>> {
@@ -305,8 +301,7 @@ pub async fn apply_receipt(
         .await?;
     let Some(row) = rows.first() else { return Ok(None) };
     let id = MessageId::from_trusted(row.get(0));
-    let current: &str = row.get(1);
-    if rank(status) <= rank(current) {
+    if !status.advances(status_of(row.get(1))) {
         return Ok(Some((id, false)));
     }
     tx.query_typed(
@@ -315,7 +310,7 @@ pub async fn apply_receipt(
                            delivered_at = CASE WHEN $2 = 'delivered' THEN $4 ELSE delivered_at END
                      WHERE id = $1 RETURNING id)
          INSERT INTO message_events (team_id, message_id, status, detail, at) SELECT $5, id, $2, $3, $4 FROM m",
-        params![id.as_str() => TEXT, status => TEXT, detail => TEXT, at => TIMESTAMPTZ, team.as_str() => TEXT],
+        params![id.as_str() => TEXT, status.as_str() => TEXT, detail => TEXT, at => TIMESTAMPTZ, team.as_str() => TEXT],
     )
     .await?;
     Ok(Some((id, true)))

@@ -9,13 +9,41 @@ use utoipa::ToSchema;
 use crate::error::{Result, StoreError};
 use crate::Tx;
 
+nextier_domain::text_enum! {
+    /// Where a skip-trace job stands (`skip_trace_jobs.status`).
+    pub enum JobStatus {
+        /// Recorded; the provider has not answered the request yet.
+        Requesting = "requesting",
+        /// The provider took it; its callback is awaited.
+        Requested = "requested",
+        /// The results joined the contacts.
+        Completed = "completed",
+        /// The provider refused it or reported a failure.
+        Failed = "failed",
+    }
+}
+
+impl JobStatus {
+    /// Ended: a callback changes nothing more.
+    pub fn ended(self) -> bool {
+        matches!(self, JobStatus::Completed | JobStatus::Failed)
+    }
+}
+
+/// How a job ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    Completed,
+    Failed,
+}
+
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Job {
     pub id: SkipTraceId,
     pub provider: String,
     pub provider_job_id: Option<String>,
-    pub status: String,
+    pub status: JobStatus,
     pub contact_ids: Vec<String>,
     pub requested_by: String,
     pub requested_at: DateTime<Utc>,
@@ -33,7 +61,9 @@ fn job(r: &Row) -> Job {
         id: SkipTraceId::from_trusted(r.get("id")),
         provider: r.get("provider"),
         provider_job_id: r.get("provider_job_id"),
-        status: r.get("status"),
+        // The table's CHECK allows no other; a newer writer's value reads as ended (no callback
+        // applies twice on its account).
+        status: JobStatus::parse(r.get("status")).unwrap_or(JobStatus::Failed),
         contact_ids: r.get("contact_ids"),
         requested_by: r.get("requested_by"),
         requested_at: r.get("requested_at"),
@@ -99,14 +129,18 @@ pub async fn requested(tx: &Tx<'_>, id: &SkipTraceId, outcome: std::result::Resu
 pub async fn finish(
     tx: &Tx<'_>,
     id: &SkipTraceId,
-    status: &str,
+    ending: Ending,
     summary: &serde_json::Value,
     error: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<()> {
+    let status = match ending {
+        Ending::Completed => JobStatus::Completed,
+        Ending::Failed => JobStatus::Failed,
+    };
     tx.query_typed(
         "UPDATE skip_trace_jobs SET status = $2, summary = $3, error = coalesce($4, error), completed_at = $5 WHERE id = $1",
-        params![id.as_str() => TEXT, status => TEXT, summary => JSONB, error => TEXT, now => TIMESTAMPTZ],
+        params![id.as_str() => TEXT, status.as_str() => TEXT, summary => JSONB, error => TEXT, now => TIMESTAMPTZ],
     )
     .await?;
     Ok(())

@@ -9,6 +9,7 @@ use http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use nextier_domain::ids::{TeamId, UserId};
 use nextier_domain::inbox::Classification;
+use nextier_domain::message::MessageStatus;
 use nextier_domain::webhook_signature::sign_signalhouse;
 use nextier_inbound::{Job, Processed, Processor};
 use nextier_outbound::{Gate, SandboxTransport};
@@ -394,15 +395,15 @@ async fn receipts_move_the_status_timeline_forward_only() {
     .await
     .unwrap();
     let out = f.job(json!({"event": "message.delivered", "message_id": "SH-1"})).await;
-    assert_eq!(out, Processed::Receipt { status: "delivered", moved: true });
+    assert_eq!(out, Processed::Receipt { status: MessageStatus::Delivered, moved: true });
     // Late and repeated receipts change nothing.
     assert_eq!(
         f.job(json!({"event": "message.sent", "message_id": "SH-1"})).await,
-        Processed::Receipt { status: "sent", moved: false }
+        Processed::Receipt { status: MessageStatus::Sent, moved: false }
     );
     assert_eq!(
         f.job(json!({"event": "message.delivered", "message_id": "SH-1"})).await,
-        Processed::Receipt { status: "delivered", moved: false }
+        Processed::Receipt { status: MessageStatus::Delivered, moved: false }
     );
     let r = su
         .query_one(

@@ -8,7 +8,7 @@ use axum::Json;
 use chrono::Utc;
 use nextier_domain::access::Permission;
 use nextier_domain::ids::{ContactId, MessageId, TeamId};
-use nextier_http::{open_team, ApiError, Credential, JsonBody, Page, PageQuery, PathParams};
+use nextier_http::{open_team, ApiError, Credential, Ids, JsonBody, Page, PageQuery};
 use nextier_outbound::{OutboundRequest, Prepared, Verdict};
 use nextier_store::campaigns::Channel;
 use nextier_store::messages::{self, MessageView};
@@ -74,12 +74,10 @@ pub fn derived_send_keys(actor: &str, contact: &ContactId, text: &str, now: chro
 pub async fn send(
     State(app): State<AppState>,
     cred: Credential,
-    p: PathParams,
+    Ids((team, contact_id)): Ids<(TeamId, ContactId)>,
     headers: HeaderMap,
     JsonBody(body): JsonBody<SendMessage>,
 ) -> Result<(StatusCode, Json<MessageView>), ApiError> {
-    let team = TeamId::parse("teamId", p.get("teamId"))?;
-    let contact_id = ContactId::parse("contactId", p.get("contactId"))?;
     let key = idempotency_key(&headers)?;
     let mut problems = Problems::default();
     let text = problems.take(nextier_domain::validation::message_text("body", &body.body, 1600)).unwrap_or_default();
@@ -88,7 +86,7 @@ pub async fn send(
     let mut conn = app.db.conn().await?;
     let (tx, access) = open_team(&mut conn, &cred, &team, Permission::MessagesSend).await?;
     let actor = access.actor.label();
-    let now = Utc::now();
+    let now = app.clock.now();
     let send_key = match &key {
         Some(k) => format!("api:{k}"),
         None => {
@@ -184,11 +182,9 @@ pub async fn send(
 pub async fn thread(
     State(app): State<AppState>,
     cred: Credential,
-    p: PathParams,
     q: PageQuery,
+    Ids((team, contact_id)): Ids<(TeamId, ContactId)>,
 ) -> Result<Json<Page<MessageView>>, ApiError> {
-    let team = TeamId::parse("teamId", p.get("teamId"))?;
-    let contact_id = ContactId::parse("contactId", p.get("contactId"))?;
     let page = q.page()?;
     let mut conn = app.db.conn().await?;
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::MessagesRead).await?;
@@ -205,10 +201,8 @@ pub async fn thread(
 pub async fn get_message(
     State(app): State<AppState>,
     cred: Credential,
-    p: PathParams,
+    Ids((team, id)): Ids<(TeamId, MessageId)>,
 ) -> Result<Json<MessageView>, ApiError> {
-    let team = TeamId::parse("teamId", p.get("teamId"))?;
-    let id = MessageId::parse("messageId", p.get("messageId"))?;
     let mut conn = app.db.conn().await?;
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::MessagesRead).await?;
     let m = messages::get(&tx, &id).await?;

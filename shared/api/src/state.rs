@@ -4,6 +4,7 @@ use chrono::Duration;
 use nextier_outbound::OutboundGate;
 use nextier_platform::outbox::OutboxPublisher;
 use nextier_platform::BlobStore;
+use nextier_runtime::clock::Clock;
 use nextier_store::Db;
 
 /// What handlers share: built once per cold start.
@@ -21,6 +22,8 @@ pub struct AppState {
     pub skip_tracer: Arc<dyn nextier_inbound::skiptrace::SkipTracer>,
     /// Subgroups, number inventory and purchases (SignalHouse when configured, else the sandbox).
     pub numbers: Arc<dyn nextier_inbound::provisioning::NumberProvider>,
+    /// Where handlers take the time from (the system clock, deployed and local).
+    pub clock: Arc<dyn Clock>,
 }
 
 #[derive(Debug, Clone)]

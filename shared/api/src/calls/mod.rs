@@ -337,7 +337,7 @@ pub async fn complete(
 }
 
 /// The last 200 calls, newest first; `contactId` narrows to one contact.
-#[utoipa::path(get, path = "/teams/{teamId}/call-history", tag = "calls",
+#[utoipa::path(get, path = "/teams/{teamId}/call-history", tag = "calls", operation_id = "callHistory",
     params(("teamId" = String, Path), ("contactId" = Option<String>, Query)),
     responses((status = 200, description = "Calls", body = Vec<Call>)),
     security(("bearer" = []), ("apiKey" = [])))]

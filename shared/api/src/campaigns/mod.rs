@@ -398,7 +398,7 @@ pub async fn transition(
 }
 
 /// Every state change, oldest first: who, when, from, to and why.
-#[utoipa::path(get, path = "/teams/{teamId}/campaigns/{campaignId}/history", tag = "campaigns",
+#[utoipa::path(get, path = "/teams/{teamId}/campaigns/{campaignId}/history", tag = "campaigns", operation_id = "campaignHistory",
     params(("teamId" = String, Path), ("campaignId" = String, Path), PageQuery),
     responses((status = 200, description = "State changes", body = Page<StateChange>)),
     security(("bearer" = []), ("apiKey" = [])))]
@@ -439,7 +439,7 @@ pub async fn changes(
 }
 
 /// Per step: enrolments that reached it, sent, delivered, replied, opted out, failed.
-#[utoipa::path(get, path = "/teams/{teamId}/campaigns/{campaignId}/stats", tag = "campaigns",
+#[utoipa::path(get, path = "/teams/{teamId}/campaigns/{campaignId}/stats", tag = "campaigns", operation_id = "campaignStepStats",
     params(("teamId" = String, Path), ("campaignId" = String, Path)),
     responses((status = 200, description = "One row per step", body = Vec<StepStats>)),
     security(("bearer" = []), ("apiKey" = [])))]

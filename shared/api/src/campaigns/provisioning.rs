@@ -228,7 +228,7 @@ pub struct Health {
 }
 
 /// The number's live health at SignalHouse (`GET /number/health`).
-#[utoipa::path(get, path = "/teams/{teamId}/sending-numbers/{numberId}/health", tag = "campaigns",
+#[utoipa::path(get, path = "/teams/{teamId}/sending-numbers/{numberId}/health", tag = "campaigns", operation_id = "sendingNumberHealth",
     params(("teamId" = String, Path), ("numberId" = String, Path, description = "row_<ULID>")),
     responses((status = 200, description = "The provider's score", body = Health)),
     security(("bearer" = []), ("apiKey" = [])))]

@@ -398,7 +398,7 @@ pub async fn update_bucket(
     Ok(Json(b))
 }
 
-#[utoipa::path(get, path = "/teams/{teamId}/inbox/stats", tag = "inbox",
+#[utoipa::path(get, path = "/teams/{teamId}/inbox/stats", tag = "inbox", operation_id = "inboxStats",
     params(("teamId" = String, Path)),
     responses((status = 200, description = "Open, overdue, in review, escalated; by priority, class and bucket", body = Stats)),
     security(("bearer" = []), ("apiKey" = [])))]

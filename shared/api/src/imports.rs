@@ -13,7 +13,7 @@ use nextier_domain::ids::{ImportId, RowId, TeamId};
 use nextier_domain::import::{ImportKind, FIELDS};
 use nextier_domain::validation::text;
 use nextier_domain::FieldError;
-use nextier_http::{open_team, ApiError, Credential, JsonBody, Page, PageQuery, PathParams};
+use nextier_http::{open_team, ApiError, Credential, Id, Ids, JsonBody, Page, PageQuery};
 use nextier_store::imports::{self, Import, Preset};
 use nextier_store::StoreError;
 use serde::{Deserialize, Serialize};
@@ -76,10 +76,9 @@ pub struct CreatedImport {
 pub async fn create_import(
     State(app): State<AppState>,
     cred: Credential,
-    p: PathParams,
+    Id(team): Id<TeamId>,
     JsonBody(body): JsonBody<CreateImport>,
 ) -> Result<(StatusCode, Json<CreatedImport>), ApiError> {
-    let team = TeamId::parse("teamId", p.get("teamId"))?;
     let mut problems = Vec::new();
     let file_name = match text("fileName", &body.file_name, 1, 200) {
         Ok(n) if n.to_lowercase().ends_with(".csv") => Some(n),
@@ -148,7 +147,7 @@ pub async fn create_import(
         method: "PUT",
         url,
         headers: HashMap::from([("content-type", "text/csv")]),
-        expires_at: Utc::now() + chrono::Duration::from_std(UPLOAD_TTL).unwrap_or_default(),
+        expires_at: app.clock.now() + chrono::Duration::from_std(UPLOAD_TTL).unwrap_or_default(),
     };
     Ok((StatusCode::CREATED, Json(CreatedImport { import: job, upload })))
 }
@@ -160,10 +159,9 @@ pub async fn create_import(
 pub async fn list_imports(
     State(app): State<AppState>,
     cred: Credential,
-    p: PathParams,
     q: PageQuery,
+    Id(team): Id<TeamId>,
 ) -> Result<Json<Page<Import>>, ApiError> {
-    let team = TeamId::parse("teamId", p.get("teamId"))?;
     let page = q.page()?;
     let mut conn = app.db.conn().await?;
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::ContactsRead).await?;
@@ -189,14 +187,8 @@ pub struct ImportView {
 pub async fn get_import(
     State(app): State<AppState>,
     cred: Credential,
-    p: PathParams,
+    Ids((team, id)): Ids<(TeamId, ImportId)>,
 ) -> Result<Json<ImportView>, ApiError> {
-    let team = TeamId::parse("teamId", p.get("teamId"));
-    let id = ImportId::parse("importId", p.get("importId"));
-    let (team, id) = match (team, id) {
-        (Ok(t), Ok(i)) => (t, i),
-        (t, i) => return Err(ApiError::Validation([t.err(), i.err()].into_iter().flatten().collect())),
-    };
     let mut conn = app.db.conn().await?;
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::ContactsRead).await?;
     let import = imports::get(&tx, &id).await?;
@@ -247,10 +239,9 @@ pub struct CreatePreset {
 pub async fn create_preset(
     State(app): State<AppState>,
     cred: Credential,
-    p: PathParams,
+    Id(team): Id<TeamId>,
     JsonBody(body): JsonBody<CreatePreset>,
 ) -> Result<(StatusCode, Json<Preset>), ApiError> {
-    let team = TeamId::parse("teamId", p.get("teamId"))?;
     let mut problems = check_mapping(&body.mapping);
     let name = text("name", &body.name, 1, 100).map_err(|e| problems.push(e)).ok();
     let kind = match body.kind.as_deref() {
@@ -278,9 +269,8 @@ pub async fn create_preset(
 pub async fn list_presets(
     State(app): State<AppState>,
     cred: Credential,
-    p: PathParams,
+    Id(team): Id<TeamId>,
 ) -> Result<Json<Page<Preset>>, ApiError> {
-    let team = TeamId::parse("teamId", p.get("teamId"))?;
     let mut conn = app.db.conn().await?;
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::ContactsRead).await?;
     let items = imports::presets(&tx).await?;

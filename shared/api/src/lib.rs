@@ -95,6 +95,7 @@ pub async fn run_lambda(
         numbers: std::sync::Arc::new(nextier_providers::signalhouse_numbers::LazyNumbers::default()),
         db,
         config: std::sync::Arc::new(AppConfig::from_env()),
+        clock: std::sync::Arc::new(nextier_platform::ports::clock::SystemClock),
     };
     nextier_http::run_lambda(build(state, nextier_http::jwt::local_verifier_from_env())).await
 }

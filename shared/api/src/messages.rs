@@ -8,7 +8,8 @@ use axum::Json;
 use chrono::Utc;
 use nextier_domain::access::Permission;
 use nextier_domain::ids::{ContactId, MessageId, TeamId};
-use nextier_http::{open_team, ApiError, Credential, JsonBody, Page, PageQuery, PathParams};
+use nextier_domain::message::MessageStatus;
+use nextier_http::{open_team, ApiError, Credential, Ids, JsonBody, Page, PageQuery};
 use nextier_outbound::{OutboundRequest, Prepared, Verdict};
 use nextier_store::campaigns::Channel;
 use nextier_store::messages::{self, MessageView};
@@ -74,12 +75,10 @@ pub fn derived_send_keys(actor: &str, contact: &ContactId, text: &str, now: chro
 pub async fn send(
     State(app): State<AppState>,
     cred: Credential,
-    p: PathParams,
+    Ids((team, contact_id)): Ids<(TeamId, ContactId)>,
     headers: HeaderMap,
     JsonBody(body): JsonBody<SendMessage>,
 ) -> Result<(StatusCode, Json<MessageView>), ApiError> {
-    let team = TeamId::parse("teamId", p.get("teamId"))?;
-    let contact_id = ContactId::parse("contactId", p.get("contactId"))?;
     let key = idempotency_key(&headers)?;
     let mut problems = Problems::default();
     let text = problems.take(nextier_domain::validation::message_text("body", &body.body, 1600)).unwrap_or_default();
@@ -88,7 +87,7 @@ pub async fn send(
     let mut conn = app.db.conn().await?;
     let (tx, access) = open_team(&mut conn, &cred, &team, Permission::MessagesSend).await?;
     let actor = access.actor.label();
-    let now = Utc::now();
+    let now = app.clock.now();
     let send_key = match &key {
         Some(k) => format!("api:{k}"),
         None => {
@@ -103,7 +102,7 @@ pub async fn send(
         if prev_contact.as_ref() != Some(&contact_id) || prev.body != text {
             return Err(ApiError::Conflict("this Idempotency-Key was used for a different request".into()));
         }
-        if prev.status != "queued" {
+        if prev.status != MessageStatus::Queued {
             tx.commit().await?;
             return Ok((StatusCode::OK, Json(prev)));
         }
@@ -126,8 +125,10 @@ pub async fn send(
         to: None,
         now,
     };
-    let (tx, verdict) = match app.gate.prepare(&tx, &req).await.map_err(ApiError::Internal)? {
-        Prepared::Decided(v) => (tx, v),
+    // `delivered`: the provider was asked, and the gate's settle recorded its answer under the
+    // key (a refusal after delivery is that message's `failed`, not a second record).
+    let (tx, verdict, delivered) = match app.gate.prepare(&tx, &req).await.map_err(ApiError::Internal)? {
+        Prepared::Decided(v) => (tx, v, false),
         Prepared::Ready(dispatch) => {
             // Recorded as queued under the key: commit before the provider is called, so a
             // retry after any failure delivers the same message (the provider replays it).
@@ -141,7 +142,7 @@ pub async fn send(
                 tx.commit().await?;
                 return Err(ApiError::Unavailable(format!("not sent now ({reason}); retry with the same key")));
             }
-            (tx, v)
+            (tx, v, true)
         }
     };
     let refused = |reason: String| async {
@@ -155,6 +156,12 @@ pub async fn send(
             let m = messages::get(&tx, &message).await?;
             tx.commit().await?;
             Ok((StatusCode::CREATED, Json(m)))
+        }
+        Verdict::Blocked { reason } if delivered => {
+            // The provider refused it (an opt-out it knows of, say): settled as failed, with
+            // the opt-out recorded; a retry with the key answers with that message.
+            tx.commit().await?;
+            Err(ApiError::Conflict(format!("not sent: {reason}")))
         }
         Verdict::Blocked { reason } => {
             let reason = refused(format!("not sent: {reason}")).await?;
@@ -184,11 +191,9 @@ pub async fn send(
 pub async fn thread(
     State(app): State<AppState>,
     cred: Credential,
-    p: PathParams,
     q: PageQuery,
+    Ids((team, contact_id)): Ids<(TeamId, ContactId)>,
 ) -> Result<Json<Page<MessageView>>, ApiError> {
-    let team = TeamId::parse("teamId", p.get("teamId"))?;
-    let contact_id = ContactId::parse("contactId", p.get("contactId"))?;
     let page = q.page()?;
     let mut conn = app.db.conn().await?;
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::MessagesRead).await?;
@@ -205,10 +210,8 @@ pub async fn thread(
 pub async fn get_message(
     State(app): State<AppState>,
     cred: Credential,
-    p: PathParams,
+    Ids((team, id)): Ids<(TeamId, MessageId)>,
 ) -> Result<Json<MessageView>, ApiError> {
-    let team = TeamId::parse("teamId", p.get("teamId"))?;
-    let id = MessageId::parse("messageId", p.get("messageId"))?;
     let mut conn = app.db.conn().await?;
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::MessagesRead).await?;
     let m = messages::get(&tx, &id).await?;

@@ -76,7 +76,7 @@ pub fn meta() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(health)).routes(routes!(openapi_json))
 }
 
-#[utoipa::path(get, path = "/health", tag = "meta", responses((status = 200, description = "Up, database reachable"), (status = 503, description = "Database unreachable")))]
+#[utoipa::path(get, path = "/health", tag = "meta", operation_id = "health", responses((status = 200, description = "Up, database reachable"), (status = 503, description = "Database unreachable")))]
 pub async fn health(State(app): State<AppState>) -> impl IntoResponse {
     let db = app.db.ping().await;
     let status = if db { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };

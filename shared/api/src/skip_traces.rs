@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use nextier_domain::access::Permission;
 use nextier_domain::ids::{ContactId, SkipTraceId, TeamId};
-use nextier_http::{open_team, ApiError, Credential, JsonBody, PathParams};
+use nextier_http::{open_team, ApiError, Credential, Id, Ids, JsonBody};
 use nextier_inbound::skiptrace::{self, RequestError};
 use nextier_store::skip_trace::Job;
 use nextier_store::StoreError;
@@ -41,10 +41,9 @@ pub struct SkipTraceRequest {
 pub async fn request(
     State(app): State<AppState>,
     cred: Credential,
-    p: PathParams,
+    Id(team): Id<TeamId>,
     JsonBody(body): JsonBody<SkipTraceRequest>,
 ) -> Result<(StatusCode, Json<Job>), ApiError> {
-    let team = TeamId::parse("teamId", p.get("teamId"))?;
     let mut problems = Problems::default();
     let ids = problems.ids("contactIds", &body.contact_ids, LIMIT, ContactId::parse);
     problems.finish()?;
@@ -68,9 +67,11 @@ pub async fn request(
     params(("teamId" = String, Path), ("jobId" = String, Path, description = "stj_<ULID>")),
     responses((status = 200, description = "The job: requested, completed (with what was added) or failed", body = Job)),
     security(("bearer" = []), ("apiKey" = [])))]
-pub async fn get_job(State(app): State<AppState>, cred: Credential, p: PathParams) -> Result<Json<Job>, ApiError> {
-    let team = TeamId::parse("teamId", p.get("teamId"))?;
-    let id = SkipTraceId::parse("jobId", p.get("jobId"))?;
+pub async fn get_job(
+    State(app): State<AppState>,
+    cred: Credential,
+    Ids((team, id)): Ids<(TeamId, SkipTraceId)>,
+) -> Result<Json<Job>, ApiError> {
     let mut conn = app.db.conn().await?;
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::ContactsRead).await?;
     let job = nextier_store::skip_trace::get(&tx, &id).await.map_err(|e| match e {

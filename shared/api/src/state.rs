@@ -3,6 +3,7 @@ use std::sync::Arc;
 use chrono::Duration;
 use nextier_outbound::OutboundGate;
 use nextier_platform::outbox::OutboxPublisher;
+use nextier_platform::ports::clock::Clock;
 use nextier_platform::BlobStore;
 use nextier_store::Db;
 
@@ -21,6 +22,8 @@ pub struct AppState {
     pub skip_tracer: Arc<dyn nextier_platform::ports::skip_tracer::SkipTracer>,
     /// Subgroups, number inventory and purchases (SignalHouse when configured, else the sandbox).
     pub numbers: Arc<dyn nextier_platform::ports::numbers::NumberProvider>,
+    /// Where handlers take the time from (the system clock, deployed and local).
+    pub clock: Arc<dyn Clock>,
 }
 
 #[derive(Debug, Clone)]

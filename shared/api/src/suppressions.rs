@@ -15,7 +15,7 @@ use nextier_domain::phone::E164;
 use nextier_domain::suppression::Kind;
 use nextier_domain::FieldError;
 use nextier_http::extract::url_pairs;
-use nextier_http::{open_team, ApiError, Credential, JsonBody, Page, PageQuery, PathParams};
+use nextier_http::{open_team, ApiError, Credential, Id, Ids, JsonBody, Page, PageQuery, PathParam};
 use nextier_store::consent::{self, Revocation};
 use nextier_store::suppressions::{self, AuditEntry, NewSuppression, Provenance, Suppression};
 use nextier_store::{campaigns, contacts, StoreError, Tx};
@@ -40,6 +40,17 @@ fn parse_address(field: &str, raw: &str) -> Result<String, FieldError> {
         Email::parse(field, raw).map(|e| e.as_str().to_owned())
     } else {
         E164::parse_field(field, raw).map(|p| p.as_str().to_owned())
+    }
+}
+
+/// `{address}`: a suppressed number or email address, as [`parse_address`] reads it.
+pub struct Address(String);
+
+impl PathParam for Address {
+    const NAME: &'static str = "address";
+
+    fn parse_param(raw: &str) -> Result<Self, ApiError> {
+        Ok(Address(parse_address(Self::NAME, raw)?))
     }
 }
 
@@ -98,10 +109,9 @@ pub(crate) async fn suppress_contact(
 pub async fn add_suppression(
     State(app): State<AppState>,
     cred: Credential,
-    p: PathParams,
+    Id(team): Id<TeamId>,
     JsonBody(body): JsonBody<AddSuppression>,
 ) -> Result<(StatusCode, Json<Suppression>), ApiError> {
-    let team = TeamId::parse("teamId", p.get("teamId"))?;
     let mut problems = Problems::default();
     let address = problems.take(parse_address("address", &body.address));
     let kind = Kind::parse(&body.kind);
@@ -109,7 +119,7 @@ pub async fn add_suppression(
         problems.0.push(FieldError::new("kind", "must be OPTED_OUT, LEGAL_DNC, BLACKLIST, WRONG_NUMBER or BOUNCED"));
     }
     let reason = opt_text(&mut problems, "reason", &body.reason, 500);
-    if body.expires_at.is_some_and(|e| e <= Utc::now()) {
+    if body.expires_at.is_some_and(|e| e <= app.clock.now()) {
         problems.0.push(FieldError::new("expiresAt", "must be in the future"));
     }
     if body.expires_at.is_some() && kind.is_some_and(Kind::is_permanent) {
@@ -153,10 +163,9 @@ pub async fn add_suppression(
 pub async fn list_suppressions(
     State(app): State<AppState>,
     cred: Credential,
-    p: PathParams,
     q: PageQuery,
+    Id(team): Id<TeamId>,
 ) -> Result<Json<Page<Suppression>>, ApiError> {
-    let team = TeamId::parse("teamId", p.get("teamId"))?;
     let page = q.page()?;
     let mut conn = app.db.conn().await?;
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::ContactsRead).await?;
@@ -175,11 +184,9 @@ pub async fn list_suppressions(
 pub async fn remove_suppression(
     State(app): State<AppState>,
     cred: Credential,
-    p: PathParams,
+    Ids((team, Address(address))): Ids<(TeamId, Address)>,
     uri: Uri,
 ) -> Result<StatusCode, ApiError> {
-    let team = TeamId::parse("teamId", p.get("teamId"))?;
-    let address = parse_address("address", p.get("address"))?;
     let reason = url_pairs(uri.query().unwrap_or(""))
         .into_iter()
         .find(|(k, _)| k == "reason")
@@ -214,11 +221,10 @@ pub async fn remove_suppression(
 pub async fn suppression_audit(
     State(app): State<AppState>,
     cred: Credential,
-    p: PathParams,
     q: PageQuery,
+    Id(team): Id<TeamId>,
     uri: Uri,
 ) -> Result<Json<Page<AuditEntry>>, ApiError> {
-    let team = TeamId::parse("teamId", p.get("teamId"))?;
     let page = q.page()?;
     let address = match url_pairs(uri.query().unwrap_or("")).into_iter().find(|(k, _)| k == "address") {
         Some((_, v)) => Some(parse_address("address", &v)?),

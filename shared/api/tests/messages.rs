@@ -118,3 +118,31 @@ async fn a_retried_send_without_an_idempotency_key_sends_once() {
     let thread: Value = h.call(&ALICE, "GET", &format!("/teams/{team}/contacts/{contact}/messages"), None).await.body;
     assert_eq!(thread["items"].as_array().map(Vec::len), Some(2));
 }
+
+#[tokio::test]
+async fn a_refusal_by_the_carrier_after_delivery_is_a_409_and_its_opt_out_is_kept() {
+    let h = harness().await;
+    let team = h.team("alice", "Acme").await;
+    let (contact, number) = reachable_contact(&h, &team).await;
+    // The carrier knows of an opt-out we did not: it refuses the text (SignalHouse OUT).
+    h.sandbox.opt_out(&number);
+    let r = send(&h, &team, &contact, "Hi Ada, it's Alice from Acme.", Some("carrier-out")).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+    assert!(r.body["detail"].as_str().unwrap().contains("not sent"), "{}", r.body);
+    // The refusal is the person's opt-out from now on: the number is suppressed.
+    let s = h.call(&ALICE, "GET", &format!("/teams/{team}/suppressions"), None).await;
+    assert_eq!(s.status, StatusCode::OK, "{}", s.body);
+    let entry = s.body["items"].as_array().unwrap().iter().find(|e| e["address"] == number.as_str()).cloned();
+    assert_eq!(entry.map(|e| e["kind"].clone()), Some(json!("OPTED_OUT")), "{}", s.body);
+    // The message is on the thread as failed, and a retry with the key answers with it,
+    // without asking the carrier again.
+    let again = send(&h, &team, &contact, "Hi Ada, it's Alice from Acme.", Some("carrier-out")).await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.body);
+    assert_eq!(again.body["status"], "failed");
+    let third = send(&h, &team, &contact, "Hi Ada, it's Alice from Acme.", Some("carrier-out")).await;
+    assert_eq!((third.status, third.body["id"].clone()), (StatusCode::OK, again.body["id"].clone()));
+    assert!(h.sandbox.sent().is_empty());
+    // Anything new to the person is refused before any carrier is asked.
+    let next = send(&h, &team, &contact, "Another note", Some("carrier-out-2")).await;
+    assert_eq!(next.status, StatusCode::CONFLICT, "{}", next.body);
+}

@@ -27,6 +27,62 @@ fn the_document_is_openapi_3_1_and_secures_every_team_route() {
     assert_eq!(schemes["apiKey"]["name"], "X-API-Key");
 }
 
+/// Every operation has an operationId of its own (a client generator names its methods by
+/// them), and each path parameter the path names is documented, in the path.
+#[test]
+fn operation_ids_are_unique_and_path_parameters_are_documented() {
+    let doc = serde_json::to_value(nextier_api::openapi_document()).unwrap();
+    let mut seen: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        let named: Vec<&str> =
+            path.split('/').filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}'))).collect();
+        for (method, op) in item.as_object().unwrap() {
+            let id = op["operationId"].as_str().unwrap_or_else(|| panic!("{method} {path} has no operationId"));
+            if let Some(other) = seen.insert(id.to_owned(), format!("{method} {path}")) {
+                panic!("operationId {id} is used by {other} and by {method} {path}");
+            }
+            let documented: Vec<&str> = op["parameters"]
+                .as_array()
+                .map(|ps| ps.iter().filter(|p| p["in"] == "path").filter_map(|p| p["name"].as_str()).collect())
+                .unwrap_or_default();
+            assert_eq!(documented, named, "{method} {path}: path parameters");
+        }
+    }
+    assert!(seen.len() >= 80, "{} operations", seen.len());
+}
+
+/// A path parameter that takes a fixed set of values is documented as their enum.
+#[test]
+fn fixed_path_parameters_are_enums() {
+    let doc = serde_json::to_value(nextier_api::openapi_document()).unwrap();
+    let enum_of = |path: &str, method: &str, name: &str| -> Vec<String> {
+        let op = &doc["paths"][path][method];
+        let param = op["parameters"]
+            .as_array()
+            .and_then(|ps| ps.iter().find(|p| p["name"] == name && p["in"] == "path"))
+            .unwrap_or_else(|| panic!("{method} {path} documents no {name}"));
+        let values = param["schema"]["enum"].as_array().unwrap_or_else(|| panic!("{name} is not an enum: {param}"));
+        values.iter().map(|v| v.as_str().unwrap().to_owned()).collect()
+    };
+    assert_eq!(
+        enum_of("/teams/{teamId}/campaigns/{campaignId}/{action}", "post", "action"),
+        ["stage", "unstage", "approve", "start", "pause", "resume", "complete", "cancel"]
+    );
+    assert_eq!(
+        enum_of("/teams/{teamId}/inbox/buckets/{bucket}", "patch", "bucket"),
+        [
+            "UNIVERSAL_INBOX",
+            "POSITIVE_RESPONSES",
+            "NEUTRAL_REVIEW",
+            "WRONG_NUMBER",
+            "PROFANITY_REVIEW",
+            "BLACKLIST",
+            "LEGAL_DNC",
+            "FOLLOW_UP"
+        ]
+    );
+}
+
 #[tokio::test]
 async fn every_documented_operation_is_routed() {
     // A documented path must reach a handler: anything but the router's own 404/405.

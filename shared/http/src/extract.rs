@@ -7,6 +7,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
+use nextier_domain::ids;
 use nextier_domain::page::PageRequest;
 use nextier_domain::FieldError;
 use serde::de::DeserializeOwned;
@@ -108,23 +109,135 @@ fn clean(msg: &str) -> String {
     }
 }
 
-/// Path parameters by name, as plain strings; handlers parse them into ids, naming the field.
-pub struct PathParams(HashMap<String, String>);
+/// A value a route names in its path (`teamId` in `/teams/{teamId}`): the parameter's name
+/// and how to read it. Every id type knows its route name (`TeamId` is `teamId`); a value a
+/// route names otherwise (a sending number's `RowId` is `numberId`) or that is not an id (a
+/// setting's scope, an inbox bucket, a lifecycle action) is a type of the API's own that
+/// implements this.
+pub trait PathParam: Sized {
+    /// The parameter's name in the route, which is also the field a problem names.
+    const NAME: &'static str;
 
-impl PathParams {
-    pub fn get(&self, name: &str) -> &str {
-        self.0.get(name).map(String::as_str).unwrap_or("")
+    /// Reads the (percent-decoded) segment. An [`ApiError::Validation`] is answered together
+    /// with every other bad parameter's field errors; any other error (a 404 for an action the
+    /// route does not know) is answered only when no parameter is malformed.
+    fn parse_param(raw: &str) -> Result<Self, ApiError>;
+}
+
+macro_rules! id_params {
+    ($($id:ident => $name:literal),* $(,)?) => {$(
+        impl PathParam for ids::$id {
+            const NAME: &'static str = $name;
+
+            fn parse_param(raw: &str) -> Result<Self, ApiError> {
+                Ok(ids::$id::parse($name, raw)?)
+            }
+        }
+    )*};
+}
+
+// The ids routes name. `RowId` is not here: it is any child row, so each route names it
+// through a newtype (`numberId`).
+id_params!(
+    TeamId => "teamId",
+    UserId => "userId",
+    InvitationId => "invitationId",
+    ApiKeyId => "keyId",
+    ContactId => "contactId",
+    ImportId => "importId",
+    CampaignId => "campaignId",
+    StepId => "stepId",
+    TemplateId => "templateId",
+    FilterId => "filterId",
+    MessageId => "messageId",
+    InboxItemId => "itemId",
+    CallId => "callId",
+    DialerSessionId => "sessionId",
+    SuggestionId => "suggestionId",
+    SkipTraceId => "jobId",
+);
+
+/// Several path parameters read at once: implemented for tuples of [`PathParam`]s.
+pub trait FromPath: Sized {
+    fn from_path(params: &HashMap<String, String>) -> Result<Self, ApiError>;
+}
+
+/// What was wrong with a route's parameters, gathered so one answer names them all.
+#[derive(Default)]
+struct BadParams {
+    fields: Vec<FieldError>,
+    other: Option<ApiError>,
+}
+
+impl BadParams {
+    fn read<T: PathParam>(&mut self, params: &HashMap<String, String>) -> Option<T> {
+        match T::parse_param(params.get(T::NAME).map(String::as_str).unwrap_or("")) {
+            Ok(v) => Some(v),
+            Err(ApiError::Validation(errs)) => {
+                self.fields.extend(errs);
+                None
+            }
+            Err(e) => {
+                self.other.get_or_insert(e);
+                None
+            }
+        }
+    }
+
+    fn into_error(self) -> ApiError {
+        match (self.fields.is_empty(), self.other) {
+            (false, _) | (true, None) => ApiError::Validation(self.fields),
+            (true, Some(e)) => e,
+        }
     }
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for PathParams {
+macro_rules! tuple_from_path {
+    ($($t:ident $v:ident),+) => {
+        impl<$($t: PathParam),+> FromPath for ($($t,)+) {
+            fn from_path(params: &HashMap<String, String>) -> Result<Self, ApiError> {
+                let mut bad = BadParams::default();
+                $(let $v = bad.read::<$t>(params);)+
+                match ($($v,)+) {
+                    ($(Some($v),)+) => Ok(($($v,)+)),
+                    _ => Err(bad.into_error()),
+                }
+            }
+        }
+    };
+}
+
+tuple_from_path!(A a);
+tuple_from_path!(A a, B b);
+tuple_from_path!(A a, B b, C c);
+
+/// A route's path parameters as their types: `Ids((team, campaign)): Ids<(TeamId, CampaignId)>`.
+/// A malformed parameter is 400 naming it, and every malformed one is named at once.
+pub struct Ids<T>(pub T);
+
+/// One path parameter as its type: `Id(team): Id<TeamId>` (the same as `Ids<(TeamId,)>`).
+pub struct Id<T>(pub T);
+
+async fn path_params<S: Send + Sync>(parts: &mut Parts, state: &S) -> Result<HashMap<String, String>, ApiError> {
+    Path::<HashMap<String, String>>::from_request_parts(parts, state)
+        .await
+        .map(|Path(p)| p)
+        .map_err(|e| ApiError::BadRequest(e.body_text()))
+}
+
+impl<S: Send + Sync, T: FromPath> FromRequestParts<S> for Ids<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        Path::<HashMap<String, String>>::from_request_parts(parts, state)
-            .await
-            .map(|Path(p)| PathParams(p))
-            .map_err(|e| ApiError::BadRequest(e.body_text()))
+        T::from_path(&path_params(parts, state).await?).map(Ids)
+    }
+}
+
+impl<S: Send + Sync, T: PathParam> FromRequestParts<S> for Id<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        <(T,)>::from_path(&path_params(parts, state).await?).map(|(t,)| Id(t))
     }
 }
 
@@ -231,6 +344,71 @@ mod tests {
     fn a_body_must_be_an_object_not_a_tuple_of_fields() {
         assert_eq!(field_of(r#"["x", []]"#), "body");
         assert_eq!(field_of("42"), "body");
+    }
+
+    /// A path value that is not an id: unknown values are 404, not a field error.
+    #[derive(Debug, PartialEq)]
+    struct Action(String);
+
+    impl PathParam for Action {
+        const NAME: &'static str = "action";
+
+        fn parse_param(raw: &str) -> Result<Self, ApiError> {
+            match raw {
+                "go" => Ok(Action(raw.into())),
+                other => Err(ApiError::NotFound(format!("no action {other:?}"))),
+            }
+        }
+    }
+
+    fn params(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    fn bad_fields<T: FromPath>(pairs: &[(&str, &str)]) -> Vec<String> {
+        match T::from_path(&params(pairs)) {
+            Err(ApiError::Validation(errs)) => errs.into_iter().map(|e| e.field).collect(),
+            Err(other) => vec![format!("other: {other}")],
+            Ok(_) => vec![],
+        }
+    }
+
+    const TEAM: &str = "team_01JD8Z6Q3M4N5P6R7S8T9V0W1X";
+    const CAMPAIGN: &str = "cmp_01JD8Z6Q3M4N5P6R7S8T9V0W1X";
+
+    #[test]
+    fn ids_are_read_by_their_route_names() {
+        use nextier_domain::ids::{CampaignId, TeamId};
+        let (team, campaign) =
+            <(TeamId, CampaignId)>::from_path(&params(&[("teamId", TEAM), ("campaignId", CAMPAIGN)])).unwrap();
+        assert_eq!((team.as_str(), campaign.as_str()), (TEAM, CAMPAIGN));
+    }
+
+    #[test]
+    fn every_malformed_parameter_is_named_at_once() {
+        use nextier_domain::ids::{CampaignId, StepId, TeamId};
+        type Three = (TeamId, CampaignId, StepId);
+        let both = [("teamId", "nope"), ("campaignId", "cmp_nope"), ("stepId", "stp_01JD8Z6Q3M4N5P6R7S8T9V0W1X")];
+        assert_eq!(bad_fields::<Three>(&both), ["teamId", "campaignId"]);
+        // A parameter the route lacks is named too (as the hand parsing did).
+        assert_eq!(bad_fields::<(TeamId, CampaignId)>(&[("teamId", TEAM)]), ["campaignId"]);
+        let msg = match <(TeamId,)>::from_path(&params(&[("teamId", "x")])) {
+            Err(ApiError::Validation(errs)) => errs[0].message.clone(),
+            _ => String::new(),
+        };
+        assert_eq!(msg, "must be an id of the form team_<ULID>");
+    }
+
+    #[test]
+    fn other_refusals_come_only_when_every_field_is_well_formed() {
+        use nextier_domain::ids::TeamId;
+        assert_eq!(bad_fields::<(TeamId, Action)>(&[("teamId", "bad"), ("action", "fly")]), ["teamId"]);
+        match <(TeamId, Action)>::from_path(&params(&[("teamId", TEAM), ("action", "fly")])) {
+            Err(ApiError::NotFound(m)) => assert_eq!(m, "no action \"fly\""),
+            other => panic!("{:?}", other.map(|_| ())),
+        }
+        let (_, action) = <(TeamId, Action)>::from_path(&params(&[("teamId", TEAM), ("action", "go")])).unwrap();
+        assert_eq!(action, Action("go".into()));
     }
 
     #[test]

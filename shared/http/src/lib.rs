@@ -11,7 +11,7 @@ pub mod problem;
 
 pub use access::{open_team, open_user, Actor, TeamAccess};
 pub use auth::Credential;
-pub use extract::{JsonBody, OptionalJson, Page, PageQuery, PathParams};
+pub use extract::{Id, Ids, JsonBody, OptionalJson, Page, PageQuery, PathParam};
 pub use lambda_http;
 pub use problem::ApiError;
 

@@ -141,6 +141,7 @@ pub async fn start(config: LocalConfig) -> anyhow::Result<Running> {
         // Subgroups and numbers from SignalHouse when configured, else a sandbox that lists
         // any number a team registers.
         numbers: nextier_providers::numbers_from_env(),
+        clock: Arc::new(nextier_platform::ports::clock::SystemClock),
     };
     if state.numbers.name() == "sandbox" {
         crate::database::connect_demo_to_sandbox(&database.admin_url, &demo_team).await?;

@@ -1,13 +1,12 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use chrono::Utc;
 use nextier_domain::access::Permission;
 use nextier_domain::api_key::hash;
 use nextier_domain::email::Email;
 use nextier_domain::ids::{InvitationId, TeamId};
 use nextier_domain::team::{MemberStatus, Role};
-use nextier_http::{open_team, open_user, Actor, ApiError, Credential, JsonBody, Page, PageQuery, PathParams};
+use nextier_http::{open_team, open_user, Actor, ApiError, Credential, Id, Ids, JsonBody, Page, PageQuery};
 use nextier_store::invitations::{self, Invitation, NewInvitation};
 use nextier_store::{members, scope, Scope, StoreError};
 use serde::{Deserialize, Serialize};
@@ -40,10 +39,9 @@ pub struct CreatedInvitation {
 pub async fn invite(
     State(app): State<AppState>,
     cred: Credential,
-    p: PathParams,
+    Id(team_id): Id<TeamId>,
     JsonBody(body): JsonBody<Invite>,
 ) -> Result<(StatusCode, Json<CreatedInvitation>), ApiError> {
-    let team_id = TeamId::parse("teamId", p.get("teamId"))?;
     let email = Email::parse("email", &body.email)?;
     let role = Role::parse("role", &body.role)?;
     if role == Role::Owner {
@@ -63,7 +61,7 @@ pub async fn invite(
             role,
             token_hash: &hash(&token),
             invited_by: inviter,
-            expires_at: Utc::now() + app.config.invitation_ttl,
+            expires_at: app.clock.now() + app.config.invitation_ttl,
         },
     )
     .await?;
@@ -87,10 +85,9 @@ pub async fn invite(
 pub async fn list_invitations(
     State(app): State<AppState>,
     cred: Credential,
-    p: PathParams,
     q: PageQuery,
+    Id(team_id): Id<TeamId>,
 ) -> Result<Json<Page<Invitation>>, ApiError> {
-    let team_id = TeamId::parse("teamId", p.get("teamId"))?;
     let page = q.page()?;
     let mut conn = app.db.conn().await?;
     let (tx, _) = open_team(&mut conn, &cred, &team_id, Permission::MembersRead).await?;
@@ -106,10 +103,8 @@ pub async fn list_invitations(
 pub async fn revoke_invitation(
     State(app): State<AppState>,
     cred: Credential,
-    p: PathParams,
+    Ids((team_id, id)): Ids<(TeamId, InvitationId)>,
 ) -> Result<StatusCode, ApiError> {
-    let team_id = TeamId::parse("teamId", p.get("teamId"))?;
-    let id = InvitationId::parse("invitationId", p.get("invitationId"))?;
     let mut conn = app.db.conn().await?;
     let (tx, _) = open_team(&mut conn, &cred, &team_id, Permission::MembersManage).await?;
     invitations::revoke(&tx, &team_id, &id).await?;
@@ -161,7 +156,7 @@ pub async fn accept_invitation(
         StoreError::NotFound => ApiError::NotFound("no such invitation".into()),
         other => other.into(),
     })?;
-    if inv.revoked || inv.expires_at <= Utc::now() {
+    if inv.revoked || inv.expires_at <= app.clock.now() {
         return Err(ApiError::Gone("this invitation has expired or was revoked; ask for a new one".into()));
     }
     if inv.accepted {

@@ -7,7 +7,7 @@ use nextier_domain::api_key::{self, Scope};
 use nextier_domain::ids::{ApiKeyId, TeamId};
 use nextier_domain::validation::text;
 use nextier_domain::FieldError;
-use nextier_http::{open_team, ApiError, Credential, JsonBody, Page, PageQuery, PathParams};
+use nextier_http::{open_team, ApiError, Credential, Id, Ids, JsonBody, Page, PageQuery};
 use nextier_store::api_keys::{self, ApiKey, NewApiKey};
 use nextier_store::StoreError;
 use serde::{Deserialize, Serialize};
@@ -41,10 +41,9 @@ pub struct CreatedKey {
 pub async fn create_key(
     State(app): State<AppState>,
     cred: Credential,
-    p: PathParams,
+    Id(team_id): Id<TeamId>,
     JsonBody(body): JsonBody<CreateKey>,
 ) -> Result<(StatusCode, Json<CreatedKey>), ApiError> {
-    let team_id = TeamId::parse("teamId", p.get("teamId"))?;
     let name = text("name", &body.name, 1, 100)?;
     if body.scopes.is_empty() || body.scopes.len() > 50 {
         return Err(ApiError::field("scopes", "must list 1 to 50 scopes"));
@@ -55,7 +54,7 @@ pub async fn create_key(
         .enumerate()
         .map(|(i, s)| Scope::parse(&format!("scopes[{i}]"), s))
         .collect::<Result<Vec<_>, FieldError>>()?;
-    if body.expires_at.is_some_and(|t| t <= Utc::now()) {
+    if body.expires_at.is_some_and(|t| t <= app.clock.now()) {
         return Err(ApiError::field("expiresAt", "must be in the future"));
     }
     let mut conn = app.db.conn().await?;
@@ -95,10 +94,9 @@ pub async fn create_key(
 pub async fn list_keys(
     State(app): State<AppState>,
     cred: Credential,
-    p: PathParams,
     q: PageQuery,
+    Id(team_id): Id<TeamId>,
 ) -> Result<Json<Page<ApiKey>>, ApiError> {
-    let team_id = TeamId::parse("teamId", p.get("teamId"))?;
     let page = q.page()?;
     let mut conn = app.db.conn().await?;
     let (tx, _) = open_team(&mut conn, &cred, &team_id, Permission::KeysManage).await?;
@@ -115,10 +113,8 @@ pub async fn list_keys(
 pub async fn revoke_key(
     State(app): State<AppState>,
     cred: Credential,
-    p: PathParams,
+    Ids((team_id, key_id)): Ids<(TeamId, ApiKeyId)>,
 ) -> Result<Json<ApiKey>, ApiError> {
-    let team_id = TeamId::parse("teamId", p.get("teamId"))?;
-    let key_id = ApiKeyId::parse("keyId", p.get("keyId"))?;
     let mut conn = app.db.conn().await?;
     let (tx, access) = open_team(&mut conn, &cred, &team_id, Permission::KeysManage).await?;
     let key = api_keys::revoke(&tx, &team_id, &key_id).await?;

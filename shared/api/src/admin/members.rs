@@ -4,7 +4,7 @@ use axum::Json;
 use nextier_domain::access::Permission;
 use nextier_domain::ids::{TeamId, UserId};
 use nextier_domain::team::{check_removal, check_role_change, Role};
-use nextier_http::{open_team, ApiError, Credential, JsonBody, Page, PageQuery, PathParams};
+use nextier_http::{open_team, ApiError, Credential, Id, Ids, JsonBody, Page, PageQuery};
 use nextier_store::members::{self, Member};
 use nextier_store::StoreError;
 use serde::Deserialize;
@@ -20,10 +20,9 @@ use crate::{events, AppState};
 pub async fn list_members(
     State(app): State<AppState>,
     cred: Credential,
-    p: PathParams,
     q: PageQuery,
+    Id(team_id): Id<TeamId>,
 ) -> Result<Json<Page<Member>>, ApiError> {
-    let team_id = TeamId::parse("teamId", p.get("teamId"))?;
     let page = q.page()?;
     let mut conn = app.db.conn().await?;
     let (tx, _) = open_team(&mut conn, &cred, &team_id, Permission::MembersRead).await?;
@@ -49,11 +48,9 @@ pub struct ChangeRole {
 pub async fn change_role(
     State(app): State<AppState>,
     cred: Credential,
-    p: PathParams,
+    Ids((team_id, user_id)): Ids<(TeamId, UserId)>,
     JsonBody(body): JsonBody<ChangeRole>,
 ) -> Result<Json<Member>, ApiError> {
-    let team_id = TeamId::parse("teamId", p.get("teamId"))?;
-    let user_id = UserId::parse("userId", p.get("userId"))?;
     let role = Role::parse("role", &body.role)?;
     let mut conn = app.db.conn().await?;
     let (tx, access) = open_team(&mut conn, &cred, &team_id, Permission::MembersManage).await?;
@@ -82,10 +79,8 @@ pub async fn change_role(
 pub async fn remove_member(
     State(app): State<AppState>,
     cred: Credential,
-    p: PathParams,
+    Ids((team_id, user_id)): Ids<(TeamId, UserId)>,
 ) -> Result<StatusCode, ApiError> {
-    let team_id = TeamId::parse("teamId", p.get("teamId"))?;
-    let user_id = UserId::parse("userId", p.get("userId"))?;
     let mut conn = app.db.conn().await?;
     let (tx, access) = open_team(&mut conn, &cred, &team_id, Permission::MembersRead).await?;
     let leaving = access.actor.user() == Some(&user_id);

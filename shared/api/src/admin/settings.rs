@@ -5,7 +5,7 @@ use nextier_domain::access::Permission;
 use nextier_domain::ids::TeamId;
 use nextier_domain::settings::{key_part, value};
 use nextier_http::extract::url_pairs;
-use nextier_http::{open_team, ApiError, Credential, JsonBody, Page, PageQuery, PathParams};
+use nextier_http::{open_team, ApiError, Credential, Id, Ids, JsonBody, Page, PageQuery, PathParam};
 use nextier_store::settings::{self, Setting};
 use nextier_store::StoreError;
 use serde::Deserialize;
@@ -47,11 +47,10 @@ fn query_value(uri: &axum::http::Uri, name: &str) -> Result<Option<String>, ApiE
 pub async fn list_settings(
     State(app): State<AppState>,
     cred: Credential,
-    p: PathParams,
     q: PageQuery,
+    Id(team_id): Id<TeamId>,
     uri: axum::http::Uri,
 ) -> Result<Json<Page<Setting>>, ApiError> {
-    let team_id = TeamId::parse("teamId", p.get("teamId"))?;
     let page = q.page()?;
     let scope = query_value(&uri, "scope")?.map(|s| key_part("scope", &s)).transpose()?;
     let mut conn = app.db.conn().await?;
@@ -61,16 +60,26 @@ pub async fn list_settings(
     Ok(Json(Page::from_rows(&page, rows, |s| format!("{}:{}", s.scope, s.name))))
 }
 
-fn setting_key(p: &PathParams) -> Result<(TeamId, String, String), ApiError> {
-    let team_id = TeamId::parse("teamId", p.get("teamId"));
-    let scope = key_part("scope", p.get("scope"));
-    let name = key_part("name", p.get("name"));
-    let errors: Vec<_> =
-        [team_id.as_ref().err(), scope.as_ref().err(), name.as_ref().err()].into_iter().flatten().cloned().collect();
-    if !errors.is_empty() {
-        return Err(ApiError::Validation(errors));
+/// `{scope}` of a setting's key.
+pub struct SettingScope(String);
+
+/// `{name}` of a setting's key.
+pub struct SettingName(String);
+
+impl PathParam for SettingScope {
+    const NAME: &'static str = "scope";
+
+    fn parse_param(raw: &str) -> Result<Self, ApiError> {
+        Ok(SettingScope(key_part(Self::NAME, raw)?))
     }
-    Ok((team_id?, scope?, name?))
+}
+
+impl PathParam for SettingName {
+    const NAME: &'static str = "name";
+
+    fn parse_param(raw: &str) -> Result<Self, ApiError> {
+        Ok(SettingName(key_part(Self::NAME, raw)?))
+    }
 }
 
 #[utoipa::path(get, path = "/teams/{teamId}/settings/{scope}/{name}", tag = "admin",
@@ -80,10 +89,9 @@ fn setting_key(p: &PathParams) -> Result<(TeamId, String, String), ApiError> {
 pub async fn get_setting(
     State(app): State<AppState>,
     cred: Credential,
-    p: PathParams,
+    Ids((team_id, SettingScope(scope), SettingName(name))): Ids<(TeamId, SettingScope, SettingName)>,
     uri: axum::http::Uri,
 ) -> Result<Json<Setting>, ApiError> {
-    let (team_id, scope, name) = setting_key(&p)?;
     let reveal = match query_value(&uri, "reveal")?.as_deref() {
         None | Some("false") => false,
         Some("true") => true,
@@ -113,10 +121,9 @@ pub struct PutSetting {
 pub async fn put_setting(
     State(app): State<AppState>,
     cred: Credential,
-    p: PathParams,
+    Ids((team_id, SettingScope(scope), SettingName(name))): Ids<(TeamId, SettingScope, SettingName)>,
     JsonBody(body): JsonBody<PutSetting>,
 ) -> Result<Json<Setting>, ApiError> {
-    let (team_id, scope, name) = setting_key(&p)?;
     let value = value("value", &body.value)?;
     let mut conn = app.db.conn().await?;
     let (tx, access) = open_team(&mut conn, &cred, &team_id, Permission::SettingsManage).await?;
@@ -141,9 +148,8 @@ pub async fn put_setting(
 pub async fn delete_setting(
     State(app): State<AppState>,
     cred: Credential,
-    p: PathParams,
+    Ids((team_id, SettingScope(scope), SettingName(name))): Ids<(TeamId, SettingScope, SettingName)>,
 ) -> Result<StatusCode, ApiError> {
-    let (team_id, scope, name) = setting_key(&p)?;
     let mut conn = app.db.conn().await?;
     let (tx, _) = open_team(&mut conn, &cred, &team_id, Permission::SettingsManage).await?;
     settings::delete(&tx, &team_id, &scope, &name).await?;

@@ -4,7 +4,7 @@ use axum::Json;
 use nextier_domain::access::Permission;
 use nextier_domain::ids::TeamId;
 use nextier_domain::team::{MemberStatus, Role, TeamName};
-use nextier_http::{open_team, open_user, ApiError, Credential, JsonBody, Page, PageQuery, PathParams};
+use nextier_http::{open_team, open_user, ApiError, Credential, Id, JsonBody, Page, PageQuery};
 use nextier_store::teams::{MyTeam, Team};
 use nextier_store::{members, scope, teams, Scope, StoreError};
 use serde::Deserialize;
@@ -71,8 +71,11 @@ pub async fn create_team(
     params(("teamId" = String, Path, description = "team_<ULID>")),
     responses((status = 200, description = "The team", body = Team)),
     security(("bearer" = []), ("apiKey" = [])))]
-pub async fn get_team(State(app): State<AppState>, cred: Credential, p: PathParams) -> Result<Json<Team>, ApiError> {
-    let team_id = TeamId::parse("teamId", p.get("teamId"))?;
+pub async fn get_team(
+    State(app): State<AppState>,
+    cred: Credential,
+    Id(team_id): Id<TeamId>,
+) -> Result<Json<Team>, ApiError> {
     let mut conn = app.db.conn().await?;
     let (tx, _) = open_team(&mut conn, &cred, &team_id, Permission::TeamRead).await?;
     let team = teams::get(&tx, &team_id).await?;
@@ -88,10 +91,9 @@ pub async fn get_team(State(app): State<AppState>, cred: Credential, p: PathPara
 pub async fn update_team(
     State(app): State<AppState>,
     cred: Credential,
-    p: PathParams,
+    Id(team_id): Id<TeamId>,
     JsonBody(body): JsonBody<UpdateTeam>,
 ) -> Result<Json<Team>, ApiError> {
-    let team_id = TeamId::parse("teamId", p.get("teamId"))?;
     let name = TeamName::parse("name", &body.name)?;
     let mut conn = app.db.conn().await?;
     let (tx, access) = open_team(&mut conn, &cred, &team_id, Permission::TeamManage).await?;

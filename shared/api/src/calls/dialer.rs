@@ -4,10 +4,9 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use chrono::Utc;
 use nextier_domain::access::Permission;
 use nextier_domain::ids::{ContactId, DialerSessionId, TeamId};
-use nextier_http::{open_team, ApiError, Credential, JsonBody, PathParams};
+use nextier_http::{open_team, ApiError, Credential, Id, Ids, JsonBody};
 use nextier_outbound::{may_call, CallCheck};
 use nextier_store::calls::{self, Session};
 use nextier_store::contacts;
@@ -33,10 +32,9 @@ pub struct NewSession {
 pub async fn create_session(
     State(app): State<AppState>,
     cred: Credential,
-    p: PathParams,
+    Id(team): Id<TeamId>,
     JsonBody(body): JsonBody<NewSession>,
 ) -> Result<(StatusCode, Json<Session>), ApiError> {
-    let team = TeamId::parse("teamId", p.get("teamId"))?;
     let mut problems = Problems::default();
     let title = problems.take(nextier_domain::validation::text("title", &body.title, 1, 200)).unwrap_or_default();
     let ids = problems.ids("contactIds", &body.contact_ids, SESSION_LIMIT, ContactId::parse);
@@ -61,10 +59,8 @@ pub async fn create_session(
 pub async fn get_session(
     State(app): State<AppState>,
     cred: Credential,
-    p: PathParams,
+    Ids((team, id)): Ids<(TeamId, DialerSessionId)>,
 ) -> Result<Json<Session>, ApiError> {
-    let team = TeamId::parse("teamId", p.get("teamId"))?;
-    let id = DialerSessionId::parse("sessionId", p.get("sessionId"))?;
     let mut conn = app.db.conn().await?;
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::CallsRead).await?;
     let s = calls::session(&tx, &id).await.map_err(missing("dialer session"))?;
@@ -93,17 +89,15 @@ pub struct NextCall {
 pub async fn next_in_session(
     State(app): State<AppState>,
     cred: Credential,
-    p: PathParams,
+    Ids((team, id)): Ids<(TeamId, DialerSessionId)>,
 ) -> Result<Json<NextCall>, ApiError> {
-    let team = TeamId::parse("teamId", p.get("teamId"))?;
-    let id = DialerSessionId::parse("sessionId", p.get("sessionId"))?;
     let mut conn = app.db.conn().await?;
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::CallsWrite).await?;
     let session = calls::session(&tx, &id).await.map_err(missing("dialer session"))?;
     if session.status != "active" {
         return Err(ApiError::Conflict("the session is finished".into()));
     }
-    let now = Utc::now();
+    let now = app.clock.now();
     let mut skipped = Vec::new();
     let mut waiting = 0;
     for contact_id in calls::pending_in_session(&tx, &id).await? {
@@ -144,11 +138,9 @@ pub struct SessionCall {
 pub async fn record_in_session(
     State(app): State<AppState>,
     cred: Credential,
-    p: PathParams,
+    Ids((team, id)): Ids<(TeamId, DialerSessionId)>,
     JsonBody(body): JsonBody<SessionCall>,
 ) -> Result<(StatusCode, Json<Session>), ApiError> {
-    let team = TeamId::parse("teamId", p.get("teamId"))?;
-    let id = DialerSessionId::parse("sessionId", p.get("sessionId"))?;
     let mut problems = Problems::default();
     let contact_id = problems.take(ContactId::parse("contactId", &body.contact_id));
     let outcome = problems.take(parse_outcome(&body.outcome));
@@ -168,7 +160,7 @@ pub async fn record_in_session(
         }
         None => return Err(ApiError::NotFound("the contact is not in this session".into())),
     };
-    let now = Utc::now();
+    let now = app.clock.now();
     calls::record_call(&tx, &team, &contact_id, &phone, None, Some(&id), outcome, &record, &who, now).await?;
     calls::set_session_contact(&tx, &id, &contact_id, "called", None).await?;
     apply_outcome(&tx, &team, &contact_id, &phone, outcome, &who).await?;

@@ -13,7 +13,7 @@ use nextier_domain::ids::{CallId, ContactId, TeamId};
 use nextier_domain::lead_state::LeadState;
 use nextier_domain::FieldError;
 use nextier_http::extract::url_pairs;
-use nextier_http::{open_team, ApiError, Credential, JsonBody, Page, PageQuery, PathParams};
+use nextier_http::{open_team, ApiError, Credential, Id, Ids, JsonBody, Page, PageQuery};
 use nextier_outbound::{may_call_number, CallCheck};
 use nextier_store::calls::{self, Call, CallRecord, Entry, Push};
 use nextier_store::suppressions::{self, NewSuppression};
@@ -81,10 +81,9 @@ pub struct Pushed {
 pub async fn push(
     State(app): State<AppState>,
     cred: Credential,
-    p: PathParams,
+    Id(team): Id<TeamId>,
     JsonBody(body): JsonBody<PushCall>,
 ) -> Result<(StatusCode, Json<Pushed>), ApiError> {
-    let team = TeamId::parse("teamId", p.get("teamId"))?;
     let contact_id = ContactId::parse("contactId", &body.contact_id)?;
     if body.priority.is_some_and(|p| !(0..=1000).contains(&p)) {
         return Err(ApiError::field("priority", "must be 0 to 1000"));
@@ -93,7 +92,7 @@ pub async fn push(
     let (tx, access) = open_team(&mut conn, &cred, &team, Permission::CallsWrite).await?;
     let contact = contacts::get(&tx, &contact_id).await.map_err(missing("contact"))?;
     let cfg = config(&tx).await?;
-    let now = Utc::now();
+    let now = app.clock.now();
     let (phone, suppressed) = match number_to_queue(&tx, &team, &contact, now).await? {
         Ok(number) => (Some(number), false),
         Err(reason) => (None, reason == "opt_out" || reason.starts_with("suppressed")),
@@ -164,11 +163,10 @@ async fn number_to_queue(
 pub async fn list_queue(
     State(app): State<AppState>,
     cred: Credential,
-    p: PathParams,
     q: PageQuery,
+    Id(team): Id<TeamId>,
     uri: axum::http::Uri,
 ) -> Result<Json<Page<Entry>>, ApiError> {
-    let team = TeamId::parse("teamId", p.get("teamId"))?;
     let page = q.page()?;
     let status = url_pairs(uri.query().unwrap_or(""))
         .into_iter()
@@ -209,16 +207,15 @@ pub struct ClaimCall {
 pub async fn claim(
     State(app): State<AppState>,
     cred: Credential,
-    p: PathParams,
+    Id(team): Id<TeamId>,
     body: nextier_http::OptionalJson<ClaimCall>,
 ) -> Result<Json<Entry>, ApiError> {
-    let team = TeamId::parse("teamId", p.get("teamId"))?;
     let body = body.0.unwrap_or_default();
     let wanted = body.call_id.as_deref().map(|c| CallId::parse("callId", c)).transpose()?;
     let mut conn = app.db.conn().await?;
     let (tx, access) = open_team(&mut conn, &cred, &team, Permission::CallsWrite).await?;
     let who = access.actor.label();
-    let now = Utc::now();
+    let now = app.clock.now();
     for _ in 0..20 {
         let Some(e) = calls::claim(&tx, wanted.as_ref(), &who, now, Duration::minutes(CLAIM_LEASE_MINUTES)).await?
         else {
@@ -317,11 +314,9 @@ pub(super) async fn apply_outcome(
 pub async fn complete(
     State(app): State<AppState>,
     cred: Credential,
-    p: PathParams,
+    Ids((team, id)): Ids<(TeamId, CallId)>,
     JsonBody(body): JsonBody<CompleteCall>,
 ) -> Result<Json<Entry>, ApiError> {
-    let team = TeamId::parse("teamId", p.get("teamId"))?;
-    let id = CallId::parse("callId", p.get("callId"))?;
     let mut problems = Problems::default();
     let outcome = problems.take(parse_outcome(&body.outcome));
     let notes = opt_text(&mut problems, "notes", &body.notes, 2000);
@@ -332,7 +327,7 @@ pub async fn complete(
     let (tx, access) = open_team(&mut conn, &cred, &team, Permission::CallsWrite).await?;
     let who = access.actor.label();
     let cfg = config(&tx).await?;
-    let now = Utc::now();
+    let now = app.clock.now();
     let e = calls::complete(&tx, &team, &id, &who, outcome, &record, now, Duration::minutes(cfg.retry_minutes))
         .await
         .map_err(missing("call-queue entry"))?;
@@ -342,17 +337,16 @@ pub async fn complete(
 }
 
 /// The last 200 calls, newest first; `contactId` narrows to one contact.
-#[utoipa::path(get, path = "/teams/{teamId}/call-history", tag = "calls",
+#[utoipa::path(get, path = "/teams/{teamId}/call-history", tag = "calls", operation_id = "callHistory",
     params(("teamId" = String, Path), ("contactId" = Option<String>, Query)),
     responses((status = 200, description = "Calls", body = Vec<Call>)),
     security(("bearer" = []), ("apiKey" = [])))]
 pub async fn history(
     State(app): State<AppState>,
     cred: Credential,
-    p: PathParams,
+    Id(team): Id<TeamId>,
     uri: axum::http::Uri,
 ) -> Result<Json<Vec<Call>>, ApiError> {
-    let team = TeamId::parse("teamId", p.get("teamId"))?;
     let contact = url_pairs(uri.query().unwrap_or(""))
         .into_iter()
         .find(|(k, _)| k == "contactId")

@@ -3,14 +3,13 @@
 
 use axum::extract::State;
 use axum::Json;
-use chrono::Utc;
 use nextier_campaigns::lifecycle::{self, Who};
 use nextier_campaigns::{staging, team_rules};
 use nextier_domain::access::Permission;
-use nextier_domain::ids::{ContactId, FilterId};
+use nextier_domain::ids::{CampaignId, ContactId, FilterId, TeamId};
 use nextier_domain::FieldError;
 use nextier_http::extract::url_pairs;
-use nextier_http::{open_team, ApiError, Credential, JsonBody, Page, PageQuery, PathParams};
+use nextier_http::{open_team, ApiError, Credential, Ids, JsonBody, Page, PageQuery};
 use nextier_store::campaigns::{self, EnrolRules, Enrolled, Enrolment};
 use nextier_store::contacts::{Filter, Selection};
 use nextier_store::parents::Parent;
@@ -20,7 +19,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{lifecycle_err, team_and_campaign, who};
+use super::{lifecycle_err, who};
 use crate::contacts::input::{self, Problems};
 use crate::AppState;
 
@@ -84,10 +83,9 @@ pub(crate) fn filter_from(
 pub async fn enrol(
     State(app): State<AppState>,
     cred: Credential,
-    p: PathParams,
+    Ids((team, id)): Ids<(TeamId, CampaignId)>,
     JsonBody(body): JsonBody<EnrolInput>,
 ) -> Result<Json<Enrolled>, ApiError> {
-    let (team, id) = team_and_campaign(&p)?;
     let mut problems = Problems::default();
     let given = [
         body.contact_ids.is_some(),
@@ -170,7 +168,7 @@ pub async fn enrol(
         let (label, user, admin) = who(&access);
         let w = Who { label: &label, user: user.as_ref(), admin };
         if let Some(m) =
-            lifecycle::after_edit(&tx, &team, &id, "audience", w, Utc::now()).await.map_err(lifecycle_err)?
+            lifecycle::after_edit(&tx, &team, &id, "audience", w, app.clock.now()).await.map_err(lifecycle_err)?
         {
             events.push(m.event);
         }
@@ -188,11 +186,10 @@ pub async fn enrol(
 pub async fn list_enrolments(
     State(app): State<AppState>,
     cred: Credential,
-    p: PathParams,
     q: PageQuery,
+    Ids((team, id)): Ids<(TeamId, CampaignId)>,
     uri: axum::http::Uri,
 ) -> Result<Json<Page<Enrolment>>, ApiError> {
-    let (team, id) = team_and_campaign(&p)?;
     let page = q.page()?;
     let mut status = None;
     for (k, v) in url_pairs(uri.query().unwrap_or("")) {
@@ -234,10 +231,9 @@ pub struct Removed {
 pub async fn unenrol(
     State(app): State<AppState>,
     cred: Credential,
-    p: PathParams,
+    Ids((team, id)): Ids<(TeamId, CampaignId)>,
     JsonBody(body): JsonBody<UnenrolInput>,
 ) -> Result<Json<Removed>, ApiError> {
-    let (team, id) = team_and_campaign(&p)?;
     let mut problems = Problems::default();
     if body.contact_ids.is_empty() || body.contact_ids.len() > 10_000 {
         problems.0.push(FieldError::new("contactIds", "give 1 to 10,000 ids"));

@@ -6,7 +6,7 @@ use axum::Json;
 use nextier_domain::access::Permission;
 use nextier_domain::ids::{FilterId, TeamId, TemplateId};
 use nextier_domain::FieldError;
-use nextier_http::{open_team, ApiError, Credential, JsonBody, Page, PageQuery, PathParams};
+use nextier_http::{open_team, ApiError, Credential, Id, Ids, JsonBody, Page, PageQuery};
 use nextier_store::campaigns::{self, Channel, MessageTemplate, SavedFilter};
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -44,15 +44,6 @@ pub struct TemplatePatch {
     body: Option<String>,
 }
 
-fn template_ids(p: &PathParams) -> Result<(TeamId, TemplateId), ApiError> {
-    let team = TeamId::parse("teamId", p.get("teamId"));
-    let id = TemplateId::parse("templateId", p.get("templateId"));
-    match (team, id) {
-        (Ok(t), Ok(i)) => Ok((t, i)),
-        (t, i) => Err(ApiError::Validation([t.err(), i.err()].into_iter().flatten().collect())),
-    }
-}
-
 #[utoipa::path(post, path = "/teams/{teamId}/message-templates", tag = "campaigns", request_body = TemplateInput,
     params(("teamId" = String, Path)),
     responses((status = 201, description = "Created", body = MessageTemplate), (status = 409, description = "Name taken")),
@@ -60,10 +51,9 @@ fn template_ids(p: &PathParams) -> Result<(TeamId, TemplateId), ApiError> {
 pub async fn create_template(
     State(app): State<AppState>,
     cred: Credential,
-    p: PathParams,
+    Id(team): Id<TeamId>,
     JsonBody(body): JsonBody<TemplateInput>,
 ) -> Result<(StatusCode, Json<MessageTemplate>), ApiError> {
-    let team = TeamId::parse("teamId", p.get("teamId"))?;
     let mut problems = Problems::default();
     let name = problems.take(nextier_domain::validation::text("name", &body.name, 1, 200));
     check_content(&mut problems, body.channel, body.subject.as_deref(), &body.body);
@@ -91,10 +81,9 @@ pub async fn create_template(
 pub async fn list_templates(
     State(app): State<AppState>,
     cred: Credential,
-    p: PathParams,
     q: PageQuery,
+    Id(team): Id<TeamId>,
 ) -> Result<Json<Page<MessageTemplate>>, ApiError> {
-    let team = TeamId::parse("teamId", p.get("teamId"))?;
     let page = q.page()?;
     let mut conn = app.db.conn().await?;
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::CampaignsRead).await?;
@@ -110,9 +99,8 @@ pub async fn list_templates(
 pub async fn get_template(
     State(app): State<AppState>,
     cred: Credential,
-    p: PathParams,
+    Ids((team, id)): Ids<(TeamId, TemplateId)>,
 ) -> Result<Json<MessageTemplate>, ApiError> {
-    let (team, id) = template_ids(&p)?;
     let mut conn = app.db.conn().await?;
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::CampaignsRead).await?;
     let t = campaigns::get_template(&tx, &id).await?;
@@ -129,10 +117,9 @@ pub async fn get_template(
 pub async fn update_template(
     State(app): State<AppState>,
     cred: Credential,
-    p: PathParams,
+    Ids((team, id)): Ids<(TeamId, TemplateId)>,
     JsonBody(body): JsonBody<TemplatePatch>,
 ) -> Result<Json<MessageTemplate>, ApiError> {
-    let (team, id) = template_ids(&p)?;
     let mut conn = app.db.conn().await?;
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::CampaignsWrite).await?;
     let cur = campaigns::get_template(&tx, &id).await?;
@@ -157,9 +144,8 @@ pub async fn update_template(
 pub async fn delete_template(
     State(app): State<AppState>,
     cred: Credential,
-    p: PathParams,
+    Ids((team, id)): Ids<(TeamId, TemplateId)>,
 ) -> Result<StatusCode, ApiError> {
-    let (team, id) = template_ids(&p)?;
     let mut conn = app.db.conn().await?;
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::CampaignsWrite).await?;
     campaigns::delete_template(&tx, &id).await?;
@@ -183,10 +169,9 @@ pub struct FilterInput {
 pub async fn create_filter(
     State(app): State<AppState>,
     cred: Credential,
-    p: PathParams,
+    Id(team): Id<TeamId>,
     JsonBody(body): JsonBody<FilterInput>,
 ) -> Result<(StatusCode, Json<SavedFilter>), ApiError> {
-    let team = TeamId::parse("teamId", p.get("teamId"))?;
     let mut problems = Problems::default();
     let name = problems.take(nextier_domain::validation::text("name", &body.name, 1, 200));
     if body.filter.is_empty() {
@@ -209,10 +194,9 @@ pub async fn create_filter(
 pub async fn list_filters(
     State(app): State<AppState>,
     cred: Credential,
-    p: PathParams,
     q: PageQuery,
+    Id(team): Id<TeamId>,
 ) -> Result<Json<Page<SavedFilter>>, ApiError> {
-    let team = TeamId::parse("teamId", p.get("teamId"))?;
     let page = q.page()?;
     let mut conn = app.db.conn().await?;
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::CampaignsRead).await?;
@@ -228,10 +212,8 @@ pub async fn list_filters(
 pub async fn delete_filter(
     State(app): State<AppState>,
     cred: Credential,
-    p: PathParams,
+    Ids((team, id)): Ids<(TeamId, FilterId)>,
 ) -> Result<StatusCode, ApiError> {
-    let team = TeamId::parse("teamId", p.get("teamId"))?;
-    let id = FilterId::parse("filterId", p.get("filterId"))?;
     let mut conn = app.db.conn().await?;
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::CampaignsWrite).await?;
     campaigns::delete_filter(&tx, &id).await?;

@@ -16,7 +16,9 @@ use nextier_domain::access::Permission;
 use nextier_domain::campaign::CampaignStatus;
 use nextier_domain::ids::{CampaignId, TeamId};
 use nextier_domain::FieldError;
-use nextier_http::{open_team, ApiError, Credential, JsonBody, OptionalJson, Page, PageQuery, PathParams, TeamAccess};
+use nextier_http::{
+    open_team, ApiError, Credential, Id, Ids, JsonBody, OptionalJson, Page, PageQuery, PathParam, TeamAccess,
+};
 use nextier_store::campaign_changes::CampaignChange;
 use nextier_store::campaigns::{self, Campaign, ScoreBand, Settings, StateChange, StepStats};
 use nextier_store::parents::Parent;
@@ -42,15 +44,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(library::router())
         .merge(numbers::router())
         .merge(provisioning::router())
-}
-
-pub(crate) fn team_and_campaign(p: &PathParams) -> Result<(TeamId, CampaignId), ApiError> {
-    let team = TeamId::parse("teamId", p.get("teamId"));
-    let campaign = CampaignId::parse("campaignId", p.get("campaignId"));
-    match (team, campaign) {
-        (Ok(t), Ok(c)) => Ok((t, c)),
-        (t, c) => Err(ApiError::Validation([t.err(), c.err()].into_iter().flatten().collect())),
-    }
 }
 
 /// The lifecycle's refusals as HTTP: 404, 409 naming from and to, 403, 400 per problem.
@@ -165,10 +158,9 @@ fn band(b: Option<ScoreBandInput>) -> Option<ScoreBand> {
 pub async fn create_campaign(
     State(app): State<AppState>,
     cred: Credential,
-    p: PathParams,
+    Id(team): Id<TeamId>,
     JsonBody(body): JsonBody<CreateCampaign>,
 ) -> Result<(StatusCode, Json<Campaign>), ApiError> {
-    let team = TeamId::parse("teamId", p.get("teamId"))?;
     let mut problems = Problems::default();
     let s = Settings {
         name: name(&mut problems, &body.name),
@@ -198,11 +190,10 @@ pub async fn create_campaign(
 pub async fn list_campaigns(
     State(app): State<AppState>,
     cred: Credential,
-    p: PathParams,
     q: PageQuery,
+    Id(team): Id<TeamId>,
     uri: axum::http::Uri,
 ) -> Result<Json<Page<Campaign>>, ApiError> {
-    let team = TeamId::parse("teamId", p.get("teamId"))?;
     let page = q.page()?;
     let mut status = None;
     for (k, v) in nextier_http::extract::url_pairs(uri.query().unwrap_or("")) {
@@ -233,9 +224,8 @@ pub async fn list_campaigns(
 pub async fn get_campaign(
     State(app): State<AppState>,
     cred: Credential,
-    p: PathParams,
+    Ids((team, id)): Ids<(TeamId, CampaignId)>,
 ) -> Result<Json<Campaign>, ApiError> {
-    let (team, id) = team_and_campaign(&p)?;
     let mut conn = app.db.conn().await?;
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::CampaignsRead).await?;
     let c = campaigns::get(&tx, &id).await.map_err(not_found)?;
@@ -256,10 +246,9 @@ pub async fn get_campaign(
 pub async fn update_campaign(
     State(app): State<AppState>,
     cred: Credential,
-    p: PathParams,
+    Ids((team, id)): Ids<(TeamId, CampaignId)>,
     JsonBody(body): JsonBody<UpdateCampaign>,
 ) -> Result<Json<Campaign>, ApiError> {
-    let (team, id) = team_and_campaign(&p)?;
     let mut problems = Problems::default();
     let new_name = body.name.as_deref().map(|n| name(&mut problems, n));
     let description = body.description.as_ref().map(|d| opt_text(&mut problems, "description", d, 2000));
@@ -283,7 +272,7 @@ pub async fn update_campaign(
     let (label, user, admin) = who(&access);
     let w = Who { label: &label, user: user.as_ref(), admin };
     let admin_person = access.authority.is_person() && access.role() >= nextier_domain::team::Role::Admin;
-    let changed = nextier_campaigns::edits::change_settings(&tx, &team, &current, &s, w, admin_person, Utc::now())
+    let changed = nextier_campaigns::edits::change_settings(&tx, &team, &current, &s, w, admin_person, app.clock.now())
         .await
         .map_err(lifecycle_err)?;
     let c = campaigns::get(&tx, &id).await?;
@@ -300,9 +289,8 @@ pub async fn update_campaign(
 pub async fn delete_campaign(
     State(app): State<AppState>,
     cred: Credential,
-    p: PathParams,
+    Ids((team, id)): Ids<(TeamId, CampaignId)>,
 ) -> Result<StatusCode, ApiError> {
-    let (team, id) = team_and_campaign(&p)?;
     let mut conn = app.db.conn().await?;
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::CampaignsWrite).await?;
     campaigns::delete_draft(&tx, &id).await.map_err(not_found)?;
@@ -317,6 +305,46 @@ pub struct TransitionBody {
     reason: Option<String>,
 }
 
+/// `{action}`: a lifecycle move (the path parameter and its OpenAPI enum).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum CampaignAction {
+    Stage,
+    Unstage,
+    Approve,
+    Start,
+    Pause,
+    Resume,
+    Complete,
+    Cancel,
+}
+
+impl CampaignAction {
+    /// The state it moves to and the permission it needs.
+    fn target(self) -> (CampaignStatus, Permission) {
+        match self {
+            Self::Stage => (CampaignStatus::Staged, Permission::CampaignsWrite),
+            Self::Unstage => (CampaignStatus::Draft, Permission::CampaignsWrite),
+            Self::Approve => (CampaignStatus::Approved, Permission::CampaignsManage),
+            Self::Start | Self::Resume => (CampaignStatus::Running, Permission::CampaignsManage),
+            Self::Pause => (CampaignStatus::Paused, Permission::CampaignsWrite),
+            Self::Complete => (CampaignStatus::Completed, Permission::CampaignsManage),
+            Self::Cancel => (CampaignStatus::Cancelled, Permission::CampaignsManage),
+        }
+    }
+}
+
+/// An action the route does not know is no resource at all: 404.
+impl PathParam for CampaignAction {
+    const NAME: &'static str = "action";
+
+    fn parse_param(raw: &str) -> Result<Self, ApiError> {
+        use serde::de::IntoDeserializer;
+        Self::deserialize(raw.into_deserializer())
+            .map_err(|_: serde::de::value::Error| ApiError::NotFound(format!("no campaign action {raw:?}")))
+    }
+}
+
 /// The lifecycle moves. `action` is one of: `stage` (DRAFT → STAGED, after the staging
 /// checks), `unstage` (STAGED → DRAFT), `approve` (STAGED → APPROVED: ADMIN or OWNER, and
 /// not the author unless the team allows self-approval), `start` (APPROVED → RUNNING),
@@ -327,7 +355,7 @@ pub struct TransitionBody {
 #[utoipa::path(post, path = "/teams/{teamId}/campaigns/{campaignId}/{action}", tag = "campaigns",
     request_body(content = Option<TransitionBody>, description = "Optional: a reason for the history"),
     params(("teamId" = String, Path), ("campaignId" = String, Path),
-           ("action" = String, Path, description = "stage, unstage, approve, start, pause, resume, complete or cancel")),
+           ("action" = inline(CampaignAction), Path, description = "stage, unstage, approve, start, pause, resume, complete or cancel")),
     responses((status = 200, description = "The campaign in its new state", body = Campaign),
               (status = 403, description = "Not allowed to make this move"),
               (status = 409, description = "The lifecycle does not allow this move from the current state"),
@@ -336,20 +364,10 @@ pub struct TransitionBody {
 pub async fn transition(
     State(app): State<AppState>,
     cred: Credential,
-    p: PathParams,
+    Ids((team, id, action)): Ids<(TeamId, CampaignId, CampaignAction)>,
     OptionalJson(body): OptionalJson<TransitionBody>,
 ) -> Result<Json<Campaign>, ApiError> {
-    let (team, id) = team_and_campaign(&p)?;
-    let (to, needs) = match p.get("action") {
-        "stage" => (CampaignStatus::Staged, Permission::CampaignsWrite),
-        "unstage" => (CampaignStatus::Draft, Permission::CampaignsWrite),
-        "approve" => (CampaignStatus::Approved, Permission::CampaignsManage),
-        "start" | "resume" => (CampaignStatus::Running, Permission::CampaignsManage),
-        "pause" => (CampaignStatus::Paused, Permission::CampaignsWrite),
-        "complete" => (CampaignStatus::Completed, Permission::CampaignsManage),
-        "cancel" => (CampaignStatus::Cancelled, Permission::CampaignsManage),
-        other => return Err(ApiError::NotFound(format!("no campaign action {other:?}"))),
-    };
+    let (to, needs) = action.target();
     let mut problems = Problems::default();
     let reason = opt_text(&mut problems, "reason", &body.unwrap_or_default().reason, 500);
     problems.finish()?;
@@ -358,19 +376,21 @@ pub async fn transition(
     // `start` and `resume` name their origin, so a resume cannot start an unapproved
     // campaign's first run by accident (and vice versa).
     let current = campaigns::get(&tx, &id).await.map_err(not_found)?;
-    let action = p.get("action");
-    if (action == "start" && current.status == CampaignStatus::Paused)
-        || (action == "resume" && current.status == CampaignStatus::Approved)
-    {
+    let wrong = match (action, current.status) {
+        (CampaignAction::Start, CampaignStatus::Paused) => Some(("start", "resume")),
+        (CampaignAction::Resume, CampaignStatus::Approved) => Some(("resume", "start")),
+        _ => None,
+    };
+    if let Some((action, instead)) = wrong {
         return Err(ApiError::Conflict(format!(
-            "{action} does not apply to a {} campaign; use {}",
-            current.status,
-            if action == "start" { "resume" } else { "start" }
+            "{action} does not apply to a {} campaign; use {instead}",
+            current.status
         )));
     }
     let (label, user, admin) = who(&access);
     let w = Who { label: &label, user: user.as_ref(), admin };
-    let moved = lifecycle::apply(&tx, &team, &id, to, w, reason.as_deref(), Utc::now()).await.map_err(lifecycle_err)?;
+    let moved =
+        lifecycle::apply(&tx, &team, &id, to, w, reason.as_deref(), app.clock.now()).await.map_err(lifecycle_err)?;
     let c = campaigns::get(&tx, &id).await?;
     tx.commit().await?;
     app.outbox.publish(&[moved.event]).await;
@@ -378,17 +398,16 @@ pub async fn transition(
 }
 
 /// Every state change, oldest first: who, when, from, to and why.
-#[utoipa::path(get, path = "/teams/{teamId}/campaigns/{campaignId}/history", tag = "campaigns",
+#[utoipa::path(get, path = "/teams/{teamId}/campaigns/{campaignId}/history", tag = "campaigns", operation_id = "campaignHistory",
     params(("teamId" = String, Path), ("campaignId" = String, Path), PageQuery),
     responses((status = 200, description = "State changes", body = Page<StateChange>)),
     security(("bearer" = []), ("apiKey" = [])))]
 pub async fn history(
     State(app): State<AppState>,
     cred: Credential,
-    p: PathParams,
     q: PageQuery,
+    Ids((team, id)): Ids<(TeamId, CampaignId)>,
 ) -> Result<Json<Page<StateChange>>, ApiError> {
-    let (team, id) = team_and_campaign(&p)?;
     let page = q.page()?;
     let mut conn = app.db.conn().await?;
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::CampaignsRead).await?;
@@ -407,10 +426,9 @@ pub async fn history(
 pub async fn changes(
     State(app): State<AppState>,
     cred: Credential,
-    p: PathParams,
     q: PageQuery,
+    Ids((team, id)): Ids<(TeamId, CampaignId)>,
 ) -> Result<Json<Page<CampaignChange>>, ApiError> {
-    let (team, id) = team_and_campaign(&p)?;
     let page = q.page()?;
     let mut conn = app.db.conn().await?;
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::CampaignsRead).await?;
@@ -421,16 +439,15 @@ pub async fn changes(
 }
 
 /// Per step: enrolments that reached it, sent, delivered, replied, opted out, failed.
-#[utoipa::path(get, path = "/teams/{teamId}/campaigns/{campaignId}/stats", tag = "campaigns",
+#[utoipa::path(get, path = "/teams/{teamId}/campaigns/{campaignId}/stats", tag = "campaigns", operation_id = "campaignStepStats",
     params(("teamId" = String, Path), ("campaignId" = String, Path)),
     responses((status = 200, description = "One row per step", body = Vec<StepStats>)),
     security(("bearer" = []), ("apiKey" = [])))]
 pub async fn stats(
     State(app): State<AppState>,
     cred: Credential,
-    p: PathParams,
+    Ids((team, id)): Ids<(TeamId, CampaignId)>,
 ) -> Result<Json<Vec<StepStats>>, ApiError> {
-    let (team, id) = team_and_campaign(&p)?;
     let mut conn = app.db.conn().await?;
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::CampaignsRead).await?;
     crate::parents::require(&tx, Parent::Campaign(&id)).await?;

@@ -4,10 +4,10 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use nextier_domain::access::Permission;
-use nextier_domain::ids::{RowId, TeamId};
+use nextier_domain::ids::{CampaignId, RowId, TeamId};
 use nextier_domain::phone::E164;
 use nextier_domain::FieldError;
-use nextier_http::{open_team, ApiError, Credential, JsonBody, Page, PageQuery, PathParams};
+use nextier_http::{open_team, ApiError, Credential, Id, Ids, JsonBody, Page, PageQuery, PathParam};
 use nextier_store::numbers::{self, NewNumber, SendingNumber};
 use nextier_store::{campaigns, StoreError};
 use serde::{Deserialize, Serialize};
@@ -15,10 +15,21 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::not_found;
 use super::provisioning::{provision_err, team_subgroup};
-use super::{not_found, team_and_campaign};
 use crate::contacts::input::Problems;
 use crate::AppState;
+
+/// `{numberId}`: a sending number's row.
+pub(super) struct NumberId(pub(super) RowId);
+
+impl PathParam for NumberId {
+    const NAME: &'static str = "numberId";
+
+    fn parse_param(raw: &str) -> Result<Self, ApiError> {
+        Ok(NumberId(RowId::parse(Self::NAME, raw)?))
+    }
+}
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -52,10 +63,9 @@ pub struct AddNumber {
 pub async fn add_number(
     State(app): State<AppState>,
     cred: Credential,
-    p: PathParams,
+    Id(team): Id<TeamId>,
     JsonBody(body): JsonBody<AddNumber>,
 ) -> Result<(StatusCode, Json<SendingNumber>), ApiError> {
-    let team = TeamId::parse("teamId", p.get("teamId"))?;
     let mut problems = Problems::default();
     let e164 = problems.take(E164::parse_field("number", &body.number));
     if body.att_class.as_deref().is_some_and(|c| !["A", "B", "C", "D", "E", "F", "T"].contains(&c)) {
@@ -113,10 +123,9 @@ fn not_listed() -> ApiError {
 pub async fn list_numbers(
     State(app): State<AppState>,
     cred: Credential,
-    p: PathParams,
     q: PageQuery,
+    Id(team): Id<TeamId>,
 ) -> Result<Json<Page<SendingNumber>>, ApiError> {
-    let team = TeamId::parse("teamId", p.get("teamId"))?;
     let page = q.page()?;
     let mut conn = app.db.conn().await?;
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::CampaignsRead).await?;
@@ -139,11 +148,9 @@ pub struct UpdateNumber {
 pub async fn update_number(
     State(app): State<AppState>,
     cred: Credential,
-    p: PathParams,
+    Ids((team, NumberId(id))): Ids<(TeamId, NumberId)>,
     JsonBody(body): JsonBody<UpdateNumber>,
 ) -> Result<Json<SendingNumber>, ApiError> {
-    let team = TeamId::parse("teamId", p.get("teamId"))?;
-    let id = RowId::parse("numberId", p.get("numberId"))?;
     if !["active", "paused", "retired"].contains(&body.status.as_str()) {
         return Err(ApiError::field("status", "must be active, paused or retired"));
     }
@@ -173,10 +180,9 @@ pub struct Assigned {
 pub async fn assign_numbers(
     State(app): State<AppState>,
     cred: Credential,
-    p: PathParams,
+    Ids((team, id)): Ids<(TeamId, CampaignId)>,
     JsonBody(body): JsonBody<AssignNumbers>,
 ) -> Result<Json<Assigned>, ApiError> {
-    let (team, id) = team_and_campaign(&p)?;
     let mut problems = Problems::default();
     if body.number_ids.len() > 500 {
         problems.0.push(FieldError::new("numberIds", "at most 500 numbers"));

@@ -6,11 +6,11 @@ use axum::extract::State;
 use axum::http::{StatusCode, Uri};
 use axum::Json;
 use nextier_domain::access::Permission;
-use nextier_domain::ids::{RowId, TeamId};
+use nextier_domain::ids::TeamId;
 use nextier_domain::phone::E164;
 use nextier_domain::FieldError;
 use nextier_http::extract::url_pairs;
-use nextier_http::{open_team, ApiError, Credential, JsonBody, PathParams};
+use nextier_http::{open_team, ApiError, Credential, Id, Ids, JsonBody};
 use nextier_platform::ports::numbers::{AvailableNumber, ProvisionError, Search};
 use nextier_store::number_orders::{self, Order};
 use nextier_store::teams;
@@ -19,6 +19,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::numbers::NumberId;
 use crate::contacts::input::Problems;
 use crate::AppState;
 
@@ -71,9 +72,8 @@ pub struct Connection {
 pub async fn connect(
     State(app): State<AppState>,
     cred: Credential,
-    p: PathParams,
+    Id(team): Id<TeamId>,
 ) -> Result<(StatusCode, Json<Connection>), ApiError> {
-    let team = TeamId::parse("teamId", p.get("teamId"))?;
     let mut conn = app.db.conn().await?;
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::SettingsManage).await?;
     let existing = number_orders::subgroup(&tx, &team).await?;
@@ -145,10 +145,9 @@ pub struct Available {
 pub async fn available(
     State(app): State<AppState>,
     cred: Credential,
-    p: PathParams,
+    Id(team): Id<TeamId>,
     uri: Uri,
 ) -> Result<Json<Available>, ApiError> {
-    let team = TeamId::parse("teamId", p.get("teamId"))?;
     let search = search_from(&uri)?;
     let mut conn = app.db.conn().await?;
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::SettingsManage).await?;
@@ -180,10 +179,9 @@ pub struct Ordered {
 pub async fn purchase(
     State(app): State<AppState>,
     cred: Credential,
-    p: PathParams,
+    Id(team): Id<TeamId>,
     JsonBody(body): JsonBody<Purchase>,
 ) -> Result<(StatusCode, Json<Ordered>), ApiError> {
-    let team = TeamId::parse("teamId", p.get("teamId"))?;
     let mut problems = Problems::default();
     if body.numbers.is_empty() || body.numbers.len() > 10 {
         problems.0.push(FieldError::new("numbers", "1-10 numbers"));
@@ -230,13 +228,15 @@ pub struct Health {
 }
 
 /// The number's live health at SignalHouse (`GET /number/health`).
-#[utoipa::path(get, path = "/teams/{teamId}/sending-numbers/{numberId}/health", tag = "campaigns",
+#[utoipa::path(get, path = "/teams/{teamId}/sending-numbers/{numberId}/health", tag = "campaigns", operation_id = "sendingNumberHealth",
     params(("teamId" = String, Path), ("numberId" = String, Path, description = "row_<ULID>")),
     responses((status = 200, description = "The provider's score", body = Health)),
     security(("bearer" = []), ("apiKey" = [])))]
-pub async fn health(State(app): State<AppState>, cred: Credential, p: PathParams) -> Result<Json<Health>, ApiError> {
-    let team = TeamId::parse("teamId", p.get("teamId"))?;
-    let id = RowId::parse("numberId", p.get("numberId"))?;
+pub async fn health(
+    State(app): State<AppState>,
+    cred: Credential,
+    Ids((team, NumberId(id))): Ids<(TeamId, NumberId)>,
+) -> Result<Json<Health>, ApiError> {
     let mut conn = app.db.conn().await?;
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::CampaignsRead).await?;
     let n = nextier_store::numbers::get(&tx, &id).await.map_err(|e| match e {

@@ -4,14 +4,13 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use chrono::Utc;
 use nextier_campaigns::lifecycle::{self, Who};
 use nextier_domain::access::Permission;
 use nextier_domain::campaign::Delay;
 use nextier_domain::ids::{CampaignId, StepId, TeamId, TemplateId};
 use nextier_domain::template::Template;
 use nextier_domain::FieldError;
-use nextier_http::{open_team, ApiError, Credential, JsonBody, PathParams, TeamAccess};
+use nextier_http::{open_team, ApiError, Credential, Ids, JsonBody, TeamAccess};
 use nextier_store::campaigns::{self, Channel, Step, StepContent};
 use nextier_store::parents::Parent;
 use nextier_store::{StoreError, Tx};
@@ -20,7 +19,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{lifecycle_err, team_and_campaign, who};
+use super::{lifecycle_err, who};
 use crate::contacts::input::Problems;
 use crate::AppState;
 
@@ -111,12 +110,6 @@ fn validated(content: StepContent, position: Option<i32>) -> Result<StepContent,
     Ok(content)
 }
 
-fn step_ids(p: &PathParams) -> Result<(TeamId, CampaignId, StepId), ApiError> {
-    let (team, campaign) = team_and_campaign(p)?;
-    let step = StepId::parse("stepId", p.get("stepId"))?;
-    Ok((team, campaign, step))
-}
-
 async fn template_content(tx: &Tx<'_>, raw: &str) -> Result<(Channel, Option<String>, String, TemplateId), ApiError> {
     let id = TemplateId::parse("templateId", raw)?;
     let t = campaigns::get_template(tx, &id).await.map_err(|e| match e {
@@ -151,7 +144,7 @@ async fn finish_edit(
 ) -> Result<(), ApiError> {
     let (label, user, admin) = who(access);
     let w = Who { label: &label, user: user.as_ref(), admin };
-    let moved = lifecycle::after_edit(&tx, team, campaign, "steps", w, Utc::now()).await.map_err(lifecycle_err)?;
+    let moved = lifecycle::after_edit(&tx, team, campaign, "steps", w, app.clock.now()).await.map_err(lifecycle_err)?;
     tx.commit().await?;
     if let Some(m) = moved {
         app.outbox.publish(&[m.event]).await;
@@ -166,9 +159,8 @@ async fn finish_edit(
 pub async fn list_steps(
     State(app): State<AppState>,
     cred: Credential,
-    p: PathParams,
+    Ids((team, id)): Ids<(TeamId, CampaignId)>,
 ) -> Result<Json<Vec<Step>>, ApiError> {
-    let (team, id) = team_and_campaign(&p)?;
     let mut conn = app.db.conn().await?;
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::CampaignsRead).await?;
     crate::parents::require(&tx, Parent::Campaign(&id)).await?;
@@ -186,10 +178,9 @@ pub async fn list_steps(
 pub async fn add_step(
     State(app): State<AppState>,
     cred: Credential,
-    p: PathParams,
+    Ids((team, id)): Ids<(TeamId, CampaignId)>,
     JsonBody(body): JsonBody<StepInput>,
 ) -> Result<(StatusCode, Json<Vec<Step>>), ApiError> {
-    let (team, id) = team_and_campaign(&p)?;
     let mut conn = app.db.conn().await?;
     let (tx, access) = open_for_edit(&mut conn, &cred, &team, &id).await?;
     let (channel, subject, text, template_id) = match &body.template_id {
@@ -221,10 +212,9 @@ pub async fn add_step(
 pub async fn update_step(
     State(app): State<AppState>,
     cred: Credential,
-    p: PathParams,
+    Ids((team, id, step_id)): Ids<(TeamId, CampaignId, StepId)>,
     JsonBody(body): JsonBody<StepInput>,
 ) -> Result<Json<Vec<Step>>, ApiError> {
-    let (team, id, step_id) = step_ids(&p)?;
     let mut conn = app.db.conn().await?;
     let (tx, access) = open_for_edit(&mut conn, &cred, &team, &id).await?;
     let steps = campaigns::steps(&tx, &id).await?;
@@ -265,8 +255,11 @@ pub async fn update_step(
     params(("teamId" = String, Path), ("campaignId" = String, Path), ("stepId" = String, Path)),
     responses((status = 204, description = "Deleted; later steps move up")),
     security(("bearer" = []), ("apiKey" = [])))]
-pub async fn delete_step(State(app): State<AppState>, cred: Credential, p: PathParams) -> Result<StatusCode, ApiError> {
-    let (team, id, step_id) = step_ids(&p)?;
+pub async fn delete_step(
+    State(app): State<AppState>,
+    cred: Credential,
+    Ids((team, id, step_id)): Ids<(TeamId, CampaignId, StepId)>,
+) -> Result<StatusCode, ApiError> {
     let mut conn = app.db.conn().await?;
     let (tx, access) = open_for_edit(&mut conn, &cred, &team, &id).await?;
     if !campaigns::step_exists(&tx, &id, &step_id).await? {

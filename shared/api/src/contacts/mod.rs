@@ -10,7 +10,7 @@ use nextier_domain::ids::{ContactId, TeamId};
 use nextier_domain::lead_state::LeadState;
 use nextier_domain::FieldError;
 use nextier_http::extract::url_pairs;
-use nextier_http::{open_team, ApiError, Credential, JsonBody, Page, PageQuery, PathParams};
+use nextier_http::{open_team, ApiError, Credential, Id, Ids, JsonBody, Page, PageQuery};
 use nextier_store::contacts::{self, BulkAction, Contact, MergeRecord, Selection, TimelineEntry};
 use nextier_store::parents::Parent;
 use nextier_store::StoreError;
@@ -33,15 +33,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(timeline))
 }
 
-fn ids(p: &PathParams) -> Result<(TeamId, ContactId), ApiError> {
-    let team = TeamId::parse("teamId", p.get("teamId"));
-    let contact = ContactId::parse("contactId", p.get("contactId"));
-    match (team, contact) {
-        (Ok(t), Ok(c)) => Ok((t, c)),
-        (t, c) => Err(ApiError::Validation([t.err(), c.err()].into_iter().flatten().collect())),
-    }
-}
-
 #[utoipa::path(post, path = "/teams/{teamId}/contacts", tag = "contacts", request_body = CreateContact,
     params(("teamId" = String, Path, description = "team_<ULID>")),
     responses((status = 201, description = "Created", body = Contact),
@@ -50,10 +41,9 @@ fn ids(p: &PathParams) -> Result<(TeamId, ContactId), ApiError> {
 pub async fn create_contact(
     State(app): State<AppState>,
     cred: Credential,
-    p: PathParams,
+    Id(team): Id<TeamId>,
     JsonBody(body): JsonBody<CreateContact>,
 ) -> Result<(StatusCode, Json<Contact>), ApiError> {
-    let team = TeamId::parse("teamId", p.get("teamId"))?;
     let new = body.validate()?;
     let mut conn = app.db.conn().await?;
     let (tx, access) = open_team(&mut conn, &cred, &team, Permission::ContactsWrite).await?;
@@ -75,11 +65,10 @@ pub async fn create_contact(
 pub async fn list_contacts(
     State(app): State<AppState>,
     cred: Credential,
-    p: PathParams,
     q: PageQuery,
+    Id(team): Id<TeamId>,
     uri: axum::http::Uri,
 ) -> Result<Json<Page<Contact>>, ApiError> {
-    let team = TeamId::parse("teamId", p.get("teamId"))?;
     let page = q.page()?;
     let filter = input::filter(&url_pairs(uri.query().unwrap_or("")))?;
     let mut conn = app.db.conn().await?;
@@ -96,9 +85,8 @@ pub async fn list_contacts(
 pub async fn get_contact(
     State(app): State<AppState>,
     cred: Credential,
-    p: PathParams,
+    Ids((team, id)): Ids<(TeamId, ContactId)>,
 ) -> Result<Json<Contact>, ApiError> {
-    let (team, id) = ids(&p)?;
     let mut conn = app.db.conn().await?;
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::ContactsRead).await?;
     let contact = contacts::get(&tx, &id).await?;
@@ -115,10 +103,9 @@ pub async fn get_contact(
 pub async fn update_contact(
     State(app): State<AppState>,
     cred: Credential,
-    p: PathParams,
+    Ids((team, id)): Ids<(TeamId, ContactId)>,
     JsonBody(body): JsonBody<UpdateContact>,
 ) -> Result<Json<Contact>, ApiError> {
-    let (team, id) = ids(&p)?;
     let mut problems = Problems::default();
     let text_patch = |pr: &mut Problems, field: &str, v: &Option<Option<String>>, max: usize| match v {
         None => None,
@@ -195,9 +182,8 @@ pub async fn update_contact(
 pub async fn delete_contact(
     State(app): State<AppState>,
     cred: Credential,
-    p: PathParams,
+    Ids((team, id)): Ids<(TeamId, ContactId)>,
 ) -> Result<StatusCode, ApiError> {
-    let (team, id) = ids(&p)?;
     let mut conn = app.db.conn().await?;
     let (tx, access) = open_team(&mut conn, &cred, &team, Permission::ContactsWrite).await?;
     contacts::soft_delete(&tx, &id).await?;
@@ -232,10 +218,9 @@ pub struct BulkResult {
 pub async fn bulk(
     State(app): State<AppState>,
     cred: Credential,
-    p: PathParams,
+    Id(team): Id<TeamId>,
     JsonBody(body): JsonBody<Bulk>,
 ) -> Result<Json<BulkResult>, ApiError> {
-    let team = TeamId::parse("teamId", p.get("teamId"))?;
     let mut problems = Problems::default();
     let action = match body.action.as_str() {
         "tag" => Some(BulkAction::Tag),
@@ -316,10 +301,9 @@ pub struct Merged {
 pub async fn merge(
     State(app): State<AppState>,
     cred: Credential,
-    p: PathParams,
+    Ids((team, survivor)): Ids<(TeamId, ContactId)>,
     JsonBody(body): JsonBody<Merge>,
 ) -> Result<Json<Merged>, ApiError> {
-    let (team, survivor) = ids(&p)?;
     let merged = ContactId::parse("mergeId", &body.merge_id)?;
     let mut problems = Problems::default();
     let reason = input::opt_text(&mut problems, "reason", &body.reason, 500);
@@ -355,9 +339,8 @@ pub async fn merge(
 pub async fn list_merges(
     State(app): State<AppState>,
     cred: Credential,
-    p: PathParams,
+    Ids((team, id)): Ids<(TeamId, ContactId)>,
 ) -> Result<Json<Page<MergeRecord>>, ApiError> {
-    let (team, id) = ids(&p)?;
     let mut conn = app.db.conn().await?;
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::ContactsRead).await?;
     crate::parents::require(&tx, Parent::Contact(&id)).await?;
@@ -382,10 +365,9 @@ pub struct ChangeLeadState {
 pub async fn change_lead_state(
     State(app): State<AppState>,
     cred: Credential,
-    p: PathParams,
+    Ids((team, id)): Ids<(TeamId, ContactId)>,
     JsonBody(body): JsonBody<ChangeLeadState>,
 ) -> Result<Json<Contact>, ApiError> {
-    let (team, id) = ids(&p)?;
     let to: LeadState = body.to.parse().map_err(|_| ApiError::field("to", "is not a lead state"))?;
     let mut problems = Problems::default();
     let reason = input::opt_text(&mut problems, "reason", &body.reason, 500);
@@ -419,10 +401,9 @@ pub async fn change_lead_state(
 pub async fn timeline(
     State(app): State<AppState>,
     cred: Credential,
-    p: PathParams,
     q: PageQuery,
+    Ids((team, id)): Ids<(TeamId, ContactId)>,
 ) -> Result<Json<Page<TimelineEntry>>, ApiError> {
-    let (team, id) = ids(&p)?;
     let page = q.page()?;
     let mut conn = app.db.conn().await?;
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::ContactsRead).await?;

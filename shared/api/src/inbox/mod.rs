@@ -5,14 +5,14 @@
 
 use axum::extract::State;
 use axum::Json;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use nextier_domain::access::Permission;
 use nextier_domain::ids::{ContactId, InboxItemId, TeamId};
 use nextier_domain::inbox::{Bucket, InboxConfig, Priority};
 use nextier_domain::page::PageRequest;
 use nextier_domain::{reply, FieldError};
 use nextier_http::extract::url_pairs;
-use nextier_http::{open_team, ApiError, Credential, JsonBody, Page, PageQuery, PathParams};
+use nextier_http::{open_team, ApiError, Credential, Id, Ids, JsonBody, Page, PageQuery, PathParam};
 use nextier_store::inbox::{self, BucketView, Filter, ItemView, Movement, Order, Stats};
 use nextier_store::messages::{self, MessageView};
 use nextier_store::suppressions::{self, NewSuppression};
@@ -47,10 +47,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(suggestions::reject_suggestion))
 }
 
-pub(super) fn ids(p: &PathParams) -> Result<(TeamId, InboxItemId), ApiError> {
-    Ok((TeamId::parse("teamId", p.get("teamId"))?, InboxItemId::parse("itemId", p.get("itemId"))?))
-}
-
 pub(super) fn not_found(e: StoreError) -> ApiError {
     match e {
         StoreError::NotFound => ApiError::NotFound("no such inbox item".into()),
@@ -64,6 +60,28 @@ fn parse_bucket(field: &str, raw: &str) -> Result<Bucket, FieldError> {
         FieldError::new(field, format!("must be one of {}", all.join(", ")))
     })
 }
+
+/// `{bucket}`: one of the inbox's buckets, documented as their enum.
+pub struct InboxBucket(Bucket);
+
+impl PathParam for InboxBucket {
+    const NAME: &'static str = "bucket";
+
+    fn parse_param(raw: &str) -> Result<Self, ApiError> {
+        Ok(InboxBucket(parse_bucket(Self::NAME, raw)?))
+    }
+}
+
+impl utoipa::PartialSchema for InboxBucket {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .enum_values(Some(Bucket::ALL.map(Bucket::as_str)))
+            .into()
+    }
+}
+
+impl ToSchema for InboxBucket {}
 
 fn filter(pairs: &[(String, String)]) -> Result<Filter, ApiError> {
     let mut f = Filter::default();
@@ -114,11 +132,10 @@ fn filter(pairs: &[(String, String)]) -> Result<Filter, ApiError> {
 pub async fn list_items(
     State(app): State<AppState>,
     cred: Credential,
-    p: PathParams,
     q: PageQuery,
+    Id(team): Id<TeamId>,
     uri: axum::http::Uri,
 ) -> Result<Json<Page<ItemView>>, ApiError> {
-    let team = TeamId::parse("teamId", p.get("teamId"))?;
     let page: PageRequest = q.page()?;
     let f = filter(&url_pairs(uri.query().unwrap_or("")))?;
     if !inbox::cursor_ok(f.order, page.after.as_deref().unwrap_or("")) {
@@ -147,9 +164,8 @@ pub struct ItemDetail {
 pub async fn get_item(
     State(app): State<AppState>,
     cred: Credential,
-    p: PathParams,
+    Ids((team, id)): Ids<(TeamId, InboxItemId)>,
 ) -> Result<Json<ItemDetail>, ApiError> {
-    let (team, id) = ids(&p)?;
     let mut conn = app.db.conn().await?;
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::InboxRead).await?;
     let item = inbox::get(&tx, &id).await.map_err(not_found)?;
@@ -179,8 +195,9 @@ async fn move_one(
     to: Bucket,
     actor: &str,
     reason: Option<&str>,
+    now: DateTime<Utc>,
 ) -> Result<(), ApiError> {
-    let before = inbox::move_to(tx, team, id, to, actor, reason, Utc::now()).await.map_err(not_found)?;
+    let before = inbox::move_to(tx, team, id, to, actor, reason, now).await.map_err(not_found)?;
     if let Some(kind) = to.suppresses() {
         let s = NewSuppression {
             address: &before.phone,
@@ -204,10 +221,9 @@ async fn move_one(
 pub async fn move_item(
     State(app): State<AppState>,
     cred: Credential,
-    p: PathParams,
+    Ids((team, id)): Ids<(TeamId, InboxItemId)>,
     JsonBody(body): JsonBody<MoveItem>,
 ) -> Result<Json<ItemView>, ApiError> {
-    let (team, id) = ids(&p)?;
     let mut problems = Problems::default();
     let to = problems.take(parse_bucket("bucket", &body.bucket));
     let reason = opt_text(&mut problems, "reason", &body.reason, 500);
@@ -215,7 +231,7 @@ pub async fn move_item(
     let to = to.ok_or_else(|| ApiError::field("bucket", "is required"))?;
     let mut conn = app.db.conn().await?;
     let (tx, access) = open_team(&mut conn, &cred, &team, Permission::InboxWrite).await?;
-    move_one(&tx, &team, &id, to, &access.actor.label(), reason.as_deref()).await?;
+    move_one(&tx, &team, &id, to, &access.actor.label(), reason.as_deref(), app.clock.now()).await?;
     let item = inbox::get(&tx, &id).await?;
     tx.commit().await?;
     Ok(Json(item))
@@ -244,10 +260,9 @@ pub struct BulkMoved {
 pub async fn bulk_move(
     State(app): State<AppState>,
     cred: Credential,
-    p: PathParams,
+    Id(team): Id<TeamId>,
     JsonBody(body): JsonBody<BulkMove>,
 ) -> Result<Json<BulkMoved>, ApiError> {
-    let team = TeamId::parse("teamId", p.get("teamId"))?;
     let mut problems = Problems::default();
     let to = problems.take(parse_bucket("bucket", &body.bucket));
     let reason = opt_text(&mut problems, "reason", &body.reason, 500);
@@ -258,7 +273,7 @@ pub async fn bulk_move(
     let (tx, access) = open_team(&mut conn, &cred, &team, Permission::InboxWrite).await?;
     let actor = access.actor.label();
     for (i, id) in item_ids.iter().enumerate() {
-        move_one(&tx, &team, id, to, &actor, reason.as_deref()).await.map_err(|e| match e {
+        move_one(&tx, &team, id, to, &actor, reason.as_deref(), app.clock.now()).await.map_err(|e| match e {
             ApiError::NotFound(_) => ApiError::NotFound(format!("itemIds[{i}]: no such inbox item; nothing was moved")),
             other => other,
         })?;
@@ -267,11 +282,12 @@ pub async fn bulk_move(
     Ok(Json(BulkMoved { moved: item_ids.len() }))
 }
 
-/// Runs `change` on an item in the caller's team and answers with the item after it.
+/// Runs `change` on an item in the caller's team (with the actor and the time) and answers
+/// with the item after it.
 async fn change_item<F>(
     app: &AppState,
     cred: &Credential,
-    p: &PathParams,
+    (team, id): (TeamId, InboxItemId),
     change: F,
 ) -> Result<Json<ItemView>, ApiError>
 where
@@ -279,12 +295,12 @@ where
         &'t Tx<'t>,
         &'t InboxItemId,
         String,
+        DateTime<Utc>,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), StoreError>> + Send + 't>>,
 {
-    let (team, id) = ids(p)?;
     let mut conn = app.db.conn().await?;
     let (tx, access) = open_team(&mut conn, cred, &team, Permission::InboxWrite).await?;
-    change(&tx, &id, access.actor.label()).await.map_err(not_found)?;
+    change(&tx, &id, access.actor.label(), app.clock.now()).await.map_err(not_found)?;
     let item = inbox::get(&tx, &id).await?;
     tx.commit().await?;
     Ok(Json(item))
@@ -297,10 +313,10 @@ where
 pub async fn process_item(
     State(app): State<AppState>,
     cred: Credential,
-    p: PathParams,
+    Ids(ids): Ids<(TeamId, InboxItemId)>,
 ) -> Result<Json<ItemView>, ApiError> {
-    change_item(&app, &cred, &p, |tx, id, actor| {
-        Box::pin(async move { inbox::mark_processed(tx, id, &actor, Utc::now()).await })
+    change_item(&app, &cred, ids, |tx, id, actor, now| {
+        Box::pin(async move { inbox::mark_processed(tx, id, &actor, now).await })
     })
     .await
 }
@@ -312,10 +328,10 @@ pub async fn process_item(
 pub async fn escalate_item(
     State(app): State<AppState>,
     cred: Credential,
-    p: PathParams,
+    Ids(ids): Ids<(TeamId, InboxItemId)>,
 ) -> Result<Json<ItemView>, ApiError> {
-    change_item(&app, &cred, &p, |tx, id, _| {
-        Box::pin(async move { inbox::escalate(tx, id, Utc::now()).await.map(|_| ()) })
+    change_item(&app, &cred, ids, |tx, id, _, now| {
+        Box::pin(async move { inbox::escalate(tx, id, now).await.map(|_| ()) })
     })
     .await
 }
@@ -327,12 +343,11 @@ pub async fn escalate_item(
 pub async fn list_buckets(
     State(app): State<AppState>,
     cred: Credential,
-    p: PathParams,
+    Id(team): Id<TeamId>,
 ) -> Result<Json<Vec<BucketView>>, ApiError> {
-    let team = TeamId::parse("teamId", p.get("teamId"))?;
     let mut conn = app.db.conn().await?;
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::InboxRead).await?;
-    let b = inbox::buckets(&tx, Utc::now()).await?;
+    let b = inbox::buckets(&tx, app.clock.now()).await?;
     tx.commit().await?;
     Ok(Json(b))
 }
@@ -355,18 +370,16 @@ fn nullable<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<i32>
 
 /// Renames a bucket or changes its SLA (ADMIN). Items already waiting keep their due time.
 #[utoipa::path(patch, path = "/teams/{teamId}/inbox/buckets/{bucket}", tag = "inbox", request_body = UpdateBucket,
-    params(("teamId" = String, Path), ("bucket" = String, Path, description = "UNIVERSAL_INBOX, POSITIVE_RESPONSES, ...")),
+    params(("teamId" = String, Path), ("bucket" = inline(InboxBucket), Path, description = "UNIVERSAL_INBOX, POSITIVE_RESPONSES, ...")),
     responses((status = 200, description = "The team's buckets", body = Vec<BucketView>)),
     security(("bearer" = []), ("apiKey" = [])))]
 pub async fn update_bucket(
     State(app): State<AppState>,
     cred: Credential,
-    p: PathParams,
+    Ids((team, InboxBucket(bucket))): Ids<(TeamId, InboxBucket)>,
     JsonBody(body): JsonBody<UpdateBucket>,
 ) -> Result<Json<Vec<BucketView>>, ApiError> {
-    let team = TeamId::parse("teamId", p.get("teamId"))?;
     let mut problems = Problems::default();
-    let bucket = problems.take(parse_bucket("bucket", p.get("bucket")));
     let name = match body.name.as_deref() {
         Some(n) => problems.take(nextier_domain::validation::text("name", n, 1, 80)),
         None => None,
@@ -377,24 +390,26 @@ pub async fn update_bucket(
         }
     }
     problems.finish()?;
-    let bucket = bucket.ok_or_else(|| ApiError::field("bucket", "is required"))?;
     let mut conn = app.db.conn().await?;
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::SettingsManage).await?;
     inbox::update_bucket(&tx, bucket, name.as_deref(), body.sla_minutes).await?;
-    let b = inbox::buckets(&tx, Utc::now()).await?;
+    let b = inbox::buckets(&tx, app.clock.now()).await?;
     tx.commit().await?;
     Ok(Json(b))
 }
 
-#[utoipa::path(get, path = "/teams/{teamId}/inbox/stats", tag = "inbox",
+#[utoipa::path(get, path = "/teams/{teamId}/inbox/stats", tag = "inbox", operation_id = "inboxStats",
     params(("teamId" = String, Path)),
     responses((status = 200, description = "Open, overdue, in review, escalated; by priority, class and bucket", body = Stats)),
     security(("bearer" = []), ("apiKey" = [])))]
-pub async fn stats(State(app): State<AppState>, cred: Credential, p: PathParams) -> Result<Json<Stats>, ApiError> {
-    let team = TeamId::parse("teamId", p.get("teamId"))?;
+pub async fn stats(
+    State(app): State<AppState>,
+    cred: Credential,
+    Id(team): Id<TeamId>,
+) -> Result<Json<Stats>, ApiError> {
     let mut conn = app.db.conn().await?;
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::InboxRead).await?;
-    let s = inbox::stats(&tx, Utc::now()).await?;
+    let s = inbox::stats(&tx, app.clock.now()).await?;
     tx.commit().await?;
     Ok(Json(s))
 }
@@ -442,10 +457,9 @@ pub struct Classified {
 pub async fn classify(
     State(app): State<AppState>,
     cred: Credential,
-    p: PathParams,
+    Id(team): Id<TeamId>,
     JsonBody(body): JsonBody<ClassifyText>,
 ) -> Result<Json<Classified>, ApiError> {
-    let team = TeamId::parse("teamId", p.get("teamId"))?;
     // Any real reply is previewed as the inbox would read it; only a blank or absurdly long
     // text is refused.
     let text = nextier_domain::text::as_written(&body.text).into_owned();

@@ -3,17 +3,16 @@
 
 use axum::extract::State;
 use axum::Json;
-use chrono::Utc;
 use nextier_domain::access::Permission;
-use nextier_domain::ids::TeamId;
-use nextier_http::{open_team, ApiError, Credential, PathParams};
+use nextier_domain::ids::{InboxItemId, TeamId};
+use nextier_http::{open_team, ApiError, Credential, Ids};
 use nextier_store::inbox;
 use nextier_store::messages::{self, MessageView};
 use nextier_store::StoreError;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{ids, not_found};
+use super::not_found;
 use crate::contacts::input::{opt_text, Problems};
 use crate::AppState;
 
@@ -46,9 +45,8 @@ fn not_found_suggestion(e: StoreError) -> ApiError {
 pub async fn list_suggestions(
     State(app): State<AppState>,
     cred: Credential,
-    p: PathParams,
+    Ids((team, id)): Ids<(TeamId, InboxItemId)>,
 ) -> Result<Json<Vec<Suggestion>>, ApiError> {
-    let (team, id) = ids(&p)?;
     let mut conn = app.db.conn().await?;
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::InboxRead).await?;
     crate::parents::require(&tx, nextier_store::parents::Parent::InboxItem(&id)).await?;
@@ -68,9 +66,8 @@ pub async fn list_suggestions(
 pub async fn suggest(
     State(app): State<AppState>,
     cred: Credential,
-    p: PathParams,
+    Ids((team, id)): Ids<(TeamId, InboxItemId)>,
 ) -> Result<(axum::http::StatusCode, Json<Suggestion>), ApiError> {
-    let (team, id) = ids(&p)?;
     {
         let mut conn = app.db.conn().await?;
         let (tx, _) = open_team(&mut conn, &cred, &team, Permission::InboxWrite).await?;
@@ -111,11 +108,9 @@ pub struct Approved {
 pub async fn approve_suggestion(
     State(app): State<AppState>,
     cred: Credential,
-    p: PathParams,
+    Ids((team, id)): Ids<(TeamId, SuggestionId)>,
     body: nextier_http::OptionalJson<Approve>,
 ) -> Result<Json<Approved>, ApiError> {
-    let team = TeamId::parse("teamId", p.get("teamId"))?;
-    let id = SuggestionId::parse("suggestionId", p.get("suggestionId"))?;
     let text = match body.0.unwrap_or_default().text {
         Some(t) => Some(
             nextier_domain::validation::message_text("text", &t, 1600).map_err(|e| ApiError::Validation(vec![e]))?,
@@ -131,9 +126,10 @@ pub async fn approve_suggestion(
         ai::get(&tx, &id).await.map_err(not_found_suggestion)?;
         access.actor.label()
     };
-    let (_, message) = ai_suggest::send(&app.db, &app.gate, &team, &id, text.as_deref(), false, &actor, Utc::now())
-        .await
-        .map_err(send_error)?;
+    let (_, message) =
+        ai_suggest::send(&app.db, &app.gate, &team, &id, text.as_deref(), false, &actor, app.clock.now())
+            .await
+            .map_err(send_error)?;
     let mut conn = app.db.conn().await?;
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::MessagesRead).await?;
     let suggestion = ai::get(&tx, &id).await?;
@@ -155,11 +151,9 @@ pub struct Reject {
 pub async fn reject_suggestion(
     State(app): State<AppState>,
     cred: Credential,
-    p: PathParams,
+    Ids((team, id)): Ids<(TeamId, SuggestionId)>,
     body: nextier_http::OptionalJson<Reject>,
 ) -> Result<Json<Suggestion>, ApiError> {
-    let team = TeamId::parse("teamId", p.get("teamId"))?;
-    let id = SuggestionId::parse("suggestionId", p.get("suggestionId"))?;
     let mut problems = Problems::default();
     let reason = opt_text(&mut problems, "reason", &body.0.unwrap_or_default().reason, 500);
     problems.finish()?;
@@ -169,6 +163,8 @@ pub async fn reject_suggestion(
         ai::get(&tx, &id).await.map_err(not_found_suggestion)?;
         access.actor.label()
     };
-    let s = ai_suggest::reject(&app.db, &team, &id, reason.as_deref(), &actor, Utc::now()).await.map_err(send_error)?;
+    let s = ai_suggest::reject(&app.db, &team, &id, reason.as_deref(), &actor, app.clock.now())
+        .await
+        .map_err(send_error)?;
     Ok(Json(s))
 }

@@ -50,6 +50,7 @@ pub async fn harness() -> Harness {
         gate,
         suggester: Arc::new(nextier_inbound::suggest::TemplateSuggester),
         skip_tracer: Arc::new(nextier_platform::ports::skip_tracer::SandboxSkipTracer::default()),
+        clock: Arc::new(nextier_platform::ports::clock::SystemClock),
     };
     Harness { app: nextier_api::full_app(state.clone(), None), t, bus, state, sandbox, numbers }
 }

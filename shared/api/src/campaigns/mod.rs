@@ -47,6 +47,17 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 /// The lifecycle's refusals as HTTP: 404, 409 naming from and to, 403, 400 per problem.
+/// `{numberId}`: a sending number's row (the numbers' and the provisioning routes').
+pub(crate) struct NumberId(pub(crate) nextier_domain::ids::RowId);
+
+impl nextier_http::PathParam for NumberId {
+    const NAME: &'static str = "numberId";
+
+    fn parse_param(raw: &str) -> Result<Self, ApiError> {
+        Ok(NumberId(nextier_domain::ids::RowId::parse(Self::NAME, raw)?))
+    }
+}
+
 pub(crate) fn lifecycle_err(e: LifecycleError) -> ApiError {
     match e {
         LifecycleError::NotFound => ApiError::NotFound("no such campaign".into()),

@@ -7,7 +7,7 @@ use nextier_domain::access::Permission;
 use nextier_domain::ids::{CampaignId, RowId, TeamId};
 use nextier_domain::phone::E164;
 use nextier_domain::FieldError;
-use nextier_http::{open_team, ApiError, Credential, Id, Ids, JsonBody, Page, PageQuery, PathParam};
+use nextier_http::{open_team, ApiError, Credential, Id, Ids, JsonBody, Page, PageQuery};
 use nextier_store::numbers::{self, NewNumber, SendingNumber};
 use nextier_store::{campaigns, StoreError};
 use serde::{Deserialize, Serialize};
@@ -15,21 +15,10 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::not_found;
 use super::provisioning::{provision_err, team_subgroup};
+use super::{not_found, NumberId};
 use crate::contacts::input::Problems;
 use crate::AppState;
-
-/// `{numberId}`: a sending number's row.
-pub(super) struct NumberId(pub(super) RowId);
-
-impl PathParam for NumberId {
-    const NAME: &'static str = "numberId";
-
-    fn parse_param(raw: &str) -> Result<Self, ApiError> {
-        Ok(NumberId(RowId::parse(Self::NAME, raw)?))
-    }
-}
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

@@ -19,7 +19,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::numbers::NumberId;
+use super::NumberId;
 use crate::contacts::input::Problems;
 use crate::AppState;
 

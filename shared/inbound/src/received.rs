@@ -2,6 +2,7 @@
 //! that owns the receiving number, find the sender among that team's contacts, record it once,
 //! read it with the team's configuration, and act on it.
 
+use chrono::{DateTime, Utc};
 use nextier_domain::calls::{self as calls_rules, CallConfig, Candidate, Eligibility};
 use nextier_domain::ids::{InboxItemId, MessageId, OutboxId, TeamId};
 use nextier_domain::inbox::{Assessment, Classification, InboxConfig};
@@ -60,6 +61,7 @@ pub(crate) async fn received(p: &Processor, webhook_id: &str, e: &Event) -> anyh
         provider_message_id: e.message_id.as_deref(),
         at: e.at.filter(|at| *at <= now).unwrap_or(now),
     };
+    let received_at = inbound.at;
     let (message, created) = messages::record_inbound(&tx, &inbound).await?;
     if !created {
         webhooks::finish(&tx, webhook_id, Some(&team), "duplicate message", now).await?;
@@ -82,6 +84,7 @@ pub(crate) async fn received(p: &Processor, webhook_id: &str, e: &Event) -> anyh
         let why = format!("received from a deleted contact: {}", a.classification.as_str());
         webhooks::finish(&tx, webhook_id, Some(&team), &why, now).await?;
         tx.commit().await?;
+        opt_out_recorded(&a, received_at, p.clock.now());
         // Publishing takes a connection of its own: give this one back first.
         drop(conn);
         if let Some(publisher) = &p.outbox {
@@ -105,6 +108,7 @@ pub(crate) async fn received(p: &Processor, webhook_id: &str, e: &Event) -> anyh
     let staged = r.stage(&tx, &item, answer).await?;
     webhooks::finish(&tx, webhook_id, Some(&team), &format!("received: {}", a.classification.as_str()), now).await?;
     tx.commit().await?;
+    opt_out_recorded(&a, received_at, p.clock.now());
     // Publishing takes a connection of its own: give this one back first.
     drop(conn);
     if let Some(publisher) = &p.outbox {
@@ -116,6 +120,19 @@ pub(crate) async fn received(p: &Processor, webhook_id: &str, e: &Event) -> anyh
         &[("Replies", 1.0, nextier_runtime::metrics::Unit::Count)],
     );
     Ok(Processed::Received { team, message, classification: a.classification })
+}
+
+/// How long an opt-out took from the provider's receipt of the text to its revocation being
+/// committed (`OptOutLatency`, seconds): the compliance clock the alarm watches.
+fn opt_out_recorded(a: &nextier_domain::inbox::Assessment, received_at: DateTime<Utc>, now: DateTime<Utc>) {
+    if !a.opt_out {
+        return;
+    }
+    let secs = (now - received_at).num_milliseconds().max(0) as f64 / 1000.0;
+    nextier_runtime::metrics::emit(
+        &[("Function", nextier_runtime::telemetry::function())],
+        &[("OptOutLatency", secs, nextier_runtime::metrics::Unit::Seconds)],
+    );
 }
 
 /// The sender among the team's contacts, or a new contact marked for review. Replies from one

@@ -73,5 +73,9 @@ pub async fn run(db: &Db, publisher: &OutboxPublisher, now: DateTime<Utc>) -> an
     if !breaches.is_empty() {
         tracing::warn!(escalated = breaches.len(), "inbox items breached their SLA");
     }
+    nextier_runtime::metrics::emit(
+        &[("Function", nextier_runtime::telemetry::function())],
+        &[("SlaBreaches", breaches.len() as f64, nextier_runtime::metrics::Unit::Count)],
+    );
     Ok(Summary { escalated: breaches.len(), published: report.published })
 }

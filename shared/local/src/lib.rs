@@ -2,6 +2,7 @@
 //! routers, consumer handlers and cron handlers the Lambdas run. Later capabilities add
 //! themselves in [`registry`], not by changing how the runtime works.
 
+pub mod aws;
 pub mod carrier;
 pub mod database;
 pub mod registry;

@@ -411,6 +411,7 @@ impl OutboundGate for Gate {
         now: DateTime<Utc>,
     ) -> anyhow::Result<Verdict> {
         let (message, team, to) = (&d.cleared.message, &d.team, &d.cleared.to);
+        provider_outcome(self.transport(d.cleared.channel).name(), &outcome);
         // A number that keeps failing leaves the rotation, and the team hears of it.
         if let Some(number) = &d.cleared.from {
             // A configuration fault (our credentials) says nothing about the number.
@@ -526,4 +527,20 @@ async fn configuration_fault(
     )
     .await?;
     Ok(())
+}
+
+/// Every provider answer, counted (`ProviderRequests`, and `ProviderFailures` when it was not
+/// taken for a reason of ours to look at: a timeout, 5xx or 429, or our credentials): once by
+/// provider, once without dimensions (what the failure-rate alarm divides).
+fn provider_outcome(provider: &str, outcome: &Result<Delivered, TransportError>) {
+    let failed = matches!(outcome, Err(TransportError::Retryable(_)) | Err(TransportError::Config(_)));
+    for dimensions in [&[("Provider", provider)][..], &[]] {
+        nextier_runtime::metrics::emit(
+            dimensions,
+            &[
+                ("ProviderRequests", 1.0, nextier_runtime::metrics::Unit::Count),
+                ("ProviderFailures", f64::from(u8::from(failed)), nextier_runtime::metrics::Unit::Count),
+            ],
+        );
+    }
 }

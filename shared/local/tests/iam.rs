@@ -1,0 +1,175 @@
+//! Least privilege, proven against template.yaml: each function is granted exactly the AWS
+//! actions on exactly the resources `nextier_local::aws::FUNCTIONS` says its wiring performs,
+//! in explicit statements (SAM's policy templates grant more than we use: DynamoDBCrudPolicy
+//! includes Scan and DeleteItem), with no wildcard action or resource. A missing grant (the
+//! inbox API sending through the DynamoDB limiter without DynamoDB rights) fails here, not in
+//! production.
+
+use std::collections::BTreeSet;
+
+use nextier_local::aws::{self, Access};
+use serde_yaml::Value;
+
+fn template() -> Value {
+    let path = nextier_testkit::workspace_root().join("template.yaml");
+    serde_yaml::from_str(&std::fs::read_to_string(path).expect("template.yaml")).expect("template.yaml is YAML")
+}
+
+/// A grant: (action, resource), the resource as `!GetAtt X.Arn` → `X`, or a `!Sub` string.
+type Grant = (String, String);
+
+fn resource(v: &Value) -> String {
+    match v {
+        Value::Tagged(t) if t.tag == "!GetAtt" => {
+            let target = t.value.as_str().unwrap_or_default();
+            assert!(target.ends_with(".Arn"), "a resource must be an ARN: {target}");
+            target.trim_end_matches(".Arn").to_owned()
+        }
+        Value::Tagged(t) if t.tag == "!Sub" => t.value.as_str().unwrap_or_default().to_owned(),
+        Value::String(s) => s.clone(),
+        other => panic!("a resource this test cannot read: {other:?}"),
+    }
+}
+
+fn list(v: &Value) -> Vec<Value> {
+    match v {
+        Value::Sequence(s) => s.clone(),
+        other => vec![other.clone()],
+    }
+}
+
+fn granted(id: &str, props: &Value) -> BTreeSet<Grant> {
+    let mut out = BTreeSet::new();
+    for p in props.get("Policies").and_then(Value::as_sequence).into_iter().flatten() {
+        let statements = p.get("Statement").unwrap_or_else(|| {
+            panic!("{id}: only explicit statements, no SAM policy templates (they grant more): {p:?}")
+        });
+        for st in list(statements) {
+            assert_eq!(st["Effect"].as_str(), Some("Allow"), "{id}: {st:?}");
+            assert!(st.get("Condition").is_none() || st.get("Resource").is_some(), "{id}");
+            for action in list(&st["Action"]) {
+                let action = action.as_str().unwrap_or_default().to_owned();
+                assert!(!action.contains('*'), "{id}: a wildcard action {action}");
+                for r in list(&st["Resource"]) {
+                    let r = resource(&r);
+                    assert!(r != "*" && !r.ends_with(":*"), "{id}: a wildcard resource for {action}");
+                    out.insert((action.clone(), r));
+                }
+            }
+        }
+    }
+    out
+}
+
+const UPLOADS: &str = "arn:${AWS::Partition}:s3:::nextier-${Stage}-uploads-${AWS::AccountId}";
+
+fn expected(template: &Value, access: &[Access]) -> BTreeSet<Grant> {
+    let resources = template["Resources"].as_mapping().unwrap();
+    let queue = |name: &str| -> String {
+        let want = format!("nextier-${{Stage}}-{name}");
+        resources
+            .iter()
+            .find(|(_, r)| {
+                r["Type"].as_str() == Some("AWS::SQS::Queue")
+                    && match &r["Properties"]["QueueName"] {
+                        Value::Tagged(t) => t.value.as_str() == Some(want.as_str()),
+                        _ => false,
+                    }
+            })
+            .and_then(|(id, _)| id.as_str())
+            .unwrap_or_else(|| panic!("no queue {name} in the template"))
+            .to_owned()
+    };
+    let mut out = BTreeSet::new();
+    for a in access {
+        match a {
+            Access::Send(q) => {
+                out.insert(("sqs:SendMessage".into(), queue(q)));
+            }
+            Access::PutEvents => {
+                out.insert(("events:PutEvents".into(), "EventBus".into()));
+            }
+            Access::RateBuckets => {
+                out.insert(("dynamodb:GetItem".into(), "RateBucketsTable".into()));
+                out.insert(("dynamodb:PutItem".into(), "RateBucketsTable".into()));
+            }
+            Access::ReadUploads(prefix) => {
+                out.insert(("s3:GetObject".into(), format!("{UPLOADS}/{prefix}/*")));
+            }
+            Access::WriteUploads(prefix) => {
+                out.insert(("s3:PutObject".into(), format!("{UPLOADS}/{prefix}/*")));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn every_function_is_granted_exactly_what_its_wiring_does() {
+    let t = template();
+    let mut seen = BTreeSet::new();
+    for (id, r) in t["Resources"].as_mapping().unwrap() {
+        if r["Type"].as_str() != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let id = id.as_str().unwrap();
+        let binary = r["Metadata"]["BuildProperties"]["Binary"].as_str().unwrap_or_else(|| panic!("{id}: no Binary"));
+        let declared =
+            aws::function(binary).unwrap_or_else(|| panic!("{binary} is deployed but not in aws::FUNCTIONS"));
+        let (want, have) = (expected(&t, declared.access), granted(id, &r["Properties"]));
+        let missing: Vec<_> = want.difference(&have).collect();
+        let extra: Vec<_> = have.difference(&want).collect();
+        assert!(
+            missing.is_empty() && extra.is_empty(),
+            "{id} ({binary}): missing {missing:?}, more than needed {extra:?}"
+        );
+        seen.insert(binary);
+    }
+    for f in aws::FUNCTIONS {
+        assert!(seen.contains(f.binary), "{} is declared but not deployed", f.binary);
+    }
+}
+
+#[test]
+fn every_function_that_sends_through_the_gate_may_take_rate_tokens() {
+    // The functions whose wiring builds the outbound gate over the DynamoDB limiter.
+    let root = nextier_testkit::workspace_root();
+    for f in aws::FUNCTIONS {
+        let main = std::fs::read_to_string(root.join("functions").join(f.binary).join("src/main.rs")).unwrap();
+        let gate = main.contains("gate_from_env")
+            || main.contains("inbound_processor")
+            || (main.contains("nextier_api::run_lambda") && {
+                // An API group sends when its handlers use the gate.
+                let group = f.binary.trim_start_matches("api-");
+                let dir = root.join("shared/api/src");
+                let uses = |p: std::path::PathBuf| std::fs::read_to_string(p).is_ok_and(|s| s.contains("app.gate"));
+                match group {
+                    "contacts" => uses(dir.join("messages.rs")),
+                    "inbox" => uses(dir.join("inbox/suggestions.rs")),
+                    _ => false,
+                }
+            });
+        assert_eq!(
+            gate,
+            f.access.contains(&Access::RateBuckets),
+            "{}: builds the gate = {gate}, but its declared access says otherwise",
+            f.binary
+        );
+    }
+}
+
+#[test]
+fn the_sweeper_may_publish_to_every_queue_the_outbox_targets() {
+    let sweeper = aws::function("cron-outbox-sweeper").unwrap();
+    // Every queue any function sends to through its outbox is one the sweeper can publish to
+    // (the tick and the sequence consumer send to their queue directly, not through it).
+    for f in aws::FUNCTIONS {
+        for a in f.access {
+            if let Access::Send(q) = a {
+                if *q != nextier_campaigns::SEQUENCE_QUEUE {
+                    assert!(sweeper.access.contains(a), "the sweeper cannot publish {}'s jobs to {q}", f.binary);
+                }
+            }
+        }
+    }
+}

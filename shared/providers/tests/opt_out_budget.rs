@@ -186,7 +186,7 @@ async fn a_stop_behind_ten_replies_is_suppressed_within_seconds_with_the_llm_han
     // Every reply and the STOP are processed (the replies' conversations run beside the STOP's,
     // so one may still be finishing when the STOP is done), and nothing of the inbound queue
     // is dead.
-    let mut unprocessed = -1;
+    let mut unprocessed: i64 = -1;
     let settled = Instant::now();
     while settled.elapsed() < Duration::from_secs(10) {
         unprocessed =

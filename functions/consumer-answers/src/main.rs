@@ -7,7 +7,7 @@ use nextier_store::Db;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    nextier_runtime::telemetry::init("consumer-answers");
+    nextier_platform::start("consumer-answers").await?;
     let db = Db::from_env()?;
     let p = &nextier_providers::inbound_processor(db).await;
     nextier_runtime::serve::sqs(|event| handle_queue(p, ANSWERS_QUEUE, event)).await

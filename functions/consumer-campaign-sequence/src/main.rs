@@ -9,7 +9,7 @@ use nextier_store::Db;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    nextier_runtime::telemetry::init("consumer-campaign-sequence");
+    nextier_platform::start("consumer-campaign-sequence").await?;
     let db = Db::from_env()?;
     let platform = nextier_platform::wiring::Platform::from_env(&db).await;
     // The outbound gate (suppression, quiet hours, DynamoDB token buckets) over SignalHouse,

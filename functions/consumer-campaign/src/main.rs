@@ -6,7 +6,7 @@ use nextier_store::Db;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    nextier_runtime::telemetry::init("consumer-campaign");
+    nextier_platform::start("consumer-campaign").await?;
     let db = Db::from_env()?;
     let db = &db;
     nextier_runtime::serve::sqs(|event| nextier_campaigns::sync::handle(db, &SystemClock, event)).await

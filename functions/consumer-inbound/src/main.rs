@@ -9,7 +9,7 @@ use nextier_store::Db;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    nextier_runtime::telemetry::init("consumer-inbound");
+    nextier_platform::start("consumer-inbound").await?;
     let db = Db::worker_from_env()?;
     let p = &nextier_providers::inbound_processor(db).await;
     nextier_runtime::serve::sqs(|event| handle_queue(p, QUEUE, event)).await

@@ -6,7 +6,7 @@ use nextier_store::Db;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    nextier_runtime::telemetry::init("consumer-lead-import");
+    nextier_platform::start("consumer-lead-import").await?;
     let db = Db::worker_from_env()?;
     let platform = Platform::from_env(&db).await;
     let publisher = platform.outbox(&db);

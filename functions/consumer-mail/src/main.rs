@@ -5,7 +5,7 @@ use nextier_store::Db;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    nextier_runtime::telemetry::init("consumer-mail");
+    nextier_platform::start("consumer-mail").await?;
     let db = Db::from_env()?;
     let mailer = nextier_providers::sendgrid::mailer_from_env();
     let (db, mailer) = (&db, &mailer);

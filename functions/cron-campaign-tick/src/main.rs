@@ -7,7 +7,7 @@ use nextier_store::Db;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    nextier_runtime::telemetry::init("cron-campaign-tick");
+    nextier_platform::start("cron-campaign-tick").await?;
     let db = Db::worker_from_env()?;
     let platform = Platform::from_env(&db).await;
     let config = TickConfig::from_env();

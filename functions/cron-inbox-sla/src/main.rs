@@ -6,7 +6,7 @@ use nextier_store::Db;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    nextier_runtime::telemetry::init("cron-inbox-sla");
+    nextier_platform::start("cron-inbox-sla").await?;
     let db = Db::worker_from_env()?;
     let outbox = Platform::from_env(&db).await.outbox(&db);
     let (db, outbox) = (&db, &outbox);

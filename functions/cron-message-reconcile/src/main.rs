@@ -8,7 +8,7 @@ use nextier_store::Db;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    nextier_runtime::telemetry::init("cron-message-reconcile");
+    nextier_platform::start("cron-message-reconcile").await?;
     let db = Db::worker_from_env()?;
     let platform = nextier_platform::wiring::Platform::from_env(&db).await;
     let gate = nextier_providers::gate_from_env(platform.limiter.clone());

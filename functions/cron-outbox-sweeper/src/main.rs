@@ -10,7 +10,7 @@ use nextier_store::Db;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    nextier_runtime::telemetry::init("cron-outbox-sweeper");
+    nextier_platform::start("cron-outbox-sweeper").await?;
     let db = Db::worker_from_env()?;
     let publisher = Platform::from_env(&db).await.outbox(&db);
     let (db, publisher) = (&db, &publisher);

@@ -8,7 +8,7 @@ use serde_json::json;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    nextier_runtime::telemetry::init("cron-signalhouse-reconcile");
+    nextier_platform::start("cron-signalhouse-reconcile").await?;
     let db = Db::worker_from_env()?;
     let outbox = Platform::from_env(&db).await.outbox(&db);
     let source = Config::from_env().map(SignalHouseNotifications::new);

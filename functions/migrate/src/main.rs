@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    nextier_runtime::telemetry::init("migrate");
+    nextier_platform::start("migrate").await?;
     lambda_runtime::run(service_fn(|_: LambdaEvent<Value>| async {
         let url = nextier_runtime::config::var("MIGRATION_DATABASE_URL")?;
         let app = nextier_runtime::config::get("APP_DB_PASSWORD");

@@ -6,7 +6,7 @@ use nextier_webhooks::sendgrid::{router, MailState};
 
 #[tokio::main]
 async fn main() -> Result<(), nextier_http::lambda_http::Error> {
-    nextier_runtime::telemetry::init("webhook-sendgrid");
+    nextier_platform::start("webhook-sendgrid").await?;
     let db = nextier_store::Db::worker_from_env()?;
     let outbox = nextier_platform::wiring::Platform::from_env(&db).await.outbox(&db);
     nextier_http::run_lambda(router(MailState::from_env(db, outbox))).await

@@ -6,7 +6,7 @@ use nextier_webhooks::signalhouse::{router, secrets_from_env, WebhookState};
 
 #[tokio::main]
 async fn main() -> Result<(), nextier_http::lambda_http::Error> {
-    nextier_runtime::telemetry::init("webhook-signalhouse");
+    nextier_platform::start("webhook-signalhouse").await?;
     let db = nextier_store::Db::worker_from_env()?;
     let outbox = nextier_platform::wiring::Platform::from_env(&db).await.outbox(&db);
     nextier_http::run_lambda(router(WebhookState::new(db, outbox, secrets_from_env()))).await

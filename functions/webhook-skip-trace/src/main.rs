@@ -5,7 +5,7 @@ use nextier_webhooks::skip_trace::{router, CallbackState};
 
 #[tokio::main]
 async fn main() -> Result<(), nextier_http::lambda_http::Error> {
-    nextier_runtime::telemetry::init("webhook-skip-trace");
+    nextier_platform::start("webhook-skip-trace").await?;
     let db = nextier_store::Db::worker_from_env()?;
     nextier_http::run_lambda(router(CallbackState::new(db))).await
 }

@@ -6,7 +6,7 @@ use nextier_webhooks::twilio::{router, VoiceState};
 
 #[tokio::main]
 async fn main() -> Result<(), nextier_http::lambda_http::Error> {
-    nextier_runtime::telemetry::init("webhook-twilio");
+    nextier_platform::start("webhook-twilio").await?;
     let db = nextier_store::Db::worker_from_env()?;
     nextier_http::run_lambda(router(VoiceState::from_env(db))).await
 }

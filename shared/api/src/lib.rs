@@ -83,7 +83,7 @@ pub async fn run_lambda(
     function: &str,
     build: fn(AppState, Option<JwtVerifier>) -> Router,
 ) -> Result<(), nextier_http::lambda_http::Error> {
-    nextier_runtime::telemetry::init(function);
+    nextier_platform::start(function).await?;
     let db = nextier_store::Db::from_env()?;
     let platform = nextier_platform::wiring::Platform::from_env(&db).await;
     let state = AppState {

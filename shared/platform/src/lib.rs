@@ -16,9 +16,18 @@ pub mod aws;
 pub mod local;
 pub mod outbox;
 pub mod ports;
+pub mod secrets;
 pub mod wiring;
 
 pub use ports::{
     BlobStore, ByteReader, DomainEvent, EventBus, OutgoingMessage, PlatformError, Queue, RateLimiter, ReceivedMessage,
     MAX_BATCH,
 };
+
+/// A function's cold start: structured logs, then its secrets ([`secrets::load`]), before
+/// anything reads its configuration.
+pub async fn start(function: &str) -> anyhow::Result<()> {
+    nextier_runtime::telemetry::init(function);
+    secrets::load().await?;
+    Ok(())
+}

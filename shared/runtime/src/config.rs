@@ -4,11 +4,29 @@
 //! Each function's typed configuration (`Config::from_env` in the provider clients, the
 //! platform's wiring, the pools) is built from these once, at start.
 
+use std::collections::HashMap;
 use std::str::FromStr;
+use std::sync::RwLock;
 
-/// The setting, trimmed; `None` when unset or blank.
+/// Settings resolved at cold start from where the environment points (a secret's value for
+/// `X_SECRET_ARN`), which take the place of the variable of the same name.
+static RESOLVED: RwLock<Option<HashMap<String, String>>> = RwLock::new(None);
+
+/// The setting, trimmed; `None` when unset or blank. A value resolved at cold start (a
+/// secret) takes the place of the variable.
 pub fn get(name: &str) -> Option<String> {
-    std::env::var(name).ok().map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+    let resolved = RESOLVED.read().unwrap_or_else(|p| p.into_inner()).as_ref().and_then(|m| m.get(name).cloned());
+    resolved.or_else(|| std::env::var(name).ok()).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+}
+
+/// Sets a setting's value for the rest of the process (secrets, read once at cold start).
+pub fn resolve(name: &str, value: String) {
+    RESOLVED.write().unwrap_or_else(|p| p.into_inner()).get_or_insert_with(HashMap::new).insert(name.to_owned(), value);
+}
+
+/// Every variable of the environment whose name ends with `suffix`, with its value.
+pub fn vars_ending(suffix: &str) -> Vec<(String, String)> {
+    std::env::vars().filter(|(k, _)| k.ends_with(suffix)).collect()
 }
 
 /// The setting, or an error naming it.
@@ -63,5 +81,10 @@ mod tests {
         assert_eq!(parse::<u32>("NEXTIER_CONFIG_TEST_UNSET"), None);
         assert_eq!(or("NEXTIER_CONFIG_TEST_UNSET", "d"), "d");
         assert!(var("NEXTIER_CONFIG_TEST_UNSET").unwrap_err().to_string().contains("NEXTIER_CONFIG_TEST_UNSET"));
+        // A resolved value (a secret) takes the variable's place.
+        resolve("NEXTIER_CONFIG_TEST_N", " 7 ".into());
+        assert_eq!(parse::<u32>("NEXTIER_CONFIG_TEST_N"), Some(7));
+        resolve("NEXTIER_CONFIG_TEST_RESOLVED_ONLY", "x".into());
+        assert_eq!(get("NEXTIER_CONFIG_TEST_RESOLVED_ONLY").as_deref(), Some("x"));
     }
 }

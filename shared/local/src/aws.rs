@@ -22,7 +22,25 @@ pub enum Access {
     ReadUploads(&'static str),
     /// `s3:PutObject` under a prefix of the uploads bucket (also what a presigned URL needs).
     WriteUploads(&'static str),
+    /// `secretsmanager:GetSecretValue` on the secret of a setting (`X_SECRET_ARN` → `X`).
+    Secret(&'static str),
 }
+
+/// The settings that are secrets: never in an environment, each read from its secret.
+pub const SECRET_SETTINGS: &[&str] = &[
+    "DATABASE_URL",
+    "WORKER_DATABASE_URL",
+    "MIGRATION_DATABASE_URL",
+    "APP_DB_PASSWORD",
+    "WORKER_DB_PASSWORD",
+    "SIGNALHOUSE_API_KEY",
+    "SENDGRID_API_KEY",
+    "TWILIO_AUTH_TOKEN",
+    "UNSUBSCRIBE_SECRET",
+    "REALESTATE_API_KEY",
+    "SIGNALHOUSE_WEBHOOK_SECRETS",
+    "AI_API_KEY",
+];
 
 /// A deployed function, by its binary's name, and what it does to AWS.
 #[derive(Debug, Clone, Copy)]
@@ -36,52 +54,85 @@ use Access::*;
 const MAIL_QUEUE: &str = nextier_inbound::notify::QUEUE;
 const IMPORT_QUEUE: &str = nextier_imports::QUEUE;
 
+/// The app role's database URL; the worker role's (functions that route across teams).
+const APP_DB: Access = Secret("DATABASE_URL");
+const WORKER_DB: Access = Secret("WORKER_DATABASE_URL");
+/// What the outbound gate reads: the providers' keys and the unsubscribe links' signing key.
+const SH: Access = Secret("SIGNALHOUSE_API_KEY");
+const SG: Access = Secret("SENDGRID_API_KEY");
+const TW: Access = Secret("TWILIO_AUTH_TOKEN");
+const UNSUB: Access = Secret("UNSUBSCRIBE_SECRET");
+
 pub const FUNCTIONS: &[Function] = &[
     // Team, member, key, setting and invitation events.
-    Function { binary: "api-admin", access: &[PutEvents] },
+    Function { binary: "api-admin", access: &[APP_DB, PutEvents] },
     // Contact events and score changes for auto-enrolment; the cockpit's texts through the
-    // gate; presigned import uploads and report downloads.
+    // gate; presigned import uploads and report downloads; skip traces.
     Function {
         binary: "api-contacts",
-        access: &[PutEvents, Send(SYNC_QUEUE), RateBuckets, WriteUploads("imports"), ReadUploads("reports")],
+        access: &[
+            APP_DB,
+            PutEvents,
+            Send(SYNC_QUEUE),
+            RateBuckets,
+            WriteUploads("imports"),
+            ReadUploads("reports"),
+            SH,
+            SG,
+            TW,
+            UNSUB,
+            Secret("REALESTATE_API_KEY"),
+        ],
     },
-    // Campaign lifecycle, step and enrolment events.
-    Function { binary: "api-campaigns", access: &[PutEvents] },
+    // Campaign lifecycle, step and enrolment events; sending numbers at SignalHouse.
+    Function { binary: "api-campaigns", access: &[APP_DB, PutEvents, SH] },
     // Approved suggestions go out through the gate.
-    Function { binary: "api-inbox", access: &[RateBuckets] },
+    Function { binary: "api-inbox", access: &[APP_DB, RateBuckets, SH, SG, TW, UNSUB] },
     // The call queue and the dialer: the database only.
-    Function { binary: "api-calls", access: &[] },
+    Function { binary: "api-calls", access: &[APP_DB] },
     // Continuations of a long import, ImportCompleted; reads the upload, writes the report.
     Function {
         binary: "consumer-lead-import",
-        access: &[Send(IMPORT_QUEUE), PutEvents, ReadUploads("imports"), WriteUploads("reports")],
+        access: &[WORKER_DB, Send(IMPORT_QUEUE), PutEvents, ReadUploads("imports"), WriteUploads("reports")],
     },
     // Steps through the gate; a step held for its slot goes back on its own queue.
-    Function { binary: "consumer-campaign-sequence", access: &[RateBuckets, Send(SEQUENCE_QUEUE)] },
+    Function {
+        binary: "consumer-campaign-sequence",
+        access: &[APP_DB, RateBuckets, Send(SEQUENCE_QUEUE), SH, SG, TW, UNSUB],
+    },
     // Enrolments in the database only.
-    Function { binary: "consumer-campaign", access: &[] },
+    Function { binary: "consumer-campaign", access: &[APP_DB] },
     // A reply stages its answer, its suggestion and InboundMessageReceived, published at once;
     // jobs of any kind run on any of the three queues, so it has the gate too.
-    Function { binary: "consumer-inbound", access: &[Send(ANSWERS_QUEUE), Send(AI_QUEUE), PutEvents, RateBuckets] },
-    Function { binary: "consumer-answers", access: &[RateBuckets, PutEvents] },
-    Function { binary: "consumer-ai", access: &[RateBuckets, PutEvents] },
+    Function {
+        binary: "consumer-inbound",
+        access: &[WORKER_DB, Send(ANSWERS_QUEUE), Send(AI_QUEUE), PutEvents, RateBuckets, SH, SG, TW, UNSUB],
+    },
+    Function { binary: "consumer-answers", access: &[APP_DB, RateBuckets, PutEvents, SH, SG, TW, UNSUB] },
+    Function { binary: "consumer-ai", access: &[APP_DB, RateBuckets, PutEvents, SH, SG, TW, UNSUB] },
     // Mail goes to SendGrid over HTTPS.
-    Function { binary: "consumer-mail", access: &[] },
-    // Each delivery's job, published at once.
-    Function { binary: "webhook-signalhouse", access: &[Send(INBOUND_QUEUE)] },
-    Function { binary: "webhook-sendgrid", access: &[Send(INBOUND_QUEUE)] },
-    Function { binary: "webhook-twilio", access: &[] },
-    Function { binary: "webhook-skip-trace", access: &[] },
-    Function { binary: "cron-campaign-tick", access: &[Send(SEQUENCE_QUEUE)] },
-    Function { binary: "cron-campaign-starter", access: &[PutEvents] },
-    Function { binary: "cron-inbox-sla", access: &[PutEvents, Send(MAIL_QUEUE)] },
-    Function { binary: "cron-signalhouse-reconcile", access: &[Send(INBOUND_QUEUE)] },
+    Function { binary: "consumer-mail", access: &[APP_DB, SG] },
+    // Each delivery's job, published at once; the signing secrets.
+    Function {
+        binary: "webhook-signalhouse",
+        access: &[WORKER_DB, Send(INBOUND_QUEUE), Secret("SIGNALHOUSE_WEBHOOK_SECRETS")],
+    },
+    // Each event's job; unsubscribe links are verified with their signing key.
+    Function { binary: "webhook-sendgrid", access: &[WORKER_DB, Send(INBOUND_QUEUE), UNSUB] },
+    // Twilio signs with the account's auth token.
+    Function { binary: "webhook-twilio", access: &[WORKER_DB, TW] },
+    Function { binary: "webhook-skip-trace", access: &[WORKER_DB] },
+    Function { binary: "cron-campaign-tick", access: &[WORKER_DB, Send(SEQUENCE_QUEUE)] },
+    Function { binary: "cron-campaign-starter", access: &[WORKER_DB, PutEvents] },
+    Function { binary: "cron-inbox-sla", access: &[WORKER_DB, PutEvents, Send(MAIL_QUEUE)] },
+    Function { binary: "cron-signalhouse-reconcile", access: &[WORKER_DB, Send(INBOUND_QUEUE), SH] },
     // Settles queued messages through the gate.
-    Function { binary: "cron-message-reconcile", access: &[RateBuckets] },
+    Function { binary: "cron-message-reconcile", access: &[WORKER_DB, RateBuckets, SH, SG, TW, UNSUB] },
     // Publishes whatever any function staged and left: every queue the outbox targets.
     Function {
         binary: "cron-outbox-sweeper",
         access: &[
+            WORKER_DB,
             PutEvents,
             Send(IMPORT_QUEUE),
             Send(SYNC_QUEUE),
@@ -91,7 +142,11 @@ pub const FUNCTIONS: &[Function] = &[
             Send(MAIL_QUEUE),
         ],
     },
-    Function { binary: "migrate", access: &[] },
+    // As the master user, straight to the writer; it sets the two roles' passwords.
+    Function {
+        binary: "migrate",
+        access: &[Secret("MIGRATION_DATABASE_URL"), Secret("APP_DB_PASSWORD"), Secret("WORKER_DB_PASSWORD")],
+    },
 ];
 
 pub fn function(binary: &str) -> Option<&'static Function> {

@@ -5,7 +5,7 @@
 //! inbox API sending through the DynamoDB limiter without DynamoDB rights) fails here, not in
 //! production.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use nextier_local::aws::{self, Access};
 use serde_yaml::Value;
@@ -26,6 +26,7 @@ fn resource(v: &Value) -> String {
             target.trim_end_matches(".Arn").to_owned()
         }
         Value::Tagged(t) if t.tag == "!Sub" => t.value.as_str().unwrap_or_default().to_owned(),
+        Value::Tagged(t) if t.tag == "!Ref" => t.value.as_str().unwrap_or_default().to_owned(),
         Value::String(s) => s.clone(),
         other => panic!("a resource this test cannot read: {other:?}"),
     }
@@ -63,7 +64,18 @@ fn granted(id: &str, props: &Value) -> BTreeSet<Grant> {
 
 const UPLOADS: &str = "arn:${AWS::Partition}:s3:::nextier-${Stage}-uploads-${AWS::AccountId}";
 
-fn expected(template: &Value, access: &[Access]) -> BTreeSet<Grant> {
+/// A function's environment, the template's globals under its own.
+fn environment(template: &Value, props: &Value) -> BTreeMap<String, Value> {
+    let mut env = BTreeMap::new();
+    for vars in [&template["Globals"]["Function"]["Environment"]["Variables"], &props["Environment"]["Variables"]] {
+        for (k, v) in vars.as_mapping().into_iter().flatten() {
+            env.insert(k.as_str().unwrap_or_default().to_owned(), v.clone());
+        }
+    }
+    env
+}
+
+fn expected(template: &Value, env: &BTreeMap<String, Value>, access: &[Access]) -> BTreeSet<Grant> {
     let resources = template["Resources"].as_mapping().unwrap();
     let queue = |name: &str| -> String {
         let want = format!("nextier-${{Stage}}-{name}");
@@ -99,6 +111,12 @@ fn expected(template: &Value, access: &[Access]) -> BTreeSet<Grant> {
             Access::WriteUploads(prefix) => {
                 out.insert(("s3:PutObject".into(), format!("{UPLOADS}/{prefix}/*")));
             }
+            Access::Secret(setting) => {
+                let arn = env.get(&format!("{setting}_SECRET_ARN")).unwrap_or_else(|| {
+                    panic!("{setting} is read from its secret, but {setting}_SECRET_ARN is not in the environment")
+                });
+                out.insert(("secretsmanager:GetSecretValue".into(), resource(arn)));
+            }
         }
     }
     out
@@ -116,7 +134,9 @@ fn every_function_is_granted_exactly_what_its_wiring_does() {
         let binary = r["Metadata"]["BuildProperties"]["Binary"].as_str().unwrap_or_else(|| panic!("{id}: no Binary"));
         let declared =
             aws::function(binary).unwrap_or_else(|| panic!("{binary} is deployed but not in aws::FUNCTIONS"));
-        let (want, have) = (expected(&t, declared.access), granted(id, &r["Properties"]));
+        let env = environment(&t, &r["Properties"]);
+        no_secret_in(id, binary, &env, declared.access);
+        let (want, have) = (expected(&t, &env, declared.access), granted(id, &r["Properties"]));
         let missing: Vec<_> = want.difference(&have).collect();
         let extra: Vec<_> = have.difference(&want).collect();
         assert!(
@@ -127,6 +147,28 @@ fn every_function_is_granted_exactly_what_its_wiring_does() {
     }
     for f in aws::FUNCTIONS {
         assert!(seen.contains(f.binary), "{} is declared but not deployed", f.binary);
+    }
+}
+
+/// No secret is in an environment: a secret setting comes as `X_SECRET_ARN` (a database URL
+/// may be given without its password), and only the ones the function reads.
+fn no_secret_in(id: &str, binary: &str, env: &BTreeMap<String, Value>, access: &[Access]) {
+    for (name, value) in env {
+        let text = serde_yaml::to_string(value).unwrap();
+        assert!(!text.contains("resolve:secretsmanager"), "{id}: {name} resolves a secret into the environment");
+        if let Some(setting) = name.strip_suffix("_SECRET_ARN") {
+            assert!(
+                access.iter().any(|a| matches!(a, Access::Secret(s) if *s == setting)),
+                "{id}: {name} is given, but {binary} is not declared to read {setting}"
+            );
+            continue;
+        }
+        if aws::SECRET_SETTINGS.contains(&name.as_str()) {
+            assert!(name.ends_with("DATABASE_URL"), "{id}: the secret {name} is in the environment");
+            let rest = text.split("://").nth(1).unwrap_or_default();
+            let userinfo = rest.split_once('@').map(|(u, _)| u).unwrap_or_default();
+            assert!(!userinfo.contains(':'), "{id}: {name} carries a password: {text}");
+        }
     }
 }
 

@@ -86,6 +86,8 @@ pub async fn run_lambda(
     nextier_platform::start(function).await?;
     let db = nextier_store::Db::from_env()?;
     let platform = nextier_platform::wiring::Platform::from_env(&db).await;
+    let clock = std::sync::Arc::new(nextier_platform::ports::clock::SystemClock);
+    nextier_http::limits::install(platform.limiter.clone(), clock.clone());
     let state = AppState {
         outbox: platform.outbox(&db),
         blobs: platform.blobs.clone(),
@@ -95,7 +97,7 @@ pub async fn run_lambda(
         numbers: std::sync::Arc::new(nextier_providers::signalhouse_numbers::LazyNumbers::default()),
         db,
         config: std::sync::Arc::new(AppConfig::from_env()),
-        clock: std::sync::Arc::new(nextier_platform::ports::clock::SystemClock),
+        clock,
     };
     nextier_http::run_lambda(build(state, nextier_http::jwt::local_verifier_from_env())).await
 }

@@ -98,6 +98,7 @@ pub async fn open_team<'c>(
     };
     tracing::Span::current().record("team_id", team.as_str());
     access.require(permission)?;
+    crate::limits::check(&tx, &access).await?;
     Ok((tx, access))
 }
 

@@ -6,6 +6,7 @@ pub mod access;
 pub mod auth;
 pub mod extract;
 pub mod jwt;
+pub mod limits;
 pub mod middleware;
 pub mod problem;
 

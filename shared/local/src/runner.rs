@@ -126,6 +126,11 @@ pub async fn start(config: LocalConfig) -> anyhow::Result<Running> {
     let blobs = Arc::new(FolderBlobStore::new(config.home.join("blobs"), &api_url, config.jwt_secret.as_bytes()));
 
     let verifier = nextier_http::jwt::verifier_from_env(&config.jwt_secret)?;
+    // The API's per-team and per-key request limits, on the same Postgres buckets as texts.
+    nextier_http::limits::install(
+        Arc::new(nextier_platform::local::PgRateLimiter::new(db.clone())),
+        Arc::new(nextier_platform::ports::clock::SystemClock),
+    );
     let state = AppState {
         db: db.clone(),
         outbox: publisher.clone(),

@@ -3,7 +3,7 @@
 # `run` and `test` call first (and which is quick once done).
 #
 #   infra/dev.sh run       the whole backend locally (private PostgreSQL, every route, queues, schedules)
-#   infra/dev.sh test      the whole test suite, the API contract checks, cfn-lint
+#   infra/dev.sh test      rustfmt's check, the whole test suite, the API contract checks, cfn-lint
 #   infra/dev.sh contract  only the API contract checks (the OpenAPI document, the TypeScript client)
 #   infra/dev.sh bench     the benchmarks whose figures are in the README
 #   infra/dev.sh setup     only the installs
@@ -122,6 +122,8 @@ case "$cmd" in
     export MOTO_SERVER="$VENV/bin/moto_server"
     # The contract test must run here, never skip: it fails without the SDK when this is set.
     export SIGNALHOUSE_SDK_PYTHON="$VENV/bin/python"
+    log "cargo fmt --all -- --check"
+    cargo fmt --all -- --check
     stop_test_services
     trap stop_test_services EXIT
     # A test writes the document /openapi.json serves to target/openapi.json.

@@ -2,17 +2,19 @@
 # Developer entry point. Everything a fresh machine needs is installed by `setup`, which
 # `run` and `test` call first (and which is quick once done).
 #
-#   infra/dev.sh run     the whole backend locally (private PostgreSQL, every route, queues, schedules)
-#   infra/dev.sh test    the whole test suite, then cfn-lint on the templates
-#   infra/dev.sh bench   the benchmarks whose figures are in the README
-#   infra/dev.sh setup   only the installs
+#   infra/dev.sh run       the whole backend locally (private PostgreSQL, every route, queues, schedules)
+#   infra/dev.sh test      rustfmt's check, the whole test suite, the API contract checks, cfn-lint
+#   infra/dev.sh contract  only the API contract checks (the OpenAPI document, the TypeScript client)
+#   infra/dev.sh bench     the benchmarks whose figures are in the README
+#   infra/dev.sh setup     only the installs
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 VENV="$ROOT/.venv"
 # signalhouse: the official SDK, driven by the SignalHouse contract test.
-PY_TOOLS=("moto[server]>=5.1,<6" "cfn-lint>=1.20,<2" "signalhouse>=1.5,<2")
+# openapi-spec-validator: checks the API's OpenAPI document (0.x, so the minor is the major).
+PY_TOOLS=("moto[server]>=5.1,<6" "cfn-lint>=1.20,<2" "signalhouse>=1.5,<2" "openapi-spec-validator>=0.9,<0.10")
 
 log() { printf '\033[1m== %s\033[0m\n' "$*" >&2; }
 
@@ -41,7 +43,7 @@ setup_python() {
     log "creating $VENV"
     python3 -m venv "$VENV"
   fi
-  if ! "$VENV/bin/python" -c "import moto, cfnlint, signalhouse" >/dev/null 2>&1; then
+  if ! "$VENV/bin/python" -c "import moto, cfnlint, signalhouse, openapi_spec_validator" >/dev/null 2>&1; then
     log "installing ${PY_TOOLS[*]} into .venv"
     "$VENV/bin/pip" install -q --disable-pip-version-check "${PY_TOOLS[@]}"
   fi
@@ -54,10 +56,34 @@ setup_rust() {
   fi
 }
 
+# The TypeScript client check's tools, at the versions clients/package-lock.json pins.
+setup_node() {
+  local lock="$ROOT/clients/package-lock.json" installed="$ROOT/clients/node_modules/.package-lock.json"
+  [ -f "$installed" ] && [ ! "$lock" -nt "$installed" ] && return 0
+  if ! command -v npm >/dev/null; then
+    echo "npm is missing: install Node.js with npm (the TypeScript client check needs it)." >&2
+    exit 1
+  fi
+  log "installing openapi-typescript and typescript into clients/node_modules (npm ci)"
+  npm ci --prefix "$ROOT/clients" --no-audit --no-fund --loglevel=error
+}
+
 setup() {
   setup_postgres
   setup_python
+  setup_node
   setup_rust
+}
+
+# The API contract: the OpenAPI document in $1 passes a standard validator, and the TypeScript
+# client openapi-typescript generates from it type-checks under --strict (clients/check.ts).
+check_contract() {
+  local doc=$1
+  log "openapi-spec-validator $doc"
+  "$VENV/bin/openapi-spec-validator" "$doc"
+  log "openapi-typescript $doc -o target/api.d.ts; tsc -p clients (strict)"
+  "$ROOT/clients/node_modules/.bin/openapi-typescript" "$doc" -o target/api.d.ts
+  "$ROOT/clients/node_modules/.bin/tsc" -p "$ROOT/clients"
 }
 
 stop_test_services() {
@@ -96,13 +122,26 @@ case "$cmd" in
     export MOTO_SERVER="$VENV/bin/moto_server"
     # The contract test must run here, never skip: it fails without the SDK when this is set.
     export SIGNALHOUSE_SDK_PYTHON="$VENV/bin/python"
+    log "cargo fmt --all -- --check"
+    cargo fmt --all -- --check
     stop_test_services
     trap stop_test_services EXIT
+    # A test writes the document /openapi.json serves to target/openapi.json.
+    rm -f target/openapi.json target/api.d.ts
     log "cargo nextest run --workspace"
     cargo nextest run --workspace --no-fail-fast
+    check_contract target/openapi.json
     log "cfn-lint template.yaml infra/*.yaml"
     "$VENV/bin/cfn-lint" template.yaml infra/*.yaml
     log "all tests passed"
+    ;;
+  contract)
+    setup_python
+    setup_node
+    log "cargo run -p nextier-local -- openapi target/openapi.json"
+    mkdir -p target
+    cargo run -q -p nextier-local -- openapi target/openapi.json
+    check_contract target/openapi.json
     ;;
   bench)
     setup_postgres
@@ -110,7 +149,7 @@ case "$cmd" in
     exec "$ROOT/target/release/nextier-bench" "${@:2}"
     ;;
   *)
-    sed -n '2,10p' "$0"
+    sed -n '2,9p' "$0"
     exit 2
     ;;
 esac

@@ -12,9 +12,13 @@ use utoipa_axum::routes;
 
 use crate::AppState;
 
+/// `info.version` is the contract's version, not the crate's: the major is the API's (`1`,
+/// served without a path prefix); a change that adds (an operation, an optional field or
+/// parameter, a response) raises the minor; one that only corrects the document raises the
+/// patch. A breaking change is a new major, served beside this one (see README, "API contract").
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Nextier API", description = "Multi-tenant sales outreach: teams, contacts, campaigns, messages, inbox.", version = "0.1.0", license(name = "Proprietary")),
+    info(title = "Nextier API", description = "Multi-tenant sales outreach: teams, contacts, campaigns, messages, inbox.", version = "1.0.0", license(name = "Proprietary")),
     components(schemas(Problem, ProblemField)),
     tags((name = "admin", description = "Teams, members, invitations, API keys, settings"),
          (name = "contacts", description = "One contact per person per team: phones, emails, addresses, merges, lead states, timeline"),

@@ -25,6 +25,20 @@ fn the_document_is_openapi_3_1_and_secures_every_team_route() {
     let schemes = &doc["components"]["securitySchemes"];
     assert_eq!(schemes["bearer"]["scheme"], "bearer");
     assert_eq!(schemes["apiKey"]["name"], "X-API-Key");
+    // The contract's version (major.minor.patch); major 1 is the one served without a prefix.
+    let version = doc["info"]["version"].as_str().unwrap();
+    assert!(version.starts_with("1.") && version.split('.').count() == 3, "info.version {version}");
+}
+
+/// Writes the document to `target/openapi.json`, where `infra/dev.sh test` then checks it
+/// with openapi-spec-validator and generates a TypeScript client from it. (`cargo run -p
+/// nextier-local -- openapi FILE` writes the same document without the tests.)
+#[test]
+fn the_document_is_written_for_the_contract_checks() {
+    let dir = nextier_testkit::workspace_root().join("target");
+    std::fs::create_dir_all(&dir).unwrap();
+    let json = nextier_api::openapi_document().to_pretty_json().unwrap();
+    std::fs::write(dir.join("openapi.json"), json + "\n").unwrap();
 }
 
 /// Every operation has an operationId of its own (a client generator names its methods by

@@ -1,4 +1,7 @@
 //! `cargo run -p nextier-local`: the whole backend on this machine with embedded defaults.
+//!
+//! `cargo run -p nextier-local -- openapi [FILE]`: writes the API's OpenAPI document (the one
+//! served at `/openapi.json`) to FILE, or to standard output, and exits; no database, no server.
 
 use std::io::Write;
 
@@ -6,6 +9,17 @@ use nextier_local::{start, LocalConfig};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+        [] => {}
+        ["openapi"] => return write_openapi(None),
+        ["openapi", file] => return write_openapi(Some(file)),
+        _ => {
+            eprintln!("usage: nextier-local                 the whole backend on this machine");
+            eprintln!("       nextier-local openapi [FILE]  the OpenAPI document, to FILE or standard output");
+            std::process::exit(2);
+        }
+    }
     nextier_runtime::telemetry::init("nextier-local");
     let running = start(LocalConfig::from_env()?).await?;
     let team = &running.demo_team;
@@ -34,6 +48,20 @@ async fn main() -> anyhow::Result<()> {
     tracing::info!("stopping");
     running.stop().await;
     Ok(())
+}
+
+/// The document as `/openapi.json` serves it, pretty-printed.
+fn write_openapi(file: Option<&str>) -> anyhow::Result<()> {
+    let mut json = nextier_api::openapi_document().to_pretty_json()?;
+    json.push('\n');
+    match file {
+        Some(path) => std::fs::write(path, json).map_err(|e| anyhow::anyhow!("writing {path}: {e}")),
+        None => match std::io::stdout().write_all(json.as_bytes()) {
+            // `| head` closing the pipe early is not an error.
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+            _ => Ok(()),
+        },
+    }
 }
 
 async fn shutdown_signal() {

@@ -187,3 +187,69 @@ fn the_rate_parser_reads_the_forms_the_template_uses() {
     assert_eq!(rate("rate(2 hours)"), Some(Duration::from_secs(7200)));
     assert_eq!(rate("cron(0 12 * * ? *)"), None);
 }
+
+/// Variables `events/env.json` sets though template.yaml does not declare them. SAM passes a
+/// function only the variables its template declares (in Globals or on the function), so until
+/// the template declares `PLATFORM` (blank, which every function reads as unset) SAM local
+/// drops it and the functions use the AWS adapters.
+const SAM_LOCAL_UNDECLARED: &[&str] = &["PLATFORM"];
+
+/// `events/env.json` is `sam local invoke --env-vars`'s file for running a function against the
+/// local runtime's database: an entry for each function of the template, by logical id, with
+/// the database URLs the function reads (the worker role's where the template gives it one),
+/// every URL on `host.docker.internal:PGPORT` (the placeholder events/README.md explains), and
+/// no variable SAM would drop.
+#[test]
+fn the_sam_local_env_file_has_an_entry_for_every_function() {
+    let t = template();
+    let d = deployed();
+    let vars = |v: Option<&Value>| -> Vec<String> {
+        v.and_then(|e| e.get("Environment"))
+            .and_then(|e| e.get("Variables"))
+            .and_then(Value::as_mapping)
+            .map(|m| m.keys().filter_map(|k| k.as_str().map(str::to_owned)).collect())
+            .unwrap_or_default()
+    };
+    let globals = vars(t.get("Globals").and_then(|g| g.get("Function")));
+    let functions: BTreeMap<String, Vec<String>> = d
+        .resources
+        .iter()
+        .filter(|(_, r)| r.get("Type").and_then(Value::as_str) == Some("AWS::Serverless::Function"))
+        .map(|(id, r)| (id.as_str().unwrap_or_default().to_owned(), vars(r.get("Properties"))))
+        .collect();
+    let path = nextier_testkit::workspace_root().join("events/env.json");
+    let file: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).expect("events/env.json"))
+        .expect("events/env.json is JSON");
+    let entries = file.as_object().expect("events/env.json is an object of functions");
+    assert_eq!(
+        entries.keys().collect::<std::collections::BTreeSet<_>>(),
+        functions.keys().collect::<std::collections::BTreeSet<_>>(),
+        "events/env.json's entries and template.yaml's functions (by logical id)"
+    );
+    for (id, own) in &functions {
+        let entry = entries[id].as_object().unwrap_or_else(|| panic!("{id}: an object of variables"));
+        for (name, value) in entry {
+            let value = value.as_str().unwrap_or_else(|| panic!("{id}: {name} is not a string"));
+            assert!(
+                globals.contains(name) || own.contains(name) || SAM_LOCAL_UNDECLARED.contains(&name.as_str()),
+                "{id}: template.yaml does not declare {name}, so SAM local would drop it"
+            );
+            if value.starts_with("postgres://") {
+                assert!(value.contains("@host.docker.internal:PGPORT/nextier"), "{id}: {name} = {value}");
+            }
+        }
+        let url = |name: &str| entry.get(name).and_then(serde_json::Value::as_str).unwrap_or_default();
+        if own.iter().any(|v| v == "MIGRATION_DATABASE_URL") {
+            assert!(url("MIGRATION_DATABASE_URL").starts_with("postgres://postgres@"), "{id}: the admin URL");
+            continue;
+        }
+        assert_eq!(url("PLATFORM"), "local", "{id}: PLATFORM");
+        assert!(url("DATABASE_URL").starts_with("postgres://nextier_app@"), "{id}: DATABASE_URL, the app role");
+        let worker = own.iter().any(|v| v == "WORKER_DATABASE_URL");
+        assert_eq!(
+            url("WORKER_DATABASE_URL").starts_with("postgres://nextier_worker@"),
+            worker,
+            "{id}: WORKER_DATABASE_URL, the worker role, exactly where the template gives one"
+        );
+    }
+}

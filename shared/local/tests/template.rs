@@ -192,7 +192,7 @@ fn the_rate_parser_reads_the_forms_the_template_uses() {
 /// function only the variables its template declares (in Globals or on the function), so until
 /// the template declares `PLATFORM` (blank, which every function reads as unset) SAM local
 /// drops it and the functions use the AWS adapters.
-const SAM_LOCAL_UNDECLARED: &[&str] = &["PLATFORM"];
+const SAM_LOCAL_UNDECLARED: &[&str] = &[];
 
 /// `events/env.json` is `sam local invoke --env-vars`'s file for running a function against the
 /// local runtime's database: an entry for each function of the template, by logical id, with
@@ -244,12 +244,19 @@ fn the_sam_local_env_file_has_an_entry_for_every_function() {
             continue;
         }
         assert_eq!(url("PLATFORM"), "local", "{id}: PLATFORM");
-        assert!(url("DATABASE_URL").starts_with("postgres://nextier_app@"), "{id}: DATABASE_URL, the app role");
+        // Each function connects as one role, the one the template gives it.
+        let app = own.iter().any(|v| v == "DATABASE_URL");
+        assert_eq!(
+            url("DATABASE_URL").starts_with("postgres://nextier_app@"),
+            app,
+            "{id}: DATABASE_URL, the app role, exactly where the template gives one"
+        );
         let worker = own.iter().any(|v| v == "WORKER_DATABASE_URL");
         assert_eq!(
             url("WORKER_DATABASE_URL").starts_with("postgres://nextier_worker@"),
             worker,
             "{id}: WORKER_DATABASE_URL, the worker role, exactly where the template gives one"
         );
+        assert!(app != worker, "{id}: one database role");
     }
 }

@@ -215,3 +215,17 @@ fn the_sweeper_may_publish_to_every_queue_the_outbox_targets() {
         }
     }
 }
+
+#[test]
+fn migrations_run_during_every_deploy_whose_code_changed() {
+    let t = template();
+    let r = &t["Resources"];
+    let m = &r["Migrations"];
+    assert_eq!(m["Type"].as_str(), Some("Custom::Migrations"));
+    let token = serde_yaml::to_string(&m["Properties"]["ServiceToken"]).unwrap();
+    let version = serde_yaml::to_string(&m["Properties"]["CodeVersion"]).unwrap();
+    assert!(token.contains("MigrateFunction.Alias"), "invokes the published migrate function: {token}");
+    assert!(version.contains("MigrateFunction.Version"), "changes with the code: {version}");
+    assert!(r["MigrateFunction"]["Properties"]["AutoPublishAlias"].as_str().is_some());
+    assert_eq!(r["MigrateFunction"]["Metadata"]["BuildProperties"]["Binary"].as_str(), Some("migrate"));
+}

@@ -3,6 +3,7 @@
 //! that speaks the provider's documented contract (DOMAIN.md B). [`llm`] is the reply
 //! suggester over an OpenAI-compatible chat-completions API.
 
+pub mod cloudformation;
 pub mod llm;
 pub mod lookup;
 pub mod notifications;

@@ -229,3 +229,19 @@ fn migrations_run_during_every_deploy_whose_code_changed() {
     assert!(r["MigrateFunction"]["Properties"]["AutoPublishAlias"].as_str().is_some());
     assert_eq!(r["MigrateFunction"]["Metadata"]["BuildProperties"]["Binary"].as_str(), Some("migrate"));
 }
+
+#[test]
+fn every_public_function_url_has_reserved_concurrency() {
+    let t = template();
+    let mut urls = 0;
+    for (id, r) in t["Resources"].as_mapping().unwrap() {
+        let props = &r["Properties"];
+        if props.get("FunctionUrlConfig").is_none() {
+            continue;
+        }
+        urls += 1;
+        let n = props["ReservedConcurrentExecutions"].as_u64();
+        assert!(n.is_some_and(|n| (1..=100).contains(&n)), "{id:?}: a public URL without a concurrency cap");
+    }
+    assert_eq!(urls, 4, "the four provider webhooks");
+}

@@ -52,14 +52,15 @@ pub async fn request(
         let (_tx, access) = open_team(&mut conn, &cred, &team, Permission::ContactsWrite).await?;
         access.actor.label()
     };
-    let job = skiptrace::request(&app.db, app.skip_tracer.as_ref(), &team, &ids, &actor, &app.config.webhook_base_url)
-        .await
-        .map_err(|e| match e {
+    let callback = skiptrace::Callback { base_url: &app.config.webhook_base_url, key: &app.config.callback_key };
+    let job = skiptrace::request(&app.db, app.skip_tracer.as_ref(), &team, &ids, &actor, &callback).await.map_err(
+        |e| match e {
             RequestError::UnknownContact(i) => {
                 ApiError::NotFound(format!("contactIds[{i}]: no such contact; nothing was requested"))
             }
             RequestError::Store(e) => e.into(),
-        })?;
+        },
+    )?;
     Ok((StatusCode::ACCEPTED, Json(job)))
 }
 

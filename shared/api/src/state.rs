@@ -33,11 +33,17 @@ pub struct AppConfig {
     /// Where providers call back (the webhook functions' public origin):
     /// `WEBHOOK_BASE_URL`.
     pub webhook_base_url: String,
+    /// The key skip-trace callback tokens are signed with (`SKIP_TRACE_CALLBACK_SECRET`).
+    pub callback_key: Vec<u8>,
 }
 
 impl Default for AppConfig {
     fn default() -> Self {
-        Self { invitation_ttl: Duration::hours(72), webhook_base_url: "http://127.0.0.1:3000".into() }
+        Self {
+            invitation_ttl: Duration::hours(72),
+            webhook_base_url: "http://127.0.0.1:3000".into(),
+            callback_key: nextier_runtime::config::local_secret().into_bytes(),
+        }
     }
 }
 
@@ -47,6 +53,7 @@ impl AppConfig {
         Self {
             invitation_ttl: Duration::hours(hours),
             webhook_base_url: nextier_runtime::config::or("WEBHOOK_BASE_URL", "http://127.0.0.1:3000"),
+            callback_key: nextier_inbound::skiptrace::callback_key(),
         }
     }
 }

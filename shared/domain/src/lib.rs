@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod api_key;
+pub mod callback_token;
 pub mod calls;
 pub mod campaign;
 pub mod csv_cell;

@@ -8,6 +8,7 @@
 //! changes nothing.
 
 use chrono::{DateTime, Utc};
+use nextier_domain::callback_token;
 use nextier_domain::email::Email;
 use nextier_domain::ids::{ContactId, TeamId};
 use nextier_domain::phone::E164;
@@ -33,6 +34,22 @@ pub enum RequestError {
     UnknownContact(usize),
 }
 
+/// Where the provider calls back: the webhook's public origin, and the key its tokens are
+/// signed with (`SKIP_TRACE_CALLBACK_SECRET`; the webhook verifies with the same).
+pub struct Callback<'a> {
+    pub base_url: &'a str,
+    pub key: &'a [u8],
+}
+
+/// The setting holding the callback tokens' signing key.
+pub const CALLBACK_SECRET: &str = "SKIP_TRACE_CALLBACK_SECRET";
+
+/// The key from [`CALLBACK_SECRET`], or the local platform's secret when unset (local runs;
+/// deployed it is always set, from its own secret).
+pub fn callback_key() -> Vec<u8> {
+    nextier_runtime::config::get(CALLBACK_SECRET).unwrap_or_else(nextier_runtime::config::local_secret).into_bytes()
+}
+
 /// Records a job for `contacts`, then asks the provider (outside any transaction) with a
 /// callback URL under `callback_base`. A refusal leaves the job `failed` with the reason.
 pub async fn request(
@@ -41,7 +58,7 @@ pub async fn request(
     team: &TeamId,
     contact_ids: &[ContactId],
     actor: &str,
-    callback_base: &str,
+    callback: &Callback<'_>,
 ) -> Result<Job, RequestError> {
     let mut conn = db.conn().await?;
     let tx = scope::begin(&mut conn, &Scope::team(team.clone())).await?;
@@ -65,10 +82,11 @@ pub async fn request(
             email: c.emails.first().map(|e| e.email.clone()),
         });
     }
-    let token = format!("{}{}", ulid::Ulid::new(), ulid::Ulid::new()).to_lowercase();
-    let id = skip_trace::create(&tx, team, tracer.name(), contact_ids, &hash(&token), actor).await?;
+    let random = format!("{}{}", ulid::Ulid::new(), ulid::Ulid::new()).to_lowercase();
+    let token = callback_token::sign(callback.key, &random);
+    let id = skip_trace::create(&tx, team, tracer.name(), contact_ids, &hash(&random), actor).await?;
     tx.commit().await.map_err(StoreError::from)?;
-    let url = format!("{}{}", callback_base.trim_end_matches('/'), CALLBACK_PATH.replace("{token}", &token));
+    let url = format!("{}{}", callback.base_url.trim_end_matches('/'), CALLBACK_PATH.replace("{token}", &token));
     let outcome = tracer.bulk(&inputs, &url).await;
     let tx = scope::begin(&mut conn, &Scope::team(team.clone())).await?;
     match &outcome {
@@ -121,7 +139,15 @@ pub enum Completion {
 
 /// The provider's callback for the job whose token is `token`: a job ends once; the results
 /// (phones and emails) join its contacts, never another's.
-pub async fn complete(db: &Db, token: &str, body: &[u8], now: DateTime<Utc>) -> Result<Completion, CallbackError> {
+pub async fn complete(
+    db: &Db,
+    key: &[u8],
+    token: &str,
+    body: &[u8],
+    now: DateTime<Utc>,
+) -> Result<Completion, CallbackError> {
+    // A token that is not ours is refused before any database work.
+    let Some(token) = callback_token::verify(key, token) else { return Err(CallbackError::UnknownToken) };
     let mut conn = db.conn().await?;
     let tx = scope::begin(&mut conn, &Scope::default()).await?;
     let Some((id, team)) = skip_trace::job_for_token(&tx, &hash(token)).await? else {

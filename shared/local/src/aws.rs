@@ -40,6 +40,7 @@ pub const SECRET_SETTINGS: &[&str] = &[
     "REALESTATE_API_KEY",
     "SIGNALHOUSE_WEBHOOK_SECRETS",
     "AI_API_KEY",
+    "SKIP_TRACE_CALLBACK_SECRET",
 ];
 
 /// A deployed function, by its binary's name, and what it does to AWS.
@@ -82,6 +83,7 @@ pub const FUNCTIONS: &[Function] = &[
             TW,
             UNSUB,
             Secret("REALESTATE_API_KEY"),
+            Secret("SKIP_TRACE_CALLBACK_SECRET"),
         ],
     },
     // Campaign lifecycle, step and enrolment events; sending numbers at SignalHouse.
@@ -121,7 +123,8 @@ pub const FUNCTIONS: &[Function] = &[
     Function { binary: "webhook-sendgrid", access: &[WORKER_DB, Send(INBOUND_QUEUE), UNSUB] },
     // Twilio signs with the account's auth token.
     Function { binary: "webhook-twilio", access: &[WORKER_DB, TW] },
-    Function { binary: "webhook-skip-trace", access: &[WORKER_DB] },
+    // Callback tokens are verified with their signing key before any database work.
+    Function { binary: "webhook-skip-trace", access: &[WORKER_DB, Secret("SKIP_TRACE_CALLBACK_SECRET")] },
     Function { binary: "cron-campaign-tick", access: &[WORKER_DB, Send(SEQUENCE_QUEUE)] },
     Function { binary: "cron-campaign-starter", access: &[WORKER_DB, PutEvents] },
     Function { binary: "cron-inbox-sla", access: &[WORKER_DB, PutEvents, Send(MAIL_QUEUE)] },

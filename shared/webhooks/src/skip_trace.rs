@@ -1,6 +1,7 @@
 //! The skip-trace provider's completion webhook (a function URL). The provider does not sign
 //! its callbacks: each job's callback URL carries its own random token
-//! (`nextier_inbound::skiptrace`), so a callback proves which job it is for.
+//! (`nextier_inbound::skiptrace`), signed with our key, so a callback proves which job it is
+//! for, and a forged token is refused before any database work.
 //!
 //! Answers: 200 (with `duplicate` when the job had already ended); 404 for a token no job
 //! has; 400 for a body that is not a JSON object or names another job; 413 over 8 MiB; 503
@@ -25,12 +26,15 @@ const BODY_LIMIT: usize = 8 * 1024 * 1024;
 #[derive(Clone)]
 pub struct CallbackState {
     pub db: Db,
+    /// The key callback tokens are signed with (`SKIP_TRACE_CALLBACK_SECRET`).
+    pub key: Arc<Vec<u8>>,
     pub clock: Arc<dyn Clock>,
 }
 
 impl CallbackState {
+    /// The key from the environment (or the local default).
     pub fn new(db: Db) -> Self {
-        Self { db, clock: Arc::new(SystemClock) }
+        Self { db, key: Arc::new(skiptrace::callback_key()), clock: Arc::new(SystemClock) }
     }
 }
 
@@ -53,7 +57,7 @@ async fn callback(
     Path(token): Path<String>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    match skiptrace::complete(&s.db, &token, &body, s.clock.now()).await {
+    match skiptrace::complete(&s.db, &s.key, &token, &body, s.clock.now()).await {
         Ok(done) => Ok(Json(json!({"received": true, "duplicate": done == Completion::Duplicate}))),
         Err(CallbackError::UnknownToken) => Err(ApiError::NotFound("no skip-trace job has this callback".into())),
         Err(CallbackError::NotAnObject) => {

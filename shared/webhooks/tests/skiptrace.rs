@@ -45,21 +45,12 @@ async fn a_completed_trace_adds_what_was_found_to_the_right_contacts_once() {
     .unwrap();
 
     let tracer = SandboxSkipTracer::default();
-    let r = skiptrace::request(
-        &t.db,
-        &tracer,
-        &team,
-        &[ana.clone(), ContactId::new()],
-        "usr_x",
-        "https://hooks.example.com",
-    )
-    .await;
+    let key = skiptrace::callback_key();
+    let callback = skiptrace::Callback { base_url: "https://hooks.example.com", key: &key };
+    let r = skiptrace::request(&t.db, &tracer, &team, &[ana.clone(), ContactId::new()], "usr_x", &callback).await;
     assert!(matches!(r, Err(skiptrace::RequestError::UnknownContact(1))), "{r:?}");
     assert!(tracer.requests().is_empty(), "nothing is asked for an unknown contact");
-    let job =
-        skiptrace::request(&t.db, &tracer, &team, &[ana.clone(), bo.clone()], "usr_x", "https://hooks.example.com")
-            .await
-            .unwrap();
+    let job = skiptrace::request(&t.db, &tracer, &team, &[ana.clone(), bo.clone()], "usr_x", &callback).await.unwrap();
     assert_eq!((job.status.as_str(), job.provider_job_id.as_deref()), ("requested", Some("sandbox-job-1")));
     let (inputs, url) = tracer.requests().remove(0);
     assert_eq!(inputs[0].key, ana.to_string());
@@ -80,6 +71,19 @@ async fn a_completed_trace_adds_what_was_found_to_the_right_contacts_once() {
 
     // A token no job has, and a job id that does not match: refused, nothing applied.
     assert_eq!(post(&r, "/webhooks/skip-trace/not-a-token", results.clone()).await.0, StatusCode::NOT_FOUND);
+    let unknown = nextier_domain::callback_token::sign(&key, "01jnotajob");
+    assert_eq!(post(&r, &format!("/webhooks/skip-trace/{unknown}"), results.clone()).await.0, StatusCode::NOT_FOUND);
+    // A forged token is refused before any database work: a webhook whose database is down
+    // answers 404 to it, not 503.
+    let forged = nextier_domain::callback_token::sign(b"someone else's key", path.rsplit('/').next().unwrap());
+    let offline = nextier_store::Db::connect("postgres://nextier_worker@127.0.0.1:9/none", 1).unwrap();
+    let down = callback::router(CallbackState::new(offline));
+    assert_eq!(post(&down, &format!("/webhooks/skip-trace/{forged}"), results.clone()).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        post(&down, &path, results.clone()).await.0,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "a real token reaches the database"
+    );
     let mut wrong = results.clone();
     wrong["jobId"] = json!("someone-elses-job");
     let (s, v) = post(&r, &path, wrong).await;

@@ -26,7 +26,7 @@ impl Carrier {
     /// Polls for texts the sandbox sent and answers them, until `stop`.
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
         let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
-        let db = match nextier_pgcluster::connect(&self.admin_url).await {
+        let db = match crate::database::connect(&self.admin_url).await {
             Ok(c) => c,
             Err(e) => {
                 tracing::warn!(error = %e, "the sandbox carrier cannot reach the database; no receipts locally");

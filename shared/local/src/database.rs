@@ -2,8 +2,9 @@
 //! `.local/pg` (durable, on a free port, stopped on exit).
 
 use std::path::Path;
+use std::time::{Duration, Instant};
 
-use nextier_pgcluster::{connect, Cluster};
+use nextier_pgcluster::Cluster;
 use nextier_store::migrate::{self, Target, APP_ROLE, OWNER_ROLE, WORKER_ROLE};
 
 pub struct LocalDatabase {
@@ -131,6 +132,24 @@ pub async fn connect_demo_to_sandbox(admin_url: &str, team: &str) -> anyhow::Res
         )
         .await?;
     Ok(())
+}
+
+/// An admin connection, under nextier-store's TLS policy like every other one: plaintext to
+/// the private cluster (loopback), `sslmode=verify-full` against the bundled Amazon roots to a
+/// caller's server elsewhere. Retries for up to ten seconds while a server starts; a URL the
+/// policy refuses fails at once.
+pub(crate) async fn connect(url: &str) -> anyhow::Result<tokio_postgres::Client> {
+    let roots = nextier_store::tls::Roots::amazon();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match nextier_store::tls::connect(url, &roots).await {
+            Ok((client, _driver)) => return Ok(client),
+            Err(e) if Instant::now() < deadline && e.is::<tokio_postgres::Error>() => {
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 #[cfg(test)]

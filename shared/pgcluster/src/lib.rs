@@ -99,14 +99,45 @@ pub struct Cluster {
     pub port: u16,
 }
 
+/// A server certificate (PEM, the chain's leaf first) and its private key (PEM) for a cluster
+/// to serve TLS with.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
 impl Cluster {
     /// Starts the cluster in `dir`, creating it if needed. `durable = false` turns fsync off
-    /// (tests only).
+    /// (tests only). No TLS: the server answers a client's TLS request with "no".
     pub fn start(dir: &Path, port: u16, durable: bool) -> anyhow::Result<Self> {
+        Self::start_with(dir, port, durable, None)
+    }
+
+    /// The same with `ssl = on`, serving `tls`'s certificate (both files are copied into the
+    /// cluster's folder, the key readable by the server only). Clients may still connect
+    /// without TLS (the authentication rules are unchanged): their `sslmode` decides.
+    pub fn start_with_tls(dir: &Path, port: u16, durable: bool, tls: &TlsFiles) -> anyhow::Result<Self> {
+        Self::start_with(dir, port, durable, Some(tls))
+    }
+
+    fn start_with(dir: &Path, port: u16, durable: bool, tls: Option<&TlsFiles>) -> anyhow::Result<Self> {
         let bin = pg_bin()?;
         fs::create_dir_all(dir)?;
         let dir = dir.canonicalize()?;
         let data = dir.join("data");
+        let tls_opts = match tls {
+            Some(tls) => {
+                let (cert, key) = (dir.join("server.crt"), dir.join("server.key"));
+                fs::copy(&tls.cert, &cert).with_context(|| format!("copying {}", tls.cert.display()))?;
+                fs::copy(&tls.key, &key).with_context(|| format!("copying {}", tls.key.display()))?;
+                // The server refuses a key that others may read.
+                use std::os::unix::fs::PermissionsExt;
+                fs::set_permissions(&key, fs::Permissions::from_mode(0o600))?;
+                format!(" -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}", path(&cert), path(&key))
+            }
+            None => String::new(),
+        };
         if is_root() {
             run_cmd("chown", &["-R", "postgres:postgres", dir.to_str().unwrap_or_default()])?;
         }
@@ -123,6 +154,7 @@ impl Cluster {
         if !durable {
             opts.push_str(" -c fsync=off -c synchronous_commit=off -c full_page_writes=off");
         }
+        opts.push_str(&tls_opts);
         let log = dir.join("server.log");
         run_pg(&bin.join("pg_ctl"), &["-D", path(&data), "-l", path(&log), "-w", "-t", "60", "-o", &opts, "start"])?;
         Ok(Self { dir, port })

@@ -1,10 +1,10 @@
-use std::str::FromStr;
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::NoTls;
 
 use crate::error::Result;
+use crate::tls::{self, Roots, SslMode};
 
 /// The connection pool. Built once per Lambda cold start (or once by the local runtime);
 /// small by design: a Lambda instance serves one request at a time.
@@ -14,19 +14,34 @@ pub struct Db {
 }
 
 impl Db {
+    /// A pool for `url`, under the TLS policy of [`crate::tls`]: `sslmode=verify-full` is
+    /// verified against the bundled Amazon roots; plaintext only to loopback hosts. Connects
+    /// nowhere yet (a refused URL is refused here, though).
     pub fn connect(url: &str, max_size: usize) -> anyhow::Result<Self> {
-        let mut config = tokio_postgres::Config::from_str(url)?;
+        Self::build(url, max_size, None)
+    }
+
+    /// The same, trusting `roots` instead of the Amazon ones for `sslmode=verify-full`.
+    pub fn connect_with_roots(url: &str, max_size: usize, roots: &Roots) -> anyhow::Result<Self> {
+        Self::build(url, max_size, Some(roots))
+    }
+
+    fn build(url: &str, max_size: usize, roots: Option<&Roots>) -> anyhow::Result<Self> {
+        let (mut config, mode) = tls::parse(url)?;
         if config.get_application_name().is_none() {
             config.application_name("nextier");
         }
         config.connect_timeout(Duration::from_secs(5));
-        let manager = Manager::from_config(
-            config,
-            NoTls,
-            // Fast recycling: a ping only when a connection has been idle (the pool checks
-            // `is_closed` always), so a warm Lambda does not pay a round trip per request.
-            ManagerConfig { recycling_method: RecyclingMethod::Fast },
-        );
+        // Fast recycling: a ping only when a connection has been idle (the pool checks
+        // `is_closed` always), so a warm Lambda does not pay a round trip per request.
+        let recycling = ManagerConfig { recycling_method: RecyclingMethod::Fast };
+        let manager = match mode {
+            SslMode::Disable => Manager::from_config(config, NoTls, recycling),
+            SslMode::VerifyFull => {
+                let connector = roots.cloned().unwrap_or_else(Roots::amazon).connector();
+                Manager::from_config(config, connector, recycling)
+            }
+        };
         let pool = Pool::builder(manager)
             .max_size(max_size)
             .runtime(Runtime::Tokio1)

@@ -31,6 +31,7 @@ pub mod settings;
 pub mod skip_trace;
 pub mod suppressions;
 pub mod teams;
+pub mod tls;
 pub mod users;
 pub mod webhooks;
 

@@ -186,10 +186,20 @@ async fn apply_all(client: &mut Client, target: Target) -> anyhow::Result<Vec<St
 }
 
 /// Connects to `url` (an admin user able to create roles), ensures the roles (setting the
-/// login roles' passwords when given) and applies the deployed migrations.
+/// login roles' passwords when given) and applies the deployed migrations. The connection
+/// follows the TLS policy of [`crate::tls`]: `sslmode=verify-full` (deployed: the cluster
+/// endpoint) is verified against the bundled Amazon roots.
 pub async fn run_url(url: &str, passwords: Passwords<'_>) -> anyhow::Result<Vec<String>> {
-    let (mut client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
-    let driver = tokio::spawn(conn);
+    run_url_with_roots(url, passwords, &crate::tls::Roots::amazon()).await
+}
+
+/// [`run_url`], trusting `roots` for `sslmode=verify-full`.
+pub async fn run_url_with_roots(
+    url: &str,
+    passwords: Passwords<'_>,
+    roots: &crate::tls::Roots,
+) -> anyhow::Result<Vec<String>> {
+    let (mut client, driver) = crate::tls::connect(url, roots).await?;
     let applied = run_with(&mut client, Target::Deployed, passwords).await;
     drop(client);
     let _ = driver.await;

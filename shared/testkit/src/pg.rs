@@ -8,7 +8,7 @@ use std::time::Duration;
 use nextier_store::migrate::{self, Target, APP_ROLE, OWNER_ROLE, WORKER_ROLE};
 use nextier_store::Db;
 
-pub use nextier_pgcluster::{cluster_dir, connect, pg_bin, Cluster, SUPERUSER};
+pub use nextier_pgcluster::{cluster_dir, connect, pg_bin, Cluster, TlsFiles, SUPERUSER};
 
 /// The cluster every test process of this checkout shares.
 #[derive(Clone)]
@@ -144,5 +144,64 @@ impl TestDb {
     /// A superuser connection to this test's database, for fixtures and inspection only.
     pub async fn superuser(&self) -> tokio_postgres::Client {
         connect(&self.superuser_url()).await.expect("superuser connection")
+    }
+}
+
+/// A cluster of one test's own (e.g. one serving TLS, which the shared cluster does not), in a
+/// fresh folder under the test state; stopped and removed when dropped. No roles or migrations:
+/// the superuser and the `postgres` database only.
+pub struct PrivateCluster {
+    pub cluster: Cluster,
+    home: std::path::PathBuf,
+}
+
+impl PrivateCluster {
+    /// Starts a cluster without TLS.
+    pub fn start() -> anyhow::Result<Self> {
+        Self::start_inner(None)
+    }
+
+    /// Starts a cluster with `ssl = on`, serving `cert_pem` (the leaf first, then any
+    /// intermediates) with the private key `key_pem`.
+    pub fn start_with_tls(cert_pem: &str, key_pem: &str) -> anyhow::Result<Self> {
+        Self::start_inner(Some((cert_pem, key_pem)))
+    }
+
+    fn start_inner(tls: Option<(&str, &str)>) -> anyhow::Result<Self> {
+        let home = crate::state_dir("pg-private").join(ulid::Ulid::new().to_string().to_lowercase());
+        fs::create_dir_all(&home)?;
+        let dir = cluster_dir(&home.join("pg"));
+        let port = crate::free_port();
+        let cluster = match tls {
+            Some((cert_pem, key_pem)) => {
+                let files = TlsFiles { cert: home.join("server.crt"), key: home.join("server.key") };
+                fs::write(&files.cert, cert_pem)?;
+                fs::write(&files.key, key_pem)?;
+                Cluster::start_with_tls(&dir, port, false, &files)
+            }
+            None => Cluster::start(&dir, port, false),
+        };
+        match cluster {
+            Ok(cluster) => Ok(Self { cluster, home }),
+            Err(e) => {
+                let _ = fs::remove_dir_all(&home);
+                let _ = fs::remove_dir_all(&dir);
+                Err(e)
+            }
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.cluster.port
+    }
+}
+
+impl Drop for PrivateCluster {
+    fn drop(&mut self) {
+        if let Err(e) = Cluster::stop(&self.cluster.dir) {
+            tracing::warn!(error = %e, "stopping a private test cluster");
+        }
+        let _ = fs::remove_dir_all(&self.cluster.dir);
+        let _ = fs::remove_dir_all(&self.home);
     }
 }

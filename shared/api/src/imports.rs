@@ -24,6 +24,8 @@ use utoipa_axum::routes;
 use crate::AppState;
 
 const UPLOAD_TTL: Duration = Duration::from_secs(15 * 60);
+/// Imports a team may have in progress at once, unless its settings say otherwise.
+const MAX_CONCURRENT: i64 = 3;
 const REPORT_TTL: Duration = Duration::from_secs(60 * 60);
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -119,6 +121,22 @@ pub async fn create_import(
     let mut mapping = body.mapping.as_ref().map(|m| serde_json::to_value(m).unwrap_or_default());
     let mut conn = app.db.conn().await?;
     let (tx, access) = open_team(&mut conn, &cred, &team, Permission::ContactsWrite).await?;
+    // A team runs a few imports at once (setting imports/max_concurrent, default 3), so one
+    // team's lists cannot take the import workers from everyone else.
+    let max = nextier_store::settings::numbers_in(&tx, "imports")
+        .await?
+        .get("max_concurrent")
+        .copied()
+        .filter(|n| (1..=50).contains(n))
+        .unwrap_or(MAX_CONCURRENT);
+    let since = app.clock.now() - chrono::Duration::from_std(UPLOAD_TTL).unwrap_or_default();
+    let busy = imports::in_progress(&tx, &team, since).await?;
+    if busy >= max {
+        return Err(ApiError::TooManyRequests {
+            detail: format!("the team already has {busy} imports in progress (at most {max}); wait for one to finish"),
+            retry_after_secs: 60,
+        });
+    }
     if let Some(id) = &preset_id {
         let preset = imports::get_preset(&tx, id).await.map_err(|e| match e {
             StoreError::NotFound => ApiError::field("presetId", "no such preset in this team"),

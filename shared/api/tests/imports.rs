@@ -70,3 +70,36 @@ async fn an_import_hands_out_an_upload_url_and_can_use_a_saved_preset() {
     assert_eq!((ghost.status, ghost.field()), (StatusCode::BAD_REQUEST, Some("presetId")));
     assert_eq!(h.count("imports").await, 1, "refused imports leave no job behind");
 }
+
+/// A team runs a few imports at once (its setting, default 3): one more is 429 with
+/// Retry-After and no job; another team is not held back.
+#[tokio::test]
+async fn a_team_with_its_imports_in_progress_waits_for_one_to_finish() {
+    let h = harness().await;
+    let team = h.team("alice", "Acme").await;
+    let other = h.team("bob", "Other").await;
+    let r = h
+        .call(&ALICE, "PUT", &format!("/teams/{team}/settings/imports/max_concurrent"), Some(json!({"value": "2"})))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let create = |t: String, who| async move {
+        h.call(&who, "POST", &format!("/teams/{t}/imports"), Some(json!({"fileName": "list.csv"}))).await
+    };
+    for _ in 0..2 {
+        assert_eq!(create(team.clone(), ALICE).await.status, StatusCode::CREATED);
+    }
+    let before = h.count("imports").await;
+    let third = create(team.clone(), ALICE).await;
+    assert_eq!(third.status, StatusCode::TOO_MANY_REQUESTS, "{}", third.body);
+    assert!(third.body["detail"].as_str().unwrap().contains("2 imports in progress"), "{}", third.body);
+    assert!(third.headers.contains_key("retry-after"));
+    assert_eq!(h.count("imports").await, before, "no job is left behind");
+    assert_eq!(create(other.clone(), As::User("bob")).await.status, StatusCode::CREATED);
+    // One finishes (or its upload window passes): there is room again.
+    h.t.superuser()
+        .await
+        .execute("UPDATE imports SET status = 'completed' WHERE team_id = $1 AND id = (SELECT min(id) FROM imports WHERE team_id = $1)", &[&team])
+        .await
+        .unwrap();
+    assert_eq!(create(team.clone(), ALICE).await.status, StatusCode::CREATED);
+}

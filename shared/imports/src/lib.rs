@@ -40,11 +40,16 @@ pub struct Limits {
     pub budget: Duration,
     /// At most this many problems are listed in the error report.
     pub report_rows: i64,
+    /// A file over this size is refused as it is read (nothing of it is merged).
+    pub max_bytes: u64,
 }
+
+/// The largest file an import takes: 200 MB (about a million rows of a wide lead list).
+pub const MAX_BYTES: u64 = 200 * 1024 * 1024;
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { chunk_rows: 5_000, budget: Duration::from_secs(600), report_rows: 200_000 }
+        Self { chunk_rows: 5_000, budget: Duration::from_secs(600), report_rows: 200_000, max_bytes: MAX_BYTES }
     }
 }
 
@@ -152,6 +157,12 @@ impl Importer<'_> {
                     )))
                 }
             };
+            if base + rdr.position().byte() > self.limits.max_bytes {
+                return Ok(Streamed::Failed(format!(
+                    "the file is larger than {} MB; split it into smaller files",
+                    self.limits.max_bytes / (1024 * 1024)
+                )));
+            }
             if more {
                 // Spreadsheet numbering: the header is row 1.
                 rows_read += 1;

@@ -246,3 +246,21 @@ fn queue_messages_name_their_jobs() {
     assert!(nextier_imports::jobs_in("{\"Event\":\"s3:TestEvent\"}").is_empty());
     assert!(nextier_imports::jobs_in("not json").is_empty());
 }
+
+#[tokio::test]
+async fn a_file_over_the_size_cap_fails_and_nothing_of_it_is_merged() {
+    let f = fixture().await;
+    let mut file = String::from("phone,first name\n");
+    for i in 0..2_000 {
+        file.push_str(&format!("(516) 41{:01}-{:04},P{i}\n", i / 1_000, i % 1_000));
+    }
+    let id = f.job(ImportKind::Contacts, file.as_bytes()).await;
+    let capped = Limits { chunk_rows: 300, max_bytes: 16 * 1024, ..Limits::default() };
+    match f.run(&id, capped).await {
+        Ran::Failed(reason) => assert!(reason.contains("larger than"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+    let s = f.status(&id).await;
+    assert_eq!(s.status.as_str(), "failed");
+    assert_eq!(f.count("SELECT count(*) FROM contacts").await, 0, "nothing half-written");
+}

@@ -104,6 +104,25 @@ pub async fn create(
     rows.first().map(import).ok_or(StoreError::NotFound)
 }
 
+/// The team's imports in progress: running, or waiting for an upload that may still come
+/// (created after `since`). Taken under the team's import lock, held to the end of the
+/// transaction, so two requests at once cannot both see room for one more.
+pub async fn in_progress(tx: &Tx<'_>, team: &TeamId, since: DateTime<Utc>) -> Result<i64> {
+    tx.query_typed(
+        "SELECT pg_advisory_xact_lock(hashtextextended('imports:' || $1, 0))",
+        params![team.as_str() => TEXT],
+    )
+    .await?;
+    let rows = tx
+        .query_typed(
+            "SELECT count(*) FROM imports
+              WHERE status = 'running' OR (status = 'awaiting_upload' AND created_at > $1)",
+            params![since => TIMESTAMPTZ],
+        )
+        .await?;
+    Ok(rows.first().map(|r| r.get(0)).unwrap_or(0))
+}
+
 pub async fn get(tx: &Tx<'_>, id: &ImportId) -> Result<Import> {
     let rows =
         tx.query_typed(&format!("SELECT {COLUMNS} FROM imports WHERE id = $1"), params![id.as_str() => TEXT]).await?;

@@ -82,8 +82,9 @@ async fn a_team_with_its_imports_in_progress_waits_for_one_to_finish() {
         .call(&ALICE, "PUT", &format!("/teams/{team}/settings/imports/max_concurrent"), Some(json!({"value": "2"})))
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    let create = |t: String, who| async move {
-        h.call(&who, "POST", &format!("/teams/{t}/imports"), Some(json!({"fileName": "list.csv"}))).await
+    let hr = &h;
+    let create = |t: String, who: As| async move {
+        hr.call(&who, "POST", &format!("/teams/{t}/imports"), Some(json!({"fileName": "list.csv"}))).await
     };
     for _ in 0..2 {
         assert_eq!(create(team.clone(), ALICE).await.status, StatusCode::CREATED);

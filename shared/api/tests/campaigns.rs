@@ -537,3 +537,44 @@ async fn sending_numbers_are_registered_by_admins_and_assigned_to_campaigns() {
     let list = ok(&h, &MO, "GET", &t.url("/sending-numbers"), None).await;
     assert_eq!(list["items"].as_array().unwrap().len(), 1);
 }
+
+/// When more steps are due than the tick's budget, teams take turns: a big team's backlog,
+/// though due first, does not take the whole budget while a small team waits.
+#[tokio::test]
+async fn the_tick_shares_its_budget_fairly_between_teams() {
+    let h = harness().await;
+    let q = queues(&h).await;
+    let (big, small) = (team(&h).await, team(&h).await);
+    let mut many = Vec::new();
+    for i in 0..30 {
+        many.push(contact(&h, &big, Some("Ann"), &format!("21255521{i:02}"), 50).await);
+    }
+    let mut few = Vec::new();
+    for i in 0..4 {
+        few.push(contact(&h, &small, Some("Ben"), &format!("21255531{i:02}"), 50).await);
+    }
+    // The big team's campaign starts first: all its steps are due before the small team's.
+    for (t, contacts) in [(&big, &many), (&small, &few)] {
+        let id = draft(&h, t, "Hi {{firstName}}, this is Acme. Reply STOP to opt out.", contacts).await;
+        assert_eq!(act(&h, t, &MO, &id, "stage").await.status, StatusCode::OK);
+        assert_eq!(act(&h, t, &BOB, &id, "approve").await.status, StatusCode::OK);
+        assert_eq!(act(&h, t, &BOB, &id, "start").await.body["status"], "RUNNING");
+    }
+    let at = Utc::now() + chrono::Duration::seconds(1);
+    let s = tick(&h.t.worker, &q, at, &TickConfig { budget: 10, ..TickConfig::default() }).await.unwrap();
+    assert_eq!(s.claimed, 10);
+    let mut by_team = std::collections::BTreeMap::<String, usize>::new();
+    loop {
+        let msgs = q.receive(SEQUENCE_QUEUE, 10).await.unwrap();
+        if msgs.is_empty() {
+            break;
+        }
+        for m in msgs {
+            let job: SequenceJob = serde_json::from_str(&m.body).unwrap();
+            *by_team.entry(job.team_id.to_string()).or_default() += 1;
+            q.delete(SEQUENCE_QUEUE, &m.receipt_handle).await.unwrap();
+        }
+    }
+    assert_eq!(by_team.get(&small.id), Some(&4), "the small team's four, not left waiting: {by_team:?}");
+    assert_eq!(by_team.get(&big.id), Some(&6), "the rest to the big team: {by_team:?}");
+}

@@ -3,7 +3,7 @@
 # `run` and `test` call first (and which is quick once done).
 #
 #   infra/dev.sh run       the whole backend locally (private PostgreSQL, every route, queues, schedules)
-#   infra/dev.sh test      rustfmt's check, the whole test suite, the API contract checks, cfn-lint
+#   infra/dev.sh test      rustfmt's and clippy's checks, the whole test suite, the API contract checks, cfn-lint
 #   infra/dev.sh contract  only the API contract checks (the OpenAPI document, the TypeScript client)
 #   infra/dev.sh bench     the benchmarks whose figures are in the README
 #   infra/dev.sh setup     only the installs
@@ -127,6 +127,12 @@ case "$cmd" in
       cargo fmt --all -- --check
     else
       log "rustfmt is not installed (rustup component add rustfmt): formatting not checked"
+    fi
+    if cargo clippy --version >/dev/null 2>&1; then
+      log "cargo clippy --workspace --tests -- -D warnings"
+      cargo clippy --workspace --tests -- -D warnings
+    else
+      log "clippy is not installed (rustup component add clippy): lints not checked"
     fi
     stop_test_services
     trap stop_test_services EXIT

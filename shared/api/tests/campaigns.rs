@@ -387,7 +387,7 @@ async fn replies_and_opt_outs_end_enrolments_and_score_changes_enrol() {
     let q = queues(&h).await;
     let a = contact(&h, &t, Some("Ada"), "2125552161", 50).await;
     let b = contact(&h, &t, Some("Bo"), "2125552162", 10).await;
-    let id = draft(&h, &t, "Hi {{firstName}}", &[a.clone()]).await;
+    let id = draft(&h, &t, "Hi {{firstName}}", std::slice::from_ref(&a)).await;
     ok(
         &h,
         &MO,
@@ -450,7 +450,7 @@ async fn the_suppression_list_stops_campaigns_and_only_an_admin_lifts_it() {
     let h = harness().await;
     let t = team(&h).await;
     let a = contact(&h, &t, Some("Ada"), "2125552181", 50).await;
-    let id = draft(&h, &t, "Hi {{firstName}}", &[a.clone()]).await;
+    let id = draft(&h, &t, "Hi {{firstName}}", std::slice::from_ref(&a)).await;
     for (body, field) in [
         (json!({"address": "555-0100", "kind": "OPTED_OUT"}), "address"),
         (json!({"address": "(212) 555-2181", "kind": "MAYBE"}), "kind"),

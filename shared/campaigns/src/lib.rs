@@ -44,8 +44,6 @@ pub const TICK_SCHEDULE: nextier_runtime::serve::ScheduledJob =
 pub const STARTER_SCHEDULE: nextier_runtime::serve::ScheduledJob =
     nextier_runtime::serve::ScheduledJob { name: "campaign-starter", every_secs: 60 };
 
-/// The clock port (moved to `nextier_platform::ports::clock`, re-exported here for the callers).
-
 /// Team settings that change campaign rules (scope `campaigns`).
 pub mod team_rules {
     /// `true`: an ADMIN may approve a campaign they wrote.

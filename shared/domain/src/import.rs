@@ -275,7 +275,7 @@ pub fn normalise(cells: &[String], columns: &Columns, expected_len: usize) -> (O
                 _ => bad(field, "must be a whole number", v),
             },
             "revenue" => match v.replace([',', '$'], "").parse::<f64>() {
-                Ok(n) if n >= 0.0 && n < 9e15 => r.revenue = Some(n as i64),
+                Ok(n) if (0.0..9e15).contains(&n) => r.revenue = Some(n as i64),
                 _ => bad(field, "must be an amount", v),
             },
             "website" => r.website = clip(v, 300),

@@ -123,6 +123,7 @@ pub enum Prepared {
 
 /// What [`OutboundGate::prepare_ahead`] decided for one request.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // one per request of a batch, moved once
 pub enum Batched {
     Now(Prepared),
     /// Its slot is reserved for `slot` and nothing is recorded yet: bring it back before then.

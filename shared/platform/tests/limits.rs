@@ -38,11 +38,15 @@ async fn suite(l: Arc<dyn RateLimiter>, p: &str, atomic: bool) {
     // All buckets or none: a refusal by the tight one leaves the roomy one untouched.
     let roomy = Bucket::new(key(p, "roomy"), Limit::per_minute(60, 2));
     let tight = Bucket::new(key(p, "tight"), Limit::per_minute(60, 1));
-    assert_eq!(l.take(&[tight.clone()], 1, t0()).await.unwrap(), Take::Granted);
+    assert_eq!(l.take(std::slice::from_ref(&tight), 1, t0()).await.unwrap(), Take::Granted);
     for _ in 0..3 {
         assert!(matches!(l.take(&[roomy.clone(), tight.clone()], 1, t0()).await.unwrap(), Take::Refused { .. }));
     }
-    assert_eq!(l.take(&[roomy.clone()], 2, t0()).await.unwrap(), Take::Granted, "the roomy bucket kept its two");
+    assert_eq!(
+        l.take(std::slice::from_ref(&roomy), 2, t0()).await.unwrap(),
+        Take::Granted,
+        "the roomy bucket kept its two"
+    );
 
     // A cost of several units (segments), and a quota window.
     let end = t0() + Duration::hours(9);

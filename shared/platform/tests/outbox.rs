@@ -123,7 +123,7 @@ async fn the_sweeper_delivers_what_an_outage_left_behind() {
     let id = outbox::stage(&tx, &staged(Destination::Queue("work".into()), 7)).await.unwrap().unwrap();
     tx.commit().await.unwrap();
 
-    let report = f.publisher.publish(&[id.clone()]).await;
+    let report = f.publisher.publish(std::slice::from_ref(&id)).await;
     assert_eq!((report.published, report.failed), (0, 1));
     let admin = f.t.superuser().await;
     let row = admin
@@ -184,14 +184,14 @@ async fn the_api_role_publishes_what_it_staged_and_leaves_the_rest_to_the_sweepe
     let second = outbox::stage(&tx, &msg).await.unwrap().unwrap();
     tx.commit().await.unwrap();
 
-    assert_eq!(api.publish(&[first.clone()]).await.published, 1);
+    assert_eq!(api.publish(std::slice::from_ref(&first)).await.published, 1);
     assert_eq!(f.queue.receive("work", 10).await.unwrap().len(), 1);
     // A failed first attempt is not the API's to retry, and draining every team's rows is
     // not its job at all: the sweeper (the worker role) delivers it.
     f.queue.down.store(true, Ordering::SeqCst);
-    assert_eq!(api.publish(&[second.clone()]).await.failed, 1);
+    assert_eq!(api.publish(std::slice::from_ref(&second)).await.failed, 1);
     f.queue.down.store(false, Ordering::SeqCst);
-    assert_eq!(api.publish(&[second.clone()]).await.published, 0);
+    assert_eq!(api.publish(std::slice::from_ref(&second)).await.published, 0);
     assert!(api.sweep(100).await.is_err(), "the API role cannot sweep");
     f.t.superuser()
         .await

@@ -15,9 +15,12 @@ use nextier_providers::cloudformation;
 use nextier_testkit::TestDb;
 use serde_json::{json, Value};
 
+/// What the response URL received: (content type, answer).
+type Answers = Arc<Mutex<Vec<(Option<String>, Value)>>>;
+
 #[derive(Clone, Default)]
 struct Fake {
-    answers: Arc<Mutex<Vec<(Option<String>, Value)>>>,
+    answers: Answers,
     fail_first: Arc<Mutex<u32>>,
 }
 

@@ -67,8 +67,10 @@ async fn a_bulk_trace_is_requested_with_the_callback_and_retried_through_an_outa
         email: None,
     };
     *f.down.lock().unwrap() = 1;
-    let job =
-        client("rea-key").bulk(&[input.clone()], "https://hooks.example.com/webhooks/skip-trace/tok").await.unwrap();
+    let job = client("rea-key")
+        .bulk(std::slice::from_ref(&input), "https://hooks.example.com/webhooks/skip-trace/tok")
+        .await
+        .unwrap();
     assert_eq!(job, "job-77");
     let seen = f.seen.lock().unwrap().clone();
     assert_eq!(seen.len(), 1);

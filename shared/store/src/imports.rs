@@ -248,6 +248,7 @@ pub fn business_key(company: &str) -> String {
 
 /// Stages a chunk of rows and problems and moves the checkpoint, in the caller's transaction,
 /// so a resumed job never stages a row twice.
+#[allow(clippy::too_many_arguments)] // one chunk's parts, written in one statement
 pub async fn stage_chunk(
     tx: &Tx<'_>,
     team: &TeamId,

@@ -18,7 +18,7 @@ pub const APP_ROLE: &str = "nextier_app";
 /// webhook deliveries not yet routed to a team (migration 0017).
 pub const WORKER_ROLE: &str = "nextier_worker";
 
-const LOCK_KEY: i64 = 0x6e65_7874_6965_72; // "nextier"
+const LOCK_KEY: i64 = 0x006e_6578_7469_6572; // "nextier"
 
 /// Which migrations to apply: the deployed schema, or that plus the local runtime's
 /// Postgres stand-ins for SQS and EventBridge.

@@ -77,6 +77,7 @@ pub async fn team_for_order(tx: &Tx<'_>, e164: &str, subgroup: Option<&str>) -> 
 
 /// What settling an order did.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant)] // made once per purchase event
 pub enum Settled {
     /// No pending order for this number (and subgroup) in the team: nothing changed.
     NotOrdered,

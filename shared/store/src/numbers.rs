@@ -155,6 +155,7 @@ pub async fn assign(tx: &Tx<'_>, team: &TeamId, campaign: &CampaignId, numbers: 
 
 /// Which number a text goes from.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant)] // one per text, moved, not stored
 pub enum Pick {
     Number(SendingNumber),
     /// The team (or campaign) has no numbers at all: the transport's default sender is used.

@@ -29,7 +29,7 @@ pub fn emulator_config(endpoint: &str) -> aws_config::SdkConfig {
         .build()
 }
 
-fn classify<E: std::fmt::Debug, R>(err: aws_sdk_sqs::error::SdkError<E, R>) -> crate::PlatformError
+fn classify<E, R>(err: aws_sdk_sqs::error::SdkError<E, R>) -> crate::PlatformError
 where
     E: std::error::Error + 'static,
     R: std::fmt::Debug,

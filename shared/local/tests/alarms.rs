@@ -345,3 +345,41 @@ fn the_scan_reads_the_emit_forms_the_code_uses() {
         serde_json::json!([["Function", "Queue"], ["Function"]])
     );
 }
+
+#[test]
+fn the_dashboard_is_json_and_graphs_what_the_code_emits() {
+    let t = template();
+    let body = t["Resources"]["OperationsDashboard"]["Properties"]["DashboardBody"].clone();
+    let body = match body {
+        Value::Tagged(t) => t.value.as_str().unwrap_or_default().to_owned(),
+        other => panic!("a !Sub body: {other:?}"),
+    };
+    // CloudFormation fills the ${…} references; what is left must be a dashboard.
+    let mut filled = String::new();
+    let mut rest = body.as_str();
+    while let Some(i) = rest.find("${") {
+        filled.push_str(&rest[..i]);
+        let end = rest[i..].find('}').unwrap();
+        filled.push('X');
+        rest = &rest[i + end + 1..];
+    }
+    filled.push_str(rest);
+    let d: serde_json::Value = serde_json::from_str(&filled).expect("the dashboard body is JSON");
+    let widgets = d["widgets"].as_array().unwrap();
+    assert!(widgets.len() >= 8);
+    let code = emitted();
+    let names: BTreeSet<&String> = code.iter().map(|(m, _)| m).collect();
+    let text = filled.as_str();
+    for metric in
+        ["Sends", "Replies", "Latency", "OptOutLatency", "SlaBreaches", "ProviderRequests", "ProviderFailures"]
+    {
+        assert!(
+            text.contains(&format!("\"{metric}\"")) || text.contains(&format!("\\\"{metric}\\\"")),
+            "the dashboard lacks {metric}"
+        );
+        assert!(names.contains(&metric.to_owned()), "the dashboard graphs {metric}, which the code never emits");
+    }
+    for aws in ["ApproximateNumberOfMessagesVisible", "ApproximateAgeOfOldestMessage", "ClientConnections"] {
+        assert!(text.contains(aws), "the dashboard lacks {aws}");
+    }
+}

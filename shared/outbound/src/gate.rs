@@ -534,6 +534,16 @@ async fn configuration_fault(
 /// provider, once without dimensions (what the failure-rate alarm divides).
 fn provider_outcome(provider: &str, outcome: &Result<Delivered, TransportError>) {
     let failed = matches!(outcome, Err(TransportError::Retryable(_)) | Err(TransportError::Config(_)));
+    let status = match outcome {
+        Ok(_) => "sent",
+        Err(TransportError::Rejected { opted_out: true, .. }) => "opted_out",
+        Err(TransportError::Rejected { .. }) => "rejected",
+        Err(TransportError::Unreachable { .. }) => "unreachable",
+        Err(TransportError::Retryable(_)) => "retry",
+        Err(TransportError::Config(_)) => "config_fault",
+    };
+    // Sends per minute by what became of them (the dashboard's first graph).
+    nextier_runtime::metrics::emit(&[("Status", status)], &[("Sends", 1.0, nextier_runtime::metrics::Unit::Count)]);
     for dimensions in [&[("Provider", provider)][..], &[]] {
         nextier_runtime::metrics::emit(
             dimensions,

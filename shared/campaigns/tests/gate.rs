@@ -625,3 +625,63 @@ async fn an_opt_out_that_comes_in_while_a_text_waits_for_its_slot_stops_it() {
     assert_eq!(status, "failed", "the opt-out that came in during the wait stopped the text to {waited}");
     assert!(error.is_some_and(|e| e.contains("opt")), "its reason names the opt-out");
 }
+
+/// The brand and 10DLC campaign ids on a sending number are the team's own word: another
+/// tenant who registers a number naming the same brand must not share, or drain, this team's
+/// carrier buckets. Here the brand's quota is used up under the keys another team's sends (and
+/// the unscoped keys of old) would fill, and this team's text to a T-Mobile number still goes.
+#[tokio::test]
+async fn another_tenant_naming_the_same_brand_cannot_spend_this_teams_carrier_quota() {
+    use nextier_domain::rate::{Bucket, Limit, Take};
+    use nextier_platform::RateLimiter;
+    let f = fx().await;
+    let now = daytime();
+    let clock = ManualClock::at(now);
+    let transport = Arc::new(SandboxTransport::new());
+    let limiter = Arc::new(nextier_platform::local::PgRateLimiter::new(f.t.db.clone()));
+    let seq = Sequencer {
+        db: f.t.db.clone(),
+        gate: Arc::new(nextier_campaigns::gate::Gate::sandbox(transport.clone()).with_limiter(limiter.clone())),
+        clock: Arc::new(clock.clone()),
+        queue: None,
+    };
+    let number = {
+        let mut conn = f.t.db.conn().await.unwrap();
+        let tx = scope::begin(&mut conn, &Scope::team(f.team.clone())).await.unwrap();
+        let n = nextier_store::numbers::add(
+            &tx,
+            &f.team,
+            &nextier_store::numbers::NewNumber {
+                e164: "+12125550311",
+                brand_id: Some("BRAND1"),
+                provider_campaign_id: Some("CAMP1"),
+                att_class: Some("A"),
+                tmobile_tier: Some("LOW"),
+            },
+            "t",
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        n.id
+    };
+    let people = f.contacts(&[Some("Tia")]).await;
+    f.t.superuser().await.execute("UPDATE contact_phones SET carrier = 'T-Mobile USA'", &[]).await.unwrap();
+    let id = f.campaign(settings("c"), &[sms(Delay::Minutes(0), "Hi {{firstName}}")], &people).await;
+    {
+        let mut conn = f.t.db.conn().await.unwrap();
+        let tx = scope::begin(&mut conn, &Scope::team(f.team.clone())).await.unwrap();
+        nextier_store::numbers::assign(&tx, &f.team, &id, &[number]).await.unwrap();
+        tx.commit().await.unwrap();
+    }
+    // Another team's sends naming BRAND1 used the whole day's LOW quota (2,000 segments).
+    let (day, end) = nextier_domain::rate::pacific_day(now);
+    let other = nextier_domain::ids::TeamId::new();
+    for key in [format!("tmo:{other}:BRAND1:{day}"), format!("tmo:BRAND1:{day}")] {
+        let b = [Bucket::new(key, Limit::Quota { limit: 2_000, window_end: end })];
+        assert_eq!(limiter.take(&b, 2_000, now).await.unwrap(), Take::Granted);
+    }
+    f.launch(&id, now).await;
+    run(&f, &seq, &clock).await;
+    assert_eq!(transport.sent().len(), 1, "this team's own quota is untouched");
+}

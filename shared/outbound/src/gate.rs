@@ -100,7 +100,9 @@ impl Gate {
                 if let (Some(id), Some(rate)) =
                     (n.provider_campaign_id.as_deref(), n.att_class.as_deref().and_then(rate::att_per_minute))
                 {
-                    buckets.push(Bucket::new(format!("att:{id}"), Limit::per_minute(rate, 1)));
+                    // The team's own key: the provider campaign id is the team's word, so
+                    // another tenant naming the same one must not share (or drain) its bucket.
+                    buckets.push(Bucket::new(format!("att:{}:{id}", req.team), Limit::per_minute(rate, 1)));
                 }
             }
             (Carrier::TMobile, Some(n)) => {
@@ -109,8 +111,12 @@ impl Gate {
                 {
                     let (day, window_end) = rate::pacific_day(req.now);
                     buckets.push(
-                        Bucket::new(format!("tmo:{brand}:{day}"), Limit::Quota { limit: daily, window_end })
-                            .charging(i64::from(segments)),
+                        // Scoped to the team for the same reason as AT&T's.
+                        Bucket::new(
+                            format!("tmo:{}:{brand}:{day}", req.team),
+                            Limit::Quota { limit: daily, window_end },
+                        )
+                        .charging(i64::from(segments)),
                     );
                 }
             }

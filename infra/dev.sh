@@ -6,6 +6,7 @@
 #   infra/dev.sh test      rustfmt's and clippy's checks, the whole test suite, the API contract checks, cfn-lint
 #   infra/dev.sh contract  only the API contract checks (the OpenAPI document, the TypeScript client)
 #   infra/dev.sh bench     the benchmarks whose figures are in the README
+#   infra/dev.sh deploy-tools  cargo-lambda and the SAM CLI, for sam build / sam deploy
 #   infra/dev.sh setup     only the installs
 set -euo pipefail
 
@@ -107,10 +108,22 @@ stop_test_services() {
   rm -rf "$ROOT/target/testkit/moto"
 }
 
+# What `sam build` and `sam deploy` need, beside the test tools: cargo-lambda (which builds the
+# arm64 `bootstrap`s with zig) and the SAM CLI, into .venv. Not part of `test`: CI never deploys.
+setup_deploy() {
+  setup_python
+  log "installing cargo-lambda and aws-sam-cli into .venv"
+  "$VENV/bin/pip" install -q --disable-pip-version-check "cargo-lambda>=1.8,<2" "aws-sam-cli>=1.140,<2"
+  log "done: export PATH=\"$VENV/bin:\$PATH\" and run sam build (see README, Deploying with SAM)"
+}
+
 cmd=${1:-help}
 case "$cmd" in
   setup)
     setup
+    ;;
+  deploy-tools)
+    setup_deploy
     ;;
   run)
     setup_postgres
@@ -159,7 +172,7 @@ case "$cmd" in
     exec "$ROOT/target/release/nextier-bench" "${@:2}"
     ;;
   *)
-    sed -n '2,9p' "$0"
+    sed -n '2,10p' "$0"
     exit 2
     ;;
 esac

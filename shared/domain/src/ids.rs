@@ -144,6 +144,8 @@ prefixed_id!(/// An AI-written reply suggestion awaiting a person.
     SuggestionId, "sug");
 prefixed_id!(/// A skip-trace request for some contacts.
     SkipTraceId, "stj");
+prefixed_id!(/// An enrichment job: some contacts walked through trace, grade and qualify.
+    EnrichmentJobId, "enj");
 
 #[cfg(test)]
 mod tests {

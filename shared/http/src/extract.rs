@@ -155,6 +155,7 @@ id_params!(
     DialerSessionId => "sessionId",
     SuggestionId => "suggestionId",
     SkipTraceId => "jobId",
+    EnrichmentJobId => "enrichmentJobId",
 );
 
 /// Several path parameters read at once: implemented for tuples of [`PathParam`]s.

@@ -4,6 +4,7 @@
 //! suggester over an OpenAI-compatible chat-completions API.
 
 pub mod cloudformation;
+pub mod enrichment;
 pub mod llm;
 pub mod lookup;
 pub mod notifications;

@@ -1,5 +1,6 @@
 pub mod clock;
 pub mod delivery_lookup;
+pub mod enrichment;
 pub mod mailer;
 pub mod notifications;
 pub mod numbers;

@@ -113,6 +113,25 @@ pub async fn list(tx: &Tx<'_>, filter: &Filter, page: &PageRequest) -> Result<Ve
     Ok(rows.iter().map(contact).collect())
 }
 
+/// The ids of what the selection covers (live contacts of the team), at most `limit`, in id
+/// order; ids are checked to exist.
+pub async fn ids_of(tx: &Tx<'_>, selection: Selection<'_>, limit: i64) -> Result<Vec<ContactId>> {
+    let mut w = match selection {
+        Selection::Filter(f) => Where::from_filter(f),
+        Selection::Ids(ids) => {
+            let mut w = Where::new();
+            let list: Vec<String> = ids.iter().map(|i| i.to_string()).collect();
+            let p = w.bind(list, Type::TEXT_ARRAY);
+            w.clauses.push(format!("c.id = ANY({p})"));
+            w
+        }
+    };
+    let limit = w.bind(limit, Type::INT8);
+    let sql = format!("SELECT c.id FROM contacts c WHERE {} ORDER BY c.id LIMIT {limit}", w.sql());
+    let rows = tx.query_typed(&sql, &w.params()).await?;
+    Ok(rows.iter().map(|r| ContactId::from_trusted(r.get(0))).collect())
+}
+
 /// What a bulk action applies to: explicit ids, or everything a filter matches.
 pub enum Selection<'a> {
     Ids(&'a [ContactId]),

@@ -1,0 +1,101 @@
+//! The enrichment providers (issue 15, DOMAIN.md B2 and C.9): Tracerfy skip trace
+//! ([`tracerfy`]), Trestle phone intelligence ([`trestle`]) and Apollo company data
+//! ([`apollo`]), each behind its port in `nextier_platform::ports::enrichment` and tested
+//! against a fake server speaking its contract (`shared/providers/tests/enrichment.rs`).
+//! Without a platform key a provider falls back to its sandbox, unless a team brings its own.
+
+pub mod apollo;
+pub mod tracerfy;
+pub mod trestle;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use nextier_outbound::TransportError;
+use nextier_platform::ports::enrichment::{
+    Companies, PhoneIntel, ProviderError, SandboxCompanies, SandboxPhoneIntel, SandboxTracer, Tracer,
+};
+
+use crate::retry::{self, Answer, Retry};
+
+/// How long to wait after a 429 that names no `Retry-After`.
+pub const DEFAULT_RATE_LIMIT_WAIT: Duration = Duration::from_secs(60);
+
+/// One provider call under the shared retry policy, its failure sorted for the pipeline:
+/// credentials (401/403), rate limits (429, with the provider's wait), unavailability
+/// (timeouts, 5xx) and refusals of the input (other 4xx, read as unusable).
+pub(crate) async fn call<F>(policy: &Retry, provider: &str, build: F) -> Result<Answer, ProviderError>
+where
+    F: Fn() -> reqwest::RequestBuilder,
+{
+    match retry::send(policy, provider, build).await {
+        Ok(a) if a.status.is_success() => Ok(a),
+        Ok(a) => Err(ProviderError::Malformed(format!(
+            "HTTP {}: {}",
+            a.status,
+            a.body.chars().take(300).collect::<String>()
+        ))),
+        Err(TransportError::Config(why)) => Err(ProviderError::Unauthorized(why)),
+        Err(TransportError::Retryable(why)) if why.starts_with("HTTP 429") => {
+            Err(ProviderError::RateLimited(DEFAULT_RATE_LIMIT_WAIT))
+        }
+        Err(e) => Err(ProviderError::Unavailable(e.to_string())),
+    }
+}
+
+/// A JSON body, or why it is unusable.
+pub(crate) fn json(a: &Answer) -> Result<serde_json::Value, ProviderError> {
+    serde_json::from_str(&a.body)
+        .map_err(|e| ProviderError::Malformed(format!("not JSON ({e}): {}", a.body.chars().take(120).collect::<String>())))
+}
+
+/// A text field that may be written as a string or a number; blank is absent.
+pub(crate) fn text(v: &serde_json::Value, name: &str) -> Option<String> {
+    match v.get(name)? {
+        serde_json::Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+pub(crate) fn http(timeout: Duration) -> reqwest::Client {
+    reqwest::Client::builder().timeout(timeout).build().unwrap_or_default()
+}
+
+/// The providers the enrichment pipeline calls, from the environment: each provider's platform
+/// key (`TRACERFY_API_KEY`, `TRESTLE_API_KEY`, `APOLLO_API_KEY`, with `*_BASE_URL` overrides),
+/// else its sandbox.
+pub struct Providers {
+    pub tracer: Arc<dyn Tracer>,
+    pub phone_intel: Arc<dyn PhoneIntel>,
+    pub companies: Arc<dyn Companies>,
+}
+
+impl Providers {
+    pub fn from_env() -> Providers {
+        let tracer: Arc<dyn Tracer> = match tracerfy::Config::from_env() {
+            Some(c) => Arc::new(tracerfy::Tracerfy::new(c)),
+            None => Arc::new(SandboxTracer::default()),
+        };
+        let phone_intel: Arc<dyn PhoneIntel> = match trestle::Config::from_env() {
+            Some(c) => Arc::new(trestle::Trestle::new(c)),
+            None => Arc::new(SandboxPhoneIntel::default()),
+        };
+        let companies: Arc<dyn Companies> = match apollo::Config::from_env() {
+            Some(c) => Arc::new(apollo::Apollo::new(c)),
+            None => Arc::new(SandboxCompanies),
+        };
+        tracing::info!(tracer = %tracer.provider(), phone_intel = %phone_intel.provider(),
+            companies = %companies.provider(), "enrichment providers");
+        Providers { tracer, phone_intel, companies }
+    }
+
+    /// The sandboxes (local runs).
+    pub fn sandbox() -> Providers {
+        Providers {
+            tracer: Arc::new(SandboxTracer::default()),
+            phone_intel: Arc::new(SandboxPhoneIntel::default()),
+            companies: Arc::new(SandboxCompanies),
+        }
+    }
+}

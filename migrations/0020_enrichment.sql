@@ -103,3 +103,6 @@ CREATE TABLE enrichment_costs (
 
 SELECT make_tenant_table(t) FROM unnest(ARRAY['enrichment_jobs', 'enrichment_items', 'enrichment_cache',
     'enrichment_costs']::regclass[]) AS t;
+
+-- An import's new contacts, for the job that enriches them.
+CREATE INDEX contact_events_import_idx ON contact_events (team_id, (data->>'importId')) WHERE kind = 'imported';

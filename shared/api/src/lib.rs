@@ -12,6 +12,7 @@ pub mod inbox;
 pub mod messages;
 pub mod openapi;
 mod parents;
+pub mod enrichment;
 pub mod skip_traces;
 mod state;
 pub mod suppressions;
@@ -33,6 +34,7 @@ fn groups() -> OpenApiRouter<AppState> {
         .merge(suppressions::router())
         .merge(messages::router())
         .merge(skip_traces::router())
+        .merge(enrichment::router())
         .merge(inbox::router())
         .merge(calls::router())
 }
@@ -56,7 +58,8 @@ pub fn contacts_app(state: AppState, local_auth: Option<JwtVerifier>) -> Router 
             .merge(imports::router())
             .merge(suppressions::router())
             .merge(messages::router())
-            .merge(skip_traces::router()),
+            .merge(skip_traces::router())
+            .merge(enrichment::router()),
         state,
         local_auth,
     )

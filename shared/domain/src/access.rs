@@ -41,6 +41,8 @@ pub enum Permission {
     CallsRead,
     /// Push, claim and complete calls; run dialer sessions.
     CallsWrite,
+    /// Start and cancel enrichment jobs: paid provider calls, bounded by the team's daily caps.
+    EnrichmentRun,
 }
 
 impl Permission {
@@ -59,7 +61,8 @@ impl Permission {
             | Permission::InboxRead
             | Permission::InboxWrite
             | Permission::CallsRead
-            | Permission::CallsWrite => Role::Member,
+            | Permission::CallsWrite
+            | Permission::EnrichmentRun => Role::Member,
             Permission::TeamManage
             | Permission::MembersManage
             | Permission::KeysManage
@@ -90,6 +93,7 @@ impl Permission {
             Permission::InboxWrite => Scope::parse_known("inbox:write"),
             Permission::CallsRead => Scope::parse_known("calls:read"),
             Permission::CallsWrite => Scope::parse_known("calls:write"),
+            Permission::EnrichmentRun => Scope::parse_known("enrichment:execute"),
         }
     }
 }

@@ -7,6 +7,7 @@
 //! exactly these actions on exactly these resources, and nothing else.
 
 use nextier_campaigns::{SEQUENCE_QUEUE, SYNC_QUEUE};
+use nextier_enrichment::QUEUE as ENRICHMENT_QUEUE;
 use nextier_inbound::{AI_QUEUE, ANSWERS_QUEUE, QUEUE as INBOUND_QUEUE};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,6 +85,7 @@ pub const FUNCTIONS: &[Function] = &[
             UNSUB,
             Secret("REALESTATE_API_KEY"),
             Secret("SKIP_TRACE_CALLBACK_SECRET"),
+            Send(ENRICHMENT_QUEUE),
         ],
     },
     // Campaign lifecycle, step and enrolment events; sending numbers at SignalHouse.
@@ -95,7 +97,14 @@ pub const FUNCTIONS: &[Function] = &[
     // Continuations of a long import, ImportCompleted; reads the upload, writes the report.
     Function {
         binary: "consumer-lead-import",
-        access: &[WORKER_DB, Send(IMPORT_QUEUE), PutEvents, ReadUploads("imports"), WriteUploads("reports")],
+        access: &[
+            WORKER_DB,
+            Send(IMPORT_QUEUE),
+            Send(ENRICHMENT_QUEUE),
+            PutEvents,
+            ReadUploads("imports"),
+            WriteUploads("reports"),
+        ],
     },
     // Steps through the gate; a step held for its slot goes back on its own queue.
     Function {
@@ -104,6 +113,21 @@ pub const FUNCTIONS: &[Function] = &[
     },
     // Enrolments in the database only.
     Function { binary: "consumer-campaign", access: &[APP_DB] },
+    // Traces, polls and grades: its own delayed steps, score changes, EnrichmentJobCompleted,
+    // the daily caps on the rate table, the enrichment providers' keys.
+    Function {
+        binary: "consumer-enrichment",
+        access: &[
+            APP_DB,
+            Send(ENRICHMENT_QUEUE),
+            Send(SYNC_QUEUE),
+            PutEvents,
+            RateBuckets,
+            Secret("TRACERFY_API_KEY"),
+            Secret("TRESTLE_API_KEY"),
+            Secret("APOLLO_API_KEY"),
+        ],
+    },
     // A reply stages its answer, its suggestion and InboundMessageReceived, published at once;
     // jobs of any kind run on any of the three queues, so it has the gate too.
     Function {
@@ -143,6 +167,7 @@ pub const FUNCTIONS: &[Function] = &[
             Send(ANSWERS_QUEUE),
             Send(AI_QUEUE),
             Send(MAIL_QUEUE),
+            Send(ENRICHMENT_QUEUE),
         ],
     },
     // As the master user, straight to the writer; it sets the two roles' passwords.

@@ -124,6 +124,25 @@ impl Registry {
                 Box::pin(async move { nextier_campaigns::sync::handle(&db, clock.as_ref(), event).await })
             }),
         ));
+        // template.yaml: ConsumerEnrichmentFunction; locally the sandbox providers answer.
+        let sandboxes = nextier_providers::enrichment::Providers::sandbox();
+        let pipeline = Arc::new(nextier_enrichment::Pipeline {
+            db: app.clone(),
+            outbox: publisher.clone(),
+            queue: Arc::new(queue.clone()),
+            limiter: Arc::new(nextier_platform::local::PgRateLimiter::new(app.clone())),
+            clock: clock.clone(),
+            tracer: sandboxes.tracer,
+            phone_intel: sandboxes.phone_intel,
+            timing: nextier_enrichment::Timing::default(),
+        });
+        r.consumers.push(Consumer::declared(
+            &nextier_enrichment::CONSUMER,
+            Arc::new(move |event: SqsEvent| {
+                let p = pipeline.clone();
+                Box::pin(async move { nextier_enrichment::handle(&p, event).await })
+            }),
+        ));
         let inbound = Arc::new(nextier_inbound::Processor {
             db: db.clone(),
             gate: Arc::new(limited(&db)),

@@ -108,9 +108,9 @@ pub fn address_for(
 ) -> Result<String, String> {
     let Some(want) = exact else { return address(contact, channel) };
     let allowed = match channel {
-        Channel::Sms | Channel::Voice => {
-            contact.phones.iter().any(|p| p.e164 == want && (confirming || !p.do_not_call))
-        }
+        // A landline is never texted, whoever names it.
+        Channel::Sms => contact.phones.iter().any(|p| p.e164 == want && (confirming || !p.do_not_call) && !landline(p)),
+        Channel::Voice => contact.phones.iter().any(|p| p.e164 == want && (confirming || !p.do_not_call)),
         Channel::Email => contact.emails.iter().any(|e| e.email == want && (confirming || !e.unsubscribed)),
     };
     if allowed {
@@ -120,13 +120,18 @@ pub fn address_for(
     }
 }
 
+/// A landline by the type it was given or by what phone intelligence found.
+fn landline(p: &nextier_store::contacts::Phone) -> bool {
+    p.kind == "landline" || p.line_type.as_deref() == Some("landline")
+}
+
 /// Where a channel would send for this contact, if anywhere.
 pub fn address(contact: &Contact, channel: Channel) -> Result<String, String> {
     match channel {
         Channel::Sms => contact
             .phones
             .iter()
-            .find(|p| !p.do_not_call && p.kind != "landline")
+            .find(|p| !p.do_not_call && !landline(p))
             .map(|p| p.e164.clone())
             .ok_or_else(|| "no textable number (every number is a landline or marked do-not-contact)".to_owned()),
         Channel::Voice => contact

@@ -465,6 +465,20 @@ pub async fn daily_costs(tx: &Tx<'_>, days: i32) -> Result<Vec<DailyCost>> {
         .collect())
 }
 
+/// The contacts an import created (still live), at most `limit`.
+pub async fn contacts_of_import(tx: &Tx<'_>, import: &nextier_domain::ids::ImportId, limit: i64) -> Result<Vec<ContactId>> {
+    let rows = tx
+        .query_typed(
+            "SELECT DISTINCT e.contact_id FROM contact_events e JOIN contacts c ON c.id = e.contact_id
+              WHERE e.team_id = app_team_id() AND e.kind = 'imported' AND e.data->>'importId' = $1
+                AND c.deleted_at IS NULL AND c.merged_into IS NULL
+              ORDER BY e.contact_id LIMIT $2",
+            params![import.as_str() => TEXT, limit => INT8],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| ContactId::from_trusted(r.get(0))).collect())
+}
+
 /// Adds a number a provider found, with its source; false when the team already has it (on
 /// this contact or another: enrichment never takes a number from anyone).
 pub async fn add_found_phone(

@@ -1,7 +1,7 @@
 //! The campaigns API group: campaigns and their lifecycle, steps, enrolments, per-step
 //! stats and state history; message templates and saved audiences.
 
-mod enrolments;
+pub(crate) mod enrolments;
 mod library;
 mod numbers;
 mod provisioning;

@@ -29,7 +29,27 @@ pub struct Phone {
     pub carrier: Option<String>,
     pub is_primary: bool,
     pub do_not_call: bool,
+    /// A-F, from phone intelligence.
     pub line_grade: Option<String>,
+    /// What phone intelligence says the line is (a person's `type` is kept as given).
+    #[serde(default)]
+    pub line_type: Option<String>,
+    /// 0-100, from phone intelligence.
+    #[serde(default)]
+    pub activity_score: Option<i32>,
+    #[serde(default)]
+    pub name_match: Option<bool>,
+    #[serde(default)]
+    pub graded_at: Option<DateTime<Utc>>,
+    /// Where the number came from: `user`, `import`, or the provider that found it.
+    #[serde(default)]
+    pub source: Option<String>,
+    #[serde(default)]
+    pub sourced_at: Option<DateTime<Utc>>,
+    /// Whether a text may go to it: never a landline (by its type or by phone intelligence),
+    /// never a number marked do-not-contact.
+    #[serde(default)]
+    pub textable: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -38,6 +58,9 @@ pub struct ContactEmail {
     pub email: String,
     pub is_primary: bool,
     pub unsubscribed: bool,
+    /// Where the address came from: `user`, `import`, or the provider that found it.
+    #[serde(default)]
+    pub source: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -68,6 +91,10 @@ pub struct Contact {
     #[schema(value_type = Object)]
     pub custom_fields: serde_json::Value,
     pub needs_review: bool,
+    /// raw, traced, graded, ready or rejected.
+    pub enrichment_status: nextier_domain::enrichment::Status,
+    /// Why it is rejected or graded (or which number made it ready).
+    pub enrichment_reason: Option<String>,
     pub phones: Vec<Phone>,
     pub emails: Vec<ContactEmail>,
     pub addresses: Vec<Address>,
@@ -77,12 +104,15 @@ pub struct Contact {
 
 const SELECT: &str = "SELECT c.id, c.first_name, c.last_name, c.company, c.title, c.status, c.pipeline_status,
     c.lead_state::text AS lead_state, c.score, c.tags, c.source, c.custom_fields, c.needs_review,
-    c.created_at, c.updated_at,
+    c.enrichment_status, c.enrichment_reason, c.created_at, c.updated_at,
     coalesce((SELECT json_agg(json_build_object('e164', p.e164, 'type', p.type, 'carrier', p.carrier,
-              'isPrimary', p.is_primary, 'doNotCall', p.do_not_call, 'lineGrade', p.line_grade)
+              'isPrimary', p.is_primary, 'doNotCall', p.do_not_call, 'lineGrade', p.line_grade,
+              'lineType', p.line_type, 'activityScore', p.activity_score, 'nameMatch', p.name_match,
+              'gradedAt', p.graded_at, 'source', p.source, 'sourcedAt', p.sourced_at,
+              'textable', NOT p.do_not_call AND p.type <> 'landline' AND p.line_type IS DISTINCT FROM 'landline')
               ORDER BY p.is_primary DESC, p.id) FROM contact_phones p WHERE p.contact_id = c.id), '[]') AS phones,
     coalesce((SELECT json_agg(json_build_object('email', e.email, 'isPrimary', e.is_primary,
-              'unsubscribed', e.unsubscribed) ORDER BY e.is_primary DESC, e.id)
+              'unsubscribed', e.unsubscribed, 'source', e.source) ORDER BY e.is_primary DESC, e.id)
               FROM contact_emails e WHERE e.contact_id = c.id), '[]') AS emails,
     coalesce((SELECT json_agg(json_build_object('line1', a.line1, 'city', a.city, 'state', a.state, 'zip', a.zip,
               'timeZone', a.time_zone, 'isCurrent', a.is_current) ORDER BY a.is_current DESC, a.id)
@@ -105,6 +135,9 @@ fn contact(row: &Row) -> Contact {
         source: row.get("source"),
         custom_fields: row.get("custom_fields"),
         needs_review: row.get("needs_review"),
+        enrichment_status: nextier_domain::enrichment::Status::parse(row.get("enrichment_status"))
+            .unwrap_or(nextier_domain::enrichment::Status::Raw),
+        enrichment_reason: row.get("enrichment_reason"),
         phones: serde_json::from_value(json("phones")).unwrap_or_default(),
         emails: serde_json::from_value(json("emails")).unwrap_or_default(),
         addresses: serde_json::from_value(json("addresses")).unwrap_or_default(),

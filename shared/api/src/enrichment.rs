@@ -26,11 +26,11 @@ use crate::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(start_job, list_jobs))
-        .routes(routes!(get_job))
-        .routes(routes!(cancel_job))
-        .routes(routes!(costs))
-        .routes(routes!(get_score, rescore))
+        .routes(routes!(start_enrichment_job, list_enrichment_jobs))
+        .routes(routes!(get_enrichment_job))
+        .routes(routes!(cancel_enrichment_job))
+        .routes(routes!(enrichment_costs))
+        .routes(routes!(get_contact_score, rescore_contact))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -64,7 +64,7 @@ fn not_found(what: &'static str) -> impl Fn(StoreError) -> ApiError {
               (status = 400, description = "Not exactly one of contactIds, filterId, filter, importId; or a bad one"),
               (status = 404, description = "A contact, filter or import this team does not have")),
     security(("bearer" = []), ("apiKey" = [])))]
-pub async fn start_job(
+pub async fn start_enrichment_job(
     State(app): State<AppState>,
     cred: Credential,
     Id(team): Id<TeamId>,
@@ -143,7 +143,7 @@ pub async fn start_job(
     params(("teamId" = String, Path, description = "team_<ULID>"), PageQuery),
     responses((status = 200, description = "Jobs, newest first, with their progress", body = Page<Job>)),
     security(("bearer" = []), ("apiKey" = [])))]
-pub async fn list_jobs(
+pub async fn list_enrichment_jobs(
     State(app): State<AppState>,
     cred: Credential,
     q: PageQuery,
@@ -164,7 +164,7 @@ pub async fn list_jobs(
     params(("teamId" = String, Path), ("enrichmentJobId" = String, Path, description = "enj_<ULID>")),
     responses((status = 200, description = "The job", body = Job)),
     security(("bearer" = []), ("apiKey" = [])))]
-pub async fn get_job(
+pub async fn get_enrichment_job(
     State(app): State<AppState>,
     cred: Credential,
     Ids((team, id)): Ids<(TeamId, EnrichmentJobId)>,
@@ -181,7 +181,7 @@ pub async fn get_job(
     params(("teamId" = String, Path), ("enrichmentJobId" = String, Path, description = "enj_<ULID>")),
     responses((status = 200, description = "Cancelled", body = Job), (status = 409, description = "Already ended")),
     security(("bearer" = []), ("apiKey" = [])))]
-pub async fn cancel_job(
+pub async fn cancel_enrichment_job(
     State(app): State<AppState>,
     cred: Credential,
     Ids((team, id)): Ids<(TeamId, EnrichmentJobId)>,
@@ -215,7 +215,7 @@ pub struct Costs {
     params(("teamId" = String, Path), CostQuery),
     responses((status = 200, description = "Per provider and day, newest first", body = Costs)),
     security(("bearer" = []), ("apiKey" = [])))]
-pub async fn costs(
+pub async fn enrichment_costs(
     State(app): State<AppState>,
     cred: Credential,
     Id(team): Id<TeamId>,
@@ -250,7 +250,7 @@ pub struct ScoreView {
     params(("teamId" = String, Path), ("contactId" = String, Path, description = "con_<ULID>")),
     responses((status = 200, description = "The score and its breakdown", body = ScoreView)),
     security(("bearer" = []), ("apiKey" = [])))]
-pub async fn get_score(
+pub async fn get_contact_score(
     State(app): State<AppState>,
     cred: Credential,
     Ids((team, id)): Ids<(TeamId, ContactId)>,
@@ -273,7 +273,7 @@ pub async fn get_score(
     params(("teamId" = String, Path), ("contactId" = String, Path, description = "con_<ULID>")),
     responses((status = 200, description = "The new score and its breakdown", body = ScoreView)),
     security(("bearer" = []), ("apiKey" = [])))]
-pub async fn rescore(
+pub async fn rescore_contact(
     State(app): State<AppState>,
     cred: Credential,
     Ids((team, id)): Ids<(TeamId, ContactId)>,

@@ -236,6 +236,16 @@ async fn a_raw_list_becomes_graded_leads_with_reasons_provenance_costs_and_score
     assert_eq!(sc["breakdown"]["components"][1]["reasons"][0], "mobile graded A, activity 91");
     assert!(a["score"].as_i64().unwrap() > c["score"].as_i64().unwrap(), "{a} vs {c}");
 
+    // A computed score follows its inputs: a company and title raise the data quality.
+    let before = a["score"].as_i64().unwrap();
+    let p = r
+        .h
+        .call(&ALICE, "PATCH", &format!("/teams/{}/contacts/{ana}", r.team), Some(json!({"company": "Ruiz Roofing"})))
+        .await;
+    assert_eq!(p.status, StatusCode::OK, "{}", p.body);
+    assert!(p.body["score"].as_i64().unwrap() > before, "{} > {before}", p.body["score"]);
+    assert_eq!(r.get(&format!("/contacts/{ana}/score")).await["breakdown"]["components"][0]["score"], 100);
+
     // The timeline says what happened.
     let tl = r.get(&format!("/contacts/{ana}/timeline")).await;
     let kinds: Vec<&str> = tl["items"].as_array().unwrap().iter().filter_map(|e| e["kind"].as_str()).collect();

@@ -240,9 +240,25 @@ impl Importer<'_> {
             },
         )
         .await?;
+        let mut staged: Vec<nextier_domain::ids::OutboxId> = event.into_iter().collect();
+        // The team may have asked for every import's new contacts to be enriched.
+        if nextier_store::settings::flag(&tx, nextier_enrichment::SCOPE, nextier_enrichment::AUTO_AFTER_IMPORT).await? {
+            let contacts =
+                nextier_store::enrichment::contacts_of_import(&tx, id, nextier_enrichment::MAX_CONTACTS).await?;
+            if !contacts.is_empty() {
+                let source = json!({"importId": id, "automatic": true});
+                let kind = nextier_store::enrichment::SourceKind::Import;
+                if let Some((job, first)) =
+                    nextier_enrichment::start(&tx, team, kind, &source, &contacts, "system:import").await?
+                {
+                    tracing::info!(import_id = %id, job = %job, contacts = contacts.len(), "enrichment started");
+                    staged.push(first);
+                }
+            }
+        }
         tx.commit().await?;
         tracing::info!(import_id = %id, ?counts, problems = total_problems, "import completed");
-        Ok(event.into_iter().collect())
+        Ok(staged)
     }
 
     async fn write_report(

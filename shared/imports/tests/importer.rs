@@ -264,3 +264,33 @@ async fn a_file_over_the_size_cap_fails_and_nothing_of_it_is_merged() {
     assert_eq!(s.status.as_str(), "failed");
     assert_eq!(f.count("SELECT count(*) FROM contacts").await, 0, "nothing half-written");
 }
+
+#[tokio::test]
+async fn a_team_that_asks_for_it_gets_each_imports_new_contacts_enriched() {
+    let f = fixture().await;
+    // Off by default: an import starts no paid work.
+    let id = f.job(ImportKind::Contacts, LEADS.as_bytes()).await;
+    assert_eq!(f.run(&id, Limits::default()).await, Ran::Completed);
+    assert_eq!(f.count("SELECT count(*) FROM enrichment_jobs").await, 0);
+    f.t.superuser()
+        .await
+        .execute(
+            "INSERT INTO team_settings (team_id, scope, name, value) VALUES ($1::text, 'enrichment', 'auto_after_import', 'yes')",
+            &[&f.team.as_str()],
+        )
+        .await
+        .unwrap();
+    let other = "First Name,Last Name,Phone\nFay,Lund,(813) 407-2700\nGil,Hart,813-407-2800\n";
+    let id = f.job(ImportKind::Contacts, other.as_bytes()).await;
+    assert_eq!(f.run(&id, Limits::default()).await, Ran::Completed);
+    // One job over the import's two new contacts, its first step staged for the queue.
+    assert_eq!(
+        f.count(&format!(
+            "SELECT count(*) FROM enrichment_jobs WHERE source_kind = 'import' AND source->>'importId' = '{id}' AND total = 2"
+        ))
+        .await,
+        1
+    );
+    assert_eq!(f.count("SELECT count(*) FROM enrichment_items").await, 2);
+    assert_eq!(f.count("SELECT count(*) FROM outbox WHERE destination = 'enrichment'").await, 1);
+}

@@ -162,9 +162,16 @@ pub async fn update_contact(
     if changed || !body.add_phones.is_empty() || !body.add_emails.is_empty() {
         contacts::record(&tx, &team, &id, "updated", json!({}), &access.actor.label()).await?;
     }
+    // A computed score follows its inputs (a score a person sets stands until the next
+    // enrichment or rescore).
+    let mut new_score = f.score;
+    let edited = changed || !body.add_phones.is_empty() || !body.add_emails.is_empty();
+    if edited && body.score.is_none() && nextier_store::scoring::breakdown(&tx, &id).await?.is_some() {
+        new_score = nextier_store::scoring::rescore(&tx, &id, app.clock.now()).await?.1.total;
+    }
     // A new score may put the contact in a running campaign's auto-enrol band.
     let mut staged = vec![];
-    if f.score != current.score {
+    if new_score != current.score {
         let body = json!({"teamId": team, "contactId": id});
         staged.push(events::stage_queue(&tx, &team, nextier_campaigns::SYNC_QUEUE, body).await?);
     }

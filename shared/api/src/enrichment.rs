@@ -85,12 +85,10 @@ pub async fn start_enrichment_job(
     let mut conn = app.db.conn().await?;
     let (tx, access) = open_team(&mut conn, &cred, &team, Permission::EnrichmentRun).await?;
     if let Some(fid) = &filter_id {
-        let saved = nextier_store::campaigns::get_filter(&tx, fid)
-            .await
-            .map_err(|e| match e {
-                StoreError::NotFound => ApiError::field("filterId", "no such saved filter in this team"),
-                other => other.into(),
-            })?;
+        let saved = nextier_store::campaigns::get_filter(&tx, fid).await.map_err(|e| match e {
+            StoreError::NotFound => ApiError::field("filterId", "no such saved filter in this team"),
+            other => other.into(),
+        })?;
         let map: std::collections::BTreeMap<String, String> = serde_json::from_value(saved.filter).unwrap_or_default();
         let mut p = Problems::default();
         filter = filter_from(&mut p, "filterId", &map);
@@ -223,9 +221,12 @@ pub async fn enrichment_costs(
 ) -> Result<Json<Costs>, ApiError> {
     let days = match q.days.as_deref() {
         None => 30,
-        Some(d) => d.trim().parse::<i32>().ok().filter(|d| (1..=366).contains(d)).ok_or_else(|| {
-            ApiError::field("days", "must be a whole number of days from 1 to 366")
-        })?,
+        Some(d) => d
+            .trim()
+            .parse::<i32>()
+            .ok()
+            .filter(|d| (1..=366).contains(d))
+            .ok_or_else(|| ApiError::field("days", "must be a whole number of days from 1 to 366"))?,
     };
     let mut conn = app.db.conn().await?;
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::ContactsRead).await?;

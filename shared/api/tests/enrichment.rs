@@ -18,7 +18,7 @@ use nextier_platform::ports::clock::ManualClock;
 use nextier_platform::Queue;
 use nextier_providers::enrichment::{tracerfy, trestle};
 use nextier_providers::retry::Retry;
-use nextier_testkit::fakes::{FakeProviders, Failure, Found, TRACERFY_TOKEN, TRESTLE_KEY};
+use nextier_testkit::fakes::{Failure, FakeProviders, Found, TRACERFY_TOKEN, TRESTLE_KEY};
 use serde_json::{json, Value};
 use support::{harness, As, Harness};
 
@@ -184,7 +184,11 @@ async fn a_raw_list_becomes_graded_leads_with_reasons_provenance_costs_and_score
         .contact(json!({"firstName": "Ana", "lastName": "Ruiz",
                         "address": {"line1": "12 Oak St", "city": "Tampa", "state": "FL", "zip": "33602"}}))
         .await;
-    let bo = r.contact(json!({"firstName": "Bo", "lastName": "Lee", "phones": [{"number": "+18135552500", "type": "mobile"}]})).await;
+    let bo = r
+        .contact(
+            json!({"firstName": "Bo", "lastName": "Lee", "phones": [{"number": "+18135552500", "type": "mobile"}]}),
+        )
+        .await;
     // Cy cannot be traced (no address) and has no number.
     let cy = r.contact(json!({"firstName": "Cy", "lastName": "Park"})).await;
 
@@ -210,7 +214,13 @@ async fn a_raw_list_becomes_graded_leads_with_reasons_provenance_costs_and_score
     assert_eq!(phones.len(), 1, "the landline stays Dee's: {a}");
     let p = &phones[0];
     assert_eq!(
-        (p["e164"].as_str(), p["source"].as_str(), p["lineType"].as_str(), p["lineGrade"].as_str(), p["textable"].as_bool()),
+        (
+            p["e164"].as_str(),
+            p["source"].as_str(),
+            p["lineType"].as_str(),
+            p["lineGrade"].as_str(),
+            p["textable"].as_bool()
+        ),
         (Some("+18135552301"), Some("tracerfy"), Some("mobile"), Some("A"), Some(true)),
         "{p}"
     );
@@ -231,7 +241,8 @@ async fn a_raw_list_becomes_graded_leads_with_reasons_provenance_costs_and_score
     let sc = r.get(&format!("/contacts/{ana}/score")).await;
     assert_eq!(sc["score"], a["score"]);
     assert_eq!(sc["breakdown"]["total"], a["score"]);
-    let parts: Vec<&str> = sc["breakdown"]["components"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    let parts: Vec<&str> =
+        sc["breakdown"]["components"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
     assert_eq!(parts, ["dataQuality", "reachability", "roleValue", "propertyOpportunity", "businessFit"]);
     assert_eq!(sc["breakdown"]["components"][1]["reasons"][0], "mobile graded A, activity 91");
     assert!(a["score"].as_i64().unwrap() > c["score"].as_i64().unwrap(), "{a} vs {c}");
@@ -294,7 +305,9 @@ async fn a_cap_reached_mid_job_waits_for_tomorrow_and_loses_no_one() {
     for (i, grade) in ["A", "B"].iter().enumerate() {
         let e164 = format!("+1813555260{i}");
         s.number(&e164, "Mobile", grade, 90, "Verizon Wireless");
-        ids.push(r.contact(json!({"firstName": format!("P{i}"), "lastName": "Cap", "phones": [{"number": e164}]})).await);
+        ids.push(
+            r.contact(json!({"firstName": format!("P{i}"), "lastName": "Cap", "phones": [{"number": e164}]})).await,
+        );
     }
     let job = r.start(json!({"contactIds": ids})).await;
     r.drain().await;
@@ -312,7 +325,11 @@ async fn a_cap_reached_mid_job_waits_for_tomorrow_and_loses_no_one() {
     r.clock.set(until + chrono::Duration::minutes(1));
     r.drain().await;
     let j = r.get(&format!("/enrichment-jobs/{job}")).await;
-    assert_eq!((j["status"].as_str(), j["ready"].as_i64(), j["waitReason"].as_str()), (Some("completed"), Some(2), None), "{j}");
+    assert_eq!(
+        (j["status"].as_str(), j["ready"].as_i64(), j["waitReason"].as_str()),
+        (Some("completed"), Some(2), None),
+        "{j}"
+    );
     assert_eq!(s.count("trestle"), 2);
 }
 
@@ -339,7 +356,11 @@ async fn a_failing_provider_is_retried_without_double_charges_or_lost_contacts()
     assert_eq!((j["status"].as_str(), j["ready"].as_i64()), (Some("completed"), Some(1)), "{j}");
     let tf = provider(&j, "tracerfy");
     // Two failed submissions recorded, one paid.
-    assert_eq!((tf["calls"].as_i64(), tf["credits"].as_i64(), tf["failures"].as_i64()), (Some(1), Some(1), Some(2)), "{j}");
+    assert_eq!(
+        (tf["calls"].as_i64(), tf["credits"].as_i64(), tf["failures"].as_i64()),
+        (Some(1), Some(1), Some(2)),
+        "{j}"
+    );
     let g = r.get(&format!("/contacts/{gil}")).await;
     assert_eq!(g["phones"].as_array().unwrap().len(), 1, "the number was added once: {g}");
 
@@ -373,20 +394,26 @@ async fn jobs_are_the_teams_own_and_bad_requests_name_the_field() {
     assert_eq!(r.h.count("enrichment_jobs").await, 0, "nothing half-written");
     // Another team's contact is not ours to enrich, nor is our job theirs to read.
     let other = r.h.team("mallory", "Other").await;
-    let theirs = r
-        .h
-        .call(&As::User("mallory"), "POST", &format!("/teams/{other}/contacts"), Some(json!({"firstName": "M"})))
-        .await
-        .body["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let theirs =
+        r.h.call(&As::User("mallory"), "POST", &format!("/teams/{other}/contacts"), Some(json!({"firstName": "M"})))
+            .await
+            .body["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
     let resp = r.h.call(&ALICE, "POST", &url, Some(json!({"contactIds": [ana, theirs]}))).await;
     assert_eq!(resp.status, StatusCode::NOT_FOUND, "{}", resp.body);
     let job = r.start(json!({"contactIds": [ana]})).await;
     let resp = r.h.call(&As::User("mallory"), "GET", &format!("/teams/{other}/enrichment-jobs/{job}"), None).await;
     assert_eq!(resp.status, StatusCode::NOT_FOUND);
-    let resp = r.h.call(&As::User("mallory"), "POST", &format!("/teams/{}/enrichment-jobs", r.team), Some(json!({"contactIds": [ana]}))).await;
+    let resp =
+        r.h.call(
+            &As::User("mallory"),
+            "POST",
+            &format!("/teams/{}/enrichment-jobs", r.team),
+            Some(json!({"contactIds": [ana]})),
+        )
+        .await;
     assert!(resp.status == StatusCode::FORBIDDEN || resp.status == StatusCode::NOT_FOUND, "{}", resp.status);
     // A key that may only read contacts cannot spend the team's credits.
     let key = r.h.key(&r.team, "alice", &["contacts:read", "contacts:write"]).await;

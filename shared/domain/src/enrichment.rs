@@ -120,7 +120,12 @@ pub struct Rules {
 
 impl Default for Rules {
     fn default() -> Self {
-        Rules { ready_grades: "AB".into(), ready_min_activity: 70, reject_grades: "DF".into(), reject_below_activity: 50 }
+        Rules {
+            ready_grades: "AB".into(),
+            ready_min_activity: 70,
+            reject_grades: "DF".into(),
+            reject_below_activity: 50,
+        }
     }
 }
 
@@ -162,7 +167,10 @@ pub fn qualify(phones: &[PhoneFacts], rules: &Rules) -> Verdict {
     if let Some(p) = textable.iter().find(|p| {
         p.grade.is_some_and(|g| rules.ready_grades.contains(g)) && p.activity.unwrap_or(0) >= rules.ready_min_activity
     }) {
-        return Verdict { status: Status::Ready, reason: format!("{} is a mobile graded {}", p.e164, p.grade.unwrap_or('?')) };
+        return Verdict {
+            status: Status::Ready,
+            reason: format!("{} is a mobile graded {}", p.e164, p.grade.unwrap_or('?')),
+        };
     }
     if textable.is_empty() {
         let reason = if phones.is_empty() {
@@ -260,7 +268,8 @@ mod tests {
 
     #[test]
     fn cache_keys_ignore_case_spacing_and_phone_punctuation() {
-        let a = input_key(&[("first_name", Some(" Ana ")), ("last_name", Some("RUIZ")), ("phone", Some("(312) 555-0199"))]);
+        let a =
+            input_key(&[("first_name", Some(" Ana ")), ("last_name", Some("RUIZ")), ("phone", Some("(312) 555-0199"))]);
         let b = input_key(&[("first_name", Some("ana")), ("last_name", Some("ruiz")), ("phone", Some("3125550199"))]);
         let c = input_key(&[("first_name", Some("ana")), ("last_name", Some("ruis")), ("phone", Some("3125550199"))]);
         assert_eq!(a, b);

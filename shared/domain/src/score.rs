@@ -132,7 +132,8 @@ fn data_quality(i: &Inputs) -> (i32, Vec<String>) {
     ];
     let score = parts.iter().filter(|p| p.0).map(|p| p.1).sum();
     let missing: Vec<&str> = parts.iter().filter(|p| !p.0).map(|p| p.2).collect();
-    let reasons = if missing.is_empty() { vec!["complete".to_owned()] } else { vec![format!("missing {}", missing.join(", "))] };
+    let reasons =
+        if missing.is_empty() { vec!["complete".to_owned()] } else { vec![format!("missing {}", missing.join(", "))] };
     (score, reasons)
 }
 
@@ -239,7 +240,8 @@ pub fn score(inputs: &Inputs, weights: &Weights, target_sectors: &[String]) -> B
             Component { name: name.into(), score, weight: (weight * 1000.0).round() / 1000.0, points, reasons }
         })
         .collect();
-    let total = components.iter().map(|c| f64::from(c.score) * f64::from(weight_of(weights, &c.name)) / sum).sum::<f64>();
+    let total =
+        components.iter().map(|c| f64::from(c.score) * f64::from(weight_of(weights, &c.name)) / sum).sum::<f64>();
     Breakdown { total: (total.round() as i32).clamp(0, 100), components }
 }
 
@@ -303,8 +305,7 @@ mod tests {
             [("weight_property_opportunity".to_owned(), 100), ("weight_data_quality".to_owned(), 0)].into();
         let w = Weights::from_settings(&s);
         assert_eq!(w.property_opportunity, 100);
-        let mut i = Inputs::default();
-        i.property_distress = Some(90);
+        let i = Inputs { property_distress: Some(90), ..Inputs::default() };
         let heavy = score(&i, &w, &[]).total;
         let default = score(&i, &Weights::default(), &[]).total;
         assert!(heavy > default, "{heavy} > {default}");
@@ -325,8 +326,8 @@ mod tests {
 
     #[test]
     fn decision_makers_get_the_bonus_capped_at_100() {
-        let mut i = Inputs::default();
-        i.roles = vec![("manager".into(), true), ("professional".into(), false)];
+        let mut i =
+            Inputs { roles: vec![("manager".into(), true), ("professional".into(), false)], ..Inputs::default() };
         assert_eq!(score(&i, &Weights::default(), &[]).components[2].score, 65);
         i.roles = vec![("owner".into(), true)];
         assert_eq!(score(&i, &Weights::default(), &[]).components[2].score, 100);

@@ -30,7 +30,9 @@ use nextier_domain::phone::E164;
 use nextier_domain::rate::{Bucket, Limit, Take};
 use nextier_platform::outbox::OutboxPublisher;
 use nextier_platform::ports::clock::Clock;
-use nextier_platform::ports::enrichment::{PhoneIntel, PhoneReport, ProviderError, Submitted, TraceQuery, TraceResult, Tracer};
+use nextier_platform::ports::enrichment::{
+    PhoneIntel, PhoneReport, ProviderError, Submitted, TraceQuery, TraceResult, Tracer,
+};
 use nextier_platform::ports::{OutgoingMessage, Queue, RateLimiter};
 use nextier_runtime::serve::QueueConsumer;
 use nextier_runtime::sqs::{process_batch, Message, Outcome};
@@ -227,10 +229,13 @@ impl Pipeline {
         now: DateTime<Utc>,
     ) -> anyhow::Result<(i64, Option<(DateTime<Utc>, String)>)> {
         let caps = settings::numbers_in(tx, SCOPE).await?;
-        let cap = caps.get(&format!("daily_cap_{provider}")).copied().unwrap_or_else(|| provider.default_daily_cap()).max(0);
+        let cap =
+            caps.get(&format!("daily_cap_{provider}")).copied().unwrap_or_else(|| provider.default_daily_cap()).max(0);
         let end = end_of_day(now);
-        let bucket =
-            Bucket::new(format!("enrich:{team}:{provider}:{}", now.date_naive()), Limit::Quota { limit: cap, window_end: end });
+        let bucket = Bucket::new(
+            format!("enrich:{team}:{provider}:{}", now.date_naive()),
+            Limit::Quota { limit: cap, window_end: end },
+        );
         let mut n = want.min(cap);
         while n > 0 {
             match self.limiter.take(std::slice::from_ref(&bucket), n, now).await? {
@@ -310,8 +315,15 @@ impl Pipeline {
         let calling: Vec<ContactId> = to_call.iter().map(|(c, _)| c.clone()).collect();
         store::move_to(&tx, job, &calling, Stage::Poll, Some(&claim)).await?;
         let staged = self.to_grade(&tx, team, job, &to_grade).await?;
-        store::charge(&tx, team, job, provider.as_str(), now.date_naive(), Cost { cache_hits: hits, ..Cost::default() })
-            .await?;
+        store::charge(
+            &tx,
+            team,
+            job,
+            provider.as_str(),
+            now.date_naive(),
+            Cost { cache_hits: hits, ..Cost::default() },
+        )
+        .await?;
         let key = team_key(&tx, team, provider).await?;
         tx.commit().await?;
         self.outbox.publish(&staged).await;
@@ -547,7 +559,8 @@ impl Pipeline {
             }
             Err(e) => return Err(e.into()),
         };
-        let name = [c.first_name.as_deref(), c.last_name.as_deref()].into_iter().flatten().collect::<Vec<_>>().join(" ");
+        let name =
+            [c.first_name.as_deref(), c.last_name.as_deref()].into_iter().flatten().collect::<Vec<_>>().join(" ");
         let key = team_key(&tx, team, provider).await?;
         let phones = store::phones(&tx, contact).await?;
         tx.commit().await?;
@@ -574,13 +587,24 @@ impl Pipeline {
                         return self.later(&step, delay_until(now, until)).await;
                     }
                     tx.commit().await?;
-                    let answer = self.phone_intel.lookup(key.as_deref(), &p.e164, Some(name.as_str()).filter(|n| !n.is_empty())).await;
+                    let answer = self
+                        .phone_intel
+                        .lookup(key.as_deref(), &p.e164, Some(name.as_str()).filter(|n| !n.is_empty()))
+                        .await;
                     let tx = scope::begin(&mut conn, &Scope::team(team.clone())).await?;
                     let report = match answer {
                         Ok(r) => {
                             let expires = now + chrono::Duration::days(provider.cache_days());
-                            store::cache(&tx, team, provider.as_str(), &cache_key, &serde_json::to_value(&r)?, now, expires)
-                                .await?;
+                            store::cache(
+                                &tx,
+                                team,
+                                provider.as_str(),
+                                &cache_key,
+                                &serde_json::to_value(&r)?,
+                                now,
+                                expires,
+                            )
+                            .await?;
                             let paid = Cost { calls: 1, credits: provider.credits(false), ..Cost::default() };
                             store::charge(&tx, team, job, provider.as_str(), now.date_naive(), paid).await?;
                             r
@@ -636,8 +660,20 @@ impl Pipeline {
                 }
                 // Not a valid number: graded F with no activity, so it is never the one texted.
                 None => {
-                    store::grade_phone(&tx, contact, &p.e164, "unknown", None, Some('F'), Some(0), None, None, provider.as_str(), now)
-                        .await?
+                    store::grade_phone(
+                        &tx,
+                        contact,
+                        &p.e164,
+                        "unknown",
+                        None,
+                        Some('F'),
+                        Some(0),
+                        None,
+                        None,
+                        provider.as_str(),
+                        now,
+                    )
+                    .await?
                 }
             }
             tx.commit().await?;
@@ -646,7 +682,13 @@ impl Pipeline {
     }
 
     /// The team's rules on the graded numbers, the score, the job's progress.
-    async fn decide(&self, team: &TeamId, job: &EnrichmentJobId, contact: &ContactId, now: DateTime<Utc>) -> anyhow::Result<()> {
+    async fn decide(
+        &self,
+        team: &TeamId,
+        job: &EnrichmentJobId,
+        contact: &ContactId,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
         let mut conn = self.db.conn().await?;
         let tx = scope::begin(&mut conn, &Scope::team(team.clone())).await?;
         if store::lock_item(&tx, job, contact).await? != Some(Stage::Grade) {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use nextier_platform::ports::enrichment::{Companies, PhoneIntel, ProviderError, Submitted, TraceQuery, Tracer};
 use nextier_providers::enrichment::{apollo, tracerfy, trestle};
 use nextier_providers::retry::Retry;
-use nextier_testkit::fakes::{FakeProviders, Failure, Found, APOLLO_KEY, TRACERFY_TOKEN, TRESTLE_KEY};
+use nextier_testkit::fakes::{Failure, FakeProviders, Found, APOLLO_KEY, TRACERFY_TOKEN, TRESTLE_KEY};
 
 fn fast() -> Retry {
     Retry { attempts: 2, backoff: Duration::from_millis(5), max_backoff: Duration::from_millis(20) }
@@ -57,7 +57,8 @@ async fn tracerfy_traces_a_batch_by_queue_and_matches_each_record_to_its_person(
     let results = t.poll(None, &reference, &queries).await.unwrap().expect("done");
     assert_eq!(results.len(), 2);
     assert!(results[0].phones.is_empty() && results[0].emails.is_empty(), "{:?}", results[0]);
-    let numbers: Vec<(&str, &str)> = results[1].phones.iter().map(|p| (p.number.as_str(), p.line_type.as_str())).collect();
+    let numbers: Vec<(&str, &str)> =
+        results[1].phones.iter().map(|p| (p.number.as_str(), p.line_type.as_str())).collect();
     assert_eq!(numbers, vec![("(813) 555-2301", "mobile"), ("8135552302", "mobile"), ("813-555-2399", "landline")]);
     assert_eq!(results[1].emails, vec!["ana.ruiz@example.com".to_owned()]);
     // One submission for the whole batch.

@@ -461,12 +461,22 @@ pub async fn daily_costs(tx: &Tx<'_>, days: i32) -> Result<Vec<DailyCost>> {
         .await?;
     Ok(rows
         .iter()
-        .map(|r| DailyCost { day: r.get(0), provider: r.get(1), calls: r.get(2), credits: r.get(3), cache_hits: r.get(4) })
+        .map(|r| DailyCost {
+            day: r.get(0),
+            provider: r.get(1),
+            calls: r.get(2),
+            credits: r.get(3),
+            cache_hits: r.get(4),
+        })
         .collect())
 }
 
 /// The contacts an import created (still live), at most `limit`.
-pub async fn contacts_of_import(tx: &Tx<'_>, import: &nextier_domain::ids::ImportId, limit: i64) -> Result<Vec<ContactId>> {
+pub async fn contacts_of_import(
+    tx: &Tx<'_>,
+    import: &nextier_domain::ids::ImportId,
+    limit: i64,
+) -> Result<Vec<ContactId>> {
     let rows = tx
         .query_typed(
             "SELECT DISTINCT e.contact_id FROM contact_events e JOIN contacts c ON c.id = e.contact_id

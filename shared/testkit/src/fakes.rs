@@ -133,7 +133,8 @@ async fn tracerfy_trace(State(s): State<Arc<FakeState>>, headers: HeaderMap, Jso
         .map(|r| {
             let get = |c: &str| r[c].as_str().unwrap_or_default().to_owned();
             let (first, last) = (get(&fc), get(&lc));
-            let f = people.get(&format!("{} {}", first.to_lowercase(), last.to_lowercase())).cloned().unwrap_or_default();
+            let f =
+                people.get(&format!("{} {}", first.to_lowercase(), last.to_lowercase())).cloned().unwrap_or_default();
             let nth = |v: &Vec<String>, i: usize| v.get(i).cloned().unwrap_or_default();
             let mut rec = json!({"first_name": first, "last_name": last, "address": get(&ac), "city": get(&cc),
                                  "state": get(&sc), "zip": get(&zc),

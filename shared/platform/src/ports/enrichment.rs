@@ -224,12 +224,13 @@ impl SandboxTracer {
         let d = digest(&q.key());
         let n = |i: usize| sandbox_number(&d[i..i + 3]);
         let mut phones = vec![FoundPhone { number: n(0), line_type: "mobile".into(), carrier: None }];
-        if d[4] % 2 == 0 {
+        if d[4].is_multiple_of(2) {
             phones.push(FoundPhone { number: n(2), line_type: "landline".into(), carrier: None });
         }
         let first = q.first_name.as_deref().unwrap_or("someone").to_lowercase();
         let last = q.last_name.as_deref().unwrap_or("").to_lowercase();
-        let local: String = format!("{first}.{last}").chars().filter(|c| c.is_ascii_alphanumeric() || *c == '.').collect();
+        let local: String =
+            format!("{first}.{last}").chars().filter(|c| c.is_ascii_alphanumeric() || *c == '.').collect();
         TraceResult { phones, emails: vec![format!("{local}@example.com")] }
     }
 }
@@ -243,7 +244,7 @@ impl Tracer for SandboxTracer {
     async fn submit(&self, _key: Option<&str>, queries: &[TraceQuery]) -> Result<Submitted, ProviderError> {
         let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
         // Every other batch is queued, so local runs exercise the poll too.
-        if n % 2 == 0 {
+        if n.is_multiple_of(2) {
             return Ok(Submitted::Queued(format!("sandbox-{n}")));
         }
         Ok(Submitted::Done(queries.iter().map(Self::answer).collect()))
@@ -290,12 +291,12 @@ impl PhoneIntel for SandboxPhoneIntel {
         let grade = ['A', 'A', 'B', 'B', 'C', 'D', 'F'][usize::from(d[0]) % 7];
         let carrier = ["Verizon Wireless", "T-Mobile USA, Inc.", "AT&T Mobility"][usize::from(d[1]) % 3];
         Ok(Some(PhoneReport {
-            line_type: if d[2] % 5 == 0 { "landline" } else { "mobile" }.into(),
+            line_type: if d[2].is_multiple_of(5) { "landline" } else { "mobile" }.into(),
             carrier: Some(carrier.into()),
-            prepaid: Some(d[3] % 4 == 0),
+            prepaid: Some(d[3].is_multiple_of(4)),
             activity_score: Some(i32::from(d[4]) * 100 / 255),
             contact_grade: Some(grade),
-            name_match: Some(d[5] % 3 != 0),
+            name_match: Some(!d[5].is_multiple_of(3)),
         }))
     }
 }

@@ -52,8 +52,9 @@ impl Apollo {
     }
 
     fn token<'a>(&'a self, key: Option<&'a str>) -> Result<&'a str, ProviderError> {
-        key.or(self.config.api_key.as_deref())
-            .ok_or_else(|| ProviderError::Unauthorized("no Apollo key: set the team's enrichment.apollo_api_key".into()))
+        key.or(self.config.api_key.as_deref()).ok_or_else(|| {
+            ProviderError::Unauthorized("no Apollo key: set the team's enrichment.apollo_api_key".into())
+        })
     }
 
     fn url(&self, path: &str) -> String {
@@ -76,7 +77,8 @@ impl Companies for Apollo {
         let token = self.token(key)?;
         let url = self.url("organizations/enrich");
         let body = json!({"domain": domain, "name": name});
-        let a = call(&self.config.retry, "apollo", || self.http.post(&url).header("x-api-key", token).json(&body)).await?;
+        let a =
+            call(&self.config.retry, "apollo", || self.http.post(&url).header("x-api-key", token).json(&body)).await?;
         let v = json(&a)?;
         let Some(o) = v.get("organization").filter(|o| o.is_object()) else { return Ok(None) };
         Ok(Some(Organization {
@@ -98,7 +100,8 @@ impl Companies for Apollo {
         let token = self.token(key)?;
         let url = self.url("mixed_people/search");
         let body = json!({"organization_ids": [organization_id], "person_seniorities": seniorities, "per_page": 25});
-        let a = call(&self.config.retry, "apollo", || self.http.post(&url).header("x-api-key", token).json(&body)).await?;
+        let a =
+            call(&self.config.retry, "apollo", || self.http.post(&url).header("x-api-key", token).json(&body)).await?;
         let v = json(&a)?;
         let people = v
             .get("people")

@@ -45,8 +45,9 @@ where
 
 /// A JSON body, or why it is unusable.
 pub(crate) fn json(a: &Answer) -> Result<serde_json::Value, ProviderError> {
-    serde_json::from_str(&a.body)
-        .map_err(|e| ProviderError::Malformed(format!("not JSON ({e}): {}", a.body.chars().take(120).collect::<String>())))
+    serde_json::from_str(&a.body).map_err(|e| {
+        ProviderError::Malformed(format!("not JSON ({e}): {}", a.body.chars().take(120).collect::<String>()))
+    })
 }
 
 /// A text field that may be written as a string or a number; blank is absent.

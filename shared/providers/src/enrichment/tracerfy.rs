@@ -125,7 +125,8 @@ impl Tracer for Tracerfy {
             "trace_type": if self.config.enhanced { "enhanced" } else { "normal" },
         });
         let url = self.url("trace/");
-        let answer = call(&self.config.retry, "tracerfy", || self.http.post(&url).bearer_auth(token).json(&body)).await?;
+        let answer =
+            call(&self.config.retry, "tracerfy", || self.http.post(&url).bearer_auth(token).json(&body)).await?;
         let v = json(&answer)?;
         let id = text(&v, "queue_id")
             .or_else(|| text(&v, "id"))
@@ -179,7 +180,12 @@ impl Tracer for Tracerfy {
             queries
                 .iter()
                 .map(|q| {
-                    let k = match_key(q.first_name.as_deref(), q.last_name.as_deref(), q.address.as_deref(), q.zip.as_deref());
+                    let k = match_key(
+                        q.first_name.as_deref(),
+                        q.last_name.as_deref(),
+                        q.address.as_deref(),
+                        q.zip.as_deref(),
+                    );
                     by_key.get(&k).cloned().unwrap_or_default()
                 })
                 .collect(),

@@ -87,7 +87,8 @@ impl PhoneIntel for Trestle {
             query.push(("phone.name", n.trim().to_owned()));
         }
         let answer =
-            call(&self.config.retry, "trestle", || self.http.get(&url).header("x-api-key", token).query(&query)).await?;
+            call(&self.config.retry, "trestle", || self.http.get(&url).header("x-api-key", token).query(&query))
+                .await?;
         let v = json(&answer)?;
         if !v.is_object() {
             return Err(ProviderError::Malformed("Trestle answer is not an object".into()));

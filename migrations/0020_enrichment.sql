@@ -38,8 +38,9 @@ CREATE INDEX contacts_team_enrichment_idx ON contacts (team_id, enrichment_statu
 CREATE TABLE enrichment_jobs (
     id            varchar(36) PRIMARY KEY,
     team_id       varchar(36) NOT NULL REFERENCES teams(id) ON DELETE CASCADE,
-    -- What it covers: 'contacts' (ids), 'filter' (a saved contact filter), 'import'.
-    source_kind   text NOT NULL CHECK (source_kind IN ('contacts', 'filter', 'import')),
+    -- What it covers: 'contacts' (ids), 'filter' (a saved contact filter), 'import', or
+    -- 'business' (Apollo's organisation enrich and its decision makers, who are then graded).
+    source_kind   text NOT NULL CHECK (source_kind IN ('contacts', 'filter', 'import', 'business')),
     source        jsonb NOT NULL DEFAULT '{}',
     status        text NOT NULL DEFAULT 'running' CHECK (status IN ('running', 'waiting', 'completed', 'cancelled')),
     total         integer NOT NULL CHECK (total >= 0),
@@ -106,3 +107,13 @@ SELECT make_tenant_table(t) FROM unnest(ARRAY['enrichment_jobs', 'enrichment_ite
 
 -- An import's new contacts, for the job that enriches them.
 CREATE INDEX contact_events_import_idx ON contact_events (team_id, (data->>'importId')) WHERE kind = 'imported';
+
+-- Businesses enriched from Apollo: where it stands, the provider's id, and which fields it
+-- filled (a field a person or an import filled is never overwritten).
+ALTER TABLE businesses
+    ADD COLUMN apollo_status text CHECK (apollo_status IN ('requested', 'enriched', 'not_found', 'failed')),
+    ADD COLUMN apollo_org_id text,
+    ADD COLUMN apollo_reason text,
+    ADD COLUMN enriched_at   timestamptz,
+    ADD COLUMN field_sources jsonb NOT NULL DEFAULT '{}';
+CREATE INDEX businesses_team_sector_idx ON businesses (team_id, lower(sector));

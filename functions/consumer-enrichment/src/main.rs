@@ -21,6 +21,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         clock: Arc::new(SystemClock),
         tracer: providers.tracer,
         phone_intel: providers.phone_intel,
+        companies: providers.companies,
         timing: nextier_enrichment::Timing::default(),
     };
     let pipeline = &pipeline;

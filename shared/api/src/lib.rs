@@ -3,6 +3,7 @@
 //! annotations, so it cannot drift from the routes.
 
 pub mod admin;
+pub mod businesses;
 pub mod calls;
 pub mod campaigns;
 pub mod contacts;
@@ -35,6 +36,7 @@ fn groups() -> OpenApiRouter<AppState> {
         .merge(messages::router())
         .merge(skip_traces::router())
         .merge(enrichment::router())
+        .merge(businesses::router())
         .merge(inbox::router())
         .merge(calls::router())
 }
@@ -59,7 +61,8 @@ pub fn contacts_app(state: AppState, local_auth: Option<JwtVerifier>) -> Router 
             .merge(suppressions::router())
             .merge(messages::router())
             .merge(skip_traces::router())
-            .merge(enrichment::router()),
+            .merge(enrichment::router())
+            .merge(businesses::router()),
         state,
         local_auth,
     )

@@ -16,9 +16,9 @@ use nextier_enrichment::{Pipeline, Timing, QUEUE};
 use nextier_platform::local::{PgQueue, PgRateLimiter, QueueSpec};
 use nextier_platform::ports::clock::ManualClock;
 use nextier_platform::Queue;
-use nextier_providers::enrichment::{tracerfy, trestle};
+use nextier_providers::enrichment::{apollo, tracerfy, trestle};
 use nextier_providers::retry::Retry;
-use nextier_testkit::fakes::{Failure, FakeProviders, Found, TRACERFY_TOKEN, TRESTLE_KEY};
+use nextier_testkit::fakes::{Failure, FakeProviders, Found, APOLLO_KEY, TRACERFY_TOKEN, TRESTLE_KEY};
 use serde_json::{json, Value};
 use support::{harness, As, Harness};
 
@@ -62,6 +62,12 @@ async fn rig() -> Rig {
         phone_intel: Arc::new(trestle::Trestle::new(trestle::Config {
             base_url: format!("{}/trestle", fake.base),
             api_key: Some(TRESTLE_KEY.into()),
+            retry: fast(),
+            timeout: Duration::from_secs(5),
+        })),
+        companies: Arc::new(apollo::Apollo::new(apollo::Config {
+            base_url: format!("{}/apollo", fake.base),
+            api_key: Some(APOLLO_KEY.into()),
             retry: fast(),
             timeout: Duration::from_secs(5),
         })),
@@ -435,4 +441,68 @@ impl Rig {
         use nextier_platform::ports::clock::Clock;
         self.clock.now()
     }
+}
+
+#[tokio::test]
+async fn a_business_gets_its_missing_fields_and_decision_makers_from_apollo() {
+    let r = rig().await;
+    let biz = nextier_domain::ids::BusinessId::new();
+    // A B2B list gave the business a name, a website and an employee count (a person's value).
+    r.h.t
+        .superuser()
+        .await
+        .execute(
+            "INSERT INTO businesses (id, team_id, name, normalized_name, website, employee_count)
+             VALUES ($1::text, $2::text, 'Moss Build', 'moss build', 'mossbuild.example', 7)",
+            &[&biz.as_str(), &r.team.as_str()],
+        )
+        .await
+        .unwrap();
+    r.fake.state.number("+13125552040", "Mobile", "A", 85, "Verizon Wireless");
+    let url = format!("/teams/{}/businesses/{biz}/enrich", r.team);
+    let first = r.h.call(&ALICE, "POST", &url, None).await;
+    assert_eq!(first.status, StatusCode::ACCEPTED, "{}", first.body);
+    let again = r.h.call(&ALICE, "POST", &url, None).await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "one enrichment at a time: {}", again.body);
+    r.drain().await;
+
+    let job = r.get(&format!("/enrichment-jobs/{}", first.body["id"].as_str().unwrap())).await;
+    assert_eq!(
+        (job["status"].as_str(), job["total"].as_i64(), job["ready"].as_i64()),
+        (Some("completed"), Some(2), Some(1)),
+        "{job}"
+    );
+    assert_eq!(provider(&job, "apollo")["calls"].as_i64(), Some(2), "{job}");
+
+    let b = r.get(&format!("/businesses/{biz}")).await;
+    // Apollo filled what nobody had; the employee count a person gave stays.
+    assert_eq!(
+        (b["sector"].as_str(), b["employeeCount"].as_i64(), b["annualRevenue"].as_i64(), b["apolloStatus"].as_str()),
+        (Some("construction"), Some(7), Some(3_500_000), Some("enriched")),
+        "{b}"
+    );
+    assert_eq!(b["fieldSources"], json!({"sector": "apollo", "annualRevenue": "apollo"}));
+    assert_eq!((b["people"].as_array().unwrap().len(), b["decisionMakers"].as_i64()), (2, Some(1)), "{b}");
+    let owner = &b["people"][0];
+    assert_eq!((owner["role"].as_str(), owner["isDecisionMaker"].as_bool()), (Some("owner"), Some(true)));
+    let rita = owner["contactId"].as_str().unwrap();
+    let c = r.get(&format!("/contacts/{rita}")).await;
+    assert_eq!(
+        (c["phones"][0]["source"].as_str(), c["enrichmentStatus"].as_str()),
+        (Some("apollo"), Some("ready")),
+        "{c}"
+    );
+    // The role value shows in the score: an owner who decides.
+    let sc = r.get(&format!("/contacts/{rita}/score")).await;
+    assert_eq!(sc["breakdown"]["components"][2]["score"], 100, "{sc}");
+
+    // Contacts filter by business, role and sector; businesses by sector.
+    let by_role = r.get(&format!("/contacts?businessId={biz}&role=owner")).await;
+    assert_eq!(by_role["items"].as_array().unwrap().len(), 1);
+    let by_sector = r.get("/contacts?sector=Construction").await;
+    assert_eq!(by_sector["items"].as_array().unwrap().len(), 2);
+    let list = r.get("/businesses?sector=construction").await;
+    assert_eq!(list["items"][0]["id"], biz.to_string());
+    let bad = r.h.call(&ALICE, "GET", &format!("/teams/{}/contacts?role=boss", r.team), None).await;
+    assert_eq!((bad.status, bad.field()), (StatusCode::BAD_REQUEST, Some("role")));
 }

@@ -25,13 +25,13 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use chrono::{DateTime, Utc};
 use nextier_domain::email::Email;
 use nextier_domain::enrichment::{self as rules, PhoneFacts, Provider, Rules, Status};
-use nextier_domain::ids::{ContactId, EnrichmentJobId, OutboxId, TeamId};
+use nextier_domain::ids::{BusinessId, ContactId, EnrichmentJobId, OutboxId, TeamId};
 use nextier_domain::phone::E164;
 use nextier_domain::rate::{Bucket, Limit, Take};
 use nextier_platform::outbox::OutboxPublisher;
 use nextier_platform::ports::clock::Clock;
 use nextier_platform::ports::enrichment::{
-    PhoneIntel, PhoneReport, ProviderError, Submitted, TraceQuery, TraceResult, Tracer,
+    Companies, Organization, Person, PhoneIntel, PhoneReport, ProviderError, Submitted, TraceQuery, TraceResult, Tracer,
 };
 use nextier_platform::ports::{OutgoingMessage, Queue, RateLimiter};
 use nextier_runtime::serve::QueueConsumer;
@@ -68,12 +68,17 @@ pub enum Step {
     Poll { team_id: TeamId, job_id: EnrichmentJobId, reference: String },
     /// Grade one contact's numbers and decide.
     Grade { team_id: TeamId, job_id: EnrichmentJobId, contact_id: ContactId },
+    /// Enrich a business from Apollo and add its decision makers to the job.
+    Business { team_id: TeamId, job_id: EnrichmentJobId, business_id: BusinessId },
 }
 
 impl Step {
     fn team(&self) -> &TeamId {
         match self {
-            Step::Trace { team_id, .. } | Step::Poll { team_id, .. } | Step::Grade { team_id, .. } => team_id,
+            Step::Trace { team_id, .. }
+            | Step::Poll { team_id, .. }
+            | Step::Grade { team_id, .. }
+            | Step::Business { team_id, .. } => team_id,
         }
     }
 }
@@ -144,6 +149,7 @@ pub struct Pipeline {
     pub clock: Arc<dyn Clock>,
     pub tracer: Arc<dyn Tracer>,
     pub phone_intel: Arc<dyn PhoneIntel>,
+    pub companies: Arc<dyn Companies>,
     pub timing: Timing,
 }
 
@@ -197,6 +203,7 @@ impl Pipeline {
             Step::Trace { team_id, job_id } => self.trace(team_id, job_id).await,
             Step::Poll { team_id, job_id, reference } => self.poll(team_id, job_id, reference).await,
             Step::Grade { team_id, job_id, contact_id } => self.grade(team_id, job_id, contact_id).await,
+            Step::Business { team_id, job_id, business_id } => self.business(team_id, job_id, business_id).await,
         };
         match r {
             Ok(()) => Outcome::Done,
@@ -746,6 +753,202 @@ impl Pipeline {
             };
             staged.extend(outbox::stage(&tx, &msg).await?);
         }
+        tx.commit().await?;
+        self.outbox.publish(&staged).await;
+        Ok(())
+    }
+}
+
+/// The seniorities a decision maker has at Apollo.
+pub const SENIORITIES: &[&str] = &["owner", "founder", "c_suite", "partner", "vp", "director", "manager"];
+
+/// Our role for Apollo's seniority (and title), and whether they decide.
+pub fn role_of(p: &Person) -> (&'static str, bool) {
+    let title = p.title.as_deref().unwrap_or_default().to_ascii_lowercase();
+    match p.seniority.as_deref().unwrap_or_default() {
+        "owner" | "founder" => ("owner", true),
+        "c_suite" if title.contains("ceo") || title.contains("chief executive") => ("ceo", true),
+        "c_suite" => ("executive", true),
+        "partner" => ("partner", true),
+        "vp" | "director" => ("executive", true),
+        "manager" => ("manager", false),
+        _ => ("professional", false),
+    }
+}
+
+/// Stages a business's enrichment as a job (its people, once found, are graded in the same
+/// job); publish the returned outbox id after commit. `None` when it is being enriched already.
+pub async fn start_business(
+    tx: &Tx<'_>,
+    team: &TeamId,
+    business: &BusinessId,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<(EnrichmentJobId, OutboxId)>, StoreError> {
+    if !nextier_store::businesses::request_apollo(tx, business, now).await? {
+        return Ok(None);
+    }
+    let source = json!({"businessId": business});
+    let job = store::create(tx, team, SourceKind::Business, &source, &[], actor)
+        .await?
+        .ok_or_else(|| StoreError::Conflict("the job was not recorded".into()))?;
+    let step = Step::Business { team_id: team.clone(), job_id: job.clone(), business_id: business.clone() };
+    let id = outbox::stage(tx, &stage_step(&step))
+        .await?
+        .ok_or_else(|| StoreError::Conflict("the job's first step was not staged".into()))?;
+    Ok(Some((job, id)))
+}
+
+impl Pipeline {
+    /// Apollo's organisation enrich and people search for one business: the fields nobody
+    /// filled are filled, its decision makers become (or are linked to) contacts, and they are
+    /// graded in the same job.
+    async fn business(&self, team: &TeamId, job: &EnrichmentJobId, id: &BusinessId) -> anyhow::Result<()> {
+        let now = self.clock.now();
+        let provider = self.companies.provider();
+        let step = Step::Business { team_id: team.clone(), job_id: job.clone(), business_id: id.clone() };
+        let mut conn = self.db.conn().await?;
+        let tx = scope::begin(&mut conn, &Scope::team(team.clone())).await?;
+        match store::lock_status(&tx, job).await {
+            Ok(JobStatus::Completed | JobStatus::Cancelled) | Err(StoreError::NotFound) => return Ok(()),
+            Ok(_) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let b = match nextier_store::businesses::get(&tx, id).await {
+            Ok(b) => b,
+            Err(StoreError::NotFound) => {
+                store::complete_if_done(&tx, job, now).await?;
+                tx.commit().await?;
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if b.apollo_status.as_deref() != Some("requested") {
+            return Ok(()); // answered already (a repeated step)
+        }
+        let cache_key = rules::input_key(&[("name", Some(&b.name)), ("domain", b.website.as_deref())]);
+        let cached = store::cached(&tx, provider.as_str(), &cache_key, now)
+            .await?
+            .and_then(|v| serde_json::from_value::<(Option<Organization>, Vec<Person>)>(v).ok());
+        let key = team_key(&tx, team, provider).await?;
+        let answer = match cached {
+            Some(a) => {
+                let hit = Cost { cache_hits: 1, ..Cost::default() };
+                store::charge(&tx, team, job, provider.as_str(), now.date_naive(), hit).await?;
+                tx.commit().await?;
+                a
+            }
+            None => {
+                let (granted, short) = self.take_cap(&tx, team, provider, 2, now).await?;
+                if granted < 2 {
+                    let (until, reason) = short.unwrap_or((end_of_day(now), "the daily cap is reached".into()));
+                    store::set_waiting(&tx, job, Some((until, &reason))).await?;
+                    tx.commit().await?;
+                    return self.later(&step, delay_until(now, until)).await;
+                }
+                tx.commit().await?;
+                let fetched = async {
+                    let org = self.companies.enrich(key.as_deref(), b.website.as_deref(), Some(&b.name)).await?;
+                    let people = match org.as_ref().and_then(|o| o.id.as_deref()) {
+                        Some(org_id) => self.companies.people(key.as_deref(), org_id, SENIORITIES).await?,
+                        None => vec![],
+                    };
+                    Ok::<_, ProviderError>((org, people))
+                }
+                .await;
+                let tx = scope::begin(&mut conn, &Scope::team(team.clone())).await?;
+                match fetched {
+                    Ok(a) => {
+                        let expires = now + chrono::Duration::days(provider.cache_days());
+                        store::cache(
+                            &tx,
+                            team,
+                            provider.as_str(),
+                            &cache_key,
+                            &serde_json::to_value(&a)?,
+                            now,
+                            expires,
+                        )
+                        .await?;
+                        let calls = if a.0.as_ref().and_then(|o| o.id.as_ref()).is_some() { 2 } else { 1 };
+                        let paid = Cost { calls, credits: calls * provider.credits(false), ..Cost::default() };
+                        store::charge(&tx, team, job, provider.as_str(), now.date_naive(), paid).await?;
+                        tx.commit().await?;
+                        a
+                    }
+                    Err(e) if e.retryable() => {
+                        let failed = Cost { failures: 1, ..Cost::default() };
+                        store::charge(&tx, team, job, provider.as_str(), now.date_naive(), failed).await?;
+                        tx.commit().await?;
+                        let wait = match e {
+                            ProviderError::RateLimited(d) => d,
+                            _ => self.timing.retry_after,
+                        };
+                        return self.later(&step, wait).await;
+                    }
+                    Err(e) => {
+                        tracing::warn!(job = %job, business = %id, error = %e, "Apollo could not enrich the business");
+                        let failed = Cost { failures: 1, ..Cost::default() };
+                        store::charge(&tx, team, job, provider.as_str(), now.date_naive(), failed).await?;
+                        nextier_store::businesses::set_apollo(&tx, id, "failed", Some(&e.to_string()), None, now)
+                            .await?;
+                        store::complete_if_done(&tx, job, now).await?;
+                        tx.commit().await?;
+                        return Ok(());
+                    }
+                }
+            }
+        };
+        let (org, people) = answer;
+        let tx = scope::begin(&mut conn, &Scope::team(team.clone())).await?;
+        let Some(org) = org else {
+            nextier_store::businesses::set_apollo(&tx, id, "not_found", Some("Apollo does not know it"), None, now)
+                .await?;
+            store::complete_if_done(&tx, job, now).await?;
+            tx.commit().await?;
+            return Ok(());
+        };
+        let source = provider.as_str();
+        nextier_store::businesses::fill_from_provider(
+            &tx,
+            id,
+            org.industry.as_deref(),
+            org.employees,
+            org.annual_revenue,
+            org.domain.as_deref(),
+            source,
+        )
+        .await?;
+        let mut found = Vec::new();
+        for p in &people {
+            let email =
+                p.email.as_deref().and_then(|e| Email::parse("email", e).ok()).map(|e| e.as_str().to_lowercase());
+            let phone = p.phone.as_deref().and_then(|n| E164::parse(n).ok());
+            if p.first_name.is_none() && p.last_name.is_none() && email.is_none() && phone.is_none() {
+                continue;
+            }
+            let (role, decides) = role_of(p);
+            let (contact, _) = nextier_store::businesses::add_person(
+                &tx,
+                team,
+                id,
+                p.first_name.as_deref(),
+                p.last_name.as_deref(),
+                p.title.as_deref(),
+                email.as_deref(),
+                phone.as_ref().map(|e| e.as_str()),
+                role,
+                decides,
+                source,
+                now,
+            )
+            .await?;
+            found.push(contact);
+        }
+        nextier_store::businesses::set_apollo(&tx, id, "enriched", None, org.id.as_deref(), now).await?;
+        let added = store::add_items(&tx, team, job, &found, Stage::Grade).await?;
+        let staged = self.to_grade(&tx, team, job, &added).await?;
+        store::complete_if_done(&tx, job, now).await?;
         tx.commit().await?;
         self.outbox.publish(&staged).await;
         Ok(())

@@ -155,6 +155,7 @@ id_params!(
     DialerSessionId => "sessionId",
     SuggestionId => "suggestionId",
     SkipTraceId => "jobId",
+    BusinessId => "businessId",
     EnrichmentJobId => "enrichmentJobId",
 );
 

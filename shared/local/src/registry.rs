@@ -134,6 +134,7 @@ impl Registry {
             clock: clock.clone(),
             tracer: sandboxes.tracer,
             phone_intel: sandboxes.phone_intel,
+            companies: sandboxes.companies,
             timing: nextier_enrichment::Timing::default(),
         });
         r.consumers.push(Consumer::declared(

@@ -46,6 +46,7 @@ pub enum SourceKind {
     Contacts,
     Filter,
     Import,
+    Business,
 }
 
 impl SourceKind {
@@ -54,6 +55,7 @@ impl SourceKind {
             SourceKind::Contacts => "contacts",
             SourceKind::Filter => "filter",
             SourceKind::Import => "import",
+            SourceKind::Business => "business",
         }
     }
 }
@@ -180,6 +182,31 @@ pub async fn create(
     )
     .await?;
     Ok(Some(id))
+}
+
+/// Adds contacts to a running job at `stage` (people a provider found on the way); the ones
+/// added.
+pub async fn add_items(
+    tx: &Tx<'_>,
+    team: &TeamId,
+    job: &EnrichmentJobId,
+    contacts: &[ContactId],
+    stage: Stage,
+) -> Result<Vec<ContactId>> {
+    let ids: Vec<&str> = contacts.iter().map(|c| c.as_str()).collect();
+    let rows = tx
+        .query_typed(
+            "INSERT INTO enrichment_items (team_id, job_id, contact_id, stage)
+             SELECT $1, $2, c, $4 FROM unnest($3::text[]) AS c ON CONFLICT DO NOTHING RETURNING contact_id",
+            params![team.as_str() => TEXT, job.as_str() => TEXT, ids => TEXT_ARRAY, stage.as_str() => TEXT],
+        )
+        .await?;
+    tx.execute_typed(
+        "UPDATE enrichment_jobs SET total = total + $2 WHERE id = $1",
+        params![job.as_str() => TEXT, (rows.len() as i32) => INT4],
+    )
+    .await?;
+    Ok(rows.iter().map(|r| ContactId::from_trusted(r.get(0))).collect())
 }
 
 pub async fn get(tx: &Tx<'_>, id: &EnrichmentJobId) -> Result<Job> {

@@ -7,6 +7,7 @@ mod sql;
 
 pub mod ai;
 pub mod api_keys;
+pub mod businesses;
 pub mod calls;
 pub mod campaign_changes;
 pub mod campaigns;

@@ -316,6 +316,10 @@ impl CreateContact {
     }
 }
 
+/// The business roles (`business_owners.role`).
+pub const ROLES: &[&str] =
+    &["owner", "ceo", "partner", "investor", "sales_manager", "executive", "manager", "professional", "unknown"];
+
 /// Parses the list filters from a query string, naming each bad parameter.
 pub fn filter(pairs: &[(String, String)]) -> Result<Filter, nextier_http::ApiError> {
     let mut p = Problems::default();
@@ -359,6 +363,21 @@ pub fn filter(pairs: &[(String, String)]) -> Result<Filter, nextier_http::ApiErr
                     f.q = Some(v.clone());
                 }
             }
+            "businessId" => {
+                f.business_id = p.take(nextier_domain::ids::BusinessId::parse("businessId", v)).map(|b| b.to_string())
+            }
+            "sector" => {
+                if v.trim().is_empty() || v.chars().count() > 100 || v.chars().any(char::is_control) {
+                    p.0.push(FieldError::new("sector", "must be 1 to 100 printable characters"));
+                } else {
+                    f.sector = Some(v.trim().to_owned());
+                }
+            }
+            "role" => f.role = one_of(&mut p, "role", &Some(v.clone()), ROLES),
+            "enrichmentStatus" => match nextier_domain::enrichment::Status::parse(v) {
+                Some(s) => f.enrichment_status = Some(s.as_str().to_owned()),
+                None => p.0.push(FieldError::new("enrichmentStatus", "must be raw, traced, graded, ready or rejected")),
+            },
             "cursor" | "limit" => {}
             other => p.0.push(FieldError::new(other.to_owned(), "is not a filter of this list")),
         }

@@ -54,12 +54,15 @@ pub async fn create_contact(
 }
 
 /// Contacts in id order. Filters: `status`, `leadState`, `tag`, `minScore`, `maxScore`,
-/// `hasMobile`, `state`, `zip`, `q` (name, company, email, or 4+ digits of a phone).
+/// `hasMobile`, `state`, `zip`, `q` (name, company, email, or 4+ digits of a phone),
+/// `businessId`, `sector`, `role` (a role in a business), `enrichmentStatus`.
 #[utoipa::path(get, path = "/teams/{teamId}/contacts", tag = "contacts",
     params(("teamId" = String, Path, description = "team_<ULID>"), PageQuery,
            ("status" = Option<String>, Query), ("leadState" = Option<String>, Query), ("tag" = Option<String>, Query),
            ("minScore" = Option<i32>, Query), ("maxScore" = Option<i32>, Query), ("hasMobile" = Option<bool>, Query),
-           ("state" = Option<String>, Query), ("zip" = Option<String>, Query), ("q" = Option<String>, Query)),
+           ("state" = Option<String>, Query), ("zip" = Option<String>, Query), ("q" = Option<String>, Query),
+           ("businessId" = Option<String>, Query), ("sector" = Option<String>, Query), ("role" = Option<String>, Query),
+           ("enrichmentStatus" = Option<String>, Query)),
     responses((status = 200, description = "A page of contacts", body = Page<Contact>)),
     security(("bearer" = []), ("apiKey" = [])))]
 pub async fn list_contacts(

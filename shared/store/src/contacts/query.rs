@@ -15,6 +15,14 @@ pub struct Filter {
     pub zip: Option<String>,
     /// Free text: name, company, email, or (4+ digits) phone.
     pub q: Option<String>,
+    /// A role in this business.
+    pub business_id: Option<String>,
+    /// A role in a business of this sector (case-insensitive).
+    pub sector: Option<String>,
+    /// This role in some business (owner, ceo, ...).
+    pub role: Option<String>,
+    /// raw, traced, graded, ready or rejected.
+    pub enrichment_status: Option<String>,
 }
 
 /// A WHERE clause and its typed parameters, built from a filter.
@@ -57,6 +65,28 @@ impl Where {
         if let Some(v) = f.max_score {
             let p = w.bind(v, Type::INT4);
             w.clauses.push(format!("c.score <= {p}"));
+        }
+        if let Some(v) = &f.business_id {
+            let p = w.bind(v.clone(), Type::TEXT);
+            w.clauses.push(format!(
+                "EXISTS (SELECT 1 FROM business_owners o WHERE o.contact_id = c.id AND o.business_id = {p})"
+            ));
+        }
+        if let Some(v) = &f.sector {
+            let p = w.bind(v.to_lowercase(), Type::TEXT);
+            w.clauses.push(format!(
+                "EXISTS (SELECT 1 FROM business_owners o JOIN businesses b ON b.id = o.business_id
+                          WHERE o.contact_id = c.id AND lower(b.sector) = {p})"
+            ));
+        }
+        if let Some(v) = &f.role {
+            let p = w.bind(v.clone(), Type::TEXT);
+            w.clauses
+                .push(format!("EXISTS (SELECT 1 FROM business_owners o WHERE o.contact_id = c.id AND o.role = {p})"));
+        }
+        if let Some(v) = &f.enrichment_status {
+            let p = w.bind(v.clone(), Type::TEXT);
+            w.clauses.push(format!("c.enrichment_status = {p}"));
         }
         if let Some(has) = f.has_mobile {
             let not = if has { "" } else { "NOT " };

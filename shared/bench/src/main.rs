@@ -10,8 +10,10 @@
 //! `infra/dev.sh bench tick [enrolments]`: the campaign tick on 100,000 due enrolments (see `tick.rs`).
 //! `infra/dev.sh bench webhook [seconds]`: the SignalHouse webhook and the inbound consumer (see `webhook.rs`).
 //! `infra/dev.sh bench optout [stops]`: opt-out latency behind a slow LLM and a failing carrier (see `optout.rs`).
+//! `infra/dev.sh bench enrich [contacts]`: contacts enriched per minute and the cache's savings (see `enrich.rs`).
 
 mod cold;
+mod enrich;
 mod gate;
 mod import;
 mod load;
@@ -26,6 +28,10 @@ use nextier_local::{start, LocalConfig};
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> anyhow::Result<()> {
+    if std::env::args().nth(1).as_deref() == Some("enrich") {
+        let n = std::env::args().nth(2).and_then(|s| s.parse().ok()).unwrap_or(2_000);
+        return enrich::run(n).await;
+    }
     if std::env::args().nth(1).as_deref() == Some("gate") {
         let n = std::env::args().nth(2).and_then(|s| s.parse().ok()).unwrap_or(20_000);
         return gate::run(n).await;

@@ -117,3 +117,9 @@ ALTER TABLE businesses
     ADD COLUMN enriched_at   timestamptz,
     ADD COLUMN field_sources jsonb NOT NULL DEFAULT '{}';
 CREATE INDEX businesses_team_sector_idx ON businesses (team_id, lower(sector));
+
+-- What a batch asked the tracer (the poll matches its records to these, not to whatever the
+-- contact says by then), and a short lease while one delivery pays for a contact's grades.
+ALTER TABLE enrichment_items
+    ADD COLUMN submitted    jsonb,
+    ADD COLUMN leased_until timestamptz;

@@ -115,8 +115,11 @@ pub async fn start_enrichment_job(
             (SourceKind::Filter, source, found)
         }
         (_, _, Some(imp)) => {
-            nextier_store::imports::get(&tx, imp).await.map_err(not_found("import"))?;
-            let found = store::contacts_of_import(&tx, imp, limit).await?;
+            let i = nextier_store::imports::get(&tx, imp).await.map_err(not_found("import"))?;
+            if i.status != "completed" {
+                return Err(ApiError::Conflict(format!("the import is {}; enrich it once it has completed", i.status)));
+            }
+            let found = store::contacts_of_import(&tx, imp, nextier_enrichment::MAX_IMPORT_CONTACTS).await?;
             (SourceKind::Import, json!({"importId": imp}), found)
         }
         _ => return Err(ApiError::field("contactIds", "give exactly one of contactIds, filterId, filter or importId")),
@@ -128,8 +131,14 @@ pub async fn start_enrichment_job(
         ));
     }
     let started = nextier_enrichment::start(&tx, &team, kind, &source, &contacts, &access.actor.label()).await?;
-    let Some((job, staged)) = started else {
-        return Err(ApiError::Conflict("this import already has its enrichment job".into()));
+    let (job, staged) = match started {
+        nextier_enrichment::Started::Job { job, first, .. } => (job, first),
+        nextier_enrichment::Started::Busy => {
+            return Err(ApiError::Conflict("every one of these contacts is being enriched by a running job".into()))
+        }
+        nextier_enrichment::Started::Duplicate => {
+            return Err(ApiError::Conflict("this import already has its enrichment job".into()))
+        }
     };
     let job = store::get(&tx, &job).await?;
     tx.commit().await.map_err(StoreError::from)?;

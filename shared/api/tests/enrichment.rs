@@ -356,17 +356,22 @@ async fn a_failing_provider_is_retried_without_double_charges_or_lost_contacts()
     s.fail_next("tracerfy", Failure::Status(503));
     *s.pending_polls.lock().unwrap() = 1;
     let job = r.start(json!({"contactIds": [gil]})).await;
-    // Each failure sends the step back (the rig's retry delay is zero), so a drain sees it through.
+    // Each failure sends the step back after the provider's wait: a minute later it tries again.
+    for _ in 0..8 {
+        r.drain().await;
+        r.clock.advance(chrono::Duration::minutes(2));
+    }
     r.drain().await;
     let j = r.get(&format!("/enrichment-jobs/{job}")).await;
     assert_eq!((j["status"].as_str(), j["ready"].as_i64()), (Some("completed"), Some(1)), "{j}");
     let tf = provider(&j, "tracerfy");
-    // Two failed submissions recorded, one paid.
+    // Four failed submissions recorded (one retry at a time, never a growing crowd), one paid.
     assert_eq!(
         (tf["calls"].as_i64(), tf["credits"].as_i64(), tf["failures"].as_i64()),
-        (Some(1), Some(1), Some(2)),
+        (Some(1), Some(1), Some(4)),
         "{j}"
     );
+    assert_eq!(s.calls.lock().unwrap().iter().filter(|(_, p)| p == "/trace/").count(), 5);
     let g = r.get(&format!("/contacts/{gil}")).await;
     assert_eq!(g["phones"].as_array().unwrap().len(), 1, "the number was added once: {g}");
 
@@ -505,4 +510,45 @@ async fn a_business_gets_its_missing_fields_and_decision_makers_from_apollo() {
     assert_eq!(list["items"][0]["id"], biz.to_string());
     let bad = r.h.call(&ALICE, "GET", &format!("/teams/{}/contacts?role=boss", r.team), None).await;
     assert_eq!((bad.status, bad.field()), (StatusCode::BAD_REQUEST, Some("role")));
+}
+
+#[tokio::test]
+async fn overlapping_jobs_and_people_who_opted_out_are_never_paid_for() {
+    let r = rig().await;
+    let s = &r.fake.state;
+    let addr = |line: &str| json!({"line1": line, "city": "Tampa", "state": "FL", "zip": "33602"});
+    s.find("Hal", "Ives", Found { mobiles: vec!["8135552900".into()], ..Found::default() });
+    s.number("+18135552900", "Mobile", "A", 95, "Verizon Wireless");
+    let hal = r.contact(json!({"firstName": "Hal", "lastName": "Ives", "address": addr("5 Reef Ln")})).await;
+    let ivy = r.contact(json!({"firstName": "Ivy", "lastName": "Jones", "address": addr("6 Reef Ln")})).await;
+    // Ivy texted STOP: she is suppressed, and nobody pays to trace her.
+    let stop =
+        r.h.call(
+            &ALICE,
+            "POST",
+            &format!("/teams/{}/contacts/{ivy}/lead-state", r.team),
+            Some(json!({"to": "suppressed"})),
+        )
+        .await;
+    assert!(stop.status.is_success(), "{}", stop.body);
+    let first = r.start(json!({"contactIds": [hal, ivy]})).await;
+    // A second job over the same people while the first runs takes nobody: 409, nothing started.
+    let again =
+        r.h.call(&ALICE, "POST", &format!("/teams/{}/enrichment-jobs", r.team), Some(json!({"contactIds": [hal]})))
+            .await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.body);
+    r.drain().await;
+    let j = r.get(&format!("/enrichment-jobs/{first}")).await;
+    assert_eq!(
+        (j["status"].as_str(), j["ready"].as_i64(), j["rejected"].as_i64()),
+        (Some("completed"), Some(1), Some(1)),
+        "{j}"
+    );
+    assert_eq!(s.calls.lock().unwrap().iter().filter(|(_, p)| p == "/trace/").count(), 1);
+    assert_eq!(s.count("trestle"), 1, "only Hal's number");
+    // Once the first job is done, a new one may take them again.
+    let later =
+        r.h.call(&ALICE, "POST", &format!("/teams/{}/enrichment-jobs", r.team), Some(json!({"contactIds": [hal]})))
+            .await;
+    assert_eq!(later.status, StatusCode::ACCEPTED, "{}", later.body);
 }

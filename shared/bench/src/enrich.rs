@@ -79,9 +79,9 @@ async fn drain(p: &Pipeline, queue: &PgQueue) -> anyhow::Result<()> {
 async fn job(db: &Db, outbox: &OutboxPublisher, team: &TeamId, ids: &[ContactId]) -> anyhow::Result<()> {
     let mut conn = db.conn().await?;
     let tx = scope::begin(&mut conn, &Scope::team(team.clone())).await?;
-    let (_, first) = nextier_enrichment::start(&tx, team, SourceKind::Contacts, &serde_json::json!({}), ids, "bench")
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("no job"))?;
+    let started =
+        nextier_enrichment::start(&tx, team, SourceKind::Contacts, &serde_json::json!({}), ids, "bench").await?;
+    let nextier_enrichment::Started::Job { first, .. } = started else { anyhow::bail!("no job: {started:?}") };
     tx.commit().await?;
     outbox.publish(&[first]).await;
     Ok(())

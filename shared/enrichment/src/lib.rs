@@ -53,8 +53,10 @@ pub const CONSUMER: QueueConsumer =
 pub const SCOPE: &str = "enrichment";
 /// Yes to start a job over each completed import's contacts.
 pub const AUTO_AFTER_IMPORT: &str = "auto_after_import";
-/// The most contacts one job covers.
+/// The most contacts one job over ids or a filter covers.
 pub const MAX_CONTACTS: i64 = 10_000;
+/// The most of an import's new contacts one job covers (an import's job has no other bound).
+pub const MAX_IMPORT_CONTACTS: i64 = 200_000;
 /// The longest delay SQS gives a message.
 const MAX_DELAY: Duration = Duration::from_secs(900);
 
@@ -97,8 +99,19 @@ fn stage_step(step: &Step) -> outbox::OutboxMessage {
     }
 }
 
-/// Records a job over `contacts` and stages its first step in the caller's transaction
-/// (publish the returned outbox id after commit). `None` when the import already has its job.
+/// What [`start`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Started {
+    /// The job, its first step (publish it after commit) and the contacts it took.
+    Job { job: EnrichmentJobId, first: OutboxId, contacts: usize },
+    /// Every contact is being enriched by another running job: nothing was started.
+    Busy,
+    /// The import already has its job.
+    Duplicate,
+}
+
+/// Records a job over `contacts` and stages its first step in the caller's transaction.
+/// Contacts another running job is working on are left to it (nobody pays twice).
 pub async fn start(
     tx: &Tx<'_>,
     team: &TeamId,
@@ -106,11 +119,17 @@ pub async fn start(
     source: &serde_json::Value,
     contacts: &[ContactId],
     actor: &str,
-) -> Result<Option<(EnrichmentJobId, OutboxId)>, StoreError> {
-    let Some(job) = store::create(tx, team, kind, source, contacts, actor).await? else { return Ok(None) };
+) -> Result<Started, StoreError> {
+    let Some((job, taken)) = store::create(tx, team, kind, source, contacts, actor).await? else {
+        return Ok(Started::Duplicate);
+    };
+    if taken == 0 {
+        store::delete_empty(tx, &job).await?;
+        return Ok(Started::Busy);
+    }
     let staged = outbox::stage(tx, &stage_step(&Step::Trace { team_id: team.clone(), job_id: job.clone() })).await?;
-    let id = staged.ok_or_else(|| StoreError::Conflict("the job's first step was not staged".into()))?;
-    Ok(Some((job, id)))
+    let first = staged.ok_or_else(|| StoreError::Conflict("the job's first step was not staged".into()))?;
+    Ok(Started::Job { job, first, contacts: taken })
 }
 
 /// How often to poll, how long to wait between batches, when a claim is stale.
@@ -262,7 +281,7 @@ impl Pipeline {
         let provider = self.tracer.provider();
         let mut conn = self.db.conn().await?;
         let tx = scope::begin(&mut conn, &Scope::team(team.clone())).await?;
-        let status = match store::lock_status(&tx, job).await {
+        let (status, waiting_until) = match store::lock(&tx, job).await {
             Ok(s) => s,
             Err(StoreError::NotFound) => return Ok(()),
             Err(e) => return Err(e.into()),
@@ -270,15 +289,31 @@ impl Pipeline {
         if matches!(status, JobStatus::Completed | JobStatus::Cancelled) {
             return Ok(());
         }
+        let step = Step::Trace { team_id: team.clone(), job_id: job.clone() };
+        // A job waiting (for a cap, or for an operator to fix a key) waits: one step comes back
+        // until then.
+        if let Some(until) = waiting_until.filter(|u| *u > now && status == JobStatus::Waiting) {
+            tx.commit().await?;
+            return self.later(&step, delay_until(now, until)).await;
+        }
         let stale = now - chrono::Duration::from_std(self.timing.stale_claim).unwrap_or_default();
         store::release_stale_claims(&tx, job, stale).await?;
+        // A queued trace whose poll step was lost is polled again.
+        let lost = now - chrono::Duration::from_std(self.timing.stale_claim * 6).unwrap_or_default();
+        let mut staged = Vec::new();
+        for reference in store::stale_polls(&tx, job, lost).await? {
+            let poll = Step::Poll { team_id: team.clone(), job_id: job.clone(), reference };
+            staged.extend(outbox::stage(&tx, &stage_step(&poll)).await?);
+        }
         let batch = store::at_stage(&tx, job, Stage::Trace, self.tracer.max_batch() as i64).await?;
-        let step = Step::Trace { team_id: team.clone(), job_id: job.clone() };
         if batch.is_empty() {
             let in_flight = store::claims_in_flight(&tx, job).await?;
+            store::complete_if_done(&tx, job, now).await?;
             tx.commit().await?;
+            self.outbox.publish(&staged).await;
             if in_flight > 0 {
-                // An interrupted call's contacts come back to be traced once their claim is stale.
+                // Until every trace in flight has settled, look again now and then: an
+                // interrupted call's contacts come back once their claim is stale.
                 self.later(&step, self.timing.stale_claim).await?;
             }
             return Ok(());
@@ -293,6 +328,11 @@ impl Pipeline {
                 }
                 Err(e) => return Err(e.into()),
             };
+            // Someone who opted out is not paid for.
+            if c.lead_state == nextier_domain::lead_state::LeadState::Suppressed {
+                store::finish_item(&tx, job, id, Some("rejected"), "the person opted out").await?;
+                continue;
+            }
             let q = query_of(&c);
             // A contact with a number that may be textable is graded as it is: no trace is paid
             // for. So is one the tracer cannot place (no name, or no address or zip).
@@ -319,9 +359,11 @@ impl Pipeline {
         }
         store::set_waiting(&tx, job, waiting.as_ref().map(|(u, r)| (*u, r.as_str()))).await?;
         let claim = format!("claim:{}", ulid::Ulid::new());
-        let calling: Vec<ContactId> = to_call.iter().map(|(c, _)| c.clone()).collect();
-        store::move_to(&tx, job, &calling, Stage::Poll, Some(&claim)).await?;
-        let staged = self.to_grade(&tx, team, job, &to_grade).await?;
+        let asked: Vec<(ContactId, serde_json::Value)> =
+            to_call.iter().map(|(c, q)| (c.clone(), serde_json::to_value(q).unwrap_or_default())).collect();
+        store::claim_for_trace(&tx, job, &asked, &claim).await?;
+        staged.extend(self.to_grade(&tx, team, job, &to_grade).await?);
+        store::complete_if_done(&tx, job, now).await?;
         store::charge(
             &tx,
             team,
@@ -338,7 +380,10 @@ impl Pipeline {
         if !to_call.is_empty() {
             let queries: Vec<TraceQuery> = to_call.iter().map(|(_, q)| q.clone()).collect();
             let outcome = self.tracer.submit(key.as_deref(), &queries).await;
-            self.submitted(team, job, &claim, &to_call, outcome, now).await?;
+            if !self.submitted(team, job, &claim, &to_call, outcome, now).await? {
+                // The submission failed: its own retry is scheduled, and no other.
+                return Ok(());
+            }
         }
         match waiting {
             Some((until, reason)) => {
@@ -353,7 +398,8 @@ impl Pipeline {
         Ok(())
     }
 
-    /// Settles a submission: applied at once, queued for polling, or put back.
+    /// Settles a submission: applied at once, queued for polling, or put back. False when it
+    /// failed and a retry of the trace step is scheduled.
     async fn submitted(
         &self,
         team: &TeamId,
@@ -362,20 +408,27 @@ impl Pipeline {
         batch: &[(ContactId, TraceQuery)],
         outcome: Result<Submitted, ProviderError>,
         now: DateTime<Utc>,
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<bool> {
         let provider = self.tracer.provider();
         let credits = provider.credits(self.tracer.enhanced()) * batch.len() as i32;
         let paid = Cost { calls: 1, credits, ..Cost::default() };
         match outcome {
-            Ok(Submitted::Done(results)) => self.traced(team, job, batch, &results, Some(paid), now).await,
+            Ok(Submitted::Done(results)) => {
+                self.traced(team, job, batch, &results, Some(paid), now).await?;
+                Ok(true)
+            }
             Ok(Submitted::Queued(reference)) => {
+                // The reference, the charge and the first poll in one transaction: a crash
+                // after it loses nothing.
                 let mut conn = self.db.conn().await?;
                 let tx = scope::begin(&mut conn, &Scope::team(team.clone())).await?;
                 store::rename_claim(&tx, job, claim, &reference).await?;
                 store::charge(&tx, team, job, provider.as_str(), now.date_naive(), paid).await?;
-                tx.commit().await?;
                 let step = Step::Poll { team_id: team.clone(), job_id: job.clone(), reference };
-                self.later(&step, self.timing.poll_every).await
+                let staged: Vec<OutboxId> = outbox::stage(&tx, &stage_step(&step)).await?.into_iter().collect();
+                tx.commit().await?;
+                self.outbox.publish(&staged).await;
+                Ok(true)
             }
             Err(e) => {
                 tracing::warn!(job = %job, error = %e, "skip trace submission failed");
@@ -390,7 +443,8 @@ impl Pipeline {
                         store::release_claim(&tx, job, claim).await?;
                         vec![]
                     }
-                    // Our key: the job waits for an operator (it tries again every 15 minutes).
+                    // Our key or our account (402): the job waits for an operator (it tries
+                    // again every 15 minutes).
                     ProviderError::Unauthorized(why) => {
                         store::release_claim(&tx, job, claim).await?;
                         let reason = format!("{provider} refused our credentials: {why}");
@@ -410,10 +464,11 @@ impl Pipeline {
                     ProviderError::Unauthorized(_) => MAX_DELAY,
                     _ => self.timing.retry_after,
                 };
-                if !matches!(e, ProviderError::Malformed(_)) {
-                    self.later(&Step::Trace { team_id: team.clone(), job_id: job.clone() }, wait).await?;
+                if matches!(e, ProviderError::Malformed(_)) {
+                    return Ok(true);
                 }
-                Ok(())
+                self.later(&Step::Trace { team_id: team.clone(), job_id: job.clone() }, wait).await?;
+                Ok(false)
             }
         }
     }
@@ -433,16 +488,21 @@ impl Pipeline {
             return Ok(()); // settled already (a repeated poll)
         }
         let mut batch = Vec::with_capacity(items.len());
-        for (id, _) in &items {
+        for (id, _, asked) in &items {
             match contacts::get(&tx, id).await {
-                Ok(c) => batch.push((id.clone(), query_of(&c))),
+                // Matched by what was asked, not by what the contact says by now.
+                Ok(c) => batch.push((
+                    id.clone(),
+                    asked.clone().and_then(|a| serde_json::from_value(a).ok()).unwrap_or_else(|| query_of(&c)),
+                )),
                 Err(StoreError::NotFound) => {
                     store::finish_item(&tx, job, id, Some("failed"), "the contact was deleted").await?
                 }
                 Err(e) => return Err(e.into()),
             }
         }
-        let polls = items.iter().map(|(_, n)| *n).max().unwrap_or(0);
+        store::complete_if_done(&tx, job, now).await?;
+        let polls = items.iter().map(|(_, n, _)| *n).max().unwrap_or(0);
         let provider = self.tracer.provider();
         let key = team_key(&tx, team, provider).await?;
         tx.commit().await?;
@@ -463,6 +523,14 @@ impl Pipeline {
                     _ => self.timing.poll_every,
                 };
                 self.later(&step, wait).await
+            }
+            // A key rotated meanwhile: the trace is paid for, so the job waits for the key.
+            Err(ProviderError::Unauthorized(why)) => {
+                let tx = scope::begin(&mut conn, &Scope::team(team.clone())).await?;
+                let reason = format!("{provider} refused our credentials: {why}");
+                store::set_waiting(&tx, job, Some((now + chrono::Duration::minutes(15), &reason))).await?;
+                tx.commit().await?;
+                self.later(&step, MAX_DELAY).await
             }
             // Never finished, or unusable: the contacts are graded without their trace.
             other => {
@@ -566,6 +634,16 @@ impl Pipeline {
             }
             Err(e) => return Err(e.into()),
         };
+        if c.lead_state == nextier_domain::lead_state::LeadState::Suppressed {
+            store::finish_item(&tx, job, contact, Some("rejected"), "the person opted out").await?;
+            store::complete_if_done(&tx, job, now).await?;
+            tx.commit().await?;
+            return Ok(());
+        }
+        // One delivery at a time pays for this contact's grades (a repeated step waits).
+        if !store::lease(&tx, job, contact, now, Some(now + chrono::Duration::minutes(5))).await? {
+            anyhow::bail!("another delivery is grading {contact}");
+        }
         let name =
             [c.first_name.as_deref(), c.last_name.as_deref()].into_iter().flatten().collect::<Vec<_>>().join(" ");
         let key = team_key(&tx, team, provider).await?;
@@ -590,6 +668,7 @@ impl Pipeline {
                     if granted == 0 {
                         let (until, reason) = short.unwrap_or((end_of_day(now), "the daily cap is reached".into()));
                         store::set_waiting(&tx, job, Some((until, &reason))).await?;
+                        store::lease(&tx, job, contact, now, None).await?;
                         tx.commit().await?;
                         return self.later(&step, delay_until(now, until)).await;
                     }
@@ -629,14 +708,17 @@ impl Pipeline {
                                     let reason = format!("{provider} refused our credentials: {why}");
                                     let until = now + chrono::Duration::minutes(15);
                                     store::set_waiting(&tx, job, Some((until, &reason))).await?;
+                                    store::lease(&tx, job, contact, now, None).await?;
                                     tx.commit().await?;
                                     return self.later(&step, MAX_DELAY).await;
                                 }
                                 ProviderError::RateLimited(d) => {
+                                    store::lease(&tx, job, contact, now, None).await?;
                                     tx.commit().await?;
                                     return self.later(&step, d).await;
                                 }
                                 ProviderError::Unavailable(_) => {
+                                    store::lease(&tx, job, contact, now, None).await?;
                                     tx.commit().await?;
                                     return self.later(&step, self.timing.retry_after).await;
                                 }
@@ -706,7 +788,12 @@ impl Pipeline {
             .await?
             .into_iter()
             .map(|p| PhoneFacts {
-                line_type: p.line_type.clone().filter(|t| t != "unknown").unwrap_or(p.kind.clone()),
+                // A landline by either word is a landline; else what phone intelligence found.
+                line_type: if p.kind == "landline" || p.line_type.as_deref() == Some("landline") {
+                    "landline".to_owned()
+                } else {
+                    p.line_type.clone().filter(|t| t != "unknown").unwrap_or(p.kind.clone())
+                },
                 e164: p.e164,
                 grade: p.grade,
                 activity: p.activity,
@@ -789,7 +876,7 @@ pub async fn start_business(
         return Ok(None);
     }
     let source = json!({"businessId": business});
-    let job = store::create(tx, team, SourceKind::Business, &source, &[], actor)
+    let (job, _) = store::create(tx, team, SourceKind::Business, &source, &[], actor)
         .await?
         .ok_or_else(|| StoreError::Conflict("the job was not recorded".into()))?;
     let step = Step::Business { team_id: team.clone(), job_id: job.clone(), business_id: business.clone() };
@@ -920,7 +1007,7 @@ impl Pipeline {
         )
         .await?;
         let mut found = Vec::new();
-        for p in &people {
+        for p in people.iter().take(25) {
             let email =
                 p.email.as_deref().and_then(|e| Email::parse("email", e).ok()).map(|e| e.as_str().to_lowercase());
             let phone = p.phone.as_deref().and_then(|n| E164::parse(n).ok());
@@ -966,7 +1053,8 @@ async fn apply_trace(
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     let (mut phones, mut emails) = (0, 0);
-    for p in &found.phones {
+    // A provider's answer adds at most ten numbers and ten addresses to one person.
+    for p in found.phones.iter().take(10) {
         let Ok(e164) = E164::parse(&p.number) else { continue };
         let kind = rules::line_type(&p.line_type);
         if store::add_found_phone(tx, team, contact, e164.as_str(), kind, provider.as_str(), now).await? {
@@ -976,7 +1064,7 @@ async fn apply_trace(
             }
         }
     }
-    for e in &found.emails {
+    for e in found.emails.iter().take(10) {
         let Ok(email) = Email::parse("email", e) else { continue };
         if store::add_found_email(tx, team, contact, &email.as_str().to_lowercase(), provider.as_str(), now).await? {
             emails += 1;

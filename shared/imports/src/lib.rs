@@ -244,14 +244,14 @@ impl Importer<'_> {
         // The team may have asked for every import's new contacts to be enriched.
         if nextier_store::settings::flag(&tx, nextier_enrichment::SCOPE, nextier_enrichment::AUTO_AFTER_IMPORT).await? {
             let contacts =
-                nextier_store::enrichment::contacts_of_import(&tx, id, nextier_enrichment::MAX_CONTACTS).await?;
+                nextier_store::enrichment::contacts_of_import(&tx, id, nextier_enrichment::MAX_IMPORT_CONTACTS).await?;
             if !contacts.is_empty() {
                 let source = json!({"importId": id, "automatic": true});
                 let kind = nextier_store::enrichment::SourceKind::Import;
-                if let Some((job, first)) =
+                if let nextier_enrichment::Started::Job { job, first, contacts } =
                     nextier_enrichment::start(&tx, team, kind, &source, &contacts, "system:import").await?
                 {
-                    tracing::info!(import_id = %id, job = %job, contacts = contacts.len(), "enrichment started");
+                    tracing::info!(import_id = %id, job = %job, contacts, "enrichment started");
                     staged.push(first);
                 }
             }

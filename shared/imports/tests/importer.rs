@@ -80,6 +80,9 @@ async fn a_file_becomes_contacts_with_counts_and_a_report() {
     assert_eq!(f.count("SELECT count(*) FROM contacts").await, 3);
     assert_eq!(f.count("SELECT count(*) FROM contact_phones").await, 2);
     assert_eq!(f.count("SELECT count(*) FROM contact_events WHERE kind = 'imported'").await, 3);
+    // Provenance: what an import brought says so.
+    assert_eq!(f.count("SELECT count(*) FROM contact_phones WHERE source = 'import'").await, 2);
+    assert_eq!(f.count("SELECT count(*) FROM contact_emails WHERE source <> 'import'").await, 0);
     let report = f.report(&id).await;
     assert!(report.starts_with("row,column,reason,value\n"));
     assert!(report.contains("4,phone,has letters or symbols"), "{report}");

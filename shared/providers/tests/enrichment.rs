@@ -76,14 +76,22 @@ async fn tracerfy_failures_are_sorted_for_the_pipeline() {
     assert!(matches!(e, ProviderError::Unauthorized(_)), "{e:?}");
     // A team's own key wins over the platform's.
     assert!(tracer(&f, Some("wrong")).submit(Some(TRACERFY_TOKEN), &q).await.is_ok());
-    // 429 twice (both attempts): rate limited, for the queue to retry later.
-    f.state.fail_next("tracerfy", Failure::RateLimited(1));
+    // 429: rate limited, for the queue to retry later.
     f.state.fail_next("tracerfy", Failure::RateLimited(1));
     let e = tracer(&f, Some(TRACERFY_TOKEN)).submit(None, &q).await.unwrap_err();
     assert!(matches!(e, ProviderError::RateLimited(_)) && e.retryable(), "{e:?}");
-    // One 503 is retried within the call.
+    // A 503 on a submission is not repeated within the call (a submission may have been taken
+    // and billed): the pipeline retries it later.
     f.state.fail_next("tracerfy", Failure::Status(503));
+    let before = f.state.count("tracerfy");
+    let e = tracer(&f, Some(TRACERFY_TOKEN)).submit(None, &q).await.unwrap_err();
+    assert!(matches!(e, ProviderError::Unavailable(_)) && e.retryable(), "{e:?}");
+    assert_eq!(f.state.count("tracerfy"), before + 1, "one attempt");
     assert!(matches!(tracer(&f, Some(TRACERFY_TOKEN)).submit(None, &q).await, Ok(Submitted::Queued(_))));
+    // Out of credits (402) is for an operator, like a bad key.
+    f.state.fail_next("tracerfy", Failure::Status(402));
+    let e = tracer(&f, Some(TRACERFY_TOKEN)).submit(None, &q).await.unwrap_err();
+    assert!(matches!(e, ProviderError::Unauthorized(_)), "{e:?}");
     // A 200 that is not JSON is unusable, not retryable.
     f.state.fail_next("tracerfy", Failure::Garbage);
     let e = tracer(&f, Some(TRACERFY_TOKEN)).submit(None, &q).await.unwrap_err();

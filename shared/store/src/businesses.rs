@@ -134,12 +134,13 @@ pub async fn people(tx: &Tx<'_>, id: &BusinessId) -> Result<Vec<Member>> {
 }
 
 /// Marks the business as asked of Apollo; false when it already is (a concurrent request waits
-/// for the first and then finds it asked).
+/// for the first and then finds it asked). A request unanswered for an hour (its step ended in
+/// the dead-letter queue) may be made again.
 pub async fn request_apollo(tx: &Tx<'_>, id: &BusinessId, now: DateTime<Utc>) -> Result<bool> {
     let n = tx
         .execute_typed(
             "UPDATE businesses SET apollo_status = 'requested', apollo_reason = NULL, updated_at = $2
-              WHERE id = $1 AND apollo_status IS DISTINCT FROM 'requested'",
+              WHERE id = $1 AND (apollo_status IS DISTINCT FROM 'requested' OR updated_at < $2 - interval '1 hour')",
             params![id.as_str() => TEXT, now => TIMESTAMPTZ],
         )
         .await?;
@@ -193,8 +194,9 @@ pub async fn fill_from_provider(
 }
 
 /// A person a provider found in a business: linked to the team's contact that already has
-/// their email or number, else a new contact with the provider as its source; their role is
-/// added (an existing role is kept). The contact, and whether it is new.
+/// their email, else a new contact with the provider as its source (their number joins it
+/// unless another contact has it); their role is added (an existing role is kept). The
+/// contact, and whether it is new.
 #[allow(clippy::too_many_arguments)]
 pub async fn add_person(
     tx: &Tx<'_>,
@@ -210,11 +212,13 @@ pub async fn add_person(
     source: &str,
     now: DateTime<Utc>,
 ) -> Result<(ContactId, bool)> {
+    // The same person only by their own email (an office number is shared by many people);
+    // never a deleted or merged contact.
     let existing = tx
         .query_typed(
-            "SELECT contact_id FROM contact_emails WHERE email = $1
-             UNION ALL SELECT contact_id FROM contact_phones WHERE e164 = $2 LIMIT 1",
-            params![email => TEXT, e164 => TEXT],
+            "SELECT e.contact_id FROM contact_emails e JOIN contacts c ON c.id = e.contact_id
+              WHERE e.email = $1 AND c.deleted_at IS NULL AND c.merged_into IS NULL LIMIT 1",
+            params![email => TEXT],
         )
         .await?;
     let (contact, new) = match existing.first() {

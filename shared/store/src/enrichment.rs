@@ -153,7 +153,10 @@ fn job(r: &Row) -> Job {
 }
 
 /// Records a job over `contacts` (each once, all of this team: RLS and the foreign key see to
-/// it), every item at the trace stage. `None` when an automatic job for the same import exists.
+/// it), every item at the trace stage. A contact another running job is still working on is
+/// left to that job (so nobody pays twice); jobs of a team are created one at a time. `None`
+/// when an automatic job for the same import exists; else the job and how many contacts it
+/// took.
 pub async fn create(
     tx: &Tx<'_>,
     team: &TeamId,
@@ -161,27 +164,43 @@ pub async fn create(
     source: &serde_json::Value,
     contacts: &[ContactId],
     actor: &str,
-) -> Result<Option<EnrichmentJobId>> {
+) -> Result<Option<(EnrichmentJobId, usize)>> {
+    tx.execute_typed("SELECT pg_advisory_xact_lock(hashtext('enrichment:' || $1))", params![team.as_str() => TEXT])
+        .await?;
     let id = EnrichmentJobId::new();
     let inserted = tx
         .execute_typed(
             "INSERT INTO enrichment_jobs (id, team_id, source_kind, source, total, requested_by)
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
-            params![id.as_str() => TEXT, team.as_str() => TEXT, kind.as_str() => TEXT, source => JSONB,
-                    (contacts.len() as i32) => INT4, actor => TEXT],
+             VALUES ($1, $2, $3, $4, 0, $5) ON CONFLICT DO NOTHING",
+            params![id.as_str() => TEXT, team.as_str() => TEXT, kind.as_str() => TEXT, source => JSONB, actor => TEXT],
         )
         .await?;
     if inserted == 0 {
         return Ok(None);
     }
     let ids: Vec<&str> = contacts.iter().map(|c| c.as_str()).collect();
+    let taken = tx
+        .execute_typed(
+            "INSERT INTO enrichment_items (team_id, job_id, contact_id)
+             SELECT $1, $2, c FROM unnest($3::text[]) AS c
+              WHERE NOT EXISTS (SELECT 1 FROM enrichment_items i JOIN enrichment_jobs j ON j.id = i.job_id
+                                 WHERE i.contact_id = c AND i.stage <> 'done' AND j.status IN ('running', 'waiting'))
+             ON CONFLICT DO NOTHING",
+            params![team.as_str() => TEXT, id.as_str() => TEXT, ids => TEXT_ARRAY],
+        )
+        .await?;
     tx.execute_typed(
-        "INSERT INTO enrichment_items (team_id, job_id, contact_id)
-         SELECT $1, $2, c FROM unnest($3::text[]) AS c ON CONFLICT DO NOTHING",
-        params![team.as_str() => TEXT, id.as_str() => TEXT, ids => TEXT_ARRAY],
+        "UPDATE enrichment_jobs SET total = $2 WHERE id = $1",
+        params![id.as_str() => TEXT, (taken as i32) => INT4],
     )
     .await?;
-    Ok(Some(id))
+    Ok(Some((id, taken as usize)))
+}
+
+/// Removes a job that took no contact (just created, in the same transaction).
+pub async fn delete_empty(tx: &Tx<'_>, id: &EnrichmentJobId) -> Result<()> {
+    tx.execute_typed("DELETE FROM enrichment_jobs WHERE id = $1 AND total = 0", params![id.as_str() => TEXT]).await?;
+    Ok(())
 }
 
 /// Adds contacts to a running job at `stage` (people a provider found on the way); the ones
@@ -232,6 +251,74 @@ pub async fn lock_status(tx: &Tx<'_>, id: &EnrichmentJobId) -> Result<JobStatus>
     rows.first().map(|r| JobStatus::parse(r.get(0)).unwrap_or(JobStatus::Cancelled)).ok_or(StoreError::NotFound)
 }
 
+/// The job's status and, when waiting, until when; locked for the rest of the transaction.
+pub async fn lock(tx: &Tx<'_>, id: &EnrichmentJobId) -> Result<(JobStatus, Option<DateTime<Utc>>)> {
+    let rows = tx
+        .query_typed(
+            "SELECT status, waiting_until FROM enrichment_jobs WHERE id = $1 FOR UPDATE",
+            params![id.as_str() => TEXT],
+        )
+        .await?;
+    rows.first()
+        .map(|r| (JobStatus::parse(r.get(0)).unwrap_or(JobStatus::Cancelled), r.get(1)))
+        .ok_or(StoreError::NotFound)
+}
+
+/// Queued traces of the job not polled since `before` (a poll step that was lost): their
+/// references, touched so that one caller re-polls each.
+pub async fn stale_polls(tx: &Tx<'_>, job: &EnrichmentJobId, before: DateTime<Utc>) -> Result<Vec<String>> {
+    let rows = tx
+        .query_typed(
+            "UPDATE enrichment_items SET updated_at = now()
+              WHERE job_id = $1 AND stage = 'poll' AND provider_ref NOT LIKE 'claim:%' AND updated_at < $2
+              RETURNING provider_ref",
+            params![job.as_str() => TEXT, before => TIMESTAMPTZ],
+        )
+        .await?;
+    let mut refs: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+    refs.sort();
+    refs.dedup();
+    Ok(refs)
+}
+
+/// Claims contacts for a provider call under `claim`, with what is asked for each.
+pub async fn claim_for_trace(
+    tx: &Tx<'_>,
+    job: &EnrichmentJobId,
+    batch: &[(ContactId, serde_json::Value)],
+    claim: &str,
+) -> Result<()> {
+    let ids: Vec<&str> = batch.iter().map(|(c, _)| c.as_str()).collect();
+    let asked: Vec<serde_json::Value> = batch.iter().map(|(_, q)| q.clone()).collect();
+    tx.execute_typed(
+        "UPDATE enrichment_items i SET stage = 'poll', provider_ref = $4, submitted = a.q, updated_at = now()
+           FROM unnest($2::text[], $3::jsonb[]) AS a(c, q)
+          WHERE i.job_id = $1 AND i.contact_id = a.c AND i.stage <> 'done'",
+        params![job.as_str() => TEXT, ids => TEXT_ARRAY, asked => JSONB_ARRAY, claim => TEXT],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Takes the contact's lease until `until` (or gives it back with `None`); false when another
+/// delivery holds it.
+pub async fn lease(
+    tx: &Tx<'_>,
+    job: &EnrichmentJobId,
+    contact: &ContactId,
+    now: DateTime<Utc>,
+    until: Option<DateTime<Utc>>,
+) -> Result<bool> {
+    let n = tx
+        .execute_typed(
+            "UPDATE enrichment_items SET leased_until = $4
+              WHERE job_id = $1 AND contact_id = $2 AND ($4::timestamptz IS NULL OR leased_until IS NULL OR leased_until <= $3)",
+            params![job.as_str() => TEXT, contact.as_str() => TEXT, now => TIMESTAMPTZ, until => TIMESTAMPTZ],
+        )
+        .await?;
+    Ok(n == 1)
+}
+
 /// Up to `limit` of the job's contacts at `stage`, oldest first, locked (skipping any another
 /// consumer holds).
 pub async fn at_stage(tx: &Tx<'_>, job: &EnrichmentJobId, stage: Stage, limit: i64) -> Result<Vec<ContactId>> {
@@ -245,16 +332,22 @@ pub async fn at_stage(tx: &Tx<'_>, job: &EnrichmentJobId, stage: Stage, limit: i
     Ok(rows.iter().map(|r| ContactId::from_trusted(r.get(0))).collect())
 }
 
-/// The job's contacts whose trace is queued under `reference`, locked.
-pub async fn polling(tx: &Tx<'_>, job: &EnrichmentJobId, reference: &str) -> Result<Vec<(ContactId, i32)>> {
+/// The job's contacts whose trace is queued under `reference`, locked: each with its polls
+/// so far and what was asked for it.
+pub async fn polling(
+    tx: &Tx<'_>,
+    job: &EnrichmentJobId,
+    reference: &str,
+) -> Result<Vec<(ContactId, i32, Option<serde_json::Value>)>> {
     let rows = tx
         .query_typed(
-            "SELECT contact_id, polls FROM enrichment_items WHERE job_id = $1 AND stage = 'poll' AND provider_ref = $2
+            "SELECT contact_id, polls, submitted FROM enrichment_items
+              WHERE job_id = $1 AND stage = 'poll' AND provider_ref = $2
               ORDER BY contact_id FOR UPDATE",
             params![job.as_str() => TEXT, reference => TEXT],
         )
         .await?;
-    Ok(rows.iter().map(|r| (ContactId::from_trusted(r.get(0)), r.get(1))).collect())
+    Ok(rows.iter().map(|r| (ContactId::from_trusted(r.get(0)), r.get(1), r.get(2))).collect())
 }
 
 /// The item's stage, locked (`None` when the contact is not in the job).
@@ -298,11 +391,11 @@ pub async fn release_stale_claims(tx: &Tx<'_>, job: &EnrichmentJobId, before: Da
         .await?)
 }
 
-/// Contacts claimed for a provider call now in flight.
+/// Contacts whose trace is in flight: claimed for a call, or queued at the provider.
 pub async fn claims_in_flight(tx: &Tx<'_>, job: &EnrichmentJobId) -> Result<i64> {
     let rows = tx
         .query_typed(
-            "SELECT count(*) FROM enrichment_items WHERE job_id = $1 AND stage = 'poll' AND provider_ref LIKE 'claim:%'",
+            "SELECT count(*) FROM enrichment_items WHERE job_id = $1 AND stage = 'poll'",
             params![job.as_str() => TEXT],
         )
         .await?;
@@ -397,6 +490,14 @@ pub async fn cancel(tx: &Tx<'_>, job: &EnrichmentJobId, now: DateTime<Utc>) -> R
             params![job.as_str() => TEXT, now => TIMESTAMPTZ],
         )
         .await?;
+    // A business whose enrichment is cancelled may be asked again.
+    tx.execute_typed(
+        "UPDATE businesses SET apollo_status = NULL, apollo_reason = 'cancelled'
+          WHERE apollo_status = 'requested'
+            AND id = (SELECT source->>'businessId' FROM enrichment_jobs WHERE id = $1 AND source_kind = 'business')",
+        params![job.as_str() => TEXT],
+    )
+    .await?;
     Ok(n == 1)
 }
 

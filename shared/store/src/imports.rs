@@ -389,16 +389,16 @@ pub async fn merge(tx: &Tx<'_>, team: &TeamId, id: &ImportId, kind: ImportKind) 
     // counts as a change to them.
     for (table, col, id_col, cond) in [
         (
-            "contact_phones (id, team_id, contact_id, e164, type, is_primary)",
+            "contact_phones (id, team_id, contact_id, e164, type, is_primary, source)",
             "phone",
             "new_phone_id",
-            "phone, coalesce(phone_type, 'unknown')::phone_type, match_id IS NULL",
+            "phone, coalesce(phone_type, 'unknown')::phone_type, match_id IS NULL, 'import'",
         ),
         (
-            "contact_emails (id, team_id, contact_id, email, is_primary)",
+            "contact_emails (id, team_id, contact_id, email, is_primary, source)",
             "email",
             "new_email_id",
-            "email, match_id IS NULL",
+            "email, match_id IS NULL, 'import'",
         ),
     ] {
         let conflict = if col == "phone" { "(team_id, e164)" } else { "(team_id, email)" };

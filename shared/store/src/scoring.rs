@@ -19,7 +19,8 @@ pub async fn inputs(tx: &Tx<'_>, contact: &ContactId) -> Result<Inputs> {
                     EXISTS (SELECT 1 FROM contact_addresses a WHERE a.contact_id = c.id
                              AND a.line1 IS NOT NULL AND a.zip IS NOT NULL),
                     (c.company IS NOT NULL OR c.title IS NOT NULL),
-                    coalesce((SELECT json_agg(json_build_array(coalesce(p.line_type, p.type)::text, p.line_grade,
+                    coalesce((SELECT json_agg(json_build_array(CASE WHEN p.type = 'landline' OR p.line_type = 'landline'
+                                  THEN 'landline' ELSE coalesce(nullif(p.line_type, 'unknown'), p.type)::text END, p.line_grade,
                                   p.activity_score))
                                 FROM contact_phones p WHERE p.contact_id = c.id AND NOT p.do_not_call), '[]'),
                     coalesce((SELECT json_agg(json_build_array(o.role, o.is_decision_maker))
@@ -71,6 +72,16 @@ pub async fn rescore(tx: &Tx<'_>, contact: &ContactId, now: DateTime<Utc>) -> Re
         .await?;
     let before = rows.first().map(|r| r.get(0)).ok_or(StoreError::NotFound)?;
     Ok((before, b))
+}
+
+/// A person set the score: it is theirs until the next enrichment or rescore.
+pub async fn set_by_person(tx: &Tx<'_>, contact: &ContactId) -> Result<()> {
+    tx.execute_typed(
+        "UPDATE contacts SET score_breakdown = NULL, scored_at = NULL WHERE id = $1",
+        params![contact.as_str() => TEXT],
+    )
+    .await?;
+    Ok(())
 }
 
 /// The saved breakdown (`None` until the contact was scored).

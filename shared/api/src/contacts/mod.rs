@@ -169,7 +169,9 @@ pub async fn update_contact(
     // enrichment or rescore).
     let mut new_score = f.score;
     let edited = changed || !body.add_phones.is_empty() || !body.add_emails.is_empty();
-    if edited && body.score.is_none() && nextier_store::scoring::breakdown(&tx, &id).await?.is_some() {
+    if body.score.is_some() {
+        nextier_store::scoring::set_by_person(&tx, &id).await?;
+    } else if edited && nextier_store::scoring::breakdown(&tx, &id).await?.is_some() {
         new_score = nextier_store::scoring::rescore(&tx, &id, app.clock.now()).await?.1.total;
     }
     // A new score may put the contact in a running campaign's auto-enrol band.

@@ -24,6 +24,16 @@ pub struct Config {
 }
 
 impl Config {
+    /// The provider with no platform key: only a team's own key makes a call.
+    pub fn keyless() -> Config {
+        Config {
+            base_url: "https://api.apollo.io/v1".into(),
+            api_key: None,
+            retry: Retry { attempts: 2, ..Retry::default() },
+            timeout: Duration::from_secs(15),
+        }
+    }
+
     /// `APOLLO_API_KEY` (or `APOLLO_BASE_URL` alone); `None` when neither is set.
     pub fn from_env() -> Option<Config> {
         let var = |n: &str| nextier_runtime::config::get(n);
@@ -86,7 +96,11 @@ impl Companies for Apollo {
             name: text(o, "name"),
             domain: text(o, "primary_domain").or_else(|| text(o, "website_url")),
             industry: text(o, "industry"),
-            employees: o.get("estimated_num_employees").and_then(Value::as_i64).and_then(|n| i32::try_from(n).ok()),
+            employees: o
+                .get("estimated_num_employees")
+                .and_then(Value::as_i64)
+                .filter(|n| *n >= 0)
+                .and_then(|n| i32::try_from(n).ok()),
             annual_revenue: o.get("annual_revenue").and_then(Value::as_f64).map(|r| r as i64).filter(|r| *r >= 0),
         }))
     }
@@ -107,8 +121,10 @@ impl Companies for Apollo {
             .get("people")
             .and_then(Value::as_array)
             .ok_or_else(|| ProviderError::Malformed("Apollo people search answered without people".into()))?;
+        // A page is 25; a longer answer is cut, never trusted to be small.
         Ok(people
             .iter()
+            .take(25)
             .map(|p| Person {
                 first_name: text(p, "first_name"),
                 last_name: text(p, "last_name"),

@@ -30,6 +30,11 @@ where
 {
     match retry::send(policy, provider, build).await {
         Ok(a) if a.status.is_success() => Ok(a),
+        // Out of credits: like a bad key, an operator must act.
+        Ok(a) if a.status.as_u16() == 402 => Err(ProviderError::Unauthorized(format!(
+            "HTTP 402 (payment required): {}",
+            a.body.chars().take(300).collect::<String>()
+        ))),
         Ok(a) => Err(ProviderError::Malformed(format!(
             "HTTP {}: {}",
             a.status,
@@ -64,8 +69,8 @@ pub(crate) fn http(timeout: Duration) -> reqwest::Client {
 }
 
 /// The providers the enrichment pipeline calls, from the environment: each provider's platform
-/// key (`TRACERFY_API_KEY`, `TRESTLE_API_KEY`, `APOLLO_API_KEY`, with `*_BASE_URL` overrides),
-/// else its sandbox.
+/// key (`TRACERFY_API_KEY`, `TRESTLE_API_KEY`, `APOLLO_API_KEY`, with `*_BASE_URL` overrides).
+/// Without one: the sandbox locally; deployed, the real provider with only the teams' own keys.
 pub struct Providers {
     pub tracer: Arc<dyn Tracer>,
     pub phone_intel: Arc<dyn PhoneIntel>,
@@ -74,17 +79,24 @@ pub struct Providers {
 
 impl Providers {
     pub fn from_env() -> Providers {
+        // Deployed, a provider without a platform key is still the real one: a team's own key
+        // works, and without one the job waits with the reason. Never the sandbox's invented
+        // numbers on real contacts.
+        let local = nextier_runtime::config::is_local();
         let tracer: Arc<dyn Tracer> = match tracerfy::Config::from_env() {
             Some(c) => Arc::new(tracerfy::Tracerfy::new(c)),
-            None => Arc::new(SandboxTracer::default()),
+            None if local => Arc::new(SandboxTracer::default()),
+            None => Arc::new(tracerfy::Tracerfy::new(tracerfy::Config::keyless())),
         };
         let phone_intel: Arc<dyn PhoneIntel> = match trestle::Config::from_env() {
             Some(c) => Arc::new(trestle::Trestle::new(c)),
-            None => Arc::new(SandboxPhoneIntel::default()),
+            None if local => Arc::new(SandboxPhoneIntel::default()),
+            None => Arc::new(trestle::Trestle::new(trestle::Config::keyless())),
         };
         let companies: Arc<dyn Companies> = match apollo::Config::from_env() {
             Some(c) => Arc::new(apollo::Apollo::new(c)),
-            None => Arc::new(SandboxCompanies),
+            None if local => Arc::new(SandboxCompanies),
+            None => Arc::new(apollo::Apollo::new(apollo::Config::keyless())),
         };
         tracing::info!(tracer = %tracer.provider(), phone_intel = %phone_intel.provider(),
             companies = %companies.provider(), "enrichment providers");

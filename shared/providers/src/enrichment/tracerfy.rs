@@ -29,6 +29,17 @@ pub struct Config {
 }
 
 impl Config {
+    /// The provider with no platform key: only a team's own key makes a call.
+    pub fn keyless() -> Config {
+        Config {
+            base_url: "https://tracerfy.com/v1/api".into(),
+            api_key: None,
+            enhanced: false,
+            retry: Retry { attempts: 2, ..Retry::default() },
+            timeout: Duration::from_secs(20),
+        }
+    }
+
     /// `TRACERFY_API_KEY` (or `TRACERFY_BASE_URL` alone, for teams that bring their own key),
     /// `TRACERFY_TRACE_TYPE` (`normal` or `enhanced`); `None` when neither is set.
     pub fn from_env() -> Option<Config> {
@@ -125,8 +136,10 @@ impl Tracer for Tracerfy {
             "trace_type": if self.config.enhanced { "enhanced" } else { "normal" },
         });
         let url = self.url("trace/");
-        let answer =
-            call(&self.config.retry, "tracerfy", || self.http.post(&url).bearer_auth(token).json(&body)).await?;
+        // A submission is not idempotent (a timed-out one may have been taken and billed), so
+        // it is never repeated within the call: the pipeline decides what to do.
+        let once = Retry { attempts: 1, ..self.config.retry.clone() };
+        let answer = call(&once, "tracerfy", || self.http.post(&url).bearer_auth(token).json(&body)).await?;
         let v = json(&answer)?;
         let id = text(&v, "queue_id")
             .or_else(|| text(&v, "id"))

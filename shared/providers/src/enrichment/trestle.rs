@@ -24,6 +24,16 @@ pub struct Config {
 }
 
 impl Config {
+    /// The provider with no platform key: only a team's own key makes a call.
+    pub fn keyless() -> Config {
+        Config {
+            base_url: "https://api.trestleiq.com".into(),
+            api_key: None,
+            retry: Retry { attempts: 2, ..Retry::default() },
+            timeout: Duration::from_secs(10),
+        }
+    }
+
     /// `TRESTLE_API_KEY` (or `TRESTLE_BASE_URL` alone); `None` when neither is set.
     pub fn from_env() -> Option<Config> {
         let var = |n: &str| nextier_runtime::config::get(n);

@@ -478,7 +478,7 @@ impl Pipeline {
         let now = self.clock.now();
         let mut conn = self.db.conn().await?;
         let tx = scope::begin(&mut conn, &Scope::team(team.clone())).await?;
-        match store::lock_status(&tx, job).await {
+        match store::status(&tx, job).await {
             Ok(JobStatus::Completed | JobStatus::Cancelled) | Err(StoreError::NotFound) => return Ok(()),
             Ok(_) => {}
             Err(e) => return Err(e.into()),
@@ -616,7 +616,7 @@ impl Pipeline {
         let step = Step::Grade { team_id: team.clone(), job_id: job.clone(), contact_id: contact.clone() };
         let mut conn = self.db.conn().await?;
         let tx = scope::begin(&mut conn, &Scope::team(team.clone())).await?;
-        match store::lock_status(&tx, job).await {
+        match store::status(&tx, job).await {
             Ok(JobStatus::Completed | JobStatus::Cancelled) | Err(StoreError::NotFound) => return Ok(()),
             Ok(_) => {}
             Err(e) => return Err(e.into()),
@@ -896,7 +896,7 @@ impl Pipeline {
         let step = Step::Business { team_id: team.clone(), job_id: job.clone(), business_id: id.clone() };
         let mut conn = self.db.conn().await?;
         let tx = scope::begin(&mut conn, &Scope::team(team.clone())).await?;
-        match store::lock_status(&tx, job).await {
+        match store::status(&tx, job).await {
             Ok(JobStatus::Completed | JobStatus::Cancelled) | Err(StoreError::NotFound) => return Ok(()),
             Ok(_) => {}
             Err(e) => return Err(e.into()),

@@ -243,6 +243,12 @@ pub async fn list(tx: &Tx<'_>, page: &PageRequest) -> Result<Vec<Job>> {
     Ok(rows.iter().map(job).collect())
 }
 
+/// The job's status, without a lock (steps of one job run side by side).
+pub async fn status(tx: &Tx<'_>, id: &EnrichmentJobId) -> Result<JobStatus> {
+    let rows = tx.query_typed("SELECT status FROM enrichment_jobs WHERE id = $1", params![id.as_str() => TEXT]).await?;
+    rows.first().map(|r| JobStatus::parse(r.get(0)).unwrap_or(JobStatus::Cancelled)).ok_or(StoreError::NotFound)
+}
+
 /// The job's status, locked for the rest of the transaction.
 pub async fn lock_status(tx: &Tx<'_>, id: &EnrichmentJobId) -> Result<JobStatus> {
     let rows = tx

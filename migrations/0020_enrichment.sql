@@ -74,6 +74,8 @@ CREATE TABLE enrichment_items (
     FOREIGN KEY (team_id, contact_id) REFERENCES contacts (team_id, id) ON DELETE CASCADE
 );
 CREATE INDEX enrichment_items_contact_idx ON enrichment_items (contact_id);
+-- "Is anything of this job still open?" after every contact: never a scan of the whole job.
+CREATE INDEX enrichment_items_open_idx ON enrichment_items (job_id, stage) WHERE stage <> 'done';
 
 -- What each provider answered, by the hash of its normalised input: asked again within the
 -- provider's lifetime (skip trace 30 days), the answer comes from here and nobody is paid.

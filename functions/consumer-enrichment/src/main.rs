@@ -20,6 +20,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         limiter: platform.limiter.clone(),
         clock: Arc::new(SystemClock),
         tracer: providers.tracer,
+        other_tracers: providers.other_tracers,
         phone_intel: providers.phone_intel,
         companies: providers.companies,
         timing: nextier_enrichment::Timing::default(),

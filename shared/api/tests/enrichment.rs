@@ -18,7 +18,7 @@ use nextier_platform::ports::clock::ManualClock;
 use nextier_platform::Queue;
 use nextier_providers::enrichment::{apollo, tracerfy, trestle};
 use nextier_providers::retry::Retry;
-use nextier_testkit::fakes::{Failure, FakeProviders, Found, APOLLO_KEY, TRACERFY_TOKEN, TRESTLE_KEY};
+use nextier_testkit::fakes::{Failure, FakeProviders, Found, APOLLO_KEY, REALESTATE_KEY, TRACERFY_TOKEN, TRESTLE_KEY};
 use serde_json::{json, Value};
 use support::{harness, As, Harness};
 
@@ -59,6 +59,14 @@ async fn rig() -> Rig {
             retry: fast(),
             timeout: Duration::from_secs(5),
         })),
+        other_tracers: vec![Arc::new(nextier_providers::realestate::RealEstateApi::new(
+            nextier_providers::realestate::Config {
+                base_url: format!("{}/realestate", fake.base),
+                api_key: REALESTATE_KEY.into(),
+                retry: fast(),
+                timeout: Duration::from_secs(5),
+            },
+        ))],
         phone_intel: Arc::new(trestle::Trestle::new(trestle::Config {
             base_url: format!("{}/trestle", fake.base),
             api_key: Some(TRESTLE_KEY.into()),
@@ -551,4 +559,42 @@ async fn overlapping_jobs_and_people_who_opted_out_are_never_paid_for() {
         r.h.call(&ALICE, "POST", &format!("/teams/{}/enrichment-jobs", r.team), Some(json!({"contactIds": [hal]})))
             .await;
     assert_eq!(later.status, StatusCode::ACCEPTED, "{}", later.body);
+}
+
+#[tokio::test]
+async fn a_team_may_trace_with_realestateapi_instead() {
+    let r = rig().await;
+    let s = &r.fake.state;
+    r.setting("tracer", "realestateapi").await;
+    s.find(
+        "Jo",
+        "King",
+        Found { mobiles: vec!["8135553100".into()], landlines: vec!["8135553199".into()], ..Found::default() },
+    );
+    s.number("+18135553100", "Mobile", "B", 72, "AT&T Mobility");
+    let addr = json!({"line1": "7 Gulf Blvd", "city": "Tampa", "state": "FL", "zip": "33602"});
+    let jo = r.contact(json!({"firstName": "Jo", "lastName": "King", "address": addr})).await;
+    let nobody = r
+        .contact(json!({"firstName": "No", "lastName": "Body", "address": {"line1": "8 Gulf Blvd", "zip": "33602"}}))
+        .await;
+    let job = r.start(json!({"contactIds": [jo, nobody]})).await;
+    r.drain().await;
+    let j = r.get(&format!("/enrichment-jobs/{job}")).await;
+    assert_eq!(
+        (j["status"].as_str(), j["ready"].as_i64(), j["rejected"].as_i64()),
+        (Some("completed"), Some(1), Some(1)),
+        "{j}"
+    );
+    // One call per person, answered at once; Tracerfy is not asked.
+    let re = provider(&j, "realestateapi");
+    assert_eq!((re["calls"].as_i64(), re["credits"].as_i64()), (Some(1), Some(2)), "{j}");
+    assert_eq!((s.count("realestateapi"), s.count("tracerfy")), (2, 0));
+    let c = r.get(&format!("/contacts/{jo}")).await;
+    let sources: Vec<(&str, &str)> = c["phones"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["e164"].as_str().unwrap(), p["source"].as_str().unwrap()))
+        .collect();
+    assert_eq!(sources, [("+18135553100", "realestateapi"), ("+18135553199", "realestateapi")], "{c}");
 }

@@ -176,6 +176,7 @@ pub async fn run(n: usize) -> anyhow::Result<()> {
         limiter: Arc::new(PgRateLimiter::new(db.clone())),
         clock: Arc::new(SystemClock),
         tracer,
+        other_tracers: vec![],
         phone_intel: intel,
         companies: Arc::new(apollo::Apollo::new(apollo::Config {
             base_url: format!("{}/apollo", fake.base),

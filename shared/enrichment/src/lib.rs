@@ -166,7 +166,10 @@ pub struct Pipeline {
     pub queue: Arc<dyn Queue>,
     pub limiter: Arc<dyn RateLimiter>,
     pub clock: Arc<dyn Clock>,
+    /// The skip tracer teams use unless they choose another (setting `enrichment/tracer`).
     pub tracer: Arc<dyn Tracer>,
+    /// The others a team may choose (RealEstateAPI's single trace).
+    pub other_tracers: Vec<Arc<dyn Tracer>>,
     pub phone_intel: Arc<dyn PhoneIntel>,
     pub companies: Arc<dyn Companies>,
     pub timing: Timing,
@@ -275,12 +278,20 @@ impl Pipeline {
         Ok((n, short))
     }
 
+    /// The team's skip tracer: the one its setting `enrichment/tracer` names, else the default.
+    async fn tracer_for(&self, tx: &Tx<'_>) -> Result<Arc<dyn Tracer>, StoreError> {
+        let chosen = settings::strings_in(tx, SCOPE).await?.get("tracer").and_then(|t| Provider::parse(t.trim()));
+        let mut all = std::iter::once(&self.tracer).chain(&self.other_tracers);
+        Ok(chosen.and_then(|p| all.find(|t| t.provider() == p).cloned()).unwrap_or_else(|| self.tracer.clone()))
+    }
+
     /// Trace the job's next batch.
     async fn trace(&self, team: &TeamId, job: &EnrichmentJobId) -> anyhow::Result<()> {
         let now = self.clock.now();
-        let provider = self.tracer.provider();
         let mut conn = self.db.conn().await?;
         let tx = scope::begin(&mut conn, &Scope::team(team.clone())).await?;
+        let tracer = self.tracer_for(&tx).await?;
+        let provider = tracer.provider();
         let (status, waiting_until) = match store::lock(&tx, job).await {
             Ok(s) => s,
             Err(StoreError::NotFound) => return Ok(()),
@@ -305,7 +316,7 @@ impl Pipeline {
             let poll = Step::Poll { team_id: team.clone(), job_id: job.clone(), reference };
             staged.extend(outbox::stage(&tx, &stage_step(&poll)).await?);
         }
-        let batch = store::at_stage(&tx, job, Stage::Trace, self.tracer.max_batch() as i64).await?;
+        let batch = store::at_stage(&tx, job, Stage::Trace, tracer.max_batch() as i64).await?;
         if batch.is_empty() {
             let in_flight = store::claims_in_flight(&tx, job).await?;
             store::complete_if_done(&tx, job, now).await?;
@@ -379,8 +390,8 @@ impl Pipeline {
 
         if !to_call.is_empty() {
             let queries: Vec<TraceQuery> = to_call.iter().map(|(_, q)| q.clone()).collect();
-            let outcome = self.tracer.submit(key.as_deref(), &queries).await;
-            if !self.submitted(team, job, &claim, &to_call, outcome, now).await? {
+            let outcome = tracer.submit(key.as_deref(), &queries).await;
+            if !self.submitted(tracer.as_ref(), team, job, &claim, &to_call, outcome, now).await? {
                 // The submission failed: its own retry is scheduled, and no other.
                 return Ok(());
             }
@@ -390,7 +401,7 @@ impl Pipeline {
                 tracing::info!(job = %job, %reason, "enrichment waits for a daily cap");
                 self.later(&step, delay_until(now, until)).await?;
             }
-            None if batch.len() >= self.tracer.max_batch() || !to_call.is_empty() => {
+            None if batch.len() >= tracer.max_batch() || !to_call.is_empty() => {
                 self.later(&step, self.timing.between_batches).await?;
             }
             None => {}
@@ -400,8 +411,10 @@ impl Pipeline {
 
     /// Settles a submission: applied at once, queued for polling, or put back. False when it
     /// failed and a retry of the trace step is scheduled.
+    #[allow(clippy::too_many_arguments)]
     async fn submitted(
         &self,
+        tracer: &dyn Tracer,
         team: &TeamId,
         job: &EnrichmentJobId,
         claim: &str,
@@ -409,12 +422,12 @@ impl Pipeline {
         outcome: Result<Submitted, ProviderError>,
         now: DateTime<Utc>,
     ) -> anyhow::Result<bool> {
-        let provider = self.tracer.provider();
-        let credits = provider.credits(self.tracer.enhanced()) * batch.len() as i32;
+        let provider = tracer.provider();
+        let credits = provider.credits(tracer.enhanced()) * batch.len() as i32;
         let paid = Cost { calls: 1, credits, ..Cost::default() };
         match outcome {
             Ok(Submitted::Done(results)) => {
-                self.traced(team, job, batch, &results, Some(paid), now).await?;
+                self.traced(provider, team, job, batch, &results, Some(paid), now).await?;
                 Ok(true)
             }
             Ok(Submitted::Queued(reference)) => {
@@ -503,13 +516,14 @@ impl Pipeline {
         }
         store::complete_if_done(&tx, job, now).await?;
         let polls = items.iter().map(|(_, n, _)| *n).max().unwrap_or(0);
-        let provider = self.tracer.provider();
+        let tracer = self.tracer_for(&tx).await?;
+        let provider = tracer.provider();
         let key = team_key(&tx, team, provider).await?;
         tx.commit().await?;
         let queries: Vec<TraceQuery> = batch.iter().map(|(_, q)| q.clone()).collect();
         let step = Step::Poll { team_id: team.clone(), job_id: job.clone(), reference: reference.to_owned() };
-        match self.tracer.poll(key.as_deref(), reference, &queries).await {
-            Ok(Some(results)) => self.traced(team, job, &batch, &results, None, now).await,
+        match tracer.poll(key.as_deref(), reference, &queries).await {
+            Ok(Some(results)) => self.traced(provider, team, job, &batch, &results, None, now).await,
             Ok(None) if polls + 1 < self.timing.max_polls => {
                 let tx = scope::begin(&mut conn, &Scope::team(team.clone())).await?;
                 store::polled(&tx, job, reference).await?;
@@ -554,8 +568,10 @@ impl Pipeline {
 
     /// Applies a batch's results: cached first (a crash after this pays nothing again), then
     /// the numbers and addresses join their contacts, which go on to grading.
+    #[allow(clippy::too_many_arguments)]
     async fn traced(
         &self,
+        provider: Provider,
         team: &TeamId,
         job: &EnrichmentJobId,
         batch: &[(ContactId, TraceQuery)],
@@ -563,7 +579,6 @@ impl Pipeline {
         paid: Option<Cost>,
         now: DateTime<Utc>,
     ) -> anyhow::Result<()> {
-        let provider = self.tracer.provider();
         let expires = now + chrono::Duration::days(provider.cache_days());
         let mut conn = self.db.conn().await?;
         let tx = scope::begin(&mut conn, &Scope::team(team.clone())).await?;

@@ -133,6 +133,7 @@ impl Registry {
             limiter: Arc::new(nextier_platform::local::PgRateLimiter::new(app.clone())),
             clock: clock.clone(),
             tracer: sandboxes.tracer,
+            other_tracers: sandboxes.other_tracers,
             phone_intel: sandboxes.phone_intel,
             companies: sandboxes.companies,
             timing: nextier_enrichment::Timing::default(),

@@ -96,3 +96,97 @@ impl SkipTracer for LazySkipTracer {
         self.0.get_or_init(skip_tracer_from_env).bulk(inputs, webhook_url).await
     }
 }
+
+/// RealEstateAPI's single trace as an enrichment tracer: `POST {base}/SkipTrace` with
+/// `x-api-key`, one person per call, answered at once (`output.phones[phone_number,
+/// phone_type, carrier, is_connected]`, `output.emails`; also read under `output.identity`).
+/// A batch is a few calls in a row: a failure part-way means the calls before it are paid
+/// again when the batch is retried, so batches are small.
+#[async_trait]
+impl nextier_platform::ports::enrichment::Tracer for RealEstateApi {
+    fn provider(&self) -> nextier_domain::enrichment::Provider {
+        nextier_domain::enrichment::Provider::RealEstateApi
+    }
+
+    fn max_batch(&self) -> usize {
+        5
+    }
+
+    async fn submit(
+        &self,
+        key: Option<&str>,
+        queries: &[nextier_platform::ports::enrichment::TraceQuery],
+    ) -> Result<nextier_platform::ports::enrichment::Submitted, nextier_platform::ports::enrichment::ProviderError>
+    {
+        use nextier_platform::ports::enrichment::{FoundPhone, ProviderError, Submitted, TraceResult};
+        let url = format!("{}/SkipTrace", self.config.base_url.trim_end_matches('/'));
+        let token = key.unwrap_or(&self.config.api_key);
+        let mut out = Vec::with_capacity(queries.len());
+        for q in queries {
+            let body = json!({"first_name": q.first_name, "last_name": q.last_name, "address": q.address,
+                              "city": q.city, "state": q.state, "zip": q.zip});
+            let answer = crate::enrichment::call(&self.config.retry, "realestateapi", || {
+                self.http.post(&url).header("x-api-key", token).json(&body)
+            })
+            .await;
+            let v = match answer {
+                Ok(a) => crate::enrichment::json(&a)?,
+                // No match is an answer: nothing found.
+                Err(ProviderError::Malformed(m)) if m.starts_with("HTTP 404") => {
+                    out.push(TraceResult::default());
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let output = v.get("output").unwrap_or(&v);
+            let identity = output.get("identity").unwrap_or(&Value::Null);
+            let list = |name: &str| -> Vec<Value> {
+                output
+                    .get(name)
+                    .or_else(|| identity.get(name))
+                    .and_then(Value::as_array)
+                    .map(|a| a.iter().take(20).cloned().collect())
+                    .unwrap_or_default()
+            };
+            let phones = list("phones")
+                .iter()
+                .filter(|p| p.get("is_connected").and_then(Value::as_bool) != Some(false))
+                .filter_map(|p| {
+                    let number = crate::enrichment::text(p, "phone_number")
+                        .or_else(|| crate::enrichment::text(p, "phoneNumber"))
+                        .or_else(|| crate::enrichment::text(p, "number"))?;
+                    let kind = crate::enrichment::text(p, "phone_type").unwrap_or_default();
+                    Some(FoundPhone {
+                        number,
+                        line_type: nextier_domain::enrichment::line_type(&kind).to_owned(),
+                        carrier: crate::enrichment::text(p, "carrier"),
+                    })
+                })
+                .collect();
+            let emails = list("emails")
+                .iter()
+                .filter_map(|e| match e {
+                    Value::String(s) => Some(s.clone()),
+                    other => crate::enrichment::text(other, "email")
+                        .or_else(|| crate::enrichment::text(other, "email_address")),
+                })
+                .collect();
+            out.push(TraceResult { phones, emails });
+        }
+        Ok(Submitted::Done(out))
+    }
+
+    async fn poll(
+        &self,
+        _key: Option<&str>,
+        _reference: &str,
+        _queries: &[nextier_platform::ports::enrichment::TraceQuery],
+    ) -> Result<
+        Option<Vec<nextier_platform::ports::enrichment::TraceResult>>,
+        nextier_platform::ports::enrichment::ProviderError,
+    > {
+        Err(nextier_platform::ports::enrichment::ProviderError::Malformed(
+            "RealEstateAPI answers at once; nothing is queued".into(),
+        ))
+    }
+}

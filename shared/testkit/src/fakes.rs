@@ -6,6 +6,8 @@
 //!   record per row with `primary_phone`, `mobile_1..5`, `landline_1..3`, `email_1..5` (unknown
 //!   fields as empty strings).
 //! - Trestle under `/trestle`: `GET /3.0/phone_intel?phone=` (`x-api-key`).
+//! - RealEstateAPI under `/realestate`: `POST /SkipTrace` (`x-api-key`), one person, answered
+//!   at once with `output.phones` and `output.emails`, 404 when nobody matches.
 //! - Apollo under `/apollo`: `POST /organizations/enrich`, `POST /mixed_people/search`
 //!   (`x-api-key`).
 //!
@@ -25,6 +27,7 @@ use serde_json::{json, Value};
 pub const TRACERFY_TOKEN: &str = "tf-test-token";
 pub const TRESTLE_KEY: &str = "trestle-test-key";
 pub const APOLLO_KEY: &str = "apollo-test-key";
+pub const REALESTATE_KEY: &str = "rea-test-key";
 
 /// A scripted failure for the next call to a provider.
 #[derive(Debug, Clone)]
@@ -205,6 +208,30 @@ async fn trestle_phone(
     }
 }
 
+async fn realestate_trace(State(s): State<Arc<FakeState>>, headers: HeaderMap, Json(body): Json<Value>) -> Response {
+    if let Some(r) = s.record("realestateapi", "/SkipTrace") {
+        return r;
+    }
+    if key(&headers, "x-api-key").as_deref() != Some(REALESTATE_KEY) {
+        return (StatusCode::UNAUTHORIZED, Json(json!({"message": "Invalid API key"}))).into_response();
+    }
+    let name = |f: &str| body[f].as_str().unwrap_or_default().to_lowercase();
+    let found = s.people.lock().unwrap().get(&format!("{} {}", name("first_name"), name("last_name"))).cloned();
+    let Some(f) = found else {
+        return (StatusCode::NOT_FOUND, Json(json!({"statusCode": 404, "message": "No match found"}))).into_response();
+    };
+    let phones: Vec<Value> = f
+        .mobiles
+        .iter()
+        .map(|n| json!({"phone_number": n, "phone_type": "Mobile", "is_connected": true, "carrier": null}))
+        .chain(f.landlines.iter().map(|n| json!({"phone_number": n, "phone_type": "LandLine", "is_connected": true})))
+        .collect();
+    let emails: Vec<Value> = f.emails.iter().map(|e| json!({"email": e})).collect();
+    Json(json!({"input": body, "output": {"identity": {"names": [{"first_name": name("first_name")}]},
+                "phones": phones, "emails": emails}, "match": true, "statusCode": 200}))
+    .into_response()
+}
+
 async fn apollo_enrich(State(s): State<Arc<FakeState>>, headers: HeaderMap, Json(body): Json<Value>) -> Response {
     if let Some(r) = s.record("apollo", "/organizations/enrich") {
         return r;
@@ -256,6 +283,7 @@ impl FakeProviders {
             .route("/tracerfy/trace/", post(tracerfy_trace))
             .route("/tracerfy/queue/{id}", get(tracerfy_queue))
             .route("/trestle/3.0/phone_intel", get(trestle_phone))
+            .route("/realestate/SkipTrace", post(realestate_trace))
             .route("/apollo/organizations/enrich", post(apollo_enrich))
             .route("/apollo/mixed_people/search", post(apollo_people))
             .with_state(state.clone());

@@ -73,6 +73,9 @@ pub(crate) fn http(timeout: Duration) -> reqwest::Client {
 /// Without one: the sandbox locally; deployed, the real provider with only the teams' own keys.
 pub struct Providers {
     pub tracer: Arc<dyn Tracer>,
+    /// RealEstateAPI's single trace, when its key is set (a team chooses it with
+    /// `enrichment/tracer = realestateapi`).
+    pub other_tracers: Vec<Arc<dyn Tracer>>,
     pub phone_intel: Arc<dyn PhoneIntel>,
     pub companies: Arc<dyn Companies>,
 }
@@ -98,15 +101,20 @@ impl Providers {
             None if local => Arc::new(SandboxCompanies),
             None => Arc::new(apollo::Apollo::new(apollo::Config::keyless())),
         };
+        let other_tracers: Vec<Arc<dyn Tracer>> = crate::realestate::Config::from_env()
+            .map(|c| Arc::new(crate::realestate::RealEstateApi::new(c)) as Arc<dyn Tracer>)
+            .into_iter()
+            .collect();
         tracing::info!(tracer = %tracer.provider(), phone_intel = %phone_intel.provider(),
-            companies = %companies.provider(), "enrichment providers");
-        Providers { tracer, phone_intel, companies }
+            companies = %companies.provider(), others = other_tracers.len(), "enrichment providers");
+        Providers { tracer, other_tracers, phone_intel, companies }
     }
 
     /// The sandboxes (local runs).
     pub fn sandbox() -> Providers {
         Providers {
             tracer: Arc::new(SandboxTracer::default()),
+            other_tracers: vec![],
             phone_intel: Arc::new(SandboxPhoneIntel::default()),
             companies: Arc::new(SandboxCompanies),
         }

@@ -126,6 +126,7 @@ pub const FUNCTIONS: &[Function] = &[
             Secret("TRACERFY_API_KEY"),
             Secret("TRESTLE_API_KEY"),
             Secret("APOLLO_API_KEY"),
+            Secret("REALESTATE_API_KEY"),
         ],
     },
     // A reply stages its answer, its suggestion and InboundMessageReceived, published at once;

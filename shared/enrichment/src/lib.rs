@@ -375,15 +375,7 @@ impl Pipeline {
         store::claim_for_trace(&tx, job, &asked, &claim).await?;
         staged.extend(self.to_grade(&tx, team, job, &to_grade).await?);
         store::complete_if_done(&tx, job, now).await?;
-        store::charge(
-            &tx,
-            team,
-            job,
-            provider.as_str(),
-            now.date_naive(),
-            Cost { cache_hits: hits, ..Cost::default() },
-        )
-        .await?;
+        store::charge(&tx, team, job, provider, now, Cost { cache_hits: hits, ..Cost::default() }).await?;
         let key = team_key(&tx, team, provider).await?;
         tx.commit().await?;
         self.outbox.publish(&staged).await;
@@ -436,7 +428,7 @@ impl Pipeline {
                 let mut conn = self.db.conn().await?;
                 let tx = scope::begin(&mut conn, &Scope::team(team.clone())).await?;
                 store::rename_claim(&tx, job, claim, &reference).await?;
-                store::charge(&tx, team, job, provider.as_str(), now.date_naive(), paid).await?;
+                store::charge(&tx, team, job, provider, now, paid).await?;
                 let step = Step::Poll { team_id: team.clone(), job_id: job.clone(), reference };
                 let staged: Vec<OutboxId> = outbox::stage(&tx, &stage_step(&step)).await?.into_iter().collect();
                 tx.commit().await?;
@@ -448,7 +440,7 @@ impl Pipeline {
                 let mut conn = self.db.conn().await?;
                 let tx = scope::begin(&mut conn, &Scope::team(team.clone())).await?;
                 let failed = Cost { failures: 1, ..Cost::default() };
-                store::charge(&tx, team, job, provider.as_str(), now.date_naive(), failed).await?;
+                store::charge(&tx, team, job, provider, now, failed).await?;
                 let ids: Vec<ContactId> = batch.iter().map(|(c, _)| c.clone()).collect();
                 let staged = match &e {
                     // Worth another try: the batch goes back to be traced.
@@ -465,10 +457,7 @@ impl Pipeline {
                         vec![]
                     }
                     // The provider cannot serve this batch: its contacts are graded without a trace.
-                    ProviderError::Malformed(_) => {
-                        store::move_to(&tx, job, &ids, Stage::Grade, None).await?;
-                        self.to_grade(&tx, team, job, &ids).await?
-                    }
+                    ProviderError::Malformed(_) => self.to_grade(&tx, team, job, &ids).await?,
                 };
                 tx.commit().await?;
                 self.outbox.publish(&staged).await;
@@ -555,9 +544,8 @@ impl Pipeline {
                 tracing::warn!(job = %job, reason = %why, "trace given up");
                 let tx = scope::begin(&mut conn, &Scope::team(team.clone())).await?;
                 let ids: Vec<ContactId> = batch.iter().map(|(c, _)| c.clone()).collect();
-                store::move_to(&tx, job, &ids, Stage::Grade, None).await?;
                 let failed = Cost { failures: 1, ..Cost::default() };
-                store::charge(&tx, team, job, provider.as_str(), now.date_naive(), failed).await?;
+                store::charge(&tx, team, job, provider, now, failed).await?;
                 let staged = self.to_grade(&tx, team, job, &ids).await?;
                 tx.commit().await?;
                 self.outbox.publish(&staged).await;
@@ -579,14 +567,13 @@ impl Pipeline {
         paid: Option<Cost>,
         now: DateTime<Utc>,
     ) -> anyhow::Result<()> {
-        let expires = now + chrono::Duration::days(provider.cache_days());
         let mut conn = self.db.conn().await?;
         let tx = scope::begin(&mut conn, &Scope::team(team.clone())).await?;
         for ((_, q), r) in batch.iter().zip(results) {
-            store::cache(&tx, team, provider.as_str(), &q.key(), &serde_json::to_value(r)?, now, expires).await?;
+            store::cache(&tx, team, provider, &q.key(), &serde_json::to_value(r)?, now).await?;
         }
         if let Some(c) = paid {
-            store::charge(&tx, team, job, provider.as_str(), now.date_naive(), c).await?;
+            store::charge(&tx, team, job, provider, now, c).await?;
         }
         tx.commit().await?;
         let tx = scope::begin(&mut conn, &Scope::team(team.clone())).await?;
@@ -599,7 +586,6 @@ impl Pipeline {
             apply_trace(&tx, team, id, results.get(i).unwrap_or(&empty), provider, now).await?;
             ids.push(id.clone());
         }
-        store::move_to(&tx, job, &ids, Stage::Grade, None).await?;
         let staged = self.to_grade(&tx, team, job, &ids).await?;
         tx.commit().await?;
         self.outbox.publish(&staged).await;
@@ -674,7 +660,7 @@ impl Pipeline {
             let report = match cached {
                 Some(r) => {
                     let hit = Cost { cache_hits: 1, ..Cost::default() };
-                    store::charge(&tx, team, job, provider.as_str(), now.date_naive(), hit).await?;
+                    store::charge(&tx, team, job, provider, now, hit).await?;
                     tx.commit().await?;
                     r
                 }
@@ -695,24 +681,14 @@ impl Pipeline {
                     let tx = scope::begin(&mut conn, &Scope::team(team.clone())).await?;
                     let report = match answer {
                         Ok(r) => {
-                            let expires = now + chrono::Duration::days(provider.cache_days());
-                            store::cache(
-                                &tx,
-                                team,
-                                provider.as_str(),
-                                &cache_key,
-                                &serde_json::to_value(&r)?,
-                                now,
-                                expires,
-                            )
-                            .await?;
+                            store::cache(&tx, team, provider, &cache_key, &serde_json::to_value(&r)?, now).await?;
                             let paid = Cost { calls: 1, credits: provider.credits(false), ..Cost::default() };
-                            store::charge(&tx, team, job, provider.as_str(), now.date_naive(), paid).await?;
+                            store::charge(&tx, team, job, provider, now, paid).await?;
                             r
                         }
                         Err(e) => {
                             let failed = Cost { failures: 1, ..Cost::default() };
-                            store::charge(&tx, team, job, provider.as_str(), now.date_naive(), failed).await?;
+                            store::charge(&tx, team, job, provider, now, failed).await?;
                             tracing::warn!(job = %job, contact = %contact, error = %e, "phone intelligence failed");
                             match e {
                                 ProviderError::Malformed(_) => {
@@ -936,7 +912,7 @@ impl Pipeline {
         let answer = match cached {
             Some(a) => {
                 let hit = Cost { cache_hits: 1, ..Cost::default() };
-                store::charge(&tx, team, job, provider.as_str(), now.date_naive(), hit).await?;
+                store::charge(&tx, team, job, provider, now, hit).await?;
                 tx.commit().await?;
                 a
             }
@@ -961,26 +937,16 @@ impl Pipeline {
                 let tx = scope::begin(&mut conn, &Scope::team(team.clone())).await?;
                 match fetched {
                     Ok(a) => {
-                        let expires = now + chrono::Duration::days(provider.cache_days());
-                        store::cache(
-                            &tx,
-                            team,
-                            provider.as_str(),
-                            &cache_key,
-                            &serde_json::to_value(&a)?,
-                            now,
-                            expires,
-                        )
-                        .await?;
+                        store::cache(&tx, team, provider, &cache_key, &serde_json::to_value(&a)?, now).await?;
                         let calls = if a.0.as_ref().and_then(|o| o.id.as_ref()).is_some() { 2 } else { 1 };
                         let paid = Cost { calls, credits: calls * provider.credits(false), ..Cost::default() };
-                        store::charge(&tx, team, job, provider.as_str(), now.date_naive(), paid).await?;
+                        store::charge(&tx, team, job, provider, now, paid).await?;
                         tx.commit().await?;
                         a
                     }
                     Err(e) if e.retryable() => {
                         let failed = Cost { failures: 1, ..Cost::default() };
-                        store::charge(&tx, team, job, provider.as_str(), now.date_naive(), failed).await?;
+                        store::charge(&tx, team, job, provider, now, failed).await?;
                         tx.commit().await?;
                         let wait = match e {
                             ProviderError::RateLimited(d) => d,
@@ -991,7 +957,7 @@ impl Pipeline {
                     Err(e) => {
                         tracing::warn!(job = %job, business = %id, error = %e, "Apollo could not enrich the business");
                         let failed = Cost { failures: 1, ..Cost::default() };
-                        store::charge(&tx, team, job, provider.as_str(), now.date_naive(), failed).await?;
+                        store::charge(&tx, team, job, provider, now, failed).await?;
                         nextier_store::businesses::set_apollo(&tx, id, "failed", Some(&e.to_string()), None, now)
                             .await?;
                         store::complete_if_done(&tx, job, now).await?;

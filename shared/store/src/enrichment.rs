@@ -2,7 +2,7 @@
 //! Every function runs in a tenant-scoped transaction.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use nextier_domain::enrichment::Status;
+use nextier_domain::enrichment::{Provider, Status};
 use nextier_domain::ids::{ContactId, EnrichmentJobId, RowId, TeamId};
 use nextier_domain::page::PageRequest;
 use serde::Serialize;
@@ -519,15 +519,17 @@ pub async fn cached(tx: &Tx<'_>, provider: &str, key: &str, now: DateTime<Utc>) 
     Ok(rows.first().map(|r| r.get(0)))
 }
 
+/// Keeps a provider's answer for its lifetime (`Provider::cache_days`).
 pub async fn cache(
     tx: &Tx<'_>,
     team: &TeamId,
-    provider: &str,
+    provider: Provider,
     key: &str,
     answer: &serde_json::Value,
     now: DateTime<Utc>,
-    expires: DateTime<Utc>,
 ) -> Result<()> {
+    let expires = now + chrono::Duration::days(provider.cache_days());
+    let provider = provider.as_str();
     tx.execute_typed(
         "INSERT INTO enrichment_cache (team_id, provider, input_hash, answer, fetched_at, expires_at)
          VALUES ($1, $2, $3, $4, $5, $6)
@@ -549,14 +551,16 @@ pub struct Cost {
     pub failures: i32,
 }
 
+/// Adds to the ledger row of the job, the provider and `now`'s UTC day.
 pub async fn charge(
     tx: &Tx<'_>,
     team: &TeamId,
     job: &EnrichmentJobId,
-    provider: &str,
-    day: NaiveDate,
+    provider: Provider,
+    now: DateTime<Utc>,
     c: Cost,
 ) -> Result<()> {
+    let (provider, day) = (provider.as_str(), now.date_naive());
     if c == Cost::default() {
         return Ok(());
     }

@@ -12,43 +12,15 @@ use nextier_platform::ports::enrichment::{Companies, Organization, Person, Provi
 use serde_json::{json, Value};
 
 use super::{call, http, json, text};
-use crate::retry::Retry;
 
-#[derive(Debug, Clone)]
-pub struct Config {
-    pub base_url: String,
-    /// The platform's key; a team's own (setting `enrichment.apollo_api_key`) wins.
-    pub api_key: Option<String>,
-    pub retry: Retry,
-    pub timeout: Duration,
-}
+pub use super::Config;
 
-impl Config {
-    /// The provider with no platform key: only a team's own key makes a call.
-    pub fn keyless() -> Config {
-        Config {
-            base_url: "https://api.apollo.io/v1".into(),
-            api_key: None,
-            retry: Retry { attempts: 2, ..Retry::default() },
-            timeout: Duration::from_secs(15),
-        }
-    }
+pub const BASE_URL: &str = "https://api.apollo.io/v1";
+pub const TIMEOUT: Duration = Duration::from_secs(15);
 
-    /// `APOLLO_API_KEY` (or `APOLLO_BASE_URL` alone); `None` when neither is set.
-    pub fn from_env() -> Option<Config> {
-        let var = |n: &str| nextier_runtime::config::get(n);
-        let api_key = var("APOLLO_API_KEY");
-        let base = var("APOLLO_BASE_URL");
-        if api_key.is_none() && base.is_none() {
-            return None;
-        }
-        Some(Config {
-            base_url: base.unwrap_or_else(|| "https://api.apollo.io/v1".into()),
-            api_key,
-            retry: Retry { attempts: 2, ..Retry::default() },
-            timeout: Duration::from_secs(15),
-        })
-    }
+/// `APOLLO_API_KEY` (or `APOLLO_BASE_URL` alone); `None` when neither is set.
+pub fn config_from_env() -> Option<Config> {
+    Config::from_env("APOLLO", BASE_URL, TIMEOUT)
 }
 
 pub struct Apollo {

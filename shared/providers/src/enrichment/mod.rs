@@ -18,6 +18,36 @@ use nextier_platform::ports::enrichment::{
 
 use crate::retry::{self, Answer, Retry};
 
+/// Where an enrichment provider is and with which key (Trestle's and Apollo's `Config`).
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub base_url: String,
+    /// The platform's key; a team's own (setting `enrichment/<provider>_api_key`) wins.
+    pub api_key: Option<String>,
+    pub retry: Retry,
+    pub timeout: Duration,
+}
+
+impl Config {
+    /// The provider at `base_url` with no platform key: only a team's own key makes a call.
+    pub fn keyless(base_url: &str, timeout: Duration) -> Config {
+        Config { base_url: base_url.into(), api_key: None, retry: Retry { attempts: 2, ..Retry::default() }, timeout }
+    }
+
+    /// `{PREFIX}_API_KEY` (or `{PREFIX}_BASE_URL` alone, for teams that bring their own key);
+    /// `None` when neither is set.
+    pub fn from_env(prefix: &str, default_base: &str, timeout: Duration) -> Option<Config> {
+        let var = |n: &str| nextier_runtime::config::get(&format!("{prefix}_{n}"));
+        let (api_key, base) = (var("API_KEY"), var("BASE_URL"));
+        if api_key.is_none() && base.is_none() {
+            return None;
+        }
+        let mut c = Config::keyless(base.as_deref().unwrap_or(default_base), timeout);
+        c.api_key = api_key;
+        Some(c)
+    }
+}
+
 /// How long to wait after a 429 that names no `Retry-After`.
 pub const DEFAULT_RATE_LIMIT_WAIT: Duration = Duration::from_secs(60);
 
@@ -91,15 +121,15 @@ impl Providers {
             None if local => Arc::new(SandboxTracer::default()),
             None => Arc::new(tracerfy::Tracerfy::new(tracerfy::Config::keyless())),
         };
-        let phone_intel: Arc<dyn PhoneIntel> = match trestle::Config::from_env() {
+        let phone_intel: Arc<dyn PhoneIntel> = match trestle::config_from_env() {
             Some(c) => Arc::new(trestle::Trestle::new(c)),
             None if local => Arc::new(SandboxPhoneIntel::default()),
-            None => Arc::new(trestle::Trestle::new(trestle::Config::keyless())),
+            None => Arc::new(trestle::Trestle::new(trestle::Config::keyless(trestle::BASE_URL, trestle::TIMEOUT))),
         };
-        let companies: Arc<dyn Companies> = match apollo::Config::from_env() {
+        let companies: Arc<dyn Companies> = match apollo::config_from_env() {
             Some(c) => Arc::new(apollo::Apollo::new(c)),
             None if local => Arc::new(SandboxCompanies),
-            None => Arc::new(apollo::Apollo::new(apollo::Config::keyless())),
+            None => Arc::new(apollo::Apollo::new(apollo::Config::keyless(apollo::BASE_URL, apollo::TIMEOUT))),
         };
         let other_tracers: Vec<Arc<dyn Tracer>> = crate::realestate::Config::from_env()
             .map(|c| Arc::new(crate::realestate::RealEstateApi::new(c)) as Arc<dyn Tracer>)

@@ -598,3 +598,41 @@ async fn a_team_may_trace_with_realestateapi_instead() {
         .collect();
     assert_eq!(sources, [("+18135553100", "realestateapi"), ("+18135553199", "realestateapi")], "{c}");
 }
+
+#[tokio::test]
+async fn a_number_phone_intelligence_calls_a_landline_is_never_texted() {
+    let r = rig().await;
+    let now = chrono::Utc::now();
+    // A number inside its calling window now, so only the line type can stop the text.
+    let number = ["+12125553301", "+18085553301", "+16715553301", "+17875553301"]
+        .into_iter()
+        .find(|n| {
+            let loc = nextier_domain::quiet_hours::locate(n, None);
+            nextier_domain::quiet_hours::allowed(now, &loc)
+                && nextier_domain::quiet_hours::allowed(now + chrono::Duration::minutes(5), &loc)
+        })
+        .unwrap();
+    r.fake.state.number(number, "Landline", "A", 95, "Frontier");
+    let kim = r.contact(json!({"firstName": "Kim", "lastName": "Lowe", "phones": [{"number": number}]})).await;
+    let url = format!("/teams/{}/contacts/{kim}/messages", r.team);
+    let h = &r.h;
+    let send = |text: &'static str| h.call(&ALICE, "POST", &url, Some(json!({"body": text})));
+    // Its type unknown, the number is textable: the cockpit's text goes.
+    let first = send("Hi Kim").await;
+    assert!(first.status.is_success(), "{}", first.body);
+    assert_eq!(r.h.sandbox.sent().len(), 1);
+    let job = r.start(json!({"contactIds": [kim]})).await;
+    r.drain().await;
+    let c = r.get(&format!("/contacts/{kim}")).await;
+    assert_eq!(
+        (c["phones"][0]["type"].as_str(), c["phones"][0]["lineType"].as_str(), c["phones"][0]["textable"].as_bool()),
+        (Some("landline"), Some("landline"), Some(false)),
+        "{c}"
+    );
+    assert_eq!(r.get(&format!("/enrichment-jobs/{job}")).await["rejected"], 1);
+    // Now the gate refuses it, and nothing reaches the provider.
+    let second = send("Hi again, Kim").await;
+    assert!(second.status.is_client_error(), "{}: {}", second.status, second.body);
+    assert!(second.body["detail"].as_str().unwrap_or_default().contains("textable"), "{}", second.body);
+    assert_eq!(r.h.sandbox.sent().len(), 1);
+}

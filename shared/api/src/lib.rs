@@ -3,6 +3,7 @@
 //! annotations, so it cannot drift from the routes.
 
 pub mod admin;
+pub mod ai;
 pub mod businesses;
 pub mod calls;
 pub mod campaigns;
@@ -38,6 +39,7 @@ fn groups() -> OpenApiRouter<AppState> {
         .merge(enrichment::router())
         .merge(businesses::router())
         .merge(inbox::router())
+        .merge(ai::router())
         .merge(calls::router())
 }
 
@@ -75,7 +77,7 @@ pub fn campaigns_app(state: AppState, local_auth: Option<JwtVerifier>) -> Router
 
 /// The inbox Lambda's router.
 pub fn inbox_app(state: AppState, local_auth: Option<JwtVerifier>) -> Router {
-    serve(OpenApiRouter::with_openapi(openapi::base()).merge(inbox::router()), state, local_auth)
+    serve(OpenApiRouter::with_openapi(openapi::base()).merge(inbox::router()).merge(ai::router()), state, local_auth)
 }
 
 /// The calls Lambda's router: the call queue, call history, dialer sessions.
@@ -99,6 +101,7 @@ pub async fn run_lambda(
         blobs: platform.blobs.clone(),
         gate: std::sync::Arc::new(nextier_providers::LazyGate::new(platform.limiter.clone())),
         suggester: std::sync::Arc::new(nextier_providers::llm::LazySuggester::default()),
+        researcher: nextier_providers::llm::researcher_from_env(),
         skip_tracer: std::sync::Arc::new(nextier_providers::realestate::LazySkipTracer::default()),
         numbers: std::sync::Arc::new(nextier_providers::signalhouse_numbers::LazyNumbers::default()),
         db,

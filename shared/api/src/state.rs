@@ -18,6 +18,8 @@ pub struct AppState {
     pub gate: Arc<dyn OutboundGate>,
     /// Writes reply suggestions for inbox items (an LLM when configured, else templates).
     pub suggester: Arc<dyn nextier_platform::ports::suggester::Suggester>,
+    /// NEVA's research briefs (a search-capable model when configured, else our records).
+    pub researcher: Arc<dyn nextier_platform::ports::suggester::Researcher>,
     /// Skip traces (RealEstateAPI when configured, else the sandbox).
     pub skip_tracer: Arc<dyn nextier_platform::ports::skip_tracer::SkipTracer>,
     /// Subgroups, number inventory and purchases (SignalHouse when configured, else the sandbox).
@@ -54,6 +56,18 @@ impl AppConfig {
             invitation_ttl: Duration::hours(hours),
             webhook_base_url: nextier_runtime::config::or("WEBHOOK_BASE_URL", "http://127.0.0.1:3000"),
             callback_key: nextier_inbound::skiptrace::callback_key(),
+        }
+    }
+}
+
+impl AppState {
+    /// The AI engine on this state's parts.
+    pub fn ai(&self) -> nextier_ai::Ai {
+        nextier_ai::Ai {
+            db: self.db.clone(),
+            gate: self.gate.clone(),
+            suggester: self.suggester.clone(),
+            clock: self.clock.clone(),
         }
     }
 }

@@ -19,7 +19,7 @@ use nextier_outbound::{Gate, SandboxTransport};
 use nextier_platform::local::{PgEventBus, PgQueue, QueueSpec};
 use nextier_platform::outbox::OutboxPublisher;
 use nextier_platform::Queue;
-use nextier_providers::llm::{self, ChatCompletions};
+use nextier_providers::llm::{self, Chain, LlmSuggester, OpenAi};
 use nextier_providers::retry::Retry;
 use nextier_providers::signalhouse::{self, SignalHouse};
 use nextier_webhooks::signalhouse::{self as webhook, WebhookState};
@@ -117,13 +117,13 @@ async fn rig(llm_delay: Duration) -> anyhow::Result<Rig> {
         retry: retry.clone(),
         timeout: Duration::from_secs(10),
     });
-    let suggester = ChatCompletions::new(llm::Config {
+    let suggester = LlmSuggester { chain: Chain(vec![Arc::new(OpenAi::new(llm::Config {
         base_url: format!("{llm_url}/v1"),
         api_key: "sk-bench".into(),
         model: "bench".into(),
         retry,
         timeout: Duration::from_secs(20),
-    });
+    }))]) };
     let sandbox = Arc::new(SandboxTransport::new());
     let p = Arc::new(Processor {
         db: t.worker.clone(),

@@ -43,6 +43,9 @@ pub enum Permission {
     CallsWrite,
     /// Start and cancel enrichment jobs: paid provider calls, bounded by the team's daily caps.
     EnrichmentRun,
+    /// Configure the AI workers: personas, numbers, prompts and auto-send policies (a policy
+    /// that sends on its own is changed by a person only, never an API key).
+    AiManage,
 }
 
 impl Permission {
@@ -69,7 +72,8 @@ impl Permission {
             | Permission::SettingsManage
             | Permission::SecretsRead
             | Permission::ContactsManage
-            | Permission::CampaignsManage => Role::Admin,
+            | Permission::CampaignsManage
+            | Permission::AiManage => Role::Admin,
         }
     }
 
@@ -94,6 +98,7 @@ impl Permission {
             Permission::CallsRead => Scope::parse_known("calls:read"),
             Permission::CallsWrite => Scope::parse_known("calls:write"),
             Permission::EnrichmentRun => Scope::parse_known("enrichment:execute"),
+            Permission::AiManage => Scope::parse_known("ai:manage"),
         }
     }
 }

@@ -56,6 +56,7 @@ const RESOURCES: &[&str] = &[
     "analytics",
     "integrations",
     "enrichment",
+    "ai",
     "billing",
 ];
 const ACTIONS: &[&str] = &["read", "write", "manage", "create", "execute", "send", "initiate", "export"];

@@ -142,6 +142,14 @@ prefixed_id!(/// A power-dialer session.
     DialerSessionId, "dls");
 prefixed_id!(/// An AI-written reply suggestion awaiting a person.
     SuggestionId, "sug");
+prefixed_id!(/// An AI worker (a digital SDR) of a team.
+    WorkerId, "wrk");
+prefixed_id!(/// A line of the opener library (an initial message variant).
+    OpenerId, "opn");
+prefixed_id!(/// A nurture cadence of one lead with one worker.
+    NurtureId, "nur");
+prefixed_id!(/// A booked meeting with a lead.
+    MeetingId, "mtg");
 prefixed_id!(/// A skip-trace request for some contacts.
     SkipTraceId, "stj");
 prefixed_id!(/// An enrichment job: some contacts walked through trace, grade and qualify.

@@ -2,6 +2,7 @@
 //! once at the edge (HTTP, queue, webhook) and trusted afterwards.
 
 pub mod access;
+pub mod ai;
 pub mod api_key;
 pub mod callback_token;
 pub mod calls;

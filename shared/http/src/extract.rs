@@ -157,6 +157,10 @@ id_params!(
     SkipTraceId => "jobId",
     BusinessId => "businessId",
     EnrichmentJobId => "enrichmentJobId",
+    WorkerId => "workerId",
+    OpenerId => "openerId",
+    MeetingId => "meetingId",
+    NurtureId => "nurtureId",
 );
 
 /// Several path parameters read at once: implemented for tuples of [`PathParam`]s.

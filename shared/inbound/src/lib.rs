@@ -22,7 +22,8 @@ pub mod reconcile;
 pub mod redrive;
 pub mod skiptrace;
 pub mod sla;
-pub mod suggest;
+pub mod ai_schedule;
+pub use nextier_ai::suggest;
 pub mod voice;
 
 use std::sync::Arc;
@@ -36,7 +37,7 @@ use nextier_runtime::serve::QueueConsumer;
 use nextier_runtime::sqs::{process_batch_by_key, Message, Outcome};
 use nextier_store::campaigns::Channel;
 use nextier_store::number_orders::{self, Settled};
-use nextier_store::{contacts, messages, scope, settings, webhooks, Db, Scope, StoreError};
+use nextier_store::{contacts, messages, scope, webhooks, Db, Scope, StoreError};
 use serde::{Deserialize, Serialize};
 
 use crate::event::Kind;
@@ -87,6 +88,13 @@ pub enum Job {
     /// team switched on auto-send).
     #[serde(rename_all = "camelCase")]
     Suggest { team_id: String, item_id: String },
+    /// Send an auto-send suggestion whose delay has passed (re-checking the worker's policy,
+    /// hours and caps first).
+    #[serde(rename_all = "camelCase")]
+    AutoSend { team_id: String, suggestion_id: String },
+    /// Write the next follow-up of a due nurture cadence.
+    #[serde(rename_all = "camelCase")]
+    Nurture { team_id: String, nurture_id: String },
     /// One stored SendGrid event (an unsubscribe, spam report or bounce is an opt-out's
     /// kin, so it shares the opt-outs' queue).
     #[serde(rename_all = "camelCase")]
@@ -126,6 +134,10 @@ pub enum Processed {
     },
     /// What a mail event did.
     Mail(String),
+    /// What an auto-send job did.
+    Due(String),
+    /// What a nurture job did.
+    Nurture(String),
     // A purchase event settled the team's order for `number` (`active`: now its sending number).
     Purchase {
         team: TeamId,
@@ -189,6 +201,8 @@ pub fn conversation(body: &str) -> String {
         }
         Ok(Job::Reply { team_id, contact_id, .. }) => format!("contact:{team_id}:{contact_id}"),
         Ok(Job::Suggest { team_id, item_id }) => format!("item:{team_id}:{item_id}"),
+        Ok(Job::AutoSend { team_id, suggestion_id }) => format!("suggestion:{team_id}:{suggestion_id}"),
+        Ok(Job::Nurture { team_id, nurture_id }) => format!("nurture:{team_id}:{nurture_id}"),
         Ok(Job::MailEvent { webhook_event_id, .. }) => format!("mail:{webhook_event_id}"),
         Err(_) => format!("unreadable:{body}"),
     }
@@ -221,6 +235,28 @@ impl Processor {
                 let item = nextier_domain::ids::InboxItemId::from_trusted(item_id.clone());
                 self.suggest(&team, &item).await
             }
+            Job::AutoSend { team_id, suggestion_id } => {
+                let team = TeamId::from_trusted(team_id.clone());
+                let id = nextier_domain::ids::SuggestionId::from_trusted(suggestion_id.clone());
+                let due = nextier_ai::engine::send_due(&self.ai(), &team, &id).await?;
+                Ok(Processed::Due(format!("{due:?}")))
+            }
+            Job::Nurture { team_id, nurture_id } => {
+                let team = TeamId::from_trusted(team_id.clone());
+                let id = nextier_domain::ids::NurtureId::from_trusted(nurture_id.clone());
+                let tick = nextier_ai::nurture::tick(&self.ai(), &team, &id).await?;
+                Ok(Processed::Nurture(format!("{tick:?}")))
+            }
+        }
+    }
+
+    /// The AI engine on this processor's parts.
+    pub fn ai(&self) -> nextier_ai::Ai {
+        nextier_ai::Ai {
+            db: self.db.clone(),
+            gate: self.gate.clone(),
+            suggester: self.suggester.clone(),
+            clock: self.clock.clone(),
         }
     }
 
@@ -308,44 +344,13 @@ impl Processor {
     }
 
     async fn suggest(&self, team: &TeamId, item: &nextier_domain::ids::InboxItemId) -> anyhow::Result<Processed> {
-        // A retry after the provider failed an auto-sent suggestion: deliver that one again
-        // (same key), never write a second.
-        let earlier = {
-            let mut conn = self.db.conn().await?;
-            let tx = scope::begin(&mut conn, &Scope::team(team.clone())).await?;
-            nextier_store::ai::for_item(&tx, item).await?
-        };
-        if let Some(prev) = earlier.iter().find(|s| s.status == nextier_store::ai::SuggestionStatus::AutoSent) {
-            return match suggest::send(&self.db, &self.gate, team, &prev.id, None, true, "ai:auto", self.clock.now())
-                .await
-            {
-                Ok(_) => Ok(Processed::Suggested { suggestion: prev.id.to_string(), auto_sent: true }),
-                Err(suggest::SendError::Store(StoreError::Conflict(m))) | Err(suggest::SendError::Refused(m)) => {
-                    Ok(Processed::Ignored(m))
-                }
-                Err(e) => Err(anyhow::anyhow!(e)),
-            };
+        let (s, due) = nextier_ai::engine::suggest_job(&self.ai(), team, item).await?;
+        let Some(s) = s else { return Ok(Processed::Ignored("no suggestion for this item".into())) };
+        let auto_sent = matches!(due, nextier_ai::engine::Due::Sent(_));
+        if !auto_sent {
+            tracing::info!(suggestion = %s.id, outcome = ?due, "suggestion written");
         }
-        let Some((s, created)) = suggest::suggest_for_item(&self.db, self.suggester.as_ref(), team, item).await? else {
-            return Ok(Processed::Ignored("no suggestion for this item".into()));
-        };
-        let auto = {
-            let mut conn = self.db.conn().await?;
-            let tx = scope::begin(&mut conn, &Scope::team(team.clone())).await?;
-            settings::flag(&tx, suggest::SETTINGS_SCOPE, "auto_send").await?
-        };
-        if !(created && auto) {
-            return Ok(Processed::Suggested { suggestion: s.id.to_string(), auto_sent: false });
-        }
-        match suggest::send(&self.db, &self.gate, team, &s.id, None, true, "ai:auto", self.clock.now()).await {
-            Ok(_) => Ok(Processed::Suggested { suggestion: s.id.to_string(), auto_sent: true }),
-            // Not now or never: it waits for a person, as any suggestion does.
-            Err(suggest::SendError::Refused(reason)) => {
-                tracing::info!(reason, "auto-send held back; the suggestion waits for a person");
-                Ok(Processed::Suggested { suggestion: s.id.to_string(), auto_sent: false })
-            }
-            Err(e) => Err(anyhow::anyhow!(e)),
-        }
+        Ok(Processed::Suggested { suggestion: s.id.to_string(), auto_sent })
     }
 
     /// Sends an answer through the gate: prepare (recorded under its send key), commit,

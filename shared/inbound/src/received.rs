@@ -297,6 +297,7 @@ impl Reply<'_> {
             }
         }
         campaign_store::exit_contact(tx, id, "reply").await?;
+        nextier_ai::engine::on_reply(tx, team, id, class, self.text).await?;
         if gone {
             nextier_store::calls::cancel_for_contact(tx, id, class.as_str()).await?;
         } else if matches!(class, Classification::Positive | Classification::Question) {

@@ -142,6 +142,7 @@ pub async fn start(config: LocalConfig) -> anyhow::Result<Running> {
             nextier_platform::local::PgRateLimiter::new(db.clone()),
         ))),
         suggester: Arc::new(nextier_inbound::suggest::TemplateSuggester),
+        researcher: Arc::new(nextier_platform::ports::suggester::RecordsResearcher),
         skip_tracer: Arc::new(nextier_platform::ports::skip_tracer::SandboxSkipTracer::default()),
         // Subgroups and numbers from SignalHouse when configured, else a sandbox that lists
         // any number a team registers.

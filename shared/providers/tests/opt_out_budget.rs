@@ -23,7 +23,7 @@ use nextier_outbound::{Gate, SandboxTransport};
 use nextier_platform::local::{PgEventBus, PgQueue, QueueSpec};
 use nextier_platform::outbox::OutboxPublisher;
 use nextier_platform::Queue;
-use nextier_providers::llm::{self, ChatCompletions};
+use nextier_providers::llm::{self, Chain, LlmSuggester, OpenAi};
 use nextier_providers::retry::Retry;
 use nextier_providers::signalhouse::{self, SignalHouse};
 use nextier_testkit::fixtures::{sending_number, team};
@@ -125,13 +125,13 @@ async fn a_stop_behind_ten_replies_is_suppressed_within_seconds_with_the_llm_han
         retry: retry.clone(),
         timeout: Duration::from_secs(10),
     });
-    let suggester = ChatCompletions::new(llm::Config {
+    let suggester = LlmSuggester { chain: Chain(vec![Arc::new(OpenAi::new(llm::Config {
         base_url: format!("{llm_url}/v1"),
         api_key: "sk-test".into(),
         model: "gpt-test".into(),
         retry,
         timeout: Duration::from_secs(20),
-    });
+    }))]) };
     let sandbox = Arc::new(SandboxTransport::new());
     let gate: Arc<dyn nextier_outbound::OutboundGate> = Arc::new(Gate::new(Arc::new(sms), sandbox.clone(), sandbox));
     let suggester: Arc<dyn nextier_platform::ports::suggester::Suggester> = Arc::new(suggester);

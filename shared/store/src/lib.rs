@@ -26,6 +26,7 @@ pub mod messages;
 pub mod migrate;
 pub mod number_orders;
 pub mod numbers;
+pub mod nurtures;
 pub mod outbox;
 pub mod parents;
 pub mod scope;
@@ -37,6 +38,7 @@ pub mod teams;
 pub mod tls;
 pub mod users;
 pub mod webhooks;
+pub mod workers;
 
 pub use db::Db;
 pub use error::StoreError;

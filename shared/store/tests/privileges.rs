@@ -38,6 +38,10 @@ const AUDIT_TABLES: &[(&str, Updatable)] = &[
     ("mail_log", Updatable::Nothing),
     ("contact_merges", Updatable::Nothing),
     ("suppression_audit", Updatable::Nothing),
+    ("ai_worker_policies", Updatable::Nothing),
+    ("ai_routing_decisions", Updatable::Nothing),
+    ("ai_prompts", Updatable::Nothing),
+    ("ai_intelligence_log", Updatable::Nothing),
     // A timeline event follows its contact into the survivor of a merge.
     ("contact_events", Updatable::Only(&["contact_id"])),
     // What became of a delivery may be recorded; what arrived stays as it arrived.

@@ -73,7 +73,7 @@ pub async fn suggest(
         let (tx, _) = open_team(&mut conn, &cred, &team, Permission::InboxWrite).await?;
         inbox::get(&tx, &id).await.map_err(not_found)?;
     }
-    match ai_suggest::suggest_for_item(&app.db, app.suggester.as_ref(), &team, &id).await {
+    match nextier_ai::engine::suggest_for_item(&app.ai(), &team, &id).await {
         Ok(Some((s, true))) => Ok((axum::http::StatusCode::CREATED, Json(s))),
         Ok(Some((s, false))) => Ok((axum::http::StatusCode::OK, Json(s))),
         Ok(None) => Err(ApiError::Conflict("this item is not one to answer (opt-out, help, wrong number...)".into())),
@@ -127,7 +127,7 @@ pub async fn approve_suggestion(
         access.actor.label()
     };
     let (_, message) =
-        ai_suggest::send(&app.db, &app.gate, &team, &id, text.as_deref(), false, &actor, app.clock.now())
+        ai_suggest::send(&app.db, &app.gate, &team, &id, text.as_deref(), None, &actor, app.clock.now())
             .await
             .map_err(send_error)?;
     let mut conn = app.db.conn().await?;

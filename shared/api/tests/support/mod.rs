@@ -49,6 +49,7 @@ pub async fn harness() -> Harness {
         config: Arc::new(AppConfig::default()),
         gate,
         suggester: Arc::new(nextier_inbound::suggest::TemplateSuggester),
+        researcher: Arc::new(nextier_platform::ports::suggester::RecordsResearcher),
         skip_tracer: Arc::new(nextier_platform::ports::skip_tracer::SandboxSkipTracer::default()),
         clock: Arc::new(nextier_platform::ports::clock::SystemClock),
     };

@@ -34,12 +34,14 @@ pub async fn route(tx: &Tx<'_>, team: &TeamId, item: &inbox::ItemView) -> Result
     }
     workers::ensure_defaults(tx, team).await?;
     let received_on = messages::get(tx, &item.message_id).await.ok().map(|m| m.to);
+    let last_sender = workers::last_sender(tx, &item.contact_id).await?;
     let facts = RouteFacts {
         number_owner: match received_on {
             Some(n) => workers::owner_of_number(tx, &n).await?,
             None => None,
         },
-        last_sender: workers::last_sender(tx, &item.contact_id).await?,
+        last_sender_nurtures: last_sender.as_ref().is_some_and(|w| w.fields.role == ai::Role::Nurture),
+        last_sender,
         scheduling: ai::scheduling_intent(&item.response_text),
         exchanged: workers::exchanged(tx, &item.contact_id).await?,
     };

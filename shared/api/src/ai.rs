@@ -419,7 +419,8 @@ pub async fn worker_policies(
 }
 
 #[derive(Deserialize, IntoParams)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[into_params(parameter_in = Query, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct Since {
     /// From when (RFC 3339); the last 30 days when absent.
     since: Option<String>,
@@ -450,20 +451,21 @@ pub async fn worker_metrics(
 }
 
 #[derive(Deserialize, IntoParams)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[into_params(parameter_in = Query, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct ByWorker {
     /// One worker's (wrk_…); every worker's when absent.
     worker_id: Option<String>,
     /// At most this many (1 to 500, 100 by default).
-    limit: Option<i64>,
+    limit: Option<String>,
 }
 
 fn by_worker(q: &ByWorker) -> Result<(Option<WorkerId>, i64), ApiError> {
     let w = q.worker_id.as_deref().map(|w| WorkerId::parse("workerId", w)).transpose().map_err(|e| ApiError::Validation(vec![e]))?;
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::field("limit", "1 to 500"));
-    }
+    let limit = match q.limit.as_deref() {
+        None => 100,
+        Some(l) => l.trim().parse::<i64>().ok().filter(|l| (1..=500).contains(l)).ok_or_else(|| ApiError::field("limit", "1 to 500"))?,
+    };
     Ok((w, limit))
 }
 
@@ -636,9 +638,11 @@ pub async fn start_nurture(
 }
 
 #[derive(Deserialize, IntoParams)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[into_params(parameter_in = Query, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct ByContact {
-    contact_id: String,
+    /// The lead (required).
+    contact_id: Option<String>,
 }
 
 #[utoipa::path(get, path = "/teams/{teamId}/ai/nurtures", tag = "ai",
@@ -651,7 +655,8 @@ pub async fn list_nurtures(
     Id(team): Id<TeamId>,
     Query(q): Query<ByContact>,
 ) -> Result<Json<Vec<Nurture>>, ApiError> {
-    let contact = ContactId::parse("contactId", &q.contact_id).map_err(|e| ApiError::Validation(vec![e]))?;
+    let raw = q.contact_id.as_deref().ok_or_else(|| ApiError::field("contactId", "is required"))?;
+    let contact = ContactId::parse("contactId", raw).map_err(|e| ApiError::Validation(vec![e]))?;
     let mut conn = app.db.conn().await?;
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::InboxRead).await?;
     let rows = nurtures::for_contact(&tx, &contact).await?;
@@ -744,7 +749,8 @@ pub async fn book_meeting(
 }
 
 #[derive(Deserialize, IntoParams)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[into_params(parameter_in = Query, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct MeetingsQuery {
     contact_id: Option<String>,
 }

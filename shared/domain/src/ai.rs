@@ -230,6 +230,8 @@ pub struct RouteFacts<W> {
     pub number_owner: Option<W>,
     /// The worker that wrote the last outbound message.
     pub last_sender: Option<W>,
+    /// That worker nurtures (it hands a lead asking for a time to the closer).
+    pub last_sender_nurtures: bool,
     /// The reply asks for a time.
     pub scheduling: bool,
     /// Messages exchanged with the lead, both ways, this reply included.
@@ -248,6 +250,13 @@ pub fn route<W>(f: RouteFacts<W>, rules: RoutingRules) -> Routed<W> {
         return Routed::Worker(w, RouteReason::NumberOwner, "owns the number the reply came to".into());
     }
     if let Some(w) = f.last_sender {
+        if f.last_sender_nurtures && f.scheduling {
+            return Routed::Role(
+                Role::Closer,
+                RouteReason::SchedulingIntent,
+                "the reply asks for a time: the nurture worker hands over to the closer".into(),
+            );
+        }
         return Routed::Worker(w, RouteReason::LastSender, "wrote the last message to the lead".into());
     }
     if f.scheduling {
@@ -428,12 +437,17 @@ mod tests {
         let f = |owner: Option<&str>, last: Option<&str>, scheduling, exchanged| RouteFacts {
             number_owner: owner.map(str::to_owned),
             last_sender: last.map(str::to_owned),
+            last_sender_nurtures: false,
             scheduling,
             exchanged,
         };
         assert!(matches!(route(f(Some("a"), Some("b"), true, 20), rules), Routed::Worker(w, RouteReason::NumberOwner, _) if w == "a"));
         assert!(matches!(route(f(None, Some("b"), true, 20), rules), Routed::Worker(w, RouteReason::LastSender, _) if w == "b"));
         assert!(matches!(route(f(None, None, true, 1), rules), Routed::Role(Role::Closer, RouteReason::SchedulingIntent, _)));
+        let handover = RouteFacts { last_sender_nurtures: true, ..f(None, Some("cathy"), true, 6) };
+        assert!(matches!(route(handover, rules), Routed::Role(Role::Closer, RouteReason::SchedulingIntent, _)));
+        let staying = RouteFacts { last_sender_nurtures: true, ..f(None, Some("cathy"), false, 6) };
+        assert!(matches!(route(staying, rules), Routed::Worker(w, RouteReason::LastSender, _) if w == "cathy"));
         assert!(matches!(route(f(None, None, false, 2), rules), Routed::Role(Role::Opener, RouteReason::Exchanged, _)));
         assert!(matches!(route(f(None, None, false, 3), rules), Routed::Role(Role::Nurture, _, _)));
         assert!(matches!(route(f(None, None, false, 10), rules), Routed::Role(Role::Nurture, _, _)));

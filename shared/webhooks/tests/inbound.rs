@@ -504,10 +504,14 @@ async fn with_auto_send_on_a_suggestion_goes_out_through_the_gate_with_its_log_r
     assert!(f.sandbox.sent().is_empty());
     assert_eq!(f.count("SELECT count(*) FROM ai_approval_log").await, 0);
 
+    // GIANNA (the opener a new lead's reply goes to) may answer interest on her own, at
+    // once, any day.
     f.t.superuser()
         .await
         .execute(
-            "INSERT INTO team_settings (team_id, scope, name, value) VALUES ($1, 'ai', 'auto_send', 'yes')",
+            "UPDATE ai_workers SET auto_send = 'confident', auto_threshold = 40, auto_classes = '{positive,question}',
+                    delay_min_secs = 0, delay_max_secs = 0, active_from = 0, active_until = 1440,
+                    active_days = '{1,2,3,4,5,6,7}' WHERE team_id = $1 AND key = 'gianna'",
             &[&f.team.as_str()],
         )
         .await
@@ -521,13 +525,14 @@ async fn with_auto_send_on_a_suggestion_goes_out_through_the_gate_with_its_log_r
     let r =
         f.t.superuser()
             .await
-            .query_one("SELECT action, actor, final_text, message_id IS NOT NULL FROM ai_approval_log", &[])
+            .query_one("SELECT action, actor, final_text, message_id IS NOT NULL, policy_version FROM ai_approval_log", &[])
             .await
             .unwrap();
     assert_eq!(
         (r.get::<_, String>(0), r.get::<_, String>(1), r.get::<_, String>(2), r.get::<_, bool>(3)),
-        ("auto_sent".into(), "ai:auto".into(), sent[0].body.clone(), true)
+        ("auto_sent".into(), "ai:gianna".into(), sent[0].body.clone(), true)
     );
+    assert_eq!(r.get::<_, Option<i32>>(4), Some(2), "the policy version that let it out");
     // Redelivered, the job sends nothing more.
     let job = Job::Suggest {
         team_id: f.team.to_string(),

@@ -41,6 +41,8 @@ pub const SECRET_SETTINGS: &[&str] = &[
     "REALESTATE_API_KEY",
     "SIGNALHOUSE_WEBHOOK_SECRETS",
     "AI_API_KEY",
+    "ANTHROPIC_API_KEY",
+    "RESEARCH_API_KEY",
     "SKIP_TRACE_CALLBACK_SECRET",
 ];
 
@@ -91,7 +93,22 @@ pub const FUNCTIONS: &[Function] = &[
     // Campaign lifecycle, step and enrolment events; sending numbers at SignalHouse.
     Function { binary: "api-campaigns", access: &[APP_DB, PutEvents, SH] },
     // Approved suggestions go out through the gate.
-    Function { binary: "api-inbox", access: &[APP_DB, RateBuckets, SH, SG, TW, UNSUB] },
+    // Booking a meeting publishes MeetingBooked; suggestions and research call the models.
+    Function {
+        binary: "api-inbox",
+        access: &[
+            APP_DB,
+            RateBuckets,
+            PutEvents,
+            SH,
+            SG,
+            TW,
+            UNSUB,
+            Secret("AI_API_KEY"),
+            Secret("ANTHROPIC_API_KEY"),
+            Secret("RESEARCH_API_KEY"),
+        ],
+    },
     // The call queue and the dialer: the database only.
     Function { binary: "api-calls", access: &[APP_DB] },
     // Continuations of a long import, ImportCompleted; reads the upload, writes the report.
@@ -136,7 +153,20 @@ pub const FUNCTIONS: &[Function] = &[
         access: &[WORKER_DB, Send(ANSWERS_QUEUE), Send(AI_QUEUE), PutEvents, RateBuckets, SH, SG, TW, UNSUB],
     },
     Function { binary: "consumer-answers", access: &[APP_DB, RateBuckets, PutEvents, SH, SG, TW, UNSUB] },
-    Function { binary: "consumer-ai", access: &[APP_DB, RateBuckets, PutEvents, SH, SG, TW, UNSUB] },
+    Function {
+        binary: "consumer-ai",
+        access: &[
+            APP_DB,
+            RateBuckets,
+            PutEvents,
+            SH,
+            SG,
+            TW,
+            UNSUB,
+            Secret("AI_API_KEY"),
+            Secret("ANTHROPIC_API_KEY"),
+        ],
+    },
     // Mail goes to SendGrid over HTTPS.
     Function { binary: "consumer-mail", access: &[APP_DB, SG] },
     // Each delivery's job, published at once; the signing secrets.
@@ -153,6 +183,7 @@ pub const FUNCTIONS: &[Function] = &[
     Function { binary: "cron-campaign-tick", access: &[WORKER_DB, Send(SEQUENCE_QUEUE)] },
     Function { binary: "cron-campaign-starter", access: &[WORKER_DB, PutEvents] },
     Function { binary: "cron-inbox-sla", access: &[WORKER_DB, PutEvents, Send(MAIL_QUEUE)] },
+    Function { binary: "cron-ai-scheduler", access: &[WORKER_DB, Send(AI_QUEUE)] },
     Function { binary: "cron-signalhouse-reconcile", access: &[WORKER_DB, Send(INBOUND_QUEUE), SH] },
     // Settles queued messages through the gate.
     Function { binary: "cron-message-reconcile", access: &[WORKER_DB, RateBuckets, SH, SG, TW, UNSUB] },

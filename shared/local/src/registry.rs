@@ -185,6 +185,18 @@ impl Registry {
                 })
             }),
         ));
+        // template.yaml: AiSchedulerFunction.
+        let (ai_db, ai_publisher, ai_clock) = (db.clone(), publisher.clone(), clock.clone());
+        r.schedules.push(Schedule::declared(
+            &nextier_inbound::ai_schedule::SCHEDULE,
+            Arc::new(move || {
+                let (db, publisher, now) = (ai_db.clone(), ai_publisher.clone(), ai_clock.now());
+                Box::pin(async move {
+                    let s = nextier_inbound::ai_schedule::run(&db, &publisher, now).await?;
+                    Ok(serde_json::to_value(s)?)
+                })
+            }),
+        ));
         // template.yaml: CampaignTickFunction and CampaignStarterFunction.
         let (tick_db, tick_queue, tick_clock) = (db.clone(), Arc::new(queue.clone()), clock.clone());
         let tick_config = nextier_campaigns::tick::TickConfig::from_env();

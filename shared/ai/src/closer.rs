@@ -37,7 +37,8 @@ fn number(s: &HashMap<String, String>, k: &str, d: i64, lo: i64, hi: i64) -> i64
 
 /// Times to offer (formatted in the team's zone, one a day) and the booking link.
 pub fn offer(s: &HashMap<String, String>, zone: Tz, now: DateTime<Utc>) -> (Vec<String>, Option<String>) {
-    let link = s.get("link").map(|l| l.trim().to_owned()).filter(|l| l.starts_with("https://") || l.starts_with("http://"));
+    let link =
+        s.get("link").map(|l| l.trim().to_owned()).filter(|l| l.starts_with("https://") || l.starts_with("http://"));
     let hours = availability(s, zone);
     let slot = number(s, "slot_minutes", 30, 5, 240);
     let offer = number(s, "offer", 2, 0, 5) as usize;
@@ -60,6 +61,32 @@ pub fn offer(s: &HashMap<String, String>, zone: Tz, now: DateTime<Utc>) -> (Vec<
         at = hours.day_start(next_day);
     }
     (out, link)
+}
+
+/// The shortest walk of the lead-state machine from `from` to `to` (empty when there is none
+/// or it is already there).
+pub fn path(from: LeadState, to: LeadState) -> Vec<LeadState> {
+    let mut prev: std::collections::HashMap<LeadState, LeadState> = Default::default();
+    let mut queue = std::collections::VecDeque::from([from]);
+    while let Some(s) = queue.pop_front() {
+        if s == to {
+            let mut out = vec![];
+            let mut at = s;
+            while at != from {
+                out.push(at);
+                at = prev[&at];
+            }
+            out.reverse();
+            return out;
+        }
+        for &n in s.next() {
+            if n != from && !prev.contains_key(&n) {
+                prev.insert(n, s);
+                queue.push_back(n);
+            }
+        }
+    }
+    vec![]
 }
 
 /// A meeting to book.
@@ -88,8 +115,9 @@ pub async fn book(tx: &Tx<'_>, team: &TeamId, b: &Booking<'_>) -> Result<(Meetin
         workers::get(tx, w).await?;
     }
     let meeting = nurtures::book(tx, team, b.contact, b.worker, b.starts_at, ends_at, b.notes, b.actor).await?;
-    if contact.lead_state.can_move_to(LeadState::AppointmentBooked) {
-        contacts::transition(tx, team, b.contact, LeadState::AppointmentBooked, Some("meeting booked"), b.actor).await?;
+    // To appointment_booked by the state machine's own steps (the shortest way there).
+    for to in path(contact.lead_state, LeadState::AppointmentBooked) {
+        contacts::transition(tx, team, b.contact, to, Some("meeting booked"), b.actor).await?;
     }
     campaign_store::exit_contact(tx, b.contact, "meeting_booked").await?;
     nurtures::end_for_contact(tx, b.contact, "stopped", "a meeting was booked").await?;
@@ -114,19 +142,40 @@ pub async fn book(tx: &Tx<'_>, team: &TeamId, b: &Booking<'_>) -> Result<(Meetin
         nurtures::set_call(tx, &meeting.id, call.id.as_str()).await?;
     }
     let worker = b.worker.map(|w| w.as_str());
-    workers::log_event(tx, team, worker, Some(b.contact), None, "meeting_booked", "positive", Some(meeting.id.as_str()))
-        .await?;
+    workers::log_event(
+        tx,
+        team,
+        worker,
+        Some(b.contact),
+        None,
+        "meeting_booked",
+        "positive",
+        Some(meeting.id.as_str()),
+    )
+    .await?;
     let meeting = nurtures::meeting_get(tx, &meeting.id).await?;
     let event = serde_json::json!({"meetingId": meeting.id, "contactId": meeting.contact_id, "workerId": meeting.worker_id,
         "startsAt": meeting.starts_at, "endsAt": meeting.ends_at, "bookedBy": meeting.booked_by, "callId": meeting.call_id});
     let correlation = nextier_runtime::correlation::current().unwrap_or_default().as_str().to_owned();
-    let staged = outbox::stage_for_team(tx, team, Destination::Event("MeetingBooked".into()), event, correlation).await?;
+    let staged =
+        outbox::stage_for_team(tx, team, Destination::Event("MeetingBooked".into()), event, correlation).await?;
     Ok((meeting, staged))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_booking_walks_the_state_machine() {
+        let p = path(LeadState::New, LeadState::AppointmentBooked);
+        assert_eq!(p.last(), Some(&LeadState::AppointmentBooked));
+        for w in std::iter::once(LeadState::New).chain(p.iter().copied()).collect::<Vec<_>>().windows(2) {
+            assert!(w[0].can_move_to(w[1]), "{w:?}");
+        }
+        assert!(path(LeadState::Suppressed, LeadState::AppointmentBooked).is_empty());
+        assert!(path(LeadState::AppointmentBooked, LeadState::AppointmentBooked).is_empty());
+    }
 
     #[test]
     fn offers_are_on_the_grid_inside_availability_one_a_day() {

@@ -300,8 +300,17 @@ pub async fn send_due(ai: &Ai, team: &TeamId, id: &SuggestionId) -> anyhow::Resu
         Err(note) => {
             let note = note.unwrap_or_else(|| format!("policy v{}: a person decides", w.policy_version));
             store::hold(&tx, id, &note).await?;
-            workers::log_event(&tx, team, Some(w.id.as_str()), Some(&s.contact_id), Some(id), "held", "neutral", Some(&note))
-                .await?;
+            workers::log_event(
+                &tx,
+                team,
+                Some(w.id.as_str()),
+                Some(&s.contact_id),
+                Some(id),
+                "held",
+                "neutral",
+                Some(&note),
+            )
+            .await?;
             tx.commit().await?;
             return Ok(Due::Held(note));
         }
@@ -340,8 +349,17 @@ pub async fn send_due(ai: &Ai, team: &TeamId, id: &SuggestionId) -> anyhow::Resu
             let mut conn = ai.db.conn().await?;
             let tx = scope::begin(&mut conn, &Scope::team(team.clone())).await?;
             store::hold(&tx, id, &note).await?;
-            workers::log_event(&tx, team, Some(w.id.as_str()), Some(&s.contact_id), Some(id), "held", "neutral", Some(&note))
-                .await?;
+            workers::log_event(
+                &tx,
+                team,
+                Some(w.id.as_str()),
+                Some(&s.contact_id),
+                Some(id),
+                "held",
+                "neutral",
+                Some(&note),
+            )
+            .await?;
             tx.commit().await?;
             Ok(Due::Held(note))
         }

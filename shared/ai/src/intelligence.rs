@@ -7,10 +7,25 @@ use nextier_store::ai::Suggestion;
 use nextier_store::{workers, StoreError, Tx};
 
 /// An AI-written message went out (`approved`, `edited` or `auto_sent`).
-pub async fn sent(tx: &Tx<'_>, team: &TeamId, s: &Suggestion, message: &MessageId, action: &str) -> Result<(), StoreError> {
+pub async fn sent(
+    tx: &Tx<'_>,
+    team: &TeamId,
+    s: &Suggestion,
+    message: &MessageId,
+    action: &str,
+) -> Result<(), StoreError> {
     let detail = format!("{action}: {message}");
-    workers::log_event(tx, team, s.worker_id.as_deref(), Some(&s.contact_id), Some(&s.id), "sent", "neutral", Some(&detail))
-        .await
+    workers::log_event(
+        tx,
+        team,
+        s.worker_id.as_deref(),
+        Some(&s.contact_id),
+        Some(&s.id),
+        "sent",
+        "neutral",
+        Some(&detail),
+    )
+    .await
 }
 
 pub fn outcome(class: Classification) -> &'static str {
@@ -31,7 +46,7 @@ pub async fn replied(tx: &Tx<'_>, team: &TeamId, contact: &ContactId, class: Cla
         .query_typed(
             "SELECT m.id, l.worker_id, l.suggestion_id,
                     (SELECT count(*) FROM messages r WHERE r.contact_id = m.contact_id AND r.direction = 'inbound'
-                        AND r.created_at >= m.created_at) AS replies
+                        AND r.created_at > m.created_at) AS replies
                FROM messages m LEFT JOIN ai_approval_log l ON l.message_id = m.id
               WHERE m.contact_id = $1 AND m.direction = 'outbound'
               ORDER BY m.created_at DESC, m.id DESC LIMIT 1",
@@ -46,9 +61,19 @@ pub async fn replied(tx: &Tx<'_>, team: &TeamId, contact: &ContactId, class: Cla
     let outcome = outcome(class);
     let event = if class == Classification::DncRequest { "opted_out" } else { "replied" };
     if let Some(worker) = r.get::<_, Option<String>>("worker_id") {
-        let suggestion = r.get::<_, Option<String>>("suggestion_id").map(nextier_domain::ids::SuggestionId::from_trusted);
-        workers::log_event(tx, team, Some(&worker), Some(contact), suggestion.as_ref(), event, outcome, Some(class.as_str()))
-            .await?;
+        let suggestion =
+            r.get::<_, Option<String>>("suggestion_id").map(nextier_domain::ids::SuggestionId::from_trusted);
+        workers::log_event(
+            tx,
+            team,
+            Some(&worker),
+            Some(contact),
+            suggestion.as_ref(),
+            event,
+            outcome,
+            Some(class.as_str()),
+        )
+        .await?;
     }
     Ok(())
 }

@@ -162,7 +162,8 @@ pub async fn tick(ai: &Ai, team: &TeamId, id: &NurtureId) -> anyhow::Result<Tick
         return Ok(Tick::Nothing("the suggester wrote nothing".into()));
     };
     let Some((s, created)) =
-        engine::store_written(ai, team, &written, Target::FollowUp(id, &n.contact_id), Some(&w), FOLLOW_UP, now).await?
+        engine::store_written(ai, team, &written, Target::FollowUp(id, &n.contact_id), Some(&w), FOLLOW_UP, now)
+            .await?
     else {
         return Ok(Tick::Ended("the cadence ended while the follow-up was written".into()));
     };
@@ -173,5 +174,11 @@ pub async fn tick(ai: &Ai, team: &TeamId, id: &NurtureId) -> anyhow::Result<Tick
         nurtures::advance(&tx, id, stage, next).await?;
     }
     tx.commit().await?;
+    drop(conn);
+    // A policy that sends it at once: now, not a scheduler run later.
+    if created && s.send_after.is_some_and(|at| at <= ai.clock.now()) {
+        let due = engine::send_due(ai, team, &s.id).await?;
+        tracing::info!(suggestion = %s.id, outcome = ?due, "follow-up due at once");
+    }
     Ok(Tick::Wrote { suggestion: s.id.to_string(), stage, last })
 }

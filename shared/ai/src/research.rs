@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use nextier_domain::ids::{ContactId, TeamId};
-use nextier_platform::ports::suggester::{records_brief, Researcher, ResearchSubject};
+use nextier_platform::ports::suggester::{records_brief, ResearchSubject, Researcher};
 use nextier_store::nurtures::{self, Research};
 use nextier_store::{contacts, scope, workers, Db, Scope, StoreError, Tx};
 
@@ -75,11 +75,29 @@ pub async fn brief(
     let tx = scope::begin(&mut conn, &Scope::team(team.clone())).await?;
     // The contact may have gone meanwhile.
     contacts::get(&tx, contact).await?;
-    let r = nurtures::save_research(&tx, team, contact, &b.text, &b.citations, &b.source, now, now + Duration::hours(TTL_HOURS))
-        .await?;
+    let r = nurtures::save_research(
+        &tx,
+        team,
+        contact,
+        &b.text,
+        &b.citations,
+        &b.source,
+        now,
+        now + Duration::hours(TTL_HOURS),
+    )
+    .await?;
     let neva = workers::by_role(&tx, nextier_domain::ai::Role::Research).await?;
-    workers::log_event(&tx, team, neva.as_ref().map(|w| w.id.as_str()), Some(contact), None, "researched", "neutral", Some(&b.source))
-        .await?;
+    workers::log_event(
+        &tx,
+        team,
+        neva.as_ref().map(|w| w.id.as_str()),
+        Some(contact),
+        None,
+        "researched",
+        "neutral",
+        Some(&b.source),
+    )
+    .await?;
     tx.commit().await?;
     Ok(r)
 }

@@ -91,7 +91,9 @@ fn closer_template(ctx: &Context) -> Option<String> {
         return Some(t.to_owned());
     }
     match (ctx.proposals.is_empty(), ctx.booking_link.is_some()) {
-        (false, true) => Some("Thanks {{firstName}}! Would {{times}} work for a quick call? Or pick any time here: {{link}}".into()),
+        (false, true) => {
+            Some("Thanks {{firstName}}! Would {{times}} work for a quick call? Or pick any time here: {{link}}".into())
+        }
         (false, false) => Some("Thanks {{firstName}}! Would {{times}} work for a quick call?".into()),
         (true, true) => Some("Thanks {{firstName}}! Pick a time that suits you for a quick call: {{link}}".into()),
         (true, false) => None,
@@ -128,7 +130,8 @@ impl Suggester for TemplateSuggester {
                     None => return Ok(None),
                 },
             };
-            let source = if closer { "template:closer".to_owned() } else { format!("template:{}", ctx.classification.key()) };
+            let source =
+                if closer { "template:closer".to_owned() } else { format!("template:{}", ctx.classification.key()) };
             (t, source, ctx.classification_confidence)
         };
         let text = signed(fill(&template, ctx), ctx);
@@ -340,7 +343,8 @@ mod tests {
 
     #[tokio::test]
     async fn follow_ups_by_stage_with_a_final_attempt() {
-        let mut c = ctx(Classification::Neutral, Some("Ana"), &[("template.follow_up.2", "Still there, {{firstName}}?")]);
+        let mut c =
+            ctx(Classification::Neutral, Some("Ana"), &[("template.follow_up.2", "Still there, {{firstName}}?")]);
         c.follow_up = Some((1, false));
         let w = TemplateSuggester.suggest(&c).await.unwrap().unwrap();
         assert!(w.text.starts_with("Hi Ana, just checking back in"), "{}", w.text);

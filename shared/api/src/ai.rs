@@ -127,7 +127,8 @@ fn apply(p: &mut Problems, b: &WorkerInput, f: &mut Fields) {
                 p.0.push(FieldError::new(format!("faqs[{i}].answer"), "1 to 1,000 characters"));
             }
         }
-        f.faqs = faqs.iter().map(|q| Faq { question: q.question.trim().into(), answer: q.answer.trim().into() }).collect();
+        f.faqs =
+            faqs.iter().map(|q| Faq { question: q.question.trim().into(), answer: q.answer.trim().into() }).collect();
     }
     for (field, v, into) in
         [("activeFrom", &b.active_from, &mut f.active_from), ("activeUntil", &b.active_until, &mut f.active_until)]
@@ -184,7 +185,10 @@ fn apply(p: &mut Problems, b: &WorkerInput, f: &mut Fields) {
         let allowed = rules::policy_classes();
         for (i, c) in classes.iter().enumerate() {
             if !allowed.contains(c) {
-                p.0.push(FieldError::new(format!("autoClasses[{i}]"), format!("must be one of {}", allowed.join(", "))));
+                p.0.push(FieldError::new(
+                    format!("autoClasses[{i}]"),
+                    format!("must be one of {}", allowed.join(", ")),
+                ));
             }
         }
         let mut c = classes.clone();
@@ -227,7 +231,11 @@ fn require_person(access: &nextier_http::TeamAccess) -> Result<(), ApiError> {
     params(("teamId" = String, Path)),
     responses((status = 200, description = "The team's workers (the four defaults are created on first use)", body = Vec<Worker>)),
     security(("bearer" = []), ("apiKey" = [])))]
-pub async fn list_workers(State(app): State<AppState>, cred: Credential, Id(team): Id<TeamId>) -> Result<Json<Vec<Worker>>, ApiError> {
+pub async fn list_workers(
+    State(app): State<AppState>,
+    cred: Credential,
+    Id(team): Id<TeamId>,
+) -> Result<Json<Vec<Worker>>, ApiError> {
     let mut conn = app.db.conn().await?;
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::InboxRead).await?;
     workers::ensure_defaults(&tx, &team).await?;
@@ -250,8 +258,14 @@ pub async fn create_worker(
 ) -> Result<(StatusCode, Json<Worker>), ApiError> {
     let mut p = Problems::default();
     let key = match body.key.as_deref().map(str::trim) {
-        Some(k) if !k.is_empty() && k.len() <= 40 && k.starts_with(|c: char| c.is_ascii_lowercase())
-            && k.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-') => k.to_owned(),
+        Some(k)
+            if !k.is_empty()
+                && k.len() <= 40
+                && k.starts_with(|c: char| c.is_ascii_lowercase())
+                && k.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-') =>
+        {
+            k.to_owned()
+        }
         _ => {
             p.0.push(FieldError::new("key", "1 to 40 characters: a-z first, then a-z, 0-9, _ or -"));
             String::new()
@@ -461,10 +475,20 @@ pub struct ByWorker {
 }
 
 fn by_worker(q: &ByWorker) -> Result<(Option<WorkerId>, i64), ApiError> {
-    let w = q.worker_id.as_deref().map(|w| WorkerId::parse("workerId", w)).transpose().map_err(|e| ApiError::Validation(vec![e]))?;
+    let w = q
+        .worker_id
+        .as_deref()
+        .map(|w| WorkerId::parse("workerId", w))
+        .transpose()
+        .map_err(|e| ApiError::Validation(vec![e]))?;
     let limit = match q.limit.as_deref() {
         None => 100,
-        Some(l) => l.trim().parse::<i64>().ok().filter(|l| (1..=500).contains(l)).ok_or_else(|| ApiError::field("limit", "1 to 500"))?,
+        Some(l) => l
+            .trim()
+            .parse::<i64>()
+            .ok()
+            .filter(|l| (1..=500).contains(l))
+            .ok_or_else(|| ApiError::field("limit", "1 to 500"))?,
     };
     Ok((w, limit))
 }
@@ -509,7 +533,11 @@ pub async fn review_queue(
     params(("teamId" = String, Path)),
     responses((status = 200, description = "Every version of every prompt (newest first per key)", body = Vec<Prompt>)),
     security(("bearer" = []), ("apiKey" = [])))]
-pub async fn list_prompts(State(app): State<AppState>, cred: Credential, Id(team): Id<TeamId>) -> Result<Json<Vec<Prompt>>, ApiError> {
+pub async fn list_prompts(
+    State(app): State<AppState>,
+    cred: Credential,
+    Id(team): Id<TeamId>,
+) -> Result<Json<Vec<Prompt>>, ApiError> {
     let mut conn = app.db.conn().await?;
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::InboxRead).await?;
     let rows = workers::prompts(&tx).await?;
@@ -626,13 +654,16 @@ pub async fn start_nurture(
     let contact = contact.ok_or(StoreError::NotFound)?;
     let mut conn = app.db.conn().await?;
     let (tx, access) = open_team(&mut conn, &cred, &team, Permission::InboxWrite).await?;
-    let (n, created) = nextier_ai::nurture::start(&tx, &team, &contact, worker.as_ref(), &access.actor.label(), app.clock.now())
-        .await
-        .map_err(|e| match e {
-            nextier_ai::nurture::StartError::Store(StoreError::NotFound) => ApiError::NotFound("contactId: no such contact".into()),
-            nextier_ai::nurture::StartError::Store(e) => e.into(),
-            nextier_ai::nurture::StartError::Refused(m) => ApiError::Conflict(m),
-        })?;
+    let (n, created) =
+        nextier_ai::nurture::start(&tx, &team, &contact, worker.as_ref(), &access.actor.label(), app.clock.now())
+            .await
+            .map_err(|e| match e {
+                nextier_ai::nurture::StartError::Store(StoreError::NotFound) => {
+                    ApiError::NotFound("contactId: no such contact".into())
+                }
+                nextier_ai::nurture::StartError::Store(e) => e.into(),
+                nextier_ai::nurture::StartError::Refused(m) => ApiError::Conflict(m),
+            })?;
     tx.commit().await?;
     Ok((if created { StatusCode::CREATED } else { StatusCode::OK }, Json(n)))
 }
@@ -676,7 +707,9 @@ pub async fn stop_nurture(
 ) -> Result<Json<Nurture>, ApiError> {
     let mut conn = app.db.conn().await?;
     let (tx, access) = open_team(&mut conn, &cred, &team, Permission::InboxWrite).await?;
-    let n = nurtures::stop(&tx, &id, &format!("stopped by {}", access.actor.label())).await.map_err(not_found("nurture cadence"))?;
+    let n = nurtures::stop(&tx, &id, &format!("stopped by {}", access.actor.label()))
+        .await
+        .map_err(not_found("nurture cadence"))?;
     tx.commit().await?;
     Ok(Json(n))
 }
@@ -711,7 +744,9 @@ pub async fn book_meeting(
     let contact = p.take(ContactId::parse("contactId", &body.contact_id));
     let worker = body.worker_id.as_deref().and_then(|w| p.take(WorkerId::parse("workerId", w)));
     let starts_at = match DateTime::parse_from_rfc3339(body.starts_at.trim()) {
-        Ok(d) if d.with_timezone(&Utc) > now && d.with_timezone(&Utc) < now + Duration::days(366) => Some(d.with_timezone(&Utc)),
+        Ok(d) if d.with_timezone(&Utc) > now && d.with_timezone(&Utc) < now + Duration::days(366) => {
+            Some(d.with_timezone(&Utc))
+        }
         Ok(_) => {
             p.0.push(FieldError::new("startsAt", "must be in the future (within a year)"));
             None
@@ -765,7 +800,12 @@ pub async fn list_meetings(
     Id(team): Id<TeamId>,
     Query(q): Query<MeetingsQuery>,
 ) -> Result<Json<Vec<Meeting>>, ApiError> {
-    let contact = q.contact_id.as_deref().map(|c| ContactId::parse("contactId", c)).transpose().map_err(|e| ApiError::Validation(vec![e]))?;
+    let contact = q
+        .contact_id
+        .as_deref()
+        .map(|c| ContactId::parse("contactId", c))
+        .transpose()
+        .map_err(|e| ApiError::Validation(vec![e]))?;
     let mut conn = app.db.conn().await?;
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::InboxRead).await?;
     let rows = nurtures::meetings(&tx, contact.as_ref(), app.clock.now(), 500).await?;
@@ -773,7 +813,13 @@ pub async fn list_meetings(
     Ok(Json(rows))
 }
 
-async fn research(app: &AppState, cred: &Credential, team: &TeamId, contact: &ContactId, refresh: bool) -> Result<Research, ApiError> {
+async fn research(
+    app: &AppState,
+    cred: &Credential,
+    team: &TeamId,
+    contact: &ContactId,
+    refresh: bool,
+) -> Result<Research, ApiError> {
     {
         let mut conn = app.db.conn().await?;
         let perm = if refresh { Permission::InboxWrite } else { Permission::InboxRead };
@@ -814,4 +860,3 @@ pub async fn refresh_research(
 ) -> Result<Json<Research>, ApiError> {
     Ok(Json(research(&app, &cred, &team, &contact, true).await?))
 }
-

@@ -117,13 +117,15 @@ async fn rig(llm_delay: Duration) -> anyhow::Result<Rig> {
         retry: retry.clone(),
         timeout: Duration::from_secs(10),
     });
-    let suggester = LlmSuggester { chain: Chain(vec![Arc::new(OpenAi::new(llm::Config {
-        base_url: format!("{llm_url}/v1"),
-        api_key: "sk-bench".into(),
-        model: "bench".into(),
-        retry,
-        timeout: Duration::from_secs(20),
-    }))]) };
+    let suggester = LlmSuggester {
+        chain: Chain(vec![Arc::new(OpenAi::new(llm::Config {
+            base_url: format!("{llm_url}/v1"),
+            api_key: "sk-bench".into(),
+            model: "bench".into(),
+            retry,
+            timeout: Duration::from_secs(20),
+        }))]),
+    };
     let sandbox = Arc::new(SandboxTransport::new());
     let p = Arc::new(Processor {
         db: t.worker.clone(),

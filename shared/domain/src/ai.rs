@@ -169,15 +169,11 @@ pub const FOLLOW_UP: &str = "follow_up";
 
 /// The classes a policy may name.
 pub fn policy_classes() -> Vec<String> {
-    let mut v: Vec<String> = [
-        Classification::Positive,
-        Classification::Question,
-        Classification::Neutral,
-        Classification::Negative,
-    ]
-    .iter()
-    .map(|c| c.key())
-    .collect();
+    let mut v: Vec<String> =
+        [Classification::Positive, Classification::Question, Classification::Neutral, Classification::Negative]
+            .iter()
+            .map(|c| c.key())
+            .collect();
     v.push(FOLLOW_UP.into());
     v
 }
@@ -216,7 +212,9 @@ impl Default for RoutingRules {
 impl RoutingRules {
     pub fn from_settings(s: &std::collections::HashMap<String, String>) -> Self {
         let d = Self::default();
-        let n = |k: &str, dflt: i64| s.get(k).and_then(|v| v.trim().parse::<i64>().ok()).filter(|v| *v >= 0).unwrap_or(dflt);
+        let n = |k: &str, dflt: i64| {
+            s.get(k).and_then(|v| v.trim().parse::<i64>().ok()).filter(|v| *v >= 0).unwrap_or(dflt)
+        };
         let opener_max = n("route.opener_max", d.opener_max);
         let nurture_max = n("route.nurture_max", d.nurture_max).max(opener_max);
         Self { opener_max, nurture_max }
@@ -294,8 +292,24 @@ pub fn scheduling_intent(text: &str) -> bool {
         "works for me",
     ];
     const DAYS: &[&str] = &[
-        "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "tomorrow", "tonight", "mon",
-        "tue", "tues", "wed", "thu", "thurs", "fri", "sat", "sun",
+        "monday",
+        "tuesday",
+        "wednesday",
+        "thursday",
+        "friday",
+        "saturday",
+        "sunday",
+        "tomorrow",
+        "tonight",
+        "mon",
+        "tue",
+        "tues",
+        "wed",
+        "thu",
+        "thurs",
+        "fri",
+        "sat",
+        "sun",
     ];
     if PHRASES.iter().any(|p| t.contains(p)) {
         return true;
@@ -305,7 +319,10 @@ pub fn scheduling_intent(text: &str) -> bool {
         w.contains(':') && w.split(':').all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
     }) || t.contains(" am") && words.iter().any(|w| w.chars().all(|c| c.is_ascii_digit()))
         || words.iter().any(|w| {
-            (w.ends_with("am") || w.ends_with("pm")) && w.len() <= 4 && w[..w.len() - 2].chars().all(|c| c.is_ascii_digit()) && w.len() > 2
+            (w.ends_with("am") || w.ends_with("pm"))
+                && w.len() <= 4
+                && w[..w.len() - 2].chars().all(|c| c.is_ascii_digit())
+                && w.len() > 2
         });
     time || words.iter().any(|w| DAYS.contains(w))
 }
@@ -441,9 +458,16 @@ mod tests {
             scheduling,
             exchanged,
         };
-        assert!(matches!(route(f(Some("a"), Some("b"), true, 20), rules), Routed::Worker(w, RouteReason::NumberOwner, _) if w == "a"));
-        assert!(matches!(route(f(None, Some("b"), true, 20), rules), Routed::Worker(w, RouteReason::LastSender, _) if w == "b"));
-        assert!(matches!(route(f(None, None, true, 1), rules), Routed::Role(Role::Closer, RouteReason::SchedulingIntent, _)));
+        assert!(
+            matches!(route(f(Some("a"), Some("b"), true, 20), rules), Routed::Worker(w, RouteReason::NumberOwner, _) if w == "a")
+        );
+        assert!(
+            matches!(route(f(None, Some("b"), true, 20), rules), Routed::Worker(w, RouteReason::LastSender, _) if w == "b")
+        );
+        assert!(matches!(
+            route(f(None, None, true, 1), rules),
+            Routed::Role(Role::Closer, RouteReason::SchedulingIntent, _)
+        ));
         let handover = RouteFacts { last_sender_nurtures: true, ..f(None, Some("cathy"), true, 6) };
         assert!(matches!(route(handover, rules), Routed::Role(Role::Closer, RouteReason::SchedulingIntent, _)));
         let staying = RouteFacts { last_sender_nurtures: true, ..f(None, Some("cathy"), false, 6) };

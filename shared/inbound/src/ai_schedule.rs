@@ -42,10 +42,16 @@ pub async fn run(db: &Db, publisher: &OutboxPublisher, now: DateTime<Utc>) -> an
         let (job, dedupe) = if kind == "nurture" {
             summary.nurtures += 1;
             // Once per cadence per minute: a job still in flight is not staged twice.
-            (Job::Nurture { team_id: team.clone(), nurture_id: id.clone() }, format!("nurture:{id}:{}", now.format("%Y%m%d%H%M")))
+            (
+                Job::Nurture { team_id: team.clone(), nurture_id: id.clone() },
+                format!("nurture:{id}:{}", now.format("%Y%m%d%H%M")),
+            )
         } else {
             summary.sends += 1;
-            (Job::AutoSend { team_id: team.clone(), suggestion_id: id.clone() }, format!("autosend:{id}:{}", now.format("%Y%m%d%H%M")))
+            (
+                Job::AutoSend { team_id: team.clone(), suggestion_id: id.clone() },
+                format!("autosend:{id}:{}", now.format("%Y%m%d%H%M")),
+            )
         };
         let msg = OutboxMessage {
             team: Some(TeamId::from_trusted(team)),

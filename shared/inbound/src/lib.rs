@@ -13,6 +13,7 @@
 //! answers go out as [`Job::Reply`] through the outbound gate, each under its own send key, so
 //! a retry never sends twice.
 
+pub mod ai_schedule;
 pub mod event;
 pub mod intake;
 pub mod mail_events;
@@ -22,7 +23,6 @@ pub mod reconcile;
 pub mod redrive;
 pub mod skiptrace;
 pub mod sla;
-pub mod ai_schedule;
 pub use nextier_ai::suggest;
 pub mod voice;
 

@@ -155,17 +155,7 @@ pub const FUNCTIONS: &[Function] = &[
     Function { binary: "consumer-answers", access: &[APP_DB, RateBuckets, PutEvents, SH, SG, TW, UNSUB] },
     Function {
         binary: "consumer-ai",
-        access: &[
-            APP_DB,
-            RateBuckets,
-            PutEvents,
-            SH,
-            SG,
-            TW,
-            UNSUB,
-            Secret("AI_API_KEY"),
-            Secret("ANTHROPIC_API_KEY"),
-        ],
+        access: &[APP_DB, RateBuckets, PutEvents, SH, SG, TW, UNSUB, Secret("AI_API_KEY"), Secret("ANTHROPIC_API_KEY")],
     },
     // Mail goes to SendGrid over HTTPS.
     Function { binary: "consumer-mail", access: &[APP_DB, SG] },

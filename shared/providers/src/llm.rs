@@ -178,15 +178,18 @@ impl Model for OpenAi {
         if r.json {
             body["response_format"] = json!({"type": "json_object"});
         }
-        let a = retry::send(&self.config.retry, self.name, || self.http.post(&url).bearer_auth(&self.config.api_key).json(&body))
-            .await
-            .map_err(|e| anyhow::anyhow!("{} did not answer: {e}", self.name))?;
+        let a = retry::send(&self.config.retry, self.name, || {
+            self.http.post(&url).bearer_auth(&self.config.api_key).json(&body)
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("{} did not answer: {e}", self.name))?;
         if !a.status.is_success() {
             return Err(refused(self.name, &a));
         }
         let parsed: ChatAnswer = serde_json::from_str(&a.body)
             .map_err(|e| anyhow::anyhow!("{}'s answer is not a completion: {e}", self.name))?;
-        let choice = parsed.choices.into_iter().next().ok_or_else(|| anyhow::anyhow!("{} gave no choice", self.name))?;
+        let choice =
+            parsed.choices.into_iter().next().ok_or_else(|| anyhow::anyhow!("{} gave no choice", self.name))?;
         if let Some(why) = choice.message.refusal.filter(|r| !r.trim().is_empty()) {
             anyhow::bail!("{} refused: {why}", self.name);
         }
@@ -203,7 +206,11 @@ impl Model for OpenAi {
                 _ => None,
             })
             .collect();
-        Ok(Completion { text, model: format!("{}:{}", self.name, parsed.model.unwrap_or_else(|| model.to_owned())), citations })
+        Ok(Completion {
+            text,
+            model: format!("{}:{}", self.name, parsed.model.unwrap_or_else(|| model.to_owned())),
+            citations,
+        })
     }
 }
 
@@ -273,7 +280,11 @@ impl Model for Anthropic {
         if text.trim().is_empty() {
             anyhow::bail!("anthropic wrote nothing");
         }
-        Ok(Completion { text, model: format!("anthropic:{}", parsed.model.unwrap_or_else(|| model.to_owned())), citations: vec![] })
+        Ok(Completion {
+            text,
+            model: format!("anthropic:{}", parsed.model.unwrap_or_else(|| model.to_owned())),
+            citations: vec![],
+        })
     }
 }
 
@@ -414,14 +425,27 @@ pub struct Reply {
     pub confidence: u8,
 }
 
-const REFUSALS: &[&str] = &["as an ai", "i can't help", "i cannot help", "i can't assist", "i cannot assist", "i'm sorry, but", "language model"];
+const REFUSALS: &[&str] = &[
+    "as an ai",
+    "i can't help",
+    "i cannot help",
+    "i can't assist",
+    "i cannot assist",
+    "i'm sorry, but",
+    "language model",
+];
 
 /// Reads and checks a model's structured answer: one JSON object (a fenced block is accepted)
 /// with a non-empty `reply` of at most [`MAX_CHARS`], no link but the booking link, no
 /// refusal, and a `confidence` from 0 to 100 (or 0 to 1).
 pub fn parse_reply(raw: &str, booking_link: Option<&str>) -> Result<Reply, String> {
     let t = raw.trim();
-    let t = t.strip_prefix("```json").or_else(|| t.strip_prefix("```")).map(|s| s.trim_end_matches("```")).unwrap_or(t).trim();
+    let t = t
+        .strip_prefix("```json")
+        .or_else(|| t.strip_prefix("```"))
+        .map(|s| s.trim_end_matches("```"))
+        .unwrap_or(t)
+        .trim();
     let start = t.find('{').ok_or("the answer is not a JSON object")?;
     let end = t.rfind('}').ok_or("the answer is not a JSON object")?;
     if end < start {
@@ -467,7 +491,10 @@ impl LlmSuggester {
         let w = TemplateSuggester.suggest(ctx).await?;
         Ok(w.map(|w| Written {
             confidence: None,
-            note: Some(format!("the model failed ({}); a template stands in", why.chars().take(300).collect::<String>())),
+            note: Some(format!(
+                "the model failed ({}); a template stands in",
+                why.chars().take(300).collect::<String>()
+            )),
             ..w
         }))
     }
@@ -481,10 +508,17 @@ impl Suggester for LlmSuggester {
         }
         let vars = variables(ctx);
         let (system, user, temperature, model, prompt) = match &ctx.prompt {
-            Some(p) => (render(&p.system, &vars), render(&p.user, &vars), p.temperature, p.model.clone(), Some((p.key.clone(), p.version))),
+            Some(p) => (
+                render(&p.system, &vars),
+                render(&p.user, &vars),
+                p.temperature,
+                p.model.clone(),
+                Some((p.key.clone(), p.version)),
+            ),
             None => (render(DEFAULT_SYSTEM, &vars), render(DEFAULT_USER, &vars), 0.3, None, None),
         };
-        let mut req = Request { system: format!("{system}{CONTRACT}"), user, model, temperature, max_tokens: 300, json: true };
+        let mut req =
+            Request { system: format!("{system}{CONTRACT}"), user, model, temperature, max_tokens: 300, json: true };
         let mut last_error = String::new();
         for attempt in 0..2 {
             let c = match self.chain.complete(&req).await {
@@ -493,7 +527,11 @@ impl Suggester for LlmSuggester {
             };
             match parse_reply(&c.text, ctx.booking_link.as_deref()) {
                 Ok(r) => {
-                    let confidence = if ctx.follow_up.is_some() { r.confidence } else { r.confidence.min(ctx.classification_confidence) };
+                    let confidence = if ctx.follow_up.is_some() {
+                        r.confidence
+                    } else {
+                        r.confidence.min(ctx.classification_confidence)
+                    };
                     return Ok(Some(Written {
                         text: signed(r.reply, ctx),
                         source: format!("llm:{}", c.model),
@@ -544,7 +582,8 @@ pub struct LlmResearcher {
     pub model: Arc<dyn Model>,
 }
 
-const RESEARCH_SYSTEM: &str = "You research a business lead for a sales team before they call. Write a brief of at most \
+const RESEARCH_SYSTEM: &str =
+    "You research a business lead for a sales team before they call. Write a brief of at most \
 120 words: the company, the role, the property, and any recent public signals (sales, permits, news). \
 Only state facts you can cite; say plainly what you could not find. No speculation about the person's private life.";
 

@@ -60,7 +60,8 @@ async fn act(a: Option<Act>, default: Value) -> Response {
 
 async fn openai(State(f): State<Arc<Fake>>, headers: HeaderMap, Json(body): Json<Value>) -> Response {
     if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some("Bearer sk-test") {
-        return (StatusCode::UNAUTHORIZED, Json(json!({"error": {"message": "Incorrect API key provided"}}))).into_response();
+        return (StatusCode::UNAUTHORIZED, Json(json!({"error": {"message": "Incorrect API key provided"}})))
+            .into_response();
     }
     f.seen.lock().unwrap().push(("openai".into(), body));
     let next = f.openai.lock().unwrap().pop_front();
@@ -143,7 +144,12 @@ async fn a_structured_answer_becomes_a_signed_suggestion_with_the_lower_confiden
     assert_eq!(body["model"], "gpt-test");
     assert_eq!(body["response_format"]["type"], "json_object");
     let system = body["messages"][0]["content"].as_str().unwrap();
-    assert!(system.contains("You are GIANNA") && system.contains("Acme Homes, local buyers.") && system.contains("\"confidence\""), "{system}");
+    assert!(
+        system.contains("You are GIANNA")
+            && system.contains("Acme Homes, local buyers.")
+            && system.contains("\"confidence\""),
+        "{system}"
+    );
     let user = body["messages"][1]["content"].as_str().unwrap();
     assert!(user.contains("Us: Hi Ana, would you sell 12 Oak St?") && user.contains("(question)"), "{user}");
 }
@@ -182,7 +188,10 @@ async fn garbage_is_repaired_once_then_the_template_stands_in_and_never_sends_it
 
     f.seen.lock().unwrap().clear();
     for _ in 0..2 {
-        f.openai.lock().unwrap().push_back(Act::Say(200, completion(r#"{"reply": "I'm sorry, but I can't help with that.", "confidence": 99}"#)));
+        f.openai.lock().unwrap().push_back(Act::Say(
+            200,
+            completion(r#"{"reply": "I'm sorry, but I can't help with that.", "confidence": 99}"#),
+        ));
     }
     let w = chain(&base, "sk-test").suggest(&ctx(Classification::Positive)).await.unwrap().unwrap();
     assert_eq!(w.source, "template:positive");
@@ -210,8 +219,14 @@ async fn a_dead_hanging_or_refusing_model_falls_to_the_next_one() {
     assert_eq!(w.source, "llm:anthropic:claude-test");
     assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
     // Both fail (a 503 retried, then a refusal): the template, with the reasons.
-    f.openai.lock().unwrap().extend([Act::Say(503, json!({"error": "overloaded"})), Act::Say(503, json!({"error": "overloaded"}))]);
-    f.anthropic.lock().unwrap().push_back(Act::Say(200, json!({"type": "message", "content": [], "stop_reason": "refusal"})));
+    f.openai
+        .lock()
+        .unwrap()
+        .extend([Act::Say(503, json!({"error": "overloaded"})), Act::Say(503, json!({"error": "overloaded"}))]);
+    f.anthropic
+        .lock()
+        .unwrap()
+        .push_back(Act::Say(200, json!({"type": "message", "content": [], "stop_reason": "refusal"})));
     let w = chain(&base, "sk-test").suggest(&ctx(Classification::Positive)).await.unwrap().unwrap();
     assert_eq!((w.source.as_str(), w.confidence), ("template:positive", None));
     let note = w.note.unwrap();
@@ -241,7 +256,8 @@ async fn research_cites_what_the_search_model_cites() {
     let mut answer = completion("Acme Homes is a Tampa investor; a permit was filed for 12 Oak St in 2026.");
     answer["citations"] = json!(["https://permits.example.gov/12-oak", {"url": "https://news.example.com/acme"}]);
     f.openai.lock().unwrap().push_back(Act::Say(200, answer));
-    let r = LlmResearcher { model: Arc::new(OpenAi::named(config(&format!("{base}/v1"), "sk-test", "sonar"), "research")) };
+    let r =
+        LlmResearcher { model: Arc::new(OpenAi::named(config(&format!("{base}/v1"), "sk-test", "sonar"), "research")) };
     let subject = ResearchSubject {
         company: Some("Acme Homes".into()),
         title: Some("Owner".into()),

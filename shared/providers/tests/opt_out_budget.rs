@@ -125,13 +125,15 @@ async fn a_stop_behind_ten_replies_is_suppressed_within_seconds_with_the_llm_han
         retry: retry.clone(),
         timeout: Duration::from_secs(10),
     });
-    let suggester = LlmSuggester { chain: Chain(vec![Arc::new(OpenAi::new(llm::Config {
-        base_url: format!("{llm_url}/v1"),
-        api_key: "sk-test".into(),
-        model: "gpt-test".into(),
-        retry,
-        timeout: Duration::from_secs(20),
-    }))]) };
+    let suggester = LlmSuggester {
+        chain: Chain(vec![Arc::new(OpenAi::new(llm::Config {
+            base_url: format!("{llm_url}/v1"),
+            api_key: "sk-test".into(),
+            model: "gpt-test".into(),
+            retry,
+            timeout: Duration::from_secs(20),
+        }))]),
+    };
     let sandbox = Arc::new(SandboxTransport::new());
     let gate: Arc<dyn nextier_outbound::OutboundGate> = Arc::new(Gate::new(Arc::new(sms), sandbox.clone(), sandbox));
     let suggester: Arc<dyn nextier_platform::ports::suggester::Suggester> = Arc::new(suggester);

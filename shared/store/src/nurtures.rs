@@ -27,7 +27,8 @@ pub struct Nurture {
     pub updated_at: DateTime<Utc>,
 }
 
-const SELECT: &str = "SELECT id, contact_id, worker_id, stage, status, reason, next_at, created_by, created_at, updated_at
+const SELECT: &str =
+    "SELECT id, contact_id, worker_id, stage, status, reason, next_at, created_by, created_at, updated_at
    FROM ai_nurtures";
 
 fn nurture(r: &Row) -> Nurture {
@@ -80,15 +81,17 @@ pub async fn get(tx: &Tx<'_>, id: &NurtureId) -> Result<Nurture> {
 }
 
 pub async fn lock(tx: &Tx<'_>, id: &NurtureId) -> Result<Nurture> {
-    let rows =
-        tx.query_typed(&format!("{SELECT} WHERE id = $1 FOR UPDATE"), params![id.as_str() => TEXT]).await?;
+    let rows = tx.query_typed(&format!("{SELECT} WHERE id = $1 FOR UPDATE"), params![id.as_str() => TEXT]).await?;
     rows.first().map(nurture).ok_or(StoreError::NotFound)
 }
 
 /// A lead's cadences, newest first.
 pub async fn for_contact(tx: &Tx<'_>, contact: &ContactId) -> Result<Vec<Nurture>> {
     let rows = tx
-        .query_typed(&format!("{SELECT} WHERE contact_id = $1 ORDER BY created_at DESC"), params![contact.as_str() => TEXT])
+        .query_typed(
+            &format!("{SELECT} WHERE contact_id = $1 ORDER BY created_at DESC"),
+            params![contact.as_str() => TEXT],
+        )
         .await?;
     Ok(rows.iter().map(nurture).collect())
 }
@@ -206,7 +209,8 @@ pub async fn book(
 }
 
 pub async fn set_call(tx: &Tx<'_>, id: &MeetingId, call: &str) -> Result<()> {
-    tx.execute_typed("UPDATE meetings SET call_id = $2 WHERE id = $1", params![id.as_str() => TEXT, call => TEXT]).await?;
+    tx.execute_typed("UPDATE meetings SET call_id = $2 WHERE id = $1", params![id.as_str() => TEXT, call => TEXT])
+        .await?;
     Ok(())
 }
 
@@ -216,7 +220,12 @@ pub async fn meeting_get(tx: &Tx<'_>, id: &MeetingId) -> Result<Meeting> {
 }
 
 /// Meetings from `from` on, soonest first (a contact's, or the team's).
-pub async fn meetings(tx: &Tx<'_>, contact: Option<&ContactId>, from: DateTime<Utc>, limit: i64) -> Result<Vec<Meeting>> {
+pub async fn meetings(
+    tx: &Tx<'_>,
+    contact: Option<&ContactId>,
+    from: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<Meeting>> {
     let rows = tx
         .query_typed(
             &format!(
@@ -229,10 +238,17 @@ pub async fn meetings(tx: &Tx<'_>, contact: Option<&ContactId>, from: DateTime<U
 }
 
 /// Another booked meeting of the lead overlapping this time.
-pub async fn overlapping(tx: &Tx<'_>, contact: &ContactId, starts_at: DateTime<Utc>, ends_at: DateTime<Utc>) -> Result<Option<Meeting>> {
+pub async fn overlapping(
+    tx: &Tx<'_>,
+    contact: &ContactId,
+    starts_at: DateTime<Utc>,
+    ends_at: DateTime<Utc>,
+) -> Result<Option<Meeting>> {
     let rows = tx
         .query_typed(
-            &format!("{MEETING} WHERE contact_id = $1 AND status = 'booked' AND starts_at < $3 AND ends_at > $2 LIMIT 1"),
+            &format!(
+                "{MEETING} WHERE contact_id = $1 AND status = 'booked' AND starts_at < $3 AND ends_at > $2 LIMIT 1"
+            ),
             params![contact.as_str() => TEXT, starts_at => TIMESTAMPTZ, ends_at => TIMESTAMPTZ],
         )
         .await?;

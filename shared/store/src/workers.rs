@@ -207,9 +207,8 @@ fn minutes(field: &str, s: &str) -> Result<i16> {
 
 /// Creates the default workers the team does not have yet (by key). Idempotent.
 pub async fn ensure_defaults(tx: &Tx<'_>, team: &TeamId) -> Result<()> {
-    let exists = tx
-        .query_typed("SELECT count(*) FROM ai_workers WHERE key = ANY('{gianna,cathy,sabrina,neva}')", &[])
-        .await?;
+    let exists =
+        tx.query_typed("SELECT count(*) FROM ai_workers WHERE key = ANY('{gianna,cathy,sabrina,neva}')", &[]).await?;
     if exists.first().map(|r| r.get::<_, i64>(0)).unwrap_or(0) >= 4 {
         return Ok(());
     }
@@ -250,9 +249,8 @@ pub async fn insert(
                     f.auto_classes => TEXT_ARRAY, f.active => BOOL, actor => TEXT],
         )
         .await
-        .map_err(|e| match StoreError::from(e) {
-            StoreError::Conflict(_) => StoreError::Conflict(format!("a worker with key {key:?} already exists")),
-            other => other,
+        .map_err(|e| {
+            StoreError::unique(e, "ai_workers_team_id_key_key", &format!("a worker with key {key:?} already exists"))
         })?;
     if rows.is_empty() {
         return Ok(None);
@@ -292,7 +290,8 @@ pub async fn get(tx: &Tx<'_>, id: &WorkerId) -> Result<Worker> {
 
 /// Locks a worker's row for a change.
 pub async fn lock(tx: &Tx<'_>, id: &WorkerId) -> Result<Worker> {
-    let rows = tx.query_typed("SELECT 1 FROM ai_workers WHERE id = $1 FOR UPDATE", params![id.as_str() => TEXT]).await?;
+    let rows =
+        tx.query_typed("SELECT 1 FROM ai_workers WHERE id = $1 FOR UPDATE", params![id.as_str() => TEXT]).await?;
     if rows.is_empty() {
         return Err(StoreError::NotFound);
     }
@@ -483,7 +482,12 @@ pub async fn routes_for_item(tx: &Tx<'_>, item: &InboxItemId) -> Result<Vec<Rout
 // Caps -----------------------------------------------------------------------------------
 
 /// AI messages a worker sent since `since` (all leads, and this lead).
-pub async fn sent_since(tx: &Tx<'_>, worker: &WorkerId, contact: &ContactId, since: DateTime<Utc>) -> Result<(i64, i64)> {
+pub async fn sent_since(
+    tx: &Tx<'_>,
+    worker: &WorkerId,
+    contact: &ContactId,
+    since: DateTime<Utc>,
+) -> Result<(i64, i64)> {
     let rows = tx
         .query_typed(
             "SELECT count(*), count(*) FILTER (WHERE s.contact_id = $2)
@@ -529,9 +533,8 @@ const PROMPT: &str =
 
 /// The newest version of a prompt.
 pub async fn prompt_latest(tx: &Tx<'_>, key: &str) -> Result<Option<Prompt>> {
-    let rows = tx
-        .query_typed(&format!("{PROMPT} WHERE key = $1 ORDER BY version DESC LIMIT 1"), params![key => TEXT])
-        .await?;
+    let rows =
+        tx.query_typed(&format!("{PROMPT} WHERE key = $1 ORDER BY version DESC LIMIT 1"), params![key => TEXT]).await?;
     Ok(rows.first().map(prompt))
 }
 

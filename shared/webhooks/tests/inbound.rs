@@ -522,12 +522,13 @@ async fn with_auto_send_on_a_suggestion_goes_out_through_the_gate_with_its_log_r
     let sent = f.sandbox.sent();
     assert_eq!(sent.len(), 1);
     assert!(sent[0].body.starts_with("Thanks! When is a good time"), "{}", sent[0].body);
-    let r =
-        f.t.superuser()
-            .await
-            .query_one("SELECT action, actor, final_text, message_id IS NOT NULL, policy_version FROM ai_approval_log", &[])
-            .await
-            .unwrap();
+    let r = f
+        .t
+        .superuser()
+        .await
+        .query_one("SELECT action, actor, final_text, message_id IS NOT NULL, policy_version FROM ai_approval_log", &[])
+        .await
+        .unwrap();
     assert_eq!(
         (r.get::<_, String>(0), r.get::<_, String>(1), r.get::<_, String>(2), r.get::<_, bool>(3)),
         ("auto_sent".into(), "ai:gianna".into(), sent[0].body.clone(), true)

@@ -126,10 +126,9 @@ pub async fn approve_suggestion(
         ai::get(&tx, &id).await.map_err(not_found_suggestion)?;
         access.actor.label()
     };
-    let (_, message) =
-        ai_suggest::send(&app.db, &app.gate, &team, &id, text.as_deref(), None, &actor, app.clock.now())
-            .await
-            .map_err(send_error)?;
+    let (_, message) = ai_suggest::send(&app.db, &app.gate, &team, &id, text.as_deref(), None, &actor, app.clock.now())
+        .await
+        .map_err(send_error)?;
     let mut conn = app.db.conn().await?;
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::MessagesRead).await?;
     let suggestion = ai::get(&tx, &id).await?;

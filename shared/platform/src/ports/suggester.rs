@@ -161,7 +161,12 @@ pub fn records_brief(s: &ResearchSubject) -> Brief {
         lines.push(format!("Based in {}.", place.join(", ")));
     }
     if !s.properties.is_empty() {
-        lines.push(format!("Owns {} propert{}: {}.", s.properties.len(), if s.properties.len() == 1 { "y" } else { "ies" }, s.properties.join("; ")));
+        lines.push(format!(
+            "Owns {} propert{}: {}.",
+            s.properties.len(),
+            if s.properties.len() == 1 { "y" } else { "ies" },
+            s.properties.join("; ")
+        ));
         citations.push("record:properties".to_owned());
     }
     for signal in s.signals.iter().take(5) {

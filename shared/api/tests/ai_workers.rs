@@ -621,3 +621,91 @@ async fn workers_are_configured_by_admins_with_every_bad_field_named() {
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
     assert_eq!(bad.body["errors"].as_array().unwrap().len(), 3, "{}", bad.body);
 }
+
+/// A model that never answers in time.
+async fn hanging_model() -> String {
+    use axum::routing::post;
+    let app = axum::Router::new().route(
+        "/v1/chat/completions",
+        post(|| async {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            "late"
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}/v1")
+}
+
+#[tokio::test]
+async fn a_hanging_model_falls_back_to_the_template_which_never_sends_itself() {
+    use nextier_providers::llm::{Chain, Config, LlmSuggester, OpenAi};
+    let base = hanging_model().await;
+    let model = OpenAi::new(Config {
+        base_url: base,
+        api_key: "sk-test".into(),
+        model: "gpt-test".into(),
+        retry: nextier_providers::retry::Retry {
+            attempts: 1,
+            backoff: Duration::from_millis(10),
+            max_backoff: Duration::from_millis(10),
+        },
+        timeout: Duration::from_millis(300),
+    });
+    let r = rig_with(Arc::new(LlmSuggester { chain: Chain(vec![Arc::new(model)]) })).await;
+    let gid = r.worker("gianna").await["id"].as_str().unwrap().to_owned();
+    r.ok(
+        "PATCH",
+        &format!("/ai/workers/{gid}"),
+        Some(json!({"autoSend": "confident", "autoThreshold": 10, "autoClasses": ["positive"],
+                    "responseDelay": {"minSeconds": 0, "maxSeconds": 0}})),
+    )
+    .await;
+    let started = std::time::Instant::now();
+    let item = r.text("+12125550901", MAIN, "Yes, interested").await;
+    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    let s = r.suggestions(&item).await[0].clone();
+    assert_eq!(s["source"], "template:positive");
+    assert!(s["confidence"].is_null() && s["sendAfter"].is_null(), "{s}");
+    assert!(s["note"].as_str().unwrap().contains("the model failed"), "{s}");
+    r.clock.advance(chrono::Duration::hours(1));
+    r.tick().await;
+    assert!(r.sent().is_empty(), "a fallback waits for a person");
+    let log = r.ok("GET", "/ai/log", None).await;
+    assert_eq!(log[0]["event"], "fallback", "{log}");
+    // A person can still send it.
+    r.ok("POST", &format!("/inbox/suggestions/{}/approve", s["id"].as_str().unwrap()), None).await;
+    assert_eq!(r.sent().len(), 1);
+}
+
+#[tokio::test]
+async fn an_opt_out_holds_a_waiting_auto_send_and_the_gate_would_refuse_it_anyway() {
+    let r = rig().await;
+    let gid = r.worker("gianna").await["id"].as_str().unwrap().to_owned();
+    r.ok(
+        "PATCH",
+        &format!("/ai/workers/{gid}"),
+        Some(json!({"autoSend": "confident", "autoThreshold": 10, "autoClasses": ["positive"],
+                    "responseDelay": {"minSeconds": 600, "maxSeconds": 600}})),
+    )
+    .await;
+    let item = r.text("+12125551001", MAIN, "Yes, interested").await;
+    assert!(r.suggestions(&item).await[0]["sendAfter"].is_string());
+    r.text("+12125551001", MAIN, "STOP").await;
+    let s = r.suggestions(&item).await[0].clone();
+    assert!(s["sendAfter"].is_null(), "held: {s}");
+    assert!(s["note"].as_str().unwrap().contains("newer message"), "{s}");
+    r.clock.advance(chrono::Duration::minutes(11));
+    r.tick().await;
+    // Nothing AI-written went to that number (the rig's clock runs days ahead of the database's,
+    // so the opt-out's confirmation, good for 24 hours, is not what this test looks at).
+    let log = r.ok("GET", "/ai/log", None).await;
+    assert!(log.as_array().unwrap().iter().all(|e| e["event"] != "sent"), "{log}");
+    assert!(r.sent().iter().all(|(_, body)| !body.starts_with("Thanks")), "{:?}", r.sent());
+    // A person approving it later is refused by the gate and nothing is recorded as sent.
+    let a = r.call(&ALICE, "POST", &format!("/inbox/suggestions/{}/approve", s["id"].as_str().unwrap()), None).await;
+    assert_eq!(a.status, StatusCode::CONFLICT, "{}", a.body);
+    let log = r.ok("GET", "/ai/log", None).await;
+    assert!(log.as_array().unwrap().iter().all(|e| e["event"] != "sent"), "{log}");
+}

@@ -1,5 +1,5 @@
 //! The intelligence log: what AI work led to. A message sent, the lead's answer to it (with
-//! the outcome its class says), a meeting booked.
+//! the outcome its class says), a meeting booked; and the opener library's counters.
 
 use nextier_domain::ids::{ContactId, MessageId, TeamId};
 use nextier_domain::inbox::Classification;
@@ -44,7 +44,7 @@ pub fn outcome(class: Classification) -> &'static str {
 pub async fn replied(tx: &Tx<'_>, team: &TeamId, contact: &ContactId, class: Classification) -> Result<(), StoreError> {
     let rows = tx
         .query_typed(
-            "SELECT m.id, l.worker_id, l.suggestion_id,
+            "SELECT m.id, l.worker_id, l.suggestion_id, m.opener_id,
                     (SELECT count(*) FROM messages r WHERE r.contact_id = m.contact_id AND r.direction = 'inbound'
                         AND r.created_at > m.created_at) AS replies
                FROM messages m LEFT JOIN ai_approval_log l ON l.message_id = m.id
@@ -74,6 +74,9 @@ pub async fn replied(tx: &Tx<'_>, team: &TeamId, contact: &ContactId, class: Cla
             Some(class.as_str()),
         )
         .await?;
+    }
+    if let Some(opener) = r.get::<_, Option<String>>("opener_id") {
+        nextier_store::openers::count_reply(tx, &opener, outcome == "positive").await?;
     }
     Ok(())
 }

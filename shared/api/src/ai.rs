@@ -12,7 +12,7 @@ use axum::Json;
 use chrono::{DateTime, Duration, Utc};
 use nextier_domain::access::Permission;
 use nextier_domain::ai::{self as rules, AutoSend, Faq, Role};
-use nextier_domain::ids::{ContactId, InboxItemId, NurtureId, TeamId, WorkerId};
+use nextier_domain::ids::{ContactId, InboxItemId, NurtureId, OpenerId, TeamId, WorkerId};
 use nextier_domain::phone::E164;
 use nextier_domain::FieldError;
 use nextier_http::{open_team, ApiError, Credential, Id, Ids, JsonBody};
@@ -43,6 +43,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(stop_nurture))
         .routes(routes!(book_meeting, list_meetings))
         .routes(routes!(get_research, refresh_research))
+        .routes(routes!(list_openers, create_opener))
+        .routes(routes!(update_opener, delete_opener))
 }
 
 fn not_found(what: &'static str) -> impl Fn(StoreError) -> ApiError {
@@ -859,4 +861,174 @@ pub async fn refresh_research(
     Ids((team, contact)): Ids<(TeamId, ContactId)>,
 ) -> Result<Json<Research>, ApiError> {
     Ok(Json(research(&app, &cred, &team, &contact, true).await?))
+}
+
+// The opener library ---------------------------------------------------------------------
+
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct OpenerInput {
+    /// Lower case (`cold`, `probate`, `follow-up`).
+    category: Option<String>,
+    /// `friendly` by default.
+    tone: Option<String>,
+    /// The A/B label, unique in its category (`A`, `B`, `short`).
+    variant: Option<String>,
+    /// The SMS, with merge fields like `{{firstName|there}}`.
+    body: Option<String>,
+    /// 0 to 1,000 (1 by default); 0 pauses it.
+    weight: Option<i32>,
+    active: Option<bool>,
+}
+
+fn opener_content(p: &mut Problems, b: &OpenerInput, c: &mut nextier_store::openers::Content) {
+    if let Some(cat) = &b.category {
+        let cat = cat.trim();
+        if cat.is_empty()
+            || cat.len() > 40
+            || !cat.starts_with(|c: char| c.is_ascii_lowercase())
+            || !cat.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+        {
+            p.0.push(FieldError::new("category", "1 to 40 characters: a-z first, then a-z, 0-9, _ or -"));
+        } else {
+            c.category = cat.to_owned();
+        }
+    }
+    if let Some(t) = &b.tone {
+        match t.trim() {
+            t if t.is_empty() || t.chars().count() > 40 => p.0.push(FieldError::new("tone", "1 to 40 characters")),
+            t => c.tone = t.to_owned(),
+        }
+    }
+    if let Some(v) = &b.variant {
+        match v.trim() {
+            v if v.is_empty() || v.chars().count() > 20 => p.0.push(FieldError::new("variant", "1 to 20 characters")),
+            v => c.variant = v.to_owned(),
+        }
+    }
+    if let Some(body) = &b.body {
+        let mut q = Problems::default();
+        crate::campaigns::steps::check_content(&mut q, nextier_store::campaigns::Channel::Sms, None, body);
+        if q.0.is_empty() {
+            c.body = body.clone();
+        }
+        p.0.extend(q.0);
+    }
+    if let Some(w) = b.weight {
+        if (0..=1000).contains(&w) {
+            c.weight = w;
+        } else {
+            p.0.push(FieldError::new("weight", "0 to 1,000"));
+        }
+    }
+    if let Some(a) = b.active {
+        c.active = a;
+    }
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
+pub struct ByCategory {
+    category: Option<String>,
+}
+
+#[utoipa::path(get, path = "/teams/{teamId}/ai/openers", tag = "ai",
+    params(("teamId" = String, Path), ByCategory),
+    responses((status = 200, description = "The library with each variant's counters and rates", body = Vec<nextier_store::openers::Opener>)),
+    security(("bearer" = []), ("apiKey" = [])))]
+pub async fn list_openers(
+    State(app): State<AppState>,
+    cred: Credential,
+    Id(team): Id<TeamId>,
+    Query(q): Query<ByCategory>,
+) -> Result<Json<Vec<nextier_store::openers::Opener>>, ApiError> {
+    let mut conn = app.db.conn().await?;
+    let (tx, _) = open_team(&mut conn, &cred, &team, Permission::CampaignsRead).await?;
+    let rows = nextier_store::openers::list(&tx, q.category.as_deref().map(str::trim)).await?;
+    tx.commit().await?;
+    Ok(Json(rows))
+}
+
+/// Adds a variant to the library. A campaign step drawing from its category
+/// (`openerCategory`) keeps the variants as they were when the step was written.
+#[utoipa::path(post, path = "/teams/{teamId}/ai/openers", tag = "ai", request_body = OpenerInput,
+    params(("teamId" = String, Path)),
+    responses((status = 201, description = "Added", body = nextier_store::openers::Opener),
+              (status = 409, description = "The category already has this variant label")),
+    security(("bearer" = []), ("apiKey" = [])))]
+pub async fn create_opener(
+    State(app): State<AppState>,
+    cred: Credential,
+    Id(team): Id<TeamId>,
+    JsonBody(body): JsonBody<OpenerInput>,
+) -> Result<(StatusCode, Json<nextier_store::openers::Opener>), ApiError> {
+    let mut p = Problems::default();
+    for (field, given) in
+        [("category", body.category.is_some()), ("variant", body.variant.is_some()), ("body", body.body.is_some())]
+    {
+        if !given {
+            p.0.push(FieldError::new(field, "is required"));
+        }
+    }
+    let mut c = nextier_store::openers::Content {
+        category: String::new(),
+        tone: "friendly".into(),
+        variant: String::new(),
+        body: String::new(),
+        weight: 1,
+        active: true,
+    };
+    opener_content(&mut p, &body, &mut c);
+    p.finish()?;
+    let mut conn = app.db.conn().await?;
+    let (tx, _) = open_team(&mut conn, &cred, &team, Permission::CampaignsWrite).await?;
+    let o = nextier_store::openers::create(&tx, &team, &c).await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(o)))
+}
+
+#[utoipa::path(patch, path = "/teams/{teamId}/ai/openers/{openerId}", tag = "ai", request_body = OpenerInput,
+    params(("teamId" = String, Path), ("openerId" = String, Path, description = "opn_<ULID>")),
+    responses((status = 200, description = "Changed (steps already written keep what they had)", body = nextier_store::openers::Opener)),
+    security(("bearer" = []), ("apiKey" = [])))]
+pub async fn update_opener(
+    State(app): State<AppState>,
+    cred: Credential,
+    Ids((team, id)): Ids<(TeamId, OpenerId)>,
+    JsonBody(body): JsonBody<OpenerInput>,
+) -> Result<Json<nextier_store::openers::Opener>, ApiError> {
+    let mut conn = app.db.conn().await?;
+    let (tx, _) = open_team(&mut conn, &cred, &team, Permission::CampaignsWrite).await?;
+    let o = nextier_store::openers::get(&tx, &id).await.map_err(not_found("opener"))?;
+    let mut c = nextier_store::openers::Content {
+        category: o.category,
+        tone: o.tone,
+        variant: o.variant,
+        body: o.body,
+        weight: o.weight,
+        active: o.active,
+    };
+    let mut p = Problems::default();
+    opener_content(&mut p, &body, &mut c);
+    p.finish()?;
+    let o = nextier_store::openers::update(&tx, &id, &c).await?;
+    tx.commit().await?;
+    Ok(Json(o))
+}
+
+#[utoipa::path(delete, path = "/teams/{teamId}/ai/openers/{openerId}", tag = "ai",
+    params(("teamId" = String, Path), ("openerId" = String, Path)),
+    responses((status = 204, description = "Deleted (steps already written keep their copy)")),
+    security(("bearer" = []), ("apiKey" = [])))]
+pub async fn delete_opener(
+    State(app): State<AppState>,
+    cred: Credential,
+    Ids((team, id)): Ids<(TeamId, OpenerId)>,
+) -> Result<StatusCode, ApiError> {
+    let mut conn = app.db.conn().await?;
+    let (tx, _) = open_team(&mut conn, &cred, &team, Permission::CampaignsWrite).await?;
+    nextier_store::openers::delete(&tx, &id).await.map_err(not_found("opener"))?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -709,3 +709,119 @@ async fn an_opt_out_holds_a_waiting_auto_send_and_the_gate_would_refuse_it_anywa
     let log = r.ok("GET", "/ai/log", None).await;
     assert!(log.as_array().unwrap().iter().all(|e| e["event"] != "sent"), "{log}");
 }
+
+#[tokio::test]
+async fn an_opener_step_splits_sends_by_weight_keeps_its_copy_and_counts_replies() {
+    use nextier_campaigns::sequence::{SequenceJob, Sequencer};
+    use nextier_campaigns::{SEQUENCE_QUEUE, SYNC_QUEUE};
+    let r = rig().await;
+    r.h.join(&r.team, "alice", "bob", "ADMIN").await;
+    for q in [SEQUENCE_QUEUE, SYNC_QUEUE] {
+        r.queue.declare(&QueueSpec::with_dlq(q, Duration::from_secs(180), 5)).await.unwrap();
+    }
+    let a = r
+        .ok(
+            "POST",
+            "/ai/openers",
+            Some(json!({"category": "cold", "variant": "A", "tone": "friendly",
+        "body": "Hi {{firstName|there}}, would you consider an offer on your place? Reply STOP to opt out."})),
+        )
+        .await;
+    let b = r
+        .ok(
+            "POST",
+            "/ai/openers",
+            Some(json!({"category": "cold", "variant": "B", "weight": 1,
+        "body": "{{firstName|Hello}}, quick question about your property 🏡 Reply STOP to opt out."})),
+        )
+        .await;
+    r.ok("POST", "/ai/openers", Some(json!({"category": "cold", "variant": "C", "weight": 0, "body": "Paused text"})))
+        .await;
+    let dup =
+        r.call(&ALICE, "POST", "/ai/openers", Some(json!({"category": "cold", "variant": "A", "body": "x"}))).await;
+    assert_eq!(dup.status, StatusCode::CONFLICT, "{}", dup.body);
+    let bad = r
+        .call(
+            &ALICE,
+            "POST",
+            "/ai/openers",
+            Some(json!({"category": "Cold!", "variant": "", "body": "{{nope}}", "weight": -1})),
+        )
+        .await;
+    let fields: Vec<&str> =
+        bad.body["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    assert_eq!(fields, vec!["category", "variant", "body", "weight"], "{}", bad.body);
+
+    let c = r.ok("POST", "/campaigns", Some(json!({"name": "Cold A/B", "sendsPerMinute": 600}))).await;
+    let cid = c["id"].as_str().unwrap().to_owned();
+    let steps = r.ok("POST", &format!("/campaigns/{cid}/steps"), Some(json!({"openerCategory": "cold"}))).await;
+    assert_eq!(steps[0]["variants"].as_array().unwrap().len(), 2, "the paused variant is left out: {steps}");
+    assert_eq!(steps[0]["openerCategory"], "cold");
+    let none =
+        r.call(&ALICE, "POST", &format!("/campaigns/{cid}/steps"), Some(json!({"openerCategory": "empty"}))).await;
+    assert_eq!((none.status, none.field()), (StatusCode::BAD_REQUEST, Some("openerCategory")));
+    let mut ids = Vec::new();
+    for i in 0..20 {
+        let c = r.ok("POST", "/contacts", Some(json!({"firstName": format!("Lead{i}"), "phones": [{"number": format!("+1212555{:04}", 1100 + i)}]}))).await;
+        ids.push(c["id"].as_str().unwrap().to_owned());
+    }
+    r.ok("POST", &format!("/campaigns/{cid}/enrolments"), Some(json!({"contactIds": ids}))).await;
+    r.ok("POST", &format!("/campaigns/{cid}/stage"), None).await;
+    for action in ["approve", "start"] {
+        let x = r.h.call(&BOB, "POST", &r.url(&format!("/campaigns/{cid}/{action}")), None).await;
+        assert_eq!(x.status, StatusCode::OK, "{action}: {}", x.body);
+    }
+    // The library changes after approval; the approved step does not.
+    r.ok(
+        "PATCH",
+        &format!("/ai/openers/{}", a["id"].as_str().unwrap()),
+        Some(json!({"body": "CHANGED after approval"})),
+    )
+    .await;
+
+    let seq =
+        Sequencer { db: r.h.t.db.clone(), gate: r.h.state.gate.clone(), clock: Arc::new(r.clock.clone()), queue: None };
+    for _ in 0..5 {
+        nextier_campaigns::tick::tick(
+            &r.h.t.worker,
+            &r.queue,
+            r.clock.now(),
+            &nextier_campaigns::tick::TickConfig::default(),
+        )
+        .await
+        .unwrap();
+        loop {
+            let msgs = r.queue.receive(SEQUENCE_QUEUE, 10).await.unwrap();
+            if msgs.is_empty() {
+                break;
+            }
+            for m in msgs {
+                let job: SequenceJob = serde_json::from_str(&m.body).unwrap();
+                seq.process(&job).await.unwrap();
+                r.queue.delete(SEQUENCE_QUEUE, &m.receipt_handle).await.unwrap();
+            }
+        }
+        r.clock.advance(chrono::Duration::seconds(61));
+    }
+    let sent = r.sent();
+    assert_eq!(sent.len(), 20, "{sent:?}");
+    let (from_a, from_b) = (
+        sent.iter().filter(|(_, body)| body.contains("would you consider an offer")).count(),
+        sent.iter().filter(|(_, body)| body.contains("quick question")).count(),
+    );
+    assert_eq!(from_a + from_b, 20, "only the approved copy: {sent:?}");
+    assert!(from_a >= 3 && from_b >= 3, "both variants are drawn ({from_a}/{from_b})");
+    let lib = r.ok("GET", "/ai/openers?category=cold", None).await;
+    let count =
+        |v: &str, k: &str| lib.as_array().unwrap().iter().find(|o| o["variant"] == v).unwrap()[k].as_i64().unwrap();
+    assert_eq!((count("A", "sent"), count("B", "sent"), count("C", "sent")), (from_a as i64, from_b as i64, 0));
+
+    // A lead answers a B text: B's replies and positives move, once.
+    let (to, _) = sent.iter().find(|(_, body)| body.contains("quick question")).unwrap().clone();
+    r.text(&to, MAIN, "Yes, interested").await;
+    r.text(&to, MAIN, "Yes, still interested").await;
+    let lib = r.ok("GET", "/ai/openers?category=cold", None).await;
+    let b_now = lib.as_array().unwrap().iter().find(|o| o["id"] == b["id"]).unwrap().clone();
+    assert_eq!((b_now["replies"].clone(), b_now["positive"].clone()), (json!(1), json!(1)), "{b_now}");
+    assert!(b_now["replyRate"].as_f64().unwrap() > 0.0);
+}

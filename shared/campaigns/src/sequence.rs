@@ -106,9 +106,15 @@ struct Job<'a> {
     contact: Contact,
     subject: Option<String>,
     body: String,
+    /// The opener-library variant the body was drawn from.
+    opener: Option<String>,
 }
 
 impl Job<'_> {
+    fn body_key(&self) -> String {
+        send_key(self.work, self.idx)
+    }
+
     fn base(&self, now: DateTime<Utc>) -> Execution<'_> {
         base(self.job, self.work, self.idx, now)
     }
@@ -270,8 +276,11 @@ impl Sequencer {
                 }
             };
             // Render; a missing required field refuses the send (never a blank).
-            match render(&work.steps[idx], &contact) {
-                Ok((subject, body)) => ready.push(Job { pos: i, job, work, idx, contact, subject, body }),
+            let key = send_key(work, idx);
+            match render(&work.steps[idx], &contact, &key) {
+                Ok((subject, body, opener)) => {
+                    ready.push(Job { pos: i, job, work, idx, contact, subject, body, opener })
+                }
                 Err(why) => ending("failed", why.clone(), "failed", why),
             }
         }
@@ -293,6 +302,20 @@ impl Sequencer {
                 Batched::Later { slot } => later.push((j, slot)),
             }
         }
+        // A message drawn from the opener library is marked with its variant, which counts it.
+        try_join_all(
+            dispatches
+                .iter()
+                .map(|(j, _)| *j)
+                .chain(decided.iter().filter(|(_, v)| matches!(v, Verdict::Sent { .. })).map(|(j, _)| *j))
+                .filter_map(|j| j.opener.as_deref().map(|o| (j, o)))
+                .map(|(j, o)| {
+                    let key = j.body_key();
+                    let tx = &tx;
+                    async move { nextier_store::openers::count_sent(tx, &j.job.team_id, &key, o).await }
+                }),
+        )
+        .await?;
         // Slots further ahead: back on the queue holding them, claims kept until then.
         if !later.is_empty() {
             let ids: Vec<EnrolmentId> = later.iter().map(|(j, _)| j.work.enrolment.clone()).collect();
@@ -500,14 +523,29 @@ impl Sequencer {
     }
 }
 
-fn render(step: &campaigns::Step, contact: &Contact) -> Result<(Option<String>, String), String> {
+/// A step's send key for an enrolment: the same on every retry.
+fn send_key(work: &Work, idx: usize) -> String {
+    format!("{}:{}", work.enrolment, work.steps[idx].position)
+}
+
+/// The step's subject and body for a contact, and the opener variant the body was drawn from
+/// (a step from the opener library picks one by weight, the same one on every retry).
+fn render(
+    step: &campaigns::Step,
+    contact: &Contact,
+    send_key: &str,
+) -> Result<(Option<String>, String, Option<String>), String> {
     let lookup = |f: &str| campaigns::merge_value(contact, f);
-    let body = Template::parse(&step.body).map_err(|e| e.to_string())?.render(lookup).map_err(|e| e.to_string())?;
+    let (text, opener) = match step.variant_for(send_key) {
+        Some(v) => (v.body.as_str(), Some(v.opener_id.clone())),
+        None => (step.body.as_str(), None),
+    };
+    let body = Template::parse(text).map_err(|e| e.to_string())?.render(lookup).map_err(|e| e.to_string())?;
     let subject = match &step.subject {
         Some(s) => Some(Template::parse(s).map_err(|e| e.to_string())?.render(lookup).map_err(|e| e.to_string())?),
         None => None,
     };
-    Ok((subject, body))
+    Ok((subject, body, opener))
 }
 
 fn request<'a>(j: &'a Job<'a>, now: DateTime<Utc>) -> OutboundRequest<'a> {
@@ -518,7 +556,7 @@ fn request<'a>(j: &'a Job<'a>, now: DateTime<Utc>) -> OutboundRequest<'a> {
         channel: step.channel,
         subject: j.subject.clone(),
         body: j.body.clone(),
-        send_key: format!("{}:{}", j.work.enrolment, step.position),
+        send_key: send_key(j.work, j.idx),
         campaign: Some(FromCampaign {
             campaign: &j.work.campaign,
             enrolment: &j.work.enrolment,

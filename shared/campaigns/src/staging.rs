@@ -12,7 +12,7 @@ use nextier_store::{StoreError, Tx};
 pub fn required_fields(steps: &[Step]) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for s in steps {
-        for text in std::iter::once(s.body.as_str()).chain(s.subject.as_deref()) {
+        for (_, text) in s.texts() {
             if let Ok(t) = Template::parse(text) {
                 for f in t.required_fields() {
                     if !out.iter().any(|o| o == f) {
@@ -38,8 +38,10 @@ pub async fn problems(tx: &Tx<'_>, campaign: &Campaign) -> Result<Vec<FieldError
         if s.channel == Channel::Email && s.subject.as_deref().is_none_or(|x| x.trim().is_empty()) {
             problems.push(FieldError::new(format!("steps[{i}].subject"), "an email step needs a subject"));
         }
-        for (field, text) in [("body", Some(s.body.as_str())), ("subject", s.subject.as_deref())] {
-            let Some(text) = text else { continue };
+        if s.opener_category.is_some() && s.variants.is_empty() {
+            problems.push(FieldError::new(format!("steps[{i}].variants"), "the opener category had no active variant"));
+        }
+        for (field, text) in s.texts() {
             match Template::parse(text) {
                 Ok(t) => {
                     for f in t.required_fields() {

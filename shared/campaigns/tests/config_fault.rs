@@ -108,6 +108,8 @@ async fn a_campaign_with_email_steps_cannot_be_staged_without_the_teams_postal_a
         subject: Some("Hello".into()),
         body: "A note".into(),
         template_id: None,
+        opener_category: None,
+        variants: vec![],
     };
     let id = f.campaign(settings("mail"), &[email], &people).await;
     let now = daytime();

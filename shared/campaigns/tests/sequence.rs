@@ -157,6 +157,8 @@ async fn a_three_step_sequence_sends_each_step_at_its_time_across_simulated_days
             subject: Some("Last note, {{firstName}}".into()),
             body: "Closing the loop.".into(),
             template_id: None,
+            opener_category: None,
+            variants: vec![],
         },
     ];
     let contacts = f.contacts(&[Some("Ada"), Some("Grace")]).await;

@@ -107,6 +107,8 @@ async fn campaign(t: &TestDb, team: &Team, per_minute: i32, audience: usize, fir
         subject: None,
         body: "Hi {{firstName}}, still selling?".into(),
         template_id: None,
+        opener_category: None,
+        variants: vec![],
     };
     campaigns::insert_step(&tx, &team.id, &id, None, &step).await.unwrap();
     tx.commit().await.unwrap();

@@ -27,6 +27,7 @@ pub mod migrate;
 pub mod number_orders;
 pub mod numbers;
 pub mod nurtures;
+pub mod openers;
 pub mod outbox;
 pub mod parents;
 pub mod scope;

@@ -5,7 +5,7 @@ pub(crate) mod enrolments;
 mod library;
 mod numbers;
 mod provisioning;
-mod steps;
+pub(crate) mod steps;
 
 use axum::extract::State;
 use axum::http::StatusCode;

@@ -42,6 +42,9 @@ pub struct StepInput {
     body: Option<String>,
     /// Copy subject and body from a message template.
     template_id: Option<String>,
+    /// Draw from the opener library (SMS): the category's active variants are kept on the
+    /// step as they are now, and each send picks one by weight (A/B), counted per variant.
+    opener_category: Option<String>,
     /// 1-based position; new steps default to the end.
     position: Option<i32>,
 }
@@ -102,12 +105,28 @@ pub fn check_content(p: &mut Problems, channel: Channel, subject: Option<&str>, 
 fn validated(content: StepContent, position: Option<i32>) -> Result<StepContent, ApiError> {
     let mut problems = Problems::default();
     check_content(&mut problems, content.channel, content.subject.as_deref(), &content.body);
+    for (i, v) in content.variants.iter().enumerate() {
+        let mut p = Problems::default();
+        check_content(&mut p, content.channel, None, &v.body);
+        problems.0.extend(p.0.into_iter().map(|e| e.at(format!("variants[{i}].body"))));
+    }
     check_delay(&mut problems, content.delay);
     if position.is_some_and(|p| p < 1) {
         problems.0.push(FieldError::new("position", "must be 1 or more"));
     }
     problems.finish()?;
     Ok(content)
+}
+
+/// The opener library's category as a step: its active variants, the first one's body shown
+/// as the step's.
+async fn opener_content(tx: &Tx<'_>, raw: &str) -> Result<(String, Vec<nextier_store::openers::Variant>), ApiError> {
+    let category = raw.trim();
+    let variants = nextier_store::openers::snapshot(tx, category).await?;
+    if variants.is_empty() {
+        return Err(ApiError::field("openerCategory", "no active opener with a weight in this category"));
+    }
+    Ok((category.to_owned(), variants))
 }
 
 async fn template_content(tx: &Tx<'_>, raw: &str) -> Result<(Channel, Option<String>, String, TemplateId), ApiError> {
@@ -183,6 +202,9 @@ pub async fn add_step(
 ) -> Result<(StatusCode, Json<Vec<Step>>), ApiError> {
     let mut conn = app.db.conn().await?;
     let (tx, access) = open_for_edit(&mut conn, &cred, &team, &id).await?;
+    if body.opener_category.is_some() && (body.template_id.is_some() || body.body.is_some()) {
+        return Err(ApiError::field("openerCategory", "give one of body, templateId or openerCategory"));
+    }
     let (channel, subject, text, template_id) = match &body.template_id {
         Some(raw) => {
             let (ch, s, b, t) = template_content(&tx, raw).await?;
@@ -191,13 +213,27 @@ pub async fn add_step(
             }
             (ch, body.subject.clone().or(s), body.body.clone().unwrap_or(b), Some(t))
         }
+        None if body.opener_category.is_some() => (body.channel.unwrap_or(Channel::Sms), None, String::new(), None),
         None => {
             let ch = body.channel.ok_or_else(|| ApiError::field("channel", "is required (SMS, EMAIL or VOICE)"))?;
             (ch, body.subject.clone(), body.body.clone().unwrap_or_default(), None)
         }
     };
     let delay = body.delay.unwrap_or(Delay::Minutes(0));
-    let content = validated(StepContent { channel, delay, subject, body: text, template_id }, body.position)?;
+    let (text, opener_category, variants) = match &body.opener_category {
+        Some(raw) => {
+            if channel != Channel::Sms {
+                return Err(ApiError::field("openerCategory", "the opener library is for SMS steps"));
+            }
+            let (category, variants) = opener_content(&tx, raw).await?;
+            (variants[0].body.clone(), Some(category), variants)
+        }
+        None => (text, None, vec![]),
+    };
+    let content = validated(
+        StepContent { channel, delay, subject, body: text, template_id, opener_category, variants },
+        body.position,
+    )?;
     campaigns::insert_step(&tx, &team, &id, body.position, &content).await?;
     let steps = campaigns::steps(&tx, &id).await?;
     finish_edit(tx, &app, &access, &team, &id).await?;
@@ -237,11 +273,31 @@ pub async fn update_step(
     if body.subject.is_some() {
         subject = body.subject.clone();
     }
+    let (mut opener_category, mut variants) = (current.opener_category.clone(), current.variants.clone());
+    if body.template_id.is_some() || body.body.is_some() {
+        if body.opener_category.is_some() {
+            return Err(ApiError::field("openerCategory", "give one of body, templateId or openerCategory"));
+        }
+        (opener_category, variants) = (None, vec![]);
+    }
     if let Some(b) = &body.body {
         text = b.clone();
     }
+    if let Some(raw) = &body.opener_category {
+        if channel != Channel::Sms {
+            return Err(ApiError::field("openerCategory", "the opener library is for SMS steps"));
+        }
+        let (category, v) = opener_content(&tx, raw).await?;
+        (text, opener_category, variants) = (v[0].body.clone(), Some(category), v);
+    }
+    if channel != Channel::Sms && !variants.is_empty() {
+        return Err(ApiError::field("channel", "a step drawn from the opener library is SMS"));
+    }
     let delay = body.delay.unwrap_or(current.delay);
-    let content = validated(StepContent { channel, delay, subject, body: text, template_id }, body.position)?;
+    let content = validated(
+        StepContent { channel, delay, subject, body: text, template_id, opener_category, variants },
+        body.position,
+    )?;
     campaigns::update_step(&tx, &id, &step_id, &content).await?;
     if let Some(pos) = body.position {
         campaigns::move_step(&tx, &id, &step_id, pos).await?;

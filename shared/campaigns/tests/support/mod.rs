@@ -70,7 +70,15 @@ pub fn settings(name: &str) -> Settings {
 }
 
 pub fn sms(delay: Delay, body: &str) -> StepContent {
-    StepContent { channel: Channel::Sms, delay, subject: None, body: body.into(), template_id: None }
+    StepContent {
+        channel: Channel::Sms,
+        delay,
+        subject: None,
+        body: body.into(),
+        template_id: None,
+        opener_category: None,
+        variants: vec![],
+    }
 }
 
 impl Fx {

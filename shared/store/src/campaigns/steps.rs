@@ -39,6 +39,36 @@ pub struct Step {
     pub subject: Option<String>,
     pub body: String,
     pub template_id: Option<TemplateId>,
+    /// Drawn from the opener library: the category, and its variants as they were when the
+    /// step was written (a send picks one by weight).
+    pub opener_category: Option<String>,
+    pub variants: Vec<crate::openers::Variant>,
+}
+
+impl Step {
+    /// Every text a send of this step may use, with the field it is in (`body`, `subject`,
+    /// `variants[i].body`).
+    pub fn texts(&self) -> Vec<(String, &str)> {
+        let mut out = vec![("body".to_owned(), self.body.as_str())];
+        if let Some(s) = &self.subject {
+            out.push(("subject".to_owned(), s.as_str()));
+        }
+        for (i, v) in self.variants.iter().enumerate() {
+            out.push((format!("variants[{i}].body"), v.body.as_str()));
+        }
+        out
+    }
+
+    /// The variant a send with this key uses: by weight, from a roll derived from the key,
+    /// so a retried send picks the same one. `None` when the step has no variants.
+    pub fn variant_for(&self, send_key: &str) -> Option<&crate::openers::Variant> {
+        use sha2::Digest;
+        let weights: Vec<u32> = self.variants.iter().map(|v| v.weight.max(0) as u32).collect();
+        let hash = sha2::Sha256::digest(send_key.as_bytes());
+        let n = u64::from_be_bytes([hash[0], hash[1], hash[2], hash[3], hash[4], hash[5], hash[6], hash[7]]);
+        let roll = (n >> 11) as f64 / (1u64 << 53) as f64;
+        nextier_domain::ai::pick_weighted(&weights, roll).map(|i| &self.variants[i])
+    }
 }
 
 /// A step's content, validated by the caller.
@@ -49,6 +79,8 @@ pub struct StepContent {
     pub subject: Option<String>,
     pub body: String,
     pub template_id: Option<TemplateId>,
+    pub opener_category: Option<String>,
+    pub variants: Vec<crate::openers::Variant>,
 }
 
 fn delay_parts(d: Delay) -> (&'static str, i32) {
@@ -80,10 +112,13 @@ pub(super) fn step(r: &Row) -> Step {
         subject: r.get("subject"),
         body: r.get("body"),
         template_id: r.get::<_, Option<String>>("template_id").map(TemplateId::from_trusted),
+        opener_category: r.get("opener_category"),
+        variants: serde_json::from_value(r.get("variants")).unwrap_or_default(),
     }
 }
 
-pub(super) const STEP_COLS: &str = "id, position, channel, delay_unit, delay_amount, subject, body, template_id";
+pub(super) const STEP_COLS: &str =
+    "id, position, channel, delay_unit, delay_amount, subject, body, template_id, opener_category, variants";
 
 pub async fn steps(tx: &Tx<'_>, campaign: &CampaignId) -> Result<Vec<Step>> {
     let rows = tx
@@ -113,13 +148,14 @@ pub async fn insert_step(
                       shifted AS (UPDATE campaign_steps SET position = position + 1, updated_at = now()
                                    WHERE campaign_id = $2 AND position >= (SELECT p FROM pos) RETURNING 1)
                  INSERT INTO campaign_steps (id, team_id, campaign_id, position, channel, delay_unit, delay_amount,
-                                             subject, body, template_id)
-                 SELECT $1, $4, $2, p, $5, $6, $7, $8, $9, $10 FROM pos
+                                             subject, body, template_id, opener_category, variants)
+                 SELECT $1, $4, $2, p, $5, $6, $7, $8, $9, $10, $11, $12 FROM pos
                  RETURNING {STEP_COLS}"
             ),
             params![id.as_str() => TEXT, campaign.as_str() => TEXT, position => INT4, team.as_str() => TEXT,
                     c.channel.as_str() => TEXT, unit => TEXT, n => INT4, c.subject => TEXT, c.body => TEXT,
-                    c.template_id.as_ref().map(|t| t.as_str()) => TEXT],
+                    c.template_id.as_ref().map(|t| t.as_str()) => TEXT, c.opener_category => TEXT,
+                    serde_json::to_value(&c.variants).unwrap_or_default() => JSONB],
         )
         .await?;
     rows.first().map(step).ok_or(StoreError::NotFound)
@@ -131,11 +167,12 @@ pub async fn update_step(tx: &Tx<'_>, campaign: &CampaignId, id: &StepId, c: &St
         .query_typed(
             &format!(
                 "UPDATE campaign_steps SET channel = $3, delay_unit = $4, delay_amount = $5, subject = $6, body = $7,
-                        template_id = $8, updated_at = now()
+                        template_id = $8, opener_category = $9, variants = $10, updated_at = now()
                   WHERE campaign_id = $1 AND id = $2 RETURNING {STEP_COLS}"
             ),
             params![campaign.as_str() => TEXT, id.as_str() => TEXT, c.channel.as_str() => TEXT, unit => TEXT, n => INT4,
-                    c.subject => TEXT, c.body => TEXT, c.template_id.as_ref().map(|t| t.as_str()) => TEXT],
+                    c.subject => TEXT, c.body => TEXT, c.template_id.as_ref().map(|t| t.as_str()) => TEXT,
+                    c.opener_category => TEXT, serde_json::to_value(&c.variants).unwrap_or_default() => JSONB],
         )
         .await?;
     rows.first().map(step).ok_or(StoreError::NotFound)

@@ -44,7 +44,11 @@ pub fn offer(s: &HashMap<String, String>, zone: Tz, now: DateTime<Utc>) -> (Vec<
     let offer = number(s, "offer", 2, 0, 5) as usize;
     let mut at = now + Duration::hours(number(s, "notice_hours", 2, 0, 168));
     let mut out = Vec::new();
-    while out.len() < offer {
+    // Bounded: a window shorter than a slot, or off the slot grid, has no slot at all.
+    for _ in 0..500 {
+        if out.len() >= offer {
+            break;
+        }
         let Some(start) = hours.next_open(at) else { break };
         // On the slot grid of the local hour.
         let local = start.with_timezone(&zone);
@@ -202,5 +206,11 @@ mod tests {
         assert_eq!(offer(&l, zone, now), (vec![], Some("https://cal.example.com/acme".to_owned())));
         l.insert("link".into(), "javascript:alert(1)".into());
         assert_eq!(offer(&l, zone, now).1, None, "only web links are offered");
+        // A window with no room for a slot offers nothing, and returns.
+        let tight: HashMap<String, String> = [("from", "10:00"), ("until", "10:15"), ("slot_minutes", "30")]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        assert_eq!(offer(&tight, zone, now), (vec![], None));
     }
 }

@@ -122,11 +122,15 @@ pub fn plan(
 }
 
 /// Writes a suggestion for an inbox item (the model runs outside any transaction), routed to
-/// its worker. `None` when the item needs no reply.
+/// its worker. `None` when the item needs no reply. `auto`: the queue's job, whose suggestion
+/// the worker's policy may send; a person's request (`false`) is never sent on its own. An
+/// item already answered (approved, edited or auto-sent) gets that suggestion back; the job
+/// writes nothing for an item a person processed or whose suggestion a person rejected.
 pub async fn suggest_for_item(
     ai: &Ai,
     team: &TeamId,
     item: &InboxItemId,
+    auto: bool,
 ) -> anyhow::Result<Option<(Suggestion, bool)>> {
     let now = ai.clock.now();
     let mut conn = ai.db.conn().await?;
@@ -138,9 +142,14 @@ pub async fn suggest_for_item(
     if !suggest::needs_reply(classification) {
         return Ok(None);
     }
-    // One waiting suggestion per item: do not pay a model for a second.
-    if let Some(s) = store::for_item(&tx, item).await?.into_iter().find(|s| s.status == SuggestionStatus::Pending) {
-        return Ok(Some((s, false)));
+    // One waiting suggestion per item: do not pay a model for a second; and an answered item
+    // is not answered again.
+    let earlier = store::for_item(&tx, item).await?;
+    if let Some(s) = earlier.iter().find(|s| s.status != SuggestionStatus::Rejected) {
+        return Ok(Some((s.clone(), false)));
+    }
+    if auto && (!earlier.is_empty() || it.processed_at.is_some()) {
+        return Ok(None);
     }
     let worker = route(&tx, team, &it).await?;
     let contact = contacts::get(&tx, &it.contact_id).await?;
@@ -170,17 +179,28 @@ pub async fn suggest_for_item(
     drop(conn);
     let Some(w) = ai.suggester.suggest(&ctx).await? else { return Ok(None) };
     let class = classification.key();
-    store_written(ai, team, &w, Target::Reply(item, &it.contact_id), worker.as_ref(), &class, now).await
+    store_written(ai, team, &w, Target::Reply(item, &it.contact_id), worker.as_ref(), &class, auto, now).await
 }
 
 /// What a suggestion answers.
 pub enum Target<'a> {
     Reply(&'a InboxItemId, &'a ContactId),
-    FollowUp(&'a nextier_domain::ids::NurtureId, &'a ContactId),
+    /// A cadence's follow-up: the stage it writes, and when the one after is due (`None`: the
+    /// last). The cadence advances in the transaction that stores it, and only from the stage
+    /// before, so two ticks of one cadence never store two follow-ups.
+    FollowUp {
+        nurture: &'a nextier_domain::ids::NurtureId,
+        contact: &'a ContactId,
+        stage: i32,
+        next: Option<DateTime<Utc>>,
+    },
 }
 
 /// Stores what a suggester wrote, with its plan (when it goes out on its own, or why it waits),
 /// and logs it. Older auto-sends to the same lead are held: a newer reply changes what to say.
+/// `auto` false (a person asked for it) never schedules it. `None`: nothing was kept (the
+/// cadence ended or moved on meanwhile).
+#[allow(clippy::too_many_arguments)]
 pub async fn store_written(
     ai: &Ai,
     team: &TeamId,
@@ -188,6 +208,7 @@ pub async fn store_written(
     target: Target<'_>,
     worker: Option<&Worker>,
     class: &str,
+    auto: bool,
     now: DateTime<Utc>,
 ) -> anyhow::Result<Option<(Suggestion, bool)>> {
     let text: String = w.text.trim().chars().take(1600).collect();
@@ -196,12 +217,32 @@ pub async fn store_written(
     }
     let mut conn = ai.db.conn().await?;
     let tx = scope::begin(&mut conn, &Scope::team(team.clone())).await?;
+    let (item, nurture, contact) = match &target {
+        Target::Reply(i, c) => (Some(*i), None, *c),
+        Target::FollowUp { nurture, contact, .. } => (None, Some(*nurture), *contact),
+    };
+    // A reply may have ended the cadence while the model wrote, or another tick stored this
+    // stage already: then nothing is kept.
+    if let Target::FollowUp { nurture, stage, .. } = &target {
+        let n = nextier_store::nurtures::lock(&tx, nurture).await?;
+        if n.status != "active" || n.stage != stage - 1 || n.next_at.is_none_or(|at| at > now) {
+            return Ok(None);
+        }
+    }
     let zone = zone(&tx).await?;
     let roll: f64 = rand::random();
-    let planned = match worker {
+    let mut planned = match worker {
+        _ if !auto => Err(None),
         Some(wk) => plan(wk, zone, class, w.confidence, now, roll),
         None => Err(Some("no worker for this reply; a person decides".into())),
     };
+    // Only the lead's latest message is answered on its own: a slower model finishing an older
+    // reply's suggestion must not overtake the newer one.
+    if let (Some(i), Ok(_)) = (item, &planned) {
+        if !inbox::is_latest_for_contact(&tx, i, contact).await? {
+            planned = Err(Some("a newer message from the lead arrived; a person decides".into()));
+        }
+    }
     let (send_after, plan_note) = match planned {
         Ok(at) => (Some(at), None),
         Err(note) => (None, note),
@@ -210,16 +251,6 @@ pub async fn store_written(
         (Some(a), Some(b)) => Some(format!("{a}; {b}")),
         (a, b) => a.clone().or(b.clone()),
     };
-    let (item, nurture, contact) = match target {
-        Target::Reply(i, c) => (Some(i), None, c),
-        Target::FollowUp(n, c) => (None, Some(n), c),
-    };
-    // A reply may have ended the cadence while the model wrote: then nothing is kept.
-    if let Some(n) = nurture {
-        if nextier_store::nurtures::lock(&tx, n).await?.status != "active" {
-            return Ok(None);
-        }
-    }
     let new = New {
         item,
         nurture,
@@ -236,13 +267,16 @@ pub async fn store_written(
     let (s, created) = store::create(&tx, team, &new).await?;
     if created {
         store::hold_others(&tx, contact, &s.id, "a newer message from the lead arrived; a person decides").await?;
-        let event = if w.note.is_some() { "fallback" } else { "suggested" };
+        let event = if w.confidence.is_none() { "fallback" } else { "suggested" };
         let detail = match &s.note {
             Some(n) => format!("{}: {n}", s.source),
             None => s.source.clone(),
         };
         let wk = worker.map(|w| w.id.as_str());
         workers::log_event(&tx, team, wk, Some(contact), Some(&s.id), event, "neutral", Some(&detail)).await?;
+        if let Target::FollowUp { nurture, stage, next, .. } = &target {
+            nextier_store::nurtures::advance(&tx, nurture, *stage, *next).await?;
+        }
     }
     tx.commit().await?;
     Ok(Some((s, created)))
@@ -286,7 +320,15 @@ pub async fn send_due(ai: &Ai, team: &TeamId, id: &SuggestionId) -> anyhow::Resu
         tx.commit().await?;
         return Ok(Due::Held("no worker".into()));
     };
-    let w = workers::get(&tx, &WorkerId::from_trusted(worker_id)).await?;
+    let w = match workers::get(&tx, &WorkerId::from_trusted(worker_id)).await {
+        Ok(w) => w,
+        Err(StoreError::NotFound) => {
+            store::hold(&tx, id, "the worker was deleted; a person decides").await?;
+            tx.commit().await?;
+            return Ok(Due::Held("the worker was deleted".into()));
+        }
+        Err(e) => return Err(e.into()),
+    };
     let zone = zone(&tx).await?;
     let class = s.classification.clone().unwrap_or_default();
     let confidence = s.confidence.map(|c| c.clamp(0, 100) as u8);
@@ -340,41 +382,59 @@ pub async fn send_due(ai: &Ai, team: &TeamId, id: &SuggestionId) -> anyhow::Resu
     }
     tx.commit().await?;
     drop(conn);
-    let auto = Auto { policy_version: w.policy_version, reason };
+    let auto = Auto {
+        policy_version: w.policy_version,
+        reason,
+        daily_cap: i64::from(w.fields.daily_cap),
+        per_lead_cap: i64::from(w.fields.per_lead_cap),
+        day_start: hours.day_start(now),
+    };
     let actor = format!("ai:{}", w.key);
-    match suggest::send(&ai.db, &ai.gate, team, id, None, Some(&auto), &actor, now).await {
-        Ok((_, message)) => Ok(Due::Sent(message.to_string())),
-        Err(SendError::Refused(reason)) => {
-            let note = format!("the gate did not send it ({reason}); a person decides");
-            let mut conn = ai.db.conn().await?;
-            let tx = scope::begin(&mut conn, &Scope::team(team.clone())).await?;
-            store::hold(&tx, id, &note).await?;
-            workers::log_event(
-                &tx,
-                team,
-                Some(w.id.as_str()),
-                Some(&s.contact_id),
-                Some(id),
-                "held",
-                "neutral",
-                Some(&note),
-            )
-            .await?;
-            tx.commit().await?;
-            Ok(Due::Held(note))
+    let (note, later) = match suggest::send(&ai.db, &ai.gate, team, id, None, Some(&auto), &actor, now).await {
+        Ok((_, message)) => return Ok(Due::Sent(message.to_string())),
+        Err(SendError::Refused(reason)) => (format!("the gate did not send it ({reason}); a person decides"), None),
+        // The lead's quiet hours or a rate limit: it goes when the gate allows.
+        Err(SendError::Deferred { until, reason }) => (format!("the gate deferred it ({reason})"), Some(until)),
+        // Held, re-planned or capped meanwhile: the next run sees it as it is now.
+        Err(SendError::Stale(m)) | Err(SendError::Store(StoreError::Conflict(m))) => return Ok(Due::Nothing(m)),
+        Err(SendError::Store(StoreError::NotFound)) => ("the lead was deleted".into(), None),
+        Err(e) => return Err(anyhow::anyhow!(e)),
+    };
+    let mut conn = ai.db.conn().await?;
+    let tx = scope::begin(&mut conn, &Scope::team(team.clone())).await?;
+    let out = match later {
+        Some(until) => {
+            store::postpone(&tx, id, until, &note).await?;
+            Due::Postponed(until, note)
         }
-        Err(SendError::Store(StoreError::Conflict(m))) => Ok(Due::Nothing(m)),
-        Err(e) => Err(anyhow::anyhow!(e)),
-    }
+        None => {
+            store::hold(&tx, id, &note).await?;
+            let (w, c) = (Some(w.id.as_str()), Some(&s.contact_id));
+            workers::log_event(&tx, team, w, c, Some(id), "held", "neutral", Some(&note)).await?;
+            Due::Held(note)
+        }
+    };
+    tx.commit().await?;
+    Ok(out)
 }
 
 async fn resend(ai: &Ai, team: &TeamId, s: &Suggestion) -> anyhow::Result<Due> {
     let policy = s.log.as_ref().and_then(|l| l.policy_version).unwrap_or(0);
-    let auto = Auto { policy_version: policy, reason: "retry".into() };
+    // The same message again (same key and text): its caps were taken when it was recorded.
+    let auto = Auto {
+        policy_version: policy,
+        reason: "retry".into(),
+        daily_cap: i64::MAX,
+        per_lead_cap: i64::MAX,
+        day_start: ai.clock.now(),
+    };
     let actor = s.log.as_ref().map(|l| l.actor.clone()).unwrap_or_else(|| "ai:auto".into());
     match suggest::send(&ai.db, &ai.gate, team, &s.id, None, Some(&auto), &actor, ai.clock.now()).await {
         Ok((_, m)) => Ok(Due::Sent(m.to_string())),
-        Err(SendError::Store(StoreError::Conflict(m))) | Err(SendError::Refused(m)) => Ok(Due::Nothing(m)),
+        Err(SendError::Store(StoreError::Conflict(m))) | Err(SendError::Refused(m)) | Err(SendError::Stale(m)) => {
+            Ok(Due::Nothing(m))
+        }
+        Err(SendError::Deferred { reason, .. }) => Ok(Due::Nothing(reason)),
         Err(e) => Err(anyhow::anyhow!(e)),
     }
 }
@@ -391,7 +451,7 @@ pub async fn suggest_job(ai: &Ai, team: &TeamId, item: &InboxItemId) -> anyhow::
     if let Some(prev) = earlier.iter().find(|s| s.status == SuggestionStatus::AutoSent) {
         return Ok((Some(prev.clone()), resend(ai, team, prev).await?));
     }
-    let Some((s, created)) = suggest_for_item(ai, team, item).await? else {
+    let Some((s, created)) = suggest_for_item(ai, team, item, true).await? else {
         return Ok((None, Due::Nothing("no suggestion for this item".into())));
     };
     let due = match s.send_after {

@@ -161,20 +161,12 @@ pub async fn tick(ai: &Ai, team: &TeamId, id: &NurtureId) -> anyhow::Result<Tick
     let Some(written) = ai.suggester.suggest(&ctx).await? else {
         return Ok(Tick::Nothing("the suggester wrote nothing".into()));
     };
-    let Some((s, created)) =
-        engine::store_written(ai, team, &written, Target::FollowUp(id, &n.contact_id), Some(&w), FOLLOW_UP, now)
-            .await?
+    let next = (!last).then(|| cadence.next(&w, zone, now, rand::random()));
+    let target = Target::FollowUp { nurture: id, contact: &n.contact_id, stage, next };
+    let Some((s, created)) = engine::store_written(ai, team, &written, target, Some(&w), FOLLOW_UP, true, now).await?
     else {
-        return Ok(Tick::Ended("the cadence ended while the follow-up was written".into()));
+        return Ok(Tick::Nothing("the cadence ended or moved on while the follow-up was written".into()));
     };
-    let mut conn = ai.db.conn().await?;
-    let tx = scope::begin(&mut conn, &Scope::team(team.clone())).await?;
-    if created {
-        let next = (!last).then(|| cadence.next(&w, zone, now, rand::random()));
-        nurtures::advance(&tx, id, stage, next).await?;
-    }
-    tx.commit().await?;
-    drop(conn);
     // A policy that sends it at once: now, not a scheduler run later.
     if created && s.send_after.is_some_and(|at| at <= ai.clock.now()) {
         let due = engine::send_due(ai, team, &s.id).await?;

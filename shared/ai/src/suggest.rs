@@ -143,10 +143,18 @@ impl Suggester for TemplateSuggester {
 pub enum SendError {
     #[error("{0}")]
     Store(#[from] StoreError),
-    /// The gate would not send it now (quiet hours, limits) or ever (opted out): nothing was
-    /// recorded, and the suggestion is still pending.
+    /// The gate would never send it (opted out, no textable number): nothing was recorded, and
+    /// the suggestion is still pending.
     #[error("not sent: {0}")]
     Refused(String),
+    /// The gate would send it later (the lead's quiet hours, rate limits): nothing was
+    /// recorded, and the suggestion is still pending.
+    #[error("not sent yet: {reason}; allowed from {}", until.to_rfc3339())]
+    Deferred { until: DateTime<Utc>, reason: String },
+    /// An auto-send no longer holds: a person holds it now, its policy changed, or a cap was
+    /// reached meanwhile. Nothing was recorded.
+    #[error("not sent on its own: {0}")]
+    Stale(String),
     /// The provider failed; the message is queued under its key and the decision recorded.
     #[error("the provider did not take the message: {0}")]
     Provider(String),
@@ -159,6 +167,12 @@ pub enum SendError {
 pub struct Auto {
     pub policy_version: i32,
     pub reason: String,
+    /// The worker's caps, checked again under a lock on the worker (two sends at once cannot
+    /// both take the last one): (sent today, all leads), (sent today, this lead), and when the
+    /// day began.
+    pub daily_cap: i64,
+    pub per_lead_cap: i64,
+    pub day_start: DateTime<Utc>,
 }
 
 /// Sends a suggestion (as written, or `edited`), recording the decision and the message in
@@ -194,6 +208,28 @@ pub async fn send(
         }
         _ => return Err(StoreError::Conflict(format!("the suggestion was already {}", s.status)).into()),
     };
+    // On its own, only as planned: still due, under the policy version that planned it, and
+    // within the worker's caps (checked under a lock per worker, so two sends at once cannot
+    // both take the last one).
+    if let (Some(a), None) = (auto, &retrying) {
+        if s.send_after.is_none_or(|at| at > now) {
+            return Err(SendError::Stale(s.note.clone().unwrap_or_else(|| "a person decides".into())));
+        }
+        let Some(worker) = s.worker_id.clone() else { return Err(SendError::Stale("no worker".into())) };
+        let worker = nextier_domain::ids::WorkerId::from_trusted(worker);
+        let w = match nextier_store::workers::lock(&tx, &worker).await {
+            Ok(w) => w,
+            Err(StoreError::NotFound) => return Err(SendError::Stale("the worker was deleted".into())),
+            Err(e) => return Err(e.into()),
+        };
+        if w.policy_version != a.policy_version {
+            return Err(SendError::Stale(format!("the policy changed to v{}", w.policy_version)));
+        }
+        let (today, lead) = nextier_store::workers::sent_since(&tx, &worker, &s.contact_id, a.day_start).await?;
+        if today >= a.daily_cap || lead >= a.per_lead_cap {
+            return Err(SendError::Stale("a cap was reached meanwhile".into()));
+        }
+    }
     let final_text = match &retrying {
         Some(t) => t.clone(),
         None => edited.map(str::trim).filter(|t| !t.is_empty()).unwrap_or(&s.suggested_text).to_owned(),
@@ -240,9 +276,7 @@ pub async fn send(
         Prepared::Decided(Verdict::Blocked { reason }) | Prepared::Decided(Verdict::Failed { reason }) => {
             return Err(SendError::Refused(reason))
         }
-        Prepared::Decided(Verdict::Deferred { until, reason }) => {
-            return Err(SendError::Refused(format!("{reason}; allowed from {}", until.to_rfc3339())))
-        }
+        Prepared::Decided(Verdict::Deferred { until, reason }) => return Err(SendError::Deferred { until, reason }),
         Prepared::Ready(d) => d,
     };
     let message = dispatch.message().clone();
@@ -259,7 +293,8 @@ pub async fn send(
     match verdict {
         Verdict::Sent { message } => Ok((s, message)),
         Verdict::Failed { reason } => Err(SendError::Provider(reason)),
-        Verdict::Blocked { reason } | Verdict::Deferred { reason, .. } => Err(SendError::Refused(reason)),
+        Verdict::Blocked { reason } => Err(SendError::Refused(reason)),
+        Verdict::Deferred { until, reason } => Err(SendError::Deferred { until, reason }),
     }
 }
 

@@ -88,11 +88,15 @@ pub struct WorkerInput {
 
 fn text(p: &mut Problems, field: &str, v: &Option<String>, max: usize, into: &mut String) {
     if let Some(v) = v {
-        let t = v.trim();
-        if t.chars().count() > max {
-            p.0.push(FieldError::new(field, format!("at most {max} characters")));
+        // Persona and goal may run over lines; nothing else a person types is a control character.
+        let checked = if v.trim().is_empty() {
+            Ok(String::new())
         } else {
-            *into = t.to_owned();
+            nextier_domain::validation::message_text(field, v, max)
+        };
+        match checked {
+            Ok(t) => *into = t,
+            Err(e) => p.0.push(e),
         }
     }
 }
@@ -100,10 +104,9 @@ fn text(p: &mut Problems, field: &str, v: &Option<String>, max: usize, into: &mu
 /// Applies the input onto `f`, checking every field (all problems at once).
 fn apply(p: &mut Problems, b: &WorkerInput, f: &mut Fields) {
     if let Some(n) = &b.name {
-        match n.trim() {
-            "" => p.0.push(FieldError::new("name", "must not be empty")),
-            t if t.chars().count() > 60 => p.0.push(FieldError::new("name", "at most 60 characters")),
-            t => f.name = t.to_owned(),
+        match nextier_domain::validation::text("name", n, 1, 60) {
+            Ok(t) => f.name = t,
+            Err(e) => p.0.push(e),
         }
     }
     if let Some(r) = &b.role {
@@ -122,11 +125,11 @@ fn apply(p: &mut Problems, b: &WorkerInput, f: &mut Fields) {
             p.0.push(FieldError::new("faqs", "at most 50"));
         }
         for (i, q) in faqs.iter().enumerate() {
-            if q.question.trim().is_empty() || q.question.chars().count() > 500 {
-                p.0.push(FieldError::new(format!("faqs[{i}].question"), "1 to 500 characters"));
+            if let Err(e) = nextier_domain::validation::message_text(&format!("faqs[{i}].question"), &q.question, 500) {
+                p.0.push(e);
             }
-            if q.answer.trim().is_empty() || q.answer.chars().count() > 1000 {
-                p.0.push(FieldError::new(format!("faqs[{i}].answer"), "1 to 1,000 characters"));
+            if let Err(e) = nextier_domain::validation::message_text(&format!("faqs[{i}].answer"), &q.answer, 1000) {
+                p.0.push(e);
             }
         }
         f.faqs =
@@ -224,6 +227,21 @@ fn require_person(access: &nextier_http::TeamAccess) -> Result<(), ApiError> {
     if access.actor.user().is_none() {
         return Err(ApiError::Forbidden(
             "a person switches on or widens what a worker sends on its own; an API key cannot".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// What AI workers write, once any of them sends on its own (prompts, the `ai` and `booking`
+/// settings), is changed by a person only: for an API key it would be sending without one.
+/// The one place this rule lives (the settings API calls it too).
+pub async fn guard_what_workers_write(
+    tx: &nextier_store::Tx<'_>,
+    access: &nextier_http::TeamAccess,
+) -> Result<(), ApiError> {
+    if access.actor.user().is_none() && workers::any_auto_sending(tx).await? {
+        return Err(ApiError::Forbidden(
+            "a worker of this team sends on its own: a person changes what the workers write, not an API key".into(),
         ));
     }
     Ok(())
@@ -335,7 +353,12 @@ pub async fn update_worker(
     let mut p = Problems::default();
     apply(&mut p, &body, &mut f);
     p.finish()?;
-    if widens(&current.fields, &f) {
+    // Widening a policy, or changing anything about a worker that sends on its own (its
+    // persona, hours, caps, whether it is active), is a person's decision.
+    if widens(&current.fields, &f)
+        || (f != current.fields
+            && (current.fields.auto_send == AutoSend::Confident || f.auto_send == AutoSend::Confident))
+    {
         require_person(&access)?;
     }
     let w = workers::update(&tx, &id, &f, &access.actor.label()).await?;
@@ -398,8 +421,11 @@ pub async fn set_worker_numbers(
     numbers.sort();
     numbers.dedup();
     let mut conn = app.db.conn().await?;
-    let (tx, _) = open_team(&mut conn, &cred, &team, Permission::AiManage).await?;
+    let (tx, access) = open_team(&mut conn, &cred, &team, Permission::AiManage).await?;
     let w = workers::lock(&tx, &id).await.map_err(not_found("worker"))?;
+    if w.fields.auto_send == AutoSend::Confident {
+        require_person(&access)?;
+    }
     if w.fields.role == Role::Research && !numbers.is_empty() {
         return Err(ApiError::field("numbers", "a research worker never texts, so it owns no numbers"));
     }
@@ -580,8 +606,8 @@ pub async fn add_prompt(
         p.0.push(FieldError::new("key", format!("must be one of {}", PROMPT_KEYS.join(", "))));
     }
     for (field, v) in [("systemTemplate", &body.system_template), ("userTemplate", &body.user_template)] {
-        if v.trim().is_empty() || v.chars().count() > 8000 {
-            p.0.push(FieldError::new(field, "1 to 8,000 characters"));
+        if let Err(e) = nextier_domain::validation::message_text(field, v, 8000) {
+            p.0.push(e);
         }
     }
     let model = body.model.as_deref().map(str::trim).filter(|m| !m.is_empty());
@@ -595,6 +621,7 @@ pub async fn add_prompt(
     p.finish()?;
     let mut conn = app.db.conn().await?;
     let (tx, access) = open_team(&mut conn, &cred, &team, Permission::AiManage).await?;
+    guard_what_workers_write(&tx, &access).await?;
     let out = workers::add_prompt(
         &tx,
         &team,
@@ -827,18 +854,24 @@ async fn research(
         let perm = if refresh { Permission::InboxWrite } else { Permission::InboxRead };
         let (tx, _) = open_team(&mut conn, cred, team, perm).await?;
         nextier_store::contacts::get(&tx, contact).await.map_err(not_found("contact"))?;
+        // Reading never pays for a model: a brief is made by POST (inbox:write).
+        if !refresh {
+            return nurtures::research(&tx, contact, app.clock.now())
+                .await?
+                .ok_or_else(|| ApiError::NotFound("no fresh brief for this lead; POST to research them".into()));
+        }
     }
-    nextier_ai::research::brief(&app.db, app.researcher.as_ref(), team, contact, refresh, app.clock.now())
-        .await
-        .map_err(|e| match e.downcast::<StoreError>() {
+    nextier_ai::research::brief(&app.db, app.researcher.as_ref(), team, contact, false, app.clock.now()).await.map_err(
+        |e| match e.downcast::<StoreError>() {
             Ok(StoreError::NotFound) => ApiError::NotFound("no such contact".into()),
             Ok(other) => other.into(),
             Err(e) => ApiError::Internal(e),
-        })
+        },
+    )
 }
 
-/// NEVA's brief on a lead (cached a day): company, role, property and recent signals with
-/// citations. Advisory only: it never changes the contact.
+/// NEVA's brief on a lead while it is fresh (a day): company, role, property and recent
+/// signals with citations. Advisory only: it never changes the contact. 404 when there is none.
 #[utoipa::path(get, path = "/teams/{teamId}/ai/research/{contactId}", tag = "ai",
     params(("teamId" = String, Path), ("contactId" = String, Path)),
     responses((status = 200, description = "The brief", body = Research)),
@@ -853,7 +886,7 @@ pub async fn get_research(
 
 #[utoipa::path(post, path = "/teams/{teamId}/ai/research/{contactId}", tag = "ai",
     params(("teamId" = String, Path), ("contactId" = String, Path)),
-    responses((status = 200, description = "A fresh brief", body = Research)),
+    responses((status = 200, description = "The brief (a fresh one is researched when the last is a day old)", body = Research)),
     security(("bearer" = []), ("apiKey" = [])))]
 pub async fn refresh_research(
     State(app): State<AppState>,
@@ -895,15 +928,15 @@ fn opener_content(p: &mut Problems, b: &OpenerInput, c: &mut nextier_store::open
         }
     }
     if let Some(t) = &b.tone {
-        match t.trim() {
-            t if t.is_empty() || t.chars().count() > 40 => p.0.push(FieldError::new("tone", "1 to 40 characters")),
-            t => c.tone = t.to_owned(),
+        match nextier_domain::validation::text("tone", t, 1, 40) {
+            Ok(t) => c.tone = t,
+            Err(e) => p.0.push(e),
         }
     }
     if let Some(v) = &b.variant {
-        match v.trim() {
-            v if v.is_empty() || v.chars().count() > 20 => p.0.push(FieldError::new("variant", "1 to 20 characters")),
-            v => c.variant = v.to_owned(),
+        match nextier_domain::validation::text("variant", v, 1, 20) {
+            Ok(v) => c.variant = v,
+            Err(e) => p.0.push(e),
         }
     }
     if let Some(body) = &b.body {

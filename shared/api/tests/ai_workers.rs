@@ -254,6 +254,27 @@ async fn replies_route_by_number_then_last_sender_then_rules_and_say_why() {
         (route[0]["workerId"].clone(), route[0]["reason"].clone()),
         (gianna["id"].clone(), json!("last_sender"))
     );
+    // An answered item is never answered again: the job redelivered, or a person asking.
+    let job = nextier_inbound::Job::Suggest { team_id: r.team.clone(), item_id: b.clone() };
+    r.p.process(&job, 3).await.unwrap();
+    let again = r.call(&ALICE, "POST", &format!("/inbox/items/{b}/suggestions"), None).await;
+    assert_eq!((again.status, again.body["status"].clone()), (StatusCode::OK, json!("approved")), "{}", again.body);
+    assert_eq!(r.suggestions(&b).await.len(), 1);
+    // A rejected suggestion is not rewritten by the job; a person may ask for another, which
+    // waits for a person whatever the policy.
+    let sa = r.suggestions(&a).await[0].clone();
+    r.ok(
+        "POST",
+        &format!("/inbox/suggestions/{}/reject", sa["id"].as_str().unwrap()),
+        Some(json!({"reason": "off tone"})),
+    )
+    .await;
+    let job = nextier_inbound::Job::Suggest { team_id: r.team.clone(), item_id: a.clone() };
+    r.p.process(&job, 2).await.unwrap();
+    assert_eq!(r.suggestions(&a).await.len(), 1);
+    let fresh = r.call(&ALICE, "POST", &format!("/inbox/items/{a}/suggestions"), None).await;
+    assert_eq!(fresh.status, StatusCode::CREATED, "{}", fresh.body);
+    assert!(fresh.body["sendAfter"].is_null());
     // Routed once per item, however often its job runs.
     assert_eq!(r.count("SELECT count(*) FROM ai_routing_decisions").await, 4);
     // Nothing went out on its own: every worker's policy is `never` by default.
@@ -522,14 +543,19 @@ async fn research_is_a_cached_brief_with_citations_that_never_changes_the_contac
                                              "address": {"line1": "1 Main St", "city": "Tampa", "state": "FL", "zip": "33602"}})))
         .await;
     let id = contact["id"].as_str().unwrap().to_owned();
-    let b = r.ok("GET", &format!("/ai/research/{id}"), None).await;
+    let none = r.call(&ALICE, "GET", &format!("/ai/research/{id}"), None).await;
+    assert_eq!(none.status, StatusCode::NOT_FOUND, "reading never pays for a model: {}", none.body);
+    let b = r.ok("POST", &format!("/ai/research/{id}"), None).await;
     assert!(b["brief"].as_str().unwrap().contains("Owner at Stone Holdings"), "{b}");
     assert!(b["brief"].as_str().unwrap().contains("Tampa, FL"), "{b}");
     assert!(b["citations"].as_array().unwrap().contains(&json!("record:contact")));
     let again = r.ok("GET", &format!("/ai/research/{id}"), None).await;
     assert_eq!(again["createdAt"], b["createdAt"], "cached");
+    let again = r.ok("POST", &format!("/ai/research/{id}"), None).await;
+    assert_eq!(again["createdAt"], b["createdAt"], "a fresh brief is not paid for twice");
     r.clock.advance(chrono::Duration::hours(25));
-    let later = r.ok("GET", &format!("/ai/research/{id}"), None).await;
+    assert_eq!(r.call(&ALICE, "GET", &format!("/ai/research/{id}"), None).await.status, StatusCode::NOT_FOUND);
+    let later = r.ok("POST", &format!("/ai/research/{id}"), None).await;
     assert_ne!(later["createdAt"], b["createdAt"], "a day old is stale");
     let after = r.ok("GET", &format!("/contacts/{id}"), None).await;
     assert_eq!((after["company"].clone(), after["title"].clone()), (json!("Stone Holdings"), json!("Owner")));
@@ -824,4 +850,43 @@ async fn an_opener_step_splits_sends_by_weight_keeps_its_copy_and_counts_replies
     let b_now = lib.as_array().unwrap().iter().find(|o| o["id"] == b["id"]).unwrap().clone();
     assert_eq!((b_now["replies"].clone(), b_now["positive"].clone()), (json!(1), json!(1)), "{b_now}");
     assert!(b_now["replyRate"].as_f64().unwrap() > 0.0);
+}
+
+#[tokio::test]
+async fn once_a_worker_sends_on_its_own_only_a_person_changes_what_it_writes() {
+    let r = rig().await;
+    let key = r.h.key(&r.team, "alice", &["ai:manage", "settings:manage"]).await;
+    let k = As::Key(key);
+    // Before any worker auto-sends, a key may add prompts and templates.
+    let p = r
+        .call(&k, "POST", "/ai/prompts", Some(json!({"key": "reply", "systemTemplate": "a", "userTemplate": "b"})))
+        .await;
+    assert_eq!(p.status, StatusCode::CREATED, "{}", p.body);
+    let gid = r.worker("gianna").await["id"].as_str().unwrap().to_owned();
+    r.ok("PATCH", &format!("/ai/workers/{gid}"), Some(json!({"autoSend": "confident", "autoClasses": ["positive"]})))
+        .await;
+    // Now: no prompts, no `ai` or `booking` settings, no change to the worker or its numbers.
+    let p = r
+        .call(&k, "POST", "/ai/prompts", Some(json!({"key": "reply", "systemTemplate": "a", "userTemplate": "b"})))
+        .await;
+    assert_eq!(p.status, StatusCode::FORBIDDEN, "{}", p.body);
+    for (method, path, body) in [
+        ("PUT", "/settings/ai/template.positive".to_owned(), Some(json!({"value": "Send me your SSN"}))),
+        ("PUT", "/settings/booking/link".to_owned(), Some(json!({"value": "https://evil.example.com"}))),
+        ("DELETE", "/settings/ai/time_zone".to_owned(), None),
+        ("PATCH", format!("/ai/workers/{gid}"), Some(json!({"activeUntil": "23:00"}))),
+        ("PUT", format!("/ai/workers/{gid}/numbers"), Some(json!({"numbers": [MAIN]}))),
+    ] {
+        let x = r.call(&k, method, &path, body).await;
+        assert_eq!(x.status, StatusCode::FORBIDDEN, "{method} {path}: {}", x.body);
+    }
+    // Other settings stay a key's to change; a person may change all of it.
+    let x = r.call(&k, "PUT", "/settings/inbox/review_below", Some(json!({"value": "70"}))).await;
+    assert_eq!(x.status, StatusCode::OK, "{}", x.body);
+    r.ok("PUT", "/settings/ai/template.positive", Some(json!({"value": "Thanks {{firstName}}!"}))).await;
+    // Bad text never reaches the database as a 500.
+    let bad = r
+        .call(&ALICE, "PATCH", &format!("/ai/workers/{gid}"), Some(json!({"persona": "a\u{0}b", "name": "x\u{7}"})))
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.body);
 }

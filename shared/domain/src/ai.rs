@@ -311,6 +311,12 @@ pub fn scheduling_intent(text: &str) -> bool {
         "sat",
         "sun",
     ];
+    // A time refused is not a time asked for.
+    const NOT: &[&str] =
+        &["not available", "unavailable", "don't call", "dont call", "do not call", "not free", "no time"];
+    if NOT.iter().any(|p| t.contains(p)) {
+        return false;
+    }
     if PHRASES.iter().any(|p| t.contains(p)) {
         return true;
     }
@@ -498,7 +504,15 @@ mod tests {
         ] {
             assert!(scheduling_intent(yes), "{yes}");
         }
-        for no in ["yes I'm interested", "how much?", "who is this", "not interested", "maybe 🙂"] {
+        for no in [
+            "yes I'm interested",
+            "how much?",
+            "who is this",
+            "not interested",
+            "maybe 🙂",
+            "don't call me",
+            "I'm not available",
+        ] {
             assert!(!scheduling_intent(no), "{no}");
         }
     }

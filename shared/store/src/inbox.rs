@@ -430,3 +430,14 @@ pub async fn escalate_due(tx: &Tx<'_>, now: DateTime<Utc>, limit: i32) -> Result
         })
         .collect())
 }
+
+/// Whether `item` is the contact's newest inbox item (its latest message to us).
+pub async fn is_latest_for_contact(tx: &Tx<'_>, item: &InboxItemId, contact: &ContactId) -> Result<bool> {
+    let rows = tx
+        .query_typed(
+            "SELECT id FROM inbox_items WHERE contact_id = $1 ORDER BY created_at DESC, id DESC LIMIT 1",
+            params![contact.as_str() => TEXT],
+        )
+        .await?;
+    Ok(rows.first().map(|r| r.get::<_, String>(0)).as_deref() == Some(item.as_str()))
+}

@@ -167,6 +167,10 @@ const SELECT: &str = "SELECT w.id, w.key, w.name, w.role, w.persona, w.tone, w.g
         ARRAY(SELECT n.number FROM ai_worker_numbers n WHERE n.worker_id = w.id ORDER BY n.number) AS numbers
    FROM ai_workers w";
 
+/// The defaults in their order, then the team's own by age (the defaults share a creation time).
+const ORDER: &str =
+    "w.created_at, array_position(ARRAY['gianna', 'cathy', 'sabrina', 'neva'], w.key::text) NULLS LAST, w.key";
+
 fn worker(r: &Row) -> Worker {
     let faqs: serde_json::Value = r.get("faqs");
     Worker {
@@ -299,7 +303,7 @@ pub async fn lock(tx: &Tx<'_>, id: &WorkerId) -> Result<Worker> {
 }
 
 pub async fn list(tx: &Tx<'_>) -> Result<Vec<Worker>> {
-    let rows = tx.query_typed(&format!("{SELECT} ORDER BY w.created_at, w.id"), &[]).await?;
+    let rows = tx.query_typed(&format!("{SELECT} ORDER BY {ORDER}"), &[]).await?;
     Ok(rows.iter().map(worker).collect())
 }
 
@@ -307,14 +311,21 @@ pub async fn list(tx: &Tx<'_>) -> Result<Vec<Worker>> {
 pub async fn by_role(tx: &Tx<'_>, role: Role) -> Result<Option<Worker>> {
     let rows = tx
         .query_typed(
-            &format!("{SELECT} WHERE w.role = $1 AND w.active ORDER BY w.created_at, w.id LIMIT 1"),
+            &format!("{SELECT} WHERE w.role = $1 AND w.active ORDER BY {ORDER} LIMIT 1"),
             params![role.as_str() => TEXT],
         )
         .await?;
     Ok(rows.first().map(worker))
 }
 
+/// Deletes a worker; its waiting suggestions are held for a person (its policy history stays).
 pub async fn delete(tx: &Tx<'_>, id: &WorkerId) -> Result<()> {
+    tx.execute_typed(
+        "UPDATE ai_suggestions SET send_after = NULL, note = 'the worker was deleted; a person decides'
+          WHERE worker_id = $1 AND status = 'pending'",
+        params![id.as_str() => TEXT],
+    )
+    .await?;
     let n = tx.execute_typed("DELETE FROM ai_workers WHERE id = $1", params![id.as_str() => TEXT]).await?;
     if n == 0 {
         return Err(StoreError::NotFound);
@@ -712,4 +723,10 @@ pub async fn not_sending_numbers(tx: &Tx<'_>, numbers: &[String]) -> Result<Vec<
         )
         .await?;
     Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+/// Whether any of the team's active workers sends on its own.
+pub async fn any_auto_sending(tx: &Tx<'_>) -> Result<bool> {
+    let rows = tx.query_typed("SELECT 1 FROM ai_workers WHERE active AND auto_send = 'confident' LIMIT 1", &[]).await?;
+    Ok(!rows.is_empty())
 }

@@ -114,6 +114,9 @@ pub struct PutSetting {
     secret: bool,
 }
 
+/// The settings that shape what AI workers write.
+const AI_SCOPES: &[&str] = &[nextier_ai::suggest::SETTINGS_SCOPE, nextier_ai::closer::SETTINGS_SCOPE];
+
 #[utoipa::path(put, path = "/teams/{teamId}/settings/{scope}/{name}", tag = "admin", request_body = PutSetting,
     params(("teamId" = String, Path, description = "team_<ULID>"), ("scope" = String, Path), ("name" = String, Path)),
     responses((status = 200, description = "Saved (secrets come back masked)", body = Setting)),
@@ -127,6 +130,9 @@ pub async fn put_setting(
     let value = value("value", &body.value)?;
     let mut conn = app.db.conn().await?;
     let (tx, access) = open_team(&mut conn, &cred, &team_id, Permission::SettingsManage).await?;
+    if AI_SCOPES.contains(&scope.as_str()) {
+        crate::ai::guard_what_workers_write(&tx, &access).await?;
+    }
     let saved = settings::put(&tx, &team_id, &scope, &name, &value, body.secret, &access.actor.label()).await?;
     // The event says what changed, never the value.
     let event = events::stage(
@@ -151,7 +157,10 @@ pub async fn delete_setting(
     Ids((team_id, SettingScope(scope), SettingName(name))): Ids<(TeamId, SettingScope, SettingName)>,
 ) -> Result<StatusCode, ApiError> {
     let mut conn = app.db.conn().await?;
-    let (tx, _) = open_team(&mut conn, &cred, &team_id, Permission::SettingsManage).await?;
+    let (tx, access) = open_team(&mut conn, &cred, &team_id, Permission::SettingsManage).await?;
+    if AI_SCOPES.contains(&scope.as_str()) {
+        crate::ai::guard_what_workers_write(&tx, &access).await?;
+    }
     settings::delete(&tx, &team_id, &scope, &name).await?;
     tx.commit().await.map_err(StoreError::from)?;
     Ok(StatusCode::NO_CONTENT)

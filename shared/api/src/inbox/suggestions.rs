@@ -23,7 +23,13 @@ use nextier_store::ai::{self, Suggestion};
 fn send_error(e: SendError) -> ApiError {
     match e {
         SendError::Store(e) => not_found_suggestion(e),
-        SendError::Refused(r) => ApiError::Conflict(format!("not sent: {r}; the suggestion is still pending")),
+        SendError::Refused(r) | SendError::Stale(r) => {
+            ApiError::Conflict(format!("not sent: {r}; the suggestion is still pending"))
+        }
+        SendError::Deferred { until, reason } => ApiError::Conflict(format!(
+            "not sent: {reason}; allowed from {}; the suggestion is still pending",
+            until.to_rfc3339()
+        )),
         SendError::Provider(r) => ApiError::Unavailable(format!(
             "the provider did not take the message ({r}); approve again to retry the same message"
         )),
@@ -55,8 +61,9 @@ pub async fn list_suggestions(
     Ok(Json(rows))
 }
 
-/// Writes a reply suggestion for the item now (one pending at a time: a second request
-/// returns the waiting one). Nothing is sent until a person approves it.
+/// Writes a reply suggestion for the item now, routed to its worker (one at a time: a second
+/// request returns the waiting one, an answered item its answer). What a person asks for here
+/// is never sent on its own: it waits for a person's approval.
 #[utoipa::path(post, path = "/teams/{teamId}/inbox/items/{itemId}/suggestions", tag = "inbox",
     params(("teamId" = String, Path), ("itemId" = String, Path)),
     responses((status = 201, description = "Suggested", body = Suggestion),
@@ -73,7 +80,7 @@ pub async fn suggest(
         let (tx, _) = open_team(&mut conn, &cred, &team, Permission::InboxWrite).await?;
         inbox::get(&tx, &id).await.map_err(not_found)?;
     }
-    match nextier_ai::engine::suggest_for_item(&app.ai(), &team, &id).await {
+    match nextier_ai::engine::suggest_for_item(&app.ai(), &team, &id, false).await {
         Ok(Some((s, true))) => Ok((axum::http::StatusCode::CREATED, Json(s))),
         Ok(Some((s, false))) => Ok((axum::http::StatusCode::OK, Json(s))),
         Ok(None) => Err(ApiError::Conflict("this item is not one to answer (opt-out, help, wrong number...)".into())),

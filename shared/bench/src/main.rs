@@ -11,7 +11,9 @@
 //! `infra/dev.sh bench webhook [seconds]`: the SignalHouse webhook and the inbound consumer (see `webhook.rs`).
 //! `infra/dev.sh bench optout [stops]`: opt-out latency behind a slow LLM and a failing carrier (see `optout.rs`).
 //! `infra/dev.sh bench enrich [contacts]`: contacts enriched per minute and the cache's savings (see `enrich.rs`).
+//! `infra/dev.sh bench ai [replies]`: suggestions per second and what the AI adds to the reply path (see `ai.rs`).
 
+mod ai;
 mod cold;
 mod enrich;
 mod gate;
@@ -28,6 +30,10 @@ use nextier_local::{start, LocalConfig};
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> anyhow::Result<()> {
+    if std::env::args().nth(1).as_deref() == Some("ai") {
+        let n = std::env::args().nth(2).and_then(|s| s.parse().ok()).unwrap_or(500);
+        return ai::run(n).await;
+    }
     if std::env::args().nth(1).as_deref() == Some("enrich") {
         let n = std::env::args().nth(2).and_then(|s| s.parse().ok()).unwrap_or(2_000);
         return enrich::run(n).await;

@@ -166,6 +166,8 @@ impl Fx {
             subject: None,
             body: "Hi Ada".into(),
             template_id: None,
+            opener_category: None,
+            variants: vec![],
         };
         let campaign = CampaignId::new();
         let req = OutboundRequest {

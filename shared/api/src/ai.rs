@@ -539,22 +539,41 @@ pub async fn ai_log(
     Ok(Json(rows))
 }
 
+/// A suggestion waiting for a person, with NEVA's brief on the lead beside it when there is a
+/// fresh one.
+#[derive(Debug, serde::Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReviewItem {
+    #[serde(flatten)]
+    pub suggestion: Suggestion,
+    pub research: Option<Research>,
+}
+
 #[utoipa::path(get, path = "/teams/{teamId}/ai/suggestions", tag = "ai",
     params(("teamId" = String, Path), ByWorker),
-    responses((status = 200, description = "Suggestions waiting for a person, oldest first (replies and follow-ups), with why each waits", body = Vec<Suggestion>)),
+    responses((status = 200, description = "Suggestions waiting for a person, oldest first (replies and follow-ups), with why each waits and the lead's research brief when fresh", body = Vec<ReviewItem>)),
     security(("bearer" = []), ("apiKey" = [])))]
 pub async fn review_queue(
     State(app): State<AppState>,
     cred: Credential,
     Id(team): Id<TeamId>,
     Query(q): Query<ByWorker>,
-) -> Result<Json<Vec<Suggestion>>, ApiError> {
+) -> Result<Json<Vec<ReviewItem>>, ApiError> {
     let (w, limit) = by_worker(&q)?;
     let mut conn = app.db.conn().await?;
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::InboxRead).await?;
     let rows = suggestions::pending(&tx, w.as_ref(), limit).await?;
+    let contacts: Vec<String> = rows.iter().map(|s| s.contact_id.to_string()).collect();
+    let briefs = nurtures::research_for(&tx, &contacts, app.clock.now()).await?;
     tx.commit().await?;
-    Ok(Json(rows))
+    let out = rows
+        .into_iter()
+        .map(|s| {
+            let research = briefs.iter().find(|b| b.contact_id == s.contact_id).cloned();
+            ReviewItem { suggestion: s, research }
+        })
+        .collect();
+    Ok(Json(out))
 }
 
 #[utoipa::path(get, path = "/teams/{teamId}/ai/prompts", tag = "ai",

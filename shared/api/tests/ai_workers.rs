@@ -473,9 +473,11 @@ async fn a_follow_up_waits_for_a_person_by_default_and_holds_the_cadence() {
     r.clock.set(n["nextAt"].as_str().unwrap().parse::<DateTime<Utc>>().unwrap() + chrono::Duration::seconds(1));
     r.tick().await;
     assert!(r.sent().is_empty(), "CATHY's policy is never: a person decides");
+    r.ok("POST", &format!("/ai/research/{id}"), None).await;
     let queue = r.ok("GET", "/ai/suggestions", None).await;
     let s = queue.as_array().unwrap().iter().find(|s| s["kind"] == "follow_up").cloned().unwrap();
     assert_eq!(s["contactId"], id.as_str());
+    assert!(s["research"]["brief"].is_string(), "the brief is shown beside it: {s}");
     // A week on, still waiting: the cadence does not pile up a second follow-up.
     r.clock.advance(chrono::Duration::days(7));
     r.tick().await;

@@ -310,3 +310,25 @@ pub async fn save_research(
     .await?;
     research(tx, contact, now).await?.ok_or(StoreError::NotFound)
 }
+
+/// The fresh briefs of these contacts.
+pub async fn research_for(tx: &Tx<'_>, contacts: &[String], now: DateTime<Utc>) -> Result<Vec<Research>> {
+    let rows = tx
+        .query_typed(
+            "SELECT contact_id, brief, citations, source, created_at, expires_at FROM ai_research
+              WHERE contact_id = ANY($1) AND expires_at > $2",
+            params![contacts => TEXT_ARRAY, now => TIMESTAMPTZ],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| Research {
+            contact_id: ContactId::from_trusted(r.get(0)),
+            brief: r.get(1),
+            citations: serde_json::from_value(r.get(2)).unwrap_or_default(),
+            source: r.get(3),
+            created_at: r.get(4),
+            expires_at: r.get(5),
+        })
+        .collect())
+}

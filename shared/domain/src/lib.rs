@@ -17,6 +17,7 @@ pub mod lead_state;
 pub mod message;
 pub mod page;
 pub mod phone;
+pub mod property;
 pub mod quiet_hours;
 pub mod rate;
 pub mod reply;

@@ -190,3 +190,170 @@ impl nextier_platform::ports::enrichment::Tracer for RealEstateApi {
         ))
     }
 }
+
+/// Property search and detail (RealEstateAPI's published OpenAPI, `reference/property-apis.json`):
+/// `POST {base}/PropertySearch` with `x-api-key`, body the search fields plus `size` (at most
+/// 250) and `resultIndex`; the answer is `{data: [..], resultCount, resultIndex, recordCount}`,
+/// each record flat (`id`, `address{street,city,state,zip,county}`, `mailAddress`,
+/// `owner1FirstName`..., `ownerOccupied`, `vacant`, `preForeclosure`, `equityPercent`,
+/// `estimatedValue`...). `POST {base}/PropertyDetail` with `{id}` answers `{data: {..}}`, the
+/// owners under `ownerInfo`, the address under `propertyInfo`, loans under `currentMortgages`.
+/// Records are read generously: a missing or odd field is `None`, never an error.
+#[async_trait]
+impl nextier_platform::ports::property::PropertyData for RealEstateApi {
+    async fn search(
+        &self,
+        key: Option<&str>,
+        criteria: &Value,
+        index: i64,
+        size: i64,
+    ) -> Result<nextier_platform::ports::property::Page, nextier_platform::ports::property::ProviderError> {
+        use nextier_platform::ports::property::{Page, ProviderError};
+        let url = format!("{}/PropertySearch", self.config.base_url.trim_end_matches('/'));
+        let mut body = match criteria {
+            Value::Object(m) => Value::Object(m.clone()),
+            _ => json!({}),
+        };
+        body["size"] = json!(size.clamp(1, 250));
+        body["resultIndex"] = json!(index.max(0));
+        body["count"] = json!(false);
+        let token = key.unwrap_or(&self.config.api_key);
+        let a = crate::enrichment::call(&self.config.retry, "realestateapi", || {
+            self.http.post(&url).header("x-api-key", token).json(&body)
+        })
+        .await?;
+        let v = crate::enrichment::json(&a)?;
+        let data = v
+            .get("data")
+            .and_then(Value::as_array)
+            .ok_or_else(|| ProviderError::Malformed("PropertySearch answered without a data list".into()))?;
+        let records: Vec<_> = data.iter().filter_map(property_record).collect();
+        let total = v.get("resultCount").and_then(number).unwrap_or(records.len() as i64);
+        Ok(Page { total, records })
+    }
+
+    async fn detail(
+        &self,
+        key: Option<&str>,
+        id: &str,
+    ) -> Result<Option<nextier_platform::ports::property::Record>, nextier_platform::ports::property::ProviderError>
+    {
+        use nextier_platform::ports::property::ProviderError;
+        let url = format!("{}/PropertyDetail", self.config.base_url.trim_end_matches('/'));
+        let token = key.unwrap_or(&self.config.api_key);
+        let body = json!({"id": id});
+        let a = crate::enrichment::call(&self.config.retry, "realestateapi", || {
+            self.http.post(&url).header("x-api-key", token).json(&body)
+        })
+        .await;
+        let v = match a {
+            Ok(a) => crate::enrichment::json(&a)?,
+            Err(ProviderError::Malformed(m)) if m.starts_with("HTTP 404") => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        match v.get("data") {
+            Some(d) if d.is_object() => Ok(property_record(d)),
+            _ => Ok(None),
+        }
+    }
+}
+
+fn number(v: &Value) -> Option<i64> {
+    match v {
+        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f.round() as i64)),
+        Value::String(s) => s.trim().parse::<f64>().ok().map(|f| f.round() as i64),
+        _ => None,
+    }
+}
+
+fn float(v: &Value) -> Option<f64> {
+    match v {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+fn flag(v: &Value) -> Option<bool> {
+    match v {
+        Value::Bool(b) => Some(*b),
+        Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
+            "true" | "yes" | "y" | "1" => Some(true),
+            "false" | "no" | "n" | "0" => Some(false),
+            _ => None,
+        },
+        Value::Number(n) => n.as_i64().map(|n| n != 0),
+        _ => None,
+    }
+}
+
+fn postal(v: Option<&Value>) -> Option<nextier_platform::ports::property::PostalAddress> {
+    let v = v.filter(|v| v.is_object())?;
+    let t = |k: &str| crate::enrichment::text(v, k);
+    Some(nextier_platform::ports::property::PostalAddress {
+        street: t("street").or_else(|| t("address").map(|a| a.split(',').next().unwrap_or_default().trim().to_owned())),
+        city: t("city"),
+        state: t("state").map(|s| s.to_ascii_uppercase()).filter(|s| s.len() == 2),
+        zip: t("zip").map(|z| z.chars().take(5).collect()),
+    })
+}
+
+/// One property from a search record (flat) or a detail answer (nested); `None` without an id.
+pub fn property_record(v: &Value) -> Option<nextier_platform::ports::property::Record> {
+    let id = match v.get("id").or_else(|| v.get("propertyId")) {
+        Some(Value::String(s)) if !s.trim().is_empty() => s.trim().to_owned(),
+        Some(Value::Number(n)) => n.to_string(),
+        _ => return None,
+    };
+    let info = v.get("propertyInfo").unwrap_or(v);
+    let owner = v.get("ownerInfo").unwrap_or(v);
+    let pick = |keys: &[&str]| keys.iter().find_map(|k| v.get(*k).or_else(|| info.get(*k)).or_else(|| owner.get(*k)));
+    let name = |k: &str| crate::enrichment::text(owner, k).filter(|n| !n.trim().is_empty());
+    let mut owners = Vec::new();
+    for n in ["1", "2"] {
+        let (first, last) = (name(&format!("owner{n}FirstName")), name(&format!("owner{n}LastName")));
+        if first.is_some() || last.is_some() {
+            owners.push((first, last));
+        }
+    }
+    let address = postal(info.get("address").or_else(|| v.get("address"))).unwrap_or_default();
+    let mortgages = v.get("currentMortgages").and_then(Value::as_array).cloned().unwrap_or_default();
+    let maturity = mortgages
+        .iter()
+        .filter_map(|m| m.get("maturityDate").and_then(Value::as_str))
+        .filter_map(|d| chrono::NaiveDate::parse_from_str(d.get(..10).unwrap_or(d), "%Y-%m-%d").ok())
+        .min();
+    let balance = pick(&["openMortgageBalance", "estimatedMortgageBalance"]).and_then(number);
+    let owner_type = crate::enrichment::text(owner, "owner1Type").map(|t| t.to_ascii_lowercase()).or_else(|| {
+        if pick(&["corporateOwned"]).and_then(flag) == Some(true) {
+            Some("corporate".into())
+        } else if pick(&["trustOwned"]).and_then(flag) == Some(true) {
+            Some("trust".into())
+        } else {
+            None
+        }
+    });
+    Some(nextier_platform::ports::property::Record {
+        external_id: id,
+        county: info.get("address").and_then(|a| crate::enrichment::text(a, "county")),
+        property_type: pick(&["propertyType", "propertyUse"]).and_then(Value::as_str).map(str::to_owned),
+        owners,
+        owner_type,
+        mail_address: postal(owner.get("mailAddress").or_else(|| v.get("mailAddress"))),
+        owner_occupied: pick(&["ownerOccupied"])
+            .and_then(flag)
+            .or_else(|| pick(&["absenteeOwner"]).and_then(flag).map(|a| !a)),
+        vacant: pick(&["vacant"]).and_then(flag),
+        pre_foreclosure: pick(&["preForeclosure"]).and_then(flag),
+        reverse_mortgage: pick(&["reverseMortgage"]).and_then(flag),
+        equity_percent: pick(&["equityPercent"]).and_then(float),
+        estimated_value: pick(&["estimatedValue"]).and_then(number),
+        estimated_equity: pick(&["estimatedEquity"]).and_then(number),
+        mortgage_balance: balance,
+        loan_maturity_date: maturity,
+        year_built: pick(&["yearBuilt"]).and_then(number).and_then(|y| i32::try_from(y).ok()),
+        buildable_zoning: None,
+        address,
+        raw: v.clone(),
+    })
+}

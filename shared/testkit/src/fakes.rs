@@ -8,6 +8,10 @@
 //! - Trestle under `/trestle`: `GET /3.0/phone_intel?phone=` (`x-api-key`).
 //! - RealEstateAPI under `/realestate`: `POST /SkipTrace` (`x-api-key`), one person, answered
 //!   at once with `output.phones` and `output.emails`, 404 when nobody matches.
+//! - RealEstateAPI's `POST /PropertySearch` (the search fields `state`, `city`, `zip` and the
+//!   flags `pre_foreclosure`, `vacant`, `absentee_owner` filter; `size` at most 250 and
+//!   `resultIndex` page; `{data, resultCount, resultIndex, recordCount}`) and
+//!   `POST /PropertyDetail` (`{id}`: `{data: {id, propertyInfo, ownerInfo, ...}}`, 404 unknown).
 //! - Apollo under `/apollo`: `POST /organizations/enrich`, `POST /mixed_people/search`
 //!   (`x-api-key`).
 //!
@@ -59,9 +63,17 @@ pub struct FakeState {
     /// Every call: (provider, path).
     pub calls: Mutex<Vec<(String, String)>>,
     pub failures: Mutex<HashMap<&'static str, VecDeque<Failure>>>,
+    /// RealEstateAPI's property records, as `/PropertySearch` lists them (flat, `id` first).
+    pub properties: Mutex<Vec<Value>>,
 }
 
 impl FakeState {
+    /// A property RealEstateAPI knows (its search record: `id`, `address{street, city, state,
+    /// zip}`, `owner1FirstName`..., flags and values).
+    pub fn property(&self, record: Value) {
+        self.properties.lock().unwrap().push(record);
+    }
+
     pub fn find(&self, first: &str, last: &str, f: Found) {
         self.people.lock().unwrap().insert(format!("{} {}", first.to_lowercase(), last.to_lowercase()), f);
     }
@@ -232,6 +244,73 @@ async fn realestate_trace(State(s): State<Arc<FakeState>>, headers: HeaderMap, J
     .into_response()
 }
 
+async fn realestate_search(State(s): State<Arc<FakeState>>, headers: HeaderMap, Json(body): Json<Value>) -> Response {
+    if let Some(r) = s.record("realestateapi", "/PropertySearch") {
+        return r;
+    }
+    if key(&headers, "x-api-key").as_deref() != Some(REALESTATE_KEY) {
+        return (StatusCode::UNAUTHORIZED, Json(json!({"message": "Invalid API key"}))).into_response();
+    }
+    let size = body["size"].as_i64().unwrap_or(50);
+    if !(1..=250).contains(&size) {
+        return (StatusCode::BAD_REQUEST, Json(json!({"statusCode": 400, "message": "size must be 1-250"})))
+            .into_response();
+    }
+    let index = body["resultIndex"].as_i64().unwrap_or(0).max(0);
+    let text = |v: &Value, k: &str| v["address"][k].as_str().map(str::to_lowercase);
+    let all: Vec<Value> = s
+        .properties
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|p| {
+            ["state", "city", "zip"].iter().all(|f| match body[*f].as_str() {
+                Some(w) => text(p, f).as_deref() == Some(w.to_lowercase().as_str()),
+                None => true,
+            }) && [("pre_foreclosure", "preForeclosure"), ("vacant", "vacant"), ("absentee_owner", "absenteeOwner")]
+                .iter()
+                .all(|(q, f)| match body[*q].as_bool() {
+                    Some(w) => p[*f].as_bool() == Some(w),
+                    None => true,
+                })
+        })
+        .cloned()
+        .collect();
+    let page: Vec<Value> = all.iter().skip(index as usize).take(size as usize).cloned().collect();
+    Json(json!({"live": true, "input": body, "data": page, "resultCount": all.len(), "resultIndex": index + page.len() as i64,
+                "recordCount": page.len(), "statusCode": 200, "statusMessage": "success"}))
+    .into_response()
+}
+
+async fn realestate_detail(State(s): State<Arc<FakeState>>, headers: HeaderMap, Json(body): Json<Value>) -> Response {
+    if let Some(r) = s.record("realestateapi", "/PropertyDetail") {
+        return r;
+    }
+    if key(&headers, "x-api-key").as_deref() != Some(REALESTATE_KEY) {
+        return (StatusCode::UNAUTHORIZED, Json(json!({"message": "Invalid API key"}))).into_response();
+    }
+    let id = match &body["id"] {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        _ => String::new(),
+    };
+    let found = s.properties.lock().unwrap().iter().find(|p| p["id"].as_str() == Some(id.as_str())).cloned();
+    let Some(p) = found else {
+        return (StatusCode::NOT_FOUND, Json(json!({"statusCode": 404, "message": "Property not found"})))
+            .into_response();
+    };
+    // The detail nests what the search lists flat.
+    let data = json!({"id": p["id"], "propertyInfo": {"address": p["address"], "propertyUse": p["propertyType"],
+            "yearBuilt": p["yearBuilt"]},
+        "ownerInfo": {"owner1FirstName": p["owner1FirstName"], "owner1LastName": p["owner1LastName"],
+            "owner2FirstName": p["owner2FirstName"], "owner2LastName": p["owner2LastName"],
+            "mailAddress": p["mailAddress"], "ownerOccupied": p["ownerOccupied"]},
+        "preForeclosure": p["preForeclosure"], "vacant": p["vacant"], "absenteeOwner": p["absenteeOwner"],
+        "equityPercent": p["equityPercent"], "estimatedValue": p["estimatedValue"], "estimatedEquity": p["estimatedEquity"],
+        "currentMortgages": p.get("currentMortgages").cloned().unwrap_or(json!([]))});
+    Json(json!({"input": body, "data": data, "statusCode": 200, "statusMessage": "Success"})).into_response()
+}
+
 async fn apollo_enrich(State(s): State<Arc<FakeState>>, headers: HeaderMap, Json(body): Json<Value>) -> Response {
     if let Some(r) = s.record("apollo", "/organizations/enrich") {
         return r;
@@ -284,6 +363,8 @@ impl FakeProviders {
             .route("/tracerfy/queue/{id}", get(tracerfy_queue))
             .route("/trestle/3.0/phone_intel", get(trestle_phone))
             .route("/realestate/SkipTrace", post(realestate_trace))
+            .route("/realestate/PropertySearch", post(realestate_search))
+            .route("/realestate/PropertyDetail", post(realestate_detail))
             .route("/apollo/organizations/enrich", post(apollo_enrich))
             .route("/apollo/mixed_people/search", post(apollo_people))
             .with_state(state.clone());

@@ -4,6 +4,7 @@ pub mod enrichment;
 pub mod mailer;
 pub mod notifications;
 pub mod numbers;
+pub mod property;
 pub mod skip_tracer;
 pub mod suggester;
 

@@ -15,6 +15,7 @@ pub mod inbox;
 pub mod messages;
 pub mod openapi;
 mod parents;
+pub mod property;
 pub mod skip_traces;
 mod state;
 pub mod suppressions;
@@ -41,6 +42,7 @@ fn groups() -> OpenApiRouter<AppState> {
         .merge(inbox::router())
         .merge(ai::router())
         .merge(calls::router())
+        .merge(property::router())
 }
 
 /// The complete OpenAPI 3.1 document for all groups.
@@ -85,6 +87,11 @@ pub fn calls_app(state: AppState, local_auth: Option<JwtVerifier>) -> Router {
     serve(OpenApiRouter::with_openapi(openapi::base()).merge(calls::router()), state, local_auth)
 }
 
+/// The property Lambda's router: searches, properties, owners.
+pub fn property_app(state: AppState, local_auth: Option<JwtVerifier>) -> Router {
+    serve(OpenApiRouter::with_openapi(openapi::base()).merge(property::router()), state, local_auth)
+}
+
 /// Runs an API group as a Lambda: everything is built once per cold start from the
 /// environment, then `lambda_http` serves the router.
 pub async fn run_lambda(
@@ -102,6 +109,8 @@ pub async fn run_lambda(
         gate: std::sync::Arc::new(nextier_providers::LazyGate::new(platform.limiter.clone())),
         suggester: std::sync::Arc::new(nextier_providers::llm::LazySuggester::default()),
         researcher: nextier_providers::llm::researcher_from_env(),
+        property_data: nextier_providers::realestate::property_data_from_env(),
+        limiter: platform.limiter.clone(),
         skip_tracer: std::sync::Arc::new(nextier_providers::realestate::LazySkipTracer::default()),
         numbers: std::sync::Arc::new(nextier_providers::signalhouse_numbers::LazyNumbers::default()),
         db,

@@ -24,6 +24,10 @@ pub struct AppState {
     pub skip_tracer: Arc<dyn nextier_platform::ports::skip_tracer::SkipTracer>,
     /// Subgroups, number inventory and purchases (SignalHouse when configured, else the sandbox).
     pub numbers: Arc<dyn nextier_platform::ports::numbers::NumberProvider>,
+    /// Property search and detail (RealEstateAPI when configured, else the sandbox).
+    pub property_data: Arc<dyn nextier_platform::ports::property::PropertyData>,
+    /// The rate limiter (provider caps; DynamoDB deployed).
+    pub limiter: Arc<dyn nextier_platform::ports::RateLimiter>,
     /// Where handlers take the time from (the system clock, deployed and local).
     pub clock: Arc<dyn Clock>,
 }

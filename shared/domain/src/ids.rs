@@ -150,6 +150,10 @@ prefixed_id!(/// A nurture cadence of one lead with one worker.
     NurtureId, "nur");
 prefixed_id!(/// A booked meeting with a lead.
     MeetingId, "mtg");
+prefixed_id!(/// A property a team holds (from RealEstateAPI).
+    PropertyId, "prp");
+prefixed_id!(/// A team's saved property search.
+    PropertySearchId, "psr");
 prefixed_id!(/// A skip-trace request for some contacts.
     SkipTraceId, "stj");
 prefixed_id!(/// An enrichment job: some contacts walked through trace, grade and qualify.

@@ -113,6 +113,45 @@ pub fn score(f: &Facts, weights: &HashMap<Signal, i32>, today: NaiveDate) -> Dis
     Distress { score, signals }
 }
 
+/// A postal address as the provider gives it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PostalAddress {
+    pub street: Option<String>,
+    pub city: Option<String>,
+    pub state: Option<String>,
+    pub zip: Option<String>,
+}
+
+/// One property as the provider describes it (every field may be missing).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Record {
+    /// The provider's id (what `/PropertyDetail` takes).
+    pub external_id: String,
+    pub address: PostalAddress,
+    pub county: Option<String>,
+    pub property_type: Option<String>,
+    /// Up to two owners as (first name, last name), in that order.
+    pub owners: Vec<(Option<String>, Option<String>)>,
+    /// `individual`, `corporate`, `trust`, `estate` or `joint`.
+    pub owner_type: Option<String>,
+    pub mail_address: Option<PostalAddress>,
+    pub owner_occupied: Option<bool>,
+    pub vacant: Option<bool>,
+    pub pre_foreclosure: Option<bool>,
+    pub reverse_mortgage: Option<bool>,
+    pub equity_percent: Option<f64>,
+    pub estimated_value: Option<i64>,
+    pub estimated_equity: Option<i64>,
+    pub mortgage_balance: Option<i64>,
+    pub loan_maturity_date: Option<NaiveDate>,
+    pub year_built: Option<i32>,
+    pub buildable_zoning: Option<bool>,
+    /// The provider's answer, kept as it came.
+    pub raw: serde_json::Value,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -161,6 +161,8 @@ id_params!(
     OpenerId => "openerId",
     MeetingId => "meetingId",
     NurtureId => "nurtureId",
+    PropertyId => "propertyId",
+    PropertySearchId => "searchId",
 );
 
 /// Several path parameters read at once: implemented for tuples of [`PathParam`]s.

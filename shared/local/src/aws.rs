@@ -111,6 +111,8 @@ pub const FUNCTIONS: &[Function] = &[
     },
     // The call queue and the dialer: the database only.
     Function { binary: "api-calls", access: &[APP_DB] },
+    // RealEstateAPI searches and details, on the team's daily cap (the rate buckets).
+    Function { binary: "api-property", access: &[APP_DB, RateBuckets, Secret("REALESTATE_API_KEY")] },
     // Continuations of a long import, ImportCompleted; reads the upload, writes the report.
     Function {
         binary: "consumer-lead-import",

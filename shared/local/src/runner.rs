@@ -143,6 +143,8 @@ pub async fn start(config: LocalConfig) -> anyhow::Result<Running> {
         ))),
         suggester: Arc::new(nextier_inbound::suggest::TemplateSuggester),
         researcher: Arc::new(nextier_platform::ports::suggester::RecordsResearcher),
+        property_data: Arc::new(nextier_platform::ports::property::SandboxPropertyData),
+        limiter: Arc::new(nextier_platform::local::PgRateLimiter::new(db.clone())),
         skip_tracer: Arc::new(nextier_platform::ports::skip_tracer::SandboxSkipTracer::default()),
         // Subgroups and numbers from SignalHouse when configured, else a sandbox that lists
         // any number a team registers.

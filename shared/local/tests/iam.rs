@@ -191,8 +191,13 @@ fn every_function_that_sends_through_the_gate_may_take_rate_tokens() {
                     _ => false,
                 }
             });
-        // Enrichment takes its daily caps from the same limiter.
-        let caps = main.contains("nextier_enrichment::Pipeline");
+        // Enrichment takes its daily caps from the same limiter, and so do property searches
+        // (the property API group's handlers use `app.limiter`).
+        let caps = main.contains("nextier_enrichment::Pipeline")
+            || (main.contains("nextier_api::run_lambda")
+                && f.binary == "api-property"
+                && std::fs::read_to_string(root.join("shared/api/src/property.rs"))
+                    .is_ok_and(|s| s.contains("app.limiter")));
         assert_eq!(
             gate || caps,
             f.access.contains(&Access::RateBuckets),

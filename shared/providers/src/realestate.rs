@@ -357,3 +357,12 @@ pub fn property_record(v: &Value) -> Option<nextier_platform::ports::property::R
         raw: v.clone(),
     })
 }
+
+/// RealEstateAPI's property search and detail when `REALESTATE_API_KEY` is set, else the
+/// deterministic sandbox (the local runtime). A team's own key is used per call when it set one.
+pub fn property_data_from_env() -> std::sync::Arc<dyn nextier_platform::ports::property::PropertyData> {
+    match Config::from_env() {
+        Some(c) => std::sync::Arc::new(RealEstateApi::new(c)),
+        None => std::sync::Arc::new(nextier_platform::ports::property::SandboxPropertyData),
+    }
+}

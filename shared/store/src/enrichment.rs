@@ -748,3 +748,26 @@ pub async fn set_status(
     .await?;
     Ok(())
 }
+
+/// Keeps an answer until `expires` (for answers whose lifetime is not their provider's).
+#[allow(clippy::too_many_arguments)]
+pub async fn cache_until(
+    tx: &Tx<'_>,
+    team: &TeamId,
+    provider: &str,
+    key: &str,
+    answer: &serde_json::Value,
+    now: DateTime<Utc>,
+    expires: DateTime<Utc>,
+) -> Result<()> {
+    tx.execute_typed(
+        "INSERT INTO enrichment_cache (team_id, provider, input_hash, answer, fetched_at, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (team_id, provider, input_hash)
+         DO UPDATE SET answer = EXCLUDED.answer, fetched_at = EXCLUDED.fetched_at, expires_at = EXCLUDED.expires_at",
+        params![team.as_str() => TEXT, provider => TEXT, key => TEXT, answer => JSONB, now => TIMESTAMPTZ,
+                expires => TIMESTAMPTZ],
+    )
+    .await?;
+    Ok(())
+}

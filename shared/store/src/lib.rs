@@ -30,6 +30,7 @@ pub mod nurtures;
 pub mod openers;
 pub mod outbox;
 pub mod parents;
+pub mod properties;
 pub mod scope;
 pub mod scoring;
 pub mod settings;

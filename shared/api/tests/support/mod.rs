@@ -50,6 +50,8 @@ pub async fn harness() -> Harness {
         gate,
         suggester: Arc::new(nextier_inbound::suggest::TemplateSuggester),
         researcher: Arc::new(nextier_platform::ports::suggester::RecordsResearcher),
+        property_data: Arc::new(nextier_platform::ports::property::SandboxPropertyData),
+        limiter: Arc::new(nextier_platform::local::PgRateLimiter::new(t.db.clone())),
         skip_tracer: Arc::new(nextier_platform::ports::skip_tracer::SandboxSkipTracer::default()),
         clock: Arc::new(nextier_platform::ports::clock::SystemClock),
     };

@@ -1,0 +1,273 @@
+//! The property API group (its own function, `api-property`): searches through RealEstateAPI
+//! kept as the team's properties with their distress scores, one property with its owners,
+//! mortgage, valuation and signals, a refresh from the provider's detail, linking owners to
+//! contacts, and the properties of a contact.
+//!
+//! Reading needs `contacts:read`; a search or a refresh is a paid call on the team's daily
+//! RealEstateAPI cap (`enrichment:execute`, any member); linking owners writes contacts
+//! (`contacts:write`).
+
+use axum::extract::{Query, State};
+use axum::Json;
+use nextier_domain::access::Permission;
+use nextier_domain::ids::{ContactId, PropertyId, TeamId};
+use nextier_domain::FieldError;
+use nextier_http::{open_team, ApiError, Credential, Id, Ids, JsonBody};
+use nextier_property::{check_criteria, OwnerOutcome, Properties, SearchOutcome};
+use nextier_store::properties::{self as store, Filter, Property};
+use nextier_store::StoreError;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(search_properties))
+        .routes(routes!(list_properties))
+        .routes(routes!(get_property))
+        .routes(routes!(refresh_property))
+        .routes(routes!(link_property_owners))
+}
+
+fn service(app: &AppState) -> Properties {
+    Properties {
+        db: app.db.clone(),
+        data: app.property_data.clone(),
+        limiter: app.limiter.clone(),
+        clock: app.clock.clone(),
+    }
+}
+
+fn not_found(e: StoreError) -> ApiError {
+    match e {
+        StoreError::NotFound => ApiError::NotFound("no such property".into()),
+        other => other.into(),
+    }
+}
+
+fn failed(e: nextier_property::Error) -> ApiError {
+    use nextier_platform::ports::property::ProviderError;
+    match e {
+        nextier_property::Error::Store(e) => not_found(e),
+        nextier_property::Error::Capped { cap, until } => ApiError::TooManyRequests {
+            detail: format!(
+                "the team's daily RealEstateAPI cap of {cap} is spent; it refills at {}",
+                until.to_rfc3339()
+            ),
+            retry_after_secs: (until - chrono::Utc::now()).num_seconds().max(1) as u64,
+        },
+        nextier_property::Error::Provider(ProviderError::RateLimited(_) | ProviderError::Unavailable(_)) => {
+            ApiError::Unavailable("RealEstateAPI is not answering now; try again shortly".into())
+        }
+        nextier_property::Error::Provider(ProviderError::Unauthorized(_)) => ApiError::Unavailable(
+            "RealEstateAPI refused the key (the team's enrichment/realestateapi_api_key, or the platform's)".into(),
+        ),
+        nextier_property::Error::Provider(ProviderError::Malformed(m)) => ApiError::Unavailable(format!(
+            "RealEstateAPI's answer was unusable: {}",
+            m.chars().take(200).collect::<String>()
+        )),
+        nextier_property::Error::Other(e) => ApiError::Internal(e),
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SearchInput {
+    /// RealEstateAPI's search fields: `state`, `city`, `zip`, `county`, `property_type`,
+    /// `pre_foreclosure`, `vacant`, `absentee_owner`, `high_equity`, `equity_percent` with
+    /// `equity_percent_operator`, `value_min`/`value_max`, `years_owned_min`/`max`...
+    #[schema(value_type = Object)]
+    criteria: serde_json::Value,
+    /// The first result (paging), 0 by default.
+    index: Option<i64>,
+    /// 1 to 250 (50 by default).
+    size: Option<i64>,
+}
+
+/// Searches RealEstateAPI and keeps the page as the team's properties, each with its distress
+/// score. The same search within seven days answers from the team's cache (no call, no cap).
+#[utoipa::path(post, path = "/teams/{teamId}/properties/search", tag = "property", request_body = SearchInput,
+    params(("teamId" = String, Path)),
+    responses((status = 200, description = "The page, kept", body = SearchOutcome),
+              (status = 400, description = "A criterion is wrong (each is named)"),
+              (status = 429, description = "The team's daily RealEstateAPI cap is spent"),
+              (status = 503, description = "RealEstateAPI did not answer")),
+    security(("bearer" = []), ("apiKey" = [])))]
+pub async fn search_properties(
+    State(app): State<AppState>,
+    cred: Credential,
+    Id(team): Id<TeamId>,
+    JsonBody(body): JsonBody<SearchInput>,
+) -> Result<Json<SearchOutcome>, ApiError> {
+    let mut problems = Vec::new();
+    let criteria = match check_criteria(&body.criteria) {
+        Ok(c) => Some(c),
+        Err(p) => {
+            problems.extend(p);
+            None
+        }
+    };
+    let index = body.index.unwrap_or(0);
+    if !(0..=100_000).contains(&index) {
+        problems.push(FieldError::new("index", "0 to 100,000"));
+    }
+    let size = body.size.unwrap_or(50);
+    if !(1..=nextier_property::MAX_PAGE).contains(&size) {
+        problems.push(FieldError::new("size", "1 to 250"));
+    }
+    if !problems.is_empty() {
+        return Err(ApiError::Validation(problems));
+    }
+    {
+        let mut conn = app.db.conn().await?;
+        open_team(&mut conn, &cred, &team, Permission::EnrichmentRun).await?;
+    }
+    let criteria = criteria.unwrap_or_default();
+    let out = service(&app).search(&team, &criteria, index, size).await.map_err(failed)?;
+    Ok(Json(out))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
+pub struct ListQuery {
+    state: Option<String>,
+    city: Option<String>,
+    zip: Option<String>,
+    /// Only properties scoring at least this (0-100).
+    min_distress: Option<String>,
+    /// Only this contact's properties.
+    contact_id: Option<String>,
+    after: Option<String>,
+    /// 1 to 200 (50 by default).
+    limit: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PropertyPage {
+    pub items: Vec<Property>,
+    /// Pass as `after` for the next page.
+    pub next: Option<String>,
+}
+
+#[utoipa::path(get, path = "/teams/{teamId}/properties", tag = "property",
+    params(("teamId" = String, Path), ListQuery),
+    responses((status = 200, description = "The team's properties in id order", body = PropertyPage)),
+    security(("bearer" = []), ("apiKey" = [])))]
+pub async fn list_properties(
+    State(app): State<AppState>,
+    cred: Credential,
+    Id(team): Id<TeamId>,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<PropertyPage>, ApiError> {
+    let mut problems = Vec::new();
+    let min_distress = match q.min_distress.as_deref().map(|v| v.trim().parse::<i32>()) {
+        None => None,
+        Some(Ok(v)) if (0..=100).contains(&v) => Some(v),
+        Some(_) => {
+            problems.push(FieldError::new("minDistress", "0 to 100"));
+            None
+        }
+    };
+    let limit = match q.limit.as_deref().map(|v| v.trim().parse::<i64>()) {
+        None => 50,
+        Some(Ok(v)) if (1..=200).contains(&v) => v,
+        Some(_) => {
+            problems.push(FieldError::new("limit", "1 to 200"));
+            50
+        }
+    };
+    let contact = match q.contact_id.as_deref().map(|c| ContactId::parse("contactId", c)) {
+        None => None,
+        Some(Ok(c)) => Some(c),
+        Some(Err(e)) => {
+            problems.push(e);
+            None
+        }
+    };
+    let state = q.state.as_deref().map(|s| s.trim().to_ascii_uppercase());
+    if state.as_deref().is_some_and(|s| s.len() != 2 || !s.chars().all(|c| c.is_ascii_uppercase())) {
+        problems.push(FieldError::new("state", "a two-letter state"));
+    }
+    if !problems.is_empty() {
+        return Err(ApiError::Validation(problems));
+    }
+    let f = Filter { state, city: q.city.clone(), zip: q.zip.clone(), min_distress, contact };
+    let mut conn = app.db.conn().await?;
+    let (tx, _) = open_team(&mut conn, &cred, &team, Permission::ContactsRead).await?;
+    let mut items = store::list(&tx, &f, q.after.as_deref(), limit + 1).await?;
+    tx.commit().await?;
+    let next = (items.len() as i64 > limit).then(|| {
+        items.truncate(limit as usize);
+        items.last().map(|p| p.id.to_string()).unwrap_or_default()
+    });
+    Ok(Json(PropertyPage { items, next }))
+}
+
+#[utoipa::path(get, path = "/teams/{teamId}/properties/{propertyId}", tag = "property",
+    params(("teamId" = String, Path), ("propertyId" = String, Path, description = "prp_<ULID>")),
+    responses((status = 200, description = "The property with its owners, mortgage, valuation and distress signals", body = Property)),
+    security(("bearer" = []), ("apiKey" = [])))]
+pub async fn get_property(
+    State(app): State<AppState>,
+    cred: Credential,
+    Ids((team, id)): Ids<(TeamId, PropertyId)>,
+) -> Result<Json<Property>, ApiError> {
+    let mut conn = app.db.conn().await?;
+    let (tx, _) = open_team(&mut conn, &cred, &team, Permission::ContactsRead).await?;
+    let p = store::get(&tx, &id).await.map_err(not_found)?;
+    tx.commit().await?;
+    Ok(Json(p))
+}
+
+/// Refreshes the property from RealEstateAPI's detail (cached seven days), re-scoring it.
+#[utoipa::path(post, path = "/teams/{teamId}/properties/{propertyId}/refresh", tag = "property",
+    params(("teamId" = String, Path), ("propertyId" = String, Path)),
+    responses((status = 200, description = "The property as it is now", body = Property)),
+    security(("bearer" = []), ("apiKey" = [])))]
+pub async fn refresh_property(
+    State(app): State<AppState>,
+    cred: Credential,
+    Ids((team, id)): Ids<(TeamId, PropertyId)>,
+) -> Result<Json<Property>, ApiError> {
+    {
+        let mut conn = app.db.conn().await?;
+        let (tx, _) = open_team(&mut conn, &cred, &team, Permission::EnrichmentRun).await?;
+        store::get(&tx, &id).await.map_err(not_found)?;
+    }
+    Ok(Json(service(&app).refresh(&team, &id).await.map_err(failed)?))
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Linked {
+    pub outcomes: Vec<OwnerOutcome>,
+    pub property: Property,
+}
+
+/// Links the property's owners to the team's contacts: the contact with the same first and
+/// last name at the owner's mailing address; none: a new contact marked for review; several:
+/// nothing (a person decides). Linking again changes nothing.
+#[utoipa::path(post, path = "/teams/{teamId}/properties/{propertyId}/link-owners", tag = "property",
+    params(("teamId" = String, Path), ("propertyId" = String, Path)),
+    responses((status = 200, description = "What happened to each owner", body = Linked)),
+    security(("bearer" = []), ("apiKey" = [])))]
+pub async fn link_property_owners(
+    State(app): State<AppState>,
+    cred: Credential,
+    Ids((team, id)): Ids<(TeamId, PropertyId)>,
+) -> Result<Json<Linked>, ApiError> {
+    let mut conn = app.db.conn().await?;
+    let (tx, access) = open_team(&mut conn, &cred, &team, Permission::ContactsWrite).await?;
+    store::get(&tx, &id).await.map_err(not_found)?;
+    // Concurrent links of one property make one contact per owner.
+    tx.execute("SELECT 1 FROM properties WHERE id = $1 FOR UPDATE", &[&id.as_str()]).await.map_err(StoreError::from)?;
+    let outcomes = nextier_property::link_owners(&tx, &team, &id, &access.actor.label()).await?;
+    let property = store::get(&tx, &id).await?;
+    tx.commit().await?;
+    Ok(Json(Linked { outcomes, property }))
+}

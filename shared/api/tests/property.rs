@@ -1,0 +1,262 @@
+//! Property intelligence through the API (the property function's routes) with RealEstateAPI's
+//! client against the local fake of its contract: searches kept with distress scores and their
+//! reasons, the cache and the team's daily cap, a refresh from the detail, owners linked to
+//! contacts (one contact per person, names in order, ambiguity left to a person), and what
+//! strangers, other teams, narrow keys and a failing provider get.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use nextier_providers::realestate::{Config, RealEstateApi};
+use nextier_providers::retry::Retry;
+use nextier_testkit::fakes::{Failure, FakeProviders, REALESTATE_KEY};
+use serde_json::{json, Value};
+use support::{harness, As, Harness};
+
+const ALICE: As = As::User("alice");
+const BOB: As = As::User("bob");
+
+async fn rig() -> (Harness, FakeProviders, String) {
+    let mut h = harness().await;
+    let fake = FakeProviders::start().await;
+    h.state.property_data = Arc::new(RealEstateApi::new(Config {
+        base_url: format!("{}/realestate", fake.base),
+        api_key: REALESTATE_KEY.into(),
+        retry: Retry { attempts: 2, backoff: Duration::from_millis(5), max_backoff: Duration::from_millis(20) },
+        timeout: Duration::from_secs(5),
+    }));
+    h.app = nextier_api::full_app(h.state.clone(), None);
+    let team = h.team("alice", "Acme").await;
+    for (i, (first, last, city)) in [
+        ("Ana", "Ruiz", "Tampa"),
+        ("Bo", "Stone", "Tampa"),
+        ("Cy", "Diaz", "Tampa"),
+        ("", "ACME HOLDINGS LLC", "Orlando"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let equity = [85, 20, -5, 50][i];
+        let value = 300_000 + i * 1000;
+        fake.state.property(json!({
+            "id": format!("{}", 900_000 + i),
+            "address": {"street": format!("{} Oak St", 10 + i), "city": city, "state": "FL", "zip": "33602", "county": "Hillsborough"},
+            "mailAddress": {"street": format!("{} Mail Rd", 500 + i), "city": "Miami", "state": "FL", "zip": "33101"},
+            "owner1FirstName": first, "owner1LastName": last,
+            "ownerOccupied": false, "absenteeOwner": true, "vacant": i == 0, "preForeclosure": i == 0,
+            "equityPercent": equity, "estimatedValue": value, "propertyType": "SFR", "yearBuilt": 1980
+        }));
+    }
+    (h, fake, team)
+}
+
+async fn ok(h: &Harness, method: &str, path: &str, body: Option<Value>) -> Value {
+    let r = h.call(&ALICE, method, path, body).await;
+    assert!(r.status.is_success(), "{method} {path}: {} {}", r.status, r.body);
+    r.body
+}
+
+fn calls(f: &FakeProviders, path: &str) -> usize {
+    f.state.calls.lock().unwrap().iter().filter(|(_, p)| p == path).count()
+}
+
+#[tokio::test]
+async fn a_search_keeps_properties_with_scores_and_reasons_and_the_cache_saves_the_second() {
+    let (h, f, team) = rig().await;
+    let out = ok(
+        &h,
+        "POST",
+        &format!("/teams/{team}/properties/search"),
+        Some(json!({"criteria": {"state": "fl", "city": "Tampa"}, "size": 2})),
+    )
+    .await;
+    assert_eq!((out["total"].clone(), out["added"].clone(), out["cached"].clone()), (json!(3), json!(2), json!(false)));
+    let first = &out["properties"][0];
+    assert_eq!(first["externalId"], "900000");
+    // Pre-foreclosure, vacant, absentee and high equity: four signals at 10.
+    assert_eq!(first["distress"]["score"], 40, "{first}");
+    let signals: Vec<&str> = first["distress"]["signals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["present"] == true)
+        .map(|s| s["signal"].as_str().unwrap())
+        .collect();
+    assert_eq!(signals, vec!["pre_foreclosure", "vacant", "non_occupant", "high_equity"]);
+    assert_eq!(first["ownerNames"][0], json!({"first": "Ana", "last": "Ruiz"}), "first name first");
+    assert_eq!(first["mailingAddress"]["city"], "Miami");
+    // The same search again: from the cache, nothing paid, nothing added.
+    let again = ok(
+        &h,
+        "POST",
+        &format!("/teams/{team}/properties/search"),
+        Some(json!({"criteria": {"city": "Tampa", "state": "FL"}, "size": 2})),
+    )
+    .await;
+    assert_eq!((again["cached"].clone(), again["added"].clone()), (json!(true), json!(0)));
+    assert_eq!(calls(&f, "/PropertySearch"), 1);
+    // The next page adds the third.
+    let next = ok(
+        &h,
+        "POST",
+        &format!("/teams/{team}/properties/search"),
+        Some(json!({"criteria": {"state": "FL", "city": "Tampa"}, "size": 2, "index": 2})),
+    )
+    .await;
+    assert_eq!((next["added"].clone(), next["properties"].as_array().unwrap().len()), (json!(1), 1));
+    // Listed and filtered: by distress, by city.
+    let hot = ok(&h, "GET", &format!("/teams/{team}/properties?minDistress=30"), None).await;
+    assert_eq!(hot["items"].as_array().unwrap().len(), 1);
+    let tampa = ok(&h, "GET", &format!("/teams/{team}/properties?city=tampa&limit=2"), None).await;
+    assert_eq!(tampa["items"].as_array().unwrap().len(), 2);
+    let rest = ok(
+        &h,
+        "GET",
+        &format!("/teams/{team}/properties?city=tampa&limit=2&after={}", tampa["next"].as_str().unwrap()),
+        None,
+    )
+    .await;
+    assert_eq!(rest["items"].as_array().unwrap().len(), 1);
+    // Team weights change what a signal is worth (on the next keep).
+    ok(&h, "PUT", &format!("/teams/{team}/settings/property/weight.vacant"), Some(json!({"value": "30"}))).await;
+    let id = first["id"].as_str().unwrap();
+    let refreshed = ok(&h, "POST", &format!("/teams/{team}/properties/{id}/refresh"), None).await;
+    assert_eq!(refreshed["distress"]["score"], 60, "{refreshed}");
+    assert!(refreshed["refreshedAt"].is_string());
+    ok(&h, "POST", &format!("/teams/{team}/properties/{id}/refresh"), None).await;
+    assert_eq!(calls(&f, "/PropertyDetail"), 1, "the detail is cached too");
+}
+
+#[tokio::test]
+async fn owners_become_one_contact_each_within_the_team() {
+    let (h, _f, team) = rig().await;
+    let out = ok(
+        &h,
+        "POST",
+        &format!("/teams/{team}/properties/search"),
+        Some(json!({"criteria": {"state": "FL"}, "size": 10})),
+    )
+    .await;
+    let by_ext = |e: &str| {
+        out["properties"].as_array().unwrap().iter().find(|p| p["externalId"] == e).unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    // Ana already is a contact at her mailing address; Bo twice (a duplicate nobody merged).
+    let ana = ok(
+        &h,
+        "POST",
+        &format!("/teams/{team}/contacts"),
+        Some(json!({"firstName": "ana", "lastName": "RUIZ",
+        "address": {"line1": "500  Mail Rd", "city": "Miami", "state": "FL", "zip": "33101"}})),
+    )
+    .await;
+    for _ in 0..2 {
+        ok(
+            &h,
+            "POST",
+            &format!("/teams/{team}/contacts"),
+            Some(json!({"firstName": "Bo", "lastName": "Stone",
+            "address": {"line1": "501 Mail Rd", "city": "Miami", "state": "FL", "zip": "33101"}})),
+        )
+        .await;
+    }
+    // Another team's Cy Diaz at the same address is never touched.
+    let other = h.team("bob", "Other").await;
+    let r = h
+        .call(
+            &BOB,
+            "POST",
+            &format!("/teams/{other}/contacts"),
+            Some(json!({"firstName": "Cy", "lastName": "Diaz",
+        "address": {"line1": "502 Mail Rd", "city": "Miami", "state": "FL", "zip": "33101"}})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+
+    let linked = ok(&h, "POST", &format!("/teams/{team}/properties/{}/link-owners", by_ext("900000")), None).await;
+    assert_eq!(
+        (linked["outcomes"][0]["outcome"].clone(), linked["outcomes"][0]["contactId"].clone()),
+        (json!("linked"), ana["id"].clone())
+    );
+    let bo = ok(&h, "POST", &format!("/teams/{team}/properties/{}/link-owners", by_ext("900001")), None).await;
+    assert_eq!(bo["outcomes"][0]["outcome"], "ambiguous", "{bo}");
+    assert!(bo["property"]["owners"].as_array().unwrap().is_empty());
+    let cy = ok(&h, "POST", &format!("/teams/{team}/properties/{}/link-owners", by_ext("900002")), None).await;
+    assert_eq!(cy["outcomes"][0]["outcome"], "created");
+    let cid = cy["outcomes"][0]["contactId"].as_str().unwrap();
+    let c = ok(&h, "GET", &format!("/teams/{team}/contacts/{cid}"), None).await;
+    assert_eq!(
+        (c["firstName"].clone(), c["lastName"].clone(), c["needsReview"].clone()),
+        (json!("Cy"), json!("Diaz"), json!(true))
+    );
+    // Linking again changes nothing; the company owner has no first name but a last: created.
+    let again = ok(&h, "POST", &format!("/teams/{team}/properties/{}/link-owners", by_ext("900002")), None).await;
+    assert_eq!(again["outcomes"][0]["outcome"], "linked");
+    assert_eq!(h.count("contacts").await, 5, "Ana, Bo twice, Cy, and Bob's Cy");
+    let corp = ok(&h, "POST", &format!("/teams/{team}/properties/{}/link-owners", by_ext("900003")), None).await;
+    assert_eq!(corp["outcomes"][0]["outcome"], "created");
+    // A contact's properties.
+    let mine =
+        ok(&h, "GET", &format!("/teams/{team}/properties?contactId={}", ana["id"].as_str().unwrap()), None).await;
+    assert_eq!(mine["items"].as_array().unwrap().len(), 1);
+    // Other teams see none of it.
+    let x = h.call(&BOB, "GET", &format!("/teams/{other}/properties/{}", by_ext("900000")), None).await;
+    assert_eq!(x.status, StatusCode::NOT_FOUND);
+    let x = h.call(&BOB, "POST", &format!("/teams/{other}/properties/{}/link-owners", by_ext("900000")), None).await;
+    assert_eq!(x.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn bad_criteria_caps_narrow_keys_and_a_failing_provider_get_clear_answers() {
+    let (h, f, team) = rig().await;
+    let url = format!("/teams/{team}/properties/search");
+    let bad = h
+        .call(
+            &ALICE,
+            "POST",
+            &url,
+            Some(json!({"criteria": {"state": "Florida", "drop_table": 1, "city": {"x": 1}}, "size": 251})),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    let fields: Vec<&str> =
+        bad.body["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    for field in ["criteria.state", "criteria.drop_table", "criteria.city", "size"] {
+        assert!(fields.contains(&field), "{field}: {}", bad.body);
+    }
+    let empty = h.call(&ALICE, "POST", &url, Some(json!({"criteria": {}}))).await;
+    assert_eq!((empty.status, empty.field()), (StatusCode::BAD_REQUEST, Some("criteria")));
+    // A key that may only read contacts cannot pay for a search.
+    let key = h.key(&team, "alice", &["contacts:read"]).await;
+    let k = h.call(&As::Key(key.clone()), "POST", &url, Some(json!({"criteria": {"state": "FL"}}))).await;
+    assert_eq!(k.status, StatusCode::FORBIDDEN);
+    assert_eq!(h.call(&As::Key(key), "GET", &format!("/teams/{team}/properties"), None).await.status, StatusCode::OK);
+    // The provider failing: a 503 with the reason, nothing kept.
+    for _ in 0..2 {
+        f.state.fail_next("realestateapi", Failure::Status(503));
+    }
+    let down = h.call(&ALICE, "POST", &url, Some(json!({"criteria": {"state": "FL"}}))).await;
+    assert_eq!(down.status, StatusCode::SERVICE_UNAVAILABLE, "{}", down.body);
+    assert_eq!(h.count("properties").await, 0);
+    // The daily cap: one call left, then 429 until midnight UTC (the same cap skip traces use).
+    ok(&h, "PUT", &format!("/teams/{team}/settings/enrichment/daily_cap_realestateapi"), Some(json!({"value": "2"})))
+        .await;
+    ok(&h, "POST", &url, Some(json!({"criteria": {"state": "FL"}}))).await;
+    let capped = h.call(&ALICE, "POST", &url, Some(json!({"criteria": {"state": "FL", "city": "Orlando"}}))).await;
+    assert_eq!(capped.status, StatusCode::TOO_MANY_REQUESTS, "{}", capped.body);
+    assert!(capped.body["detail"].as_str().unwrap().contains("cap of 2"), "{}", capped.body);
+    // A cached search still answers.
+    let cached = ok(&h, "POST", &url, Some(json!({"criteria": {"state": "FL"}}))).await;
+    assert_eq!(cached["cached"], true);
+    // Strangers get nothing.
+    assert_eq!(
+        h.call(&As::Nobody, "GET", &format!("/teams/{team}/properties"), None).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(h.call(&BOB, "GET", &format!("/teams/{team}/properties"), None).await.status, StatusCode::NOT_FOUND);
+}

@@ -1,0 +1,385 @@
+//! Property intelligence (issue 17): searches through RealEstateAPI kept as the team's
+//! properties with their distress scores, details refreshed, and owners linked to the team's
+//! contacts (one contact per person).
+//!
+//! Every provider call first takes a unit of the team's daily RealEstateAPI cap (the same
+//! limiter and bucket as its skip traces: `enrichment` / `daily_cap_realestateapi`), and every
+//! answer is cached for seven days per team, so a repeated search or detail costs nothing.
+//! The team's own key (`enrichment` / `realestateapi_api_key`, secret) is used when it set one.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use nextier_domain::enrichment::Provider;
+use nextier_domain::ids::{ContactId, PropertyId, TeamId};
+use nextier_domain::property::{self as rules, Facts, Record};
+use nextier_domain::rate::{Bucket, Limit, Take};
+use nextier_platform::ports::clock::Clock;
+use nextier_platform::ports::property::{PropertyData, ProviderError};
+use nextier_platform::ports::RateLimiter;
+use nextier_store::contacts::{self, NewAddress, NewContact};
+use nextier_store::properties::{self as store, Property};
+use nextier_store::{enrichment as cache, scope, settings, Db, Scope, StoreError, Tx};
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+
+/// Team settings: `weight.<signal>` for the distress score.
+pub const SETTINGS_SCOPE: &str = "property";
+/// How long an answer is kept.
+pub const CACHE_DAYS: i64 = 7;
+/// The most a search page holds (the provider's own limit).
+pub const MAX_PAGE: i64 = 250;
+const CACHE_SEARCH: &str = "realestateapi:property-search";
+const CACHE_DETAIL: &str = "realestateapi:property-detail";
+
+/// The search fields a team may use (the provider's own names).
+pub const CRITERIA: &[&str] = &[
+    "state",
+    "city",
+    "zip",
+    "county",
+    "property_type",
+    "pre_foreclosure",
+    "foreclosure",
+    "vacant",
+    "absentee_owner",
+    "out_of_state_owner",
+    "high_equity",
+    "free_clear",
+    "equity_percent",
+    "equity_percent_operator",
+    "value_min",
+    "value_max",
+    "years_owned_min",
+    "years_owned_max",
+    "tax_lien",
+    "inherited",
+    "corporate_owned",
+    "auction",
+    "reo",
+    "year_built_min",
+    "year_built_max",
+];
+
+#[derive(Clone)]
+pub struct Properties {
+    pub db: Db,
+    pub data: Arc<dyn PropertyData>,
+    pub limiter: Arc<dyn RateLimiter>,
+    pub clock: Arc<dyn Clock>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    /// The team's daily RealEstateAPI cap is spent: try again after `until`.
+    #[error("the daily RealEstateAPI cap of {cap} is reached; it refills at {until}")]
+    Capped { cap: i64, until: DateTime<Utc> },
+    #[error("{0}")]
+    Provider(#[from] ProviderError),
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+/// What a search did.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SearchOutcome {
+    /// How many properties match in all (at the provider).
+    pub total: i64,
+    /// This page, as kept.
+    pub properties: Vec<Property>,
+    /// New to the team on this page.
+    pub added: usize,
+    /// The answer came from the team's cache (no provider call, no cap unit).
+    pub cached: bool,
+}
+
+/// Checks search criteria: known fields, scalar values, a two-letter state. Each bad field is
+/// named (`criteria.<field>`).
+pub fn check_criteria(criteria: &Value) -> Result<Value, Vec<nextier_domain::FieldError>> {
+    use nextier_domain::FieldError;
+    let Some(map) = criteria.as_object() else {
+        return Err(vec![FieldError::new("criteria", "an object of search fields")]);
+    };
+    let mut problems = Vec::new();
+    let mut out = serde_json::Map::new();
+    for (k, v) in map {
+        let field = format!("criteria.{k}");
+        if !CRITERIA.contains(&k.as_str()) {
+            problems.push(FieldError::new(field, format!("unknown search field; use one of {}", CRITERIA.join(", "))));
+            continue;
+        }
+        match v {
+            Value::String(s) if k == "state" => {
+                let s = s.trim().to_ascii_uppercase();
+                if s.len() == 2 && s.chars().all(|c| c.is_ascii_uppercase()) {
+                    out.insert(k.clone(), Value::String(s));
+                } else {
+                    problems.push(FieldError::new(field, "a two-letter state"));
+                }
+            }
+            Value::String(s) if s.trim().is_empty() || s.chars().count() > 100 || s.chars().any(char::is_control) => {
+                problems.push(FieldError::new(field, "1 to 100 characters"))
+            }
+            Value::String(s) => {
+                out.insert(k.clone(), Value::String(s.trim().to_owned()));
+            }
+            Value::Bool(_) | Value::Number(_) => {
+                out.insert(k.clone(), v.clone());
+            }
+            _ => problems.push(FieldError::new(field, "a string, a number or true/false")),
+        }
+    }
+    if out.is_empty() && problems.is_empty() {
+        problems.push(FieldError::new("criteria", "give at least one search field (a state, a city, a zip...)"));
+    }
+    if problems.is_empty() {
+        Ok(Value::Object(out))
+    } else {
+        Err(problems)
+    }
+}
+
+fn end_of_day(now: DateTime<Utc>) -> DateTime<Utc> {
+    let next = now.date_naive() + Duration::days(1);
+    next.and_hms_opt(0, 0, 0).map(|d| d.and_utc()).unwrap_or(now + Duration::days(1))
+}
+
+/// The facts the distress score reads from a record.
+pub fn facts(r: &Record) -> Facts {
+    Facts {
+        pre_foreclosure: r.pre_foreclosure,
+        reverse_mortgage: r.reverse_mortgage,
+        vacant: r.vacant,
+        owner_occupied: r.owner_occupied,
+        equity_percent: r.equity_percent,
+        loan_maturity_date: r.loan_maturity_date,
+        buildable_zoning: r.buildable_zoning,
+    }
+}
+
+impl Properties {
+    /// Takes a unit of the team's daily RealEstateAPI cap.
+    async fn take_unit(&self, tx: &Tx<'_>, team: &TeamId, now: DateTime<Utc>) -> Result<(), Error> {
+        let provider = Provider::RealEstateApi;
+        let caps = settings::numbers_in(tx, "enrichment").await?;
+        let cap =
+            caps.get(&format!("daily_cap_{provider}")).copied().unwrap_or_else(|| provider.default_daily_cap()).max(0);
+        let until = end_of_day(now);
+        let bucket = Bucket::new(
+            format!("enrich:{team}:{provider}:{}", now.date_naive()),
+            Limit::Quota { limit: cap, window_end: until },
+        );
+        match self.limiter.take(std::slice::from_ref(&bucket), 1, now).await.map_err(|e| anyhow::anyhow!(e))? {
+            Take::Granted => Ok(()),
+            Take::Refused { .. } => Err(Error::Capped { cap, until }),
+        }
+    }
+
+    async fn team_key(tx: &Tx<'_>, team: &TeamId) -> Result<Option<String>, StoreError> {
+        match settings::get(tx, team, "enrichment", "realestateapi_api_key", true).await {
+            Ok(s) => Ok(Some(s.value).filter(|v| !v.trim().is_empty())),
+            Err(StoreError::NotFound) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Keeps records as the team's properties with their scores, in one transaction.
+    pub async fn keep(
+        &self,
+        tx: &Tx<'_>,
+        team: &TeamId,
+        records: &[Record],
+    ) -> Result<(Vec<PropertyId>, usize), Error> {
+        let now = self.clock.now();
+        let weights = rules::weights(&settings::strings_in(tx, SETTINGS_SCOPE).await?);
+        let mut ids = Vec::with_capacity(records.len());
+        let mut added = 0;
+        for r in records {
+            let (id, new) = store::upsert(tx, team, r, now).await?;
+            store::set_distress(tx, team, &id, &rules::score(&facts(r), &weights, now.date_naive())).await?;
+            added += usize::from(new);
+            ids.push(id);
+        }
+        Ok((ids, added))
+    }
+
+    /// One page of a search (the criteria checked by [`check_criteria`]), kept as the team's
+    /// properties. The provider is called outside any transaction.
+    pub async fn search(&self, team: &TeamId, criteria: &Value, index: i64, size: i64) -> Result<SearchOutcome, Error> {
+        let now = self.clock.now();
+        let size = size.clamp(1, MAX_PAGE);
+        let index = index.max(0);
+        let key = nextier_domain::enrichment::input_key(&[
+            ("criteria", Some(criteria.to_string().as_str())),
+            ("index", Some(index.to_string().as_str())),
+            ("size", Some(size.to_string().as_str())),
+        ]);
+        let (hit, team_key) = {
+            let mut conn = self.db.conn().await.map_err(Error::Store)?;
+            let tx = scope::begin(&mut conn, &Scope::team(team.clone())).await?;
+            let hit = cache::cached(&tx, CACHE_SEARCH, &key, now).await?;
+            let team_key = if hit.is_none() {
+                self.take_unit(&tx, team, now).await?;
+                Self::team_key(&tx, team).await?
+            } else {
+                None
+            };
+            tx.commit().await.map_err(StoreError::from)?;
+            (hit, team_key)
+        };
+        let (total, records, cached) = match hit {
+            Some(v) => {
+                let total = v.get("total").and_then(Value::as_i64).unwrap_or(0);
+                let records: Vec<Record> =
+                    serde_json::from_value(v.get("records").cloned().unwrap_or_default()).unwrap_or_default();
+                (total, records, true)
+            }
+            None => {
+                let page = self.data.search(team_key.as_deref(), criteria, index, size).await?;
+                (page.total, page.records, false)
+            }
+        };
+        let mut conn = self.db.conn().await.map_err(Error::Store)?;
+        let tx = scope::begin(&mut conn, &Scope::team(team.clone())).await?;
+        if !cached {
+            let answer = serde_json::json!({"total": total, "records": records});
+            cache::cache_until(&tx, team, CACHE_SEARCH, &key, &answer, now, now + Duration::days(CACHE_DAYS)).await?;
+        }
+        let (ids, added) = self.keep(&tx, team, &records).await?;
+        let mut properties = Vec::with_capacity(ids.len());
+        for id in &ids {
+            properties.push(store::get(&tx, id).await?);
+        }
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(SearchOutcome { total, properties, added, cached })
+    }
+
+    /// Refreshes one property from the provider's detail (cached seven days).
+    pub async fn refresh(&self, team: &TeamId, id: &PropertyId) -> Result<Property, Error> {
+        let now = self.clock.now();
+        let (external, hit, team_key) = {
+            let mut conn = self.db.conn().await.map_err(Error::Store)?;
+            let tx = scope::begin(&mut conn, &Scope::team(team.clone())).await?;
+            let p = store::get(&tx, id).await?;
+            let hit = cache::cached(&tx, CACHE_DETAIL, &p.external_id, now).await?;
+            let team_key = if hit.is_none() {
+                self.take_unit(&tx, team, now).await?;
+                Self::team_key(&tx, team).await?
+            } else {
+                None
+            };
+            tx.commit().await.map_err(StoreError::from)?;
+            (p.external_id, hit, team_key)
+        };
+        let record: Option<Record> = match hit {
+            Some(v) => serde_json::from_value(v).ok(),
+            None => self.data.detail(team_key.as_deref(), &external).await?,
+        };
+        let mut conn = self.db.conn().await.map_err(Error::Store)?;
+        let tx = scope::begin(&mut conn, &Scope::team(team.clone())).await?;
+        if let Some(r) = &record {
+            // The provider answered for this property (never another's record under its id).
+            if r.external_id == external {
+                let answer = serde_json::to_value(r).unwrap_or_default();
+                cache::cache_until(&tx, team, CACHE_DETAIL, &external, &answer, now, now + Duration::days(CACHE_DAYS))
+                    .await?;
+                self.keep(&tx, team, std::slice::from_ref(r)).await?;
+            }
+        }
+        let p = store::get(&tx, id).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(p)
+    }
+}
+
+/// What linking one owner did.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OwnerOutcome {
+    pub owner_number: i16,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    /// `linked` (an existing contact with this name at this address), `created` (a new contact,
+    /// marked for review), `ambiguous` (several contacts match: a person decides), `no_name`.
+    pub outcome: String,
+    pub contact_id: Option<ContactId>,
+    pub detail: String,
+}
+
+/// Links a property's owners to the team's contacts: an owner is the contact with the same
+/// first and last name (in that order) at the owner's mailing address (else the property's);
+/// none: a new contact for review; several: nothing, a person decides. Never another team's.
+pub async fn link_owners(
+    tx: &Tx<'_>,
+    team: &TeamId,
+    id: &PropertyId,
+    actor: &str,
+) -> Result<Vec<OwnerOutcome>, StoreError> {
+    let p = store::get(tx, id).await?;
+    let place = p.mailing_address.clone().unwrap_or_else(|| p.address.clone());
+    let mut out = Vec::new();
+    for (i, n) in p.owner_names.iter().enumerate() {
+        let number = (i + 1) as i16;
+        let first = n.first.as_deref().map(str::trim).filter(|s| !s.is_empty());
+        let last = n.last.as_deref().map(str::trim).filter(|s| !s.is_empty());
+        let base = |outcome: &str, contact: Option<ContactId>, detail: String| OwnerOutcome {
+            owner_number: number,
+            first_name: first.map(str::to_owned),
+            last_name: last.map(str::to_owned),
+            outcome: outcome.into(),
+            contact_id: contact,
+            detail,
+        };
+        if let Some(o) = p.owners.iter().find(|o| o.owner_number == number) {
+            out.push(base("linked", Some(o.contact_id.clone()), format!("already linked ({})", o.matched_by)));
+            continue;
+        }
+        let Some(last) = last else {
+            out.push(base("no_name", None, "the record names no last name for this owner".into()));
+            continue;
+        };
+        let found = store::contacts_named_at(tx, first, last, place.line1.as_deref(), place.zip.as_deref()).await?;
+        match found.as_slice() {
+            [one] => {
+                store::link_owner(tx, team, id, one, number, "name_and_address").await?;
+                out.push(base("linked", Some(one.clone()), "same name at the owner's mailing address".into()));
+            }
+            [] => {
+                let zip = place.zip.clone().filter(|z| z.len() == 5 && z.chars().all(|c| c.is_ascii_digit()));
+                let state = place.state.clone().filter(|s| s.len() == 2 && s.chars().all(|c| c.is_ascii_uppercase()));
+                let new = NewContact {
+                    fields: contacts::Fields {
+                        first_name: first.map(str::to_owned),
+                        last_name: Some(last.to_owned()),
+                        source: Some("property".into()),
+                        tags: vec!["property-owner".into()],
+                        status: "active".into(),
+                        pipeline_status: "raw".into(),
+                        custom_fields: serde_json::json!({}),
+                        ..contacts::Fields::default()
+                    },
+                    needs_review: true,
+                    address: Some(NewAddress { line1: place.line1.clone(), city: place.city.clone(), state, zip }),
+                    ..NewContact::default()
+                };
+                let c = contacts::create(tx, team, &new, actor).await?;
+                store::link_owner(tx, team, id, &c, number, "created").await?;
+                out.push(base(
+                    "created",
+                    Some(c),
+                    "no contact with this name at this address: created for review".into(),
+                ));
+            }
+            many => out.push(base(
+                "ambiguous",
+                None,
+                format!("{} contacts have this name at this address; link one by hand", many.len()),
+            )),
+        }
+    }
+    Ok(out)
+}

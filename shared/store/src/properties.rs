@@ -1,0 +1,280 @@
+//! Properties a team holds: what the provider says of each, its distress score with its
+//! signals, and its owners linked to the team's contacts. Every function runs in a
+//! tenant-scoped transaction.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use nextier_domain::ids::{ContactId, PropertyId, TeamId};
+use nextier_domain::property::{Distress, Record};
+use serde::Serialize;
+use tokio_postgres::Row;
+use utoipa::ToSchema;
+
+use crate::error::{Result, StoreError};
+use crate::Tx;
+
+/// The source every RealEstateAPI property is kept under.
+pub const SOURCE: &str = "realestateapi";
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Place {
+    pub line1: Option<String>,
+    pub city: Option<String>,
+    pub state: Option<String>,
+    pub zip: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OwnerName {
+    pub first: Option<String>,
+    pub last: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Owner {
+    pub contact_id: ContactId,
+    pub owner_number: i16,
+    /// `name_and_address` (an existing contact), `created` (new, for review) or `person`.
+    pub matched_by: String,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Property {
+    pub id: PropertyId,
+    pub source: String,
+    pub external_id: String,
+    pub address: Place,
+    pub county: Option<String>,
+    pub property_type: Option<String>,
+    pub year_built: Option<i32>,
+    pub estimated_value: Option<i64>,
+    pub estimated_equity: Option<i64>,
+    pub equity_percent: Option<f64>,
+    pub mortgage_balance: Option<i64>,
+    pub loan_maturity_date: Option<NaiveDate>,
+    pub owner_occupied: Option<bool>,
+    pub vacant: Option<bool>,
+    pub pre_foreclosure: Option<bool>,
+    pub owner_type: Option<String>,
+    /// As the record names them, in order.
+    pub owner_names: Vec<OwnerName>,
+    pub mailing_address: Option<Place>,
+    /// 0-100 with every signal looked at, its value and points.
+    pub distress: Option<Distress>,
+    /// The team's contacts linked as its owners.
+    pub owners: Vec<Owner>,
+    pub refreshed_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+const SELECT: &str = "SELECT p.id, p.source, p.external_id, p.line1, p.city, p.state::text AS state, p.zip, p.county,
+        p.property_type, p.year_built, p.estimated_value, p.estimated_equity, p.equity_percent::float8 AS equity_percent,
+        p.mortgage_balance, p.loan_maturity_date, p.owner_occupied, p.vacant, p.pre_foreclosure, p.owner_type,
+        p.owner_names, p.mail_line1, p.mail_city, p.mail_state, p.mail_zip, p.refreshed_at, p.created_at,
+        d.score AS distress_score, d.signals AS distress_signals,
+        coalesce((SELECT json_agg(json_build_object('contactId', o.contact_id, 'ownerNumber', o.owner_number,
+                  'matchedBy', o.matched_by, 'firstName', c.first_name, 'lastName', c.last_name) ORDER BY o.owner_number)
+                  FROM property_owners o JOIN contacts c ON c.id = o.contact_id
+                 WHERE o.property_id = p.id AND c.deleted_at IS NULL), '[]') AS owners
+   FROM properties p LEFT JOIN property_distress_scores d ON d.property_id = p.id";
+
+fn property(r: &Row) -> Property {
+    let names: serde_json::Value = r.get("owner_names");
+    let owner_names = names
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|n| OwnerName {
+                    first: n.get("first").and_then(|v| v.as_str()).map(str::to_owned),
+                    last: n.get("last").and_then(|v| v.as_str()).map(str::to_owned),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let owners: serde_json::Value = r.get("owners");
+    let owners = owners
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|o| Owner {
+                    contact_id: ContactId::from_trusted(o["contactId"].as_str().unwrap_or_default().to_owned()),
+                    owner_number: o["ownerNumber"].as_i64().unwrap_or(1) as i16,
+                    matched_by: o["matchedBy"].as_str().unwrap_or_default().to_owned(),
+                    first_name: o["firstName"].as_str().map(str::to_owned),
+                    last_name: o["lastName"].as_str().map(str::to_owned),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let mail_line1: Option<String> = r.get("mail_line1");
+    let mail_zip: Option<String> = r.get("mail_zip");
+    let distress = r.get::<_, Option<i32>>("distress_score").map(|score| Distress {
+        score,
+        signals: serde_json::from_value(r.get::<_, serde_json::Value>("distress_signals")).unwrap_or_default(),
+    });
+    Property {
+        id: PropertyId::from_trusted(r.get("id")),
+        source: r.get("source"),
+        external_id: r.get("external_id"),
+        address: Place { line1: r.get("line1"), city: r.get("city"), state: r.get("state"), zip: r.get("zip") },
+        county: r.get("county"),
+        property_type: r.get("property_type"),
+        year_built: r.get("year_built"),
+        estimated_value: r.get("estimated_value"),
+        estimated_equity: r.get("estimated_equity"),
+        equity_percent: r.get("equity_percent"),
+        mortgage_balance: r.get("mortgage_balance"),
+        loan_maturity_date: r.get("loan_maturity_date"),
+        owner_occupied: r.get("owner_occupied"),
+        vacant: r.get("vacant"),
+        pre_foreclosure: r.get("pre_foreclosure"),
+        owner_type: r.get("owner_type"),
+        owner_names,
+        mailing_address: (mail_line1.is_some() || mail_zip.is_some()).then(|| Place {
+            line1: mail_line1,
+            city: r.get("mail_city"),
+            state: r.get("mail_state"),
+            zip: mail_zip,
+        }),
+        distress,
+        owners,
+        refreshed_at: r.get("refreshed_at"),
+        created_at: r.get("created_at"),
+    }
+}
+
+/// Keeps a provider record (new, or refreshing what the team has under its id); the row's id
+/// and whether it was new.
+pub async fn upsert(tx: &Tx<'_>, team: &TeamId, rec: &Record, now: DateTime<Utc>) -> Result<(PropertyId, bool)> {
+    let id = PropertyId::new();
+    let names: Vec<serde_json::Value> =
+        rec.owners.iter().map(|(f, l)| serde_json::json!({"first": f, "last": l})).collect();
+    let mail = rec.mail_address.clone().unwrap_or_default();
+    let state = rec.address.state.clone().filter(|s| s.len() == 2 && s.chars().all(|c| c.is_ascii_uppercase()));
+    let rows = tx
+        .query_typed(
+            "INSERT INTO properties (id, team_id, source, external_id, line1, city, state, zip, county, property_type,
+                    estimated_value, equity_percent, year_built, owner_names, owner_type, mail_line1, mail_city,
+                    mail_state, mail_zip, owner_occupied, vacant, pre_foreclosure, estimated_equity, mortgage_balance,
+                    loan_maturity_date, raw, refreshed_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::float8::numeric(5,2), $13, $14, $15, $16, $17,
+                     $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $27)
+             ON CONFLICT (team_id, source, external_id) DO UPDATE SET
+                line1 = EXCLUDED.line1, city = EXCLUDED.city, state = EXCLUDED.state, zip = EXCLUDED.zip,
+                county = EXCLUDED.county, property_type = EXCLUDED.property_type,
+                estimated_value = EXCLUDED.estimated_value, equity_percent = EXCLUDED.equity_percent,
+                year_built = EXCLUDED.year_built, owner_names = EXCLUDED.owner_names, owner_type = EXCLUDED.owner_type,
+                mail_line1 = EXCLUDED.mail_line1, mail_city = EXCLUDED.mail_city, mail_state = EXCLUDED.mail_state,
+                mail_zip = EXCLUDED.mail_zip, owner_occupied = EXCLUDED.owner_occupied, vacant = EXCLUDED.vacant,
+                pre_foreclosure = EXCLUDED.pre_foreclosure, estimated_equity = EXCLUDED.estimated_equity,
+                mortgage_balance = EXCLUDED.mortgage_balance, loan_maturity_date = EXCLUDED.loan_maturity_date,
+                raw = EXCLUDED.raw, refreshed_at = EXCLUDED.refreshed_at, updated_at = EXCLUDED.updated_at
+             RETURNING id, (xmax = 0) AS inserted",
+            params![id.as_str() => TEXT, team.as_str() => TEXT, SOURCE => TEXT, rec.external_id => TEXT,
+                    rec.address.street => TEXT, rec.address.city => TEXT, state => TEXT, rec.address.zip => TEXT,
+                    rec.county => TEXT, rec.property_type => TEXT, rec.estimated_value => INT8,
+                    rec.equity_percent.map(|e| e.clamp(-999.99, 999.99)) => FLOAT8, rec.year_built => INT4,
+                    serde_json::Value::Array(names) => JSONB, rec.owner_type => TEXT, mail.street => TEXT,
+                    mail.city => TEXT, mail.state => TEXT, mail.zip => TEXT, rec.owner_occupied => BOOL,
+                    rec.vacant => BOOL, rec.pre_foreclosure => BOOL, rec.estimated_equity => INT8,
+                    rec.mortgage_balance => INT8, rec.loan_maturity_date => DATE, rec.raw => JSONB, now => TIMESTAMPTZ],
+        )
+        .await?;
+    let r = rows.first().ok_or(StoreError::NotFound)?;
+    Ok((PropertyId::from_trusted(r.get(0)), r.get(1)))
+}
+
+/// Sets a property's distress score with its signals; whether it changed.
+pub async fn set_distress(tx: &Tx<'_>, team: &TeamId, id: &PropertyId, d: &Distress) -> Result<bool> {
+    let signals = serde_json::to_value(&d.signals).unwrap_or_default();
+    let n = tx
+        .execute_typed(
+            "INSERT INTO property_distress_scores (team_id, property_id, score, signals) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (property_id) DO UPDATE SET score = EXCLUDED.score, signals = EXCLUDED.signals, updated_at = now()
+              WHERE (property_distress_scores.score, property_distress_scores.signals)
+                    IS DISTINCT FROM (EXCLUDED.score, EXCLUDED.signals)",
+            params![team.as_str() => TEXT, id.as_str() => TEXT, d.score => INT4, signals => JSONB],
+        )
+        .await?;
+    Ok(n > 0)
+}
+
+pub async fn get(tx: &Tx<'_>, id: &PropertyId) -> Result<Property> {
+    let rows = tx.query_typed(&format!("{SELECT} WHERE p.id = $1"), params![id.as_str() => TEXT]).await?;
+    rows.first().map(property).ok_or(StoreError::NotFound)
+}
+
+/// What a list of properties is narrowed by.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub state: Option<String>,
+    pub city: Option<String>,
+    pub zip: Option<String>,
+    pub min_distress: Option<i32>,
+    pub contact: Option<ContactId>,
+}
+
+/// Properties in id order, after `after`.
+pub async fn list(tx: &Tx<'_>, f: &Filter, after: Option<&str>, limit: i64) -> Result<Vec<Property>> {
+    let rows = tx
+        .query_typed(
+            &format!(
+                "{SELECT} WHERE p.id > $1 AND ($2::text IS NULL OR p.state = $2) AND ($3::text IS NULL OR lower(p.city) = lower($3))
+                   AND ($4::text IS NULL OR p.zip = $4) AND ($5::int IS NULL OR d.score >= $5)
+                   AND ($6::text IS NULL OR EXISTS (SELECT 1 FROM property_owners o WHERE o.property_id = p.id AND o.contact_id = $6))
+                 ORDER BY p.id LIMIT $7"
+            ),
+            params![after.unwrap_or_default() => TEXT, f.state => TEXT, f.city => TEXT, f.zip => TEXT,
+                    f.min_distress => INT4, f.contact.as_ref().map(|c| c.as_str()) => TEXT, limit => INT8],
+        )
+        .await?;
+    Ok(rows.iter().map(property).collect())
+}
+
+/// The team's live contacts with this name (case-insensitive) and an address on this street
+/// and zip: who an owner already is.
+pub async fn contacts_named_at(
+    tx: &Tx<'_>,
+    first: Option<&str>,
+    last: &str,
+    street: Option<&str>,
+    zip: Option<&str>,
+) -> Result<Vec<ContactId>> {
+    let rows = tx
+        .query_typed(
+            "SELECT DISTINCT c.id FROM contacts c JOIN contact_addresses a ON a.contact_id = c.id
+              WHERE c.deleted_at IS NULL AND lower(c.last_name) = lower($2)
+                AND ($1::text IS NULL OR lower(c.first_name) = lower($1))
+                AND lower(regexp_replace(coalesce(a.line1, ''), '\\s+', ' ', 'g')) = lower(regexp_replace(coalesce($3, ''), '\\s+', ' ', 'g'))
+                AND a.zip = $4
+              ORDER BY c.id LIMIT 5",
+            params![first => TEXT, last => TEXT, street => TEXT, zip => TEXT],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| ContactId::from_trusted(r.get(0))).collect())
+}
+
+/// Links a contact as a property's owner (once).
+pub async fn link_owner(
+    tx: &Tx<'_>,
+    team: &TeamId,
+    property: &PropertyId,
+    contact: &ContactId,
+    number: i16,
+    matched_by: &str,
+) -> Result<bool> {
+    let n = tx
+        .execute_typed(
+            "INSERT INTO property_owners (team_id, property_id, contact_id, owner_number, matched_by, ownership_type)
+             VALUES ($1, $2, $3, $4, $5, 'individual') ON CONFLICT (property_id, contact_id) DO NOTHING",
+            params![team.as_str() => TEXT, property.as_str() => TEXT, contact.as_str() => TEXT, number => INT2,
+                    matched_by => TEXT],
+        )
+        .await?;
+    Ok(n > 0)
+}

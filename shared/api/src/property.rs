@@ -10,11 +10,11 @@
 use axum::extract::{Query, State};
 use axum::Json;
 use nextier_domain::access::Permission;
-use nextier_domain::ids::{ContactId, PropertyId, TeamId};
+use nextier_domain::ids::{ContactId, PropertyId, PropertySearchId, TeamId};
 use nextier_domain::FieldError;
 use nextier_http::{open_team, ApiError, Credential, Id, Ids, JsonBody};
 use nextier_property::{check_criteria, OwnerOutcome, Properties, SearchOutcome};
-use nextier_store::properties::{self as store, Filter, Property};
+use nextier_store::properties::{self as store, Filter, Property, SavedSearch};
 use nextier_store::StoreError;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -30,6 +30,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_property))
         .routes(routes!(refresh_property))
         .routes(routes!(link_property_owners))
+        .routes(routes!(list_saved_searches, save_search))
+        .routes(routes!(delete_saved_search))
 }
 
 fn service(app: &AppState) -> Properties {
@@ -270,4 +272,84 @@ pub async fn link_property_owners(
     let property = store::get(&tx, &id).await?;
     tx.commit().await?;
     Ok(Json(Linked { outcomes, property }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SaveSearch {
+    /// 1 to 100 characters, unique in the team.
+    name: String,
+    /// The search fields, as `POST …/properties/search` takes them.
+    #[schema(value_type = Object)]
+    criteria: serde_json::Value,
+}
+
+#[utoipa::path(get, path = "/teams/{teamId}/properties/saved-searches", tag = "property",
+    params(("teamId" = String, Path)),
+    responses((status = 200, description = "The team's saved searches with their nightly runs", body = Vec<SavedSearch>)),
+    security(("bearer" = []), ("apiKey" = [])))]
+pub async fn list_saved_searches(
+    State(app): State<AppState>,
+    cred: Credential,
+    Id(team): Id<TeamId>,
+) -> Result<Json<Vec<SavedSearch>>, ApiError> {
+    let mut conn = app.db.conn().await?;
+    let (tx, _) = open_team(&mut conn, &cred, &team, Permission::ContactsRead).await?;
+    let rows = store::searches(&tx).await?;
+    tx.commit().await?;
+    Ok(Json(rows))
+}
+
+/// Saves a search the nightly match runs in the team's night (new properties kept, owners
+/// linked and tagged `property-match`).
+#[utoipa::path(post, path = "/teams/{teamId}/properties/saved-searches", tag = "property", request_body = SaveSearch,
+    params(("teamId" = String, Path)),
+    responses((status = 201, description = "Saved", body = SavedSearch), (status = 409, description = "The name is taken")),
+    security(("bearer" = []), ("apiKey" = [])))]
+pub async fn save_search(
+    State(app): State<AppState>,
+    cred: Credential,
+    Id(team): Id<TeamId>,
+    JsonBody(body): JsonBody<SaveSearch>,
+) -> Result<(axum::http::StatusCode, Json<SavedSearch>), ApiError> {
+    let mut problems = Vec::new();
+    let name = match nextier_domain::validation::text("name", &body.name, 1, 100) {
+        Ok(n) => Some(n),
+        Err(e) => {
+            problems.push(e);
+            None
+        }
+    };
+    let criteria = match check_criteria(&body.criteria) {
+        Ok(c) => Some(c),
+        Err(p) => {
+            problems.extend(p);
+            None
+        }
+    };
+    let (Some(name), Some(criteria)) = (name, criteria) else { return Err(ApiError::Validation(problems)) };
+    let mut conn = app.db.conn().await?;
+    let (tx, access) = open_team(&mut conn, &cred, &team, Permission::EnrichmentRun).await?;
+    let saved = store::save_search(&tx, &team, &name, &criteria, &access.actor.label()).await?;
+    tx.commit().await?;
+    Ok((axum::http::StatusCode::CREATED, Json(saved)))
+}
+
+#[utoipa::path(delete, path = "/teams/{teamId}/properties/saved-searches/{searchId}", tag = "property",
+    params(("teamId" = String, Path), ("searchId" = String, Path, description = "psr_<ULID>")),
+    responses((status = 204, description = "Deleted (the properties it found stay)")),
+    security(("bearer" = []), ("apiKey" = [])))]
+pub async fn delete_saved_search(
+    State(app): State<AppState>,
+    cred: Credential,
+    Ids((team, id)): Ids<(TeamId, PropertySearchId)>,
+) -> Result<axum::http::StatusCode, ApiError> {
+    let mut conn = app.db.conn().await?;
+    let (tx, _) = open_team(&mut conn, &cred, &team, Permission::EnrichmentRun).await?;
+    store::delete_search(&tx, &id).await.map_err(|e| match e {
+        StoreError::NotFound => ApiError::NotFound("no such saved search".into()),
+        other => other.into(),
+    })?;
+    tx.commit().await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
 }

@@ -260,3 +260,92 @@ async fn bad_criteria_caps_narrow_keys_and_a_failing_provider_get_clear_answers(
     );
     assert_eq!(h.call(&BOB, "GET", &format!("/teams/{team}/properties"), None).await.status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn the_nightly_match_runs_each_saved_search_once_a_night_in_the_team_and_resumes() {
+    use nextier_property::nightly;
+    let (h, f, team) = rig().await;
+    let s = ok(
+        &h,
+        "POST",
+        &format!("/teams/{team}/properties/saved-searches"),
+        Some(json!({"name": "Tampa", "criteria": {"state": "FL", "city": "Tampa"}})),
+    )
+    .await;
+    let dup = h
+        .call(
+            &ALICE,
+            "POST",
+            &format!("/teams/{team}/properties/saved-searches"),
+            Some(json!({"name": "Tampa", "criteria": {"state": "FL"}})),
+        )
+        .await;
+    assert_eq!(dup.status, StatusCode::CONFLICT);
+    // Ana is already a contact at her mailing address; another team has a search too.
+    ok(
+        &h,
+        "POST",
+        &format!("/teams/{team}/contacts"),
+        Some(json!({"firstName": "Ana", "lastName": "Ruiz",
+        "address": {"line1": "500 Mail Rd", "city": "Miami", "state": "FL", "zip": "33101"}})),
+    )
+    .await;
+    let other = h.team("bob", "Other").await;
+    let r = h
+        .call(
+            &BOB,
+            "POST",
+            &format!("/teams/{other}/properties/saved-searches"),
+            Some(json!({"name": "Orlando", "criteria": {"state": "FL", "city": "Orlando"}})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let at = |t: &str| t.parse::<chrono::DateTime<chrono::Utc>>().unwrap();
+    let p = |now: &str| nextier_property::Properties {
+        db: h.t.worker.clone(),
+        data: h.state.property_data.clone(),
+        limiter: h.state.limiter.clone(),
+        clock: Arc::new(nextier_platform::ports::clock::ManualClock::at(at(now))),
+    };
+    // 01:00 in New York: not yet.
+    let n = nightly::run(&p("2026-12-04T06:00:00Z"), at("2026-12-04T06:00:00Z")).await.unwrap();
+    assert_eq!(n.searches, 0);
+    let n = nightly::run(&p("2026-12-04T08:00:00Z"), at("2026-12-04T08:00:00Z")).await.unwrap();
+    assert_eq!((n.searches, n.finished, n.properties, n.added), (2, 2, 4, 4), "{n:?}");
+    assert_eq!((n.owners_linked, n.owners_created), (1, 3), "{n:?}");
+    let saved = ok(&h, "GET", &format!("/teams/{team}/properties/saved-searches"), None).await;
+    assert_eq!((saved[0]["runStatus"].clone(), saved[0]["runDay"].clone()), (json!("done"), json!("2026-12-04")));
+    let mine = ok(&h, "GET", &format!("/teams/{team}/properties"), None).await;
+    assert_eq!(mine["items"].as_array().unwrap().len(), 3, "only this team's search landed here");
+    let tagged: i64 =
+        h.t.superuser()
+            .await
+            .query_one("SELECT count(*) FROM contacts WHERE team_id = $1 AND 'property-match' = ANY(tags)", &[&team])
+            .await
+            .unwrap()
+            .get(0);
+    assert_eq!(tagged, 3);
+    // Again the same night: nothing. The next night: from the cache, nothing new.
+    assert_eq!(nightly::run(&p("2026-12-04T09:00:00Z"), at("2026-12-04T09:00:00Z")).await.unwrap().searches, 0);
+    let before = (h.count("contacts").await, calls(&f, "/PropertySearch"));
+    let n = nightly::run(&p("2026-12-05T08:00:00Z"), at("2026-12-05T08:00:00Z")).await.unwrap();
+    assert_eq!((n.searches, n.pages, n.cached_pages, n.added), (2, 2, 2, 0), "{n:?}");
+    assert_eq!(
+        (h.count("contacts").await, calls(&f, "/PropertySearch")),
+        before,
+        "the second night paid nothing and doubled no one"
+    );
+    // A run cut short resumes where it stopped.
+    h.t.superuser()
+        .await
+        .execute(
+            "UPDATE property_searches SET run_day = '2026-12-06', run_index = 1, run_status = 'running' WHERE id = $1",
+            &[&s["id"].as_str().unwrap()],
+        )
+        .await
+        .unwrap();
+    let n = nightly::run(&p("2026-12-06T08:30:00Z"), at("2026-12-06T08:30:00Z")).await.unwrap();
+    assert!(n.properties >= 2, "{n:?}");
+    let saved = ok(&h, "GET", &format!("/teams/{team}/properties/saved-searches"), None).await;
+    assert_eq!(saved[0]["runIndex"], 3, "{saved}");
+}

@@ -176,6 +176,8 @@ pub const FUNCTIONS: &[Function] = &[
     Function { binary: "cron-campaign-starter", access: &[WORKER_DB, PutEvents] },
     Function { binary: "cron-inbox-sla", access: &[WORKER_DB, PutEvents, Send(MAIL_QUEUE)] },
     Function { binary: "cron-ai-scheduler", access: &[WORKER_DB, Send(AI_QUEUE)] },
+    // RealEstateAPI searches on each team's daily cap (the rate buckets).
+    Function { binary: "cron-property-match", access: &[WORKER_DB, RateBuckets, Secret("REALESTATE_API_KEY")] },
     Function { binary: "cron-signalhouse-reconcile", access: &[WORKER_DB, Send(INBOUND_QUEUE), SH] },
     // Settles queued messages through the gate.
     Function { binary: "cron-message-reconcile", access: &[WORKER_DB, RateBuckets, SH, SG, TW, UNSUB] },

@@ -197,6 +197,24 @@ impl Registry {
                 })
             }),
         ));
+        // template.yaml: PropertyMatchFunction (the sandbox's properties locally).
+        let properties = nextier_property::Properties {
+            db: db.clone(),
+            data: Arc::new(nextier_platform::ports::property::SandboxPropertyData),
+            limiter: Arc::new(nextier_platform::local::PgRateLimiter::new(db.clone())),
+            clock: clock.clone(),
+        };
+        let match_clock = clock.clone();
+        r.schedules.push(Schedule::declared(
+            &nextier_property::nightly::SCHEDULE,
+            Arc::new(move || {
+                let (p, now) = (properties.clone(), match_clock.now());
+                Box::pin(async move {
+                    let s = nextier_property::nightly::run(&p, now).await?;
+                    Ok(serde_json::to_value(s)?)
+                })
+            }),
+        ));
         // template.yaml: CampaignTickFunction and CampaignStarterFunction.
         let (tick_db, tick_queue, tick_clock) = (db.clone(), Arc::new(queue.clone()), clock.clone());
         let tick_config = nextier_campaigns::tick::TickConfig::from_env();

@@ -7,6 +7,8 @@
 //! answer is cached for seven days per team, so a repeated search or detail costs nothing.
 //! The team's own key (`enrichment` / `realestateapi_api_key`, secret) is used when it set one.
 
+pub mod nightly;
+
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};

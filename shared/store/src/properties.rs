@@ -278,3 +278,122 @@ pub async fn link_owner(
         .await?;
     Ok(n > 0)
 }
+
+// Saved searches ---------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SavedSearch {
+    pub id: nextier_domain::ids::PropertySearchId,
+    pub name: String,
+    #[schema(value_type = Object)]
+    pub criteria: serde_json::Value,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    /// The team-zone day of the current (or last) nightly run, where it is, and how it went.
+    pub run_day: Option<NaiveDate>,
+    pub run_index: i32,
+    pub run_status: Option<String>,
+    pub run_note: Option<String>,
+    pub last_run_at: Option<DateTime<Utc>>,
+}
+
+const SEARCH: &str = "SELECT id, name, criteria, created_by, created_at, run_day, run_index, run_status, run_note,
+    last_run_at FROM property_searches";
+
+fn saved(r: &Row) -> SavedSearch {
+    SavedSearch {
+        id: nextier_domain::ids::PropertySearchId::from_trusted(r.get("id")),
+        name: r.get("name"),
+        criteria: r.get("criteria"),
+        created_by: r.get("created_by"),
+        created_at: r.get("created_at"),
+        run_day: r.get("run_day"),
+        run_index: r.get("run_index"),
+        run_status: r.get("run_status"),
+        run_note: r.get("run_note"),
+        last_run_at: r.get("last_run_at"),
+    }
+}
+
+pub async fn save_search(
+    tx: &Tx<'_>,
+    team: &TeamId,
+    name: &str,
+    criteria: &serde_json::Value,
+    actor: &str,
+) -> Result<SavedSearch> {
+    let id = nextier_domain::ids::PropertySearchId::new();
+    tx.execute_typed(
+        "INSERT INTO property_searches (id, team_id, name, criteria, created_by) VALUES ($1, $2, $3, $4, $5)",
+        params![id.as_str() => TEXT, team.as_str() => TEXT, name => TEXT, criteria => JSONB, actor => TEXT],
+    )
+    .await
+    .map_err(|e| {
+        StoreError::unique(e, "property_searches_team_id_name_key", &format!("a search named {name:?} exists"))
+    })?;
+    search_get(tx, &id).await
+}
+
+pub async fn search_get(tx: &Tx<'_>, id: &nextier_domain::ids::PropertySearchId) -> Result<SavedSearch> {
+    let rows = tx.query_typed(&format!("{SEARCH} WHERE id = $1"), params![id.as_str() => TEXT]).await?;
+    rows.first().map(saved).ok_or(StoreError::NotFound)
+}
+
+pub async fn search_lock(tx: &Tx<'_>, id: &nextier_domain::ids::PropertySearchId) -> Result<SavedSearch> {
+    let rows = tx.query_typed(&format!("{SEARCH} WHERE id = $1 FOR UPDATE"), params![id.as_str() => TEXT]).await?;
+    rows.first().map(saved).ok_or(StoreError::NotFound)
+}
+
+pub async fn searches(tx: &Tx<'_>) -> Result<Vec<SavedSearch>> {
+    let rows = tx.query_typed(&format!("{SEARCH} ORDER BY name LIMIT 500"), &[]).await?;
+    Ok(rows.iter().map(saved).collect())
+}
+
+pub async fn delete_search(tx: &Tx<'_>, id: &nextier_domain::ids::PropertySearchId) -> Result<()> {
+    let n = tx.execute_typed("DELETE FROM property_searches WHERE id = $1", params![id.as_str() => TEXT]).await?;
+    if n == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
+/// Records where a run is: its day, the next page's index, its status and note.
+pub async fn set_run(
+    tx: &Tx<'_>,
+    id: &nextier_domain::ids::PropertySearchId,
+    day: NaiveDate,
+    index: i32,
+    status: &str,
+    note: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    tx.execute_typed(
+        "UPDATE property_searches SET run_day = $2, run_index = $3, run_status = $4, run_note = $5, last_run_at = $6
+          WHERE id = $1",
+        params![id.as_str() => TEXT, day => DATE, index => INT4, status => TEXT, note => TEXT, now => TIMESTAMPTZ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Every team's saved searches with the team's zone setting (the worker's, across teams).
+pub async fn all_searches(
+    tx: &Tx<'_>,
+) -> Result<Vec<(String, TeamId, Option<String>, Option<NaiveDate>, Option<String>)>> {
+    let rows =
+        tx.query_typed("SELECT id, team_id, zone, run_day, run_status FROM property_searches_all()", &[]).await?;
+    Ok(rows.iter().map(|r| (r.get(0), TeamId::from_trusted(r.get(1)), r.get(2), r.get(3), r.get(4))).collect())
+}
+
+/// Tags the contacts owning these properties (once).
+pub async fn tag_owners(tx: &Tx<'_>, properties: &[String], tag: &str) -> Result<u64> {
+    Ok(tx
+        .execute_typed(
+            "UPDATE contacts c SET tags = array_append(c.tags, $2), updated_at = now()
+              WHERE c.id IN (SELECT o.contact_id FROM property_owners o WHERE o.property_id = ANY($1))
+                AND NOT ($2 = ANY(c.tags))",
+            params![properties => TEXT_ARRAY, tag => TEXT],
+        )
+        .await?)
+}

@@ -30,6 +30,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_property))
         .routes(routes!(refresh_property))
         .routes(routes!(link_property_owners))
+        .routes(routes!(skip_trace_owners))
         .routes(routes!(list_saved_searches, save_search))
         .routes(routes!(delete_saved_search))
 }
@@ -352,4 +353,59 @@ pub async fn delete_saved_search(
     })?;
     tx.commit().await?;
     Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TraceStarted {
+    pub outcomes: Vec<OwnerOutcome>,
+    /// The enrichment job tracing the owners (`GET …/enrichment-jobs/{id}` follows it).
+    pub job: nextier_store::enrichment::Job,
+}
+
+/// Skip-traces a property's owners in one action: links them to contacts (as `link-owners`),
+/// then starts an enrichment job over those contacts (traced when they have no textable
+/// number, graded, decided; on the team's daily caps).
+#[utoipa::path(post, path = "/teams/{teamId}/properties/{propertyId}/skip-trace", tag = "property",
+    params(("teamId" = String, Path), ("propertyId" = String, Path)),
+    responses((status = 202, description = "The owners' enrichment job", body = TraceStarted),
+              (status = 409, description = "No owner could be linked, or every owner is already being enriched")),
+    security(("bearer" = []), ("apiKey" = [])))]
+pub async fn skip_trace_owners(
+    State(app): State<AppState>,
+    cred: Credential,
+    Ids((team, id)): Ids<(TeamId, PropertyId)>,
+) -> Result<(axum::http::StatusCode, Json<TraceStarted>), ApiError> {
+    let mut conn = app.db.conn().await?;
+    let (tx, access) = open_team(&mut conn, &cred, &team, Permission::EnrichmentRun).await?;
+    // Linking the owners writes contacts.
+    access.require(Permission::ContactsWrite)?;
+    store::get(&tx, &id).await.map_err(not_found)?;
+    tx.execute("SELECT 1 FROM properties WHERE id = $1 FOR UPDATE", &[&id.as_str()]).await.map_err(StoreError::from)?;
+    let actor = access.actor.label();
+    let outcomes = nextier_property::link_owners(&tx, &team, &id, &actor).await?;
+    let contacts: Vec<ContactId> = outcomes.iter().filter_map(|o| o.contact_id.clone()).collect();
+    if contacts.is_empty() {
+        return Err(ApiError::Conflict(
+            "no owner of this property could be linked to a contact; link one by hand".into(),
+        ));
+    }
+    let source = serde_json::json!({"propertyId": id});
+    let started = nextier_enrichment::start(
+        &tx,
+        &team,
+        nextier_store::enrichment::SourceKind::Contacts,
+        &source,
+        &contacts,
+        &actor,
+    )
+    .await?;
+    let (job, staged) = match started {
+        nextier_enrichment::Started::Job { job, first, .. } => (job, first),
+        _ => return Err(ApiError::Conflict("every owner is already being enriched by a running job".into())),
+    };
+    let job = nextier_store::enrichment::get(&tx, &job).await?;
+    tx.commit().await?;
+    app.outbox.publish(&[staged]).await;
+    Ok((axum::http::StatusCode::ACCEPTED, Json(TraceStarted { outcomes, job })))
 }

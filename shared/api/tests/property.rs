@@ -200,6 +200,13 @@ async fn owners_become_one_contact_each_within_the_team() {
     assert_eq!(h.count("contacts").await, 5, "Ana, Bo twice, Cy, and Bob's Cy");
     let corp = ok(&h, "POST", &format!("/teams/{team}/properties/{}/link-owners", by_ext("900003")), None).await;
     assert_eq!(corp["outcomes"][0]["outcome"], "created");
+    // Skip-tracing a property's owners is one action: linked, then an enrichment job over them.
+    let traced =
+        h.call(&ALICE, "POST", &format!("/teams/{team}/properties/{}/skip-trace", by_ext("900002")), None).await;
+    assert_eq!(traced.status, StatusCode::ACCEPTED, "{}", traced.body);
+    assert_eq!(traced.body["job"]["total"], 1, "{}", traced.body);
+    let bo = h.call(&ALICE, "POST", &format!("/teams/{team}/properties/{}/skip-trace", by_ext("900001")), None).await;
+    assert_eq!(bo.status, StatusCode::CONFLICT, "an ambiguous owner is not traced: {}", bo.body);
     // A contact's properties.
     let mine =
         ok(&h, "GET", &format!("/teams/{team}/properties?contactId={}", ana["id"].as_str().unwrap()), None).await;

@@ -11,6 +11,7 @@
 //! `infra/dev.sh bench webhook [seconds]`: the SignalHouse webhook and the inbound consumer (see `webhook.rs`).
 //! `infra/dev.sh bench optout [stops]`: opt-out latency behind a slow LLM and a failing carrier (see `optout.rs`).
 //! `infra/dev.sh bench enrich [contacts]`: contacts enriched per minute and the cache's savings (see `enrich.rs`).
+//! `infra/dev.sh bench property [properties]`: the nightly match's throughput and the cache's hit rate (see `property.rs`).
 //! `infra/dev.sh bench ai [replies]`: suggestions per second and what the AI adds to the reply path (see `ai.rs`).
 
 mod ai;
@@ -20,6 +21,7 @@ mod gate;
 mod import;
 mod load;
 mod optout;
+mod property;
 mod tick;
 mod webhook;
 
@@ -30,6 +32,10 @@ use nextier_local::{start, LocalConfig};
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> anyhow::Result<()> {
+    if std::env::args().nth(1).as_deref() == Some("property") {
+        let n = std::env::args().nth(2).and_then(|s| s.parse().ok()).unwrap_or(5_000);
+        return property::run(n).await;
+    }
     if std::env::args().nth(1).as_deref() == Some("ai") {
         let n = std::env::args().nth(2).and_then(|s| s.parse().ok()).unwrap_or(500);
         return ai::run(n).await;

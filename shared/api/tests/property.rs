@@ -200,6 +200,24 @@ async fn owners_become_one_contact_each_within_the_team() {
     assert_eq!(h.count("contacts").await, 5, "Ana, Bo twice, Cy, and Bob's Cy");
     let corp = ok(&h, "POST", &format!("/teams/{team}/properties/{}/link-owners", by_ext("900003")), None).await;
     assert_eq!(corp["outcomes"][0]["outcome"], "created");
+    // Contact lists (and campaign audiences, which take the same filters) by property fields.
+    let ids = |v: &Value| {
+        v["items"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap().to_owned()).collect::<Vec<_>>()
+    };
+    let ana_id = ana["id"].as_str().unwrap().to_owned();
+    for q in [
+        "minDistress=30",
+        "distressSignal=vacant",
+        "propertyCity=TAMPA&minEquity=80",
+        "minValue=300000&maxValue=300000",
+    ] {
+        let r = ok(&h, "GET", &format!("/teams/{team}/contacts?{q}"), None).await;
+        assert_eq!(ids(&r), vec![ana_id.clone()], "{q}: {r}");
+    }
+    let none = ok(&h, "GET", &format!("/teams/{team}/contacts?minDistress=90"), None).await;
+    assert!(ids(&none).is_empty());
+    let bad = h.call(&ALICE, "GET", &format!("/teams/{team}/contacts?distressSignal=haunted"), None).await;
+    assert_eq!((bad.status, bad.field()), (StatusCode::BAD_REQUEST, Some("distressSignal")));
     // Skip-tracing a property's owners is one action: linked, then an enrichment job over them.
     let traced =
         h.call(&ALICE, "POST", &format!("/teams/{team}/properties/{}/skip-trace", by_ext("900002")), None).await;

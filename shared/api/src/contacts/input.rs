@@ -378,6 +378,40 @@ pub fn filter(pairs: &[(String, String)]) -> Result<Filter, nextier_http::ApiErr
                 Some(s) => f.enrichment_status = Some(s.as_str().to_owned()),
                 None => p.0.push(FieldError::new("enrichmentStatus", "must be raw, traced, graded, ready or rejected")),
             },
+            "minDistress" => match v.parse::<i32>() {
+                Ok(n) if (0..=100).contains(&n) => f.min_distress = Some(n),
+                _ => p.0.push(FieldError::new("minDistress", "must be a whole number from 0 to 100")),
+            },
+            "distressSignal" => match nextier_domain::property::Signal::parse(v.trim()) {
+                Some(s) => f.distress_signal = Some(s.as_str().to_owned()),
+                None => {
+                    let all: Vec<&str> = nextier_domain::property::Signal::ALL.iter().map(|s| s.as_str()).collect();
+                    p.0.push(FieldError::new("distressSignal", format!("must be one of {}", all.join(", "))))
+                }
+            },
+            "minEquity" => match v.parse::<f64>() {
+                Ok(n) if (-1000.0..=1000.0).contains(&n) => f.min_equity = Some(n),
+                _ => p.0.push(FieldError::new("minEquity", "must be a percentage")),
+            },
+            "minValue" | "maxValue" => match v.parse::<i64>() {
+                Ok(n) if n >= 0 => {
+                    if k == "minValue" {
+                        f.min_value = Some(n)
+                    } else {
+                        f.max_value = Some(n)
+                    }
+                }
+                _ => p.0.push(FieldError::new(k.clone(), "must be a whole number of dollars")),
+            },
+            "propertyState" => f.property_state = state_code(&mut p, "propertyState", &Some(v.clone())),
+            "propertyCity" => {
+                if v.trim().is_empty() || v.chars().count() > 100 || v.chars().any(char::is_control) {
+                    p.0.push(FieldError::new("propertyCity", "must be 1 to 100 printable characters"));
+                } else {
+                    f.property_city = Some(v.trim().to_owned());
+                }
+            }
+            "propertyZip" => f.property_zip = zip(&mut p, "propertyZip", &Some(v.clone())),
             "cursor" | "limit" => {}
             other => p.0.push(FieldError::new(other.to_owned(), "is not a filter of this list")),
         }

@@ -23,6 +23,19 @@ pub struct Filter {
     pub role: Option<String>,
     /// raw, traced, graded, ready or rejected.
     pub enrichment_status: Option<String>,
+    /// Owns a property scoring at least this for distress.
+    pub min_distress: Option<i32>,
+    /// Owns a property showing this distress signal (`pre_foreclosure`, `vacant`...).
+    pub distress_signal: Option<String>,
+    /// Owns a property with at least this equity (percent).
+    pub min_equity: Option<f64>,
+    /// Owns a property valued within these bounds.
+    pub min_value: Option<i64>,
+    pub max_value: Option<i64>,
+    /// Owns a property in this state, city (case-insensitive) or zip.
+    pub property_state: Option<String>,
+    pub property_city: Option<String>,
+    pub property_zip: Option<String>,
 }
 
 /// A WHERE clause and its typed parameters, built from a filter.
@@ -87,6 +100,48 @@ impl Where {
         if let Some(v) = &f.enrichment_status {
             let p = w.bind(v.clone(), Type::TEXT);
             w.clauses.push(format!("c.enrichment_status = {p}"));
+        }
+        // Property fields: the contact owns a property that matches them all.
+        let mut prop = Vec::new();
+        if let Some(v) = f.min_distress {
+            let p = w.bind(v, Type::INT4);
+            prop.push(format!("d.score >= {p}"));
+        }
+        if let Some(v) = &f.distress_signal {
+            let p = w.bind(serde_json::json!([{"signal": v, "present": true}]), Type::JSONB);
+            prop.push(format!("d.signals @> {p}"));
+        }
+        if let Some(v) = f.min_equity {
+            let p = w.bind(v, Type::FLOAT8);
+            prop.push(format!("pr.equity_percent::float8 >= {p}"));
+        }
+        if let Some(v) = f.min_value {
+            let p = w.bind(v, Type::INT8);
+            prop.push(format!("pr.estimated_value >= {p}"));
+        }
+        if let Some(v) = f.max_value {
+            let p = w.bind(v, Type::INT8);
+            prop.push(format!("pr.estimated_value <= {p}"));
+        }
+        if let Some(v) = &f.property_state {
+            let p = w.bind(v.clone(), Type::TEXT);
+            prop.push(format!("pr.state = {p}"));
+        }
+        if let Some(v) = &f.property_city {
+            let p = w.bind(v.to_lowercase(), Type::TEXT);
+            prop.push(format!("lower(pr.city) = {p}"));
+        }
+        if let Some(v) = &f.property_zip {
+            let p = w.bind(v.clone(), Type::TEXT);
+            prop.push(format!("pr.zip = {p}"));
+        }
+        if !prop.is_empty() {
+            w.clauses.push(format!(
+                "EXISTS (SELECT 1 FROM property_owners o JOIN properties pr ON pr.id = o.property_id
+                          LEFT JOIN property_distress_scores d ON d.property_id = pr.id
+                          WHERE o.contact_id = c.id AND {})",
+                prop.join(" AND ")
+            ));
         }
         if let Some(has) = f.has_mobile {
             let not = if has { "" } else { "NOT " };

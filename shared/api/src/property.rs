@@ -192,6 +192,11 @@ pub async fn list_properties(
             None
         }
     };
+    for (field, v) in [("city", &q.city), ("zip", &q.zip), ("after", &q.after)] {
+        if v.as_deref().is_some_and(|v| v.chars().count() > 100 || v.chars().any(char::is_control)) {
+            problems.push(FieldError::new(field, "at most 100 printable characters"));
+        }
+    }
     let state = q.state.as_deref().map(|s| s.trim().to_ascii_uppercase());
     if state.as_deref().is_some_and(|s| s.len() != 2 || !s.chars().all(|c| c.is_ascii_uppercase())) {
         problems.push(FieldError::new("state", "a two-letter state"));
@@ -331,6 +336,8 @@ pub async fn save_search(
     let (Some(name), Some(criteria)) = (name, criteria) else { return Err(ApiError::Validation(problems)) };
     let mut conn = app.db.conn().await?;
     let (tx, access) = open_team(&mut conn, &cred, &team, Permission::EnrichmentRun).await?;
+    // Its nightly run creates and tags contacts.
+    access.require(Permission::ContactsWrite)?;
     let saved = store::save_search(&tx, &team, &name, &criteria, &access.actor.label()).await?;
     tx.commit().await?;
     Ok((axum::http::StatusCode::CREATED, Json(saved)))

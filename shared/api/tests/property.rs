@@ -254,6 +254,10 @@ async fn bad_criteria_caps_narrow_keys_and_a_failing_provider_get_clear_answers(
     for field in ["criteria.state", "criteria.drop_table", "criteria.city", "size"] {
         assert!(fields.contains(&field), "{field}: {}", bad.body);
     }
+    let nul = h.call(&ALICE, "GET", &format!("/teams/{team}/properties?city=%00"), None).await;
+    assert_eq!((nul.status, nul.field()), (StatusCode::BAD_REQUEST, Some("city")), "{}", nul.body);
+    let num = h.call(&ALICE, "POST", &url, Some(json!({"criteria": {"state": 12}}))).await;
+    assert_eq!((num.status, num.field()), (StatusCode::BAD_REQUEST, Some("criteria.state")));
     let empty = h.call(&ALICE, "POST", &url, Some(json!({"criteria": {}}))).await;
     assert_eq!((empty.status, empty.field()), (StatusCode::BAD_REQUEST, Some("criteria")));
     // A key that may only read contacts cannot pay for a search.

@@ -115,6 +115,7 @@ pub fn check_criteria(criteria: &Value) -> Result<Value, Vec<nextier_domain::Fie
             continue;
         }
         match v {
+            _ if k == "state" && !v.is_string() => problems.push(FieldError::new(field, "a two-letter state")),
             Value::String(s) if k == "state" => {
                 let s = s.trim().to_ascii_uppercase();
                 if s.len() == 2 && s.chars().all(|c| c.is_ascii_uppercase()) {
@@ -215,11 +216,12 @@ impl Properties {
         let now = self.clock.now();
         let size = size.clamp(1, MAX_PAGE);
         let index = index.max(0);
-        let key = nextier_domain::enrichment::input_key(&[
-            ("criteria", Some(criteria.to_string().as_str())),
-            ("index", Some(index.to_string().as_str())),
-            ("size", Some(size.to_string().as_str())),
-        ]);
+        // The criteria exactly as given (object keys are sorted): "SFR" and "sfr" are not one search.
+        let key = {
+            use sha2::Digest;
+            let raw = format!("{criteria}|{index}|{size}");
+            sha2::Sha256::digest(raw.as_bytes()).iter().map(|b| format!("{b:02x}")).collect::<String>()
+        };
         let (hit, team_key) = {
             let mut conn = self.db.conn().await.map_err(Error::Store)?;
             let tx = scope::begin(&mut conn, &Scope::team(team.clone())).await?;

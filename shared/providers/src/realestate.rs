@@ -269,9 +269,10 @@ fn number(v: &Value) -> Option<i64> {
 fn float(v: &Value) -> Option<f64> {
     match v {
         Value::Number(n) => n.as_f64(),
-        Value::String(s) => s.trim().parse().ok(),
+        Value::String(s) => s.trim().parse::<f64>().ok(),
         _ => None,
     }
+    .filter(|f| f.is_finite())
 }
 
 fn flag(v: &Value) -> Option<bool> {
@@ -298,8 +299,20 @@ fn postal(v: Option<&Value>) -> Option<nextier_platform::ports::property::Postal
     })
 }
 
+/// A provider's value without NUL characters (which PostgreSQL cannot store), at any depth.
+fn without_nul(v: &Value) -> Value {
+    match v {
+        Value::String(s) if s.contains('\0') => Value::String(s.replace('\0', "")),
+        Value::Array(a) => Value::Array(a.iter().map(without_nul).collect()),
+        Value::Object(o) => Value::Object(o.iter().map(|(k, v)| (k.replace('\0', ""), without_nul(v))).collect()),
+        other => other.clone(),
+    }
+}
+
 /// One property from a search record (flat) or a detail answer (nested); `None` without an id.
 pub fn property_record(v: &Value) -> Option<nextier_platform::ports::property::Record> {
+    let clean = without_nul(v);
+    let v = &clean;
     let id = match v.get("id").or_else(|| v.get("propertyId")) {
         Some(Value::String(s)) if !s.trim().is_empty() => s.trim().to_owned(),
         Some(Value::Number(n)) => n.to_string(),
@@ -358,11 +371,22 @@ pub fn property_record(v: &Value) -> Option<nextier_platform::ports::property::R
     })
 }
 
-/// RealEstateAPI's property search and detail when `REALESTATE_API_KEY` is set, else the
-/// deterministic sandbox (the local runtime). A team's own key is used per call when it set one.
+/// RealEstateAPI's property search and detail when `REALESTATE_API_KEY` is set; locally
+/// (`PLATFORM=local`) without a key, the deterministic sandbox. Deployed without a platform key
+/// it is still the real client: a team with its own key is served, one without is refused (never
+/// the sandbox's invented properties).
 pub fn property_data_from_env() -> std::sync::Arc<dyn nextier_platform::ports::property::PropertyData> {
     match Config::from_env() {
         Some(c) => std::sync::Arc::new(RealEstateApi::new(c)),
-        None => std::sync::Arc::new(nextier_platform::ports::property::SandboxPropertyData),
+        None if nextier_runtime::config::is_local() => {
+            std::sync::Arc::new(nextier_platform::ports::property::SandboxPropertyData)
+        }
+        None => std::sync::Arc::new(RealEstateApi::new(Config {
+            base_url: nextier_runtime::config::get("REALESTATE_API_BASE_URL")
+                .unwrap_or_else(|| "https://api.realestateapi.com/v2".into()),
+            api_key: String::new(),
+            retry: Retry::default(),
+            timeout: std::time::Duration::from_secs(20),
+        })),
     }
 }

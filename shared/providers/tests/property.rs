@@ -102,9 +102,15 @@ async fn odd_records_are_read_generously_and_ones_without_an_id_are_skipped() {
     f.state.property(json!({"id": 42, "address": {"street": "1 Main St", "state": "fl", "zip": "33602-1234"},
         "equityPercent": "-12.5", "ownerOccupied": "N", "estimatedValue": null}));
     f.state.property(json!({"address": {"street": "no id"}}));
+    f.state.property(json!({"id": "43", "owner1FirstName": "A\u{0}na", "owner1LastName": "Ruiz",
+        "address": {"street": "2 Main\u{0} St"}, "equityPercent": "NaN", "note": {"x": "\u{0}"}}));
     let c = client(&f, REALESTATE_KEY);
     let page = c.search(None, &json!({}), 0, 10).await.unwrap();
-    assert_eq!(page.records.len(), 1);
+    assert_eq!(page.records.len(), 2);
+    let nul = &page.records[1];
+    assert_eq!(nul.owners, vec![(Some("Ana".to_owned()), Some("Ruiz".to_owned()))], "NUL never reaches the database");
+    assert_eq!((nul.address.street.as_deref(), nul.equity_percent), (Some("2 Main St"), None), "NaN is no equity");
+    assert!(!nul.raw.to_string().contains("\\u0000"), "{}", nul.raw);
     let r = &page.records[0];
     assert_eq!(r.external_id, "42");
     assert_eq!((r.address.state.as_deref(), r.address.zip.as_deref()), (Some("FL"), Some("33602")));

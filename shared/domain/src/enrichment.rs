@@ -220,6 +220,21 @@ pub fn input_key(fields: &[(&str, Option<&str>)]) -> String {
     hex::encode(h.finalize())
 }
 
+/// When `now`'s UTC day ends (a provider's daily cap refills then).
+pub fn end_of_day(now: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
+    let next = now.date_naive() + chrono::Duration::days(1);
+    next.and_hms_opt(0, 0, 0).map(|d| d.and_utc()).unwrap_or(now + chrono::Duration::days(1))
+}
+
+/// The limiter bucket of a team's daily cap for a provider: one per team, provider and UTC
+/// day, shared by every use of that provider (enrichment steps, property searches).
+pub fn cap_bucket(team: &str, provider: Provider, cap: i64, now: chrono::DateTime<chrono::Utc>) -> crate::rate::Bucket {
+    crate::rate::Bucket::new(
+        format!("enrich:{team}:{provider}:{}", now.date_naive()),
+        crate::rate::Limit::Quota { limit: cap, window_end: end_of_day(now) },
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -27,7 +27,7 @@ use nextier_domain::email::Email;
 use nextier_domain::enrichment::{self as rules, PhoneFacts, Provider, Rules, Status};
 use nextier_domain::ids::{BusinessId, ContactId, EnrichmentJobId, OutboxId, TeamId};
 use nextier_domain::phone::E164;
-use nextier_domain::rate::{Bucket, Limit, Take};
+use nextier_domain::rate::Take;
 use nextier_platform::outbox::OutboxPublisher;
 use nextier_platform::ports::clock::Clock;
 use nextier_platform::ports::enrichment::{
@@ -203,10 +203,7 @@ pub fn query_of(c: &Contact) -> TraceQuery {
 }
 
 /// The end of the UTC day `now` is in: when a daily cap refills.
-fn end_of_day(now: DateTime<Utc>) -> DateTime<Utc> {
-    let next = now.date_naive() + chrono::Duration::days(1);
-    next.and_hms_opt(0, 0, 0).map(|d| d.and_utc()).unwrap_or(now + chrono::Duration::days(1))
-}
+use rules::end_of_day;
 
 fn delay_until(now: DateTime<Utc>, until: DateTime<Utc>) -> Duration {
     (until - now).to_std().unwrap_or(Duration::ZERO).min(MAX_DELAY)
@@ -261,10 +258,7 @@ impl Pipeline {
         let cap =
             caps.get(&format!("daily_cap_{provider}")).copied().unwrap_or_else(|| provider.default_daily_cap()).max(0);
         let end = end_of_day(now);
-        let bucket = Bucket::new(
-            format!("enrich:{team}:{provider}:{}", now.date_naive()),
-            Limit::Quota { limit: cap, window_end: end },
-        );
+        let bucket = rules::cap_bucket(team.as_str(), provider, cap, now);
         let mut n = want.min(cap);
         while n > 0 {
             match self.limiter.take(std::slice::from_ref(&bucket), n, now).await? {

@@ -15,7 +15,7 @@ use chrono::{DateTime, Duration, Utc};
 use nextier_domain::enrichment::Provider;
 use nextier_domain::ids::{ContactId, PropertyId, TeamId};
 use nextier_domain::property::{self as rules, Facts, Record};
-use nextier_domain::rate::{Bucket, Limit, Take};
+use nextier_domain::rate::Take;
 use nextier_platform::ports::clock::Clock;
 use nextier_platform::ports::property::{PropertyData, ProviderError};
 use nextier_platform::ports::RateLimiter;
@@ -146,11 +146,6 @@ pub fn check_criteria(criteria: &Value) -> Result<Value, Vec<nextier_domain::Fie
     }
 }
 
-fn end_of_day(now: DateTime<Utc>) -> DateTime<Utc> {
-    let next = now.date_naive() + Duration::days(1);
-    next.and_hms_opt(0, 0, 0).map(|d| d.and_utc()).unwrap_or(now + Duration::days(1))
-}
-
 /// The facts the distress score reads from a record.
 pub fn facts(r: &Record) -> Facts {
     Facts {
@@ -171,11 +166,8 @@ impl Properties {
         let caps = settings::numbers_in(tx, "enrichment").await?;
         let cap =
             caps.get(&format!("daily_cap_{provider}")).copied().unwrap_or_else(|| provider.default_daily_cap()).max(0);
-        let until = end_of_day(now);
-        let bucket = Bucket::new(
-            format!("enrich:{team}:{provider}:{}", now.date_naive()),
-            Limit::Quota { limit: cap, window_end: until },
-        );
+        let until = nextier_domain::enrichment::end_of_day(now);
+        let bucket = nextier_domain::enrichment::cap_bucket(team.as_str(), provider, cap, now);
         match self.limiter.take(std::slice::from_ref(&bucket), 1, now).await.map_err(|e| anyhow::anyhow!(e))? {
             Take::Granted => Ok(()),
             Take::Refused { .. } => Err(Error::Capped { cap, until }),

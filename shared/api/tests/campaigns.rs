@@ -1,14 +1,11 @@
 mod support;
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use axum::http::StatusCode;
 use chrono::Utc;
-use nextier_campaigns::sequence::{SequenceJob, Sequencer};
+use nextier_campaigns::sequence::SequenceJob;
 use nextier_campaigns::tick::{tick, TickConfig};
 use nextier_campaigns::{SEQUENCE_QUEUE, SYNC_QUEUE};
-use nextier_platform::local::{PgQueue, QueueSpec};
+use nextier_platform::local::PgQueue;
 use nextier_platform::Queue;
 use serde_json::{json, Value};
 use support::{harness, As, Harness};
@@ -67,39 +64,11 @@ async fn act(h: &Harness, t: &Team, who: &As, id: &str, action: &str) -> support
 }
 
 async fn queues(h: &Harness) -> PgQueue {
-    let q = PgQueue::new(h.t.db.clone());
-    q.declare(&QueueSpec::with_dlq(SEQUENCE_QUEUE, Duration::from_secs(180), 5)).await.unwrap();
-    q.declare(&QueueSpec::with_dlq(SYNC_QUEUE, Duration::from_secs(180), 5)).await.unwrap();
-    q
+    h.campaign_queues().await
 }
 
-/// Runs one tick and processes everything it queued.
 async fn run_tick(h: &Harness, q: &PgQueue) -> u64 {
-    // Inside quiet hours for the test numbers (New York) whenever the tests run.
-    let at = nextier_domain::quiet_hours::next_allowed(
-        Utc::now() + chrono::Duration::seconds(1),
-        &nextier_domain::quiet_hours::locate("+12125552101", None),
-    );
-    let s = tick(&h.t.worker, q, at, &TickConfig::default()).await.unwrap();
-    let clock = nextier_platform::ports::clock::ManualClock::at(at);
-    let seq = Sequencer {
-        db: h.t.db.clone(),
-        gate: Arc::new(nextier_campaigns::gate::sandbox()),
-        clock: Arc::new(clock),
-        queue: None,
-    };
-    loop {
-        let msgs = q.receive(SEQUENCE_QUEUE, 10).await.unwrap();
-        if msgs.is_empty() {
-            break;
-        }
-        for m in msgs {
-            let job: SequenceJob = serde_json::from_str(&m.body).unwrap();
-            seq.process(&job).await.unwrap();
-            q.delete(SEQUENCE_QUEUE, &m.receipt_handle).await.unwrap();
-        }
-    }
-    s.claimed
+    h.run_campaign_tick(q).await
 }
 
 #[tokio::test]

@@ -47,7 +47,8 @@ async fn rig() -> (Harness, FakeProviders, String) {
             "mailAddress": {"street": format!("{} Mail Rd", 500 + i), "city": "Miami", "state": "FL", "zip": "33101"},
             "owner1FirstName": first, "owner1LastName": last,
             "ownerOccupied": false, "absenteeOwner": true, "vacant": i == 0, "preForeclosure": i == 0,
-            "equityPercent": equity, "estimatedValue": value, "propertyType": "SFR", "yearBuilt": 1980
+            "equityPercent": equity, "estimatedValue": value, "estimatedEquity": (value as i64) * (equity as i64) / 100,
+            "propertyType": "SFR", "yearBuilt": 1980
         }));
     }
     (h, fake, team)
@@ -377,4 +378,117 @@ async fn the_nightly_match_runs_each_saved_search_once_a_night_in_the_team_and_r
     assert!(n.properties >= 2, "{n:?}");
     let saved = ok(&h, "GET", &format!("/teams/{team}/properties/saved-searches"), None).await;
     assert_eq!(saved[0]["runIndex"], 3, "{saved}");
+}
+
+#[tokio::test]
+async fn property_merge_fields_render_in_a_campaign_send_with_fallbacks_and_staging_names_who_lacks_them() {
+    let (h, fake, team) = rig().await;
+    h.join(&team, "alice", "bob", "ADMIN").await;
+    // Ana owns 20 Elm St outright (a record with equity in dollars) and 10 Oak St (the more
+    // distressed: vacant, pre-foreclosure); the merge fields speak of the more distressed one.
+    fake.state.property(json!({
+        "id": "900010",
+        "address": {"street": "20 Elm St", "city": "Tampa", "state": "FL", "zip": "33602"},
+        "mailAddress": {"street": "500 Mail Rd", "city": "Miami", "state": "FL", "zip": "33101"},
+        "owner1FirstName": "Ana", "owner1LastName": "Ruiz", "ownerOccupied": false,
+        "equityPercent": 100, "estimatedValue": 150000, "estimatedEquity": 150000
+    }));
+    let out = ok(
+        &h,
+        "POST",
+        &format!("/teams/{team}/properties/search"),
+        Some(json!({"criteria": {"state": "FL"}, "size": 10})),
+    )
+    .await;
+    let ana = ok(
+        &h,
+        "POST",
+        &format!("/teams/{team}/contacts"),
+        Some(json!({"firstName": "Ana", "lastName": "Ruiz", "phones": [{"number": "2125552101", "type": "mobile"}],
+        "address": {"line1": "500 Mail Rd", "city": "Miami", "state": "FL", "zip": "33101"}})),
+    )
+    .await;
+    let eve = ok(
+        &h,
+        "POST",
+        &format!("/teams/{team}/contacts"),
+        Some(json!({"firstName": "Eve", "phones": [{"number": "2125552102", "type": "mobile"}]})),
+    )
+    .await;
+    for p in out["properties"].as_array().unwrap() {
+        if ["900000", "900010"].contains(&p["externalId"].as_str().unwrap()) {
+            let l =
+                ok(&h, "POST", &format!("/teams/{team}/properties/{}/link-owners", p["id"].as_str().unwrap()), None)
+                    .await;
+            assert_eq!(l["outcomes"][0]["outcome"], "linked", "{l}");
+        }
+    }
+    let campaign = |body: &'static str| {
+        let h = &h;
+        let team = team.clone();
+        let contacts = json!([ana["id"], eve["id"]]);
+        async move {
+            let c = ok(h, "POST", &format!("/teams/{team}/campaigns"), Some(json!({"name": &body[..40]}))).await;
+            let id = c["id"].as_str().unwrap().to_owned();
+            ok(
+                h,
+                "POST",
+                &format!("/teams/{team}/campaigns/{id}/steps"),
+                Some(json!({"channel": "SMS", "body": body})),
+            )
+            .await;
+            let e = ok(
+                h,
+                "POST",
+                &format!("/teams/{team}/campaigns/{id}/enrolments"),
+                Some(json!({"contactIds": contacts})),
+            )
+            .await;
+            (id, e)
+        }
+    };
+
+    // With fallbacks it stages, and the send renders Ana's property and Eve's fallbacks.
+    let (id, _) = campaign(
+        "Hi {{firstName}}, is {{propertyAddress|your property}} in {{propertyCity|town}} for sale? \
+         Worth ~{{estimatedValue|a lot}} ({{equity|some}} equity, {{equityPercent|many%}}), score {{distressScore|n/a}}.",
+    )
+    .await;
+    for (who, action) in [(&ALICE, "stage"), (&BOB, "approve"), (&BOB, "start")] {
+        let r = h.call(who, "POST", &format!("/teams/{team}/campaigns/{id}/{action}"), None).await;
+        assert_eq!(r.status, StatusCode::OK, "{action}: {}", r.body);
+    }
+    let q = h.campaign_queues().await;
+    assert_eq!(h.run_campaign_tick(&q).await, 2);
+    let sent: Vec<String> =
+        h.t.superuser()
+            .await
+            .query("SELECT body FROM messages WHERE body LIKE '%for sale%' ORDER BY body", &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+    let why: Vec<String> =
+        h.t.superuser()
+            .await
+            .query("SELECT status || ': ' || coalesce(reason, '') FROM campaign_executions", &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+    assert_eq!(sent.len(), 2, "{sent:?} {why:?}");
+    assert!(
+        sent[0].starts_with("Hi Ana, is 10 Oak St in Tampa for sale? Worth ~$300,000 ($255,000 equity, 85%), score "),
+        "{}",
+        sent[0]
+    );
+    assert_eq!(sent[1], "Hi Eve, is your property in town for sale? Worth ~a lot (some equity, many%), score n/a.");
+    // Eve owns nothing: a template that requires a property field does not enrol her, and
+    // says why; Ana (whose one-step enrolment completed) is enrolled.
+    let (_, e) = campaign("Hi {{firstName}}, is {{propertyAddress}} for sale?").await;
+    assert_eq!(e["enrolled"], 1, "{e}");
+    assert_eq!(e["skipped"][0]["contactId"], eve["id"], "{e}");
+    assert!(e["skipped"][0]["reason"].as_str().unwrap().contains("propertyAddress"), "{e}");
 }

@@ -22,7 +22,7 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use chrono::{DateTime, Duration, Utc};
 use futures::future::{join_all, try_join_all};
 use nextier_domain::campaign::EnrolmentStatus;
-use nextier_domain::ids::{CampaignId, EnrolmentId, TeamId};
+use nextier_domain::ids::{CampaignId, ContactId, EnrolmentId, TeamId};
 use nextier_domain::sequence::{decide_contact, decide_enrolment, ContactDecision, EnrolmentDecision, EnrolmentFacts};
 use nextier_domain::template::Template;
 use nextier_platform::{OutgoingMessage, Queue};
@@ -253,6 +253,14 @@ impl Sequencer {
             }
         }))
         .await?;
+        // The property merge fields' values, for the contacts whose step names one.
+        let owners: Vec<ContactId> = live
+            .iter()
+            .zip(&found)
+            .filter(|((_, w, idx), c)| c.is_some() && w.steps[*idx].uses_property_fields())
+            .map(|((_, w, _), _)| w.contact.clone())
+            .collect();
+        let properties = campaigns::merge_properties(&tx, &owners).await?;
 
         let mut endings: Vec<Ending<'_>> = Vec::new();
         let mut ready: Vec<Job<'_>> = Vec::new();
@@ -277,7 +285,7 @@ impl Sequencer {
             };
             // Render; a missing required field refuses the send (never a blank).
             let key = send_key(work, idx);
-            match render(&work.steps[idx], &contact, &key) {
+            match render(&work.steps[idx], &contact, properties.get(&contact.id), &key) {
                 Ok((subject, body, opener)) => {
                     ready.push(Job { pos: i, job, work, idx, contact, subject, body, opener })
                 }
@@ -533,9 +541,10 @@ fn send_key(work: &Work, idx: usize) -> String {
 fn render(
     step: &campaigns::Step,
     contact: &Contact,
+    property: Option<&campaigns::MergeProperty>,
     send_key: &str,
 ) -> Result<(Option<String>, String, Option<String>), String> {
-    let lookup = |f: &str| campaigns::merge_value(contact, f);
+    let lookup = |f: &str| campaigns::merge_value(contact, property, f);
     let (text, opener) = match step.variant_for(send_key) {
         Some(v) => (v.body.as_str(), Some(v.opener_id.clone())),
         None => (step.body.as_str(), None),

@@ -10,6 +10,39 @@ use std::fmt;
 pub const KNOWN_FIELDS: &[&str] =
     &["firstName", "lastName", "fullName", "company", "title", "city", "state", "zip", "email", "phone"];
 
+/// The fields of the contact's property (the one they own with the highest distress score,
+/// the most recently linked on a tie): its street line, place, equity in dollars and percent,
+/// estimated value and distress score. A contact who owns none has no value for them, so a
+/// template gives a fallback (`{{propertyAddress|your property}}`) or staging names who lacks it.
+pub const PROPERTY_FIELDS: &[&str] = &[
+    "propertyAddress",
+    "propertyCity",
+    "propertyState",
+    "propertyZip",
+    "equity",
+    "equityPercent",
+    "estimatedValue",
+    "distressScore",
+];
+
+/// Whether a field is one of the contact's property's.
+pub fn is_property_field(name: &str) -> bool {
+    PROPERTY_FIELDS.contains(&name)
+}
+
+/// Whole dollars as people write them: `$1,250,000` (`-$5,000` below zero).
+pub fn dollars(v: i64) -> String {
+    let digits = v.unsigned_abs().to_string();
+    let mut out = String::with_capacity(digits.len() + 4);
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    format!("{}${out}", if v < 0 { "-" } else { "" })
+}
+
 const MAX_FALLBACK: usize = 100;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,7 +71,7 @@ pub struct TemplateError {
 pub struct MissingField(pub String);
 
 fn valid_name(name: &str) -> bool {
-    if KNOWN_FIELDS.contains(&name) {
+    if KNOWN_FIELDS.contains(&name) || is_property_field(name) {
         return true;
     }
     match name.strip_prefix("custom.") {
@@ -212,6 +245,19 @@ mod tests {
         let long = format!("{{{{firstName|{}}}}}", "x".repeat(101));
         assert!(Template::parse(&long).is_err());
         assert!(Template::parse("No fields, just { braces }").is_ok());
+    }
+
+    #[test]
+    fn property_fields_parse_and_money_reads_like_money() {
+        let t = Template::parse("About {{propertyAddress|your property}}: {{equity}} of {{estimatedValue}}").unwrap();
+        assert_eq!(t.required_fields(), vec!["equity", "estimatedValue"]);
+        assert!(t.fields().iter().all(|f| is_property_field(f)));
+        assert_eq!(dollars(0), "$0");
+        assert_eq!(dollars(999), "$999");
+        assert_eq!(dollars(1_000), "$1,000");
+        assert_eq!(dollars(1_250_000), "$1,250,000");
+        assert_eq!(dollars(-5_000), "-$5,000");
+        assert_eq!(dollars(i64::MIN), "-$9,223,372,036,854,775,808");
     }
 
     #[test]

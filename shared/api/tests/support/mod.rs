@@ -165,6 +165,48 @@ impl Harness {
         r.body["secret"].as_str().unwrap().to_owned()
     }
 
+    /// The campaign queues, declared on the test database.
+    pub async fn campaign_queues(&self) -> PgQueue {
+        use nextier_platform::local::QueueSpec;
+        let q = PgQueue::new(self.t.db.clone());
+        for name in [nextier_campaigns::SEQUENCE_QUEUE, nextier_campaigns::SYNC_QUEUE] {
+            q.declare(&QueueSpec::with_dlq(name, std::time::Duration::from_secs(180), 5)).await.unwrap();
+        }
+        q
+    }
+
+    /// Runs one campaign tick (at a moment outside quiet hours for New York numbers and Florida
+    /// addresses, which span the Central and Eastern zones) and
+    /// processes everything it queued through the sequence consumer and the sandbox gate;
+    /// how many steps it claimed.
+    pub async fn run_campaign_tick(&self, q: &PgQueue) -> u64 {
+        use nextier_campaigns::sequence::{SequenceJob, Sequencer};
+        use nextier_platform::Queue;
+        let at = nextier_domain::quiet_hours::next_allowed(
+            chrono::Utc::now() + chrono::Duration::seconds(1),
+            &nextier_domain::quiet_hours::locate("+12125552101", Some("FL")),
+        );
+        let s = nextier_campaigns::tick::tick(&self.t.worker, q, at, &Default::default()).await.unwrap();
+        let seq = Sequencer {
+            db: self.t.db.clone(),
+            gate: Arc::new(nextier_campaigns::gate::sandbox()),
+            clock: Arc::new(nextier_platform::ports::clock::ManualClock::at(at)),
+            queue: None,
+        };
+        loop {
+            let msgs = q.receive(nextier_campaigns::SEQUENCE_QUEUE, 10).await.unwrap();
+            if msgs.is_empty() {
+                break;
+            }
+            for m in msgs {
+                let job: SequenceJob = serde_json::from_str(&m.body).unwrap();
+                seq.process(&job).await.unwrap();
+                q.delete(nextier_campaigns::SEQUENCE_QUEUE, &m.receipt_handle).await.unwrap();
+            }
+        }
+        s.claimed
+    }
+
     pub async fn count(&self, table: &str) -> i64 {
         self.t.superuser().await.query_one(&format!("SELECT count(*) FROM {table}"), &[]).await.unwrap().get(0)
     }

@@ -59,6 +59,14 @@ impl Step {
         out
     }
 
+    /// Whether any of its texts names a field of the contact's property (so a send reads it).
+    pub fn uses_property_fields(&self) -> bool {
+        self.texts().iter().any(|(_, text)| {
+            nextier_domain::template::Template::parse(text)
+                .is_ok_and(|t| t.fields().iter().any(|f| nextier_domain::template::is_property_field(f)))
+        })
+    }
+
     /// The variant a send with this key uses: by weight, from a roll derived from the key,
     /// so a retried send picks the same one. `None` when the step has no variants.
     pub fn variant_for(&self, send_key: &str) -> Option<&crate::openers::Variant> {
@@ -234,8 +242,89 @@ pub async fn step_exists(tx: &Tx<'_>, campaign: &CampaignId, id: &StepId) -> Res
 
 // Merge fields ------------------------------------------------------------------------
 
-/// A merge field's value for a contact, as a send renders it.
-pub fn merge_value(c: &Contact, field: &str) -> Option<String> {
+/// What the property merge fields say of a contact's property
+/// (`nextier_domain::template::PROPERTY_FIELDS`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MergeProperty {
+    pub line1: Option<String>,
+    pub city: Option<String>,
+    pub state: Option<String>,
+    pub zip: Option<String>,
+    pub estimated_value: Option<i64>,
+    pub estimated_equity: Option<i64>,
+    pub equity_percent: Option<f64>,
+    pub distress_score: Option<i32>,
+}
+
+/// The contact's property, over `contacts c`: the one they own with the highest distress
+/// score, the most recently linked on a tie. Staging's count and a send's render agree on it.
+const PRIMARY_PROPERTY: &str = "FROM property_owners o JOIN properties p ON p.id = o.property_id
+      LEFT JOIN property_distress_scores d ON d.property_id = p.id
+     WHERE o.contact_id = c.id ORDER BY d.score DESC NULLS LAST, o.linked_at DESC, p.id LIMIT 1";
+
+fn primary_property(col: &str) -> String {
+    format!("(SELECT {col} {PRIMARY_PROPERTY})")
+}
+
+/// The merge values of each contact's property (absent: they own none), in one query.
+pub async fn merge_properties(
+    tx: &Tx<'_>,
+    contacts: &[ContactId],
+) -> Result<std::collections::HashMap<ContactId, MergeProperty>> {
+    if contacts.is_empty() {
+        return Ok(Default::default());
+    }
+    let ids: Vec<&str> = contacts.iter().map(|c| c.as_str()).collect();
+    let rows = tx
+        .query_typed(
+            &format!(
+                "SELECT c.id, x.* FROM contacts c,
+                   LATERAL (SELECT p.line1, p.city, p.state::text AS state, p.zip, p.estimated_value,
+                                   p.estimated_equity, p.equity_percent::float8 AS equity_percent, d.score
+                            {PRIMARY_PROPERTY}) x
+                  WHERE c.id = ANY($1)"
+            ),
+            params![ids => TEXT_ARRAY],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            (
+                ContactId::from_trusted(r.get::<_, String>(0)),
+                MergeProperty {
+                    line1: r.get(1),
+                    city: r.get(2),
+                    state: r.get(3),
+                    zip: r.get(4),
+                    estimated_value: r.get(5),
+                    estimated_equity: r.get(6),
+                    equity_percent: r.get(7),
+                    distress_score: r.get(8),
+                },
+            )
+        })
+        .collect())
+}
+
+/// A merge field's value for a contact (and their property, if they own one), as a send
+/// renders it.
+pub fn merge_value(c: &Contact, property: Option<&MergeProperty>, field: &str) -> Option<String> {
+    use nextier_domain::template::dollars;
+    if nextier_domain::template::is_property_field(field) {
+        let p = property?;
+        return match field {
+            "propertyAddress" => p.line1.clone(),
+            "propertyCity" => p.city.clone(),
+            "propertyState" => p.state.clone(),
+            "propertyZip" => p.zip.clone(),
+            "equity" => p.estimated_equity.map(dollars),
+            "equityPercent" => p.equity_percent.filter(|v| v.is_finite()).map(|v| format!("{}%", v.round() as i64)),
+            "estimatedValue" => p.estimated_value.map(dollars),
+            "distressScore" => p.distress_score.map(|v| v.to_string()),
+            _ => None,
+        };
+    }
     let addr = c.addresses.first();
     match field {
         "firstName" => c.first_name.clone(),
@@ -271,6 +360,14 @@ fn merge_sql(field: &str) -> String {
         format!("(SELECT a.{col} FROM contact_addresses a WHERE a.contact_id = c.id ORDER BY a.is_current DESC, a.id LIMIT 1)")
     };
     match field {
+        "propertyAddress" => primary_property("p.line1"),
+        "propertyCity" => primary_property("p.city"),
+        "propertyState" => primary_property("p.state"),
+        "propertyZip" => primary_property("p.zip"),
+        "equity" => primary_property("p.estimated_equity"),
+        "equityPercent" => primary_property("p.equity_percent"),
+        "estimatedValue" => primary_property("p.estimated_value"),
+        "distressScore" => primary_property("d.score"),
         "firstName" => "c.first_name".into(),
         "lastName" => "c.last_name".into(),
         "fullName" => "concat_ws(' ', nullif(btrim(c.first_name), ''), nullif(btrim(c.last_name), ''))".into(),

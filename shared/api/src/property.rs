@@ -12,7 +12,7 @@ use axum::Json;
 use nextier_domain::access::Permission;
 use nextier_domain::ids::{ContactId, PropertyId, PropertySearchId, TeamId};
 use nextier_domain::FieldError;
-use nextier_http::{open_team, ApiError, Credential, Id, Ids, JsonBody};
+use nextier_http::{open_team, ApiError, Credential, Id, Ids, JsonBody, OptionalJson};
 use nextier_property::{check_criteria, OwnerOutcome, Properties, SearchOutcome};
 use nextier_store::properties::{self as store, Filter, Property, SavedSearch};
 use nextier_store::StoreError;
@@ -257,24 +257,56 @@ pub struct Linked {
     pub property: Property,
 }
 
+/// A person's choice for one owner.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct LinkByHand {
+    /// Which owner, as the record numbers them (from 1).
+    owner_number: i64,
+    /// The team's contact who is that owner.
+    contact_id: String,
+}
+
 /// Links the property's owners to the team's contacts: the contact with the same first and
 /// last name at the owner's mailing address; none: a new contact marked for review; several:
-/// nothing (a person decides). Linking again changes nothing.
+/// nothing (a person decides). Linking again changes nothing, and a contact a person deleted
+/// is not made again. With a body (`ownerNumber`, `contactId`) a person links that owner to
+/// the contact they chose instead.
 #[utoipa::path(post, path = "/teams/{teamId}/properties/{propertyId}/link-owners", tag = "property",
     params(("teamId" = String, Path), ("propertyId" = String, Path)),
-    responses((status = 200, description = "What happened to each owner", body = Linked)),
+    request_body(content = Option<LinkByHand>, description = "Optional: one owner linked by hand"),
+    responses((status = 200, description = "What happened to each owner", body = Linked),
+              (status = 400, description = "The owner number or the contact is not one of this property's or team's")),
     security(("bearer" = []), ("apiKey" = [])))]
 pub async fn link_property_owners(
     State(app): State<AppState>,
     cred: Credential,
     Ids((team, id)): Ids<(TeamId, PropertyId)>,
+    OptionalJson(body): OptionalJson<LinkByHand>,
 ) -> Result<Json<Linked>, ApiError> {
+    let chosen = match &body {
+        None => None,
+        Some(b) => {
+            let contact = ContactId::parse("contactId", &b.contact_id).map_err(|e| ApiError::Validation(vec![e]))?;
+            let number = i16::try_from(b.owner_number).ok().filter(|n| (1..=4).contains(n)).ok_or_else(|| {
+                ApiError::Validation(vec![FieldError::new("ownerNumber", "must be an owner number from 1 to 4")])
+            })?;
+            Some((number, contact))
+        }
+    };
     let mut conn = app.db.conn().await?;
     let (tx, access) = open_team(&mut conn, &cred, &team, Permission::ContactsWrite).await?;
     store::get(&tx, &id).await.map_err(not_found)?;
     // Concurrent links of one property make one contact per owner.
     tx.execute("SELECT 1 FROM properties WHERE id = $1 FOR UPDATE", &[&id.as_str()]).await.map_err(StoreError::from)?;
-    let outcomes = nextier_property::link_owners(&tx, &team, &id, &access.actor.label()).await?;
+    let outcomes = match chosen {
+        Some((number, contact)) => {
+            vec![nextier_property::link_by_hand(&tx, &team, &id, number, &contact)
+                .await?
+                .map_err(|e| ApiError::Validation(vec![e]))?]
+        }
+        None => nextier_property::link_owners(&tx, &team, &id, &access.actor.label()).await?,
+    };
     let property = store::get(&tx, &id).await?;
     tx.commit().await?;
     Ok(Json(Linked { outcomes, property }))

@@ -378,6 +378,39 @@ async fn the_nightly_match_runs_each_saved_search_once_a_night_in_the_team_and_r
     assert!(n.properties >= 2, "{n:?}");
     let saved = ok(&h, "GET", &format!("/teams/{team}/properties/saved-searches"), None).await;
     assert_eq!(saved[0]["runIndex"], 3, "{saved}");
+
+    // Two invocations at once walk each search once (the run is leased), never twice.
+    let now = "2026-12-07T08:00:00Z";
+    let (one, two) = (p(now), p(now));
+    let (x, y) = tokio::join!(nightly::run(&one, at(now)), nightly::run(&two, at(now)));
+    let (x, y) = (x.unwrap(), y.unwrap());
+    assert_eq!((x.searches + y.searches, x.finished + y.finished), (2, 2), "{x:?} {y:?}");
+
+    // A provider that keeps failing: three attempts in the night, then `failed` until the next.
+    ok(
+        &h,
+        "POST",
+        &format!("/teams/{team}/properties/saved-searches"),
+        Some(json!({"name": "Zip", "criteria": {"state": "FL", "zip": "33602"}})),
+    )
+    .await;
+    for _ in 0..6 {
+        f.state.fail_next("realestateapi", Failure::Status(503));
+    }
+    for hour in ["08", "09", "10"] {
+        let now = format!("2026-12-08T{hour}:00:00Z");
+        let n = nightly::run(&p(&now), at(&now)).await.unwrap();
+        assert_eq!(n.stopped.len(), 1, "{n:?}");
+    }
+    let saved = ok(&h, "GET", &format!("/teams/{team}/properties/saved-searches"), None).await;
+    let zip = saved.as_array().unwrap().iter().find(|s| s["name"] == "Zip").unwrap();
+    assert_eq!(zip["runStatus"], "failed", "{zip}");
+    assert!(zip["runNote"].as_str().unwrap().contains("stopped"), "{zip}");
+    let before = calls(&f, "/PropertySearch");
+    let n = nightly::run(&p("2026-12-08T11:00:00Z"), at("2026-12-08T11:00:00Z")).await.unwrap();
+    assert_eq!((n.searches, calls(&f, "/PropertySearch")), (0, before), "not again tonight: {n:?}");
+    let n = nightly::run(&p("2026-12-09T08:00:00Z"), at("2026-12-09T08:00:00Z")).await.unwrap();
+    assert_eq!((n.searches, n.finished), (3, 3), "the next night it runs anew: {n:?}");
 }
 
 #[tokio::test]
@@ -491,4 +524,109 @@ async fn property_merge_fields_render_in_a_campaign_send_with_fallbacks_and_stag
     assert_eq!(e["enrolled"], 1, "{e}");
     assert_eq!(e["skipped"][0]["contactId"], eve["id"], "{e}");
     assert!(e["skipped"][0]["reason"].as_str().unwrap().contains("propertyAddress"), "{e}");
+}
+
+#[tokio::test]
+async fn owners_are_linked_by_hand_stay_dismissed_and_concurrent_links_make_one_contact() {
+    let (h, fake, team) = rig().await;
+    // Dan owns two properties, mailed to one address with a zip+4: two links at once, one contact.
+    for (i, street) in ["1 Bay Rd", "2 Bay Rd"].into_iter().enumerate() {
+        fake.state.property(json!({
+            "id": format!("95000{i}"),
+            "address": {"street": street, "city": "Sarasota", "state": "FL", "zip": "34236"},
+            "mailAddress": {"street": "9  Harbor Ln", "city": "Naples", "state": "fl", "zip": "34102-4455"},
+            "owner1FirstName": "Dan", "owner1LastName": "Cole", "estimatedValue": 410000
+        }));
+    }
+    // A record with no mailing or property street: nobody is made up.
+    fake.state.property(json!({
+        "id": "950009", "address": {"city": "Sarasota", "state": "FL"},
+        "owner1FirstName": "Nia", "owner1LastName": "Vale"
+    }));
+    let out = ok(
+        &h,
+        "POST",
+        &format!("/teams/{team}/properties/search"),
+        Some(json!({"criteria": {"state": "FL"}, "size": 20})),
+    )
+    .await;
+    let by_ext = |e: &str| {
+        out["properties"].as_array().unwrap().iter().find(|p| p["externalId"] == e).unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let link = |id: String| {
+        let h = &h;
+        let team = team.clone();
+        async move { ok(h, "POST", &format!("/teams/{team}/properties/{id}/link-owners"), None).await }
+    };
+    let (a, b) = tokio::join!(link(by_ext("950000")), link(by_ext("950001")));
+    let dan: Vec<&Value> = [&a, &b].iter().map(|l| &l["outcomes"][0]["contactId"]).collect();
+    assert_eq!(dan[0], dan[1], "one owner, one contact: {a} {b}");
+    let outcomes = [a["outcomes"][0]["outcome"].as_str().unwrap(), b["outcomes"][0]["outcome"].as_str().unwrap()];
+    assert!(outcomes.contains(&"created") && outcomes.contains(&"linked"), "{outcomes:?}");
+    let c = ok(&h, "GET", &format!("/teams/{team}/contacts/{}", dan[0].as_str().unwrap()), None).await;
+    assert_eq!(c["addresses"][0]["zip"], "34102", "{c}");
+    assert_eq!(c["addresses"][0]["state"], "FL", "{c}");
+    let nia = link(by_ext("950009")).await;
+    assert_eq!(nia["outcomes"][0]["outcome"], "no_address", "{nia}");
+
+    // Bo is two contacts at one address: ambiguous until a person links one by hand.
+    let mut bos = Vec::new();
+    for _ in 0..2 {
+        let bo = ok(
+            &h,
+            "POST",
+            &format!("/teams/{team}/contacts"),
+            Some(json!({"firstName": "Bo", "lastName": "Stone",
+            "address": {"line1": "501 Mail Rd", "city": "Miami", "state": "FL", "zip": "33101"}})),
+        )
+        .await;
+        bos.push(bo["id"].as_str().unwrap().to_owned());
+    }
+    let bo_prop = by_ext("900001");
+    let amb = link(bo_prop.clone()).await;
+    assert_eq!(amb["outcomes"][0]["outcome"], "ambiguous");
+    let url = format!("/teams/{team}/properties/{bo_prop}/link-owners");
+    for (body, field) in [
+        (json!({"ownerNumber": 2, "contactId": bos[0]}), "ownerNumber"),
+        (json!({"ownerNumber": 0, "contactId": bos[0]}), "ownerNumber"),
+        (json!({"ownerNumber": 1, "contactId": "con_nope"}), "contactId"),
+        (json!({"ownerNumber": 1}), "contactId"),
+    ] {
+        let r = h.call(&ALICE, "POST", &url, Some(body.clone())).await;
+        assert_eq!((r.status, r.field()), (StatusCode::BAD_REQUEST, Some(field)), "{body}: {}", r.body);
+    }
+    // Another team's contact is no contact of this team.
+    let other = h.team("bob", "Other").await;
+    let theirs = h
+        .call(&BOB, "POST", &format!("/teams/{other}/contacts"), Some(json!({"firstName": "Bo", "lastName": "Stone"})))
+        .await;
+    let r = h.call(&ALICE, "POST", &url, Some(json!({"ownerNumber": 1, "contactId": theirs.body["id"]}))).await;
+    assert_eq!((r.status, r.field()), (StatusCode::BAD_REQUEST, Some("contactId")), "{}", r.body);
+    let chosen = ok(&h, "POST", &url, Some(json!({"ownerNumber": 1, "contactId": bos[1]}))).await;
+    assert_eq!(chosen["property"]["owners"][0]["contactId"], bos[1].as_str(), "{chosen}");
+    assert_eq!(chosen["property"]["owners"][0]["matchedBy"], "person");
+
+    // A contact made for review and deleted by a person is not made again.
+    let cy = link(by_ext("900002")).await;
+    assert_eq!(cy["outcomes"][0]["outcome"], "created");
+    let cy_id = cy["outcomes"][0]["contactId"].as_str().unwrap().to_owned();
+    let del = h.call(&ALICE, "DELETE", &format!("/teams/{team}/contacts/{cy_id}"), None).await;
+    assert!(del.status.is_success(), "{}", del.body);
+    let before = h.count("contacts").await;
+    let again = link(by_ext("900002")).await;
+    assert_eq!(again["outcomes"][0]["outcome"], "dismissed", "{again}");
+    assert_eq!(h.count("contacts").await, before);
+
+    // The searches are on the team's cost ledger: one call, its records as credits.
+    ok(&h, "POST", &format!("/teams/{team}/properties/search"), Some(json!({"criteria": {"state": "FL"}, "size": 20})))
+        .await;
+    let costs = ok(&h, "GET", &format!("/teams/{team}/enrichment-costs"), None).await;
+    let rea = costs["days"].as_array().unwrap().iter().find(|d| d["provider"] == "realestateapi").unwrap();
+    assert_eq!(
+        (rea["calls"].clone(), rea["credits"].clone(), rea["cacheHits"].clone()),
+        (json!(1), json!(7), json!(1))
+    );
 }

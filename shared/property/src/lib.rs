@@ -16,6 +16,7 @@ use nextier_domain::enrichment::Provider;
 use nextier_domain::ids::{ContactId, PropertyId, TeamId};
 use nextier_domain::property::{self as rules, Facts, Record};
 use nextier_domain::rate::Take;
+use nextier_domain::FieldError;
 use nextier_platform::ports::clock::Clock;
 use nextier_platform::ports::property::{PropertyData, ProviderError};
 use nextier_platform::ports::RateLimiter;
@@ -174,6 +175,20 @@ impl Properties {
         }
     }
 
+    /// A failed provider call on the ledger (best effort: the caller reports the failure itself).
+    async fn charge_failure(&self, team: &TeamId, now: DateTime<Utc>) {
+        let charged = async {
+            let mut conn = self.db.conn().await?;
+            let tx = scope::begin(&mut conn, &Scope::team(team.clone())).await?;
+            let failed = cache::Cost { failures: 1, ..Default::default() };
+            cache::charge_to(&tx, team, cache::PROPERTY_LEDGER, Provider::RealEstateApi, now, failed).await?;
+            tx.commit().await.map_err(StoreError::from)
+        };
+        if let Err(e) = charged.await {
+            tracing::warn!(error = %e, "a failed RealEstateAPI call was not recorded on the cost ledger");
+        }
+    }
+
     async fn team_key(tx: &Tx<'_>, team: &TeamId) -> Result<Option<String>, StoreError> {
         match settings::get(tx, team, "enrichment", "realestateapi_api_key", true).await {
             Ok(s) => Ok(Some(s.value).filter(|v| !v.trim().is_empty())),
@@ -234,10 +249,13 @@ impl Properties {
                     serde_json::from_value(v.get("records").cloned().unwrap_or_default()).unwrap_or_default();
                 (total, records, true)
             }
-            None => {
-                let page = self.data.search(team_key.as_deref(), criteria, index, size).await?;
-                (page.total, page.records, false)
-            }
+            None => match self.data.search(team_key.as_deref(), criteria, index, size).await {
+                Ok(page) => (page.total, page.records, false),
+                Err(e) => {
+                    self.charge_failure(team, now).await;
+                    return Err(e.into());
+                }
+            },
         };
         let mut conn = self.db.conn().await.map_err(Error::Store)?;
         let tx = scope::begin(&mut conn, &Scope::team(team.clone())).await?;
@@ -245,6 +263,12 @@ impl Properties {
             let answer = serde_json::json!({"total": total, "records": records});
             cache::cache_until(&tx, team, CACHE_SEARCH, &key, &answer, now, now + Duration::days(CACHE_DAYS)).await?;
         }
+        let cost = if cached {
+            cache::Cost { cache_hits: 1, ..Default::default() }
+        } else {
+            cache::Cost { calls: 1, credits: records.len() as i32, ..Default::default() }
+        };
+        cache::charge_to(&tx, team, cache::PROPERTY_LEDGER, Provider::RealEstateApi, now, cost).await?;
         let (ids, added) = self.keep(&tx, team, &records).await?;
         let mut properties = Vec::with_capacity(ids.len());
         for id in &ids {
@@ -271,12 +295,25 @@ impl Properties {
             tx.commit().await.map_err(StoreError::from)?;
             (p.external_id, hit, team_key)
         };
+        let cached = hit.is_some();
         let record: Option<Record> = match hit {
             Some(v) => serde_json::from_value(v).ok(),
-            None => self.data.detail(team_key.as_deref(), &external).await?,
+            None => match self.data.detail(team_key.as_deref(), &external).await {
+                Ok(r) => r,
+                Err(e) => {
+                    self.charge_failure(team, now).await;
+                    return Err(e.into());
+                }
+            },
         };
         let mut conn = self.db.conn().await.map_err(Error::Store)?;
         let tx = scope::begin(&mut conn, &Scope::team(team.clone())).await?;
+        let cost = if cached {
+            cache::Cost { cache_hits: 1, ..Default::default() }
+        } else {
+            cache::Cost { calls: 1, credits: i32::from(record.is_some()), ..Default::default() }
+        };
+        cache::charge_to(&tx, team, cache::PROPERTY_LEDGER, Provider::RealEstateApi, now, cost).await?;
         if let Some(r) = &record {
             // The provider answered for this property (never another's record under its id).
             if r.external_id == external {
@@ -299,16 +336,31 @@ pub struct OwnerOutcome {
     pub owner_number: i16,
     pub first_name: Option<String>,
     pub last_name: Option<String>,
-    /// `linked` (an existing contact with this name at this address), `created` (a new contact,
-    /// marked for review), `ambiguous` (several contacts match: a person decides), `no_name`.
+    /// `linked` (an existing contact with this name at this address, or the one a person chose),
+    /// `created` (a new contact, marked for review), `ambiguous` (several contacts match: a
+    /// person decides), `dismissed` (a person deleted the contact made for this owner: not made
+    /// again), `no_name` (the record names no last name), `no_address` (no street with a zip or
+    /// a city and state to look at).
     pub outcome: String,
     pub contact_id: Option<ContactId>,
     pub detail: String,
 }
 
+/// The five-digit zip a zip starts with (`33101-1234` → `33101`), if it does.
+fn zip5(zip: Option<&str>) -> Option<String> {
+    let z = zip?.trim();
+    let head: String = z.chars().take(5).collect();
+    (head.len() == 5
+        && head.chars().all(|c| c.is_ascii_digit())
+        && z.chars().nth(5).is_none_or(|c| !c.is_ascii_digit()))
+    .then_some(head)
+}
+
 /// Links a property's owners to the team's contacts: an owner is the contact with the same
 /// first and last name (in that order) at the owner's mailing address (else the property's);
 /// none: a new contact for review; several: nothing, a person decides. Never another team's.
+/// Concurrent links of properties with one owner make one contact: each owner's match and
+/// create run under a lock on who they are and where.
 pub async fn link_owners(
     tx: &Tx<'_>,
     team: &TeamId,
@@ -316,7 +368,18 @@ pub async fn link_owners(
     actor: &str,
 ) -> Result<Vec<OwnerOutcome>, StoreError> {
     let p = store::get(tx, id).await?;
-    let place = p.mailing_address.clone().unwrap_or_else(|| p.address.clone());
+    let links = store::owner_links(tx, id).await?;
+    let place = p.mailing_address.clone().filter(|m| m.line1.is_some()).unwrap_or_else(|| p.address.clone());
+    let street = place.line1.as_deref().map(str::trim).filter(|s| !s.is_empty());
+    let zip = zip5(place.zip.as_deref());
+    let state = place
+        .state
+        .as_deref()
+        .map(|s| s.trim().to_ascii_uppercase())
+        .filter(|s| s.len() == 2 && s.chars().all(|c| c.is_ascii_uppercase()));
+    let city = place.city.as_deref().map(str::trim).filter(|s| !s.is_empty());
+    let at = store::OwnerPlace { street, zip5: zip.as_deref(), city, state: state.as_deref() };
+    let locatable = street.is_some() && (zip.is_some() || (city.is_some() && state.is_some()));
     let mut out = Vec::new();
     for (i, n) in p.owner_names.iter().enumerate() {
         let number = (i + 1) as i16;
@@ -330,23 +393,51 @@ pub async fn link_owners(
             contact_id: contact,
             detail,
         };
-        if let Some(o) = p.owners.iter().find(|o| o.owner_number == number) {
-            out.push(base("linked", Some(o.contact_id.clone()), format!("already linked ({})", o.matched_by)));
+        let mine: Vec<&(i16, ContactId, bool)> = links.iter().filter(|(o, _, _)| *o == number).collect();
+        if let Some((_, c, _)) = mine.iter().find(|(_, _, deleted)| !deleted) {
+            out.push(base("linked", Some(c.clone()), "already linked".into()));
+            continue;
+        }
+        if !mine.is_empty() {
+            out.push(base(
+                "dismissed",
+                None,
+                "a person deleted the contact linked to this owner; it is not made again (link one by hand)".into(),
+            ));
             continue;
         }
         let Some(last) = last else {
             out.push(base("no_name", None, "the record names no last name for this owner".into()));
             continue;
         };
-        let found = store::contacts_named_at(tx, first, last, place.line1.as_deref(), place.zip.as_deref()).await?;
+        if !locatable {
+            out.push(base(
+                "no_address",
+                None,
+                "the record has no street with a zip, or a city and state, to match this owner at".into(),
+            ));
+            continue;
+        }
+        // One owner, one contact, even when two links of their properties run at once.
+        let who = format!(
+            "property-owner:{team}:{}:{}:{}:{}",
+            first.unwrap_or("").to_lowercase(),
+            last.to_lowercase(),
+            street.unwrap_or("").split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase(),
+            zip.as_deref().map(str::to_owned).unwrap_or_else(|| format!(
+                "{}/{}",
+                city.unwrap_or("").to_lowercase(),
+                state.as_deref().unwrap_or("")
+            )),
+        );
+        tx.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", &[&who]).await?;
+        let found = store::contacts_named_at(tx, first, last, &at).await?;
         match found.as_slice() {
             [one] => {
                 store::link_owner(tx, team, id, one, number, "name_and_address").await?;
                 out.push(base("linked", Some(one.clone()), "same name at the owner's mailing address".into()));
             }
             [] => {
-                let zip = place.zip.clone().filter(|z| z.len() == 5 && z.chars().all(|c| c.is_ascii_digit()));
-                let state = place.state.clone().filter(|s| s.len() == 2 && s.chars().all(|c| c.is_ascii_uppercase()));
                 let new = NewContact {
                     fields: contacts::Fields {
                         first_name: first.map(str::to_owned),
@@ -359,7 +450,12 @@ pub async fn link_owners(
                         ..contacts::Fields::default()
                     },
                     needs_review: true,
-                    address: Some(NewAddress { line1: place.line1.clone(), city: place.city.clone(), state, zip }),
+                    address: Some(NewAddress {
+                        line1: street.map(str::to_owned),
+                        city: city.map(str::to_owned),
+                        state: state.clone(),
+                        zip: zip.clone(),
+                    }),
                     ..NewContact::default()
                 };
                 let c = contacts::create(tx, team, &new, actor).await?;
@@ -378,4 +474,44 @@ pub async fn link_owners(
         }
     }
     Ok(out)
+}
+
+/// Links the contact a person chose as a property's owner (the answer to `ambiguous`,
+/// `dismissed` or a wrong match): replaces whatever that owner was linked to. The contact must
+/// be a live contact of the team (row-level security hides every other); the inner error
+/// names the field that is wrong.
+pub async fn link_by_hand(
+    tx: &Tx<'_>,
+    team: &TeamId,
+    id: &PropertyId,
+    number: i16,
+    contact: &ContactId,
+) -> Result<Result<OwnerOutcome, FieldError>, StoreError> {
+    let p = store::get(tx, id).await?;
+    let Some(name) = usize::try_from(number).ok().and_then(|n| n.checked_sub(1)).and_then(|i| p.owner_names.get(i))
+    else {
+        return Ok(Err(FieldError::new(
+            "ownerNumber",
+            format!("the property names {} owner(s), numbered from 1", p.owner_names.len()),
+        )));
+    };
+    match contacts::get(tx, contact).await {
+        Ok(_) => {}
+        Err(StoreError::NotFound) => return Ok(Err(FieldError::new("contactId", "no such contact in this team"))),
+        Err(e) => return Err(e),
+    }
+    let links = store::owner_links(tx, id).await?;
+    if let Some((other, _, _)) = links.iter().find(|(o, c, _)| c == contact && *o != number) {
+        return Ok(Err(FieldError::new("contactId", format!("this contact is already owner {other} of the property"))));
+    }
+    store::unlink_owner(tx, id, number).await?;
+    store::link_owner(tx, team, id, contact, number, "person").await?;
+    Ok(Ok(OwnerOutcome {
+        owner_number: number,
+        first_name: name.first.clone(),
+        last_name: name.last.clone(),
+        outcome: "linked".into(),
+        contact_id: Some(contact.clone()),
+        detail: "linked by a person".into(),
+    }))
 }

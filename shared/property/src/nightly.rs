@@ -53,6 +53,14 @@ pub fn due(
     }
 }
 
+/// How long a run is held by the invocation walking it (the function's longest life).
+pub const LEASE: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+/// Pages one search walks per invocation before the next search's turn (the rest resumes on
+/// the next hourly run), so one team's large search never starves the others.
+pub const PAGES_PER_TURN: usize = 20;
+/// Failed attempts (not the daily cap) after which a run stops for the night as `failed`.
+pub const MAX_ATTEMPTS: i32 = 3;
+
 pub async fn run(p: &Properties, now: DateTime<Utc>) -> anyhow::Result<Summary> {
     let all = {
         let mut conn = p.db.conn().await?;
@@ -60,15 +68,14 @@ pub async fn run(p: &Properties, now: DateTime<Utc>) -> anyhow::Result<Summary> 
         store::all_searches(&tx).await?
     };
     let mut summary = Summary::default();
-    for (id, team, zone, run_day, status) in all {
-        let Some(day) = due(zone.as_deref(), run_day, status.as_deref(), now) else { continue };
+    for s in all {
+        let Some(day) = due(s.zone.as_deref(), s.run_day, s.run_status.as_deref(), now) else { continue };
         if nextier_runtime::deadline::remaining().is_some_and(|left| left < std::time::Duration::from_secs(5)) {
-            summary.stopped.push(format!("{id}: the invocation's time ran out; the next run resumes"));
+            summary.stopped.push(format!("{}: the invocation's time ran out; the next run resumes", s.id));
             break;
         }
-        summary.searches += 1;
-        let id = PropertySearchId::from_trusted(id);
-        if let Err(e) = run_one(p, &team, &id, day, now, &mut summary).await {
+        let id = PropertySearchId::from_trusted(s.id);
+        if let Err(e) = run_one(p, &s.team, &id, day, now, &mut summary).await {
             tracing::warn!(search = %id, error = %format!("{e:#}"), "property match stopped");
             summary.stopped.push(format!("{id}: {e}"));
         }
@@ -84,29 +91,40 @@ async fn run_one(
     now: DateTime<Utc>,
     summary: &mut Summary,
 ) -> anyhow::Result<()> {
-    let (criteria, mut index) = {
+    let lease = now + chrono::Duration::from_std(LEASE).unwrap_or_default();
+    let claimed = {
         let mut conn = p.db.conn().await?;
         let tx = scope::begin(&mut conn, &Scope::team(team.clone())).await?;
-        let s = store::search_lock(&tx, id).await?;
-        let index = if s.run_day == Some(day) { s.run_index } else { 0 };
-        store::set_run(&tx, id, day, index, "running", None, now).await?;
+        let claimed = store::claim_run(&tx, id, day, now, lease).await?;
         tx.commit().await?;
-        (s.criteria, index)
+        claimed
     };
-    loop {
+    // Another invocation holds it, or today's run just finished.
+    let Some((criteria, mut index, _attempts)) = claimed else { return Ok(()) };
+    summary.searches += 1;
+    for _ in 0..PAGES_PER_TURN {
         if nextier_runtime::deadline::remaining().is_some_and(|left| left < std::time::Duration::from_secs(5)) {
-            return Ok(());
+            break;
         }
         let page = match p.search(team, &criteria, i64::from(index), MAX_PAGE).await {
             Ok(page) => page,
             Err(e) => {
-                let note = match &e {
-                    Error::Capped { .. } => format!("{e}; the run resumes tomorrow night"),
-                    other => format!("stopped: {other}; the next run resumes here"),
-                };
                 let mut conn = p.db.conn().await?;
                 let tx = scope::begin(&mut conn, &Scope::team(team.clone())).await?;
-                store::set_run(&tx, id, day, index, "running", Some(&note), now).await?;
+                match &e {
+                    // No call was made: the run waits, held by nobody, for the cap to refill.
+                    Error::Capped { .. } => {
+                        let note = format!("{e}; the run resumes when it refills");
+                        store::set_run(&tx, id, index, "running", Some(&note), None, now).await?;
+                    }
+                    other => {
+                        let note = format!("stopped: {other}");
+                        let status = store::fail_run(&tx, id, &note, MAX_ATTEMPTS, now).await?;
+                        if status == "failed" {
+                            tracing::error!(search = %id, "property match failed {MAX_ATTEMPTS} times tonight; it runs again tomorrow night");
+                        }
+                    }
+                }
                 tx.commit().await?;
                 return Err(e.into());
             }
@@ -118,7 +136,7 @@ async fn run_one(
         let mut conn = p.db.conn().await?;
         let tx = scope::begin(&mut conn, &Scope::team(team.clone())).await?;
         for prop in &page.properties {
-            // Concurrent runs of one property link one contact per owner.
+            // Concurrent links of one property link one contact per owner.
             tx.execute("SELECT 1 FROM properties WHERE id = $1 FOR UPDATE", &[&prop.id.as_str()])
                 .await
                 .map_err(StoreError::from)?;
@@ -134,13 +152,21 @@ async fn run_one(
         store::tag_owners(&tx, &ids, TAG).await?;
         index += page.properties.len() as i32;
         let done = page.properties.is_empty() || i64::from(index) >= page.total;
-        store::set_run(&tx, id, day, index, if done { "done" } else { "running" }, None, now).await?;
-        tx.commit().await?;
         if done {
+            store::set_run(&tx, id, index, "done", None, None, now).await?;
+            tx.commit().await?;
             summary.finished += 1;
             return Ok(());
         }
+        store::set_run(&tx, id, index, "running", None, Some(lease), now).await?;
+        tx.commit().await?;
     }
+    // Its turn is over (or the invocation's time): released, the next hourly run goes on.
+    let mut conn = p.db.conn().await?;
+    let tx = scope::begin(&mut conn, &Scope::team(team.clone())).await?;
+    store::set_run(&tx, id, index, "running", None, None, now).await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -551,11 +551,26 @@ pub struct Cost {
     pub failures: i32,
 }
 
+/// The ledger's name for calls made outside any enrichment job: property searches and details.
+pub const PROPERTY_LEDGER: &str = "property";
+
 /// Adds to the ledger row of the job, the provider and `now`'s UTC day.
 pub async fn charge(
     tx: &Tx<'_>,
     team: &TeamId,
     job: &EnrichmentJobId,
+    provider: Provider,
+    now: DateTime<Utc>,
+    c: Cost,
+) -> Result<()> {
+    charge_to(tx, team, job.as_str(), provider, now, c).await
+}
+
+/// Adds to a ledger row by name: a job's id or [`PROPERTY_LEDGER`].
+pub async fn charge_to(
+    tx: &Tx<'_>,
+    team: &TeamId,
+    job: &str,
     provider: Provider,
     now: DateTime<Utc>,
     c: Cost,
@@ -571,7 +586,7 @@ pub async fn charge(
              calls = enrichment_costs.calls + EXCLUDED.calls, credits = enrichment_costs.credits + EXCLUDED.credits,
              cache_hits = enrichment_costs.cache_hits + EXCLUDED.cache_hits,
              failures = enrichment_costs.failures + EXCLUDED.failures",
-        params![team.as_str() => TEXT, job.as_str() => TEXT, provider => TEXT, day => DATE, c.calls => INT4,
+        params![team.as_str() => TEXT, job => TEXT, provider => TEXT, day => DATE, c.calls => INT4,
                 c.credits => INT4, c.cache_hits => INT4, c.failures => INT4],
     )
     .await?;

@@ -236,27 +236,63 @@ pub async fn list(tx: &Tx<'_>, f: &Filter, after: Option<&str>, limit: i64) -> R
     Ok(rows.iter().map(property).collect())
 }
 
-/// The team's live contacts with this name (case-insensitive) and an address on this street
-/// and zip: who an owner already is.
+/// Where an owner is looked for: the street line and the five-digit zip, or (with no zip)
+/// the city and state.
+#[derive(Debug, Clone, Default)]
+pub struct OwnerPlace<'a> {
+    pub street: Option<&'a str>,
+    pub zip5: Option<&'a str>,
+    pub city: Option<&'a str>,
+    pub state: Option<&'a str>,
+}
+
+/// The team's live contacts with this name (case-insensitive; with no first name, any) and an
+/// address on this street in this zip (or, without a zip, this city and state): who an owner
+/// already is.
 pub async fn contacts_named_at(
     tx: &Tx<'_>,
     first: Option<&str>,
     last: &str,
-    street: Option<&str>,
-    zip: Option<&str>,
+    at: &OwnerPlace<'_>,
 ) -> Result<Vec<ContactId>> {
     let rows = tx
         .query_typed(
             "SELECT DISTINCT c.id FROM contacts c JOIN contact_addresses a ON a.contact_id = c.id
               WHERE c.deleted_at IS NULL AND lower(c.last_name) = lower($2)
                 AND ($1::text IS NULL OR lower(c.first_name) = lower($1))
-                AND lower(regexp_replace(coalesce(a.line1, ''), '\\s+', ' ', 'g')) = lower(regexp_replace(coalesce($3, ''), '\\s+', ' ', 'g'))
-                AND a.zip = $4
+                AND lower(regexp_replace(btrim(coalesce(a.line1, '')), '\\s+', ' ', 'g'))
+                  = lower(regexp_replace(btrim(coalesce($3, '')), '\\s+', ' ', 'g'))
+                AND CASE WHEN $4::text IS NOT NULL THEN left(a.zip, 5) = $4
+                         ELSE lower(a.city) = lower($5) AND upper(a.state) = upper($6) END
               ORDER BY c.id LIMIT 5",
-            params![first => TEXT, last => TEXT, street => TEXT, zip => TEXT],
+            params![first => TEXT, last => TEXT, at.street => TEXT, at.zip5 => TEXT, at.city => TEXT,
+                    at.state => TEXT],
         )
         .await?;
     Ok(rows.iter().map(|r| ContactId::from_trusted(r.get(0))).collect())
+}
+
+/// Every owner link of a property, with whether a person has since deleted its contact.
+pub async fn owner_links(tx: &Tx<'_>, property: &PropertyId) -> Result<Vec<(i16, ContactId, bool)>> {
+    let rows = tx
+        .query_typed(
+            "SELECT o.owner_number, o.contact_id, c.deleted_at IS NOT NULL
+               FROM property_owners o JOIN contacts c ON c.id = o.contact_id
+              WHERE o.property_id = $1 ORDER BY o.owner_number, o.linked_at",
+            params![property.as_str() => TEXT],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| (r.get(0), ContactId::from_trusted(r.get(1)), r.get(2))).collect())
+}
+
+/// Removes whatever contact an owner of a property is linked to.
+pub async fn unlink_owner(tx: &Tx<'_>, property: &PropertyId, number: i16) -> Result<u64> {
+    Ok(tx
+        .execute_typed(
+            "DELETE FROM property_owners WHERE property_id = $1 AND owner_number = $2",
+            params![property.as_str() => TEXT, number => INT2],
+        )
+        .await?)
 }
 
 /// Links a contact as a property's owner (once).
@@ -358,32 +394,98 @@ pub async fn delete_search(tx: &Tx<'_>, id: &nextier_domain::ids::PropertySearch
     Ok(())
 }
 
-/// Records where a run is: its day, the next page's index, its status and note.
-pub async fn set_run(
+/// Claims a search's run for `day` until `lease_until`: its criteria, the page index to go on
+/// from (0 on a new day) and the attempts so far. `None` when another invocation holds it or
+/// the day's run is done or failed (so two invocations never walk one search at once).
+pub async fn claim_run(
     tx: &Tx<'_>,
     id: &nextier_domain::ids::PropertySearchId,
     day: NaiveDate,
+    now: DateTime<Utc>,
+    lease_until: DateTime<Utc>,
+) -> Result<Option<(serde_json::Value, i32, i32)>> {
+    let rows = tx
+        .query_typed(
+            "UPDATE property_searches SET
+                 run_index = CASE WHEN run_day = $2 THEN run_index ELSE 0 END,
+                 run_attempts = CASE WHEN run_day = $2 THEN run_attempts ELSE 0 END,
+                 run_day = $2, run_status = 'running', run_lease_until = $4, last_run_at = $3
+              WHERE id = $1 AND (run_lease_until IS NULL OR run_lease_until <= $3)
+                AND NOT (run_day IS NOT DISTINCT FROM $2 AND run_status IN ('done', 'failed'))
+              RETURNING criteria, run_index, run_attempts",
+            params![id.as_str() => TEXT, day => DATE, now => TIMESTAMPTZ, lease_until => TIMESTAMPTZ],
+        )
+        .await?;
+    Ok(rows.first().map(|r| (r.get(0), r.get(1), r.get(2))))
+}
+
+/// Records where a held run is: the next page's index, its status (`running` or `done`) and
+/// note, and how long it is still held (`None`: released).
+pub async fn set_run(
+    tx: &Tx<'_>,
+    id: &nextier_domain::ids::PropertySearchId,
     index: i32,
     status: &str,
     note: Option<&str>,
+    lease_until: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
 ) -> Result<()> {
     tx.execute_typed(
-        "UPDATE property_searches SET run_day = $2, run_index = $3, run_status = $4, run_note = $5, last_run_at = $6
+        "UPDATE property_searches SET run_index = $2, run_status = $3, run_note = $4, run_lease_until = $5,
+                last_run_at = $6
           WHERE id = $1",
-        params![id.as_str() => TEXT, day => DATE, index => INT4, status => TEXT, note => TEXT, now => TIMESTAMPTZ],
+        params![id.as_str() => TEXT, index => INT4, status => TEXT, note => TEXT, lease_until => TIMESTAMPTZ,
+                now => TIMESTAMPTZ],
     )
     .await?;
     Ok(())
 }
 
-/// Every team's saved searches with the team's zone setting (the worker's, across teams).
-pub async fn all_searches(
+/// Records a failed attempt of a held run and releases it: after `max_attempts` in one day the
+/// run stops as `failed` until the next night. Returns the status it is left in.
+pub async fn fail_run(
     tx: &Tx<'_>,
-) -> Result<Vec<(String, TeamId, Option<String>, Option<NaiveDate>, Option<String>)>> {
+    id: &nextier_domain::ids::PropertySearchId,
+    note: &str,
+    max_attempts: i32,
+    now: DateTime<Utc>,
+) -> Result<String> {
+    let rows = tx
+        .query_typed(
+            "UPDATE property_searches SET run_attempts = run_attempts + 1,
+                 run_status = CASE WHEN run_attempts + 1 >= $3 THEN 'failed' ELSE 'running' END,
+                 run_note = $2, run_lease_until = NULL, last_run_at = $4
+              WHERE id = $1 RETURNING run_status",
+            params![id.as_str() => TEXT, note => TEXT, max_attempts => INT4, now => TIMESTAMPTZ],
+        )
+        .await?;
+    Ok(rows.first().map(|r| r.get(0)).unwrap_or_default())
+}
+
+/// A saved search as the nightly match sees it (the worker's, across teams).
+#[derive(Debug, Clone)]
+pub struct Scheduled {
+    pub id: String,
+    pub team: TeamId,
+    pub zone: Option<String>,
+    pub run_day: Option<NaiveDate>,
+    pub run_status: Option<String>,
+}
+
+/// Every team's saved searches with the team's zone setting, the longest-waiting first.
+pub async fn all_searches(tx: &Tx<'_>) -> Result<Vec<Scheduled>> {
     let rows =
         tx.query_typed("SELECT id, team_id, zone, run_day, run_status FROM property_searches_all()", &[]).await?;
-    Ok(rows.iter().map(|r| (r.get(0), TeamId::from_trusted(r.get(1)), r.get(2), r.get(3), r.get(4))).collect())
+    Ok(rows
+        .iter()
+        .map(|r| Scheduled {
+            id: r.get(0),
+            team: TeamId::from_trusted(r.get(1)),
+            zone: r.get(2),
+            run_day: r.get(3),
+            run_status: r.get(4),
+        })
+        .collect())
 }
 
 /// Tags the contacts owning these properties (once).

@@ -10,6 +10,7 @@ pub mod campaigns;
 pub mod contacts;
 pub mod enrichment;
 pub mod events;
+pub mod feed;
 pub mod imports;
 pub mod inbox;
 pub mod messages;
@@ -31,6 +32,7 @@ fn groups() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(openapi::base())
         .merge(openapi::meta())
         .merge(admin::router())
+        .merge(feed::router())
         .merge(contacts::router())
         .merge(imports::router())
         .merge(campaigns::router())
@@ -52,7 +54,10 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
 
 /// The admin Lambda's router: its group plus `/health` and `/openapi.json`.
 pub fn admin_app(state: AppState, local_auth: Option<JwtVerifier>) -> Router {
-    let group = OpenApiRouter::with_openapi(openapi::base()).merge(openapi::meta()).merge(admin::router());
+    let group = OpenApiRouter::with_openapi(openapi::base())
+        .merge(openapi::meta())
+        .merge(admin::router())
+        .merge(feed::router());
     serve(group, state, local_auth)
 }
 

@@ -48,6 +48,25 @@ pub enum Permission {
     AiManage,
 }
 
+/// What a reader of the team's live feed must hold to see an event of this type: the same
+/// permission that reads the thing the event is about. A type not named here is an admin's.
+pub fn feed_permission(event_type: &str) -> Permission {
+    use Permission::*;
+    match event_type {
+        "InboundMessageReceived" | "InboxItemMoved" | "InboxItemSLABreached" => InboxRead,
+        t if t.starts_with("Campaign") => CampaignsRead,
+        "SendingNumberUnhealthy" | "ProviderConfigurationFault" => CampaignsRead,
+        "ImportProgress"
+        | "ImportCompleted"
+        | "EnrichmentJobCompleted"
+        | "ContactLeadStateChanged"
+        | "ContactsMerged" => ContactsRead,
+        "MeetingBooked" | "CallQueued" => CallsRead,
+        "TeamCreated" | "MemberJoined" => TeamRead,
+        _ => TeamManage,
+    }
+}
+
 impl Permission {
     /// The least role that holds this permission.
     pub fn min_role(self) -> Role {

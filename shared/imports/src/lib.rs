@@ -112,6 +112,21 @@ impl Importer<'_> {
         let Some(body) = self.blobs.open(&work.object_key, work.checkpoint_bytes).await.map_err(transient)? else {
             return Ok(Streamed::Failed("the uploaded file was not found; upload it again".into()));
         };
+        // The file's size, for progress (bytes read of it); progress is shown without it.
+        let size = match self.blobs.size(&work.object_key).await {
+            Ok(Some(size)) => {
+                let mut conn = self.db.conn().await?;
+                let tx = scope::begin(&mut conn, &Scope::team(team.clone())).await?;
+                imports::set_size(&tx, id, size).await?;
+                tx.commit().await?;
+                Some(size)
+            }
+            Ok(None) => None,
+            Err(e) => {
+                tracing::warn!(import_id = %id, error = %e, "the upload's size is unknown; progress shows rows only");
+                None
+            }
+        };
         let base = work.checkpoint_bytes;
         let mut rdr = AsyncReaderBuilder::new().has_headers(false).flexible(true).create_reader(body);
         let mut record = ByteRecord::new();
@@ -186,6 +201,10 @@ impl Importer<'_> {
                 let tx = scope::begin(&mut conn, &Scope::team(team.clone())).await?;
                 let checkpoint = base + rdr.position().byte();
                 imports::stage_chunk(&tx, team, id, &staged, &problems, rejected, rows_read, checkpoint).await?;
+                let percent = imports::progress("running", checkpoint as i64, size.map(|s| s as i64));
+                let progress = json!({"importId": id, "rowsRead": rows_read, "bytesRead": checkpoint,
+                                      "sizeBytes": size, "percent": percent});
+                nextier_store::feed::append(&tx, team, "ImportProgress", &progress, None).await?;
                 imports::renew(&tx, id, LEASE_SECS).await?;
                 let mut continuation = vec![];
                 if out_of_time {

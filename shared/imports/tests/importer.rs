@@ -190,16 +190,42 @@ async fn a_job_out_of_time_continues_from_its_checkpoint_and_ends_the_same() {
     let id = f.job(ImportKind::Contacts, file.as_bytes()).await;
     let tight = Limits { chunk_rows: 300, budget: Duration::ZERO, ..Limits::default() };
     let mut runs = 0;
+    let mut progress = Vec::new();
     loop {
         runs += 1;
         match f.run(&id, tight.clone()).await {
-            Ran::Continued => continue,
+            Ran::Continued => {
+                let s = f.status(&id).await;
+                assert_eq!(s.size_bytes, Some(file.len() as i64));
+                progress.push(s.progress_percent.unwrap());
+                continue;
+            }
             Ran::Completed => break,
             other => panic!("{other:?}"),
         }
     }
     assert!(runs >= 8, "{runs} runs");
+    assert!(
+        progress.windows(2).all(|w| w[0] < w[1]) && progress[0] > 0 && *progress.last().unwrap() < 100,
+        "{progress:?}"
+    );
     let s = f.status(&id).await;
+    assert_eq!((s.progress_percent, s.bytes_read), (Some(100), file.len() as i64));
+    // Each chunk's progress is on the team's live feed, in order, ending at the whole file.
+    let fed: Vec<i64> =
+        f.t.superuser()
+            .await
+            .query(
+                "SELECT (data->>'bytesRead')::int8 FROM team_events WHERE type = 'ImportProgress' ORDER BY xid, seq",
+                &[],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+    assert!(fed.windows(2).all(|w| w[0] < w[1]), "{fed:?}");
+    assert_eq!(fed.last(), Some(&(file.len() as i64)));
     assert_eq!((s.rows_read, s.rows_created, s.rows_duplicate, s.rows_rejected), (2_500, 2_500, 0, 0));
     assert_eq!(f.count("SELECT count(*) FROM contacts").await, 2_500);
     assert_eq!(

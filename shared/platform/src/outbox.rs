@@ -150,7 +150,7 @@ pub struct SweepSummary {
 
 /// The sweeper's whole job (the `cron-outbox-sweeper` Lambda and the local schedule):
 /// publish due rows in batches until none are left or the time budget is spent, prune rows
-/// published over a week ago, and report the backlog as metrics.
+/// published over a week ago (and live-feed events older than the feed keeps), and report the backlog as metrics.
 pub async fn sweep_job(
     publisher: &OutboxPublisher,
     budget: std::time::Duration,
@@ -167,6 +167,7 @@ pub async fn sweep_job(
     }
     let conn = publisher.db.conn().await?;
     summary.pruned = outbox::prune(&conn, 7).await?;
+    summary.pruned += nextier_store::feed::prune(&conn).await?;
     (summary.backlog, summary.oldest_seconds) = outbox::backlog(&conn).await?;
     use nextier_runtime::metrics::{emit, Unit};
     emit(

@@ -39,10 +39,26 @@ pub struct Import {
     /// When the file was fully read and staged (the merge began).
     pub staged_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// Bytes of the file read so far, of `sizeBytes`.
+    pub bytes_read: i64,
+    /// The uploaded file's size, once the import has looked at it.
+    pub size_bytes: Option<i64>,
+    /// 0-100: the bytes read of the file's size (100 only when completed; absent until known).
+    pub progress_percent: Option<i32>,
 }
 
 const COLUMNS: &str = "id, kind, status, file_name, rows_read, rows_created, rows_merged, rows_unchanged,
-    rows_duplicate, rows_rejected, problems, error, object_key, report_key, created_at, started_at, staged_at, finished_at";
+    rows_duplicate, rows_rejected, problems, error, object_key, report_key, created_at, started_at, staged_at, finished_at,
+    checkpoint_bytes, size_bytes";
+
+/// How far an import is, 0-100: bytes read of the size, 100 only once it completed.
+pub fn progress(status: &str, bytes_read: i64, size: Option<i64>) -> Option<i32> {
+    if status == "completed" {
+        return Some(100);
+    }
+    let size = size.filter(|s| *s > 0)?;
+    Some(((bytes_read.max(0) as i128 * 100 / size as i128).min(99)) as i32)
+}
 
 fn import(r: &Row) -> Import {
     Import {
@@ -64,7 +80,20 @@ fn import(r: &Row) -> Import {
         started_at: r.get("started_at"),
         staged_at: r.get("staged_at"),
         finished_at: r.get("finished_at"),
+        bytes_read: r.get("checkpoint_bytes"),
+        size_bytes: r.get("size_bytes"),
+        progress_percent: progress(r.get("status"), r.get("checkpoint_bytes"), r.get("size_bytes")),
     }
+}
+
+/// Records the uploaded file's size (for progress).
+pub async fn set_size(tx: &Tx<'_>, id: &ImportId, size: u64) -> Result<()> {
+    tx.execute_typed(
+        "UPDATE imports SET size_bytes = $2 WHERE id = $1",
+        params![id.as_str() => TEXT, i64::try_from(size).unwrap_or(i64::MAX) => INT8],
+    )
+    .await?;
+    Ok(())
 }
 
 /// Where an import's upload lives: the team and job are readable from the key alone, which is

@@ -250,8 +250,8 @@ pub async fn movements(tx: &Tx<'_>, id: &InboxItemId) -> Result<Vec<Movement>> {
         .collect())
 }
 
-/// Moves an item to `to`, recording who and why, and restarts its SLA clock from the new
-/// bucket. Returns the item before the move; moving to the bucket it is in records nothing.
+/// Moves an item to `to`, recording who and why (and on the team's live feed), and restarts
+/// its SLA clock from the new bucket. Returns the item before the move; moving to the bucket it is in records nothing.
 pub async fn move_to(
     tx: &Tx<'_>,
     team: &TeamId,
@@ -277,6 +277,10 @@ pub async fn move_to(
                 actor => TEXT, now => TIMESTAMPTZ, reason => TEXT],
     )
     .await?;
+    // On the team's live feed, committed with the move.
+    let moved = serde_json::json!({"inboxItemId": id, "from": before.bucket, "to": to.as_str(), "movedBy": actor,
+                                   "reason": reason});
+    crate::feed::append(tx, team, "InboxItemMoved", &moved, None).await?;
     Ok(before)
 }
 

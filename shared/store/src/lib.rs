@@ -17,6 +17,7 @@ pub mod db;
 pub mod delivery;
 pub mod enrichment;
 pub mod error;
+pub mod feed;
 pub mod imports;
 pub mod inbox;
 pub mod invitations;

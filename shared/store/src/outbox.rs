@@ -41,8 +41,8 @@ pub struct Pending {
     pub attempts: i32,
 }
 
-/// Writes the message in the caller's transaction. Returns `None` when a row with the same
-/// dedupe key already exists. (No RETURNING: the application role may insert a row of its
+/// Writes the message in the caller's transaction (a team's event also on its live feed,
+/// [`crate::feed`]). Returns `None` when a row with the same dedupe key already exists. (No RETURNING: the application role may insert a row of its
 /// team but not read one back.)
 pub async fn stage(tx: &Tx<'_>, msg: &OutboxMessage) -> Result<Option<OutboxId>> {
     let id = OutboxId::new();
@@ -60,6 +60,10 @@ pub async fn stage(tx: &Tx<'_>, msg: &OutboxMessage) -> Result<Option<OutboxId>>
                     msg.correlation_id.as_str() => TEXT, msg.dedupe_key.as_deref() => TEXT],
         )
         .await?;
+    // A team's event is also on its live feed, committed with it.
+    if let (1, Destination::Event(kind), Some(team)) = (inserted, &msg.destination, &msg.team) {
+        crate::feed::append(tx, team, kind, &msg.payload, Some(&msg.correlation_id)).await?;
+    }
     Ok((inserted == 1).then_some(id))
 }
 

@@ -65,6 +65,15 @@ impl BlobStore for S3BlobStore {
         Ok(())
     }
 
+    async fn size(&self, key: &str) -> Result<Option<u64>> {
+        check_key(key)?;
+        match self.client.head_object().bucket(&self.bucket).key(key).send().await {
+            Ok(out) => Ok(out.content_length().and_then(|n| u64::try_from(n).ok())),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(None),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
     async fn open(&self, key: &str, offset: u64) -> Result<Option<ByteReader>> {
         check_key(key)?;
         let mut req = self.client.get_object().bucket(&self.bucket).key(key);

@@ -95,6 +95,14 @@ impl BlobStore for FolderBlobStore {
         }
     }
 
+    async fn size(&self, key: &str) -> Result<Option<u64>> {
+        match tokio::fs::metadata(self.path(key)?).await {
+            Ok(m) => Ok(Some(m.len())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io(e)),
+        }
+    }
+
     async fn open(&self, key: &str, offset: u64) -> Result<Option<ByteReader>> {
         use tokio::io::AsyncSeekExt;
         let mut file = match tokio::fs::File::open(self.path(key)?).await {

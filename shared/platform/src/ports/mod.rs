@@ -160,6 +160,8 @@ pub trait BlobStore: Send + Sync {
     /// Streams an object from byte `offset` without holding it in memory; `None` when there
     /// is no such object. An offset at or past the end gives an empty stream.
     async fn open(&self, key: &str, offset: u64) -> Result<Option<ByteReader>>;
+    /// The object's size in bytes; `None` when there is no such object.
+    async fn size(&self, key: &str) -> Result<Option<u64>>;
     async fn presign_put(&self, key: &str, ttl: Duration, content_type: &str) -> Result<String>;
     async fn presign_get(&self, key: &str, ttl: Duration) -> Result<String>;
 }

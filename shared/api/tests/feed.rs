@@ -1,0 +1,171 @@
+//! The live feed (`GET /teams/{teamId}/events`): events committed through the same outbox and
+//! store code the deployed functions run, read by long polls in order and without gaps (a
+//! transaction that began earlier but commits later is never skipped), shown only to readers
+//! who may read what they are about, and cursors of other teams or expired refused.
+
+mod support;
+
+use axum::http::StatusCode;
+use base64::Engine;
+use nextier_domain::ids::TeamId;
+use nextier_store::outbox::{self, Destination};
+use nextier_store::{scope, Scope};
+use serde_json::{json, Value};
+use support::{harness, As, Harness};
+
+const ALICE: As = As::User("alice");
+const BOB: As = As::User("bob");
+
+async fn poll(h: &Harness, who: &As, team: &str, cursor: Option<&str>, wait: u32) -> Value {
+    let mut url = format!("/teams/{team}/events?wait={wait}");
+    if let Some(c) = cursor {
+        url.push_str(&format!("&cursor={c}"));
+    }
+    let r = h.call(who, "GET", &url, None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    r.body
+}
+
+fn kinds(feed: &Value) -> Vec<String> {
+    feed["events"].as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap().to_owned()).collect()
+}
+
+/// Stages a team event through the outbox in an open transaction of the team.
+async fn stage(tx: &nextier_store::Tx<'_>, team: &str, n: i64) {
+    outbox::stage_for_team(
+        tx,
+        &TeamId::from_trusted(team.to_owned()),
+        Destination::Event("CampaignStateChanged".into()),
+        json!({"n": n}),
+        "corr".into(),
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn a_later_commit_of_an_earlier_transaction_is_never_skipped() {
+    let h = harness().await;
+    let team = h.team("alice", "Acme").await;
+    let start = poll(&h, &ALICE, &team, None, 0).await;
+    assert!(kinds(&start).is_empty());
+    let cursor = start["cursor"].as_str().unwrap().to_owned();
+
+    // One transaction writes first and commits last; another writes after it and commits first.
+    let mut slow_conn = h.t.db.conn().await.unwrap();
+    let slow = scope::begin(&mut slow_conn, &Scope::team(TeamId::from_trusted(team.clone()))).await.unwrap();
+    stage(&slow, &team, 1).await;
+    {
+        let mut conn = h.t.db.conn().await.unwrap();
+        let fast = scope::begin(&mut conn, &Scope::team(TeamId::from_trusted(team.clone()))).await.unwrap();
+        stage(&fast, &team, 2).await;
+        fast.commit().await.unwrap();
+    }
+    // While the first is open, the second is held back (showing it would let the cursor pass
+    // the first).
+    let held = poll(&h, &ALICE, &team, Some(&cursor), 0).await;
+    assert!(kinds(&held).is_empty(), "{held}");
+    assert_eq!(held["cursor"], cursor.as_str(), "the cursor does not move past what is unseen");
+    slow.commit().await.unwrap();
+    drop(slow_conn);
+    let both = poll(&h, &ALICE, &team, Some(&cursor), 1).await;
+    let ns: Vec<i64> = both["events"].as_array().unwrap().iter().map(|e| e["data"]["n"].as_i64().unwrap()).collect();
+    assert_eq!(ns, vec![1, 2], "{both}");
+    assert_eq!(both["events"][0]["correlationId"], "corr");
+    // Asking again from the new cursor: nothing twice.
+    let again = poll(&h, &ALICE, &team, Some(both["cursor"].as_str().unwrap()), 0).await;
+    assert!(kinds(&again).is_empty(), "{again}");
+}
+
+#[tokio::test]
+async fn concurrent_writers_and_fifty_waiting_readers_see_every_event_once_in_order() {
+    let h = harness().await;
+    let team = h.team("alice", "Acme").await;
+    let cursor = poll(&h, &ALICE, &team, None, 0).await["cursor"].as_str().unwrap().to_owned();
+    // Fifty readers wait; twenty writers commit in a scramble.
+    let readers: Vec<_> = (0..50)
+        .map(|_| {
+            let (h, team, cursor) = (&h, team.clone(), cursor.clone());
+            async move {
+                let mut seen: Vec<i64> = Vec::new();
+                let mut c = cursor;
+                while seen.len() < 20 {
+                    let f = poll(h, &ALICE, &team, Some(&c), 5).await;
+                    assert!(!f["events"].as_array().unwrap().is_empty(), "a wait ended with nothing new: {f}");
+                    seen.extend(f["events"].as_array().unwrap().iter().map(|e| e["data"]["n"].as_i64().unwrap()));
+                    c = f["cursor"].as_str().unwrap().to_owned();
+                }
+                seen
+            }
+        })
+        .collect();
+    let writers: Vec<_> = (0..20i64)
+        .map(|n| {
+            let (h, team) = (&h, team.clone());
+            async move {
+                let mut conn = h.t.db.conn().await.unwrap();
+                let tx = scope::begin(&mut conn, &Scope::team(TeamId::from_trusted(team.clone()))).await.unwrap();
+                stage(&tx, &team, n).await;
+                tokio::time::sleep(std::time::Duration::from_millis(((n * 37) % 11 * 20) as u64)).await;
+                tx.commit().await.unwrap();
+            }
+        })
+        .collect();
+    let (seen, ()) = tokio::join!(futures::future::join_all(readers), async {
+        futures::future::join_all(writers).await;
+    });
+    let first = &seen[0];
+    let mut sorted = first.clone();
+    sorted.sort();
+    assert_eq!(sorted, (0..20).collect::<Vec<_>>(), "every event once: {first:?}");
+    assert!(seen.iter().all(|s| s == first), "every reader sees one order");
+}
+
+#[tokio::test]
+async fn events_are_shown_to_who_may_read_them_and_cursors_stay_in_their_team() {
+    let h = harness().await;
+    let team = h.team("alice", "Acme").await;
+    let other = h.team("bob", "Other").await;
+    let contacts_only = As::Key(h.key(&team, "alice", &["team:read", "contacts:read"]).await);
+    let start = poll(&h, &ALICE, &team, None, 0).await["cursor"].as_str().unwrap().to_owned();
+
+    // A lead-state change (contacts) and a campaign event, through the API and the outbox.
+    let c = h.call(&ALICE, "POST", &format!("/teams/{team}/contacts"), Some(json!({"firstName": "Ana"}))).await;
+    let id = c.body["id"].as_str().unwrap();
+    let r = h
+        .call(&ALICE, "POST", &format!("/teams/{team}/contacts/{id}/lead-state"), Some(json!({"to": "touched"})))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    {
+        let mut conn = h.t.db.conn().await.unwrap();
+        let tx = scope::begin(&mut conn, &Scope::team(TeamId::from_trusted(team.clone()))).await.unwrap();
+        stage(&tx, &team, 7).await;
+        tx.commit().await.unwrap();
+    }
+    let all = poll(&h, &ALICE, &team, Some(&start), 1).await;
+    assert_eq!(kinds(&all), vec!["ContactLeadStateChanged", "CampaignStateChanged"], "{all}");
+    assert_eq!(all["events"][0]["data"]["contactId"], id);
+    let narrow = poll(&h, &contacts_only, &team, Some(&start), 0).await;
+    assert_eq!(kinds(&narrow), vec!["ContactLeadStateChanged"], "a contacts:read key sees no campaigns: {narrow}");
+
+    // Bob's own feed has none of it; Alice's cursor on Bob's feed is refused; Bob cannot read
+    // Alice's; a stranger nothing.
+    let bobs = poll(&h, &BOB, &other, None, 0).await;
+    assert!(kinds(&bobs).is_empty());
+    let cross = h.call(&BOB, "GET", &format!("/teams/{other}/events?wait=0&cursor={start}"), None).await;
+    assert_eq!((cross.status, cross.field()), (StatusCode::BAD_REQUEST, Some("cursor")), "{}", cross.body);
+    assert_eq!(h.call(&BOB, "GET", &format!("/teams/{team}/events?wait=0"), None).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        h.call(&As::Nobody, "GET", &format!("/teams/{team}/events?wait=0"), None).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    // Garbage, bad numbers and an expired cursor: clear answers.
+    for (q, field) in [("cursor=%%%", "cursor"), ("cursor=djF8eA", "cursor"), ("wait=99", "wait"), ("limit=0", "limit")]
+    {
+        let r = h.call(&ALICE, "GET", &format!("/teams/{team}/events?{q}"), None).await;
+        assert_eq!((r.status, r.field()), (StatusCode::BAD_REQUEST, Some(field)), "{q}: {}", r.body);
+    }
+    let old = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("v1|{team}|1|1|1000"));
+    let r = h.call(&ALICE, "GET", &format!("/teams/{team}/events?wait=0&cursor={old}"), None).await;
+    assert_eq!(r.status, StatusCode::GONE, "{}", r.body);
+}

@@ -538,6 +538,13 @@ async fn owners_are_linked_by_hand_stay_dismissed_and_concurrent_links_make_one_
             "owner1FirstName": "Dan", "owner1LastName": "Cole", "estimatedValue": 410000
         }));
     }
+    // Cy Diaz (of the rig) owns another property, mailed to the same address.
+    fake.state.property(json!({
+        "id": "950020",
+        "address": {"street": "7 Pine St", "city": "Tampa", "state": "FL", "zip": "33602"},
+        "mailAddress": {"street": "502 Mail Rd", "city": "Miami", "state": "FL", "zip": "33101"},
+        "owner1FirstName": "Cy", "owner1LastName": "Diaz"
+    }));
     // A record with no mailing or property street: nobody is made up.
     fake.state.property(json!({
         "id": "950009", "address": {"city": "Sarasota", "state": "FL"},
@@ -618,6 +625,8 @@ async fn owners_are_linked_by_hand_stay_dismissed_and_concurrent_links_make_one_
     let before = h.count("contacts").await;
     let again = link(by_ext("900002")).await;
     assert_eq!(again["outcomes"][0]["outcome"], "dismissed", "{again}");
+    let pine = link(by_ext("950020")).await;
+    assert_eq!(pine["outcomes"][0]["outcome"], "dismissed", "the person, not only the property: {pine}");
     assert_eq!(h.count("contacts").await, before);
 
     // The searches are on the team's cost ledger: one call, its records as credits.
@@ -627,6 +636,6 @@ async fn owners_are_linked_by_hand_stay_dismissed_and_concurrent_links_make_one_
     let rea = costs["days"].as_array().unwrap().iter().find(|d| d["provider"] == "realestateapi").unwrap();
     assert_eq!(
         (rea["calls"].clone(), rea["credits"].clone(), rea["cacheHits"].clone()),
-        (json!(1), json!(7), json!(1))
+        (json!(1), json!(8), json!(1))
     );
 }

@@ -380,6 +380,35 @@ pub async fn link_owners(
     let city = place.city.as_deref().map(str::trim).filter(|s| !s.is_empty());
     let at = store::OwnerPlace { street, zip5: zip.as_deref(), city, state: state.as_deref() };
     let locatable = street.is_some() && (zip.is_some() || (city.is_some() && state.is_some()));
+    // One owner, one contact, even when links of their properties run at once: each owner's
+    // match-or-create runs under a lock on who they are and where, all taken first and in
+    // order (co-owners named in another order on another property never deadlock).
+    let mut keys: Vec<String> = p
+        .owner_names
+        .iter()
+        .filter_map(|n| {
+            let last = n.last.as_deref().map(str::trim).filter(|s| !s.is_empty())?;
+            let first = n.first.as_deref().map(str::trim).unwrap_or("");
+            Some(format!(
+                "property-owner:{team}:{}:{}:{}:{}",
+                first.to_lowercase(),
+                last.to_lowercase(),
+                street.unwrap_or("").split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase(),
+                zip.clone().unwrap_or_else(|| format!(
+                    "{}/{}",
+                    city.unwrap_or("").to_lowercase(),
+                    state.as_deref().unwrap_or("")
+                )),
+            ))
+        })
+        .collect();
+    keys.sort();
+    keys.dedup();
+    if locatable {
+        for key in &keys {
+            tx.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", &[key]).await?;
+        }
+    }
     let mut out = Vec::new();
     for (i, n) in p.owner_names.iter().enumerate() {
         let number = (i + 1) as i16;
@@ -418,25 +447,24 @@ pub async fn link_owners(
             ));
             continue;
         }
-        // One owner, one contact, even when two links of their properties run at once.
-        let who = format!(
-            "property-owner:{team}:{}:{}:{}:{}",
-            first.unwrap_or("").to_lowercase(),
-            last.to_lowercase(),
-            street.unwrap_or("").split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase(),
-            zip.as_deref().map(str::to_owned).unwrap_or_else(|| format!(
-                "{}/{}",
-                city.unwrap_or("").to_lowercase(),
-                state.as_deref().unwrap_or("")
-            )),
-        );
-        tx.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", &[&who]).await?;
         let found = store::contacts_named_at(tx, first, last, &at).await?;
         match found.as_slice() {
             [one] => {
-                store::link_owner(tx, team, id, one, number, "name_and_address").await?;
-                out.push(base("linked", Some(one.clone()), "same name at the owner's mailing address".into()));
+                if store::link_owner(tx, team, id, one, number, "name_and_address").await? {
+                    out.push(base("linked", Some(one.clone()), "same name at the owner's mailing address".into()));
+                } else {
+                    out.push(base(
+                        "ambiguous",
+                        None,
+                        "matches the contact already linked as another owner of this property; link one by hand".into(),
+                    ));
+                }
             }
+            [] if store::dismissed_named_at(tx, first, last, &at).await? => out.push(base(
+                "dismissed",
+                None,
+                "a person deleted this owner's contact (made for another property); it is not made again".into(),
+            )),
             [] => {
                 let new = NewContact {
                     fields: contacts::Fields {

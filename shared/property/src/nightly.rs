@@ -133,33 +133,48 @@ async fn run_one(
         summary.cached_pages += usize::from(page.cached);
         summary.properties += page.properties.len();
         summary.added += page.added;
-        let mut conn = p.db.conn().await?;
-        let tx = scope::begin(&mut conn, &Scope::team(team.clone())).await?;
-        for prop in &page.properties {
-            // Concurrent links of one property link one contact per owner.
-            tx.execute("SELECT 1 FROM properties WHERE id = $1 FOR UPDATE", &[&prop.id.as_str()])
-                .await
-                .map_err(StoreError::from)?;
-            for o in link_owners(&tx, team, &prop.id, "property-match").await? {
-                match o.outcome.as_str() {
-                    "created" => summary.owners_created += 1,
-                    "linked" if !o.detail.starts_with("already") => summary.owners_linked += 1,
-                    _ => {}
+        let next = index + page.properties.len() as i32;
+        let done = page.properties.is_empty() || i64::from(next) >= page.total;
+        // Each property's owners in their own transaction (a property row lock, then its owners'
+        // locks in order: never a cycle with a link through the API); then the page's place.
+        let kept = async {
+            for prop in &page.properties {
+                let mut conn = p.db.conn().await?;
+                let tx = scope::begin(&mut conn, &Scope::team(team.clone())).await?;
+                tx.execute("SELECT 1 FROM properties WHERE id = $1 FOR UPDATE", &[&prop.id.as_str()])
+                    .await
+                    .map_err(StoreError::from)?;
+                for o in link_owners(&tx, team, &prop.id, "property-match").await? {
+                    match o.outcome.as_str() {
+                        "created" => summary.owners_created += 1,
+                        "linked" if !o.detail.starts_with("already") => summary.owners_linked += 1,
+                        _ => {}
+                    }
                 }
+                store::tag_owners(&tx, &[prop.id.to_string()], TAG).await?;
+                tx.commit().await?;
             }
-        }
-        let ids: Vec<String> = page.properties.iter().map(|p| p.id.to_string()).collect();
-        store::tag_owners(&tx, &ids, TAG).await?;
-        index += page.properties.len() as i32;
-        let done = page.properties.is_empty() || i64::from(index) >= page.total;
-        if done {
-            store::set_run(&tx, id, index, "done", None, None, now).await?;
+            let mut conn = p.db.conn().await?;
+            let tx = scope::begin(&mut conn, &Scope::team(team.clone())).await?;
+            let (status, lease) = if done { ("done", None) } else { ("running", Some(lease)) };
+            store::set_run(&tx, id, next, status, None, lease, now).await?;
             tx.commit().await?;
+            anyhow::Ok(())
+        };
+        if let Err(e) = kept.await {
+            // Counted like a provider failure: a page that cannot be kept stops for the night
+            // after three tries instead of holding the search every hour.
+            let mut conn = p.db.conn().await?;
+            let tx = scope::begin(&mut conn, &Scope::team(team.clone())).await?;
+            store::fail_run(&tx, id, &format!("stopped keeping a page: {e:#}"), MAX_ATTEMPTS, now).await?;
+            tx.commit().await?;
+            return Err(e);
+        }
+        index = next;
+        if done {
             summary.finished += 1;
             return Ok(());
         }
-        store::set_run(&tx, id, index, "running", None, Some(lease), now).await?;
-        tx.commit().await?;
     }
     // Its turn is over (or the invocation's time): released, the next hourly run goes on.
     let mut conn = p.db.conn().await?;

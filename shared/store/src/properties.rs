@@ -255,10 +255,29 @@ pub async fn contacts_named_at(
     last: &str,
     at: &OwnerPlace<'_>,
 ) -> Result<Vec<ContactId>> {
+    named_at(tx, first, last, at, false).await
+}
+
+/// Whether a person deleted a contact with this name at this place that was linked as an
+/// owner of any property: that owner was dismissed, and is not made again.
+pub async fn dismissed_named_at(tx: &Tx<'_>, first: Option<&str>, last: &str, at: &OwnerPlace<'_>) -> Result<bool> {
+    Ok(!named_at(tx, first, last, at, true).await?.is_empty())
+}
+
+async fn named_at(
+    tx: &Tx<'_>,
+    first: Option<&str>,
+    last: &str,
+    at: &OwnerPlace<'_>,
+    deleted_owners: bool,
+) -> Result<Vec<ContactId>> {
     let rows = tx
         .query_typed(
             "SELECT DISTINCT c.id FROM contacts c JOIN contact_addresses a ON a.contact_id = c.id
-              WHERE c.deleted_at IS NULL AND lower(c.last_name) = lower($2)
+              WHERE CASE WHEN $7 THEN c.deleted_at IS NOT NULL
+                                      AND EXISTS (SELECT 1 FROM property_owners o WHERE o.contact_id = c.id)
+                         ELSE c.deleted_at IS NULL END
+                AND lower(c.last_name) = lower($2)
                 AND ($1::text IS NULL OR lower(c.first_name) = lower($1))
                 AND lower(regexp_replace(btrim(coalesce(a.line1, '')), '\\s+', ' ', 'g'))
                   = lower(regexp_replace(btrim(coalesce($3, '')), '\\s+', ' ', 'g'))
@@ -266,7 +285,7 @@ pub async fn contacts_named_at(
                          ELSE lower(a.city) = lower($5) AND upper(a.state) = upper($6) END
               ORDER BY c.id LIMIT 5",
             params![first => TEXT, last => TEXT, at.street => TEXT, at.zip5 => TEXT, at.city => TEXT,
-                    at.state => TEXT],
+                    at.state => TEXT, deleted_owners => BOOL],
         )
         .await?;
     Ok(rows.iter().map(|r| ContactId::from_trusted(r.get(0))).collect())

@@ -59,6 +59,15 @@ pub async fn replied(tx: &Tx<'_>, team: &TeamId, contact: &ContactId, class: Cla
         return Ok(());
     }
     let outcome = outcome(class);
+    // The message's first reply, for its campaign step's per-variant stats.
+    tx.execute_typed(
+        "UPDATE messages SET reply_class = $2 WHERE id = $1 AND reply_class IS NULL",
+        &[
+            (&r.get::<_, String>("id"), tokio_postgres::types::Type::TEXT),
+            (&class.as_str(), tokio_postgres::types::Type::TEXT),
+        ],
+    )
+    .await?;
     let event = if class == Classification::DncRequest { "opted_out" } else { "replied" };
     if let Some(worker) = r.get::<_, Option<String>>("worker_id") {
         let suggestion =

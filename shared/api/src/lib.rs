@@ -20,6 +20,7 @@ pub mod property;
 pub mod skip_traces;
 mod state;
 pub mod suppressions;
+pub mod workflows;
 
 pub use state::{AppConfig, AppState};
 
@@ -36,6 +37,7 @@ fn groups() -> OpenApiRouter<AppState> {
         .merge(contacts::router())
         .merge(imports::router())
         .merge(campaigns::router())
+        .merge(workflows::router())
         .merge(suppressions::router())
         .merge(messages::router())
         .merge(skip_traces::router())
@@ -79,7 +81,11 @@ pub fn contacts_app(state: AppState, local_auth: Option<JwtVerifier>) -> Router 
 
 /// The campaigns Lambda's router: campaigns, steps, enrolments, templates, saved filters.
 pub fn campaigns_app(state: AppState, local_auth: Option<JwtVerifier>) -> Router {
-    serve(OpenApiRouter::with_openapi(openapi::base()).merge(campaigns::router()), state, local_auth)
+    serve(
+        OpenApiRouter::with_openapi(openapi::base()).merge(campaigns::router()).merge(workflows::router()),
+        state,
+        local_auth,
+    )
 }
 
 /// The inbox Lambda's router.

@@ -852,6 +852,13 @@ async fn an_opener_step_splits_sends_by_weight_keeps_its_copy_and_counts_replies
     let b_now = lib.as_array().unwrap().iter().find(|o| o["id"] == b["id"]).unwrap().clone();
     assert_eq!((b_now["replies"].clone(), b_now["positive"].clone()), (json!(1), json!(1)), "{b_now}");
     assert!(b_now["replyRate"].as_f64().unwrap() > 0.0);
+    // The campaign's step stats split by variant: sent per variant, B's one positive reply.
+    let stats = r.ok("GET", &format!("/campaigns/{cid}/stats"), None).await;
+    let v = |name: &str, k: &str| {
+        stats[0]["variants"].as_array().unwrap().iter().find(|x| x["variant"] == name).unwrap()[k].as_i64().unwrap()
+    };
+    assert_eq!((v("A", "sent"), v("B", "sent")), (from_a as i64, from_b as i64), "{stats}");
+    assert_eq!((v("A", "replied"), v("B", "replied"), v("B", "positive"), v("B", "optedOut")), (0, 1, 1, 0), "{stats}");
 }
 
 #[tokio::test]

@@ -158,6 +158,10 @@ prefixed_id!(/// A skip-trace request for some contacts.
     SkipTraceId, "stj");
 prefixed_id!(/// An enrichment job: some contacts walked through trace, grade and qualify.
     EnrichmentJobId, "enj");
+prefixed_id!(/// A team's workflow (a trigger, conditions and actions).
+    WorkflowId, "wf");
+prefixed_id!(/// One run of a workflow on one contact.
+    WorkflowRunId, "wfr");
 
 #[cfg(test)]
 mod tests {

@@ -34,5 +34,6 @@ mod text_enum;
 pub mod unsubscribe;
 pub mod validation;
 pub mod webhook_signature;
+pub mod workflow;
 
 pub use validation::FieldError;

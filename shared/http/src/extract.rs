@@ -163,6 +163,8 @@ id_params!(
     NurtureId => "nurtureId",
     PropertyId => "propertyId",
     PropertySearchId => "searchId",
+    WorkflowId => "workflowId",
+    WorkflowRunId => "runId",
 );
 
 /// Several path parameters read at once: implemented for tuples of [`PathParam`]s.

@@ -90,8 +90,9 @@ pub const FUNCTIONS: &[Function] = &[
             Send(ENRICHMENT_QUEUE),
         ],
     },
-    // Campaign lifecycle, step and enrolment events; sending numbers at SignalHouse.
-    Function { binary: "api-campaigns", access: &[APP_DB, PutEvents, SH] },
+    // Campaign lifecycle, step and enrolment events; sending numbers at SignalHouse; a workflow
+    // run retried by a person may mail the team's admins.
+    Function { binary: "api-campaigns", access: &[APP_DB, PutEvents, SH, Send(MAIL_QUEUE)] },
     // Approved suggestions go out through the gate.
     // Booking a meeting publishes MeetingBooked; suggestions and research call the models.
     Function {
@@ -176,6 +177,9 @@ pub const FUNCTIONS: &[Function] = &[
     Function { binary: "cron-campaign-starter", access: &[WORKER_DB, PutEvents] },
     Function { binary: "cron-inbox-sla", access: &[WORKER_DB, PutEvents, Send(MAIL_QUEUE)] },
     Function { binary: "cron-ai-scheduler", access: &[WORKER_DB, Send(AI_QUEUE)] },
+    // Workflow actions publish their events and mail the team's admins.
+    Function { binary: "consumer-workflows", access: &[WORKER_DB, PutEvents, Send(MAIL_QUEUE)] },
+    Function { binary: "cron-workflow-timer", access: &[WORKER_DB, PutEvents, Send(MAIL_QUEUE)] },
     // RealEstateAPI searches on each team's daily cap (the rate buckets).
     Function { binary: "cron-property-match", access: &[WORKER_DB, RateBuckets, Secret("REALESTATE_API_KEY")] },
     Function { binary: "cron-signalhouse-reconcile", access: &[WORKER_DB, Send(INBOUND_QUEUE), SH] },

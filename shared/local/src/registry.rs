@@ -197,6 +197,24 @@ impl Registry {
                 })
             }),
         ));
+        // template.yaml: ConsumerWorkflowsFunction and WorkflowTimerFunction.
+        let engine =
+            nextier_workflows::Engine { db: db.clone(), clock: clock.clone(), publisher: Some(publisher.clone()) };
+        let consumer_engine = engine.clone();
+        r.consumers.push(Consumer::declared(
+            &nextier_workflows::CONSUMER,
+            Arc::new(move |event: SqsEvent| {
+                let engine = consumer_engine.clone();
+                Box::pin(async move { nextier_workflows::handle(&engine, event).await })
+            }),
+        ));
+        r.schedules.push(Schedule::declared(
+            &nextier_workflows::TIMER,
+            Arc::new(move || {
+                let engine = engine.clone();
+                Box::pin(async move { Ok(serde_json::to_value(engine.timer(500).await?)?) })
+            }),
+        ));
         // template.yaml: PropertyMatchFunction (the sandbox's properties locally).
         let properties = nextier_property::Properties {
             db: db.clone(),

@@ -116,7 +116,12 @@ pub async fn start(config: LocalConfig) -> anyhow::Result<Running> {
     let db = Db::connect(&database.app_url, 64)?;
     let worker_db = Db::connect(&database.worker_url, 48)?;
     let queue = PgQueue::new(db.clone());
-    let bus = PgEventBus::new(db.clone(), "default");
+    // The template's WorkflowEventsRule: the events workflows start on go to their queue.
+    let bus = PgEventBus::new(db.clone(), "default").with_rule(
+        queue.clone(),
+        nextier_workflows::QUEUE,
+        nextier_domain::workflow::EVENTS,
+    );
     let publisher = OutboxPublisher::new(db.clone(), Arc::new(queue.clone()), Arc::new(bus.clone()));
     let worker_publisher = OutboxPublisher::new(worker_db.clone(), Arc::new(queue.clone()), Arc::new(bus.clone()));
 

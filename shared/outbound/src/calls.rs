@@ -43,6 +43,26 @@ pub async fn may_call(tx: &Tx<'_>, team: &TeamId, contact: &Contact, now: DateTi
     Ok(wait.unwrap_or_else(|| CallCheck::Never(never.unwrap_or_else(|| "no callable number".into()))))
 }
 
+/// The contact's first number that may ever be called (now or after quiet hours), or why none
+/// may: what the call queue takes, from a person or a workflow alike.
+pub async fn number_to_queue(
+    tx: &Tx<'_>,
+    team: &TeamId,
+    contact: &Contact,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Result<String, String>> {
+    let mut never = None;
+    for p in &contact.phones {
+        match may_call_number(tx, team, contact, &p.e164, now).await? {
+            CallCheck::Never(reason) => {
+                never.get_or_insert(reason);
+            }
+            _ => return Ok(Ok(p.e164.clone())),
+        }
+    }
+    Ok(Err(never.unwrap_or_else(|| "no callable number".into())))
+}
+
 /// Whether a person may call this exact number of the contact now: the contact has not opted
 /// out, the number is one of theirs and not marked do-not-call, the number itself is not
 /// suppressed, and it is daytime both where its area code is and where the contact lives.

@@ -277,10 +277,18 @@ pub async fn move_to(
                 actor => TEXT, now => TIMESTAMPTZ, reason => TEXT],
     )
     .await?;
-    // On the team's live feed, committed with the move.
-    let moved = serde_json::json!({"inboxItemId": id, "from": before.bucket, "to": to.as_str(), "movedBy": actor,
-                                   "reason": reason});
-    crate::feed::append(tx, team, "InboxItemMoved", &moved, None).await?;
+    // An event (workflows start on it; the sweeper publishes it) and on the team's live feed,
+    // committed with the move.
+    let moved = serde_json::json!({"inboxItemId": id, "contactId": before.contact_id, "from": before.bucket,
+                                   "to": to.as_str(), "movedBy": actor, "reason": reason});
+    let event = crate::outbox::OutboxMessage {
+        team: Some(team.clone()),
+        destination: crate::outbox::Destination::Event("InboxItemMoved".into()),
+        payload: moved,
+        correlation_id: String::new(),
+        dedupe_key: None,
+    };
+    crate::outbox::stage(tx, &event).await?;
     Ok(before)
 }
 

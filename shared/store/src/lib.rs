@@ -42,6 +42,7 @@ pub mod tls;
 pub mod users;
 pub mod webhooks;
 pub mod workers;
+pub mod workflows;
 
 pub use db::Db;
 pub use error::StoreError;

@@ -7,7 +7,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use chrono::{Duration, Utc};
+use chrono::Duration;
 use nextier_domain::calls::{self as rules, CallConfig, Candidate, Eligibility, Outcome};
 use nextier_domain::ids::{CallId, ContactId, TeamId};
 use nextier_domain::lead_state::LeadState;
@@ -93,10 +93,11 @@ pub async fn push(
     let contact = contacts::get(&tx, &contact_id).await.map_err(missing("contact"))?;
     let cfg = config(&tx).await?;
     let now = app.clock.now();
-    let (phone, suppressed) = match number_to_queue(&tx, &team, &contact, now).await? {
-        Ok(number) => (Some(number), false),
-        Err(reason) => (None, reason == "opt_out" || reason.starts_with("suppressed")),
-    };
+    let (phone, suppressed) =
+        match nextier_outbound::number_to_queue(&tx, &team, &contact, now).await.map_err(ApiError::Internal)? {
+            Ok(number) => (Some(number), false),
+            Err(reason) => (None, reason == "opt_out" || reason.starts_with("suppressed")),
+        };
     let candidate = Candidate {
         labels: &contact.tags,
         score: contact.score,
@@ -136,24 +137,6 @@ use nextier_domain::access::Permission;
 
 /// The number to queue for a contact: the first of theirs that may be called, now or after
 /// its quiet hours; else why none may (the first number's reason).
-async fn number_to_queue(
-    tx: &Tx<'_>,
-    team: &TeamId,
-    contact: &nextier_store::contacts::Contact,
-    now: chrono::DateTime<Utc>,
-) -> Result<Result<String, String>, ApiError> {
-    let mut never = None;
-    for p in &contact.phones {
-        match may_call_number(tx, team, contact, &p.e164, now).await.map_err(ApiError::Internal)? {
-            CallCheck::Never(reason) => {
-                never.get_or_insert(reason);
-            }
-            _ => return Ok(Ok(p.e164.clone())),
-        }
-    }
-    Ok(Err(never.unwrap_or_else(|| "no callable number".into())))
-}
-
 /// Entries by priority (highest first); `status` pending (default), claimed, completed or
 /// cancelled.
 #[utoipa::path(get, path = "/teams/{teamId}/call-queue", tag = "calls",

@@ -49,7 +49,12 @@ pub async fn create_contact(
     let (tx, access) = open_team(&mut conn, &cred, &team, Permission::ContactsWrite).await?;
     let id = contacts::create(&tx, &team, &new, &access.actor.label()).await?;
     let contact = contacts::get(&tx, &id).await?;
+    let mut staged = vec![events::stage(&tx, &team, "ContactCreated", json!({"contactId": id})).await?];
+    for tag in &contact.tags {
+        staged.push(events::stage(&tx, &team, "ContactTagged", json!({"contactId": id, "tag": tag})).await?);
+    }
     tx.commit().await?;
+    app.outbox.publish(&staged).await;
     Ok((StatusCode::CREATED, Json(contact)))
 }
 
@@ -141,10 +146,15 @@ pub async fn update_contact(
         status: status.unwrap_or(current.status),
         pipeline_status: pipeline.unwrap_or(current.pipeline_status),
         score: score.unwrap_or(current.score),
-        tags: tags.unwrap_or(current.tags),
+        tags: tags.unwrap_or_else(|| current.tags.clone()),
         custom_fields: custom.unwrap_or(current.custom_fields),
     };
     f.tags.sort();
+    // Each tag this edit adds is an event (workflows start on it).
+    let mut staged = Vec::new();
+    for tag in f.tags.iter().filter(|t| !current.tags.iter().any(|c| c.eq_ignore_ascii_case(t))) {
+        staged.push(events::stage(&tx, &team, "ContactTagged", json!({"contactId": id, "tag": tag})).await?);
+    }
     let changed = contacts::update(&tx, &id, &f).await?;
     let has_primary = !current.phones.is_empty();
     for (i, mut ph) in add_phones.into_iter().enumerate() {
@@ -175,7 +185,6 @@ pub async fn update_contact(
         new_score = nextier_store::scoring::rescore(&tx, &id, app.clock.now()).await?.1.total;
     }
     // A new score may put the contact in a running campaign's auto-enrol band.
-    let mut staged = vec![];
     if new_score != current.score {
         let body = json!({"teamId": team, "contactId": id});
         staged.push(events::stage_queue(&tx, &team, nextier_campaigns::SYNC_QUEUE, body).await?);

@@ -26,6 +26,20 @@ pub struct Harness {
     pub state: AppState,
 }
 
+/// Messages from a queue as the SQS event a Lambda consumer receives.
+pub fn sqs_event(queue: &str, batch: &[nextier_platform::ReceivedMessage]) -> aws_lambda_events::event::sqs::SqsEvent {
+    let records: Vec<Value> = batch
+        .iter()
+        .map(|m| {
+            json!({"messageId": m.id, "receiptHandle": m.receipt_handle, "body": m.body,
+                   "attributes": {"ApproximateReceiveCount": m.receive_count.to_string()},
+                   "messageAttributes": {},
+                   "eventSource": "aws:sqs", "eventSourceARN": format!("arn:aws:sqs:local:000000000000:{queue}")})
+        })
+        .collect();
+    serde_json::from_value(json!({"Records": records})).unwrap()
+}
+
 pub async fn harness() -> Harness {
     let t = TestDb::new().await;
     let bus = PgEventBus::new(t.db.clone(), "default");

@@ -4,16 +4,37 @@ use nextier_store::{Db, StoreError};
 use crate::ports::{DomainEvent, EventBus, Result};
 use crate::PlatformError;
 
-/// The event bus as a Postgres table, readable with `recent` (and psql) while developing.
+/// The event bus as a Postgres table, readable with `recent` (and psql) while developing. Its
+/// rules ([`PgEventBus::with_rule`]) do what the template's EventBridge rules do: send the
+/// events of the named detail-types to a queue, in EventBridge's envelope.
 #[derive(Clone)]
 pub struct PgEventBus {
     db: Db,
     bus: String,
+    rules: Vec<Rule>,
+}
+
+#[derive(Clone)]
+struct Rule {
+    queue: super::PgQueue,
+    queue_name: String,
+    detail_types: Vec<String>,
 }
 
 impl PgEventBus {
     pub fn new(db: Db, bus: &str) -> Self {
-        Self { db, bus: bus.to_owned() }
+        Self { db, bus: bus.to_owned(), rules: Vec::new() }
+    }
+
+    /// Routes events of these detail-types to `queue_name` (as an EventBridge rule with an SQS
+    /// target does).
+    pub fn with_rule(mut self, queue: super::PgQueue, queue_name: &str, detail_types: &[&str]) -> Self {
+        self.rules.push(Rule {
+            queue,
+            queue_name: queue_name.to_owned(),
+            detail_types: detail_types.iter().map(|s| (*s).to_owned()).collect(),
+        });
+        self
     }
 
     /// The latest events of a detail-type, newest last.
@@ -49,6 +70,27 @@ impl EventBus for PgEventBus {
             .map_err(|e| PlatformError::Store(StoreError::Db(e)))?;
         }
         tx.commit().await.map_err(|e| PlatformError::Store(StoreError::Db(e)))?;
+        for rule in &self.rules {
+            for e in events.iter().filter(|e| rule.detail_types.contains(&e.detail_type)) {
+                let envelope = serde_json::json!({
+                    "version": "0", "id": ulid::Ulid::new().to_string(), "detail-type": e.detail_type,
+                    "source": e.source, "account": "local", "time": chrono::Utc::now(), "region": "local",
+                    "resources": [], "detail": e.detail,
+                });
+                let msg = crate::ports::OutgoingMessage {
+                    body: envelope.to_string(),
+                    correlation_id: e
+                        .detail
+                        .get("correlationId")
+                        .and_then(|c| c.as_str())
+                        .unwrap_or_default()
+                        .to_owned(),
+                    team_id: e.detail.get("teamId").and_then(|t| t.as_str()).map(str::to_owned),
+                    ..Default::default()
+                };
+                crate::ports::Queue::send(&rule.queue, &rule.queue_name, msg).await?;
+            }
+        }
         Ok(())
     }
 }

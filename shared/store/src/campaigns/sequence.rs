@@ -299,6 +299,26 @@ pub struct StepStats {
     pub opted_out: i64,
     /// Attempts that failed or were blocked by the outbound gate.
     pub failed: i64,
+    /// For a step drawn from the opener library: each variant's share (a contact keeps the
+    /// variant first drawn for it on every retry).
+    pub variants: Vec<VariantStats>,
+}
+
+/// One A/B variant of a step: its sent messages and what their first replies were.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VariantStats {
+    pub opener_id: String,
+    /// Its label in the library (`A`, `B`...).
+    pub variant: Option<String>,
+    pub sent: i64,
+    pub delivered: i64,
+    /// Messages whose first reply came after them.
+    pub replied: i64,
+    /// Of those, positive (interested, a question, opted in).
+    pub positive: i64,
+    /// Of those, an opt-out.
+    pub opted_out: i64,
 }
 
 pub async fn stats(tx: &Tx<'_>, campaign: &CampaignId) -> Result<Vec<StepStats>> {
@@ -322,9 +342,39 @@ pub async fn stats(tx: &Tx<'_>, campaign: &CampaignId) -> Result<Vec<StepStats>>
             params![campaign.as_str() => TEXT],
         )
         .await?;
+    let variants = tx
+        .query_typed(
+            "SELECT m.step_id, m.opener_id, o.variant,
+                    count(*) FILTER (WHERE m.status IN ('sent', 'delivered')) AS sent,
+                    count(*) FILTER (WHERE m.status = 'delivered') AS delivered,
+                    count(m.reply_class) AS replied,
+                    count(*) FILTER (WHERE m.reply_class IN ('POSITIVE', 'QUESTION', 'OPT_IN')) AS positive,
+                    count(*) FILTER (WHERE m.reply_class = 'DNC_REQUEST') AS opted_out
+               FROM messages m LEFT JOIN ai_openers o ON o.id = m.opener_id
+              WHERE m.campaign_id = $1 AND m.direction = 'outbound' AND m.opener_id IS NOT NULL
+              GROUP BY m.step_id, m.opener_id, o.variant ORDER BY o.variant, m.opener_id",
+            params![campaign.as_str() => TEXT],
+        )
+        .await?;
+    let of_step = |step: &str| -> Vec<VariantStats> {
+        variants
+            .iter()
+            .filter(|v| v.get::<_, Option<String>>("step_id").as_deref() == Some(step))
+            .map(|v| VariantStats {
+                opener_id: v.get("opener_id"),
+                variant: v.get("variant"),
+                sent: v.get("sent"),
+                delivered: v.get("delivered"),
+                replied: v.get("replied"),
+                positive: v.get("positive"),
+                opted_out: v.get("opted_out"),
+            })
+            .collect()
+    };
     Ok(rows
         .iter()
         .map(|r| StepStats {
+            variants: of_step(r.get("id")),
             step_id: StepId::from_trusted(r.get("id")),
             position: r.get("position"),
             channel: Channel::parse(r.get("channel")).unwrap_or(Channel::Sms),

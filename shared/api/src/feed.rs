@@ -75,7 +75,11 @@ fn decode(team: &TeamId, cursor: &str) -> Result<Position, ApiError> {
     if xid < 0 || seq < 0 {
         return Err(bad());
     }
-    if Utc::now().timestamp() - at > i64::from(feed::KEEP_DAYS) * 86_400 {
+    let age = Utc::now().timestamp().checked_sub(at).ok_or_else(bad)?;
+    if age < -300 {
+        return Err(bad());
+    }
+    if age > i64::from(feed::KEEP_DAYS) * 86_400 {
         return Err(ApiError::Gone(format!(
             "the cursor is older than the {} days the feed keeps; start again without one",
             feed::KEEP_DAYS

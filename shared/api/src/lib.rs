@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod ai;
+pub mod analytics;
 pub mod businesses;
 pub mod calls;
 pub mod campaigns;
@@ -38,6 +39,7 @@ fn groups() -> OpenApiRouter<AppState> {
         .merge(imports::router())
         .merge(campaigns::router())
         .merge(workflows::router())
+        .merge(analytics::router())
         .merge(suppressions::router())
         .merge(messages::router())
         .merge(skip_traces::router())
@@ -82,7 +84,10 @@ pub fn contacts_app(state: AppState, local_auth: Option<JwtVerifier>) -> Router 
 /// The campaigns Lambda's router: campaigns, steps, enrolments, templates, saved filters.
 pub fn campaigns_app(state: AppState, local_auth: Option<JwtVerifier>) -> Router {
     serve(
-        OpenApiRouter::with_openapi(openapi::base()).merge(campaigns::router()).merge(workflows::router()),
+        OpenApiRouter::with_openapi(openapi::base())
+            .merge(campaigns::router())
+            .merge(workflows::router())
+            .merge(analytics::router()),
         state,
         local_auth,
     )

@@ -107,6 +107,15 @@ async fn save(
     let c = check(b)?;
     let mut conn = app.db.conn().await?;
     let (tx, access) = open_team(&mut conn, cred, team, Permission::CampaignsManage).await?;
+    // A workflow does what its actions do, on its own: whoever makes it must be allowed each.
+    access.require(Permission::ContactsWrite)?;
+    for a in &c.actions {
+        match a {
+            Action::MoveInboxItem { .. } => access.require(Permission::InboxWrite)?,
+            Action::PushToCallQueue { .. } => access.require(Permission::CallsWrite)?,
+            _ => {}
+        }
+    }
     // A campaign an action enrols into must be the team's.
     for (i, a) in c.actions.iter().enumerate() {
         if let Action::EnrolInCampaign { campaign_id } = a {
@@ -275,7 +284,7 @@ pub fn engine(app: &AppState) -> nextier_workflows::Engine {
 pub struct DryRun {
     /// How many of the team's contacts meet the conditions now (of those looked at).
     pub would_touch: usize,
-    /// How many were looked at (at most 10,000, by score).
+    /// How many were looked at (the 10,000 highest-scored; 2,000 with a condition on fields).
     pub looked_at: usize,
     /// The first 50 of them.
     pub contacts: Vec<ContactId>,
@@ -297,7 +306,9 @@ pub async fn dry_run(
 ) -> Result<Json<DryRun>, ApiError> {
     let c = check(&body)?;
     let mut conn = app.db.conn().await?;
-    let (tx, _) = open_team(&mut conn, &cred, &team, Permission::CampaignsRead).await?;
+    let (tx, access) = open_team(&mut conn, &cred, &team, Permission::CampaignsRead).await?;
+    // It names contacts by what they are.
+    access.require(Permission::ContactsRead)?;
     // One read of what the conditions look at; a contact's fields only when a condition names one.
     let rows = tx
         .query(
@@ -308,7 +319,13 @@ pub async fn dry_run(
         .await
         .map_err(StoreError::from)?;
     let mut touched = Vec::new();
+    let mut looked_at = 0;
     for r in &rows {
+        // A condition on fields reads each contact: at most 2,000 of them per dry run.
+        if !c.conditions.fields.is_empty() && looked_at >= 2_000 {
+            break;
+        }
+        looked_at += 1;
         let id = ContactId::from_trusted(r.get::<_, String>(0));
         let facts = ContactFacts { score: r.get(1), tags: r.get(2), lead_state: r.get(3), deleted: false };
         let holds = if c.conditions.fields.is_empty() {
@@ -324,7 +341,7 @@ pub async fn dry_run(
     tx.commit().await?;
     Ok(Json(DryRun {
         would_touch: touched.len(),
-        looked_at: rows.len(),
+        looked_at,
         contacts: touched.into_iter().take(50).collect(),
         actions: c.actions.iter().map(|a| serde_json::to_string(a).unwrap_or_default()).collect(),
     }))

@@ -846,7 +846,7 @@ async fn an_opener_step_splits_sends_by_weight_keeps_its_copy_and_counts_replies
 
     // A lead answers a B text: B's replies and positives move, once.
     let (to, _) = sent.iter().find(|(_, body)| body.contains("quick question")).unwrap().clone();
-    r.text(&to, MAIN, "Yes, interested").await;
+    let item = r.text(&to, MAIN, "Yes, interested").await;
     r.text(&to, MAIN, "Yes, still interested").await;
     let lib = r.ok("GET", "/ai/openers?category=cold", None).await;
     let b_now = lib.as_array().unwrap().iter().find(|o| o["id"] == b["id"]).unwrap().clone();
@@ -859,6 +859,39 @@ async fn an_opener_step_splits_sends_by_weight_keeps_its_copy_and_counts_replies
     };
     assert_eq!((v("A", "sent"), v("B", "sent")), (from_a as i64, from_b as i64), "{stats}");
     assert_eq!((v("A", "replied"), v("B", "replied"), v("B", "positive"), v("B", "optedOut")), (0, 1, 1, 0), "{stats}");
+
+    // The team's analytics, kept as it happened: the campaign's day, and a person's first
+    // response to the reply.
+    let day = r.clock.now().date_naive();
+    let range = format!("from={}&to={}&timeZone=UTC", day - chrono::Duration::days(1), day + chrono::Duration::days(1));
+    let by_campaign = r.ok("GET", &format!("/analytics/outreach?{range}&by=campaign"), None).await;
+    // (The sends are on the test clock's day, the replies on the day the inbox recorded them.)
+    let sum = |k: &str| -> i64 {
+        by_campaign
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|x| x["campaignId"] == cid.as_str())
+            .map(|x| x[k].as_i64().unwrap())
+            .sum()
+    };
+    assert_eq!(
+        (sum("sent"), sum("replied"), sum("positive"), sum("optedOut")),
+        (20, 2, 2, 0),
+        "two texts from the lead, both interested: {by_campaign}"
+    );
+    let by_day = r.ok("GET", &format!("/analytics/outreach?{range}"), None).await;
+    let total: i64 = by_day.as_array().unwrap().iter().map(|x| x["sent"].as_i64().unwrap()).sum();
+    assert_eq!(total, 20, "{by_day}");
+    r.ok("POST", &format!("/inbox/items/{item}/processed"), None).await;
+    r.ok("POST", &format!("/inbox/items/{item}/processed"), None).await;
+    let times = r.ok("GET", &format!("/analytics/response-times?{range}"), None).await;
+    let buckets: Vec<&Value> = times.as_array().unwrap().iter().filter(|x| x["group"] == "bucket").collect();
+    assert_eq!(buckets.len(), 1, "{times}");
+    assert_eq!(buckets[0]["responded"], 1, "a second marking counts nothing: {times}");
+    assert!(times.as_array().unwrap().iter().any(|x| x["group"] == "person" && x["responded"] == 1), "{times}");
+    let bad = r.h.call(&ALICE, "GET", &r.url("/analytics/outreach?from=2026-13-01&timeZone=Mars/Olympus"), None).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.body);
 }
 
 #[tokio::test]

@@ -261,6 +261,22 @@ pub async fn move_to(
     reason: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<ItemView> {
+    move_in_chain(tx, team, id, to, actor, reason, now, &[]).await
+}
+
+/// [`move_to`], by a workflow: the move's event carries the chain of workflows that led to it
+/// (`nextier_domain::workflow::chain`), so a chain that comes back is stopped as a loop.
+#[allow(clippy::too_many_arguments)]
+pub async fn move_in_chain(
+    tx: &Tx<'_>,
+    team: &TeamId,
+    id: &InboxItemId,
+    to: Bucket,
+    actor: &str,
+    reason: Option<&str>,
+    now: DateTime<Utc>,
+    chain: &[String],
+) -> Result<ItemView> {
     let before = lock(tx, id).await?;
     if before.bucket == to.as_str() {
         return Ok(before);
@@ -279,8 +295,11 @@ pub async fn move_to(
     .await?;
     // An event (workflows start on it; the sweeper publishes it) and on the team's live feed,
     // committed with the move.
-    let moved = serde_json::json!({"inboxItemId": id, "contactId": before.contact_id, "from": before.bucket,
-                                   "to": to.as_str(), "movedBy": actor, "reason": reason});
+    let mut moved = serde_json::json!({"inboxItemId": id, "contactId": before.contact_id, "from": before.bucket,
+                                       "to": to.as_str(), "movedBy": actor, "reason": reason});
+    if !chain.is_empty() {
+        moved["workflowChain"] = serde_json::json!(chain);
+    }
     let event = crate::outbox::OutboxMessage {
         team: Some(team.clone()),
         destination: crate::outbox::Destination::Event("InboxItemMoved".into()),

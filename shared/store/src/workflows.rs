@@ -280,6 +280,7 @@ pub async fn timed(tx: &Tx<'_>) -> Result<Vec<(String, TeamId)>> {
 /// since, sent after `since`: (message id, contact).
 pub async fn unanswered(
     tx: &Tx<'_>,
+    workflow: &str,
     days: i64,
     since: DateTime<Utc>,
     at: DateTime<Utc>,
@@ -294,9 +295,29 @@ pub async fn unanswered(
                 AND m.created_at > $3 - make_interval(days => $1::int + 1)
                 AND NOT EXISTS (SELECT 1 FROM messages r WHERE r.contact_id = m.contact_id AND r.direction = 'inbound'
                                   AND r.created_at > m.created_at)
+                AND NOT EXISTS (SELECT 1 FROM workflow_runs w WHERE w.workflow_id = $5 AND w.event_key = 'noreply:' || m.id)
               ORDER BY m.created_at LIMIT $4",
-            params![days => INT8, since => TIMESTAMPTZ, at => TIMESTAMPTZ, limit => INT8],
+            params![days => INT8, since => TIMESTAMPTZ, at => TIMESTAMPTZ, limit => INT8, workflow => TEXT],
         )
         .await?;
     Ok(rows.iter().map(|r| (r.get(0), ContactId::from_trusted(r.get(1)))).collect())
+}
+
+/// The live contacts an import created, after `after` in id order, at most `limit`.
+pub async fn import_contacts(
+    tx: &Tx<'_>,
+    import: &nextier_domain::ids::ImportId,
+    after: Option<&ContactId>,
+    limit: i64,
+) -> Result<Vec<ContactId>> {
+    let rows = tx
+        .query_typed(
+            "SELECT DISTINCT e.contact_id FROM contact_events e JOIN contacts c ON c.id = e.contact_id
+              WHERE e.kind = 'imported' AND e.data->>'importId' = $1 AND e.contact_id > $2
+                AND c.deleted_at IS NULL AND c.merged_into IS NULL
+              ORDER BY e.contact_id LIMIT $3",
+            params![import.as_str() => TEXT, after.map(|a| a.as_str()).unwrap_or("") => TEXT, limit => INT8],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| ContactId::from_trusted(r.get(0))).collect())
 }

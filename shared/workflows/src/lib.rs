@@ -30,15 +30,15 @@ pub const QUEUE: &str = "workflow-events";
 pub const CONSUMER: nextier_runtime::serve::QueueConsumer = nextier_runtime::serve::QueueConsumer {
     queue: QUEUE,
     batch_size: 10,
-    visibility_secs: 180,
+    visibility_secs: 720,
     max_receives: 5,
     concurrency: 2,
 };
 /// The timer: due waits and "no reply" workflows, every minute.
 pub const TIMER: nextier_runtime::serve::ScheduledJob =
     nextier_runtime::serve::ScheduledJob { name: "workflow-timer", every_secs: 60 };
-/// At most this many contacts from one event (an import's).
-const MAX_CONTACTS: i64 = 10_000;
+/// An import's contacts are started a page at a time, each page its own transaction.
+const PAGE: i64 = 200;
 
 #[derive(Clone)]
 pub struct Engine {
@@ -91,33 +91,49 @@ pub struct Summary {
 }
 
 impl Engine {
-    /// Starts the team's workflows this event triggers, on each of its contacts.
+    /// Starts the team's workflows this event triggers, on each of its contacts: an import's
+    /// contacts a page at a time, each page committed (a redelivery skips what is done).
     pub async fn on_event(&self, detail_type: &str, detail: &Detail) -> anyhow::Result<Summary> {
         let Some(team) = detail.team_id.clone() else { return Ok(Summary::default()) };
-        let mut conn = self.db.conn().await?;
-        let tx = scope::begin(&mut conn, &Scope::team(team.clone())).await?;
-        let flows: Vec<Parsed> = store::for_event(&tx, detail_type)
-            .await?
-            .into_iter()
-            .filter_map(parse)
-            .filter(|w| w.trigger.matches(detail_type, &detail.data))
-            .collect();
         let mut summary = Summary::default();
+        let mut conn = self.db.conn().await?;
+        let flows: Vec<Parsed> = {
+            let tx = scope::begin(&mut conn, &Scope::team(team.clone())).await?;
+            store::for_event(&tx, detail_type)
+                .await?
+                .into_iter()
+                .filter_map(parse)
+                .filter(|w| w.trigger.matches(detail_type, &detail.data))
+                .collect()
+        };
         if flows.is_empty() {
             return Ok(summary);
         }
-        let people = contacts_of(&tx, detail_type, &detail.data).await?;
         let chain = rules::chain(&detail.data);
         let event = json!({"type": detail_type, "data": detail.data});
-        for w in &flows {
-            for contact in &people {
-                let key = format!("{}:{contact}", detail.outbox_id);
-                self.start(&tx, &team, w, &key, contact, &event, &chain, &mut summary).await?;
+        let import = (detail_type == "ImportCompleted")
+            .then(|| detail.data.get("importId").and_then(Value::as_str).map(|s| ImportId::from_trusted(s.to_owned())))
+            .flatten();
+        let mut after: Option<ContactId> = None;
+        loop {
+            let tx = scope::begin(&mut conn, &Scope::team(team.clone())).await?;
+            let people = match &import {
+                Some(import) => store::import_contacts(&tx, import, after.as_ref(), PAGE).await?,
+                None => contacts_of(&tx, &detail.data).await?,
+            };
+            for w in &flows {
+                for contact in &people {
+                    let key = format!("{}:{contact}", detail.outbox_id);
+                    self.start(&tx, &team, w, &key, contact, &event, &chain, &mut summary).await?;
+                }
             }
+            tx.commit().await?;
+            self.publish(&std::mem::take(&mut summary.staged)).await;
+            if import.is_none() || (people.len() as i64) < PAGE {
+                return Ok(summary);
+            }
+            after = people.last().cloned();
         }
-        tx.commit().await?;
-        self.publish(&summary.staged).await;
-        Ok(summary)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -292,7 +308,12 @@ impl Engine {
                 } else if !c.lead_state.can_move_to(to) {
                     ("skipped", format!("a lead cannot move from {} to {}", c.lead_state.as_str(), to.as_str()))
                 } else {
-                    let (from, to) = contacts::transition(tx, team, contact, to, Some("a workflow"), &actor).await?;
+                    let (from, to) = match contacts::transition(tx, team, contact, to, Some("a workflow"), &actor).await
+                    {
+                        Ok(moved) => moved,
+                        Err(StoreError::Conflict(why)) => return Ok(Ok(("skipped", why))),
+                        Err(e) => return Err(e.into()),
+                    };
                     if let Some(exit) = nextier_domain::campaign::exit_reason_for(to) {
                         campaigns::exit_contact(tx, contact, exit).await?;
                     }
@@ -312,9 +333,18 @@ impl Engine {
                     None => ("skipped", "the contact has no open inbox item".into()),
                     Some(item) => {
                         let id = InboxItemId::from_trusted(item);
-                        match nextier_store::inbox::move_to(tx, team, &id, bucket, &actor, Some("a workflow"), now)
-                            .await
-                        {
+                        let moved = nextier_store::inbox::move_in_chain(
+                            tx,
+                            team,
+                            &id,
+                            bucket,
+                            &actor,
+                            Some("a workflow"),
+                            now,
+                            chain,
+                        )
+                        .await;
+                        match moved {
                             Ok(before) if before.bucket == bucket.as_str() => {
                                 ("skipped", format!("already in {}", bucket.as_str()))
                             }
@@ -415,23 +445,48 @@ impl Engine {
             (store::due(&tx, now, limit).await?, store::timed(&tx).await?)
         };
         let mut summary = Summary::default();
+        // Each run and each workflow on its own: one that fails is logged and left for the next
+        // tick, never stopping the others.
         for (run, team) in due {
-            self.resume_run(&team, &run, false, &mut summary).await?;
+            if let Err(e) = self.resume_run(&team, &run, false, &mut summary).await {
+                tracing::warn!(run = %run, error = %format!("{e:#}"), "workflow run not resumed; the next tick tries again");
+            }
         }
         for (id, team) in timed {
-            let mut conn = self.db.conn().await?;
-            let tx = scope::begin(&mut conn, &Scope::team(team.clone())).await?;
-            let Some(w) = parse(store::get(&tx, &id).await?) else { continue };
-            let Trigger::NoReply { days } = w.trigger else { continue };
-            for (message, contact) in store::unanswered(&tx, days, w.row.created_at, now, i64::from(limit)).await? {
-                let event =
-                    json!({"type": "NoReply", "data": {"messageId": message, "contactId": contact, "days": days}});
-                self.start(&tx, &team, &w, &format!("noreply:{message}"), &contact, &event, &[], &mut summary).await?;
+            if let Err(e) = self.no_reply(&team, &id, now, limit, &mut summary).await {
+                tracing::warn!(workflow = %id, error = %format!("{e:#}"), "no-reply workflow not run; the next tick tries again");
             }
-            tx.commit().await?;
         }
         self.publish(&summary.staged).await;
         Ok(summary)
+    }
+
+    /// Starts a "no reply in N days" workflow on the messages that went unanswered.
+    async fn no_reply(
+        &self,
+        team: &TeamId,
+        id: &str,
+        now: chrono::DateTime<chrono::Utc>,
+        limit: i32,
+        summary: &mut Summary,
+    ) -> anyhow::Result<()> {
+        let mut conn = self.db.conn().await?;
+        let tx = scope::begin(&mut conn, &Scope::team(team.clone())).await?;
+        let w = match store::get(&tx, id).await {
+            Ok(w) => w,
+            Err(StoreError::NotFound) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        };
+        let Some(w) = parse(w) else { return Ok(()) };
+        let Trigger::NoReply { days } = w.trigger else { return Ok(()) };
+        for (message, contact) in
+            store::unanswered(&tx, &w.row.id, days, w.row.created_at, now, i64::from(limit)).await?
+        {
+            let event = json!({"type": "NoReply", "data": {"messageId": message, "contactId": contact, "days": days}});
+            self.start(&tx, team, &w, &format!("noreply:{message}"), &contact, &event, &[], summary).await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Continues a run: a due wait, or (by a person, `retry`) a failed step again.
@@ -451,6 +506,11 @@ impl Engine {
             return Ok(false);
         }
         let Some(w) = parse(store::get(&tx, &r.workflow_id).await?) else { return Ok(false) };
+        if !w.row.active {
+            store::set_run(&tx, run, "stopped", r.next_action, None, Some("the workflow was turned off")).await?;
+            tx.commit().await?;
+            return Ok(true);
+        }
         store::set_run(&tx, run, "running", r.next_action, None, None).await?;
         let mut chain = r.chain.clone();
         chain.push(w.row.id.clone());
@@ -482,13 +542,9 @@ async fn latest_open_item(tx: &Tx<'_>, contact: &ContactId) -> Result<Option<Str
     Ok(rows.first().map(|r| r.get(0)))
 }
 
-/// The contacts an event is about.
-async fn contacts_of(tx: &Tx<'_>, detail_type: &str, data: &Value) -> Result<Vec<ContactId>, StoreError> {
+/// The contact an event is about (an import's are paged by `on_event`).
+async fn contacts_of(tx: &Tx<'_>, data: &Value) -> Result<Vec<ContactId>, StoreError> {
     let s = |k: &str| data.get(k).and_then(Value::as_str).map(str::to_owned);
-    if detail_type == "ImportCompleted" {
-        let Some(import) = s("importId") else { return Ok(vec![]) };
-        return nextier_store::enrichment::contacts_of_import(tx, &ImportId::from_trusted(import), MAX_CONTACTS).await;
-    }
     if let Some(c) = s("contactId") {
         return Ok(vec![ContactId::from_trusted(c)]);
     }

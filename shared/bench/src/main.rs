@@ -13,10 +13,12 @@
 //! `infra/dev.sh bench enrich [contacts]`: contacts enriched per minute and the cache's savings (see `enrich.rs`).
 //! `infra/dev.sh bench property [properties]`: the nightly match's throughput and the cache's hit rate (see `property.rs`).
 //! `infra/dev.sh bench ai [replies]`: suggestions per second and what the AI adds to the reply path (see `ai.rs`).
+//! `infra/dev.sh bench flow [events]`: workflow events per second and the live feed's latency (see `flow.rs`).
 
 mod ai;
 mod cold;
 mod enrich;
+mod flow;
 mod gate;
 mod import;
 mod load;
@@ -35,6 +37,10 @@ async fn main() -> anyhow::Result<()> {
     if std::env::args().nth(1).as_deref() == Some("property") {
         let n = std::env::args().nth(2).and_then(|s| s.parse().ok()).unwrap_or(5_000);
         return property::run(n).await;
+    }
+    if std::env::args().nth(1).as_deref() == Some("flow") {
+        let n = std::env::args().nth(2).and_then(|s| s.parse().ok()).unwrap_or(2_000);
+        return flow::run(n).await;
     }
     if std::env::args().nth(1).as_deref() == Some("ai") {
         let n = std::env::args().nth(2).and_then(|s| s.parse().ok()).unwrap_or(500);

@@ -290,6 +290,40 @@ async fn loops_are_refused_or_stopped_and_failures_retry_from_their_step() {
 }
 
 #[tokio::test]
+async fn changing_a_workflow_stops_its_waiting_runs_and_turning_it_off_stops_the_rest() {
+    let r = rig().await;
+    let def = |name: &str, active: bool| {
+        json!({"name": name, "active": active, "trigger": {"type": "contact_created"},
+               "actions": [{"type": "wait", "hours": 1}, {"type": "add_tag", "tag": "followed-up"}]})
+    };
+    let wf = r.ok("POST", "/workflows", Some(def("later", true))).await["id"].as_str().unwrap().to_owned();
+    r.contact(json!({"firstName": "Fay"})).await;
+    r.drain().await;
+    assert_eq!(r.runs(&wf).await[0]["status"], "waiting");
+    r.ok("PUT", &format!("/workflows/{wf}"), Some(def("later, renamed", true))).await;
+    let run = &r.runs(&wf).await[0];
+    assert_eq!(run["status"], "stopped", "{run}");
+    assert!(run["note"].as_str().unwrap().contains("changed"), "{run}");
+    // A run waiting when its workflow is turned off does not go on either.
+    r.contact(json!({"firstName": "Gil"})).await;
+    r.drain().await;
+    r.ok("PUT", &format!("/workflows/{wf}"), Some(def("later, renamed", false))).await;
+    r.clock.advance(chrono::Duration::minutes(61));
+    r.engine.timer(100).await.unwrap();
+    let runs = r.runs(&wf).await;
+    assert!(runs.iter().all(|x| x["status"] == "stopped"), "{runs:?}");
+    let tagged: i64 =
+        r.h.t
+            .superuser()
+            .await
+            .query_one("SELECT count(*) FROM contacts WHERE 'followed-up' = ANY(tags)", &[])
+            .await
+            .unwrap()
+            .get(0);
+    assert_eq!(tagged, 0);
+}
+
+#[tokio::test]
 async fn bad_definitions_name_the_field_and_only_admins_of_the_team_make_them() {
     let r = rig().await;
     let post = |who: &'static As, body: Value| {

@@ -84,6 +84,14 @@ pub async fn update(tx: &Tx<'_>, id: &str, d: &Definition<'_>) -> Result<Workflo
     if n == 0 {
         return Err(StoreError::NotFound);
     }
+    // Runs waiting on the old definition would resume at an index into the new one: they stop.
+    tx.execute_typed(
+        "UPDATE workflow_runs SET status = 'stopped', wake_at = NULL, updated_at = now(),
+                note = 'the workflow was changed while this run waited; it stopped rather than run the new actions'
+          WHERE workflow_id = $1 AND status = 'waiting'",
+        params![id => TEXT],
+    )
+    .await?;
     get(tx, id).await
 }
 

@@ -14,6 +14,7 @@ pub mod events;
 pub mod feed;
 pub mod imports;
 pub mod inbox;
+pub mod integrations;
 pub mod messages;
 pub mod openapi;
 mod parents;
@@ -49,6 +50,7 @@ fn groups() -> OpenApiRouter<AppState> {
         .merge(ai::router())
         .merge(calls::router())
         .merge(property::router())
+        .merge(integrations::router())
 }
 
 /// The complete OpenAPI 3.1 document for all groups.
@@ -108,6 +110,11 @@ pub fn property_app(state: AppState, local_auth: Option<JwtVerifier>) -> Router 
     serve(OpenApiRouter::with_openapi(openapi::base()).merge(property::router()), state, local_auth)
 }
 
+/// The integrations Lambda's router: the CRM connection, exports, webhook endpoints.
+pub fn integrations_app(state: AppState, local_auth: Option<JwtVerifier>) -> Router {
+    serve(OpenApiRouter::with_openapi(openapi::base()).merge(integrations::router()), state, local_auth)
+}
+
 /// Runs an API group as a Lambda: everything is built once per cold start from the
 /// environment, then `lambda_http` serves the router.
 pub async fn run_lambda(
@@ -129,6 +136,7 @@ pub async fn run_lambda(
         limiter: platform.limiter.clone(),
         skip_tracer: std::sync::Arc::new(nextier_providers::realestate::LazySkipTracer::default()),
         numbers: std::sync::Arc::new(nextier_providers::signalhouse_numbers::LazyNumbers::default()),
+        crm: nextier_providers::zoho::crm_from_env(),
         db,
         config: std::sync::Arc::new(AppConfig::from_env()),
         clock,

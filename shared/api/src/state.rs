@@ -30,6 +30,8 @@ pub struct AppState {
     pub limiter: Arc<dyn nextier_platform::ports::RateLimiter>,
     /// Where handlers take the time from (the system clock, deployed and local).
     pub clock: Arc<dyn Clock>,
+    /// The CRM a team connects (Zoho when configured, else the sandbox).
+    pub crm: Arc<dyn nextier_platform::ports::crm::Crm>,
 }
 
 #[derive(Debug, Clone)]
@@ -41,6 +43,15 @@ pub struct AppConfig {
     pub webhook_base_url: String,
     /// The key skip-trace callback tokens are signed with (`SKIP_TRACE_CALLBACK_SECRET`).
     pub callback_key: Vec<u8>,
+    /// The Zoho accounts server a connect goes to unless the person names their data
+    /// centre's (`ZOHO_ACCOUNTS_URL`).
+    pub zoho_accounts: String,
+    /// Origins a CRM connection may name besides Zoho's own (`ZOHO_EXTRA_HOSTS`: a local
+    /// sandbox or a test's fake; none deployed).
+    pub crm_hosts: Vec<String>,
+    /// Origins a webhook endpoint may use although not public https (`WEBHOOK_ALLOW_ORIGINS`:
+    /// local runs and tests; none deployed).
+    pub webhook_allow_origins: Vec<String>,
 }
 
 impl Default for AppConfig {
@@ -49,6 +60,9 @@ impl Default for AppConfig {
             invitation_ttl: Duration::hours(72),
             webhook_base_url: "http://127.0.0.1:3000".into(),
             callback_key: nextier_runtime::config::local_secret().into_bytes(),
+            zoho_accounts: "https://accounts.zoho.com".into(),
+            crm_hosts: vec![],
+            webhook_allow_origins: vec![],
         }
     }
 }
@@ -60,6 +74,9 @@ impl AppConfig {
             invitation_ttl: Duration::hours(hours),
             webhook_base_url: nextier_runtime::config::or("WEBHOOK_BASE_URL", "http://127.0.0.1:3000"),
             callback_key: nextier_inbound::skiptrace::callback_key(),
+            zoho_accounts: nextier_runtime::config::or("ZOHO_ACCOUNTS_URL", "https://accounts.zoho.com"),
+            crm_hosts: nextier_integrations::crm_hosts_from_env(),
+            webhook_allow_origins: nextier_integrations::webhooks::allowed_origins_from_env(),
         }
     }
 }

@@ -46,6 +46,11 @@ pub enum Permission {
     /// Configure the AI workers: personas, numbers, prompts and auto-send policies (a policy
     /// that sends on its own is changed by a person only, never an API key).
     AiManage,
+    /// Connect and sync a CRM, register webhook endpoints and read their delivery logs: each
+    /// sends the team's data to another system.
+    IntegrationsManage,
+    /// Export contacts, inbox items and messages as files.
+    DataExport,
 }
 
 /// What a reader of the team's live feed must hold to see an event of this type: the same
@@ -60,6 +65,7 @@ pub fn feed_permission(event_type: &str) -> Permission {
         | "ImportCompleted"
         | "EnrichmentJobCompleted"
         | "ContactLeadStateChanged"
+        | "ContactOptedOut"
         | "ContactsMerged" => ContactsRead,
         "MeetingBooked" | "CallQueued" => CallsRead,
         "TeamCreated" | "MemberJoined" => TeamRead,
@@ -92,7 +98,9 @@ impl Permission {
             | Permission::SecretsRead
             | Permission::ContactsManage
             | Permission::CampaignsManage
-            | Permission::AiManage => Role::Admin,
+            | Permission::AiManage
+            | Permission::IntegrationsManage
+            | Permission::DataExport => Role::Admin,
         }
     }
 
@@ -118,6 +126,8 @@ impl Permission {
             Permission::CallsWrite => Scope::parse_known("calls:write"),
             Permission::EnrichmentRun => Scope::parse_known("enrichment:execute"),
             Permission::AiManage => Scope::parse_known("ai:manage"),
+            Permission::IntegrationsManage => Scope::parse_known("integrations:manage"),
+            Permission::DataExport => Scope::parse_known("data:export"),
         }
     }
 }

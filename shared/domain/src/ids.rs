@@ -162,6 +162,16 @@ prefixed_id!(/// A team's workflow (a trigger, conditions and actions).
     WorkflowId, "wf");
 prefixed_id!(/// One run of a workflow on one contact.
     WorkflowRunId, "wfr");
+prefixed_id!(/// A team's connection to a CRM.
+    IntegrationId, "int");
+prefixed_id!(/// One push or pull of a CRM connection.
+    IntegrationTaskId, "itk");
+prefixed_id!(/// A CSV export job.
+    ExportId, "exp");
+prefixed_id!(/// An endpoint a team registered for our webhooks.
+    WebhookEndpointId, "whe");
+prefixed_id!(/// One event's delivery to one endpoint (its `webhook-id`, the same on every retry).
+    WebhookDeliveryId, "msg");
 
 #[cfg(test)]
 mod tests {

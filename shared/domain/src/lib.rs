@@ -7,6 +7,7 @@ pub mod api_key;
 pub mod callback_token;
 pub mod calls;
 pub mod campaign;
+pub mod crm;
 pub mod csv_cell;
 pub mod email;
 pub mod enrichment;
@@ -33,6 +34,7 @@ pub mod text;
 mod text_enum;
 pub mod unsubscribe;
 pub mod validation;
+pub mod webhook_out;
 pub mod webhook_signature;
 pub mod workflow;
 

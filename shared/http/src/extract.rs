@@ -165,6 +165,10 @@ id_params!(
     PropertySearchId => "searchId",
     WorkflowId => "workflowId",
     WorkflowRunId => "runId",
+    IntegrationTaskId => "taskId",
+    ExportId => "exportId",
+    WebhookEndpointId => "endpointId",
+    WebhookDeliveryId => "deliveryId",
 );
 
 /// Several path parameters read at once: implemented for tuples of [`PathParam`]s.

@@ -89,6 +89,7 @@ impl Registry {
                 .with_clock(clock.clone())
         };
         let mut r = Registry::default();
+        let integration_blobs = blobs.clone();
         // Each consumer and schedule runs with the settings its crate declares (`QueueConsumer`,
         // `ScheduledJob`); tests/template.rs holds template.yaml to the same.
         // template.yaml: ConsumerLeadImportFunction.
@@ -213,6 +214,64 @@ impl Registry {
             Arc::new(move || {
                 let engine = engine.clone();
                 Box::pin(async move { Ok(serde_json::to_value(engine.timer(500).await?)?) })
+            }),
+        ));
+        // template.yaml: ConsumerIntegrationsFunction, ConsumerWebhookOutFunction, CrmSyncFunction and
+        // WebhookRedriveFunction (Zoho when configured, else the sandbox CRM).
+        let mut crm_hosts = nextier_integrations::crm_hosts_from_env();
+        if nextier_runtime::config::get("ZOHO_CLIENT_ID").is_none() {
+            crm_hosts.extend([
+                nextier_platform::ports::crm::SANDBOX_ACCOUNTS.to_owned(),
+                nextier_platform::ports::crm::SANDBOX_API.to_owned(),
+            ]);
+        }
+        let worker = nextier_integrations::Worker {
+            db: db.clone(),
+            queue: Arc::new(queue.clone()),
+            blobs: integration_blobs,
+            limiter: Arc::new(nextier_platform::local::PgRateLimiter::new(db.clone())),
+            crm: nextier_providers::zoho::crm_from_env(),
+            clock: clock.clone(),
+            crm_hosts,
+            export_part_bytes: nextier_platform::ports::MIN_PART,
+            publisher: Some(publisher.clone()),
+        };
+        let task_worker = worker.clone();
+        r.consumers.push(Consumer::declared(
+            &nextier_integrations::TASK_CONSUMER,
+            Arc::new(move |event: SqsEvent| {
+                let w = task_worker.clone();
+                Box::pin(async move { nextier_integrations::handle_tasks(&w, event).await })
+            }),
+        ));
+        r.schedules.push(Schedule::declared(
+            &nextier_integrations::CRM_SCHEDULE,
+            Arc::new(move || {
+                let w = worker.clone();
+                Box::pin(async move { Ok(serde_json::to_value(nextier_integrations::crm::sync(&w).await?)?) })
+            }),
+        ));
+        let sender = nextier_integrations::webhooks::Sender {
+            db: db.clone(),
+            queue: Arc::new(queue.clone()),
+            clock: clock.clone(),
+            publisher: Some(publisher.clone()),
+            allowed_origins: nextier_integrations::webhooks::allowed_origins_from_env(),
+            timeout: Duration::from_secs(10),
+        };
+        let send = sender.clone();
+        r.consumers.push(Consumer::declared(
+            &nextier_integrations::WEBHOOK_CONSUMER,
+            Arc::new(move |event: SqsEvent| {
+                let s = send.clone();
+                Box::pin(async move { nextier_integrations::webhooks::handle(&s, event).await })
+            }),
+        ));
+        r.schedules.push(Schedule::declared(
+            &nextier_integrations::REDRIVE_SCHEDULE,
+            Arc::new(move || {
+                let s = sender.clone();
+                Box::pin(async move { Ok(serde_json::json!({"resent": s.redrive(500).await?})) })
             }),
         ));
         // template.yaml: PropertyMatchFunction (the sandbox's properties locally).

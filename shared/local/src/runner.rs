@@ -117,11 +117,10 @@ pub async fn start(config: LocalConfig) -> anyhow::Result<Running> {
     let worker_db = Db::connect(&database.worker_url, 48)?;
     let queue = PgQueue::new(db.clone());
     // The template's WorkflowEventsRule: the events workflows start on go to their queue.
-    let bus = PgEventBus::new(db.clone(), "default").with_rule(
-        queue.clone(),
-        nextier_workflows::QUEUE,
-        nextier_domain::workflow::EVENTS,
-    );
+    let bus = PgEventBus::new(db.clone(), "default")
+        .with_rule(queue.clone(), nextier_workflows::QUEUE, nextier_domain::workflow::EVENTS)
+        // The template's WebhookEventsRule: the events a team's endpoints may want.
+        .with_rule(queue.clone(), nextier_integrations::WEBHOOK_QUEUE, nextier_domain::webhook_out::BUS_EVENTS);
     let publisher = OutboxPublisher::new(db.clone(), Arc::new(queue.clone()), Arc::new(bus.clone()));
     let worker_publisher = OutboxPublisher::new(worker_db.clone(), Arc::new(queue.clone()), Arc::new(bus.clone()));
 
@@ -136,11 +135,24 @@ pub async fn start(config: LocalConfig) -> anyhow::Result<Running> {
         Arc::new(nextier_platform::local::PgRateLimiter::new(db.clone())),
         Arc::new(nextier_platform::ports::clock::SystemClock),
     );
+    // Zoho when configured; else the sandbox CRM, whose made-up hosts the connection accepts.
+    let crm = nextier_providers::zoho::crm_from_env();
+    let mut crm_hosts = nextier_integrations::crm_hosts_from_env();
+    if nextier_runtime::config::get("ZOHO_CLIENT_ID").is_none() {
+        crm_hosts.extend([
+            nextier_platform::ports::crm::SANDBOX_ACCOUNTS.to_owned(),
+            nextier_platform::ports::crm::SANDBOX_API.to_owned(),
+        ]);
+    }
     let state = AppState {
         db: db.clone(),
         outbox: publisher.clone(),
         blobs: blobs.clone(),
-        config: Arc::new(AppConfig { webhook_base_url: api_url.clone(), ..AppConfig::from_env() }),
+        config: Arc::new(AppConfig {
+            webhook_base_url: api_url.clone(),
+            crm_hosts: crm_hosts.clone(),
+            ..AppConfig::from_env()
+        }),
         // The cockpit's sends take the same gate as campaigns: the sandbox transport and the
         // Postgres token buckets.
         gate: Arc::new(nextier_campaigns::gate::sandbox_limited(Arc::new(
@@ -155,6 +167,7 @@ pub async fn start(config: LocalConfig) -> anyhow::Result<Running> {
         // any number a team registers.
         numbers: nextier_providers::numbers_from_env(),
         clock: Arc::new(nextier_platform::ports::clock::SystemClock),
+        crm: crm.clone(),
     };
     if state.numbers.name() == "sandbox" {
         crate::database::connect_demo_to_sandbox(&database.admin_url, &demo_team).await?;

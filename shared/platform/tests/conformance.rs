@@ -257,6 +257,28 @@ async fn blob_suite(store: &dyn BlobStore) {
     store.delete(&key).await.unwrap();
     assert_eq!(store.get(&key).await.unwrap(), None);
     assert!(store.put("../escape", Bytes::new(), "text/plain").await.is_err());
+
+    // A multipart upload (an export): parts of at least 5 MiB, nothing at the key until it
+    // completes, then the bytes in order; an aborted upload leaves nothing.
+    use nextier_platform::ports::{BlobWriter, MIN_PART};
+    let big = format!("exports/{}/contacts.csv", unique("team"));
+    let mut w = BlobWriter::start(store, &big, "text/csv", MIN_PART).await.unwrap();
+    let line = b"0123456789abcdef".repeat(64 * 1024); // 1 MiB
+    for _ in 0..6 {
+        w.write(&line).await.unwrap();
+    }
+    w.write(b"tail").await.unwrap();
+    assert_eq!(store.get(&big).await.unwrap(), None, "nothing visible before completion");
+    assert_eq!(w.finish().await.unwrap(), 6 * 1024 * 1024 + 4);
+    let got = store.get(&big).await.unwrap().unwrap();
+    assert_eq!(got.len(), 6 * 1024 * 1024 + 4);
+    assert!(got.starts_with(b"0123456789abcdef") && got.ends_with(b"cdeftail"));
+    let dropped = format!("exports/{}/dropped.csv", unique("team"));
+    let mut w = BlobWriter::start(store, &dropped, "text/csv", MIN_PART).await.unwrap();
+    w.write(b"a,b\n").await.unwrap();
+    w.abort().await.unwrap();
+    assert_eq!(store.get(&dropped).await.unwrap(), None);
+    store.delete(&big).await.unwrap();
 }
 
 async fn serve_local_blobs(dir: &std::path::Path) -> (Arc<FolderBlobStore>, String) {

@@ -14,6 +14,7 @@ pub mod sendgrid;
 pub mod signalhouse;
 pub mod signalhouse_numbers;
 pub mod twilio;
+pub mod zoho;
 
 use std::sync::Arc;
 

@@ -149,14 +149,39 @@ pub async fn add(tx: &Tx<'_>, team: &TeamId, s: &NewSuppression<'_>) -> Result<S
                                 ELSE greatest(o.expires_at, excluded.expires_at) END
                       FROM (SELECT (o.expires_at IS NOT NULL AND o.expires_at <= now())
                                    OR suppression_rank(excluded.kind) > suppression_rank(o.kind) AS up) d)
-                 RETURNING {COLS}"
+                 RETURNING {COLS}, (xmax = 0 OR created_at >= statement_timestamp()) AS changed"
             ),
             params![RowId::new().as_str() => TEXT, team.as_str() => TEXT, s.address => TEXT, s.kind => TEXT,
                     s.reason => TEXT, s.source => TEXT, s.actor => TEXT, expires_at => TIMESTAMPTZ,
                     s.source_message => TEXT],
         )
         .await?;
-    rows.first().map(suppression).ok_or(StoreError::NotFound)
+    let row = rows.first().ok_or(StoreError::NotFound)?;
+    let added = suppression(row);
+    // A new or stronger opt-out is an event (the team's webhooks, its feed), once.
+    if row.get::<_, bool>("changed") && added.kind.is_revocation() {
+        let contacts = tx
+            .query_typed(
+                "SELECT contact_id FROM contact_phones WHERE e164 = $1
+                 UNION SELECT contact_id FROM contact_emails WHERE email = $1 ORDER BY 1",
+                params![s.address => TEXT],
+            )
+            .await?;
+        let contacts: Vec<String> = contacts.iter().map(|r| r.get(0)).collect();
+        let data = serde_json::json!({
+            "address": added.address, "kind": added.kind.as_str(), "source": added.source,
+            "reason": added.reason, "contactIds": contacts,
+        });
+        crate::outbox::stage_for_team(
+            tx,
+            team,
+            crate::outbox::Destination::Event("ContactOptedOut".into()),
+            data,
+            format!("opt-out-{}", added.id),
+        )
+        .await?;
+    }
+    Ok(added)
 }
 
 /// Puts every given address of one person on the list with the same kind and provenance (an

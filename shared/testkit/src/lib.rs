@@ -2,6 +2,7 @@
 //! (one per checkout, shared by every test process through a file lock, a fresh database
 //! per test cloned from a migrated template) and the moto AWS emulator on 127.0.0.1.
 
+pub mod fake_zoho;
 pub mod fakes;
 pub mod fixtures;
 pub mod moto;

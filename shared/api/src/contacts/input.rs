@@ -14,7 +14,7 @@ pub const PHONE_TYPES: [&str; 4] = ["mobile", "landline", "voip", "unknown"];
 pub const PIPELINE: [&str; 6] = ["raw", "ready", "queued", "sent", "replied", "booked"];
 
 /// Distinguishes an absent field (keep) from `null` (clear) in PATCH bodies.
-fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+pub(crate) fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(d).map(Some)
 }
 

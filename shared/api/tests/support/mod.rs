@@ -68,6 +68,7 @@ pub async fn harness() -> Harness {
         limiter: Arc::new(nextier_platform::local::PgRateLimiter::new(t.db.clone())),
         skip_tracer: Arc::new(nextier_platform::ports::skip_tracer::SandboxSkipTracer::default()),
         clock: Arc::new(nextier_platform::ports::clock::SystemClock),
+        crm: Arc::new(nextier_platform::ports::crm::SandboxCrm::default()),
     };
     Harness { app: nextier_api::full_app(state.clone(), None), t, bus, state, sandbox, numbers }
 }

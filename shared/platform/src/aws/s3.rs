@@ -117,4 +117,63 @@ impl BlobStore for S3BlobStore {
             .map_err(unavailable)?;
         Ok(req.uri().to_owned())
     }
+
+    async fn upload_start(&self, key: &str, content_type: &str) -> Result<String> {
+        check_key(key)?;
+        let out = self
+            .client
+            .create_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        out.upload_id().map(str::to_owned).ok_or_else(|| PlatformError::Unavailable("S3 gave no upload id".into()))
+    }
+
+    async fn upload_part(&self, key: &str, upload: &str, number: i32, body: Bytes) -> Result<String> {
+        check_key(key)?;
+        let out = self
+            .client
+            .upload_part()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(upload)
+            .part_number(number)
+            .body(ByteStream::from(body))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        out.e_tag().map(str::to_owned).ok_or_else(|| PlatformError::Unavailable("S3 gave no ETag".into()))
+    }
+
+    async fn upload_complete(&self, key: &str, upload: &str, parts: &[(i32, String)]) -> Result<()> {
+        use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+        check_key(key)?;
+        let parts = parts.iter().map(|(n, e)| CompletedPart::builder().part_number(*n).e_tag(e).build()).collect();
+        self.client
+            .complete_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(upload)
+            .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn upload_abort(&self, key: &str, upload: &str) -> Result<()> {
+        check_key(key)?;
+        self.client
+            .abort_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(upload)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
 }

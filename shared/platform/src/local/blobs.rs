@@ -121,6 +121,47 @@ impl BlobStore for FolderBlobStore {
     async fn presign_get(&self, key: &str, ttl: Duration) -> Result<String> {
         self.presign("GET", key, ttl)
     }
+
+    async fn upload_start(&self, key: &str, _content_type: &str) -> Result<String> {
+        let path = self.path(key)?;
+        if let Some(dir) = path.parent() {
+            tokio::fs::create_dir_all(dir).await.map_err(io)?;
+        }
+        let upload = ulid::Ulid::new().to_string();
+        tokio::fs::write(path.with_extension(format!("upload-{upload}")), b"").await.map_err(io)?;
+        Ok(upload)
+    }
+
+    async fn upload_part(&self, key: &str, upload: &str, number: i32, body: Bytes) -> Result<String> {
+        use tokio::io::AsyncWriteExt;
+        let tmp = self.upload_path(key, upload)?;
+        let mut f = tokio::fs::OpenOptions::new().append(true).open(&tmp).await.map_err(io)?;
+        f.write_all(&body).await.map_err(io)?;
+        f.flush().await.map_err(io)?;
+        Ok(format!("part-{number}"))
+    }
+
+    async fn upload_complete(&self, key: &str, upload: &str, _parts: &[(i32, String)]) -> Result<()> {
+        let tmp = self.upload_path(key, upload)?;
+        tokio::fs::rename(&tmp, self.path(key)?).await.map_err(io)
+    }
+
+    async fn upload_abort(&self, key: &str, upload: &str) -> Result<()> {
+        match tokio::fs::remove_file(self.upload_path(key, upload)?).await {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io(e)),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl FolderBlobStore {
+    /// An upload in progress: beside its object, never at its key.
+    fn upload_path(&self, key: &str, upload: &str) -> Result<PathBuf> {
+        if upload.is_empty() || !upload.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err(PlatformError::Invalid("invalid upload id".into()));
+        }
+        Ok(self.path(key)?.with_extension(format!("upload-{upload}")))
+    }
 }
 
 #[derive(Deserialize)]

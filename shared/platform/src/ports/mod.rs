@@ -1,4 +1,5 @@
 pub mod clock;
+pub mod crm;
 pub mod delivery_lookup;
 pub mod enrichment;
 pub mod mailer;
@@ -164,6 +165,82 @@ pub trait BlobStore: Send + Sync {
     async fn size(&self, key: &str) -> Result<Option<u64>>;
     async fn presign_put(&self, key: &str, ttl: Duration, content_type: &str) -> Result<String>;
     async fn presign_get(&self, key: &str, ttl: Duration) -> Result<String>;
+    /// Starts a multipart upload of `key` (S3's): its upload id. Parts are sent in order, each
+    /// at least [`MIN_PART`] but the last; nothing is visible at `key` until it is completed.
+    async fn upload_start(&self, key: &str, content_type: &str) -> Result<String>;
+    /// Sends part `number` (1-based); its ETag.
+    async fn upload_part(&self, key: &str, upload: &str, number: i32, body: Bytes) -> Result<String>;
+    /// Completes the upload from its parts' (number, ETag), in order.
+    async fn upload_complete(&self, key: &str, upload: &str, parts: &[(i32, String)]) -> Result<()>;
+    /// Drops an upload that will not be completed (its parts are not kept).
+    async fn upload_abort(&self, key: &str, upload: &str) -> Result<()>;
+}
+
+/// S3's smallest part but the last.
+pub const MIN_PART: usize = 5 * 1024 * 1024;
+
+/// Writes one object of any size through a multipart upload with at most one part in memory:
+/// bytes are buffered up to `part_size` (at least [`MIN_PART`]) and sent as a part.
+pub struct BlobWriter<'a> {
+    store: &'a dyn BlobStore,
+    key: String,
+    upload: String,
+    part_size: usize,
+    buf: Vec<u8>,
+    parts: Vec<(i32, String)>,
+    written: u64,
+}
+
+impl<'a> BlobWriter<'a> {
+    pub async fn start(store: &'a dyn BlobStore, key: &str, content_type: &str, part_size: usize) -> Result<Self> {
+        let upload = store.upload_start(key, content_type).await?;
+        let part_size = part_size.max(MIN_PART);
+        Ok(Self {
+            store,
+            key: key.to_owned(),
+            upload,
+            part_size,
+            buf: Vec::with_capacity(part_size),
+            parts: vec![],
+            written: 0,
+        })
+    }
+
+    /// Bytes written so far.
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+
+    pub async fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        self.buf.extend_from_slice(bytes);
+        self.written += bytes.len() as u64;
+        if self.buf.len() >= self.part_size {
+            self.flush_part().await?;
+        }
+        Ok(())
+    }
+
+    async fn flush_part(&mut self) -> Result<()> {
+        let number = self.parts.len() as i32 + 1;
+        let body = Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(self.part_size)));
+        let etag = self.store.upload_part(&self.key, &self.upload, number, body).await?;
+        self.parts.push((number, etag));
+        Ok(())
+    }
+
+    /// Sends what is buffered and completes the object.
+    pub async fn finish(mut self) -> Result<u64> {
+        if !self.buf.is_empty() || self.parts.is_empty() {
+            self.flush_part().await?;
+        }
+        self.store.upload_complete(&self.key, &self.upload, &self.parts).await?;
+        Ok(self.written)
+    }
+
+    /// Gives up: the parts sent are dropped.
+    pub async fn abort(self) -> Result<()> {
+        self.store.upload_abort(&self.key, &self.upload).await
+    }
 }
 
 /// Object keys: 1-512 characters of letters, digits and `/._-`, no empty or dot segments.

@@ -338,7 +338,8 @@ pub async fn update(tx: &Tx<'_>, id: &ContactId, f: &Fields) -> Result<bool> {
     let rows = tx
         .query_typed(
             "UPDATE contacts SET first_name = $2, last_name = $3, company = $4, title = $5, status = $6,
-                    pipeline_status = $7, score = $8, tags = $9, source = $10, custom_fields = $11, updated_at = now()
+                    pipeline_status = $7, score = $8, tags = $9, source = $10, custom_fields = $11, updated_at = now(),
+                    edited_at = now()
               WHERE id = $1 AND deleted_at IS NULL
                 AND (first_name, last_name, company, title, status, pipeline_status, score, tags, source, custom_fields)
                     IS DISTINCT FROM ($2, $3, $4, $5, $6, $7, $8, $9, $10, $11)

@@ -2,8 +2,10 @@
 
 use super::*;
 
-/// List filters; every one is optional and they combine with AND.
-#[derive(Debug, Clone, Default)]
+/// List filters; every one is optional and they combine with AND. Kept as JSON on a job
+/// that runs later (an export).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
 pub struct Filter {
     pub status: Option<String>,
     pub lead_state: Option<LeadState>,

@@ -189,10 +189,13 @@ impl Sender {
         }
         tracing::info!(delivery = %c.id, endpoint = %c.endpoint_id, attempt = c.attempts, status = ?status_code,
                        error = ?error, duration_ms, "webhook attempt");
+        let (delivered, failed) = if error.is_none() { (1.0, 0.0) } else { (0.0, 1.0) };
         nextier_runtime::metrics::emit(
             &[("Function", nextier_runtime::telemetry::function())],
-            &[(if error.is_none() { "WebhookDelivered" } else { "WebhookFailedAttempt" }, 1.0,
-               nextier_runtime::metrics::Unit::Count)],
+            &[
+                ("WebhookDelivered", delivered, nextier_runtime::metrics::Unit::Count),
+                ("WebhookFailedAttempts", failed, nextier_runtime::metrics::Unit::Count),
+            ],
         );
         Ok(match retry {
             None => Sent::Delivered,

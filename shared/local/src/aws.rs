@@ -44,6 +44,7 @@ pub const SECRET_SETTINGS: &[&str] = &[
     "ANTHROPIC_API_KEY",
     "RESEARCH_API_KEY",
     "SKIP_TRACE_CALLBACK_SECRET",
+    "ZOHO_CLIENT_SECRET",
 ];
 
 /// A deployed function, by its binary's name, and what it does to AWS.
@@ -57,6 +58,10 @@ use Access::*;
 
 const MAIL_QUEUE: &str = nextier_inbound::notify::QUEUE;
 const IMPORT_QUEUE: &str = nextier_imports::QUEUE;
+const TASK_QUEUE: &str = nextier_integrations::TASK_QUEUE;
+const WEBHOOK_QUEUE: &str = nextier_integrations::WEBHOOK_QUEUE;
+/// Our Zoho client's secret (the CRM connect and token refresh).
+const ZOHO: Access = Secret("ZOHO_CLIENT_SECRET");
 
 /// The app role's database URL; the worker role's (functions that route across teams).
 const APP_DB: Access = Secret("DATABASE_URL");
@@ -178,6 +183,22 @@ pub const FUNCTIONS: &[Function] = &[
     Function { binary: "cron-inbox-sla", access: &[WORKER_DB, PutEvents, Send(MAIL_QUEUE)] },
     Function { binary: "cron-ai-scheduler", access: &[WORKER_DB, Send(AI_QUEUE)] },
     // Workflow actions publish their events and mail the team's admins.
+    // Queues tasks and exports and publishes their messages (and a retried delivery); signs
+    // export download links; exchanges Zoho's code with our client's secret.
+    Function {
+        binary: "api-integrations",
+        access: &[APP_DB, Send(TASK_QUEUE), Send(WEBHOOK_QUEUE), ReadUploads("exports"), ZOHO],
+    },
+    // CRM calls on the team's call rate; the next task or a retry; the team told of a dead grant;
+    // exports streamed as multipart uploads.
+    Function {
+        binary: "consumer-integrations",
+        access: &[WORKER_DB, Send(TASK_QUEUE), Send(MAIL_QUEUE), PutEvents, RateBuckets, WriteUploads("exports"), ZOHO],
+    },
+    // Retries as delayed messages; a disabled endpoint told to the team.
+    Function { binary: "consumer-webhook-out", access: &[WORKER_DB, Send(WEBHOOK_QUEUE), Send(MAIL_QUEUE), PutEvents] },
+    Function { binary: "cron-crm-sync", access: &[WORKER_DB, Send(TASK_QUEUE), Send(MAIL_QUEUE), PutEvents, ZOHO] },
+    Function { binary: "cron-webhook-redrive", access: &[WORKER_DB, Send(WEBHOOK_QUEUE)] },
     Function { binary: "consumer-workflows", access: &[WORKER_DB, PutEvents, Send(MAIL_QUEUE)] },
     Function { binary: "cron-workflow-timer", access: &[WORKER_DB, PutEvents, Send(MAIL_QUEUE)] },
     // RealEstateAPI searches on each team's daily cap (the rate buckets).
@@ -198,6 +219,8 @@ pub const FUNCTIONS: &[Function] = &[
             Send(AI_QUEUE),
             Send(MAIL_QUEUE),
             Send(ENRICHMENT_QUEUE),
+            Send(TASK_QUEUE),
+            Send(WEBHOOK_QUEUE),
         ],
     },
     // As the master user, straight to the writer; it sets the two roles' passwords.

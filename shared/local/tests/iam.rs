@@ -194,6 +194,7 @@ fn every_function_that_sends_through_the_gate_may_take_rate_tokens() {
         // Enrichment takes its daily caps from the same limiter, and so do property searches
         // (the property API group's handlers use `app.limiter`).
         let caps = main.contains("nextier_enrichment::Pipeline")
+            || main.contains("nextier_integrations::handle_tasks")
             || main.contains("nextier_property::Properties")
             || (main.contains("nextier_api::run_lambda")
                 && f.binary == "api-property"

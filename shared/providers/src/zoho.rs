@@ -92,7 +92,7 @@ pub struct Zoho {
 pub fn crm_from_env() -> Arc<dyn Crm> {
     match Config::from_env() {
         Some(c) => Arc::new(Zoho::new(c)),
-        None => Arc::new(SandboxCrm::default()),
+        None => SandboxCrm::shared(),
     }
 }
 

@@ -341,26 +341,31 @@ impl ZohoState {
 
     /// Counts an API call and decides whether it is served: scripted failures, then the
     /// token, then the credit limit.
-    fn admit(&self, kind: &str, headers: &HeaderMap) -> Result<(), Response> {
+    fn admit(&self, kind: &str, headers: &HeaderMap) -> Result<(), Box<Response>> {
         let mut s = self.lock();
         s.bump(kind);
         s.bump("api");
         let auth = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_owned);
         s.last_authorization = auth.clone();
         if let Some((status, retry_after)) = s.failures.pop_front() {
-            return Err(failure(status, retry_after));
+            return Err(Box::new(failure(status, retry_after)));
         }
         let Some(token) = auth.as_deref().and_then(|a| a.strip_prefix("Zoho-oauthtoken ")) else {
-            return Err(api_error(
+            return Err(Box::new(api_error(
                 StatusCode::UNAUTHORIZED,
                 "AUTHENTICATION_FAILURE",
                 "Authentication failed",
                 json!({}),
-            ));
+            )));
         };
         let now = s.now();
         if s.access_tokens.get(token.trim()).is_none_or(|a| a.expires <= now) {
-            return Err(api_error(StatusCode::UNAUTHORIZED, "INVALID_TOKEN", "invalid oauth token", json!({})));
+            return Err(Box::new(api_error(
+                StatusCode::UNAUTHORIZED,
+                "INVALID_TOKEN",
+                "invalid oauth token",
+                json!({}),
+            )));
         }
         if let Some(limit) = s.per_minute {
             let window = now - chrono::Duration::seconds(60);
@@ -368,12 +373,12 @@ impl ZohoState {
                 s.recent.pop_front();
             }
             if s.recent.len() >= limit {
-                return Err(api_error(
+                return Err(Box::new(api_error(
                     StatusCode::TOO_MANY_REQUESTS,
                     "TOO_MANY_REQUESTS",
                     "API credits exhausted for the minute",
                     json!({}),
-                ));
+                )));
             }
             s.recent.push_back(now);
         }
@@ -565,7 +570,7 @@ async fn upsert(
     let admitted = s.admit("upsert", &headers);
     tokio::time::sleep(s.delay()).await;
     if let Err(r) = admitted {
-        return r;
+        return *r;
     }
     let Ok(body) = serde_json::from_str::<Value>(&body) else {
         return api_error(StatusCode::BAD_REQUEST, "INVALID_DATA", "body is not JSON", json!({}));
@@ -606,37 +611,44 @@ async fn upsert(
     (status, Json(json!({"data": outcomes}))).into_response()
 }
 
-/// `page`, `per_page` and `If-Modified-Since`, or the answer refusing them.
-fn paging(q: &HashMap<String, String>, headers: &HeaderMap) -> Result<(usize, usize, Option<DateTime<Utc>>), Response> {
+/// `page`, `per_page` and `If-Modified-Since`.
+struct Paging {
+    page: usize,
+    per_page: usize,
+    since: Option<DateTime<Utc>>,
+}
+
+/// A list's [`Paging`], or the answer refusing it.
+fn paging(q: &HashMap<String, String>, headers: &HeaderMap) -> Result<Paging, Box<Response>> {
     let number = |k: &str, default: usize| match q.get(k) {
         None => Ok(default),
         Some(v) => v.trim().parse::<usize>().ok().filter(|n| *n >= 1).ok_or_else(|| {
-            api_error(StatusCode::BAD_REQUEST, "INVALID_DATA", "invalid data", json!({"param_name": k}))
+            Box::new(api_error(StatusCode::BAD_REQUEST, "INVALID_DATA", "invalid data", json!({"param_name": k})))
         }),
     };
     let page = number("page", 1)?;
     let per_page = number("per_page", MAX_PER_PAGE)?;
     if per_page > MAX_PER_PAGE {
-        return Err(api_error(
+        return Err(Box::new(api_error(
             StatusCode::BAD_REQUEST,
             "INVALID_DATA",
             "per_page can be at most 200",
             json!({"param_name": "per_page", "maximum_length": MAX_PER_PAGE}),
-        ));
+        )));
     }
     let since = match headers.get(header::IF_MODIFIED_SINCE).map(|v| v.to_str().ok().and_then(parse_time)) {
         None => None,
         Some(Some(t)) => Some(t),
         Some(None) => {
-            return Err(api_error(
+            return Err(Box::new(api_error(
                 StatusCode::BAD_REQUEST,
                 "INVALID_DATA",
                 "invalid If-Modified-Since",
                 json!({"header_name": "If-Modified-Since"}),
-            ))
+            )))
         }
     };
-    Ok((page, per_page, since))
+    Ok(Paging { page, per_page, since })
 }
 
 async fn list(
@@ -649,7 +661,7 @@ async fn list(
     let admitted = s.admit("list", &headers);
     tokio::time::sleep(s.delay()).await;
     if let Err(r) = admitted {
-        return r;
+        return *r;
     }
     let Some(fields) = q.get("fields").filter(|f| !f.trim().is_empty()) else {
         return api_error(
@@ -660,9 +672,9 @@ async fn list(
         );
     };
     let fields: Vec<&str> = fields.split(',').map(str::trim).filter(|f| !f.is_empty()).collect();
-    let (page, per_page, since) = match paging(&q, &headers) {
+    let Paging { page, per_page, since } = match paging(&q, &headers) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     if page * per_page > DISCRETE_LIMIT {
         return api_error(
@@ -728,15 +740,15 @@ async fn deleted(
     let admitted = s.admit("deleted", &headers);
     tokio::time::sleep(s.delay()).await;
     if let Err(r) = admitted {
-        return r;
+        return *r;
     }
     let kind = q.get("type").map(String::as_str).unwrap_or("all").to_owned();
     if !matches!(kind.as_str(), "all" | "recycle" | "permanent") {
         return api_error(StatusCode::BAD_REQUEST, "INVALID_DATA", "invalid data", json!({"param_name": "type"}));
     }
-    let (page, per_page, since) = match paging(&q, &headers) {
+    let Paging { page, per_page, since } = match paging(&q, &headers) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let st = s.lock();
     let matching: Vec<&Value> = st

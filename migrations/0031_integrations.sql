@@ -22,7 +22,7 @@ CREATE TABLE integrations (
     push_enabled      boolean NOT NULL DEFAULT true,
     pull_enabled      boolean NOT NULL DEFAULT true,
     -- Contacts changed after (push_after_at, push_after_id) are still to push.
-    push_after_at     timestamptz NOT NULL DEFAULT '-infinity',
+    push_after_at     timestamptz NOT NULL DEFAULT '1970-01-01T00:00:00Z',
     push_after_id     text NOT NULL DEFAULT '',
     -- Per module, the newest Modified_Time pulled: {"Leads": "2026-..."}.
     pull_cursor       jsonb NOT NULL DEFAULT '{}',

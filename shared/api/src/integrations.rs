@@ -143,7 +143,9 @@ pub async fn zoho_connect(
     }
     let accounts = body.accounts_server.clone().unwrap_or_else(|| app.config.zoho_accounts.clone());
     if !is_zoho_host(&accounts, &app.config.crm_hosts) {
-        problems.0.push(FieldError::new("accountsServer", "must be a Zoho accounts server (https://accounts.zoho.<dc>)"));
+        problems
+            .0
+            .push(FieldError::new("accountsServer", "must be a Zoho accounts server (https://accounts.zoho.<dc>)"));
     }
     problems.finish()?;
     let state = {
@@ -200,7 +202,9 @@ pub async fn zoho_callback(
     }
     let accounts = body.accounts_server.clone().unwrap_or_else(|| app.config.zoho_accounts.clone());
     if !is_zoho_host(&accounts, &app.config.crm_hosts) {
-        problems.0.push(FieldError::new("accountsServer", "must be a Zoho accounts server (https://accounts.zoho.<dc>)"));
+        problems
+            .0
+            .push(FieldError::new("accountsServer", "must be a Zoho accounts server (https://accounts.zoho.<dc>)"));
     }
     problems.finish()?;
     let mut conn = app.db.conn().await?;
@@ -213,7 +217,9 @@ pub async fn zoho_callback(
     };
     let tokens = match app.crm.exchange_code(&accounts, body.code.trim(), &redirect).await {
         Ok(t) => t,
-        Err(TokenError::Revoked(m)) => return Err(invalid("code", format!("Zoho refused the code ({m}); connect again"))),
+        Err(TokenError::Revoked(m)) => {
+            return Err(invalid("code", format!("Zoho refused the code ({m}); connect again")))
+        }
         Err(TokenError::Provider(e)) => return Err(ApiError::Unavailable(format!("Zoho did not answer: {e}"))),
     };
     let Some(refresh) = tokens.refresh_token.as_deref() else {
@@ -226,7 +232,8 @@ pub async fn zoho_callback(
     let expires = app.clock.now() + chrono::Duration::seconds(tokens.expires_in_secs.clamp(60, 24 * 3600));
     let mut conn = app.db.conn().await?;
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::IntegrationsManage).await?;
-    let i = store::connect(&tx, &team, PROVIDER, &accounts, &api, refresh, &tokens.access_token, expires, &actor).await?;
+    let i =
+        store::connect(&tx, &team, PROVIDER, &accounts, &api, refresh, &tokens.access_token, expires, &actor).await?;
     tx.commit().await?;
     Ok(Json(i))
 }
@@ -455,11 +462,11 @@ pub async fn create_task(
         return Err(ApiError::Conflict(format!("the connection is {}; reconnect it first", i.status)));
     }
     let t = store::create_task(&tx, &team, &i.id, &body.kind, &payload, &access.actor.label()).await?;
-    let staged = nextier_integrations::stage_task(&tx, &team, &nextier_integrations::TaskMessage {
-        team_id: team.to_string(),
-        task_id: Some(t.id.clone()),
-        export_id: None,
-    })
+    let staged = nextier_integrations::stage_task(
+        &tx,
+        &team,
+        &nextier_integrations::TaskMessage { team_id: team.to_string(), task_id: Some(t.id.clone()), export_id: None },
+    )
     .await?;
     tx.commit().await?;
     app.outbox.publish(&staged.into_iter().collect::<Vec<_>>()).await;
@@ -500,11 +507,11 @@ pub async fn retry_task(
         return Err(ApiError::Conflict(format!("the connection is {}; reconnect it first", i.status)));
     }
     let t = store::retry_task(&tx, id.as_str()).await.map_err(missing("task"))?;
-    let staged = nextier_integrations::stage_task(&tx, &team, &nextier_integrations::TaskMessage {
-        team_id: team.to_string(),
-        task_id: Some(t.id.clone()),
-        export_id: None,
-    })
+    let staged = nextier_integrations::stage_task(
+        &tx,
+        &team,
+        &nextier_integrations::TaskMessage { team_id: team.to_string(), task_id: Some(t.id.clone()), export_id: None },
+    )
     .await?;
     tx.commit().await?;
     app.outbox.publish(&staged.into_iter().collect::<Vec<_>>()).await;
@@ -600,12 +607,14 @@ pub async fn create_export(
             serde_json::to_value(f).map_err(|e| ApiError::BadRequest(e.to_string()))?
         }
         "inbox" | "messages" => {
-            let f: ActivityFilter = serde_json::from_value(raw)
-                .map_err(|e| invalid("filter", format!("{e}")))?;
+            let f: ActivityFilter = serde_json::from_value(raw).map_err(|e| invalid("filter", format!("{e}")))?;
             let mut problems = Problems::default();
             let check = |p: &mut Problems, field: &str, v: &Option<String>, allowed: &[&str]| {
                 if v.as_deref().is_some_and(|x| !allowed.contains(&x)) {
-                    p.0.push(FieldError::new(format!("filter.{field}"), format!("must be one of {}", allowed.join(", "))));
+                    p.0.push(FieldError::new(
+                        format!("filter.{field}"),
+                        format!("must be one of {}", allowed.join(", ")),
+                    ));
                 }
             };
             if body.kind == "messages" {
@@ -621,8 +630,12 @@ pub async fn create_export(
                 problems.take(nextier_domain::ids::CampaignId::parse("filter.campaignId", c));
             }
             for (field, v) in [("bucket", &f.bucket), ("classification", &f.classification)] {
-                if v.as_deref().is_some_and(|x| x.is_empty() || x.len() > 50 || !x.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')) {
-                    problems.0.push(FieldError::new(format!("filter.{field}"), "must be a bucket or classification name"));
+                if v.as_deref().is_some_and(|x| {
+                    x.is_empty() || x.len() > 50 || !x.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                }) {
+                    problems
+                        .0
+                        .push(FieldError::new(format!("filter.{field}"), "must be a bucket or classification name"));
                 }
             }
             if let (Some(a), Some(b)) = (f.since, f.until) {
@@ -638,11 +651,11 @@ pub async fn create_export(
     let mut conn = app.db.conn().await?;
     let (tx, access) = open_team(&mut conn, &cred, &team, Permission::DataExport).await?;
     let e = exports::create(&tx, &team, &body.kind, &filter, &access.actor.label()).await?;
-    let staged = nextier_integrations::stage_task(&tx, &team, &nextier_integrations::TaskMessage {
-        team_id: team.to_string(),
-        task_id: None,
-        export_id: Some(e.id.clone()),
-    })
+    let staged = nextier_integrations::stage_task(
+        &tx,
+        &team,
+        &nextier_integrations::TaskMessage { team_id: team.to_string(), task_id: None, export_id: Some(e.id.clone()) },
+    )
     .await?;
     tx.commit().await?;
     app.outbox.publish(&staged.into_iter().collect::<Vec<_>>()).await;
@@ -682,7 +695,8 @@ pub async fn get_export(
     let mut e = exports::get(&tx, id.as_str()).await.map_err(missing("export"))?;
     tx.commit().await?;
     if let (true, Some(key)) = (e.status == "done", e.blob_key.as_deref()) {
-        e.download_url = Some(app.blobs.presign_get(key, DOWNLOAD_TTL).await.map_err(|e| ApiError::Unavailable(e.to_string()))?);
+        e.download_url =
+            Some(app.blobs.presign_get(key, DOWNLOAD_TTL).await.map_err(|e| ApiError::Unavailable(e.to_string()))?);
     }
     Ok(Json(e))
 }
@@ -758,7 +772,12 @@ pub async fn create_endpoint(
     let e = endpoints::create(
         &tx,
         &team,
-        &endpoints::NewEndpoint { url: &url, description: description.as_deref(), event_types: &types, secret: &secret },
+        &endpoints::NewEndpoint {
+            url: &url,
+            description: description.as_deref(),
+            event_types: &types,
+            secret: &secret,
+        },
         &access.actor.label(),
     )
     .await?;
@@ -916,7 +935,8 @@ pub async fn get_delivery(
 ) -> Result<Json<Delivery>, ApiError> {
     let mut conn = app.db.conn().await?;
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::IntegrationsManage).await?;
-    let d = endpoints::delivery_with_attempts(&tx, endpoint.as_str(), id.as_str()).await.map_err(missing("delivery"))?;
+    let d =
+        endpoints::delivery_with_attempts(&tx, endpoint.as_str(), id.as_str()).await.map_err(missing("delivery"))?;
     tx.commit().await?;
     Ok(Json(d))
 }
@@ -938,18 +958,22 @@ pub async fn retry_delivery(
     if !e.active {
         return Err(ApiError::Conflict("the endpoint is disabled; turn it on first".into()));
     }
-    let d = endpoints::retry(&tx, endpoint.as_str(), id.as_str(), app.clock.now()).await.map_err(missing("delivery"))?;
-    let staged = nextier_store::outbox::stage(&tx, &nextier_store::outbox::OutboxMessage {
-        team: Some(team.clone()),
-        destination: nextier_store::outbox::Destination::Queue(nextier_integrations::WEBHOOK_QUEUE.into()),
-        payload: serde_json::to_value(nextier_integrations::webhooks::Due {
-            team_id: team.to_string(),
-            delivery_id: d.id.clone(),
-        })
-        .unwrap_or_default(),
-        correlation_id: format!("webhook-{}", d.id),
-        dedupe_key: None,
-    })
+    let d =
+        endpoints::retry(&tx, endpoint.as_str(), id.as_str(), app.clock.now()).await.map_err(missing("delivery"))?;
+    let staged = nextier_store::outbox::stage(
+        &tx,
+        &nextier_store::outbox::OutboxMessage {
+            team: Some(team.clone()),
+            destination: nextier_store::outbox::Destination::Queue(nextier_integrations::WEBHOOK_QUEUE.into()),
+            payload: serde_json::to_value(nextier_integrations::webhooks::Due {
+                team_id: team.to_string(),
+                delivery_id: d.id.clone(),
+            })
+            .unwrap_or_default(),
+            correlation_id: format!("webhook-{}", d.id),
+            dedupe_key: None,
+        },
+    )
     .await?;
     tx.commit().await?;
     app.outbox.publish(&staged.into_iter().collect::<Vec<_>>()).await;

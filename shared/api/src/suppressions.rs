@@ -130,11 +130,13 @@ pub async fn add_suppression(
     let mut conn = app.db.conn().await?;
     let (tx, access) = open_team(&mut conn, &cred, &team, Permission::ContactsWrite).await?;
     let actor = access.actor.label();
+    let mut events = vec![];
     let row = match (kind.is_permanent(), holder(&tx, &address).await?) {
         // A revocation is the person's: every number and address they have.
         (true, Some(contact)) => {
             let r = Revocation { kind, reason: reason.as_deref(), source: "api", actor: &actor, message: None };
             let revoked = consent::revoke(&tx, &team, &contact, Some(&address), &r).await?;
+            events.extend(revoked.entries.iter().filter_map(|e| e.event.clone()));
             revoked.entry(&address).cloned().ok_or(StoreError::NotFound)?
         }
         _ => {
@@ -148,11 +150,13 @@ pub async fn add_suppression(
                 source_message: None,
             };
             let row = suppressions::add(&tx, &team, &s).await?;
+            events.extend(row.event.clone());
             exit_holder(&tx, &address, row.kind).await?;
             row
         }
     };
     tx.commit().await?;
+    app.outbox.publish(&events).await;
     Ok((StatusCode::CREATED, Json(row)))
 }
 

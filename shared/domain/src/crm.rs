@@ -13,8 +13,22 @@ pub const MODULES: &[&str] = &["Leads", "Contacts"];
 
 /// Our side of a mapping: the contact's fields as a push reads them.
 pub const SOURCE_FIELDS: &[&str] = &[
-    "id", "firstName", "lastName", "company", "title", "email", "phone", "mobile", "street", "city", "state", "zip",
-    "leadState", "score", "tags", "source",
+    "id",
+    "firstName",
+    "lastName",
+    "company",
+    "title",
+    "email",
+    "phone",
+    "mobile",
+    "street",
+    "city",
+    "state",
+    "zip",
+    "leadState",
+    "score",
+    "tags",
+    "source",
 ];
 
 /// What a CRM change may write back to a contact (the rest are ours: a number or address comes
@@ -75,7 +89,8 @@ pub fn check_mapping(field: &str, module: &str, pairs: &[(String, String)]) -> R
     for (i, (s, t)) in pairs.iter().enumerate() {
         let at = format!("{field}[{i}]");
         if !SOURCE_FIELDS.contains(&s.as_str()) {
-            errors.push(FieldError::new(format!("{at}.source"), format!("must be one of {}", SOURCE_FIELDS.join(", "))));
+            errors
+                .push(FieldError::new(format!("{at}.source"), format!("must be one of {}", SOURCE_FIELDS.join(", "))));
         }
         let ok = !t.is_empty() && t.len() <= 100 && t.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
         if !ok {
@@ -89,7 +104,8 @@ pub fn check_mapping(field: &str, module: &str, pairs: &[(String, String)]) -> R
         }
     }
     if !pairs.iter().any(|(s, t)| s == "id" && t == EXTERNAL_ID_FIELD) {
-        errors.push(FieldError::new(field, format!("must map id to {EXTERNAL_ID_FIELD} (the upsert's duplicate check)")));
+        errors
+            .push(FieldError::new(field, format!("must map id to {EXTERNAL_ID_FIELD} (the upsert's duplicate check)")));
     }
     if errors.is_empty() {
         Ok(())
@@ -157,7 +173,9 @@ mod tests {
         let bad = vec![("id".to_owned(), "Email".to_owned()), ("nope".to_owned(), "Bad Name".to_owned())];
         let errors = check_mapping("fields", "Deals", &bad).unwrap_err();
         let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
-        assert!(fields.contains(&"module") && fields.contains(&"fields[1].source") && fields.contains(&"fields[1].target"));
+        assert!(
+            fields.contains(&"module") && fields.contains(&"fields[1].source") && fields.contains(&"fields[1].target")
+        );
         assert!(fields.contains(&"fields"), "our id must be the duplicate check: {fields:?}");
     }
 
@@ -168,7 +186,8 @@ mod tests {
         let r = record(src.as_object().unwrap(), &map);
         assert_eq!(r, json!({"Nextier_Id": "con_1", "First_Name": "Ana", "Nextier_Score": 80}));
         assert_eq!(digest(&r), digest(&json!({"Nextier_Score": 80, "First_Name": "Ana", "Nextier_Id": "con_1"})));
-        let back = pulled(&json!({"First_Name": " Anabel ", "Last_Name": "", "Email": "x@y.z", "Nextier_Score": 5}), &map);
+        let back =
+            pulled(&json!({"First_Name": " Anabel ", "Last_Name": "", "Email": "x@y.z", "Nextier_Score": 5}), &map);
         assert_eq!(back.get("firstName"), Some(&Some("Anabel".to_owned())));
         assert_eq!(back.get("lastName"), Some(&None));
         assert!(!back.contains_key("email") && !back.contains_key("score"));

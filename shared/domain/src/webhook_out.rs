@@ -62,7 +62,15 @@ pub fn signature_header(secrets: &[&str], id: &str, timestamp: i64, body: &[u8])
 
 /// How a receiver checks a delivery (what our tests and documentation do): some signature
 /// matches under the secret, and the timestamp is within `tolerance_secs` of `now`.
-pub fn verify(secret: &str, id: &str, timestamp: i64, body: &[u8], header: &str, now: i64, tolerance_secs: i64) -> bool {
+pub fn verify(
+    secret: &str,
+    id: &str,
+    timestamp: i64,
+    body: &[u8],
+    header: &str,
+    now: i64,
+    tolerance_secs: i64,
+) -> bool {
     if (now - timestamp).abs() > tolerance_secs {
         return false;
     }
@@ -108,7 +116,8 @@ pub fn is_public_ip(ip: IpAddr) -> bool {
                 || (s[0] & 0xffc0) == 0xfec0 // site-local
                 || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
                 || s[0] == 0x0100 && s[1] == 0 && s[2] == 0 && s[3] == 0 // discard
-                || (s[0] == 0 && s[1] == 0 && s[2] == 0 && s[3] == 0 && s[4] == 0 && s[5] == 0)) // IPv4-compatible
+                || (s[0] == 0 && s[1] == 0 && s[2] == 0 && s[3] == 0 && s[4] == 0 && s[5] == 0))
+            // IPv4-compatible
         }
     }
 }
@@ -196,12 +205,36 @@ mod tests {
         let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
         let sig = sign(secret, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, br#"{"test": 2432232314}"#).unwrap();
         assert_eq!(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
-        assert!(verify(secret, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, br#"{"test": 2432232314}"#,
-            &format!("v1,bad {sig}"), 1614265330 + 60, 300));
-        assert!(!verify(secret, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, br#"{"test": 2432232315}"#, &sig,
-            1614265330, 300));
-        assert!(!verify(secret, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, br#"{"test": 2432232314}"#, &sig,
-            1614265330 + 301, 300), "an old timestamp is refused");
+        assert!(verify(
+            secret,
+            "msg_p5jXN8AQM9LWM0D4loKWxJek",
+            1614265330,
+            br#"{"test": 2432232314}"#,
+            &format!("v1,bad {sig}"),
+            1614265330 + 60,
+            300
+        ));
+        assert!(!verify(
+            secret,
+            "msg_p5jXN8AQM9LWM0D4loKWxJek",
+            1614265330,
+            br#"{"test": 2432232315}"#,
+            &sig,
+            1614265330,
+            300
+        ));
+        assert!(
+            !verify(
+                secret,
+                "msg_p5jXN8AQM9LWM0D4loKWxJek",
+                1614265330,
+                br#"{"test": 2432232314}"#,
+                &sig,
+                1614265330 + 301,
+                300
+            ),
+            "an old timestamp is refused"
+        );
         let both = signature_header(&[&new_secret(), secret], "m", 1, b"{}").unwrap();
         assert_eq!(both.split(' ').count(), 2);
         assert!(verify(secret, "m", 1, b"{}", &both, 1, 300));

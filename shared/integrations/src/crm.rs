@@ -80,9 +80,10 @@ struct Session<'a> {
 
 fn provider_stop(now: DateTime<Utc>, e: ProviderError) -> Stop {
     match e {
-        ProviderError::RateLimited(d) => {
-            Stop::Later(now + chrono::Duration::from_std(d.max(Duration::from_secs(1))).unwrap_or_default(), e.to_string())
-        }
+        ProviderError::RateLimited(d) => Stop::Later(
+            now + chrono::Duration::from_std(d.max(Duration::from_secs(1))).unwrap_or_default(),
+            e.to_string(),
+        ),
         ProviderError::Unavailable(_) => Stop::Later(now + chrono::Duration::seconds(60), e.to_string()),
         ProviderError::Unauthorized(m) => Stop::Fatal(format!("the CRM refused our client credentials: {m}")),
         ProviderError::Malformed(m) => Stop::Fatal(format!("the CRM's answer is unusable: {m}")),
@@ -104,8 +105,7 @@ impl Session<'_> {
 
     /// One unit of the team's CRM rate, or when to come back.
     async fn take_call(&self) -> Result<(), Stop> {
-        let bucket =
-            Bucket::new(format!("crm:{}", self.integration.id), Limit::per_minute(self.calls_per_minute, 10));
+        let bucket = Bucket::new(format!("crm:{}", self.integration.id), Limit::per_minute(self.calls_per_minute, 10));
         let now = self.w.clock.now();
         match self.w.limiter.take(&[bucket], 1, now).await.map_err(|e| Stop::Store(e.into()))? {
             Take::Granted => Ok(()),
@@ -196,8 +196,13 @@ async fn mark_revoked(w: &Worker, team: &TeamId, i: &Integration, reason: &str) 
     if store::needs_reconnect(&tx, &i.id, &format!("the CRM refused the grant: {reason}")).await? {
         let data = json!({"integrationId": i.id, "provider": i.provider, "reason": reason});
         staged.push(
-            outbox::stage_for_team(&tx, team, Destination::Event("IntegrationNeedsReconnect".into()), data,
-                                   format!("crm-{}", i.id))
+            outbox::stage_for_team(
+                &tx,
+                team,
+                Destination::Event("IntegrationNeedsReconnect".into()),
+                data,
+                format!("crm-{}", i.id),
+            )
             .await?,
         );
         let mail = json!({
@@ -208,13 +213,16 @@ async fn mark_revoked(w: &Worker, team: &TeamId, i: &Integration, reason: &str) 
                              Connect it again from Settings → Integrations; nothing is lost while it waits."),
         });
         staged.extend(
-            outbox::stage(&tx, &OutboxMessage {
-                team: Some(team.clone()),
-                destination: Destination::Queue("mail".into()),
-                payload: mail,
-                correlation_id: format!("crm-{}", i.id),
-                dedupe_key: None,
-            })
+            outbox::stage(
+                &tx,
+                &OutboxMessage {
+                    team: Some(team.clone()),
+                    destination: Destination::Queue("mail".into()),
+                    payload: mail,
+                    correlation_id: format!("crm-{}", i.id),
+                    dedupe_key: None,
+                },
+            )
             .await?,
         );
     }
@@ -320,11 +328,11 @@ pub async fn run_task(w: &Worker, team: &TeamId, id: &str) -> anyhow::Result<Str
                 let mut conn = w.db.conn().await?;
                 let tx = scope::begin(&mut conn, &scope).await?;
                 let next = store::create_task(&tx, team, &s.integration.id, &task.kind, &task.payload, "sync").await?;
-                let staged = crate::stage_task(&tx, team, &crate::TaskMessage {
-                    team_id: team.to_string(),
-                    task_id: Some(next.id),
-                    export_id: None,
-                })
+                let staged = crate::stage_task(
+                    &tx,
+                    team,
+                    &crate::TaskMessage { team_id: team.to_string(), task_id: Some(next.id), export_id: None },
+                )
                 .await?;
                 tx.commit().await?;
                 if let Some(p) = &w.publisher {
@@ -405,24 +413,33 @@ async fn push(s: &mut Session<'_>, payload: &Value, r: &mut PushResult) -> Resul
         // A contact deleted here: its record stays in the CRM, the link says so, once.
         for c in store::links_of(&tx, &s.integration.id, module, &deleted).await? {
             if store::mark_link(&tx, &s.integration.id, module, &c.contact_id, "local_deleted").await? {
-                store::conflict(&tx, &s.team, &s.integration.id, &NewConflict {
-                    contact: Some(&c.contact_id),
-                    module,
-                    external_id: &c.external_id,
-                    kind: "local_deleted",
-                    field: None,
-                    ours: None,
-                    theirs: None,
-                    our_edited_at: None,
-                    their_modified_at: None,
-                    resolution: "kept_in_crm",
-                })
+                store::conflict(
+                    &tx,
+                    &s.team,
+                    &s.integration.id,
+                    &NewConflict {
+                        contact: Some(&c.contact_id),
+                        module,
+                        external_id: &c.external_id,
+                        kind: "local_deleted",
+                        field: None,
+                        ours: None,
+                        theirs: None,
+                        our_edited_at: None,
+                        their_modified_at: None,
+                        resolution: "kept_in_crm",
+                    },
+                )
                 .await?;
                 r.deleted_locally += 1;
             }
         }
         tx.commit().await?;
-        let dup = vec![mapping.iter().find(|(src, _)| src == "id").map(|(_, t)| t.clone()).unwrap_or_else(|| rules::EXTERNAL_ID_FIELD.into())];
+        let dup = vec![mapping
+            .iter()
+            .find(|(src, _)| src == "id")
+            .map(|(_, t)| t.clone())
+            .unwrap_or_else(|| rules::EXTERNAL_ID_FIELD.into())];
         for chunk in ids.chunks(UPSERT_MAX) {
             let tx = scope::begin(&mut conn, &scope).await?;
             let sources = store::push_sources(&tx, chunk).await?;
@@ -482,7 +499,11 @@ async fn push(s: &mut Session<'_>, payload: &Value, r: &mut PushResult) -> Resul
 }
 
 fn modified_time(record: &Value) -> Option<DateTime<Utc>> {
-    record.get("Modified_Time").and_then(Value::as_str).and_then(|s| DateTime::parse_from_rfc3339(s).ok()).map(|d| d.with_timezone(&Utc))
+    record
+        .get("Modified_Time")
+        .and_then(Value::as_str)
+        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+        .map(|d| d.with_timezone(&Utc))
 }
 
 /// Pulls the CRM's changes since each module's cursor. Whether more pages wait.
@@ -493,14 +514,28 @@ async fn pull(s: &mut Session<'_>, r: &mut PullResult) -> Result<bool, Stop> {
     let mut more = false;
     let modules = s.integration.modules.clone();
     for module in &modules {
-        let since = s.integration.pull_cursor.get(module).and_then(Value::as_str).and_then(|t| DateTime::parse_from_rfc3339(t).ok()).map(|d| d.with_timezone(&Utc));
+        let cursor = s
+            .integration
+            .pull_cursor
+            .get(module)
+            .and_then(Value::as_str)
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map(|d| d.with_timezone(&Utc));
+        // The CRM's times are whole seconds and `If-Modified-Since` means after: a change in
+        // the cursor's own second would be missed, so the pull reads one second back (what it
+        // saw already is skipped by the link's `remote_modified_at`).
+        let since = cursor.map(|c| c - chrono::Duration::seconds(1));
         let tx = scope::begin(&mut conn, &scope).await?;
         let mapping = store::mapping(&tx, &s.integration.id, module).await?;
         tx.commit().await?;
-        let id_field = mapping.iter().find(|(src, _)| src == "id").map(|(_, t)| t.clone()).unwrap_or_else(|| rules::EXTERNAL_ID_FIELD.into());
+        let id_field = mapping
+            .iter()
+            .find(|(src, _)| src == "id")
+            .map(|(_, t)| t.clone())
+            .unwrap_or_else(|| rules::EXTERNAL_ID_FIELD.into());
         let mut fields: Vec<String> = mapping.iter().map(|(_, t)| t.clone()).collect();
         fields.push("Modified_Time".into());
-        let mut newest = since;
+        let mut newest = cursor;
         for page in 1..=PULL_PAGES {
             let crm = w.crm.clone();
             let (m, f) = (module.clone(), fields.clone());
@@ -543,18 +578,23 @@ async fn pull(s: &mut Session<'_>, r: &mut PullResult) -> Result<bool, Stop> {
         for d in deleted {
             let Some(link) = store::link_by_external(&tx, &s.integration.id, module, &d.id).await? else { continue };
             if store::mark_link(&tx, &s.integration.id, module, &link.contact_id, "remote_deleted").await? {
-                store::conflict(&tx, &s.team, &s.integration.id, &NewConflict {
-                    contact: Some(&link.contact_id),
-                    module,
-                    external_id: &d.id,
-                    kind: "remote_deleted",
-                    field: None,
-                    ours: None,
-                    theirs: None,
-                    our_edited_at: None,
-                    their_modified_at: d.deleted_at,
-                    resolution: "kept_contact",
-                })
+                store::conflict(
+                    &tx,
+                    &s.team,
+                    &s.integration.id,
+                    &NewConflict {
+                        contact: Some(&link.contact_id),
+                        module,
+                        external_id: &d.id,
+                        kind: "remote_deleted",
+                        field: None,
+                        ours: None,
+                        theirs: None,
+                        our_edited_at: None,
+                        their_modified_at: d.deleted_at,
+                        resolution: "kept_contact",
+                    },
+                )
                 .await?;
                 r.deleted_remotely += 1;
             }
@@ -580,7 +620,9 @@ async fn apply(
     their_at: Option<DateTime<Utc>>,
     r: &mut PullResult,
 ) -> Result<(), Stop> {
-    let Some(external) = record.get("id").and_then(|v| v.as_str().map(str::to_owned).or_else(|| v.as_i64().map(|n| n.to_string()))) else {
+    let Some(external) =
+        record.get("id").and_then(|v| v.as_str().map(str::to_owned).or_else(|| v.as_i64().map(|n| n.to_string())))
+    else {
         return Ok(());
     };
     let link = match store::link_by_external(tx, &s.integration.id, module, &external).await? {
@@ -589,7 +631,8 @@ async fn apply(
         // field names the contact.
         None => match record.get(id_field).and_then(Value::as_str).and_then(|c| ContactId::parse("id", c).ok()) {
             Some(c) if store::lock_contact(tx, c.as_str()).await?.is_some_and(|(_, _, deleted)| !deleted) => {
-                store::linked(tx, &s.team, &s.integration.id, module, c.as_str(), &external, "", s.w.clock.now()).await?;
+                store::linked(tx, &s.team, &s.integration.id, module, c.as_str(), &external, "", s.w.clock.now())
+                    .await?;
                 store::link_by_external(tx, &s.integration.id, module, &external).await?
             }
             _ => None,
@@ -602,25 +645,33 @@ async fn apply(
     if link.state != "linked" {
         return Ok(());
     }
-    // Seen already (a cursor re-read, or our own push echoed back at the same time).
-    if their_at.is_some() && link.remote_modified_at.is_some() && their_at <= link.remote_modified_at {
+    // An older version than one already applied: nothing to do. The same version again (the
+    // pull re-reads its cursor's second, where a later change can share the time) is applied
+    // again, harmlessly, but its conflicts were recorded the first time.
+    if their_at.is_some() && link.remote_modified_at.is_some() && their_at < link.remote_modified_at {
         return Ok(());
     }
+    let seen = their_at.is_some() && their_at == link.remote_modified_at;
     let Some((ours, edited_at, deleted)) = store::lock_contact(tx, &link.contact_id).await? else { return Ok(()) };
     if deleted {
         if store::mark_link(tx, &s.integration.id, module, &link.contact_id, "local_deleted").await? {
-            store::conflict(tx, &s.team, &s.integration.id, &NewConflict {
-                contact: Some(&link.contact_id),
-                module,
-                external_id: &external,
-                kind: "local_deleted",
-                field: None,
-                ours: None,
-                theirs: None,
-                our_edited_at: None,
-                their_modified_at: their_at,
-                resolution: "kept_deleted",
-            })
+            store::conflict(
+                tx,
+                &s.team,
+                &s.integration.id,
+                &NewConflict {
+                    contact: Some(&link.contact_id),
+                    module,
+                    external_id: &external,
+                    kind: "local_deleted",
+                    field: None,
+                    ours: None,
+                    theirs: None,
+                    our_edited_at: None,
+                    their_modified_at: their_at,
+                    resolution: "kept_deleted",
+                },
+            )
             .await?;
         }
         return Ok(());
@@ -632,20 +683,29 @@ async fn apply(
         if &our == value {
             continue;
         }
-        let ours_newer = matches!((edited_at, their_at), (Some(e), Some(t)) if e > t) || (edited_at.is_some() && their_at.is_none());
+        let ours_newer =
+            matches!((edited_at, their_at), (Some(e), Some(t)) if e > t) || (edited_at.is_some() && their_at.is_none());
+        if ours_newer && seen {
+            continue;
+        }
         if ours_newer {
-            store::conflict(tx, &s.team, &s.integration.id, &NewConflict {
-                contact: Some(&link.contact_id),
-                module,
-                external_id: &external,
-                kind: "field",
-                field: Some(field),
-                ours: our.as_deref(),
-                theirs: value.as_deref(),
-                our_edited_at: edited_at,
-                their_modified_at: their_at,
-                resolution: "kept_ours",
-            })
+            store::conflict(
+                tx,
+                &s.team,
+                &s.integration.id,
+                &NewConflict {
+                    contact: Some(&link.contact_id),
+                    module,
+                    external_id: &external,
+                    kind: "field",
+                    field: Some(field),
+                    ours: our.as_deref(),
+                    theirs: value.as_deref(),
+                    our_edited_at: edited_at,
+                    their_modified_at: their_at,
+                    resolution: "kept_ours",
+                },
+            )
             .await?;
             r.conflicts += 1;
         } else {
@@ -713,12 +773,26 @@ pub async fn sync(w: &Worker) -> anyhow::Result<SyncSummary> {
             && !store::changed_contacts(&tx, &i.push_after, 1).await?.is_empty()
         {
             let t = store::create_task(&tx, &team, &id, "push", &json!({}), "schedule").await?;
-            staged.extend(crate::stage_task(&tx, &team, &crate::TaskMessage { team_id: team.to_string(), task_id: Some(t.id), export_id: None }).await?);
+            staged.extend(
+                crate::stage_task(
+                    &tx,
+                    &team,
+                    &crate::TaskMessage { team_id: team.to_string(), task_id: Some(t.id), export_id: None },
+                )
+                .await?,
+            );
             sum.push_tasks += 1;
         }
         if i.pull_enabled && !store::task_open(&tx, &id, "pull").await? {
             let t = store::create_task(&tx, &team, &id, "pull", &json!({}), "schedule").await?;
-            staged.extend(crate::stage_task(&tx, &team, &crate::TaskMessage { team_id: team.to_string(), task_id: Some(t.id), export_id: None }).await?);
+            staged.extend(
+                crate::stage_task(
+                    &tx,
+                    &team,
+                    &crate::TaskMessage { team_id: team.to_string(), task_id: Some(t.id), export_id: None },
+                )
+                .await?,
+            );
             sum.pull_tasks += 1;
         }
         tx.commit().await?;

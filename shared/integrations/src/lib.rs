@@ -64,7 +64,11 @@ pub struct TaskMessage {
 }
 
 /// Stages a task queue message naming `task` or `export` in the caller's transaction.
-pub async fn stage_task(tx: &Tx<'_>, team: &TeamId, m: &TaskMessage) -> nextier_store::error::Result<Option<nextier_domain::ids::OutboxId>> {
+pub async fn stage_task(
+    tx: &Tx<'_>,
+    team: &TeamId,
+    m: &TaskMessage,
+) -> nextier_store::error::Result<Option<nextier_domain::ids::OutboxId>> {
     let key = m.task_id.as_deref().or(m.export_id.as_deref()).unwrap_or_default();
     outbox::stage(
         tx,

@@ -173,7 +173,9 @@ impl Sender {
         };
         let retry = match &error {
             None => None,
-            Some(_) => Some(rules::backoff_after(c.attempts).map(|d| now + chrono::Duration::from_std(d).unwrap_or_default())),
+            Some(_) => {
+                Some(rules::backoff_after(c.attempts).map(|d| now + chrono::Duration::from_std(d).unwrap_or_default()))
+            }
         };
         let mut conn = self.db.conn().await?;
         let tx = scope::begin(&mut conn, &scope).await?;
@@ -233,8 +235,13 @@ impl Sender {
         let data = json!({"endpointId": c.endpoint_id, "url": c.url, "lastError": error,
                           "failures": rules::DISABLE_AFTER});
         staged.push(
-            outbox::stage_for_team(tx, team, Destination::Event("WebhookEndpointDisabled".into()), data,
-                                   format!("webhook-{}", c.id))
+            outbox::stage_for_team(
+                tx,
+                team,
+                Destination::Event("WebhookEndpointDisabled".into()),
+                data,
+                format!("webhook-{}", c.id),
+            )
             .await?,
         );
         let mail = json!({
@@ -248,13 +255,16 @@ impl Sender {
                 c.url, rules::DISABLE_AFTER, c.endpoint_id),
         });
         staged.extend(
-            outbox::stage(tx, &OutboxMessage {
-                team: Some(team.clone()),
-                destination: Destination::Queue("mail".into()),
-                payload: mail,
-                correlation_id: format!("webhook-{}", c.id),
-                dedupe_key: Some(format!("mail:{team}:webhook-disabled:{}", c.endpoint_id)),
-            })
+            outbox::stage(
+                tx,
+                &OutboxMessage {
+                    team: Some(team.clone()),
+                    destination: Destination::Queue("mail".into()),
+                    payload: mail,
+                    correlation_id: format!("webhook-{}", c.id),
+                    dedupe_key: Some(format!("mail:{team}:webhook-disabled:{}", c.endpoint_id)),
+                },
+            )
             .await?,
         );
         Ok(staged)
@@ -265,7 +275,8 @@ impl Sender {
         let url = url::Url::parse(&c.url).map_err(|_| "the endpoint URL does not parse".to_owned())?;
         // The URL is checked again now (a rule may have tightened), then the host's addresses.
         rules::check_url("url", url.as_str(), &self.allowed_origins).map_err(|e| e.message)?;
-        let allowed = self.allowed_origins.iter().any(|a| a.trim_end_matches('/') == url.origin().ascii_serialization());
+        let allowed =
+            self.allowed_origins.iter().any(|a| a.trim_end_matches('/') == url.origin().ascii_serialization());
         let mut client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(self.timeout)
@@ -293,7 +304,8 @@ impl Sender {
         let body = serde_json::to_vec(&c.payload).map_err(|e| e.to_string())?;
         let ts = self.clock.now().timestamp();
         let secrets: Vec<&str> = c.secrets.iter().map(String::as_str).collect();
-        let signature = rules::signature_header(&secrets, &c.id, ts, &body).ok_or("the endpoint's secret is unusable")?;
+        let signature =
+            rules::signature_header(&secrets, &c.id, ts, &body).ok_or("the endpoint's secret is unusable")?;
         let resp = client
             .post(url)
             .header("content-type", "application/json")
@@ -303,7 +315,13 @@ impl Sender {
             .body(body)
             .send()
             .await
-            .map_err(|e| if e.is_timeout() { "timed out".to_owned() } else { format!("connection failed: {}", e.without_url()) })?;
+            .map_err(|e| {
+                if e.is_timeout() {
+                    "timed out".to_owned()
+                } else {
+                    format!("connection failed: {}", e.without_url())
+                }
+            })?;
         let status = resp.status().as_u16();
         // Read a little of the answer (so the connection ends cleanly), never all of it.
         let mut resp = resp;

@@ -255,13 +255,7 @@ pub struct Recorded {
 
 /// Records an attempt of a claimed delivery and its outcome; a failure counts against the
 /// endpoint, which is disabled after `disable_after` failures in a row.
-pub async fn record(
-    tx: &Tx<'_>,
-    team: &TeamId,
-    c: &Claimed,
-    a: &Attempt<'_>,
-    disable_after: i32,
-) -> Result<Recorded> {
+pub async fn record(tx: &Tx<'_>, team: &TeamId, c: &Claimed, a: &Attempt<'_>, disable_after: i32) -> Result<Recorded> {
     tx.execute_typed(
         "INSERT INTO webhook_attempts (team_id, delivery_id, status_code, error, duration_ms) VALUES ($1, $2, $3, $4, $5)",
         params![team.as_str() => TEXT, c.id => TEXT, a.status_code => INT4, a.error => TEXT, a.duration_ms => INT4],
@@ -366,7 +360,12 @@ fn delivery(r: &Row) -> Delivery {
 }
 
 /// An endpoint's deliveries, newest first (the cursor is a delivery id: ids sort by time).
-pub async fn deliveries(tx: &Tx<'_>, endpoint: &str, status: Option<&str>, page: &PageRequest) -> Result<Vec<Delivery>> {
+pub async fn deliveries(
+    tx: &Tx<'_>,
+    endpoint: &str,
+    status: Option<&str>,
+    page: &PageRequest,
+) -> Result<Vec<Delivery>> {
     let rows = tx
         .query_typed(
             &format!(
@@ -417,7 +416,10 @@ pub async fn retry(tx: &Tx<'_>, endpoint: &str, id: &str, now: DateTime<Utc>) ->
         .await?;
     if n == 0 {
         let d = delivery_with_attempts(tx, endpoint, id).await?;
-        return Err(StoreError::Conflict(format!("the delivery is {}; only a failed or cancelled one is retried", d.status)));
+        return Err(StoreError::Conflict(format!(
+            "the delivery is {}; only a failed or cancelled one is retried",
+            d.status
+        )));
     }
     delivery_with_attempts(tx, endpoint, id).await
 }

@@ -182,16 +182,61 @@ pub struct ActivityFilter {
 }
 
 pub const CONTACT_COLUMNS: &[&str] = &[
-    "id", "first_name", "last_name", "company", "title", "phone", "phone_type", "email", "address", "city", "state",
-    "zip", "lead_state", "score", "tags", "status", "source", "enrichment_status", "created_at", "updated_at",
+    "id",
+    "first_name",
+    "last_name",
+    "company",
+    "title",
+    "phone",
+    "phone_type",
+    "email",
+    "address",
+    "city",
+    "state",
+    "zip",
+    "lead_state",
+    "score",
+    "tags",
+    "status",
+    "source",
+    "enrichment_status",
+    "created_at",
+    "updated_at",
 ];
 pub const INBOX_COLUMNS: &[&str] = &[
-    "id", "contact_id", "first_name", "last_name", "phone", "response", "classification", "confidence", "priority",
-    "score", "bucket", "requires_review", "is_read", "assigned_to", "campaign_id", "created_at",
+    "id",
+    "contact_id",
+    "first_name",
+    "last_name",
+    "phone",
+    "response",
+    "classification",
+    "confidence",
+    "priority",
+    "score",
+    "bucket",
+    "requires_review",
+    "is_read",
+    "assigned_to",
+    "campaign_id",
+    "created_at",
 ];
 pub const MESSAGE_COLUMNS: &[&str] = &[
-    "id", "contact_id", "campaign_id", "channel", "direction", "to", "from", "subject", "body", "status", "segments",
-    "error", "created_at", "sent_at", "delivered_at",
+    "id",
+    "contact_id",
+    "campaign_id",
+    "channel",
+    "direction",
+    "to",
+    "from",
+    "subject",
+    "body",
+    "status",
+    "segments",
+    "error",
+    "created_at",
+    "sent_at",
+    "delivered_at",
 ];
 
 /// A page of rows: the cells of each row in the columns' order, and the last id.
@@ -241,7 +286,8 @@ pub async fn contacts_count(tx: &Tx<'_>, filter: &Filter) -> Result<i64> {
     Ok(rows.first().map(|r| r.get(0)).unwrap_or(0))
 }
 
-const INBOX_WHERE: &str = "($1::timestamptz IS NULL OR i.created_at >= $1) AND ($2::timestamptz IS NULL OR i.created_at < $2)
+const INBOX_WHERE: &str =
+    "($1::timestamptz IS NULL OR i.created_at >= $1) AND ($2::timestamptz IS NULL OR i.created_at < $2)
     AND ($3::text IS NULL OR i.campaign_id = $3) AND ($4::text IS NULL OR i.bucket = $4)
     AND ($5::text IS NULL OR i.classification = $5)";
 
@@ -274,7 +320,8 @@ pub async fn inbox_count(tx: &Tx<'_>, f: &ActivityFilter) -> Result<i64> {
     Ok(rows.first().map(|r| r.get(0)).unwrap_or(0))
 }
 
-const MESSAGE_WHERE: &str = "($1::timestamptz IS NULL OR m.created_at >= $1) AND ($2::timestamptz IS NULL OR m.created_at < $2)
+const MESSAGE_WHERE: &str =
+    "($1::timestamptz IS NULL OR m.created_at >= $1) AND ($2::timestamptz IS NULL OR m.created_at < $2)
     AND ($3::text IS NULL OR m.campaign_id = $3) AND ($4::text IS NULL OR m.channel = $4)
     AND ($5::text IS NULL OR m.direction = $5)";
 

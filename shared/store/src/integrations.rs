@@ -180,7 +180,13 @@ pub async fn disconnect(tx: &Tx<'_>, id: &str, reason: &str) -> Result<Integrati
 }
 
 /// Which modules sync and in which directions.
-pub async fn configure(tx: &Tx<'_>, id: &str, modules: Option<&[String]>, push: Option<bool>, pull: Option<bool>) -> Result<Integration> {
+pub async fn configure(
+    tx: &Tx<'_>,
+    id: &str,
+    modules: Option<&[String]>,
+    push: Option<bool>,
+    pull: Option<bool>,
+) -> Result<Integration> {
     tx.execute_typed(
         "UPDATE integrations SET modules = coalesce($2, modules), push_enabled = coalesce($3, push_enabled),
                 pull_enabled = coalesce($4, pull_enabled), updated_at = now() WHERE id = $1",
@@ -202,7 +208,13 @@ pub async fn tokens(tx: &Tx<'_>, id: &str) -> Result<Option<(String, Option<Stri
 }
 
 /// A refreshed access token (the worker's).
-pub async fn refreshed(tx: &Tx<'_>, id: &str, access: &str, expires_at: DateTime<Utc>, api_domain: Option<&str>) -> Result<()> {
+pub async fn refreshed(
+    tx: &Tx<'_>,
+    id: &str,
+    access: &str,
+    expires_at: DateTime<Utc>,
+    api_domain: Option<&str>,
+) -> Result<()> {
     tx.execute_typed(
         "UPDATE integration_secrets SET access_token = $2, updated_at = now() WHERE integration_id = $1",
         params![id => TEXT, access => TEXT],
@@ -454,7 +466,10 @@ pub async fn advance_push(tx: &Tx<'_>, id: &str, at: DateTime<Utc>, contact: &st
 
 /// The contacts' fields as a push reads them (`nextier_domain::crm::SOURCE_FIELDS`), live
 /// contacts only.
-pub async fn push_sources(tx: &Tx<'_>, ids: &[String]) -> Result<Vec<(String, serde_json::Map<String, serde_json::Value>)>> {
+pub async fn push_sources(
+    tx: &Tx<'_>,
+    ids: &[String],
+) -> Result<Vec<(String, serde_json::Map<String, serde_json::Value>)>> {
     let rows = tx
         .query_typed(
             "SELECT c.id, json_build_object('id', c.id, 'firstName', c.first_name, 'lastName', c.last_name,
@@ -569,7 +584,13 @@ pub async fn mark_link(tx: &Tx<'_>, integration: &str, module: &str, contact: &s
     Ok(n == 1)
 }
 
-pub async fn set_remote_modified(tx: &Tx<'_>, integration: &str, module: &str, contact: &str, at: DateTime<Utc>) -> Result<()> {
+pub async fn set_remote_modified(
+    tx: &Tx<'_>,
+    integration: &str,
+    module: &str,
+    contact: &str,
+    at: DateTime<Utc>,
+) -> Result<()> {
     tx.execute_typed(
         "UPDATE integration_links SET remote_modified_at = $4, updated_at = now()
           WHERE integration_id = $1 AND module = $2 AND contact_id = $3",
@@ -618,7 +639,11 @@ pub async fn lock_contact(
 }
 
 /// Writes the pulled fields (not a person's edit: `edited_at` stays).
-pub async fn apply_pulled(tx: &Tx<'_>, contact: &str, fields: &std::collections::BTreeMap<String, Option<String>>) -> Result<()> {
+pub async fn apply_pulled(
+    tx: &Tx<'_>,
+    contact: &str,
+    fields: &std::collections::BTreeMap<String, Option<String>>,
+) -> Result<()> {
     let get = |k: &str| fields.get(k).cloned();
     tx.execute_typed(
         "UPDATE contacts SET

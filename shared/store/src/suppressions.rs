@@ -36,6 +36,10 @@ pub struct Suppression {
     pub expires_at: Option<DateTime<Utc>>,
     /// The message that asked for it (a STOP, an unsubscribe), when one did.
     pub source_message_id: Option<String>,
+    /// The `ContactOptedOut` event this change staged (a new or stronger revocation): publish
+    /// it after commit, else the sweeper does.
+    #[serde(skip)]
+    pub event: Option<nextier_domain::ids::OutboxId>,
 }
 
 impl Suppression {
@@ -67,6 +71,7 @@ fn suppression(r: &Row) -> Suppression {
         created_at: r.get("created_at"),
         expires_at: r.get("expires_at"),
         source_message_id: r.get("source_message_id"),
+        event: None,
     }
 }
 
@@ -123,6 +128,42 @@ pub struct NewSuppression<'a> {
 /// only repeats keeps its original provenance (the first STOP stays the record). What had
 /// lapsed is replaced.
 pub async fn add(tx: &Tx<'_>, team: &TeamId, s: &NewSuppression<'_>) -> Result<Suppression> {
+    let (mut added, changed) = add_one(tx, team, s).await?;
+    if changed && added.kind.is_revocation() {
+        added.event = Some(opted_out(tx, team, std::slice::from_ref(&added)).await?);
+    }
+    Ok(added)
+}
+
+/// A new or stronger opt-out is an event (the team's webhooks, its feed): one per person's
+/// revocation, naming every address it covers and the contacts that hold them.
+async fn opted_out(tx: &Tx<'_>, team: &TeamId, entries: &[Suppression]) -> Result<nextier_domain::ids::OutboxId> {
+    let addresses: Vec<String> = entries.iter().map(|e| e.address.clone()).collect();
+    let contacts = tx
+        .query_typed(
+            "SELECT contact_id FROM contact_phones WHERE e164 = ANY($1)
+             UNION SELECT contact_id FROM contact_emails WHERE email = ANY($1) ORDER BY 1",
+            params![addresses => TEXT_ARRAY],
+        )
+        .await?;
+    let contacts: Vec<String> = contacts.iter().map(|r| r.get(0)).collect();
+    let first = &entries[0];
+    let data = serde_json::json!({
+        "address": first.address, "addresses": addresses, "kind": first.kind.as_str(), "source": first.source,
+        "reason": first.reason, "contactIds": contacts,
+    });
+    crate::outbox::stage_for_team(
+        tx,
+        team,
+        crate::outbox::Destination::Event("ContactOptedOut".into()),
+        data,
+        format!("opt-out-{}", first.id),
+    )
+    .await
+}
+
+/// Adds or strengthens one entry; whether it changed (new, or stronger, or renewed).
+async fn add_one(tx: &Tx<'_>, team: &TeamId, s: &NewSuppression<'_>) -> Result<(Suppression, bool)> {
     let kind =
         Kind::parse(s.kind).ok_or_else(|| StoreError::Conflict(format!("unknown suppression kind {}", s.kind)))?;
     let expires_at = if kind.is_permanent() { None } else { s.expires_at };
@@ -157,31 +198,7 @@ pub async fn add(tx: &Tx<'_>, team: &TeamId, s: &NewSuppression<'_>) -> Result<S
         )
         .await?;
     let row = rows.first().ok_or(StoreError::NotFound)?;
-    let added = suppression(row);
-    // A new or stronger opt-out is an event (the team's webhooks, its feed), once.
-    if row.get::<_, bool>("changed") && added.kind.is_revocation() {
-        let contacts = tx
-            .query_typed(
-                "SELECT contact_id FROM contact_phones WHERE e164 = $1
-                 UNION SELECT contact_id FROM contact_emails WHERE email = $1 ORDER BY 1",
-                params![s.address => TEXT],
-            )
-            .await?;
-        let contacts: Vec<String> = contacts.iter().map(|r| r.get(0)).collect();
-        let data = serde_json::json!({
-            "address": added.address, "kind": added.kind.as_str(), "source": added.source,
-            "reason": added.reason, "contactIds": contacts,
-        });
-        crate::outbox::stage_for_team(
-            tx,
-            team,
-            crate::outbox::Destination::Event("ContactOptedOut".into()),
-            data,
-            format!("opt-out-{}", added.id),
-        )
-        .await?;
-    }
-    Ok(added)
+    Ok((suppression(row), row.get::<_, bool>("changed")))
 }
 
 /// Puts every given address of one person on the list with the same kind and provenance (an
@@ -198,10 +215,17 @@ pub async fn add_all(
     sorted.sort();
     sorted.dedup();
     let mut added = Vec::with_capacity(sorted.len());
+    let mut changed = false;
     for address in sorted {
-        added.push(add(tx, team, &NewSuppression { address, ..template.clone() }).await?);
+        let (s, c) = add_one(tx, team, &NewSuppression { address, ..template.clone() }).await?;
+        changed |= c;
+        added.push(s);
     }
     added.sort_by_key(|s| addresses.iter().position(|a| *a == s.address));
+    if changed && added.first().is_some_and(|s| s.kind.is_revocation()) {
+        let event = opted_out(tx, team, &added).await?;
+        added[0].event = Some(event);
+    }
     Ok(added)
 }
 

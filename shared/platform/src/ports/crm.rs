@@ -202,7 +202,9 @@ impl Crm for SandboxCrm {
                 let existing = stored
                     .iter()
                     .find(|(_, v)| {
-                        duplicate_check_fields.iter().any(|f| r.get(f).is_some_and(|x| !x.is_null() && v.get(f) == Some(x)))
+                        duplicate_check_fields
+                            .iter()
+                            .any(|f| r.get(f).is_some_and(|x| !x.is_null() && v.get(f) == Some(x)))
                     })
                     .map(|(id, _)| id.clone());
                 let created = existing.is_none();
@@ -288,8 +290,10 @@ mod tests {
     async fn the_sandbox_upserts_by_the_duplicate_check_field_and_answers_changes() {
         let crm = SandboxCrm::default();
         let dup = vec!["Nextier_Id".to_owned()];
-        let first = crm.upsert("", "", "Leads", &[json!({"Nextier_Id": "c1", "Last_Name": "Ruiz"})], &dup).await.unwrap();
-        let again = crm.upsert("", "", "Leads", &[json!({"Nextier_Id": "c1", "Last_Name": "Ruiz2"})], &dup).await.unwrap();
+        let first =
+            crm.upsert("", "", "Leads", &[json!({"Nextier_Id": "c1", "Last_Name": "Ruiz"})], &dup).await.unwrap();
+        let again =
+            crm.upsert("", "", "Leads", &[json!({"Nextier_Id": "c1", "Last_Name": "Ruiz2"})], &dup).await.unwrap();
         let (UpsertOutcome::Saved { id: a, created: true }, UpsertOutcome::Saved { id: b, created: false }) =
             (&first[0], &again[0])
         else {

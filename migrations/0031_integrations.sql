@@ -5,6 +5,8 @@
 -- When a person (or a team's key) last edited a contact's fields through the API: the CRM pull
 -- keeps such an edit over an older CRM change.
 ALTER TABLE contacts ADD COLUMN edited_at timestamptz;
+-- The push reads each team's contacts in the order they changed.
+CREATE INDEX contacts_changed_idx ON contacts (team_id, updated_at, id);
 
 CREATE TABLE integrations (
     id                varchar(36) PRIMARY KEY,
@@ -171,6 +173,8 @@ CREATE TABLE webhook_endpoints (
     disabled_reason text,
     disabled_at   timestamptz,
     consecutive_failures integer NOT NULL DEFAULT 0,
+    -- The first failure of the current run of failures.
+    failing_since timestamptz,
     created_by    text NOT NULL,
     created_at    timestamptz NOT NULL DEFAULT now(),
     updated_at    timestamptz NOT NULL DEFAULT now(),

@@ -285,7 +285,12 @@ pub async fn configure_zoho(
     let mut conn = app.db.conn().await?;
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::IntegrationsManage).await?;
     let i = store::by_provider(&tx, PROVIDER).await.map_err(missing("Zoho connection"))?;
+    let modules_changed = body.modules.as_ref().is_some_and(|m| *m != i.modules);
     let i = store::configure(&tx, &i.id, body.modules.as_deref(), body.push_enabled, body.pull_enabled).await?;
+    if modules_changed {
+        // A module newly synced gets every contact.
+        store::restart_push(&tx, &i.id).await?;
+    }
     tx.commit().await?;
     Ok(Json(i))
 }
@@ -382,6 +387,7 @@ pub async fn set_mapping(
     let i = store::by_provider(&tx, PROVIDER).await.map_err(missing("Zoho connection"))?;
     store::set_mapping(&tx, &team, &i.id, &module, &pairs).await?;
     // Every contact's record changes shape: the next push sends them all again.
+    store::restart_push(&tx, &i.id).await?;
     tx.commit().await?;
     Ok(Json(body))
 }
@@ -461,6 +467,9 @@ pub async fn create_task(
     if i.status != "connected" {
         return Err(ApiError::Conflict(format!("the connection is {}; reconnect it first", i.status)));
     }
+    if ids.is_none() && store::task_open(&tx, &i.id, &body.kind).await? {
+        return Err(ApiError::Conflict(format!("a {} is queued or running already; it takes every change", body.kind)));
+    }
     let t = store::create_task(&tx, &team, &i.id, &body.kind, &payload, &access.actor.label()).await?;
     let staged = nextier_integrations::stage_task(
         &tx,
@@ -518,25 +527,18 @@ pub async fn retry_task(
     Ok((StatusCode::ACCEPTED, Json(t)))
 }
 
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct Conflicts {
-    items: Vec<Conflict>,
-    next_cursor: Option<String>,
-}
-
 /// Where the CRM and we disagreed, newest first: a field a person edited here after the CRM's
 /// change (ours kept), a record deleted on either side.
 #[utoipa::path(get, path = "/teams/{teamId}/integrations/zoho/conflicts", tag = "integrations",
     params(("teamId" = String, Path), PageQuery),
-    responses((status = 200, description = "Conflicts", body = Conflicts)),
+    responses((status = 200, description = "Conflicts", body = Page<Conflict>)),
     security(("bearer" = []), ("apiKey" = [])))]
 pub async fn list_conflicts(
     State(app): State<AppState>,
     cred: Credential,
     q: PageQuery,
     Id(team): Id<TeamId>,
-) -> Result<Json<Conflicts>, ApiError> {
+) -> Result<Json<Page<Conflict>>, ApiError> {
     let page = q.page()?;
     let after = match page.after.as_deref() {
         None => None,
@@ -545,14 +547,9 @@ pub async fn list_conflicts(
     let mut conn = app.db.conn().await?;
     let (tx, _) = open_team(&mut conn, &cred, &team, Permission::IntegrationsManage).await?;
     let i = store::by_provider(&tx, PROVIDER).await.map_err(missing("Zoho connection"))?;
-    let mut rows = store::conflicts(&tx, &i.id, after, page.fetch_limit()).await?;
+    let rows = store::conflicts(&tx, &i.id, after, page.fetch_limit()).await?;
     tx.commit().await?;
-    let limit = (page.fetch_limit() - 1) as usize;
-    let next_cursor = (rows.len() > limit).then(|| {
-        rows.truncate(limit);
-        rows.last().map(|c| c.id.to_string()).unwrap_or_default()
-    });
-    Ok(Json(Conflicts { items: rows, next_cursor }))
+    Ok(Json(Page::from_rows(&page, rows, |c| c.id.to_string())))
 }
 
 // --- Exports -------------------------------------------------------------------------------

@@ -288,16 +288,22 @@ async fn a_failing_endpoint_is_retried_then_disabled_and_the_team_told() {
     // Not due yet: nothing is sent (a duplicate message or an early re-drive does nothing).
     assert_eq!(r.sender.deliver(&team, &id).await.unwrap(), nextier_integrations::webhooks::Sent::Skipped);
 
-    // Failure after failure (each made due by hand), until the endpoint is disabled.
-    let mut last = nextier_integrations::webhooks::Sent::Skipped;
+    // Failure after failure (each made due by hand): many in a burst do not turn it off...
     for _ in 0..nextier_domain::webhook_out::DISABLE_AFTER {
         r.sql(&format!("UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = now() WHERE id = '{id}'"))
             .await;
-        last = r.sender.deliver(&team, &id).await.unwrap();
-        if last == nextier_integrations::webhooks::Sent::Skipped {
-            break;
-        }
+        r.sender.deliver(&team, &id).await.unwrap();
     }
+    let e = r.ok("GET", &format!("/webhook-endpoints/{endpoint}"), None).await;
+    assert_eq!(e["active"], true, "a short outage is no reason to turn it off: {e}");
+    assert!(e["consecutiveFailures"].as_i64().unwrap() >= nextier_domain::webhook_out::DISABLE_AFTER as i64);
+    // ...failing for over a day as well does.
+    r.sql(&format!(
+        "UPDATE webhook_endpoints SET failing_since = now() - interval '25 hours' WHERE id = '{endpoint}';
+         UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = now() WHERE id = '{id}'"
+    ))
+    .await;
+    let last = r.sender.deliver(&team, &id).await.unwrap();
     let e = r.ok("GET", &format!("/webhook-endpoints/{endpoint}"), None).await;
     assert_eq!(e["active"], false, "{e} after {last:?}");
     assert!(e["disabledReason"].as_str().unwrap().contains("failed attempts in a row"), "{e}");
@@ -491,6 +497,19 @@ async fn contacts_export_to_a_formula_safe_csv_through_the_queue() {
     assert_eq!(second[1], "José 😀, \"the\" boss", "real text kept whole");
     assert_eq!(second[5], "'+13125552002", "a phone that starts with + is text too");
     assert!(rows.iter().all(|r| r.len() == rows[0].len()));
+
+    // An export whose runner keeps dying is not tried for ever.
+    let stuck = r.ok("POST", "/exports", Some(json!({"kind": "inbox"}))).await;
+    let stuck = stuck["id"].as_str().unwrap().to_owned();
+    r.sql(&format!(
+        "UPDATE exports SET status = 'running', attempts = 3, lease_until = now() - interval '1 minute'
+                    WHERE id = '{stuck}'"
+    ))
+    .await;
+    r.drain(TASK_QUEUE).await;
+    let s = r.ok("GET", &format!("/exports/{stuck}"), None).await;
+    assert_eq!(s["status"], "failed", "{s}");
+    assert!(s["error"].as_str().unwrap().contains("without finishing"), "{s}");
 
     // Redelivered, the message finds the export done and writes nothing again.
     nextier_integrations::send_task(
@@ -690,6 +709,25 @@ async fn contacts_push_to_zoho_and_changes_come_back_with_conflicts_recorded() {
         (Some("firstName"), Some("Bobby"), Some("Robert"))
     );
     assert_eq!(f["resolution"], "kept_ours");
+
+    // A copy of Ana's record made in the CRM (custom fields copied, our id with them) takes
+    // nothing over: Ana keeps her record, the copy is recorded as a conflict.
+    r.zoho.state.set_now(chrono::Utc::now());
+    let copy = r.zoho.state.insert("Leads", json!({"Last_Name": "Ruiz", "First_Name": "Imposter", "Nextier_Id": a}));
+    r.ok("POST", "/integrations/zoho/tasks", Some(json!({"kind": "pull"}))).await;
+    r.drain(TASK_QUEUE).await;
+    assert_eq!(r.ok("GET", &format!("/contacts/{a}"), None).await["firstName"], "Anabel");
+    let conflicts = r.ok("GET", "/integrations/zoho/conflicts?limit=1", None).await;
+    assert_eq!(conflicts["items"][0]["kind"], "duplicate_record", "{conflicts}");
+    assert_eq!(conflicts["items"][0]["externalId"], copy.as_str());
+    let cursor = conflicts["nextCursor"].as_str().expect("a second page").to_owned();
+    let more = r.ok("GET", &format!("/integrations/zoho/conflicts?limit=1&cursor={cursor}"), None).await;
+    assert_eq!(more["items"][0]["kind"], "field", "{more}");
+    // One unnamed pull at a time.
+    r.ok("POST", "/integrations/zoho/tasks", Some(json!({"kind": "pull"}))).await;
+    let twice = r.h.call(&ALICE, "POST", &r.url("/integrations/zoho/tasks"), Some(json!({"kind": "pull"}))).await;
+    assert_eq!(twice.status, StatusCode::CONFLICT, "{}", twice.body);
+    r.drain(TASK_QUEUE).await;
 
     // Deleted in the CRM: recorded, our contact stays, and it is not pushed back to life.
     r.zoho.state.delete("Leads", &bo_id);

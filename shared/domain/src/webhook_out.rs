@@ -87,8 +87,11 @@ pub fn backoff_after(failed_attempts: i32) -> Option<std::time::Duration> {
     usize::try_from(failed_attempts - 1).ok().and_then(|i| SCHEDULE.get(i)).map(|s| std::time::Duration::from_secs(*s))
 }
 
-/// Consecutive failed attempts after which an endpoint is disabled and the team told.
+/// An endpoint is disabled (and the team told) once its attempts have failed this many times
+/// in a row and for at least [`DISABLE_AFTER_FAILING_FOR`]: a short outage during a burst of
+/// events never turns it off.
 pub const DISABLE_AFTER: i32 = 15;
+pub const DISABLE_AFTER_FAILING_FOR: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 /// Whether an address is on the public internet: not loopback, private (RFC 1918, ULA),
 /// link-local (the metadata service at 169.254.169.254), CGNAT, multicast, documentation,

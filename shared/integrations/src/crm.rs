@@ -28,6 +28,10 @@ use crate::Worker;
 const LEASE_SECS: i32 = 600;
 /// Contacts a push task takes from the change feed before handing on to a new task.
 const PUSH_BATCH: i64 = 1000;
+/// A contact's `updated_at` is its transaction's start, so a long transaction (an import)
+/// can commit changes older than the cursor already is: the cursor never passes what is
+/// younger than this, and such contacts are read again (unchanged ones cost no call).
+const PUSH_SETTLE: chrono::Duration = chrono::Duration::minutes(10);
 /// Records per upsert (Zoho's most).
 const UPSERT_MAX: usize = 100;
 /// Pages a pull task reads per module before handing on.
@@ -255,6 +259,8 @@ pub struct PullResult {
     pub conflicts: usize,
     pub unlinked: usize,
     pub deleted_remotely: usize,
+    /// Seconds in which more records changed than Zoho pages through (rest passed over).
+    pub passed_over_seconds: usize,
     pub more: bool,
 }
 
@@ -263,7 +269,9 @@ pub async fn run_task(w: &Worker, team: &TeamId, id: &str) -> anyhow::Result<Str
     let scope = Scope::team(team.clone());
     let mut conn = w.db.conn().await?;
     let tx = scope::begin(&mut conn, &scope).await?;
-    let Some(task) = store::claim_task(&tx, id, w.clock.now(), LEASE_SECS).await? else {
+    let Some(task) = store::claim_task(&tx, id, w.clock.now(), LEASE_SECS, MAX_ATTEMPTS).await? else {
+        // Committed: a claim that ended a stuck task must stick.
+        tx.commit().await?;
         return Ok("skipped".into());
     };
     let integration = store::get(&tx, &task.integration_id).await?;
@@ -396,7 +404,10 @@ async fn push(s: &mut Session<'_>, payload: &Value, r: &mut PushResult) -> Resul
             let changed = store::changed_contacts(&tx, &s.integration.push_after, PUSH_BATCH).await?;
             tx.commit().await?;
             let more = changed.len() as i64 == PUSH_BATCH;
-            let last = changed.last().map(|(id, at, _)| (*at, id.to_string()));
+            let settled = w.clock.now() - PUSH_SETTLE;
+            let last = changed
+                .last()
+                .map(|(id, at, _)| if *at < settled { (*at, id.to_string()) } else { (settled, String::new()) });
             let (gone, live): (Vec<_>, Vec<_>) = changed.into_iter().partition(|(_, _, d)| *d);
             (
                 live.into_iter().map(|(id, _, _)| id.to_string()).collect(),
@@ -536,21 +547,27 @@ async fn pull(s: &mut Session<'_>, r: &mut PullResult) -> Result<bool, Stop> {
         let mut fields: Vec<String> = mapping.iter().map(|(_, t)| t.clone()).collect();
         fields.push("Modified_Time".into());
         let mut newest = cursor;
-        for page in 1..=PULL_PAGES {
+        // Keyset by time: each window starts one second before the newest change seen, page 1
+        // (numbered pages shift as records change, and Zoho pages no further than 2000 records);
+        // only a window whose page sits wholly in its first second goes on to its next page.
+        let (mut window, mut page) = (since, 1u32);
+        for round in 1..=PULL_PAGES {
             let crm = w.crm.clone();
-            let (m, f) = (module.clone(), fields.clone());
+            let (m, f, at) = (module.clone(), fields.clone(), window);
             let got = s
                 .call(|api, token| {
                     let (crm, m, f) = (crm.clone(), m.clone(), f.clone());
-                    async move { crm.changed(&api, &token, &m, &f, since, page).await }
+                    async move { crm.changed(&api, &token, &m, &f, at, page).await }
                 })
                 .await?;
             let tx = scope::begin(&mut conn, &scope).await?;
+            let mut page_newest: Option<DateTime<Utc>> = None;
             for record in &got.records {
                 r.records += 1;
                 let their_at = modified_time(record);
                 if let Some(at) = their_at {
                     newest = Some(newest.map_or(at, |n| n.max(at)));
+                    page_newest = Some(page_newest.map_or(at, |n| n.max(at)));
                 }
                 apply(&tx, s, module, &mapping, &id_field, record, their_at, r).await?;
             }
@@ -561,19 +578,37 @@ async fn pull(s: &mut Session<'_>, r: &mut PullResult) -> Result<bool, Stop> {
             if !got.more {
                 break;
             }
-            if page == PULL_PAGES {
+            match page_newest.map(|n| n - chrono::Duration::seconds(1)) {
+                Some(next) if window.is_none_or(|w| next > w) => (window, page) = (Some(next), 1),
+                // More than Zoho pages through in one second (a mass update): the rest of that
+                // second is passed over, and the result says so.
+                Some(_) if page * 200 >= 2000 => {
+                    r.passed_over_seconds += 1;
+                    (window, page) = (page_newest, 1);
+                }
+                _ => page += 1,
+            }
+            if round == PULL_PAGES {
                 more = true;
             }
         }
         // Records deleted in the CRM: the link says so and the contact stays ours.
         let crm = w.crm.clone();
         let m = module.clone();
-        let (deleted, _) = s
-            .call(|api, token| {
-                let (crm, m) = (crm.clone(), m.clone());
-                async move { crm.deleted(&api, &token, &m, since, 1).await }
-            })
-            .await?;
+        let mut deleted = vec![];
+        for page in 1..=PULL_PAGES {
+            let (crm, m) = (crm.clone(), m.clone());
+            let (got, more_deleted) = s
+                .call(|api, token| {
+                    let (crm, m) = (crm.clone(), m.clone());
+                    async move { crm.deleted(&api, &token, &m, since, page).await }
+                })
+                .await?;
+            deleted.extend(got);
+            if !more_deleted {
+                break;
+            }
+        }
         let tx = scope::begin(&mut conn, &scope).await?;
         for d in deleted {
             let Some(link) = store::link_by_external(&tx, &s.integration.id, module, &d.id).await? else { continue };
@@ -629,13 +664,34 @@ async fn apply(
         Some(l) => Some(l),
         // A record we pushed but whose answer we lost, or made by our id elsewhere: our id
         // field names the contact.
+        // Only a contact with no record in the module yet: a copy of a record (Zoho copies
+        // custom fields) or a form that sets the field takes over nothing.
         None => match record.get(id_field).and_then(Value::as_str).and_then(|c| ContactId::parse("id", c).ok()) {
-            Some(c) if store::lock_contact(tx, c.as_str()).await?.is_some_and(|(_, _, deleted)| !deleted) => {
+            Some(c)
+                if store::lock_contact(tx, c.as_str()).await?.is_some_and(|(_, _, deleted)| !deleted)
+                    && store::links_of(tx, &s.integration.id, module, &[c.to_string()]).await?.is_empty() =>
+            {
                 store::linked(tx, &s.team, &s.integration.id, module, c.as_str(), &external, "", s.w.clock.now())
                     .await?;
                 store::link_by_external(tx, &s.integration.id, module, &external).await?
             }
-            _ => None,
+            Some(c) => {
+                let conflict = NewConflict {
+                    contact: Some(c.as_str()),
+                    module,
+                    external_id: &external,
+                    kind: "duplicate_record",
+                    field: None,
+                    ours: None,
+                    theirs: None,
+                    our_edited_at: None,
+                    their_modified_at: their_at,
+                    resolution: "ignored",
+                };
+                store::conflict(tx, &s.team, &s.integration.id, &conflict).await?;
+                None
+            }
+            None => None,
         },
     };
     let Some(link) = link else {
@@ -732,6 +788,8 @@ pub struct SyncSummary {
     pub push_tasks: usize,
     pub pull_tasks: usize,
     pub resent: usize,
+    /// Connections whose round failed (the next round tries again).
+    pub failed: usize,
 }
 
 /// The CRM schedule (every 5 minutes): tokens that expire within [`REFRESH_AHEAD`] are
@@ -745,61 +803,8 @@ pub async fn sync(w: &Worker) -> anyhow::Result<SyncSummary> {
     let all = store::connected(&tx).await?;
     let stalled = nextier_store::exports::stalled(&tx, now, 100).await?;
     tx.commit().await?;
-    sum.connections = all.len();
-    for (id, team, expires) in all {
-        let scope = Scope::team(team.clone());
-        if expires.is_none_or(|e| e <= now + REFRESH_AHEAD) {
-            let tx = scope::begin(&mut conn, &scope).await?;
-            let i = store::get(&tx, &id).await?;
-            tx.commit().await?;
-            match refresh_tokens(w, &team, &i).await {
-                Ok(_) => sum.refreshed += 1,
-                Err(Stop::Revoked(_)) => {
-                    sum.revoked += 1;
-                    continue;
-                }
-                Err(Stop::Store(e)) => return Err(e),
-                Err(e) => {
-                    tracing::warn!(integration = %id, error = ?e, "token refresh failed; the next run tries again");
-                    sum.refresh_failed += 1;
-                }
-            }
-        }
-        let tx = scope::begin(&mut conn, &scope).await?;
-        let i = store::get(&tx, &id).await?;
-        let mut staged = vec![];
-        if i.push_enabled
-            && !store::task_open(&tx, &id, "push").await?
-            && !store::changed_contacts(&tx, &i.push_after, 1).await?.is_empty()
-        {
-            let t = store::create_task(&tx, &team, &id, "push", &json!({}), "schedule").await?;
-            staged.extend(
-                crate::stage_task(
-                    &tx,
-                    &team,
-                    &crate::TaskMessage { team_id: team.to_string(), task_id: Some(t.id), export_id: None },
-                )
-                .await?,
-            );
-            sum.push_tasks += 1;
-        }
-        if i.pull_enabled && !store::task_open(&tx, &id, "pull").await? {
-            let t = store::create_task(&tx, &team, &id, "pull", &json!({}), "schedule").await?;
-            staged.extend(
-                crate::stage_task(
-                    &tx,
-                    &team,
-                    &crate::TaskMessage { team_id: team.to_string(), task_id: Some(t.id), export_id: None },
-                )
-                .await?,
-            );
-            sum.pull_tasks += 1;
-        }
-        tx.commit().await?;
-        if let Some(p) = &w.publisher {
-            p.publish(&staged).await;
-        }
-    }
+    drop(conn);
+    // Lost work first: a slow CRM below must not keep it waiting.
     for (kind, id, team) in stalled {
         let m = crate::TaskMessage {
             team_id: team.to_string(),
@@ -809,6 +814,66 @@ pub async fn sync(w: &Worker) -> anyhow::Result<SyncSummary> {
         crate::send_task(w.queue.as_ref(), &m, Duration::ZERO).await?;
         sum.resent += 1;
     }
+    sum.connections = all.len();
+    for (id, team, expires) in all {
+        // One connection's trouble is its own: the others still sync.
+        if let Err(e) = sync_one(w, &id, &team, expires, now, &mut sum).await {
+            tracing::warn!(integration = %id, error = %format!("{e:#}"), "CRM sync of a connection failed");
+            sum.failed += 1;
+        }
+    }
     tracing::info!(?sum, "CRM sync round");
     Ok(sum)
+}
+
+async fn sync_one(
+    w: &Worker,
+    id: &str,
+    team: &TeamId,
+    expires: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+    sum: &mut SyncSummary,
+) -> anyhow::Result<()> {
+    let scope = Scope::team(team.clone());
+    let mut conn = w.db.conn().await?;
+    if expires.is_none_or(|e| e <= now + REFRESH_AHEAD) {
+        let tx = scope::begin(&mut conn, &scope).await?;
+        let i = store::get(&tx, id).await?;
+        tx.commit().await?;
+        match refresh_tokens(w, team, &i).await {
+            Ok(_) => sum.refreshed += 1,
+            Err(Stop::Revoked(_)) => {
+                sum.revoked += 1;
+                return Ok(());
+            }
+            Err(Stop::Store(e)) => return Err(e),
+            Err(e) => {
+                tracing::warn!(integration = %id, error = ?e, "token refresh failed; the next run tries again");
+                sum.refresh_failed += 1;
+            }
+        }
+    }
+    let tx = scope::begin(&mut conn, &scope).await?;
+    let i = store::get(&tx, id).await?;
+    let mut staged = vec![];
+    if i.push_enabled
+        && !store::task_open(&tx, id, "push").await?
+        && !store::changed_contacts(&tx, &i.push_after, 1).await?.is_empty()
+    {
+        let t = store::create_task(&tx, team, id, "push", &json!({}), "schedule").await?;
+        let m = crate::TaskMessage { team_id: team.to_string(), task_id: Some(t.id), export_id: None };
+        staged.extend(crate::stage_task(&tx, team, &m).await?);
+        sum.push_tasks += 1;
+    }
+    if i.pull_enabled && !store::task_open(&tx, id, "pull").await? {
+        let t = store::create_task(&tx, team, id, "pull", &json!({}), "schedule").await?;
+        let m = crate::TaskMessage { team_id: team.to_string(), task_id: Some(t.id), export_id: None };
+        staged.extend(crate::stage_task(&tx, team, &m).await?);
+        sum.pull_tasks += 1;
+    }
+    tx.commit().await?;
+    if let Some(p) = &w.publisher {
+        p.publish(&staged).await;
+    }
+    Ok(())
 }

@@ -35,7 +35,7 @@ pub fn key(team: &TeamId, export: &str) -> String {
 }
 
 enum Kind {
-    Contacts(nextier_store::contacts::Filter),
+    Contacts(Box<nextier_store::contacts::Filter>),
     Inbox(ActivityFilter),
     Messages(ActivityFilter),
 }
@@ -54,10 +54,12 @@ pub async fn run(w: &Worker, team: &TeamId, id: &str) -> anyhow::Result<Outcome>
     let scope = Scope::team(team.clone());
     let mut conn = w.db.conn().await?;
     let tx = scope::begin(&mut conn, &scope).await?;
-    let Some(export) = store::claim(&tx, id, w.clock.now(), LEASE_SECS).await? else {
+    let claimed = store::claim(&tx, id, w.clock.now(), LEASE_SECS, MAX_ATTEMPTS).await?;
+    // Committed either way: a claim that ended a stuck export must stick.
+    tx.commit().await?;
+    let Some(export) = claimed else {
         return Ok(Outcome { skipped: true, ..Default::default() });
     };
-    tx.commit().await?;
     drop(conn);
     match write(w, team, &export).await {
         Ok(o) => Ok(o),

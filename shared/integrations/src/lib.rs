@@ -26,11 +26,12 @@ use serde::{Deserialize, Serialize};
 pub const TASK_QUEUE: &str = "integration-task";
 pub const WEBHOOK_QUEUE: &str = "webhook-out";
 
-/// The task consumer: a CRM page or an export per message (5-minute invocations).
+/// The task consumer: a CRM task or an export per message (15-minute invocations: a large
+/// export streams for minutes).
 pub const TASK_CONSUMER: nextier_runtime::serve::QueueConsumer = nextier_runtime::serve::QueueConsumer {
     queue: TASK_QUEUE,
     batch_size: 1,
-    visibility_secs: 1800,
+    visibility_secs: 5400,
     max_receives: 5,
     concurrency: 2,
 };

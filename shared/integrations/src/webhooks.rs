@@ -144,13 +144,28 @@ impl Sender {
         }
         tx.commit().await?;
         drop(conn);
-        let mut out = FanOut { deliveries: new.len(), delivered: 0 };
-        for id in new {
-            if self.deliver(&team, &id).await? == Sent::Delivered {
-                out.delivered += 1;
+        // Each delivery is its own message: one slow endpoint holds up no other (its attempt
+        // runs beside the others, each bounded by the timeout).
+        let msgs: Vec<OutgoingMessage> = new
+            .iter()
+            .map(|id| OutgoingMessage {
+                body: serde_json::to_string(&Due { team_id: team.to_string(), delivery_id: id.clone() })
+                    .unwrap_or_default(),
+                correlation_id: format!("webhook-{id}"),
+                team_id: Some(team.to_string()),
+                attributes: Default::default(),
+                delay: Duration::ZERO,
+            })
+            .collect();
+        for chunk in msgs.chunks(nextier_platform::ports::MAX_BATCH) {
+            for r in self.queue.send_batch(crate::WEBHOOK_QUEUE, chunk.to_vec()).await? {
+                // Were one lost, the re-drive finds the delivery due within a minute.
+                if let Err(e) = r {
+                    tracing::warn!(error = %e, "a delivery's message was not sent; the re-drive will");
+                }
             }
         }
-        Ok(out)
+        Ok(FanOut { deliveries: new.len(), delivered: 0 })
     }
 
     /// One attempt of a due delivery.
@@ -180,7 +195,15 @@ impl Sender {
         let mut conn = self.db.conn().await?;
         let tx = scope::begin(&mut conn, &scope).await?;
         let attempt = Attempt { status_code, error: error.as_deref(), duration_ms, retry };
-        let recorded = store::record(&tx, team, &c, &attempt, rules::DISABLE_AFTER).await?;
+        let recorded = store::record(
+            &tx,
+            team,
+            &c,
+            &attempt,
+            rules::DISABLE_AFTER,
+            rules::DISABLE_AFTER_FAILING_FOR.as_secs_f64(),
+        )
+        .await?;
         let mut staged = vec![];
         if recorded.endpoint_disabled {
             staged = self.stage_disabled(&tx, team, &c, error.as_deref().unwrap_or("failed")).await?;
@@ -249,7 +272,7 @@ impl Sender {
             "key": format!("webhook-disabled:{}:{}", c.endpoint_id, c.id),
             "subject": "A webhook endpoint was disabled",
             "text": format!(
-                "Your webhook endpoint {} failed {} times in a row (last: {error}) and was disabled. \
+                "Your webhook endpoint {} failed {} times in a row for over a day (last: {error}) and was disabled. \
                  Deliveries waiting for it were cancelled. Fix the endpoint, then turn it back on \
                  (PATCH .../webhook-endpoints/{} with active: true) and retry the deliveries you need.",
                 c.url, rules::DISABLE_AFTER, c.endpoint_id),
@@ -262,7 +285,7 @@ impl Sender {
                     destination: Destination::Queue("mail".into()),
                     payload: mail,
                     correlation_id: format!("webhook-{}", c.id),
-                    dedupe_key: Some(format!("mail:{team}:webhook-disabled:{}", c.endpoint_id)),
+                    dedupe_key: Some(format!("mail:{team}:webhook-disabled:{}:{}", c.endpoint_id, c.id)),
                 },
             )
             .await?,
@@ -366,19 +389,26 @@ pub async fn handle(
     s: &Sender,
     event: aws_lambda_events::event::sqs::SqsEvent,
 ) -> aws_lambda_events::event::sqs::SqsBatchResponse {
-    use nextier_runtime::sqs::{process_batch, Message, Outcome};
-    process_batch(crate::WEBHOOK_QUEUE, event, |m: Message| async move {
-        if let Ok(due) = serde_json::from_str::<Due>(&m.body) {
-            let Ok(team) = TeamId::parse("teamId", &due.team_id) else { return Outcome::Done };
-            return Outcome::from(s.deliver(&team, &due.delivery_id).await.map(|_| ()));
-        }
-        match serde_json::from_str::<Envelope>(&m.body) {
-            Ok(env) => Outcome::from(s.fan_out(&env).await.map(|_| ())),
-            Err(e) => {
-                tracing::warn!(error = %e, "dropping a message that is neither a bus event nor a due delivery");
-                Outcome::Done
+    use nextier_runtime::sqs::{process_batch_by_key, Message, Outcome};
+    // Every message on its own (no order between them): a batch's deliveries run side by side.
+    process_batch_by_key(
+        crate::WEBHOOK_QUEUE,
+        event,
+        10,
+        |m: &Message| m.id.clone(),
+        |m: Message| async move {
+            if let Ok(due) = serde_json::from_str::<Due>(&m.body) {
+                let Ok(team) = TeamId::parse("teamId", &due.team_id) else { return Outcome::Done };
+                return Outcome::from(s.deliver(&team, &due.delivery_id).await.map(|_| ()));
             }
-        }
-    })
+            match serde_json::from_str::<Envelope>(&m.body) {
+                Ok(env) => Outcome::from(s.fan_out(&env).await.map(|_| ())),
+                Err(e) => {
+                    tracing::warn!(error = %e, "dropping a message that is neither a bus event nor a due delivery");
+                    Outcome::Done
+                }
+            }
+        },
+    )
     .await
 }

@@ -105,6 +105,7 @@ pub async fn update(tx: &Tx<'_>, id: &str, c: &Change<'_>) -> Result<Endpoint> {
                 disabled_reason = CASE WHEN $6 THEN NULL ELSE disabled_reason END,
                 disabled_at = CASE WHEN $6 THEN NULL ELSE disabled_at END,
                 consecutive_failures = CASE WHEN $6 THEN 0 ELSE consecutive_failures END,
+                failing_since = CASE WHEN $6 THEN NULL ELSE failing_since END,
                 updated_at = now()
               WHERE id = $1",
             params![id => TEXT, c.url => TEXT, c.description.is_some() => BOOL, c.description.flatten() => TEXT,
@@ -255,7 +256,14 @@ pub struct Recorded {
 
 /// Records an attempt of a claimed delivery and its outcome; a failure counts against the
 /// endpoint, which is disabled after `disable_after` failures in a row.
-pub async fn record(tx: &Tx<'_>, team: &TeamId, c: &Claimed, a: &Attempt<'_>, disable_after: i32) -> Result<Recorded> {
+pub async fn record(
+    tx: &Tx<'_>,
+    team: &TeamId,
+    c: &Claimed,
+    a: &Attempt<'_>,
+    disable_after: i32,
+    disable_after_secs: f64,
+) -> Result<Recorded> {
     tx.execute_typed(
         "INSERT INTO webhook_attempts (team_id, delivery_id, status_code, error, duration_ms) VALUES ($1, $2, $3, $4, $5)",
         params![team.as_str() => TEXT, c.id => TEXT, a.status_code => INT4, a.error => TEXT, a.duration_ms => INT4],
@@ -275,21 +283,28 @@ pub async fn record(tx: &Tx<'_>, team: &TeamId, c: &Claimed, a: &Attempt<'_>, di
     .await?;
     let rows = if a.retry.is_none() {
         tx.query_typed(
-            "UPDATE webhook_endpoints SET consecutive_failures = 0 WHERE id = $1 RETURNING false, url",
+            "UPDATE webhook_endpoints SET consecutive_failures = 0, failing_since = NULL WHERE id = $1
+             RETURNING false, url",
             params![c.endpoint_id => TEXT],
         )
         .await?
     } else {
         tx.query_typed(
-            "UPDATE webhook_endpoints SET consecutive_failures = consecutive_failures + 1,
-                    active = active AND consecutive_failures + 1 < $2,
-                    disabled_at = CASE WHEN active AND consecutive_failures + 1 >= $2 THEN now() ELSE disabled_at END,
-                    disabled_reason = CASE WHEN active AND consecutive_failures + 1 >= $2
-                        THEN format('%s failed attempts in a row (last: %s)', consecutive_failures + 1, $3::text)
-                        ELSE disabled_reason END,
+            "UPDATE webhook_endpoints e SET consecutive_failures = e.consecutive_failures + 1,
+                    failing_since = coalesce(e.failing_since, now()),
+                    active = e.active AND NOT d.off,
+                    disabled_at = CASE WHEN e.active AND d.off THEN now() ELSE e.disabled_at END,
+                    disabled_reason = CASE WHEN e.active AND d.off
+                        THEN format('%s failed attempts in a row since %s (last: %s)', e.consecutive_failures + 1,
+                                    to_char(e.failing_since AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI'), $3::text)
+                        ELSE e.disabled_reason END,
                     updated_at = now()
-              WHERE id = $1 RETURNING (NOT active AND disabled_at = now()), url",
-            params![c.endpoint_id => TEXT, disable_after => INT4, a.error.unwrap_or("failed") => TEXT],
+               FROM (SELECT consecutive_failures + 1 >= $2
+                            AND coalesce(failing_since, now()) <= now() - make_interval(secs => $4) AS off
+                       FROM webhook_endpoints WHERE id = $1) d
+              WHERE e.id = $1 RETURNING (NOT e.active AND e.disabled_at = now()), e.url",
+            params![c.endpoint_id => TEXT, disable_after => INT4, a.error.unwrap_or("failed") => TEXT,
+                    disable_after_secs => FLOAT8],
         )
         .await?
     };

@@ -103,7 +103,21 @@ pub async fn list(tx: &Tx<'_>, page: &PageRequest) -> Result<Vec<Export>> {
 
 /// Leases a queued export (or one whose runner's lease ran out) for `lease_secs`, counting
 /// the attempt; `None` when it is done, failed or leased.
-pub async fn claim(tx: &Tx<'_>, id: &str, now: DateTime<Utc>, lease_secs: i32) -> Result<Option<Export>> {
+pub async fn claim(
+    tx: &Tx<'_>,
+    id: &str,
+    now: DateTime<Utc>,
+    lease_secs: i32,
+    max_attempts: i32,
+) -> Result<Option<Export>> {
+    // An export whose runner kept dying (a timeout, memory) is not tried for ever.
+    tx.execute_typed(
+        "UPDATE exports SET status = 'failed', lease_until = NULL, finished_at = now(),
+                error = format('stopped %s times without finishing', attempts)
+          WHERE id = $1 AND attempts >= $3 AND (status = 'queued' OR (status = 'running' AND lease_until <= $2))",
+        params![id => TEXT, now => TIMESTAMPTZ, max_attempts => INT4],
+    )
+    .await?;
     let rows = tx
         .query_typed(
             "UPDATE exports SET status = 'running', attempts = attempts + 1, started_at = coalesce(started_at, $2),

@@ -374,7 +374,22 @@ pub async fn task_open(tx: &Tx<'_>, integration: &str, kind: &str) -> Result<boo
 }
 
 /// Leases a queued task (or one whose runner's lease ran out) for `lease_secs`.
-pub async fn claim_task(tx: &Tx<'_>, id: &str, now: DateTime<Utc>, lease_secs: i32) -> Result<Option<Task>> {
+pub async fn claim_task(
+    tx: &Tx<'_>,
+    id: &str,
+    now: DateTime<Utc>,
+    lease_secs: i32,
+    max_attempts: i32,
+) -> Result<Option<Task>> {
+    // A task whose runner kept dying (a timeout, memory) is not tried for ever.
+    tx.execute_typed(
+        "UPDATE integration_tasks SET status = 'failed', lease_until = NULL, finished_at = now(),
+                error = format('stopped %s times without finishing', attempts)
+          WHERE id = $1 AND attempts >= $3
+            AND (status = 'queued' AND coalesce(lease_until, '-infinity') <= $2 OR status = 'running' AND lease_until <= $2)",
+        params![id => TEXT, now => TIMESTAMPTZ, max_attempts => INT4],
+    )
+    .await?;
     let rows = tx
         .query_typed(
             "UPDATE integration_tasks SET status = 'running', attempts = attempts + 1,
@@ -453,6 +468,16 @@ pub async fn changed_contacts(
         )
         .await?;
     Ok(rows.iter().map(|r| (ContactId::from_trusted(r.get(0)), r.get(1), r.get(2))).collect())
+}
+
+/// The next push starts from the beginning (a new mapping or module: every record changes).
+pub async fn restart_push(tx: &Tx<'_>, id: &str) -> Result<()> {
+    tx.execute_typed(
+        "UPDATE integrations SET push_after_at = '1970-01-01T00:00:00Z', push_after_id = '' WHERE id = $1",
+        params![id => TEXT],
+    )
+    .await?;
+    Ok(())
 }
 
 pub async fn advance_push(tx: &Tx<'_>, id: &str, at: DateTime<Utc>, contact: &str) -> Result<()> {

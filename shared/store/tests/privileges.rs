@@ -20,6 +20,9 @@ const APP_DEFINER_FUNCTIONS: &[&str] = &[
     "auth_invitation",
     "outbox_claim_staged",
     "outbox_settle_staged",
+    // The CRM connect stores, and the disconnect forgets, the tokens the API role cannot read.
+    "integration_store_tokens",
+    "integration_forget_tokens",
 ];
 
 /// Which columns of an audit table the application may still update.

@@ -14,6 +14,7 @@
 //! `infra/dev.sh bench property [properties]`: the nightly match's throughput and the cache's hit rate (see `property.rs`).
 //! `infra/dev.sh bench ai [replies]`: suggestions per second and what the AI adds to the reply path (see `ai.rs`).
 //! `infra/dev.sh bench flow [events]`: workflow events per second and the live feed's latency (see `flow.rs`).
+//! `infra/dev.sh bench integrations [contacts]`: export rows/s and memory for 1M contacts, Zoho pushes per minute (see `integrations.rs`).
 
 mod ai;
 mod cold;
@@ -21,6 +22,7 @@ mod enrich;
 mod flow;
 mod gate;
 mod import;
+mod integrations;
 mod load;
 mod optout;
 mod property;
@@ -37,6 +39,10 @@ async fn main() -> anyhow::Result<()> {
     if std::env::args().nth(1).as_deref() == Some("property") {
         let n = std::env::args().nth(2).and_then(|s| s.parse().ok()).unwrap_or(5_000);
         return property::run(n).await;
+    }
+    if std::env::args().nth(1).as_deref() == Some("integrations") {
+        let n = std::env::args().nth(2).and_then(|s| s.parse().ok()).unwrap_or(1_000_000);
+        return integrations::run(n).await;
     }
     if std::env::args().nth(1).as_deref() == Some("flow") {
         let n = std::env::args().nth(2).and_then(|s| s.parse().ok()).unwrap_or(2_000);

@@ -109,7 +109,9 @@ impl Session<'_> {
 
     /// One unit of the team's CRM rate, or when to come back.
     async fn take_call(&self) -> Result<(), Stop> {
-        let bucket = Bucket::new(format!("crm:{}", self.integration.id), Limit::per_minute(self.calls_per_minute, 10));
+        // A burst of one: no 60-second window ever holds more calls than the rate (a larger
+        // burst would overrun a CRM that counts per rolling minute).
+        let bucket = Bucket::new(format!("crm:{}", self.integration.id), Limit::per_minute(self.calls_per_minute, 1));
         let now = self.w.clock.now();
         match self.w.limiter.take(&[bucket], 1, now).await.map_err(|e| Stop::Store(e.into()))? {
             Take::Granted => Ok(()),

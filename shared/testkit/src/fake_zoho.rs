@@ -295,7 +295,7 @@ impl ZohoState {
     }
 
     /// Calls received of a kind, failed ones included: `token`, `auth`, `upsert`, `list`,
-    /// `deleted`, or `api` for every API call.
+    /// `deleted`, or `api` for every API call; `limited`: calls refused by the per-minute limit.
     pub fn count(&self, kind: &str) -> usize {
         self.lock().counts.get(kind).copied().unwrap_or(0)
     }
@@ -373,6 +373,7 @@ impl ZohoState {
                 s.recent.pop_front();
             }
             if s.recent.len() >= limit {
+                *s.counts.entry("limited".into()).or_default() += 1;
                 return Err(Box::new(api_error(
                     StatusCode::TOO_MANY_REQUESTS,
                     "TOO_MANY_REQUESTS",

@@ -327,7 +327,7 @@ pub async fn dry_run(
         }
         looked_at += 1;
         let id = ContactId::from_trusted(r.get::<_, String>(0));
-        let facts = ContactFacts { score: r.get(1), tags: r.get(2), lead_state: r.get(3), deleted: false };
+        let facts = ContactFacts { score: r.get(1), tags: r.get(2), lead_state: r.get(3) };
         let holds = if c.conditions.fields.is_empty() {
             c.conditions.hold(&facts, |_| None)
         } else {

@@ -6,7 +6,6 @@
 
 mod support;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,7 +21,7 @@ use nextier_platform::ports::suggester::Suggester;
 use nextier_platform::Queue;
 use nextier_webhooks::signalhouse::{self as webhook, WebhookState};
 use serde_json::{json, Value};
-use support::{harness, As, Harness};
+use support::{harness, sqs_event, As, Harness};
 use tower::ServiceExt;
 
 const ALICE: As = As::User("alice");
@@ -87,19 +86,6 @@ async fn rig_with(suggester: Arc<dyn Suggester>) -> Rig {
 
 async fn rig() -> Rig {
     rig_with(Arc::new(nextier_inbound::suggest::TemplateSuggester)).await
-}
-
-fn sqs_event(queue: &str, batch: &[nextier_platform::ReceivedMessage]) -> aws_lambda_events::event::sqs::SqsEvent {
-    let records: Vec<Value> = batch
-        .iter()
-        .map(|m| {
-            json!({"messageId": m.id, "receiptHandle": m.receipt_handle, "body": m.body,
-                   "attributes": {"ApproximateReceiveCount": m.receive_count.to_string()},
-                   "messageAttributes": HashMap::<String, String>::new(),
-                   "eventSource": "aws:sqs", "eventSourceARN": format!("arn:aws:sqs:local:000000000000:{queue}")})
-        })
-        .collect();
-    serde_json::from_value(json!({"Records": records})).unwrap()
 }
 
 impl Rig {

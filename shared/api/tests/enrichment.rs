@@ -7,7 +7,6 @@
 
 mod support;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -100,19 +99,6 @@ async fn rig() -> Rig {
     Rig { h, fake, queue, pipeline, clock, team }
 }
 
-fn sqs_event(batch: &[nextier_platform::ReceivedMessage]) -> aws_lambda_events::event::sqs::SqsEvent {
-    let records: Vec<Value> = batch
-        .iter()
-        .map(|m| {
-            json!({"messageId": m.id, "receiptHandle": m.receipt_handle, "body": m.body,
-                   "attributes": {"ApproximateReceiveCount": m.receive_count.to_string()},
-                   "messageAttributes": HashMap::<String, String>::new(),
-                   "eventSource": "aws:sqs", "eventSourceARN": format!("arn:aws:sqs:local:000000000000:{QUEUE}")})
-        })
-        .collect();
-    serde_json::from_value(json!({"Records": records})).unwrap()
-}
-
 impl Rig {
     /// Runs the consumer over whatever is visible on the queue until nothing is; a failed
     /// message is made visible again, as SQS would after its visibility timeout.
@@ -124,7 +110,7 @@ impl Rig {
                 return handled;
             }
             handled += batch.len();
-            let resp = nextier_enrichment::handle(&self.pipeline, sqs_event(&batch)).await;
+            let resp = nextier_enrichment::handle(&self.pipeline, support::sqs_event(QUEUE, &batch)).await;
             let failed: Vec<String> = resp.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect();
             for m in &batch {
                 if failed.contains(&m.id) {

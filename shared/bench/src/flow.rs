@@ -137,7 +137,7 @@ async fn workflow_throughput(rt: &nextier_local::Running, team: &TeamId, events:
             if batch.is_empty() {
                 return anyhow::Ok(());
             }
-            let event = sqs_event(queue_name, &batch);
+            let event = nextier_local::runner::sqs_event(queue_name, &batch);
             let resp = nextier_workflows::handle(&engine, event).await;
             anyhow::ensure!(resp.batch_item_failures.is_empty(), "a workflow event failed");
             for m in batch {
@@ -155,19 +155,6 @@ async fn workflow_throughput(rt: &nextier_local::Running, team: &TeamId, events:
         .get(0);
     anyhow::ensure!(done as usize == events, "{done} runs done of {events}");
     Ok((took, bare))
-}
-
-fn sqs_event(queue: &str, batch: &[nextier_platform::ReceivedMessage]) -> aws_lambda_events::event::sqs::SqsEvent {
-    let records: Vec<serde_json::Value> = batch
-        .iter()
-        .map(|m| {
-            json!({"messageId": m.id, "receiptHandle": m.receipt_handle, "body": m.body,
-                   "attributes": {"ApproximateReceiveCount": m.receive_count.to_string()},
-                   "messageAttributes": {}, "eventSource": "aws:sqs",
-                   "eventSourceARN": format!("arn:aws:sqs:local:000000000000:{queue}")})
-        })
-        .collect();
-    serde_json::from_value(json!({"Records": records})).expect("an SQS event")
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {

@@ -118,6 +118,8 @@ pub fn is_public_ip(ip: IpAddr) -> bool {
                 || (s[0] & 0xffc0) == 0xfe80 // link-local
                 || (s[0] & 0xffc0) == 0xfec0 // site-local
                 || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
+                || (s[0] == 0x2001 && s[1] == 0) // Teredo (an IPv4 address inside)
+                || (s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1) // local-use NAT64
                 || s[0] == 0x0100 && s[1] == 0 && s[2] == 0 && s[3] == 0 // discard
                 || (s[0] == 0 && s[1] == 0 && s[2] == 0 && s[3] == 0 && s[4] == 0 && s[5] == 0))
             // IPv4-compatible
@@ -293,5 +295,8 @@ mod tests {
         assert!(!all_public(&["93.184.216.34".parse().unwrap(), "10.1.1.1".parse().unwrap()]));
         assert!(!all_public(&[]));
         assert!(!is_public_ip(IpAddr::V6(_v6("2002:a9fe:a9fe::1"))));
+        assert!(!is_public_ip(IpAddr::V6(_v6("2001:0:4136:e378:8000:63bf:3fff:fdd2"))), "Teredo");
+        assert!(!is_public_ip(IpAddr::V6(_v6("64:ff9b:1::a00:1"))), "local-use NAT64");
+        assert!(is_public_ip(IpAddr::V6(_v6("2606:4700:4700::1111"))));
     }
 }

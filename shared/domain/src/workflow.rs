@@ -151,7 +151,6 @@ pub struct ContactFacts {
     pub score: i32,
     pub tags: Vec<String>,
     pub lead_state: String,
-    pub deleted: bool,
 }
 
 impl Conditions {
@@ -394,7 +393,7 @@ mod tests {
 
     #[test]
     fn conditions_read_the_contact() {
-        let c = ContactFacts { score: 70, tags: vec!["FL".into()], lead_state: "responded".into(), deleted: false };
+        let c = ContactFacts { score: 70, tags: vec!["FL".into()], lead_state: "responded".into() };
         let cond = Conditions {
             min_score: Some(50),
             tags: vec!["fl".into()],

@@ -14,7 +14,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use nextier_domain::crm as rules;
 use nextier_domain::ids::{ContactId, TeamId};
-use nextier_domain::rate::{Bucket, Limit, Take};
+use nextier_domain::rate::{Bucket, Limit};
 use nextier_platform::ports::crm::{is_zoho_host, CrmError, ProviderError, TokenError, UpsertOutcome};
 use nextier_store::integrations::{self as store, Integration, NewConflict};
 use nextier_store::outbox::{self, Destination, OutboxMessage};
@@ -113,18 +113,24 @@ impl Session<'_> {
         // burst would overrun a CRM that counts per rolling minute).
         let bucket = Bucket::new(format!("crm:{}", self.integration.id), Limit::per_minute(self.calls_per_minute, 1));
         let now = self.w.clock.now();
-        match self.w.limiter.take(&[bucket], 1, now).await.map_err(|e| Stop::Store(e.into()))? {
-            Take::Granted => Ok(()),
-            Take::Refused { retry_at, .. } => {
-                // A short wait is waited here; a long one hands the task back.
-                let wait = (retry_at - now).to_std().unwrap_or_default();
-                if wait <= Duration::from_secs(5) {
-                    tokio::time::sleep(wait).await;
-                    Ok(())
-                } else {
-                    Err(Stop::Later(retry_at, "the team's CRM call rate".into()))
-                }
+        // A slot within the next five seconds is reserved (the unit is ours) and waited for; a
+        // later one hands the task back with when to come.
+        let ask = nextier_domain::rate::Ask { buckets: vec![bucket], cost: 1 };
+        let slots = self
+            .w
+            .limiter
+            .reserve(std::slice::from_ref(&ask), now, chrono::Duration::seconds(5))
+            .await
+            .map_err(|e| Stop::Store(e.into()))?;
+        match slots.into_iter().next() {
+            Some(nextier_domain::rate::Slot::At(at)) => {
+                tokio::time::sleep((at - now).to_std().unwrap_or_default()).await;
+                Ok(())
             }
+            Some(nextier_domain::rate::Slot::Refused { retry_at, .. }) => {
+                Err(Stop::Later(retry_at, "the team's CRM call rate".into()))
+            }
+            None => Err(Stop::Store(anyhow::anyhow!("the limiter answered nothing"))),
         }
     }
 

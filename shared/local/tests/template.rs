@@ -260,3 +260,25 @@ fn the_sam_local_env_file_has_an_entry_for_every_function() {
         assert!(app != worker, "{id}: one database role");
     }
 }
+
+/// The local escape hatches (an endpoint on loopback, a fake Zoho) never reach a deployed
+/// stack: no function, nor the globals, sets them.
+#[test]
+fn no_deployed_function_admits_private_webhook_or_crm_hosts() {
+    let t = template();
+    let globals = &t["Globals"]["Function"]["Environment"]["Variables"];
+    let mut checked = 0;
+    let mut check = |where_: &str, vars: &Value| {
+        for name in ["WEBHOOK_ALLOW_ORIGINS", "ZOHO_EXTRA_HOSTS", "ZOHO_ACCOUNTS_URL"] {
+            assert!(vars.get(name).is_none(), "{where_} sets {name}");
+        }
+        checked += 1;
+    };
+    check("Globals", globals);
+    for (id, r) in t["Resources"].as_mapping().unwrap() {
+        if r["Type"].as_str() == Some("AWS::Serverless::Function") {
+            check(id.as_str().unwrap_or_default(), &r["Properties"]["Environment"]["Variables"]);
+        }
+    }
+    assert!(checked > 30, "{checked} functions checked");
+}

@@ -48,6 +48,19 @@ pub struct Engine {
     pub publisher: Option<OutboxPublisher>,
 }
 
+impl Engine {
+    /// As deployed: the worker role, the system clock, the platform's queue and bus.
+    pub async fn from_env() -> anyhow::Result<Self> {
+        let db = Db::worker_from_env()?;
+        let platform = nextier_platform::wiring::Platform::from_env(&db).await;
+        Ok(Engine {
+            publisher: Some(OutboxPublisher::new(db.clone(), platform.queue.clone(), platform.bus.clone())),
+            clock: Arc::new(nextier_platform::ports::clock::SystemClock),
+            db,
+        })
+    }
+}
+
 /// A bus event as EventBridge delivers it to the queue (the outbox's detail inside).
 #[derive(Debug, Clone, Deserialize)]
 pub struct Envelope {
@@ -167,12 +180,7 @@ impl Engine {
             return Ok(());
         }
         let c = facts.expect("checked above");
-        let f = ContactFacts {
-            score: c.score,
-            tags: c.tags.clone(),
-            lead_state: c.lead_state.as_str().to_owned(),
-            deleted: false,
-        };
+        let f = ContactFacts { score: c.score, tags: c.tags.clone(), lead_state: c.lead_state.as_str().to_owned() };
         if !w.conditions.hold(&f, |field| campaigns::merge_value(&c, None, field)) {
             return Ok(());
         }

@@ -471,14 +471,10 @@ pub async fn create_task(
         return Err(ApiError::Conflict(format!("a {} is queued or running already; it takes every change", body.kind)));
     }
     let t = store::create_task(&tx, &team, &i.id, &body.kind, &payload, &access.actor.label()).await?;
-    let staged = nextier_integrations::stage_task(
-        &tx,
-        &team,
-        &nextier_integrations::TaskMessage { team_id: team.to_string(), task_id: Some(t.id.clone()), export_id: None },
-    )
-    .await?;
+    let staged =
+        nextier_integrations::stage_task(&tx, &team, &nextier_integrations::TaskMessage::task(&team, &t.id)).await?;
     tx.commit().await?;
-    app.outbox.publish(&staged.into_iter().collect::<Vec<_>>()).await;
+    app.outbox.publish(staged.as_slice()).await;
     Ok((StatusCode::ACCEPTED, Json(t)))
 }
 
@@ -516,14 +512,10 @@ pub async fn retry_task(
         return Err(ApiError::Conflict(format!("the connection is {}; reconnect it first", i.status)));
     }
     let t = store::retry_task(&tx, id.as_str()).await.map_err(missing("task"))?;
-    let staged = nextier_integrations::stage_task(
-        &tx,
-        &team,
-        &nextier_integrations::TaskMessage { team_id: team.to_string(), task_id: Some(t.id.clone()), export_id: None },
-    )
-    .await?;
+    let staged =
+        nextier_integrations::stage_task(&tx, &team, &nextier_integrations::TaskMessage::task(&team, &t.id)).await?;
     tx.commit().await?;
-    app.outbox.publish(&staged.into_iter().collect::<Vec<_>>()).await;
+    app.outbox.publish(staged.as_slice()).await;
     Ok((StatusCode::ACCEPTED, Json(t)))
 }
 
@@ -648,14 +640,10 @@ pub async fn create_export(
     let mut conn = app.db.conn().await?;
     let (tx, access) = open_team(&mut conn, &cred, &team, Permission::DataExport).await?;
     let e = exports::create(&tx, &team, &body.kind, &filter, &access.actor.label()).await?;
-    let staged = nextier_integrations::stage_task(
-        &tx,
-        &team,
-        &nextier_integrations::TaskMessage { team_id: team.to_string(), task_id: None, export_id: Some(e.id.clone()) },
-    )
-    .await?;
+    let staged =
+        nextier_integrations::stage_task(&tx, &team, &nextier_integrations::TaskMessage::export(&team, &e.id)).await?;
     tx.commit().await?;
-    app.outbox.publish(&staged.into_iter().collect::<Vec<_>>()).await;
+    app.outbox.publish(staged.as_slice()).await;
     Ok((StatusCode::ACCEPTED, Json(e)))
 }
 
@@ -973,6 +961,6 @@ pub async fn retry_delivery(
     )
     .await?;
     tx.commit().await?;
-    app.outbox.publish(&staged.into_iter().collect::<Vec<_>>()).await;
+    app.outbox.publish(staged.as_slice()).await;
     Ok((StatusCode::ACCEPTED, Json(d)))
 }

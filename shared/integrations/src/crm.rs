@@ -301,7 +301,7 @@ pub async fn run_task(w: &Worker, team: &TeamId, id: &str) -> anyhow::Result<Str
         }
         tx.commit().await?;
         if let Some((_, Some(at))) = &error {
-            let m = crate::TaskMessage { team_id: team.to_string(), task_id: Some(id.to_owned()), export_id: None };
+            let m = crate::TaskMessage::task(team, id);
             let wait = (*at - w.clock.now()).to_std().unwrap_or_default();
             crate::send_task(w.queue.as_ref(), &m, wait).await?;
         }
@@ -344,12 +344,7 @@ pub async fn run_task(w: &Worker, team: &TeamId, id: &str) -> anyhow::Result<Str
                 let mut conn = w.db.conn().await?;
                 let tx = scope::begin(&mut conn, &scope).await?;
                 let next = store::create_task(&tx, team, &s.integration.id, &task.kind, &task.payload, "sync").await?;
-                let staged = crate::stage_task(
-                    &tx,
-                    team,
-                    &crate::TaskMessage { team_id: team.to_string(), task_id: Some(next.id), export_id: None },
-                )
-                .await?;
+                let staged = crate::stage_task(&tx, team, &crate::TaskMessage::task(team, &next.id)).await?;
                 tx.commit().await?;
                 if let Some(p) = &w.publisher {
                     p.publish(&staged.into_iter().collect::<Vec<_>>()).await;
@@ -869,13 +864,13 @@ async fn sync_one(
         && !store::changed_contacts(&tx, &i.push_after, 1).await?.is_empty()
     {
         let t = store::create_task(&tx, team, id, "push", &json!({}), "schedule").await?;
-        let m = crate::TaskMessage { team_id: team.to_string(), task_id: Some(t.id), export_id: None };
+        let m = crate::TaskMessage::task(team, &t.id);
         staged.extend(crate::stage_task(&tx, team, &m).await?);
         sum.push_tasks += 1;
     }
     if i.pull_enabled && !store::task_open(&tx, id, "pull").await? {
         let t = store::create_task(&tx, team, id, "pull", &json!({}), "schedule").await?;
-        let m = crate::TaskMessage { team_id: team.to_string(), task_id: Some(t.id), export_id: None };
+        let m = crate::TaskMessage::task(team, &t.id);
         staged.extend(crate::stage_task(&tx, team, &m).await?);
         sum.pull_tasks += 1;
     }

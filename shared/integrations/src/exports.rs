@@ -72,7 +72,7 @@ pub async fn run(w: &Worker, team: &TeamId, id: &str) -> anyhow::Result<Outcome>
             tx.commit().await?;
             tracing::warn!(export = id, attempts, retry, error = %format!("{e:#}"), "export failed");
             if retry {
-                let m = crate::TaskMessage { team_id: team.to_string(), task_id: None, export_id: Some(id.into()) };
+                let m = crate::TaskMessage::export(team, id);
                 crate::send_task(w.queue.as_ref(), &m, Duration::from_secs(30)).await?;
             }
             Ok(Outcome::default())

@@ -64,6 +64,18 @@ pub struct TaskMessage {
     pub export_id: Option<String>,
 }
 
+impl TaskMessage {
+    /// The message naming a CRM task.
+    pub fn task(team: &TeamId, id: &str) -> Self {
+        TaskMessage { team_id: team.to_string(), task_id: Some(id.to_owned()), export_id: None }
+    }
+
+    /// The message naming an export.
+    pub fn export(team: &TeamId, id: &str) -> Self {
+        TaskMessage { team_id: team.to_string(), task_id: None, export_id: Some(id.to_owned()) }
+    }
+}
+
 /// Stages a task queue message naming `task` or `export` in the caller's transaction.
 pub async fn stage_task(
     tx: &Tx<'_>,

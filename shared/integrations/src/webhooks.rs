@@ -95,6 +95,19 @@ pub struct Due {
     pub delivery_id: String,
 }
 
+impl Due {
+    /// Its queue message, sent after `delay`.
+    pub fn message(&self, delay: Duration) -> OutgoingMessage {
+        OutgoingMessage {
+            body: serde_json::to_string(self).unwrap_or_default(),
+            correlation_id: format!("webhook-{}", self.delivery_id),
+            team_id: Some(self.team_id.clone()),
+            attributes: Default::default(),
+            delay,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct FanOut {
     pub deliveries: usize,
@@ -148,14 +161,7 @@ impl Sender {
         // runs beside the others, each bounded by the timeout).
         let msgs: Vec<OutgoingMessage> = new
             .iter()
-            .map(|id| OutgoingMessage {
-                body: serde_json::to_string(&Due { team_id: team.to_string(), delivery_id: id.clone() })
-                    .unwrap_or_default(),
-                correlation_id: format!("webhook-{id}"),
-                team_id: Some(team.to_string()),
-                attributes: Default::default(),
-                delay: Duration::ZERO,
-            })
+            .map(|id| Due { team_id: team.to_string(), delivery_id: id.clone() }.message(Duration::ZERO))
             .collect();
         for chunk in msgs.chunks(nextier_platform::ports::MAX_BATCH) {
             for r in self.queue.send_batch(crate::WEBHOOK_QUEUE, chunk.to_vec()).await? {
@@ -230,14 +236,7 @@ impl Sender {
                 // were the message lost).
                 let wait = (at - now).to_std().unwrap_or_default();
                 if wait <= MAX_DELAY && !recorded.endpoint_disabled {
-                    let due = Due { team_id: team.to_string(), delivery_id: c.id.clone() };
-                    let msg = OutgoingMessage {
-                        body: serde_json::to_string(&due)?,
-                        correlation_id: format!("webhook-{}", c.id),
-                        team_id: Some(team.to_string()),
-                        attributes: Default::default(),
-                        delay: wait,
-                    };
+                    let msg = Due { team_id: team.to_string(), delivery_id: c.id.clone() }.message(wait);
                     if let Err(e) = self.queue.send(crate::WEBHOOK_QUEUE, msg).await {
                         tracing::warn!(error = %e, delivery = %c.id, "could not schedule the retry; the re-drive will");
                     }
@@ -366,14 +365,7 @@ impl Sender {
         tx.commit().await?;
         let msgs: Vec<OutgoingMessage> = due
             .iter()
-            .map(|(id, team)| OutgoingMessage {
-                body: serde_json::to_string(&Due { team_id: team.to_string(), delivery_id: id.clone() })
-                    .unwrap_or_default(),
-                correlation_id: format!("webhook-{id}"),
-                team_id: Some(team.to_string()),
-                attributes: Default::default(),
-                delay: Duration::ZERO,
-            })
+            .map(|(id, team)| Due { team_id: team.to_string(), delivery_id: id.clone() }.message(Duration::ZERO))
             .collect();
         for chunk in msgs.chunks(nextier_platform::ports::MAX_BATCH) {
             for r in self.queue.send_batch(crate::WEBHOOK_QUEUE, chunk.to_vec()).await? {

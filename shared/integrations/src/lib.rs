@@ -143,11 +143,7 @@ impl Worker {
             clock: Arc::new(nextier_platform::ports::clock::SystemClock),
             crm_hosts: crm_hosts_from_env(),
             export_part_bytes: nextier_platform::ports::MIN_PART * 2,
-            publisher: Some(nextier_platform::outbox::OutboxPublisher::new(
-                db.clone(),
-                platform.queue.clone(),
-                platform.bus.clone(),
-            )),
+            publisher: Some(platform.outbox(&db)),
             db,
         })
     }

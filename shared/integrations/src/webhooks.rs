@@ -58,7 +58,7 @@ impl Sender {
         let db = Db::worker_from_env()?;
         let platform = nextier_platform::wiring::Platform::from_env(&db).await;
         Ok(Sender {
-            publisher: Some(OutboxPublisher::new(db.clone(), platform.queue.clone(), platform.bus.clone())),
+            publisher: Some(platform.outbox(&db)),
             queue: platform.queue.clone(),
             clock: Arc::new(nextier_platform::ports::clock::SystemClock),
             allowed_origins: allowed_origins_from_env(),

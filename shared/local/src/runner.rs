@@ -62,8 +62,9 @@ impl LocalConfig {
 /// Twilio's auth token for the local voice webhooks when TWILIO_AUTH_TOKEN is unset.
 pub const LOCAL_TWILIO_TOKEN: &str = "local-twilio-auth-token";
 
-/// The webhook's signing secret when SIGNALHOUSE_WEBHOOK_SECRETS is unset.
-pub const LOCAL_WEBHOOK_SECRET: &str = "local-signalhouse-webhook-secret";
+/// The webhook's signing secret when SIGNALHOUSE_WEBHOOK_SECRETS is unset (the same one the
+/// function verifies with under `PLATFORM=local`).
+pub const LOCAL_WEBHOOK_SECRET: &str = nextier_webhooks::signalhouse::LOCAL_SECRET;
 
 pub struct Running {
     pub addr: SocketAddr,

@@ -17,6 +17,11 @@ pub const SUFFIX: &str = "_SECRET_ARN";
 /// Resolves every `X_SECRET_ARN` of the environment (nothing to do, and no AWS client, when
 /// there is none); how many settings were resolved.
 pub async fn load() -> anyhow::Result<usize> {
+    // The local platform reads its settings from the environment: SAM local passes the
+    // template's ARNs through, and there is no Secrets Manager to ask.
+    if config::is_local() {
+        return Ok(0);
+    }
     let wanted: Vec<(String, String)> =
         config::vars_ending(SUFFIX).into_iter().filter(|(_, arn)| !arn.trim().is_empty()).collect();
     if wanted.is_empty() {

@@ -11,6 +11,13 @@ use crate::local::{FolderBlobStore, PgEventBus, PgQueue, PgRateLimiter};
 use crate::outbox::OutboxPublisher;
 use crate::{BlobStore, EventBus, Queue, RateLimiter};
 
+/// The outbox publisher's own connections: it claims and settles its rows on one, one batch
+/// at a time; the queue and the bus it delivers to hold none of them.
+pub const PUBLISHER_CONNECTIONS: usize = 1;
+/// The local adapters' own connections: the queue, the bus and the token buckets, each holding
+/// one for a statement or two at a time (the bus's rules write to the queue on the same one).
+pub const LOCAL_ADAPTER_CONNECTIONS: usize = 4;
+
 #[derive(Clone)]
 pub struct Platform {
     pub queue: Arc<dyn Queue>,
@@ -38,21 +45,29 @@ impl Platform {
         }
     }
 
+    /// The Postgres-backed adapters, on a pool of their own ([`LOCAL_ADAPTER_CONNECTIONS`]) to
+    /// `db`'s database as `db`'s role: the queue, the bus and the token buckets each take a
+    /// connection while the caller may hold its transaction's, so sharing the caller's pool
+    /// could leave them waiting on it.
     pub fn local(db: &Db) -> Self {
+        let adapters = db.sibling(LOCAL_ADAPTER_CONNECTIONS);
         // Blobs live where the local runtime serves them (`infra/dev.sh run` defaults).
         let dir = nextier_runtime::config::or("LOCAL_BLOB_DIR", ".local/blobs");
         let url = nextier_runtime::config::or("LOCAL_PUBLIC_URL", "http://127.0.0.1:3000");
         // The local runtime signs blob URLs with the same secret as its tokens.
         let secret = nextier_runtime::config::local_secret();
         Self {
-            limiter: Arc::new(PgRateLimiter::new(db.clone())),
-            queue: Arc::new(PgQueue::new(db.clone())),
-            bus: Arc::new(PgEventBus::new(db.clone(), "default")),
+            limiter: Arc::new(PgRateLimiter::new(adapters.clone())),
+            queue: Arc::new(PgQueue::new(adapters.clone())),
+            bus: Arc::new(PgEventBus::new(adapters, "default")),
             blobs: Arc::new(FolderBlobStore::new(dir, &url, secret.as_bytes())),
         }
     }
 
+    /// The outbox publisher for rows staged through `db`, on a pool of its own
+    /// ([`PUBLISHER_CONNECTIONS`]): it runs after commit while the request or message still
+    /// holds its connection, so it never waits on the caller's pool. Build it once per cold start.
     pub fn outbox(&self, db: &Db) -> OutboxPublisher {
-        OutboxPublisher::new(db.clone(), self.queue.clone(), self.bus.clone())
+        OutboxPublisher::new(db.sibling(PUBLISHER_CONNECTIONS), self.queue.clone(), self.bus.clone())
     }
 }

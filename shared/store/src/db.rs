@@ -1,3 +1,4 @@
+use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
@@ -11,7 +12,22 @@ use crate::tls::{self, Roots, SslMode};
 #[derive(Clone)]
 pub struct Db {
     pool: Pool,
+    /// How the pool connects, for [`Db::sibling`].
+    source: Arc<Source>,
 }
+
+struct Source {
+    config: tokio_postgres::Config,
+    mode: SslMode,
+    roots: Option<Roots>,
+}
+
+/// The connections a function's own code may hold at once: the transaction of the request (or
+/// message) it serves, and one spare so a handler that reads beside its transaction does not wait
+/// on itself. Publishing after
+/// commit and the local adapters have pools of their own ([`Db::sibling`]), so they never wait
+/// on these. `DB_POOL_SIZE` overrides it where the template runs a batch's messages side by side.
+pub const OWN_CONNECTIONS: usize = 2;
 
 impl Db {
     /// A pool for `url`, under the TLS policy of [`crate::tls`]: `sslmode=verify-full` is
@@ -32,27 +48,42 @@ impl Db {
             config.application_name("nextier");
         }
         config.connect_timeout(Duration::from_secs(5));
+        Ok(Self::pool(Arc::new(Source { config, mode, roots: roots.cloned() }), max_size))
+    }
+
+    /// Another pool of `max_size` connections to the same database as the same role, for a
+    /// component that must never wait on connections its caller holds: the outbox publisher
+    /// (which runs while the request still holds its transaction's connection) and the
+    /// Postgres-backed local adapters. Connects nowhere yet.
+    pub fn sibling(&self, max_size: usize) -> Self {
+        Self::pool(self.source.clone(), max_size)
+    }
+
+    fn pool(source: Arc<Source>, max_size: usize) -> Self {
+        let config = source.config.clone();
         // Fast recycling: a ping only when a connection has been idle (the pool checks
         // `is_closed` always), so a warm Lambda does not pay a round trip per request.
         let recycling = ManagerConfig { recycling_method: RecyclingMethod::Fast };
-        let manager = match mode {
+        let manager = match source.mode {
             SslMode::Disable => Manager::from_config(config, NoTls, recycling),
             SslMode::VerifyFull => {
-                let connector = roots.cloned().unwrap_or_else(Roots::amazon).connector();
+                let connector = source.roots.clone().unwrap_or_else(Roots::amazon).connector();
                 Manager::from_config(config, connector, recycling)
             }
         };
         let pool = Pool::builder(manager)
-            .max_size(max_size)
+            .max_size(max_size.max(1))
             .runtime(Runtime::Tokio1)
             .wait_timeout(Some(Duration::from_secs(10)))
             .create_timeout(Some(Duration::from_secs(5)))
-            .build()?;
-        Ok(Self { pool })
+            .build()
+            // Building fails only for timeouts without a runtime, and the runtime is set.
+            .expect("the pool has a runtime for its timeouts");
+        Self { pool, source }
     }
 
     /// The API functions' pool, as the application role: from `DATABASE_URL` (the RDS Proxy
-    /// endpoint when deployed) and `DB_POOL_SIZE`.
+    /// endpoint when deployed), of `DB_POOL_SIZE` (else [`OWN_CONNECTIONS`]) connections.
     pub fn from_env() -> anyhow::Result<Self> {
         Self::from_env_var("DATABASE_URL")
     }
@@ -65,7 +96,7 @@ impl Db {
 
     fn from_env_var(name: &str) -> anyhow::Result<Self> {
         let url = nextier_runtime::config::var(name)?;
-        let size = nextier_runtime::config::parse("DB_POOL_SIZE").unwrap_or(2);
+        let size = nextier_runtime::config::parse("DB_POOL_SIZE").unwrap_or(OWN_CONNECTIONS);
         Self::connect(&url, size)
     }
 

@@ -47,15 +47,24 @@ impl WebhookState {
     }
 }
 
-/// The secrets from [`SECRETS_ENV`]; empty when unset (every request is then refused).
+/// What the local platform (`PLATFORM=local`: the local runtime, `cargo lambda watch`, SAM
+/// local) verifies with when [`SECRETS_ENV`] is unset. Never used deployed.
+pub const LOCAL_SECRET: &str = "local-signalhouse-webhook-secret";
+
+/// The secrets from [`SECRETS_ENV`]; unset, the local default on the local platform and none
+/// deployed (every request is then refused).
 pub fn secrets_from_env() -> Vec<Vec<u8>> {
-    nextier_runtime::config::get(SECRETS_ENV)
+    let mut secrets: Vec<Vec<u8>> = nextier_runtime::config::get(SECRETS_ENV)
         .unwrap_or_default()
         .split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .map(|s| s.as_bytes().to_vec())
-        .collect()
+        .collect();
+    if secrets.is_empty() && nextier_runtime::config::is_local() {
+        secrets.push(LOCAL_SECRET.as_bytes().to_vec());
+    }
+    secrets
 }
 
 /// The webhook as its own function: the route, the layers and problem+json fallbacks.

@@ -54,7 +54,7 @@ impl Engine {
         let db = Db::worker_from_env()?;
         let platform = nextier_platform::wiring::Platform::from_env(&db).await;
         Ok(Engine {
-            publisher: Some(OutboxPublisher::new(db.clone(), platform.queue.clone(), platform.bus.clone())),
+            publisher: Some(platform.outbox(&db)),
             clock: Arc::new(nextier_platform::ports::clock::SystemClock),
             db,
         })

@@ -3,6 +3,7 @@
 # `run` and `test` call first (and which is quick once done).
 #
 #   infra/dev.sh run       the whole backend locally (private PostgreSQL, every route, queues, schedules)
+#   infra/dev.sh watch     cargo lambda watch: the real function binaries against the running local runtime
 #   infra/dev.sh test      rustfmt's and clippy's checks, the whole test suite, the API contract checks, cfn-lint
 #   infra/dev.sh contract  only the API contract checks (the OpenAPI document, the TypeScript client)
 #   infra/dev.sh bench     the benchmarks whose figures are in the README
@@ -15,7 +16,9 @@ cd "$ROOT"
 VENV="$ROOT/.venv"
 # signalhouse: the official SDK, driven by the SignalHouse contract test.
 # openapi-spec-validator: checks the API's OpenAPI document (0.x, so the minor is the major).
-PY_TOOLS=("moto[server]>=5.1,<6" "cfn-lint>=1.20,<2" "signalhouse>=1.5,<2" "openapi-spec-validator>=0.9,<0.10")
+# cargo-lambda: its wheel ships the binary; `watch` and the test of the developer loop run it.
+PY_TOOLS=("moto[server]>=5.1,<6" "cfn-lint>=1.20,<2" "signalhouse>=1.5,<2" "openapi-spec-validator>=0.9,<0.10"
+  "cargo-lambda>=1.8,<2")
 
 log() { printf '\033[1m== %s\033[0m\n' "$*" >&2; }
 
@@ -44,7 +47,8 @@ setup_python() {
     log "creating $VENV"
     python3 -m venv "$VENV"
   fi
-  if ! "$VENV/bin/python" -c "import moto, cfnlint, signalhouse, openapi_spec_validator" >/dev/null 2>&1; then
+  if ! "$VENV/bin/python" -c "import moto, cfnlint, signalhouse, openapi_spec_validator" >/dev/null 2>&1 \
+    || [ ! -x "$VENV/bin/cargo-lambda" ]; then
     log "installing ${PY_TOOLS[*]} into .venv"
     "$VENV/bin/pip" install -q --disable-pip-version-check "${PY_TOOLS[@]}"
   fi
@@ -130,9 +134,23 @@ case "$cmd" in
     log "starting the local runtime (first build takes a couple of minutes)"
     exec cargo run -q -p nextier-local
     ;;
+  watch)
+    # The local runtime owns the database and writes what a lone function needs to join it.
+    setup_python
+    envfile="$ROOT/.local/watch.env"
+    if [ ! -f "$envfile" ] || ! "$VENV/bin/python" -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=3)' \
+      "$(sed -n 's/^LOCAL_PUBLIC_URL=//p' "$envfile")/health" >/dev/null 2>&1; then
+      echo "The local runtime is not running: start it first with infra/dev.sh run (in another terminal)." >&2
+      exit 1
+    fi
+    log "cargo lambda watch on 127.0.0.1:${WATCH_PORT:-9000} (each function builds and starts on its first request)"
+    exec "$VENV/bin/cargo-lambda" lambda watch --invoke-address 127.0.0.1 --invoke-port "${WATCH_PORT:-9000}" \
+      --env-file "$envfile" "${@:2}"
+    ;;
   test)
     setup
     export MOTO_SERVER="$VENV/bin/moto_server"
+    export CARGO_LAMBDA="$VENV/bin/cargo-lambda"
     # The contract test must run here, never skip: it fails without the SDK when this is set.
     export SIGNALHOUSE_SDK_PYTHON="$VENV/bin/python"
     if cargo fmt --version >/dev/null 2>&1; then

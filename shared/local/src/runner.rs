@@ -68,6 +68,8 @@ pub const LOCAL_WEBHOOK_SECRET: &str = nextier_webhooks::signalhouse::LOCAL_SECR
 
 pub struct Running {
     pub addr: SocketAddr,
+    /// The environment file for `cargo lambda watch --env-file` (`<home>/watch.env`).
+    pub watch_env: PathBuf,
     /// What the local SignalHouse webhook verifies signatures with.
     pub webhook_secret: String,
     pub api_url: String,
@@ -258,7 +260,24 @@ pub async fn start(config: LocalConfig) -> anyhow::Result<Running> {
 
     let dev_token =
         mint_hs256(config.jwt_secret.as_bytes(), ISSUER, AUDIENCE, DEMO_SUBJECT, DEMO_EMAIL, 30 * 24 * 3600);
+    // What a function run on its own needs to join this runtime (`infra/dev.sh watch` passes
+    // it to `cargo lambda watch --env-file`): the two roles' URLs, the blob folder and URL, the
+    // token and webhook secrets this runtime uses.
+    let watch_env = config.home.join("watch.env");
+    let lines = [
+        ("DATABASE_URL", database.app_url.as_str()),
+        ("WORKER_DATABASE_URL", database.worker_url.as_str()),
+        ("LOCAL_BLOB_DIR", &config.home.join("blobs").display().to_string()),
+        ("LOCAL_PUBLIC_URL", api_url.as_str()),
+        ("LOCAL_JWT_SECRET", config.jwt_secret.as_str()),
+        (nextier_webhooks::signalhouse::SECRETS_ENV, webhook_secret.as_str()),
+    ]
+    .iter()
+    .map(|(k, v)| format!("{k}={v}\n"))
+    .collect::<String>();
+    std::fs::write(&watch_env, lines)?;
     Ok(Running {
+        watch_env,
         addr,
         webhook_secret,
         api_url,

@@ -55,7 +55,7 @@ struct Watch {
 }
 
 impl Watch {
-    fn start(root: &Path, port: u16, env: &[(&str, String)], log: PathBuf) -> Watch {
+    fn start(root: &Path, port: u16, env_file: &Path, log: PathBuf) -> Watch {
         use std::os::unix::process::CommandExt;
         let out = std::fs::File::create(&log).unwrap();
         let mut cmd = Command::new(cargo_lambda());
@@ -67,9 +67,7 @@ impl Watch {
             .stdout(out.try_clone().unwrap())
             .stderr(out)
             .process_group(0);
-        for (k, v) in env {
-            cmd.arg("--env-var").arg(format!("{k}={v}"));
-        }
+        cmd.arg("--env-file").arg(env_file);
         // What the workspace metadata does not set comes from here, never from the test's own
         // environment (a DB_POOL_SIZE there would hide the bug this test exists for).
         cmd.env_remove("DB_POOL_SIZE").env_remove("DATABASE_URL").env_remove("WORKER_DATABASE_URL");
@@ -352,18 +350,9 @@ async fn cargo_lambda_watch_serves_every_group_the_webhook_a_consumer_and_a_cron
     let port = free_port();
     let dir = nextier_testkit::state_dir("watch").join(&t.name);
     std::fs::create_dir_all(&dir).unwrap();
-    let watch = Watch::start(
-        &root,
-        port,
-        &[
-            ("DATABASE_URL", rt.app_database_url.clone()),
-            ("WORKER_DATABASE_URL", rt.worker_database_url.clone()),
-            ("LOCAL_BLOB_DIR", dir.join("blobs").display().to_string()),
-            ("LOCAL_PUBLIC_URL", rt.api_url.clone()),
-            ("RUST_LOG", "warn".into()),
-        ],
-        dir.join("watch.log"),
-    );
+    // As `infra/dev.sh watch` starts it: the workspace's router and PLATFORM=local, and the
+    // environment file the runtime wrote.
+    let watch = Watch::start(&root, port, &rt.watch_env, dir.join("watch.log"));
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
 

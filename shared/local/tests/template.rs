@@ -194,6 +194,15 @@ fn the_rate_parser_reads_the_forms_the_template_uses() {
 /// drops it and the functions use the AWS adapters.
 const SAM_LOCAL_UNDECLARED: &[&str] = &[];
 
+/// A function's variables as `sam local` gives them from events/env.json: SAM's `Parameters`
+/// for every function, then the function's own entry over them.
+fn sam_env(file: &serde_json::Value, id: &str) -> serde_json::Map<String, serde_json::Value> {
+    let mut env = file["Parameters"].as_object().cloned().unwrap_or_default();
+    let own = file[id].as_object().unwrap_or_else(|| panic!("events/env.json: {id} is an object of variables"));
+    env.extend(own.clone());
+    env
+}
+
 /// `events/env.json` is `sam local invoke --env-vars`'s file for running a function against the
 /// local runtime's database: an entry for each function of the template, by logical id, with
 /// the database URLs the function reads (the worker role's where the template gives it one),
@@ -221,17 +230,23 @@ fn the_sam_local_env_file_has_an_entry_for_every_function() {
     let file: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).expect("events/env.json"))
         .expect("events/env.json is JSON");
     let entries = file.as_object().expect("events/env.json is an object of functions");
+    let mut named: std::collections::BTreeSet<String> = functions.keys().cloned().collect();
+    named.insert("Parameters".into());
     assert_eq!(
-        entries.keys().collect::<std::collections::BTreeSet<_>>(),
-        functions.keys().collect::<std::collections::BTreeSet<_>>(),
-        "events/env.json's entries and template.yaml's functions (by logical id)"
+        entries.keys().cloned().collect::<std::collections::BTreeSet<_>>(),
+        named,
+        "events/env.json's entries: template.yaml's functions (by logical id) and SAM's Parameters for all"
     );
     for (id, own) in &functions {
-        let entry = entries[id].as_object().unwrap_or_else(|| panic!("{id}: an object of variables"));
-        for (name, value) in entry {
+        let entry = sam_env(&file, id);
+        for (name, value) in &entry {
             let value = value.as_str().unwrap_or_else(|| panic!("{id}: {name} is not a string"));
+            // A blank value only says the function reads it and leaves it unset locally.
             assert!(
-                globals.contains(name) || own.contains(name) || SAM_LOCAL_UNDECLARED.contains(&name.as_str()),
+                value.is_empty()
+                    || globals.contains(name)
+                    || own.contains(name)
+                    || SAM_LOCAL_UNDECLARED.contains(&name.as_str()),
                 "{id}: template.yaml does not declare {name}, so SAM local would drop it"
             );
             if value.starts_with("postgres://") {
@@ -281,4 +296,225 @@ fn no_deployed_function_admits_private_webhook_or_crm_hosts() {
         }
     }
     assert!(checked > 30, "{checked} functions checked");
+}
+
+/// Variables a function may read that events/env.json leaves out, and why.
+const NOT_FOR_SAM_LOCAL: &[(&str, &str)] = &[
+    // Read only off the local platform (PLATFORM=local selects the Postgres adapters).
+    ("QUEUE_PREFIX", "the SQS adapter's"),
+    ("EVENT_BUS_NAME", "the EventBridge adapter's"),
+    ("UPLOADS_BUCKET", "the S3 adapter's"),
+    ("RATE_TABLE", "the DynamoDB token buckets'"),
+    // Set by Lambda itself (and by SAM local and cargo lambda watch).
+    ("AWS_LAMBDA_FUNCTION_NAME", "set by the Lambda runtime"),
+    // The template's value, where a function uses it, serves locally too.
+    ("DB_POOL_SIZE", "the template's pool size"),
+    ("CAMPAIGN_TICK_BUDGET", "the template's tick budget"),
+    ("CAMPAIGN_TICK_CHUNK", "the template's tick chunk"),
+    ("CAMPAIGN_TICK_LEASE_SECONDS", "the template's tick lease"),
+];
+
+/// Every variable a function's code reads, found in the sources of its crate and of the
+/// workspace crates it depends on (not their tests): the first argument of the config readers
+/// (`get`, `var`, `or`, `parse`, `is_set`, `var_os`, `from_env_var`), a literal or a constant,
+/// and every `…_ENV` constant naming a variable. `QUEUE_URL_<QUEUE>` (the SQS adapter's, built
+/// from the queue's name) is not found, and needs no entry (deployed only).
+fn variables_read_by(binary: &str, workspace: &Workspace) -> std::collections::BTreeSet<String> {
+    let mut crates = vec![workspace.bins.get(binary).unwrap_or_else(|| panic!("no crate builds {binary}")).clone()];
+    let mut seen = std::collections::BTreeSet::new();
+    let mut read = std::collections::BTreeSet::new();
+    while let Some(name) = crates.pop() {
+        if !seen.insert(name.clone()) {
+            continue;
+        }
+        let krate = &workspace.crates[&name];
+        crates.extend(krate.deps.iter().filter(|d| workspace.crates.contains_key(*d)).cloned());
+        for source in &krate.sources {
+            read.extend(reads_in(source, &workspace.constants));
+        }
+    }
+    read
+}
+
+struct Crate {
+    deps: Vec<String>,
+    /// Each source file up to its first `#[cfg(test)]`.
+    sources: Vec<String>,
+}
+
+struct Workspace {
+    crates: BTreeMap<String, Crate>,
+    /// Binary name → its crate.
+    bins: BTreeMap<String, String>,
+    /// `const NAME: &str = "VALUE";` across the workspace's sources.
+    constants: BTreeMap<String, String>,
+}
+
+fn workspace() -> Workspace {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = std::process::Command::new(cargo)
+        .args(["metadata", "--format-version", "1", "--no-deps", "--offline"])
+        .current_dir(nextier_testkit::workspace_root())
+        .output()
+        .expect("cargo metadata runs");
+    assert!(out.status.success(), "cargo metadata: {}", String::from_utf8_lossy(&out.stderr));
+    let meta: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut ws = Workspace { crates: BTreeMap::new(), bins: BTreeMap::new(), constants: BTreeMap::new() };
+    for p in meta["packages"].as_array().unwrap() {
+        let name = p["name"].as_str().unwrap().to_owned();
+        let dir = std::path::Path::new(p["manifest_path"].as_str().unwrap()).parent().unwrap().join("src");
+        let deps = p["dependencies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| d["kind"].is_null() && d["path"].is_string())
+            .map(|d| d["name"].as_str().unwrap().to_owned())
+            .collect();
+        for t in p["targets"].as_array().unwrap() {
+            if t["kind"].as_array().unwrap().iter().any(|k| k == "bin") {
+                ws.bins.insert(t["name"].as_str().unwrap().to_owned(), name.clone());
+            }
+        }
+        let mut sources = Vec::new();
+        let mut dirs = vec![dir];
+        while let Some(d) = dirs.pop() {
+            for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+                let path = e.path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else if path.extension().is_some_and(|x| x == "rs") {
+                    let text = std::fs::read_to_string(&path).unwrap();
+                    let code = text.split("#[cfg(test)]").next().unwrap_or_default().to_owned();
+                    sources.push(code);
+                }
+            }
+        }
+        for code in &sources {
+            for (constant, value) in string_constants(code) {
+                ws.constants.insert(constant, value);
+            }
+        }
+        ws.crates.insert(name, Crate { deps, sources });
+    }
+    ws
+}
+
+fn is_variable(s: &str) -> bool {
+    s.len() >= 3
+        && s.starts_with(|c: char| c.is_ascii_uppercase())
+        && s.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+}
+
+/// `const NAME: &str = "VALUE";` in `code`.
+fn string_constants(code: &str) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    for line in code.lines() {
+        let line = line.trim_start().trim_start_matches("pub ").trim_start_matches("pub(crate) ");
+        let Some(rest) = line.strip_prefix("const ") else { continue };
+        let Some((name, rest)) = rest.split_once(':') else { continue };
+        let Some(value) =
+            rest.trim().strip_prefix("&str = \"").or_else(|| rest.trim().strip_prefix("&'static str = \""))
+        else {
+            continue;
+        };
+        if let Some((value, _)) = value.split_once('"') {
+            found.push((name.trim().to_owned(), value.to_owned()));
+        }
+    }
+    found
+}
+
+/// The variables `code` reads (see [`variables_read_by`]).
+fn reads_in(code: &str, constants: &BTreeMap<String, String>) -> Vec<String> {
+    const READERS: &[&str] = &["get", "var", "or", "parse", "is_set", "var_os", "from_env_var"];
+    let mut found = Vec::new();
+    let bytes = code.as_bytes();
+    let ident = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    for reader in READERS {
+        let mut from = 0;
+        while let Some(at) = code[from..].find(reader) {
+            let start = from + at;
+            from = start + reader.len();
+            if start > 0 && ident(bytes[start - 1]) {
+                continue;
+            }
+            let mut rest = &code[from..];
+            if let Some(after) = rest.strip_prefix("::<") {
+                match after.find(">(") {
+                    Some(end) => rest = &after[end + 1..],
+                    None => continue,
+                }
+            }
+            let Some(arg) = rest.strip_prefix('(') else { continue };
+            let arg = arg.trim_start();
+            let name = if let Some(lit) = arg.strip_prefix('"') {
+                lit.split('"').next().unwrap_or_default().to_owned()
+            } else {
+                let id: String = arg.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+                match constants.get(&id) {
+                    Some(v) if is_variable(&id) => v.clone(),
+                    _ => continue,
+                }
+            };
+            if is_variable(&name) {
+                found.push(name);
+            }
+        }
+    }
+    for (constant, value) in string_constants(code) {
+        if constant.ends_with("_ENV") && is_variable(&value) {
+            found.push(value);
+        }
+    }
+    found
+}
+
+#[test]
+fn the_variable_scan_finds_literal_constant_and_env_constant_reads() {
+    let constants = BTreeMap::from([("SECRETS_ENV".to_owned(), "SIGNALHOUSE_WEBHOOK_SECRETS".to_owned())]);
+    let code = r#"
+        let a = nextier_runtime::config::get("ALPHA_URL");
+        let b = config::parse::<u32>("BETA_SIZE");
+        let c = config::or(  "GAMMA", "default");
+        let d = nextier_runtime::config::get(SECRETS_ENV);
+        let e = headers.get("x-signalhouse-signature").unwrap_or("UNKNOWN");
+        let f = map.target("NOT_A_READ");
+        pub const KEY_ENV: &str = "DELTA_API_KEY";
+    "#;
+    let mut found = reads_in(code, &constants);
+    found.sort();
+    assert_eq!(found, ["ALPHA_URL", "BETA_SIZE", "DELTA_API_KEY", "GAMMA", "SIGNALHOUSE_WEBHOOK_SECRETS"]);
+}
+
+/// events/env.json names every variable each function reads (in SAM's `Parameters` for all,
+/// or the function's own entry; blank where unset is right locally), so that a new setting
+/// cannot be forgotten there: a function run by `sam local` gets what it runs with.
+#[test]
+fn the_sam_local_env_file_names_every_variable_each_function_reads() {
+    let t = template();
+    let ws = workspace();
+    let file: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(nextier_testkit::workspace_root().join("events/env.json")).unwrap(),
+    )
+    .unwrap();
+    let mut missing = Vec::new();
+    let mut checked = 0;
+    for (id, r) in t["Resources"].as_mapping().unwrap() {
+        if r["Type"].as_str() != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let id = id.as_str().unwrap();
+        let binary = text(&r["Metadata"]["BuildProperties"]["Binary"]).unwrap_or_else(|| panic!("{id}: no Binary"));
+        let env = sam_env(&file, id);
+        let read = variables_read_by(&binary, &ws);
+        assert!(!read.is_empty(), "{id} ({binary}) reads no variable: the scan is broken");
+        for v in read {
+            if !env.contains_key(&v) && !NOT_FOR_SAM_LOCAL.iter().any(|(n, _)| *n == v) {
+                missing.push(format!("{id} ({binary}) reads {v}"));
+            }
+        }
+        checked += 1;
+    }
+    assert!(checked > 30, "{checked} functions");
+    assert!(missing.is_empty(), "events/env.json does not name:\n{}", missing.join("\n"));
 }

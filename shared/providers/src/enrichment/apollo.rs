@@ -15,12 +15,14 @@ use super::{call, http, json, text};
 
 pub use super::Config;
 
+pub const KEY_ENV: &str = "APOLLO_API_KEY";
+pub const BASE_URL_ENV: &str = "APOLLO_BASE_URL";
 pub const BASE_URL: &str = "https://api.apollo.io/v1";
 pub const TIMEOUT: Duration = Duration::from_secs(15);
 
 /// `APOLLO_API_KEY` (or `APOLLO_BASE_URL` alone); `None` when neither is set.
 pub fn config_from_env() -> Option<Config> {
-    Config::from_env("APOLLO", BASE_URL, TIMEOUT)
+    Config::from_env(KEY_ENV, BASE_URL_ENV, BASE_URL, TIMEOUT)
 }
 
 pub struct Apollo {

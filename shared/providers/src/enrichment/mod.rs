@@ -34,11 +34,10 @@ impl Config {
         Config { base_url: base_url.into(), api_key: None, retry: Retry { attempts: 2, ..Retry::default() }, timeout }
     }
 
-    /// `{PREFIX}_API_KEY` (or `{PREFIX}_BASE_URL` alone, for teams that bring their own key);
+    /// The variable `key_env` (or `base_env` alone, for teams that bring their own key);
     /// `None` when neither is set.
-    pub fn from_env(prefix: &str, default_base: &str, timeout: Duration) -> Option<Config> {
-        let var = |n: &str| nextier_runtime::config::get(&format!("{prefix}_{n}"));
-        let (api_key, base) = (var("API_KEY"), var("BASE_URL"));
+    pub fn from_env(key_env: &str, base_env: &str, default_base: &str, timeout: Duration) -> Option<Config> {
+        let (api_key, base) = (nextier_runtime::config::get(key_env), nextier_runtime::config::get(base_env));
         if api_key.is_none() && base.is_none() {
             return None;
         }

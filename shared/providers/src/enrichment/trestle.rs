@@ -15,12 +15,14 @@ use super::{call, http, json, text};
 
 pub use super::Config;
 
+pub const KEY_ENV: &str = "TRESTLE_API_KEY";
+pub const BASE_URL_ENV: &str = "TRESTLE_BASE_URL";
 pub const BASE_URL: &str = "https://api.trestleiq.com";
 pub const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// `TRESTLE_API_KEY` (or `TRESTLE_BASE_URL` alone); `None` when neither is set.
 pub fn config_from_env() -> Option<Config> {
-    Config::from_env("TRESTLE", BASE_URL, TIMEOUT)
+    Config::from_env(KEY_ENV, BASE_URL_ENV, BASE_URL, TIMEOUT)
 }
 
 pub struct Trestle {

@@ -201,3 +201,31 @@ async fn the_api_role_publishes_what_it_staged_and_leaves_the_rest_to_the_sweepe
     assert_eq!(f.publisher.sweep(100).await.unwrap().published, 1);
     assert_eq!(f.queue.inner.depth("work").await.unwrap(), 2);
 }
+
+/// A function's whole pool held by its request (one connection here), as a handler holds its
+/// transaction's while it publishes after commit: the publisher and the Postgres-backed local
+/// adapters (`PLATFORM=local`, as cargo lambda watch runs a function) have pools of their own,
+/// so the rows still go out at once instead of waiting out the pool's timeout.
+#[tokio::test]
+async fn publishing_never_needs_a_connection_the_request_holds() {
+    let t = TestDb::new().await;
+    PgQueue::new(t.worker.clone()).declare(&QueueSpec::with_dlq("work", Duration::from_secs(30), 5)).await.unwrap();
+    let db = nextier_store::Db::connect(&t.worker_url(), 1).unwrap();
+    let platform = nextier_platform::wiring::Platform::local(&db);
+    let publisher = platform.outbox(&db);
+
+    let mut held = db.conn().await.unwrap();
+    let tx = scope::begin(&mut held, &Scope::default()).await.unwrap();
+    let q = outbox::stage(&tx, &staged(Destination::Queue("work".into()), 1)).await.unwrap().unwrap();
+    let e = outbox::stage(&tx, &staged(Destination::Event("ThingHappened".into()), 2)).await.unwrap().unwrap();
+    tx.commit().await.unwrap();
+    // `held` (the pool's only connection) is still out while the rows are published.
+    let report = publisher.publish(&[q, e]).await;
+    assert_eq!((report.published, report.failed), (2, 0));
+    use nextier_domain::rate::{Bucket, Limit, Take};
+    let bucket = Bucket::new("held-pool", Limit::per_minute(60, 1));
+    let took = platform.limiter.take(&[bucket], 1, chrono::Utc::now()).await.unwrap();
+    assert!(matches!(took, Take::Granted), "the local token buckets answer too");
+    drop(held);
+    assert_eq!(platform.queue.receive("work", 10).await.unwrap().len(), 1);
+}

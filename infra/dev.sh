@@ -137,7 +137,7 @@ case "$cmd" in
   watch)
     # The local runtime owns the database and writes what a lone function needs to join it.
     setup_python
-    envfile="$ROOT/.local/watch.env"
+    envfile="${NEXTIER_HOME:-$ROOT/.local}/watch.env"
     if [ ! -f "$envfile" ] || ! "$VENV/bin/python" -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=3)' \
       "$(sed -n 's/^LOCAL_PUBLIC_URL=//p' "$envfile")/health" >/dev/null 2>&1; then
       echo "The local runtime is not running: start it first with infra/dev.sh run (in another terminal)." >&2

@@ -19,6 +19,9 @@ pub const EVENT_TYPES: &[(&str, &str)] = &[
     ("import.completed", "ImportCompleted"),
 ];
 
+/// The queue of outgoing webhook deliveries.
+pub const QUEUE: &str = "webhook-out";
+
 /// The bus events the `webhook-out` queue's rule routes.
 pub const BUS_EVENTS: &[&str] =
     &["InboundMessageReceived", "ContactOptedOut", "MeetingBooked", "CampaignStateChanged", "ImportCompleted"];

@@ -52,6 +52,9 @@ pub enum Trigger {
     SlaBreached,
 }
 
+/// The workflow consumer's queue.
+pub const QUEUE: &str = "workflow-events";
+
 /// The bus events the workflow consumer reads (the template's EventBridge rule routes exactly
 /// these to its queue).
 pub const EVENTS: &[&str] = &[

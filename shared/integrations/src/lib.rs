@@ -24,7 +24,7 @@ use nextier_store::{Db, Tx};
 use serde::{Deserialize, Serialize};
 
 pub const TASK_QUEUE: &str = "integration-task";
-pub const WEBHOOK_QUEUE: &str = "webhook-out";
+pub const WEBHOOK_QUEUE: &str = nextier_domain::webhook_out::QUEUE;
 
 /// The task consumer: a CRM task or an export per message (15-minute invocations: a large
 /// export streams for minutes).

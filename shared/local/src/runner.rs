@@ -119,11 +119,9 @@ pub async fn start(config: LocalConfig) -> anyhow::Result<Running> {
     let db = Db::connect(&database.app_url, 64)?;
     let worker_db = Db::connect(&database.worker_url, 48)?;
     let queue = PgQueue::new(db.clone());
-    // The template's WorkflowEventsRule: the events workflows start on go to their queue.
-    let bus = PgEventBus::new(db.clone(), "default")
-        .with_rule(queue.clone(), nextier_workflows::QUEUE, nextier_domain::workflow::EVENTS)
-        // The template's WebhookEventsRule: the events a team's endpoints may want.
-        .with_rule(queue.clone(), nextier_integrations::WEBHOOK_QUEUE, nextier_domain::webhook_out::BUS_EVENTS);
+    // The template's rules: the events workflows start on, and those a team's endpoints may
+    // want, go to their queues.
+    let bus = PgEventBus::new(db.clone(), "default").with_template_rules(queue.clone());
     let publisher = OutboxPublisher::new(db.clone(), Arc::new(queue.clone()), Arc::new(bus.clone()));
     let worker_publisher = OutboxPublisher::new(worker_db.clone(), Arc::new(queue.clone()), Arc::new(bus.clone()));
 
@@ -265,6 +263,7 @@ pub async fn start(config: LocalConfig) -> anyhow::Result<Running> {
     // token and webhook secrets this runtime uses.
     let watch_env = config.home.join("watch.env");
     let lines = [
+        ("PLATFORM", "local"),
         ("DATABASE_URL", database.app_url.as_str()),
         ("WORKER_DATABASE_URL", database.worker_url.as_str()),
         ("LOCAL_BLOB_DIR", &config.home.join("blobs").display().to_string()),
@@ -275,7 +274,7 @@ pub async fn start(config: LocalConfig) -> anyhow::Result<Running> {
     .iter()
     .map(|(k, v)| format!("{k}={v}\n"))
     .collect::<String>();
-    std::fs::write(&watch_env, lines)?;
+    write_private(&watch_env, &lines)?;
     Ok(Running {
         watch_env,
         addr,
@@ -397,4 +396,12 @@ async fn tick(schedule: Schedule, mut stop: watch::Receiver<bool>) {
             }
         }
     }
+}
+
+/// Writes `contents` readable by its owner only (the file holds the local secrets).
+fn write_private(path: &std::path::Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    f.write_all(contents.as_bytes())
 }

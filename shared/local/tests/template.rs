@@ -206,7 +206,7 @@ fn sam_env(file: &serde_json::Value, id: &str) -> serde_json::Map<String, serde_
 /// `events/env.json` is `sam local invoke --env-vars`'s file for running a function against the
 /// local runtime's database: an entry for each function of the template, by logical id, with
 /// the database URLs the function reads (the worker role's where the template gives it one),
-/// every URL on `host.docker.internal:PGPORT` (the placeholder events/README.md explains), and
+/// every URL on `127.0.0.1:PGPORT` (the placeholder events/README.md explains), and
 /// no variable SAM would drop.
 #[test]
 fn the_sam_local_env_file_has_an_entry_for_every_function() {
@@ -241,16 +241,19 @@ fn the_sam_local_env_file_has_an_entry_for_every_function() {
         let entry = sam_env(&file, id);
         for (name, value) in &entry {
             let value = value.as_str().unwrap_or_else(|| panic!("{id}: {name} is not a string"));
-            // A blank value only says the function reads it and leaves it unset locally.
-            assert!(
-                value.is_empty()
-                    || globals.contains(name)
-                    || own.contains(name)
-                    || SAM_LOCAL_UNDECLARED.contains(&name.as_str()),
-                "{id}: template.yaml does not declare {name}, so SAM local would drop it"
-            );
+            let declared = globals.contains(name) || own.contains(name);
+            // A blank value only says the function reads a variable the template does not
+            // declare, which SAM leaves unset; over a declared one it would hide its value.
+            if value.is_empty() {
+                assert!(!declared, "{id}: a blank {name} in events/env.json hides the template's value");
+            } else {
+                assert!(
+                    declared || SAM_LOCAL_UNDECLARED.contains(&name.as_str()),
+                    "{id}: template.yaml does not declare {name}, so SAM local would drop it"
+                );
+            }
             if value.starts_with("postgres://") {
-                assert!(value.contains("@host.docker.internal:PGPORT/nextier"), "{id}: {name} = {value}");
+                assert!(value.contains("@127.0.0.1:PGPORT/nextier"), "{id}: {name} = {value}");
             }
         }
         let url = |name: &str| entry.get(name).and_then(serde_json::Value::as_str).unwrap_or_default();
@@ -329,8 +332,10 @@ fn variables_read_by(binary: &str, workspace: &Workspace) -> std::collections::B
         }
         let krate = &workspace.crates[&name];
         crates.extend(krate.deps.iter().filter(|d| workspace.crates.contains_key(*d)).cloned());
+        let constants: BTreeMap<String, String> =
+            workspace.constants.iter().chain(&krate.constants).map(|(k, v)| (k.clone(), v.clone())).collect();
         for source in &krate.sources {
-            read.extend(reads_in(source, &workspace.constants));
+            read.extend(reads_in(source, &constants));
         }
     }
     read
@@ -338,8 +343,10 @@ fn variables_read_by(binary: &str, workspace: &Workspace) -> std::collections::B
 
 struct Crate {
     deps: Vec<String>,
-    /// Each source file up to its first `#[cfg(test)]`.
+    /// Each source file without its `#[cfg(test)]` items.
     sources: Vec<String>,
+    /// Its `const NAME: &str = "VALUE";`s (resolved before the workspace's).
+    constants: BTreeMap<String, String>,
 }
 
 struct Workspace {
@@ -383,20 +390,55 @@ fn workspace() -> Workspace {
                 if path.is_dir() {
                     dirs.push(path);
                 } else if path.extension().is_some_and(|x| x == "rs") {
-                    let text = std::fs::read_to_string(&path).unwrap();
-                    let code = text.split("#[cfg(test)]").next().unwrap_or_default().to_owned();
-                    sources.push(code);
+                    sources.push(without_tests(&std::fs::read_to_string(&path).unwrap()));
                 }
             }
         }
-        for code in &sources {
-            for (constant, value) in string_constants(code) {
-                ws.constants.insert(constant, value);
-            }
+        let constants: BTreeMap<String, String> = sources.iter().flat_map(|c| string_constants(c)).collect();
+        for (constant, value) in &constants {
+            ws.constants.entry(constant.clone()).or_insert_with(|| value.clone());
         }
-        ws.crates.insert(name, Crate { deps, sources });
+        ws.crates.insert(name, Crate { deps, sources, constants });
     }
     ws
+}
+
+/// `code` without its `#[cfg(test)]` items (a test module, function or import), by matching
+/// the item's braces (or its `;`).
+fn without_tests(code: &str) -> String {
+    let mut out = String::with_capacity(code.len());
+    let mut rest = code;
+    while let Some(at) = rest.find("#[cfg(test)]") {
+        out.push_str(&rest[..at]);
+        let item = &rest[at..];
+        let (brace, semi) = (item.find('{'), item.find(';'));
+        let end = match (brace, semi) {
+            (Some(b), Some(s)) if s < b => s + 1,
+            (Some(b), _) => {
+                let mut depth = 0usize;
+                let mut end = item.len();
+                for (i, c) in item[b..].char_indices() {
+                    match c {
+                        '{' => depth += 1,
+                        '}' => {
+                            depth -= 1;
+                            if depth == 0 {
+                                end = b + i + 1;
+                                break;
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                end
+            }
+            (None, Some(s)) => s + 1,
+            (None, None) => item.len(),
+        };
+        rest = &item[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 fn is_variable(s: &str) -> bool {
@@ -450,7 +492,10 @@ fn reads_in(code: &str, constants: &BTreeMap<String, String>) -> Vec<String> {
             let name = if let Some(lit) = arg.strip_prefix('"') {
                 lit.split('"').next().unwrap_or_default().to_owned()
             } else {
-                let id: String = arg.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+                // A constant, perhaps by its path (`signalhouse::SECRETS_ENV`).
+                let path: String =
+                    arg.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == ':').collect();
+                let id = path.rsplit("::").next().unwrap_or_default().to_owned();
                 match constants.get(&id) {
                     Some(v) if is_variable(&id) => v.clone(),
                     _ => continue,
@@ -472,7 +517,13 @@ fn reads_in(code: &str, constants: &BTreeMap<String, String>) -> Vec<String> {
 #[test]
 fn the_variable_scan_finds_literal_constant_and_env_constant_reads() {
     let constants = BTreeMap::from([("SECRETS_ENV".to_owned(), "SIGNALHOUSE_WEBHOOK_SECRETS".to_owned())]);
-    let code = r#"
+    let code = without_tests(
+        r#"
+        #[cfg(test)]
+        mod tests {
+            fn x() { let _ = config::get("ONLY_IN_TESTS"); }
+        }
+        let g = nextier_runtime::config::get(nextier_webhooks::signalhouse::SECRETS_ENV);
         let a = nextier_runtime::config::get("ALPHA_URL");
         let b = config::parse::<u32>("BETA_SIZE");
         let c = config::or(  "GAMMA", "default");
@@ -480,15 +531,31 @@ fn the_variable_scan_finds_literal_constant_and_env_constant_reads() {
         let e = headers.get("x-signalhouse-signature").unwrap_or("UNKNOWN");
         let f = map.target("NOT_A_READ");
         pub const KEY_ENV: &str = "DELTA_API_KEY";
-    "#;
-    let mut found = reads_in(code, &constants);
+        #[cfg(test)]
+        use something::Else;
+        let after = config::get("AFTER_THE_TESTS");
+    "#,
+    );
+    let mut found = reads_in(&code, &constants);
     found.sort();
-    assert_eq!(found, ["ALPHA_URL", "BETA_SIZE", "DELTA_API_KEY", "GAMMA", "SIGNALHOUSE_WEBHOOK_SECRETS"]);
+    assert_eq!(
+        found,
+        [
+            "AFTER_THE_TESTS",
+            "ALPHA_URL",
+            "BETA_SIZE",
+            "DELTA_API_KEY",
+            "GAMMA",
+            "SIGNALHOUSE_WEBHOOK_SECRETS",
+            "SIGNALHOUSE_WEBHOOK_SECRETS"
+        ]
+    );
 }
 
-/// events/env.json names every variable each function reads (in SAM's `Parameters` for all,
-/// or the function's own entry; blank where unset is right locally), so that a new setting
-/// cannot be forgotten there: a function run by `sam local` gets what it runs with.
+/// Every variable a function reads is named in events/env.json (SAM's `Parameters` for all, or
+/// the function's own entry; blank for what the template does not declare, which stays unset)
+/// or declared by the template (whose value SAM passes), so that a new setting cannot be
+/// forgotten there: a function run by `sam local` gets what it runs with.
 #[test]
 fn the_sam_local_env_file_names_every_variable_each_function_reads() {
     let t = template();
@@ -506,10 +573,11 @@ fn the_sam_local_env_file_names_every_variable_each_function_reads() {
         let id = id.as_str().unwrap();
         let binary = text(&r["Metadata"]["BuildProperties"]["Binary"]).unwrap_or_else(|| panic!("{id}: no Binary"));
         let env = sam_env(&file, id);
+        let declared = declared_variables(&t, r);
         let read = variables_read_by(&binary, &ws);
         assert!(!read.is_empty(), "{id} ({binary}) reads no variable: the scan is broken");
         for v in read {
-            if !env.contains_key(&v) && !NOT_FOR_SAM_LOCAL.iter().any(|(n, _)| *n == v) {
+            if !env.contains_key(&v) && !declared.contains(&v) && !NOT_FOR_SAM_LOCAL.iter().any(|(n, _)| *n == v) {
                 missing.push(format!("{id} ({binary}) reads {v}"));
             }
         }
@@ -517,4 +585,42 @@ fn the_sam_local_env_file_names_every_variable_each_function_reads() {
     }
     assert!(checked > 30, "{checked} functions");
     assert!(missing.is_empty(), "events/env.json does not name:\n{}", missing.join("\n"));
+}
+
+/// The variables template.yaml declares for a function: the globals' and its own.
+fn declared_variables(t: &Value, function: &Value) -> std::collections::BTreeSet<String> {
+    let names = |v: &Value| -> Vec<String> {
+        v.as_mapping().map(|m| m.keys().filter_map(|k| k.as_str().map(str::to_owned)).collect()).unwrap_or_default()
+    };
+    let mut all = names(&t["Globals"]["Function"]["Environment"]["Variables"]);
+    all.extend(names(&function["Properties"]["Environment"]["Variables"]));
+    all.into_iter().collect()
+}
+
+/// `PLATFORM=local` trusts the embedded dev secret for tokens and webhooks: nothing that deploys
+/// may set it. The template declares it blank (for SAM local's sake) and no function sets it;
+/// the workspace's cargo-lambda settings, which `cargo lambda deploy` applies too, leave it out
+/// (`infra/dev.sh watch` passes it in the local runtime's watch.env).
+#[test]
+fn nothing_that_deploys_sets_the_local_platform() {
+    let t = template();
+    for name in ["PLATFORM", "LOCAL_BLOB_DIR", "LOCAL_PUBLIC_URL"] {
+        assert_eq!(t["Globals"]["Function"]["Environment"]["Variables"][name].as_str(), Some(""), "Globals {name}");
+    }
+    let mut functions = 0;
+    for (id, r) in t["Resources"].as_mapping().unwrap() {
+        if r["Type"].as_str() == Some("AWS::Serverless::Function") {
+            functions += 1;
+            let vars = &r["Properties"]["Environment"]["Variables"];
+            assert!(vars.get("PLATFORM").is_none(), "{id:?} sets PLATFORM");
+        }
+    }
+    assert!(functions > 30);
+    let cargo = std::fs::read_to_string(nextier_testkit::workspace_root().join("Cargo.toml")).unwrap();
+    let section = cargo.split("[workspace.metadata.lambda.env]").nth(1).expect("the watch env section");
+    let section = section.split("\n[").next().unwrap_or_default();
+    assert!(
+        !section.lines().any(|l| l.trim_start().starts_with("PLATFORM")),
+        "[workspace.metadata.lambda.env] sets PLATFORM: cargo lambda deploy would ship it"
+    );
 }

@@ -57,20 +57,15 @@ impl OutboxPublisher {
         }
     }
 
-    /// Publishes up to `limit` due rows of any team (the worker role's).
+    /// Publishes up to `limit` due rows of any team (the worker role's). Holds a connection to
+    /// claim the rows and to settle them, never while it delivers (claimed rows are leased).
     pub async fn sweep(&self, limit: i64) -> Result<PublishReport, PlatformError> {
-        let conn = self.db.conn().await?;
-        let rows = outbox::claim(&conn, None, limit, LEASE_SECS).await?;
+        let rows = outbox::claim(&*self.db.conn().await?, None, limit, LEASE_SECS).await?;
         let mut report = PublishReport::default();
-        let mut done = Vec::with_capacity(rows.len());
-        for row in rows {
-            match self.deliver(&row).await {
-                Ok(()) => done.push(row.id.clone()),
-                Err(e) => {
-                    let retry_in = failed(&mut report, &row, &e);
-                    outbox::mark_failed(&conn, &row.id, &e.to_string(), retry_in).await?;
-                }
-            }
+        let (done, failures) = self.deliver_all(&rows, &mut report).await;
+        let conn = self.db.conn().await?;
+        for (id, error, retry_in) in failures {
+            outbox::mark_failed(&conn, &id, &error, retry_in).await?;
         }
         report.published = done.len();
         outbox::mark_published(&conn, &done).await?;
@@ -78,26 +73,45 @@ impl OutboxPublisher {
     }
 
     async fn publish_staged(&self, ids: &[OutboxId]) -> Result<PublishReport, PlatformError> {
-        let conn = self.db.conn().await?;
         let mut report = PublishReport::default();
         let mut done = Vec::with_capacity(ids.len());
+        let mut failures = Vec::new();
         for chunk in ids.chunks(100) {
-            for row in outbox::claim_staged(&conn, chunk, LEASE_SECS).await? {
-                match self.deliver(&row).await {
-                    Ok(()) => done.push(row.id.clone()),
-                    Err(e) => {
-                        let retry_in = failed(&mut report, &row, &e);
-                        let error = e.to_string();
-                        outbox::settle_staged(&conn, std::slice::from_ref(&row.id), Some(&error), retry_in).await?;
-                    }
-                }
-            }
+            let rows = outbox::claim_staged(&*self.db.conn().await?, chunk, LEASE_SECS).await?;
+            let (d, f) = self.deliver_all(&rows, &mut report).await;
+            done.extend(d);
+            failures.extend(f);
         }
         report.published = done.len();
+        let conn = self.db.conn().await?;
+        for (id, error, retry_in) in failures {
+            outbox::settle_staged(&conn, std::slice::from_ref(&id), Some(&error), retry_in).await?;
+        }
         for chunk in done.chunks(100) {
             outbox::settle_staged(&conn, chunk, None, 0).await?;
         }
         Ok(report)
+    }
+
+    /// Delivers `rows` in order: the ids delivered, and each failure with its error and when to
+    /// retry it.
+    async fn deliver_all(
+        &self,
+        rows: &[Pending],
+        report: &mut PublishReport,
+    ) -> (Vec<OutboxId>, Vec<(OutboxId, String, i32)>) {
+        let mut done = Vec::with_capacity(rows.len());
+        let mut failures = Vec::new();
+        for row in rows {
+            match self.deliver(row).await {
+                Ok(()) => done.push(row.id.clone()),
+                Err(e) => {
+                    let retry_in = failed(report, row, &e);
+                    failures.push((row.id.clone(), e.to_string(), retry_in));
+                }
+            }
+        }
+        (done, failures)
     }
 
     async fn deliver(&self, row: &Pending) -> Result<(), PlatformError> {

@@ -11,11 +11,11 @@ use crate::local::{FolderBlobStore, PgEventBus, PgQueue, PgRateLimiter};
 use crate::outbox::OutboxPublisher;
 use crate::{BlobStore, EventBus, Queue, RateLimiter};
 
-/// The outbox publisher's own connections: it claims and settles its rows on one, one batch
-/// at a time; the queue and the bus it delivers to hold none of them.
-pub const PUBLISHER_CONNECTIONS: usize = 1;
-/// The local adapters' own connections: the queue, the bus and the token buckets, each holding
-/// one for a statement or two at a time (the bus's rules write to the queue on the same one).
+/// The outbox publisher's own connections: it holds one only to claim its rows and to settle
+/// them, never while it delivers, so two serve a consumer's side-by-side messages.
+pub const PUBLISHER_CONNECTIONS: usize = 2;
+/// The local adapters' own connections: the queue, the bus (which gives its connection back
+/// before its rules send) and the token buckets, each holding one for a statement or two.
 pub const LOCAL_ADAPTER_CONNECTIONS: usize = 4;
 
 #[derive(Clone)]
@@ -59,7 +59,7 @@ impl Platform {
         Self {
             limiter: Arc::new(PgRateLimiter::new(adapters.clone())),
             queue: Arc::new(PgQueue::new(adapters.clone())),
-            bus: Arc::new(PgEventBus::new(adapters, "default")),
+            bus: Arc::new(PgEventBus::new(adapters.clone(), "default").with_template_rules(PgQueue::new(adapters))),
             blobs: Arc::new(FolderBlobStore::new(dir, &url, secret.as_bytes())),
         }
     }
@@ -67,6 +67,7 @@ impl Platform {
     /// The outbox publisher for rows staged through `db`, on a pool of its own
     /// ([`PUBLISHER_CONNECTIONS`]): it runs after commit while the request or message still
     /// holds its connection, so it never waits on the caller's pool. Build it once per cold start.
+    /// Under `PLATFORM=local` its bus routes as the template's rules do.
     pub fn outbox(&self, db: &Db) -> OutboxPublisher {
         OutboxPublisher::new(db.sibling(PUBLISHER_CONNECTIONS), self.queue.clone(), self.bus.clone())
     }

@@ -25,7 +25,7 @@ use nextier_store::{campaigns, contacts, scope, Db, Scope, StoreError, Tx};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-pub const QUEUE: &str = "workflow-events";
+pub const QUEUE: &str = nextier_domain::workflow::QUEUE;
 /// The workflow consumer: events one at a time per message, retried, then the DLQ.
 pub const CONSUMER: nextier_runtime::serve::QueueConsumer = nextier_runtime::serve::QueueConsumer {
     queue: QUEUE,

@@ -37,6 +37,17 @@ impl PgEventBus {
         self
     }
 
+    /// The template's EventBridge rules (WorkflowEventsRule, WebhookEventsRule) on `queue`:
+    /// the local runtime's bus and a function's under `PLATFORM=local` route alike.
+    pub fn with_template_rules(self, queue: super::PgQueue) -> Self {
+        use nextier_domain::{webhook_out, workflow};
+        self.with_rule(queue.clone(), workflow::QUEUE, workflow::EVENTS).with_rule(
+            queue,
+            webhook_out::QUEUE,
+            webhook_out::BUS_EVENTS,
+        )
+    }
+
     /// The latest events of a detail-type, newest last.
     pub async fn recent(&self, detail_type: &str, limit: i64) -> Result<Vec<DomainEvent>> {
         let conn = self.db.conn().await?;
@@ -70,6 +81,8 @@ impl EventBus for PgEventBus {
             .map_err(|e| PlatformError::Store(StoreError::Db(e)))?;
         }
         tx.commit().await.map_err(|e| PlatformError::Store(StoreError::Db(e)))?;
+        // The rules' queue takes a connection of its own: this one goes back first.
+        drop(conn);
         for rule in &self.rules {
             for e in events.iter().filter(|e| rule.detail_types.contains(&e.detail_type)) {
                 let envelope = serde_json::json!({

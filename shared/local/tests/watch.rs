@@ -277,11 +277,11 @@ const ANY_SUCCESS: u16 = 0;
 fn plain_cargo_env(cmd: &mut Command) -> &mut Command {
     for (name, _) in std::env::vars_os() {
         let Some(name) = name.to_str() else { continue };
-        let kept = ["CARGO", "CARGO_HOME", "CARGO_TARGET_DIR", "CARGO_LAMBDA"].contains(&name)
+        let kept = ["CARGO", "CARGO_HOME", "CARGO_TARGET_DIR", "CARGO_LAMBDA", "CARGO_INCREMENTAL"].contains(&name)
             || ["CARGO_BUILD_", "CARGO_PROFILE_", "CARGO_REGISTRIES_", "CARGO_NET_", "CARGO_TERM_", "CARGO_HTTP_"]
                 .iter()
                 .any(|p| name.starts_with(p));
-        if (name.starts_with("CARGO_") && !kept) || name.starts_with("NEXTEST") || name == "RUST_TEST_THREADS" {
+        if (name.starts_with("CARGO_") && !kept) || name.contains("NEXTEST") || name == "RUST_TEST_THREADS" {
             cmd.env_remove(name);
         }
     }

@@ -44,10 +44,20 @@ pub struct Callback<'a> {
 /// The setting holding the callback tokens' signing key.
 pub const CALLBACK_SECRET: &str = "SKIP_TRACE_CALLBACK_SECRET";
 
-/// The key from [`CALLBACK_SECRET`], or the local platform's secret when unset (local runs;
-/// deployed it is always set, from its own secret).
+/// The key from [`CALLBACK_SECRET`], or the local platform's secret when unset (local runs and
+/// tests). A deployed function (in Lambda, not on the local platform) always has its own
+/// secret; without one it gets a random key, so no callback verifies, rather than the public
+/// local default, which would let anyone forge one.
 pub fn callback_key() -> Vec<u8> {
-    nextier_runtime::config::get(CALLBACK_SECRET).unwrap_or_else(nextier_runtime::config::local_secret).into_bytes()
+    use nextier_runtime::config;
+    match config::get(CALLBACK_SECRET) {
+        Some(key) => key.into_bytes(),
+        None if config::in_lambda() && !config::is_local() => {
+            tracing::error!("{CALLBACK_SECRET} is unset: no skip-trace callback can be verified");
+            rand::random::<[u8; 32]>().to_vec()
+        }
+        None => config::local_secret().into_bytes(),
+    }
 }
 
 /// Records a job for `contacts`, then asks the provider (outside any transaction) with a

@@ -529,7 +529,11 @@ async fn the_tick_shares_its_budget_fairly_between_teams() {
         assert_eq!(act(&h, t, &BOB, &id, "approve").await.status, StatusCode::OK);
         assert_eq!(act(&h, t, &BOB, &id, "start").await.body["status"], "RUNNING");
     }
-    let at = Utc::now() + chrono::Duration::seconds(1);
+    // The first moment, from now on the API's clock, when New York numbers may be texted.
+    let at = nextier_domain::quiet_hours::next_allowed(
+        nextier_testkit::fixtures::daytime_now() + chrono::Duration::seconds(1),
+        &nextier_domain::quiet_hours::locate("+12125552100", None),
+    );
     let s = tick(&h.t.worker, &q, at, &TickConfig { budget: 10, ..TickConfig::default() }).await.unwrap();
     assert_eq!(s.claimed, 10);
     let mut by_team = std::collections::BTreeMap::<String, usize>::new();

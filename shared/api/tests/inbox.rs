@@ -19,7 +19,7 @@ async fn reply(h: &Harness, from: &str, text: &str, id: &str) {
     let p = Processor {
         db: h.t.worker.clone(),
         gate: h.state.gate.clone(),
-        clock: Arc::new(nextier_platform::ports::clock::SystemClock),
+        clock: h.state.clock.clone(),
         outbox: None,
         suggester: Arc::new(nextier_inbound::suggest::TemplateSuggester),
     };

@@ -9,6 +9,7 @@ use nextier_api::{AppConfig, AppState};
 use nextier_http::jwt::mint_hs256;
 use nextier_platform::local::{blob_router, s3_event, FolderBlobStore, PgEventBus, PgQueue, UploadHook};
 use nextier_platform::outbox::OutboxPublisher;
+use nextier_platform::ports::clock::{Clock, SystemClock};
 use nextier_platform::{OutgoingMessage, Queue, ReceivedMessage};
 use nextier_store::Db;
 use serde_json::json;
@@ -36,6 +37,9 @@ pub struct LocalConfig {
     pub schedule_every: Option<Duration>,
     /// The sandbox carrier answers every text with this reply (`LOCAL_SANDBOX_REPLY`).
     pub sandbox_reply: Option<String>,
+    /// Where the API, the consumers and the schedules take their time (the system's; a test
+    /// that sends on a running clock may stand it elsewhere).
+    pub clock: Arc<dyn Clock>,
 }
 
 impl LocalConfig {
@@ -55,6 +59,7 @@ impl LocalConfig {
             extra: Registry::default(),
             schedule_every: None,
             sandbox_reply: nextier_runtime::config::get("LOCAL_SANDBOX_REPLY"),
+            clock: Arc::new(SystemClock),
         })
     }
 }
@@ -134,7 +139,7 @@ pub async fn start(config: LocalConfig) -> anyhow::Result<Running> {
     // The API's per-team and per-key request limits, on the same Postgres buckets as texts.
     nextier_http::limits::install(
         Arc::new(nextier_platform::local::PgRateLimiter::new(db.clone())),
-        Arc::new(nextier_platform::ports::clock::SystemClock),
+        config.clock.clone(),
     );
     // Zoho when configured; else the sandbox CRM, whose made-up hosts the connection accepts.
     let crm = nextier_providers::zoho::crm_from_env();
@@ -167,7 +172,7 @@ pub async fn start(config: LocalConfig) -> anyhow::Result<Running> {
         // Subgroups and numbers from SignalHouse when configured, else a sandbox that lists
         // any number a team registers.
         numbers: nextier_providers::numbers_from_env(),
-        clock: Arc::new(nextier_platform::ports::clock::SystemClock),
+        clock: config.clock.clone(),
         crm: crm.clone(),
     };
     if state.numbers.name() == "sandbox" {
@@ -204,7 +209,7 @@ pub async fn start(config: LocalConfig) -> anyhow::Result<Running> {
         db: worker_db.clone(),
         auth_token: Arc::new(nextier_runtime::config::or("TWILIO_AUTH_TOKEN", LOCAL_TWILIO_TOKEN)),
         base_url: Arc::new(api_url.clone()),
-        clock: Arc::new(nextier_platform::ports::clock::SystemClock),
+        clock: config.clock.clone(),
     });
     // SendGrid's event webhook (with SENDGRID_WEBHOOK_PUBLIC_KEY) and the unsubscribe links the
     // sandbox gate signs (UNSUBSCRIBE_SECRET or the local default).
@@ -242,7 +247,14 @@ pub async fn start(config: LocalConfig) -> anyhow::Result<Running> {
     };
     tasks.push(tokio::spawn(carrier.run(stop_rx.clone())));
 
-    let mut registry = Registry::standard(db.clone(), worker_db.clone(), blobs.clone(), worker_publisher);
+    let mut registry = Registry::standard_at(
+        db.clone(),
+        worker_db.clone(),
+        blobs.clone(),
+        worker_publisher,
+        config.clock.clone(),
+        PgQueue::new(worker_db.clone()),
+    );
     registry.consumers.extend(config.extra.consumers.clone());
     registry.schedules.extend(config.extra.schedules.clone());
     for consumer in registry.consumers {

@@ -328,6 +328,7 @@ async fn runtime(t: &TestDb) -> Running {
         extra: Registry::default(),
         schedule_every: None,
         sandbox_reply: None,
+        clock: std::sync::Arc::new(nextier_platform::ports::clock::SystemClock),
     })
     .await
     .expect("local runtime starts")

@@ -50,9 +50,14 @@ pub async fn harness() -> Harness {
         b"test-secret",
     ));
     let sandbox = Arc::new(nextier_outbound::SandboxTransport::new());
+    // The system clock, or as far ahead as a sending window needs at the one hour no North
+    // American zone has one (nextier_testkit::fixtures::daytime_shift).
+    let clock: Arc<dyn nextier_platform::ports::clock::Clock> =
+        Arc::new(nextier_platform::ports::clock::OffsetClock(nextier_testkit::fixtures::daytime_shift()));
     let gate = Arc::new(
         nextier_outbound::Gate::sandbox(sandbox.clone())
-            .with_limiter(Arc::new(nextier_platform::local::PgRateLimiter::new(t.db.clone()))),
+            .with_limiter(Arc::new(nextier_platform::local::PgRateLimiter::new(t.db.clone())))
+            .with_clock(clock.clone()),
     );
     let numbers = Arc::new(nextier_platform::ports::numbers::SandboxNumbers::strict());
     let state = AppState {
@@ -67,7 +72,7 @@ pub async fn harness() -> Harness {
         property_data: Arc::new(nextier_platform::ports::property::SandboxPropertyData),
         limiter: Arc::new(nextier_platform::local::PgRateLimiter::new(t.db.clone())),
         skip_tracer: Arc::new(nextier_platform::ports::skip_tracer::SandboxSkipTracer::default()),
-        clock: Arc::new(nextier_platform::ports::clock::SystemClock),
+        clock,
         crm: Arc::new(nextier_platform::ports::crm::SandboxCrm::default()),
     };
     Harness { app: nextier_api::full_app(state.clone(), None), t, bus, state, sandbox, numbers }
@@ -190,15 +195,16 @@ impl Harness {
         q
     }
 
-    /// Runs one campaign tick (at a moment outside quiet hours for New York numbers and Florida
-    /// addresses, which span the Central and Eastern zones) and
+    /// Runs one campaign tick (at the first moment, from now on the API's clock, outside quiet
+    /// hours for New York numbers and Florida addresses, which span the Central and Eastern
+    /// zones) and
     /// processes everything it queued through the sequence consumer and the sandbox gate;
     /// how many steps it claimed.
     pub async fn run_campaign_tick(&self, q: &PgQueue) -> u64 {
         use nextier_campaigns::sequence::{SequenceJob, Sequencer};
         use nextier_platform::Queue;
         let at = nextier_domain::quiet_hours::next_allowed(
-            chrono::Utc::now() + chrono::Duration::seconds(1),
+            nextier_testkit::fixtures::daytime_now() + chrono::Duration::seconds(1),
             &nextier_domain::quiet_hours::locate("+12125552101", Some("FL")),
         );
         let s = nextier_campaigns::tick::tick(&self.t.worker, q, at, &Default::default()).await.unwrap();

@@ -28,6 +28,23 @@ impl Clock for SystemClock {
     }
 }
 
+/// The system clock moved by a fixed offset: it runs at the system's pace, `offset` ahead
+/// (or behind). A test that must send on a running clock uses it to stand inside a sending
+/// window whatever the hour it runs at; everything given the same clock agrees on the time.
+#[derive(Clone, Copy, Debug)]
+pub struct OffsetClock(pub chrono::Duration);
+
+impl Clock for OffsetClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now() + self.0
+    }
+
+    fn sleep_until(&self, t: DateTime<Utc>) -> BoxFuture<'static, ()> {
+        let wait = (t - self.now()).to_std().unwrap_or_default();
+        Box::pin(tokio::time::sleep(wait))
+    }
+}
+
 struct State {
     now: DateTime<Utc>,
     /// `None`: a sleeper moves the clock to its wake time itself (one task at a time).
